@@ -1,0 +1,143 @@
+package catalog
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// merge applies the fields r gives onto m.
+func merge(m *Model, r *rawModel) error {
+	var errs []error
+	setS := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	setS(&m.Vendor, r.Vendor)
+	setS(&m.Family, r.Family)
+	setS(&m.Name, r.Model)
+	setS(&m.Country, strings.ToUpper(r.Country))
+	setS(&m.Role, r.Role)
+	setS(&m.MemoryType, r.MemoryType)
+	setS(&m.Stack, r.Stack)
+	setS(&m.PyTorch, r.PyTorch)
+	setS(&m.DeviceCLI, r.DeviceCLI)
+	setF := func(field string, dst *Figure, raw *rawFigure) {
+		if raw == nil {
+			if dst.Conf == "" {
+				dst.Conf = Unknown
+			}
+			return
+		}
+		f, err := raw.figure()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+			return
+		}
+		*dst = f
+	}
+	setF("fp16_tflops", &m.FP16, r.FP16)
+	setF("bf16_tflops", &m.BF16, r.BF16)
+	setF("int8_tops", &m.INT8, r.INT8)
+	setF("memory_gb", &m.MemoryGB, r.Memory)
+	setF("memory_bandwidth_gbps", &m.BandwidthGBps, r.Bandwidth)
+	setF("tdp_w", &m.TDPW, r.TDP)
+	if r.Interconnect != nil {
+		setS(&m.Interconnect, r.Interconnect.Name)
+		setS(&m.Topology, r.Interconnect.Topology)
+		setF("interconnect.bandwidth_gbps", &m.LinkGBps, r.Interconnect.Bandwidth)
+	} else if m.LinkGBps.Conf == "" {
+		m.LinkGBps.Conf = Unknown
+	}
+	if r.CardsPerServer != nil {
+		var f Figure
+		setF("cards_per_server", &f, r.CardsPerServer)
+		if f.Known {
+			if f.Milli%1000 != 0 || f.Milli <= 0 {
+				errs = append(errs, fmt.Errorf("cards_per_server: %s is not a positive whole number", milliString(f.Milli)))
+			} else {
+				m.CardsPerServer = int(f.Milli / 1000)
+			}
+		}
+	}
+	if m.CardsPerServer == 0 {
+		m.CardsPerServer = 8
+	}
+	if r.DomainCards != nil {
+		if *r.DomainCards <= 0 {
+			errs = append(errs, fmt.Errorf("domain_cards: %d must be positive", *r.DomainCards))
+		} else {
+			m.DomainCards = *r.DomainCards
+		}
+	}
+	if m.DomainCards == 0 {
+		m.DomainCards = m.CardsPerServer
+	}
+	if len(r.K8s) > 0 {
+		res, err := resourceNames(r.K8s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("k8s_resources: %w", err))
+		}
+		m.K8sResources = res
+	}
+	if len(r.NodeLabels) > 0 {
+		var labels map[string]string
+		if err := json.Unmarshal(r.NodeLabels, &labels); err != nil {
+			errs = append(errs, fmt.Errorf("node_labels: want a map of strings: %w", err))
+		} else if len(labels) > 0 {
+			m.NodeLabels = labels
+		}
+	}
+	if len(r.Sources) > 0 {
+		m.Sources = map[string]string{}
+		for _, s := range r.Sources {
+			m.Sources[s.ID] = s.Ref
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var resourceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]+/[A-Za-z0-9][A-Za-z0-9._<>-]*$`)
+
+// resourceNames collects every Kubernetes extended resource name in the
+// data's k8s_resources block, whatever its nesting ("count", "memory",
+// "native" …, several names joined by '|').
+func resourceNames(raw json.RawMessage) ([]string, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case string:
+			for _, part := range strings.FieldsFunc(t, func(r rune) bool { return r == '|' || r == ',' || r == ' ' }) {
+				if resourceName.MatchString(part) && !strings.Contains(part, "<") {
+					seen[part] = true
+				}
+			}
+		case map[string]any:
+			for k, x := range t {
+				if k != "note" {
+					walk(x)
+				}
+			}
+		case []any:
+			for _, x := range t {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out, nil
+}
