@@ -1,0 +1,184 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// JobKind is the shape of a job.
+type JobKind string
+
+// Job kinds.
+const (
+	Gang      JobKind = "gang"      // W workers × C whole cards, all or nothing
+	Inference JobKind = "inference" // R replicas of whole cards or a fraction of one
+	Batch     JobKind = "batch"     // one task of N cards or a fraction, on one node
+)
+
+// Topology is the scope a gang's workers must (or should) share.
+type Topology string
+
+// Topology scopes, from the tightest.
+const (
+	TopoNone   Topology = ""
+	TopoNode   Topology = "node"
+	TopoDomain Topology = "domain"
+	TopoSite   Topology = "site"
+)
+
+// Classification is the sensitivity of a job's data, for policy.
+type Classification string
+
+// Classifications.
+const (
+	Public                 Classification = "public"
+	Internal               Classification = "internal"
+	Sensitive              Classification = "sensitive"
+	CriticalInfrastructure Classification = "critical-infrastructure"
+)
+
+// JobState is where a job is in its life.
+type JobState string
+
+// Job states.
+const (
+	Pending   JobState = "pending"
+	Blocked   JobState = "blocked" // unplaceable now; waits for matching capacity
+	Placed    JobState = "placed"  // committed; agents are starting it
+	Running   JobState = "running"
+	Completed JobState = "completed"
+	Failed    JobState = "failed"
+	Cancelled JobState = "cancelled"
+	Preempted JobState = "preempted" // evicted; requeued
+)
+
+// Terminal reports whether the state is final.
+func (s JobState) Terminal() bool { return s == Completed || s == Failed || s == Cancelled }
+
+// MilliCard is a whole card in thousandths.
+const MilliCard = 1000
+
+// Job is one unit of work to place.
+type Job struct {
+	ID       JobID    `json:"id"`
+	Tenant   TenantID `json:"tenant"`
+	Name     string   `json:"name,omitempty"`
+	Kind     JobKind  `json:"kind"`
+	Priority int      `json:"priority"`
+
+	// Workers is the gang size, the replica count of an inference job, or 1
+	// for batch. CardsPerWorker is whole cards per worker; zero with
+	// ShareMilli > 0 asks for a fraction of one card per worker.
+	Workers        int   `json:"workers"`
+	CardsPerWorker int   `json:"cards_per_worker"`
+	ShareMilli     int   `json:"share_milli,omitempty"`
+	MemMiB         int64 `json:"mem_mib,omitempty"` // memory of a fractional share
+
+	// Either concrete models (catalog ids)…
+	Models []string `json:"models,omitempty"`
+	// …or a compute request in FP16 GFLOPS, which the scheduler turns into
+	// a card count per candidate model at EfficiencyMilli.
+	ComputeGFLOPS   int64 `json:"compute_gflops,omitempty"`
+	EfficiencyMilli int   `json:"efficiency_milli,omitempty"`
+
+	Stacks    []string `json:"stacks,omitempty"`      // acceptable software stacks (CANN, NeuWare …)
+	PyTorch   []string `json:"pytorch,omitempty"`     // acceptable PyTorch integrations (torch_npu …)
+	MinMemMiB int64    `json:"min_mem_mib,omitempty"` // per card
+	Regions   []string `json:"regions,omitempty"`     // data residency
+	Sites     []SiteID `json:"sites,omitempty"`
+
+	Topology         Topology `json:"topology,omitempty"`
+	TopologyRequired bool     `json:"topology_required,omitempty"`
+	CrossSite        bool     `json:"cross_site,omitempty"` // a gang may span sites
+	Mixed            bool     `json:"mixed,omitempty"`      // a gang may span models
+
+	Classification Classification `json:"classification,omitempty"`
+
+	// Times are seconds on the caller's clock (the core reads none).
+	SubmitTime     int64 `json:"submit_time"`
+	RuntimeSec     int64 `json:"runtime_sec,omitempty"` // declared, for backfill
+	CheckpointTime int64 `json:"checkpoint_time,omitempty"`
+}
+
+// Cards is the whole cards the job asks for (zero for fractional jobs).
+func (j *Job) Cards() int { return j.Workers * j.CardsPerWorker }
+
+// Fractional reports whether each worker wants a share of one card.
+func (j *Job) Fractional() bool { return j.CardsPerWorker == 0 && j.ShareMilli > 0 }
+
+// Validate reports every problem with the job, each with its field path.
+func (j *Job) Validate() error {
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
+	}
+	if j.ID == "" {
+		bad("id", "missing")
+	}
+	if j.Tenant == "" {
+		bad("tenant", "missing")
+	}
+	switch j.Kind {
+	case Gang, Inference, Batch:
+	default:
+		bad("kind", "%q is not one of gang, inference, batch", j.Kind)
+	}
+	if j.Workers <= 0 {
+		bad("workers", "%d must be at least 1", j.Workers)
+	}
+	if j.Kind == Batch && j.Workers > 1 {
+		bad("workers", "a batch job is one task; use cards_per_worker for more cards")
+	}
+	switch {
+	case j.CardsPerWorker < 0:
+		bad("cards_per_worker", "%d must not be negative", j.CardsPerWorker)
+	case j.CardsPerWorker == 0 && j.ShareMilli <= 0 && j.ComputeGFLOPS == 0:
+		bad("cards_per_worker", "ask for whole cards, a compute request, or share_milli for a fraction of one card")
+	case j.CardsPerWorker > 0 && j.ShareMilli != 0:
+		bad("share_milli", "a fraction of a card cannot be combined with whole cards")
+	}
+	if j.ShareMilli < 0 || j.ShareMilli >= MilliCard {
+		bad("share_milli", "%d must be between 1 and 999 (thousandths of a card)", j.ShareMilli)
+	}
+	if j.Kind == Gang && j.Fractional() {
+		bad("share_milli", "a training gang takes whole cards")
+	}
+	if j.MemMiB < 0 || j.MinMemMiB < 0 {
+		bad("mem_mib", "memory must not be negative")
+	}
+	if len(j.Models) > 0 && j.ComputeGFLOPS > 0 {
+		bad("compute_gflops", "give either models or a compute request, not both")
+	}
+	if j.ComputeGFLOPS < 0 {
+		bad("compute_gflops", "%d must not be negative", j.ComputeGFLOPS)
+	}
+	if j.ComputeGFLOPS > 0 && j.CardsPerWorker > 0 {
+		bad("cards_per_worker", "a compute request sets the card count itself; leave cards_per_worker at 0")
+	}
+	if j.EfficiencyMilli < 0 || j.EfficiencyMilli > 1000 {
+		bad("efficiency_milli", "%d must be between 0 and 1000", j.EfficiencyMilli)
+	}
+	switch j.Topology {
+	case TopoNone, TopoNode, TopoDomain, TopoSite:
+	default:
+		bad("topology", "%q is not one of node, domain, site", j.Topology)
+	}
+	switch j.Classification {
+	case "", Public, Internal, Sensitive, CriticalInfrastructure:
+	default:
+		bad("classification", "%q is not one of public, internal, sensitive, critical-infrastructure", j.Classification)
+	}
+	if j.Priority < 0 || j.Priority > 1000 {
+		bad("priority", "%d must be between 0 and 1000", j.Priority)
+	}
+	if j.RuntimeSec < 0 {
+		bad("runtime_sec", "%d must not be negative", j.RuntimeSec)
+	}
+	for i, m := range j.Models {
+		if strings.TrimSpace(m) == "" {
+			bad(fmt.Sprintf("models[%d]", i), "empty")
+		}
+	}
+	return errors.Join(errs...)
+}

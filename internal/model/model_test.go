@@ -1,0 +1,60 @@
+package model
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestJobValidate(t *testing.T) {
+	ok := Job{ID: "j1", Tenant: "t", Kind: Gang, Workers: 4, CardsPerWorker: 8}
+	tests := []struct {
+		name string
+		mod  func(*Job)
+		want []string // substrings; none means valid
+	}{
+		{"valid gang", func(*Job) {}, nil},
+		{"valid fractional", func(j *Job) { j.Kind = Inference; j.CardsPerWorker = 0; j.ShareMilli = 250; j.MemMiB = 8192 }, nil},
+		{"valid compute request", func(j *Job) { j.CardsPerWorker = 0; j.ComputeGFLOPS = 4_000_000 }, nil},
+		{"everything wrong", func(j *Job) {
+			*j = Job{Kind: "train", Workers: 0, CardsPerWorker: -1, Topology: "rack", Priority: -3}
+		}, []string{"id: missing", "tenant: missing", `kind: "train"`, "workers: 0", "cards_per_worker: -1", `topology: "rack"`, "priority: -3"}},
+		{"fraction too big", func(j *Job) { j.Kind = Inference; j.CardsPerWorker = 0; j.ShareMilli = 1000 }, []string{"share_milli: 1000"}},
+		{"fractional gang", func(j *Job) { j.CardsPerWorker = 0; j.ShareMilli = 500 }, []string{"whole cards"}},
+		{"models and compute", func(j *Job) { j.Models = []string{"x"}; j.ComputeGFLOPS = 5; j.CardsPerWorker = 0 }, []string{"either models or a compute request"}},
+		{"batch of two", func(j *Job) { j.Kind = Batch; j.Workers = 2 }, []string{"batch job is one task"}},
+	}
+	for _, tt := range tests {
+		j := ok
+		tt.mod(&j)
+		err := j.Validate()
+		if len(tt.want) == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", tt.name)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error lacks %q:\n%v", tt.name, w, err)
+			}
+		}
+	}
+}
+
+func TestTenantValidate(t *testing.T) {
+	good := Tenant{ID: "gov", Class: Government, QuotaGFLOPS: 1e9, Weight: 2}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := Tenant{Class: "alien", QuotaGFLOPS: -1, VendorCaps: map[string]int{"Huawei": -2}}
+	err := bad.Validate()
+	for _, w := range []string{"id: missing", `class: "alien"`, "quota_gflops: -1", "vendor_caps.Huawei: -2"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Assignment is one worker's (or replica's) cards on one node.
+type Assignment struct {
+	Worker int    `json:"worker"`
+	Node   NodeID `json:"node"`
+	Model  string `json:"model"`
+	Cards  []int  `json:"cards"` // card indices on the node
+	// ShareMilli and MemMiB are set for a fractional worker (one card).
+	ShareMilli int   `json:"share_milli,omitempty"`
+	MemMiB     int64 `json:"mem_mib,omitempty"`
+	// WorkShareMilli is this worker's share of a mixed-model gang's work, in
+	// thousandths of the whole step, chosen to equalise step time.
+	WorkShareMilli int `json:"work_share_milli,omitempty"`
+}
+
+// Placement is where a job runs.
+type Placement struct {
+	Job         JobID        `json:"job"`
+	Assignments []Assignment `json:"assignments"`
+	// GFLOPS is the FP16 throughput the placement holds (after any mixed-gang
+	// efficiency penalty).
+	GFLOPS int64 `json:"gflops"`
+}
+
+// Tenant class, for policy.
+type TenantClass string
+
+// Tenant classes.
+const (
+	Government TenantClass = "government"
+	StateOwned TenantClass = "state-owned"
+	Private    TenantClass = "private"
+	Foreign    TenantClass = "foreign"
+)
+
+// Tenant is an organisation that submits jobs.
+type Tenant struct {
+	ID    TenantID    `json:"id"`
+	Name  string      `json:"name,omitempty"`
+	Class TenantClass `json:"class"`
+	// QuotaGFLOPS caps the FP16 throughput the tenant may hold at once,
+	// normalised across vendors by the catalog (0 = no quota).
+	QuotaGFLOPS int64 `json:"quota_gflops"`
+	// Weight is the tenant's fair-share weight (default 1).
+	Weight int `json:"weight"`
+	// VendorCaps optionally caps the cards of one vendor the tenant holds.
+	VendorCaps map[string]int `json:"vendor_caps,omitempty"`
+}
+
+// Validate reports every problem with the tenant.
+func (t *Tenant) Validate() error {
+	var errs []error
+	if t.ID == "" {
+		errs = append(errs, errors.New("id: missing"))
+	}
+	switch t.Class {
+	case Government, StateOwned, Private, Foreign:
+	default:
+		errs = append(errs, fmt.Errorf("class: %q is not one of government, state-owned, private, foreign", t.Class))
+	}
+	if t.QuotaGFLOPS < 0 {
+		errs = append(errs, fmt.Errorf("quota_gflops: %d must not be negative", t.QuotaGFLOPS))
+	}
+	if t.Weight < 0 {
+		errs = append(errs, fmt.Errorf("weight: %d must not be negative", t.Weight))
+	}
+	for v, n := range t.VendorCaps {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("vendor_caps.%s: %d must not be negative", v, n))
+		}
+	}
+	return errors.Join(errs...)
+}
