@@ -1,0 +1,303 @@
+package network
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/model"
+)
+
+// Spec is the YAML form of a network.
+type Spec struct {
+	Name         string `json:"name"`
+	Illustrative bool   `json:"illustrative"`
+	Note         string `json:"note"`
+	// Catalog holds overrides and additions to the accelerator catalog for
+	// this network, in the catalog file's schema (a list of entries).
+	Catalog json.RawMessage `json:"catalog"`
+	Sites   []SiteSpec      `json:"sites"`
+}
+
+// SiteSpec is one site in a spec.
+type SiteSpec struct {
+	ID         string  `json:"id"`
+	Name       string  `json:"name"`
+	Region     string  `json:"region"`
+	Operator   string  `json:"operator"`
+	Province   string  `json:"province"`
+	City       string  `json:"city"`
+	Lat        float64 `json:"lat"`
+	Lon        float64 `json:"lon"`
+	Ownership  string  `json:"ownership"`
+	Kind       string  `json:"kind"`
+	Kubeconfig string  `json:"kubeconfig"`
+	// PUE as a decimal (1.15); power price in CNY per kWh (0.35).
+	PUE        float64      `json:"pue"`
+	PowerPrice float64      `json:"power_price"`
+	General    *GeneralSpec `json:"general"`
+	Pools      []PoolSpec   `json:"pools"`
+	Note       string       `json:"note"`
+}
+
+// GeneralSpec is a site's general-purpose (CPU) compute.
+type GeneralSpec struct {
+	CPUCores      int64 `json:"cpu_cores"`
+	GFLOPSPerCore int64 `json:"gflops_per_core"`
+}
+
+// PoolSpec is a set of identical nodes.
+type PoolSpec struct {
+	Model          string            `json:"model"`
+	Nodes          int               `json:"nodes"`
+	CardsPerNode   int               `json:"cards_per_node"`   // default: the model's cards per server
+	NodesPerDomain int               `json:"nodes_per_domain"` // default: the model's domain size ÷ cards per node
+	DomainKind     string            `json:"domain_kind"`      // server, rack or supernode
+	CPUCores       int64             `json:"cpu_cores"`        // per node, default 192
+	MemGiB         int64             `json:"mem_gib"`          // per node, default 1536
+	Labels         map[string]string `json:"labels"`
+}
+
+// Limits that keep a spec (or a fuzzer) from asking for absurd sizes.
+const (
+	maxNodesPerPool = 1_000_000
+	maxCardsPerNode = 1024
+	maxNodes        = 2_000_000
+)
+
+var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
+
+// LoadFile reads and expands a network spec file against a catalog.
+func LoadFile(path string, cat *catalog.Catalog) (*Network, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read network spec: %w", err)
+	}
+	return Parse(b, path, cat)
+}
+
+// Parse decodes, validates and expands a spec. It reports every problem it
+// finds, each with its path, and never panics.
+func Parse(data []byte, name string, cat *catalog.Catalog) (*Network, error) {
+	var s Spec
+	if err := yaml.UnmarshalStrict(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	n, err := s.Expand(cat)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return n, nil
+}
+
+// Expand validates the spec and builds the network.
+func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
+	var errs []error
+	bad := func(path, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)))
+	}
+	if len(s.Catalog) > 0 && string(s.Catalog) != "null" {
+		overlay, _ := json.Marshal(map[string]json.RawMessage{"accelerators": s.Catalog})
+		c, err := cat.Overlay(overlay, "catalog")
+		if err != nil {
+			return nil, err
+		}
+		cat = c
+	}
+	if strings.TrimSpace(s.Name) == "" {
+		bad("name", "missing")
+	}
+	if len(s.Sites) == 0 {
+		bad("sites", "a network needs at least one site")
+	}
+	n := &Network{Name: s.Name, Note: s.Note, Illustrative: s.Illustrative, Catalog: cat}
+	seen := map[string]int{}
+	totalNodes := 0
+	for i := range s.Sites {
+		ss := &s.Sites[i]
+		path := fmt.Sprintf("sites[%d]", i)
+		if !idPattern.MatchString(ss.ID) {
+			bad(path+".id", "%q must be lower-case letters, digits and dashes (1-64)", ss.ID)
+		} else if j, dup := seen[ss.ID]; dup {
+			bad(path+".id", "%q duplicates sites[%d]", ss.ID, j)
+		} else {
+			seen[ss.ID] = i
+		}
+		site, siteErrs := ss.site(path)
+		errs = append(errs, siteErrs...)
+		if len(ss.Pools) == 0 {
+			bad(path+".pools", "a site needs at least one pool of accelerator nodes")
+		}
+		for k := range ss.Pools {
+			p := &ss.Pools[k]
+			ppath := fmt.Sprintf("%s.pools[%d]", path, k)
+			m, perrs := p.check(ppath, cat)
+			errs = append(errs, perrs...)
+			if len(perrs) > 0 {
+				continue
+			}
+			totalNodes += p.Nodes
+			if totalNodes > maxNodes {
+				bad(ppath+".nodes", "the network exceeds %d nodes", maxNodes)
+				return nil, errors.Join(errs...)
+			}
+			if len(errs) == 0 {
+				n.addPool(site.ID, k, p, m)
+			}
+		}
+		n.Sites = append(n.Sites, site)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	n.index()
+	return n, nil
+}
+
+func (ss *SiteSpec) site(path string) (model.Site, []error) {
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, a...)))
+	}
+	s := model.Site{
+		ID: model.SiteID(ss.ID), Name: ss.Name, Region: ss.Region, Operator: ss.Operator,
+		Province: ss.Province, City: ss.City, Lat: ss.Lat, Lon: ss.Lon,
+		Ownership: model.Ownership(ss.Ownership), Kind: model.SiteKind(ss.Kind), Kubeconfig: ss.Kubeconfig,
+	}
+	if s.Name == "" {
+		s.Name = ss.ID
+	}
+	if ss.Operator == "" {
+		bad("operator", "missing")
+	}
+	if ss.Region == "" {
+		bad("region", "missing")
+	}
+	if !s.Ownership.Valid() {
+		bad("ownership", "%q is not one of self-built, leased", ss.Ownership)
+	}
+	switch s.Kind {
+	case "":
+		s.Kind = model.SiteAgents
+	case model.SiteAgents:
+	case model.SiteKubernetes:
+		if ss.Kubeconfig == "" {
+			bad("kubeconfig", "a kubernetes site needs the path of its kubeconfig")
+		}
+	default:
+		bad("kind", "%q is not one of agents, kubernetes", ss.Kind)
+	}
+	if ss.Lat < -90 || ss.Lat > 90 || math.IsNaN(ss.Lat) {
+		bad("lat", "%v is not a latitude", ss.Lat)
+	}
+	if ss.Lon < -180 || ss.Lon > 180 || math.IsNaN(ss.Lon) {
+		bad("lon", "%v is not a longitude", ss.Lon)
+	}
+	switch {
+	case ss.PUE == 0:
+		s.PUEMilli = 1300 // a typical Chinese data-centre PUE when the spec is silent
+	case ss.PUE < 1 || ss.PUE > 3 || math.IsNaN(ss.PUE):
+		bad("pue", "%v must be between 1.0 and 3.0", ss.PUE)
+	default:
+		s.PUEMilli = int64(math.Round(ss.PUE * 1000))
+	}
+	if ss.PowerPrice < 0 || ss.PowerPrice > 10 || math.IsNaN(ss.PowerPrice) {
+		bad("power_price", "%v CNY/kWh must be between 0 and 10", ss.PowerPrice)
+	} else {
+		s.PowerFenPerKWh = int64(math.Round(ss.PowerPrice * 100))
+	}
+	if g := ss.General; g != nil {
+		if g.CPUCores < 0 || g.CPUCores > 1e9 {
+			bad("general.cpu_cores", "%d must be between 0 and 1e9", g.CPUCores)
+		}
+		if g.GFLOPSPerCore < 0 || g.GFLOPSPerCore > 1e5 {
+			bad("general.gflops_per_core", "%d must be between 0 and 100000", g.GFLOPSPerCore)
+		}
+		s.GeneralCPUCores, s.GFLOPSPerCPUCore = g.CPUCores, g.GFLOPSPerCore
+	}
+	return s, errs
+}
+
+func (p *PoolSpec) check(path string, cat *catalog.Catalog) (*catalog.Model, []error) {
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, a...)))
+	}
+	m, ok := cat.Lookup(p.Model)
+	if !ok {
+		bad("model", "unknown model %q (see `suanli catalog`, or add it with --catalog)", p.Model)
+	} else if _, _, known := m.FP16GFLOPS(); !known {
+		hint := ""
+		if m.FP16.High > 0 {
+			hint = fmt.Sprintf(" (sources give %s)", m.FP16)
+		}
+		bad("model", "%s has no FP16 figure in the catalog%s; give one under `catalog:` in the spec or with --catalog", m.ID, hint)
+	}
+	if p.Nodes <= 0 || p.Nodes > maxNodesPerPool {
+		bad("nodes", "%d must be between 1 and %d", p.Nodes, maxNodesPerPool)
+	}
+	if p.CardsPerNode == 0 && m != nil {
+		p.CardsPerNode = m.CardsPerServer
+	}
+	if p.CardsPerNode <= 0 || p.CardsPerNode > maxCardsPerNode {
+		bad("cards_per_node", "%d must be between 1 and %d", p.CardsPerNode, maxCardsPerNode)
+	}
+	if p.NodesPerDomain == 0 && m != nil && p.CardsPerNode > 0 {
+		p.NodesPerDomain = max(1, m.DomainCards/p.CardsPerNode)
+	}
+	if p.NodesPerDomain <= 0 || p.NodesPerDomain > maxNodesPerPool {
+		bad("nodes_per_domain", "%d must be positive", p.NodesPerDomain)
+	}
+	switch p.DomainKind {
+	case "":
+		p.DomainKind = string(model.DomainServer)
+		if p.NodesPerDomain > 1 {
+			p.DomainKind = string(model.DomainSupernode)
+		}
+	case string(model.DomainServer), string(model.DomainRack), string(model.DomainSupernode):
+	default:
+		bad("domain_kind", "%q is not one of server, rack, supernode", p.DomainKind)
+	}
+	if p.CPUCores == 0 {
+		p.CPUCores = 192
+	}
+	if p.MemGiB == 0 {
+		p.MemGiB = 1536
+	}
+	if p.CPUCores < 0 || p.CPUCores > 1<<20 {
+		bad("cpu_cores", "%d must be positive", p.CPUCores)
+	}
+	if p.MemGiB < 0 || p.MemGiB > 1<<30 {
+		bad("mem_gib", "%d must be positive", p.MemGiB)
+	}
+	return m, errs
+}
+
+// addPool expands a checked pool into domains and nodes.
+func (n *Network) addPool(site model.SiteID, pool int, p *PoolSpec, m *catalog.Model) {
+	var dom *model.Domain
+	for i := 0; i < p.Nodes; i++ {
+		if i%p.NodesPerDomain == 0 {
+			n.Domains = append(n.Domains, model.Domain{
+				ID:    model.DomainID(fmt.Sprintf("%s-p%d-d%d", site, pool, i/p.NodesPerDomain)),
+				Site:  site,
+				Kind:  model.DomainKind(p.DomainKind),
+				Model: m.ID,
+			})
+			dom = &n.Domains[len(n.Domains)-1]
+		}
+		id := model.NodeID(fmt.Sprintf("%s-p%d-n%d", site, pool, i))
+		dom.Nodes = append(dom.Nodes, id)
+		n.Nodes = append(n.Nodes, model.Node{
+			ID: id, Site: site, Domain: dom.ID, Model: m.ID, Cards: p.CardsPerNode,
+			CPUCores: p.CPUCores, MemGiB: p.MemGiB, Labels: p.Labels,
+		})
+	}
+}
