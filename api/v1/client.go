@@ -1,0 +1,259 @@
+package v1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Client talks to a Suanli server. The zero HTTP client is
+// http.DefaultClient.
+type Client struct {
+	Base  string // e.g. http://127.0.0.1:7480
+	Token string
+	HTTP  *http.Client
+}
+
+// NewClient returns a client for the server at base with the bearer token.
+func NewClient(base, token string) *Client {
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token}
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*http.Request, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return req, nil
+}
+
+// do sends a request with an optional JSON body and decodes the JSON reply
+// into out (when non-nil). Replies of 400 and above become *Error.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	req, err := c.newRequest(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read reply: %w", method, path, err)
+	}
+	if resp.StatusCode >= 400 {
+		return decodeError(resp.StatusCode, body)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s %s: decode reply: %w", method, path, err)
+	}
+	return nil
+}
+
+// Submit submits a job and returns it as acknowledged (durably stored).
+func (c *Client) Submit(ctx context.Context, spec JobSpec) (*Job, error) {
+	var j Job
+	return &j, c.do(ctx, http.MethodPost, "/v1/jobs", spec, &j)
+}
+
+// JobFilter narrows a job listing. Zero fields do not filter.
+type JobFilter struct {
+	Tenant string
+	State  string
+	Limit  int
+	After  string // cursor from JobList.Next
+}
+
+func (f JobFilter) query() string {
+	q := url.Values{}
+	if f.Tenant != "" {
+		q.Set("tenant", f.Tenant)
+	}
+	if f.State != "" {
+		q.Set("state", f.State)
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.After != "" {
+		q.Set("after", f.After)
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+// Jobs lists one page of jobs.
+func (c *Client) Jobs(ctx context.Context, f JobFilter) (*JobList, error) {
+	var l JobList
+	return &l, c.do(ctx, http.MethodGet, "/v1/jobs"+f.query(), nil, &l)
+}
+
+// Job returns one job.
+func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
+	var j Job
+	return &j, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &j)
+}
+
+// Explain says why a job is where it is.
+func (c *Client) Explain(ctx context.Context, id string) (*Explanation, error) {
+	var e Explanation
+	return &e, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/explain", nil, &e)
+}
+
+// Cancel cancels a job and returns it.
+func (c *Client) Cancel(ctx context.Context, id string) (*Job, error) {
+	var j Job
+	return &j, c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
+}
+
+// Usage returns a tenant's metered use in a month (YYYY-MM).
+func (c *Client) Usage(ctx context.Context, tenant, month string) (*Usage, error) {
+	q := url.Values{}
+	if tenant != "" {
+		q.Set("tenant", tenant)
+	}
+	if month != "" {
+		q.Set("month", month)
+	}
+	var u Usage
+	return &u, c.do(ctx, http.MethodGet, "/v1/usage?"+q.Encode(), nil, &u)
+}
+
+// Tenants lists the tenants.
+func (c *Client) Tenants(ctx context.Context) ([]Tenant, error) {
+	var ts []Tenant
+	return ts, c.do(ctx, http.MethodGet, "/v1/tenants", nil, &ts)
+}
+
+// PutTenant creates or replaces a tenant.
+func (c *Client) PutTenant(ctx context.Context, t Tenant) (*Tenant, error) {
+	var out Tenant
+	return &out, c.do(ctx, http.MethodPut, "/v1/tenants/"+url.PathEscape(t.ID), t, &out)
+}
+
+// CreateToken makes a new bearer token; the reply carries its secret once.
+func (c *Client) CreateToken(ctx context.Context, r TokenRequest) (*Token, error) {
+	var t Token
+	return &t, c.do(ctx, http.MethodPost, "/v1/tokens", r, &t)
+}
+
+// Tokens lists the tokens (never their secrets).
+func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
+	var ts []Token
+	return ts, c.do(ctx, http.MethodGet, "/v1/tokens", nil, &ts)
+}
+
+// RevokeToken deletes a token.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, nil)
+}
+
+// Audit returns a page of the audit log from sequence number after+1.
+func (c *Client) Audit(ctx context.Context, after int64, limit int) (*AuditList, error) {
+	var l AuditList
+	path := fmt.Sprintf("/v1/audit?after=%d&limit=%d", after, limit)
+	return &l, c.do(ctx, http.MethodGet, path, nil, &l)
+}
+
+// VerifyAudit asks the server to check the whole audit chain.
+func (c *Client) VerifyAudit(ctx context.Context) (*AuditVerification, error) {
+	var v AuditVerification
+	return &v, c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, &v)
+}
+
+// Health returns the server's readiness.
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	var h Health
+	return &h, c.do(ctx, http.MethodGet, "/readyz", nil, &h)
+}
+
+// Get fetches any JSON document of the API into out (for endpoints whose
+// shape belongs to other packages: catalog, sites, capacity, policy).
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
+// Events streams events from /v1/events until ctx ends or fn returns an
+// error, which Events returns.
+func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("GET /v1/events: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return decodeError(resp.StatusCode, body)
+	}
+	return readSSE(resp.Body, fn)
+}
+
+// readSSE parses a Server-Sent Events stream of JSON data lines.
+func readSSE(r io.Reader, fn func(Event) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var data bytes.Buffer
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if data.Len() == 0 {
+				continue
+			}
+			var ev Event
+			if err := json.Unmarshal(data.Bytes(), &ev); err != nil {
+				return fmt.Errorf("decode event: %w", err)
+			}
+			data.Reset()
+			if err := fn(ev); err != nil {
+				return err
+			}
+		case strings.HasPrefix(line, "data:"):
+			if data.Len() > 0 {
+				data.WriteByte('\n')
+			}
+			data.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+		}
+	}
+	return sc.Err()
+}

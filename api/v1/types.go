@@ -1,0 +1,234 @@
+// Package v1 holds Suanli's public wire types and a Go client for the HTTP
+// API served under /v1. It imports only the standard library so that
+// programs outside the module can depend on it.
+package v1
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Roles a bearer token may carry.
+const (
+	RoleAdmin    = "admin"    // everything, including tokens and the audit log
+	RoleOperator = "operator" // tenants, quotas, every job, policy
+	RoleTenant   = "tenant"   // its own jobs and usage only
+	RoleAgent    = "agent"    // node registration, assignments, job status reports
+)
+
+// Job states, as the server reports them.
+const (
+	StatePending   = "pending"
+	StateBlocked   = "blocked"
+	StatePlaced    = "placed"
+	StateRunning   = "running"
+	StateCompleted = "completed"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+	StatePreempted = "preempted"
+)
+
+// JobSpec is what a client submits: the shape of the work and its
+// constraints. Tenant defaults to the caller's own tenant.
+type JobSpec struct {
+	Tenant           string   `json:"tenant,omitempty"`
+	Name             string   `json:"name,omitempty"`
+	Kind             string   `json:"kind"`
+	Priority         int      `json:"priority,omitempty"`
+	Workers          int      `json:"workers"`
+	CardsPerWorker   int      `json:"cards_per_worker,omitempty"`
+	ShareMilli       int      `json:"share_milli,omitempty"`
+	MemMiB           int64    `json:"mem_mib,omitempty"`
+	Models           []string `json:"models,omitempty"`
+	ComputeGFLOPS    int64    `json:"compute_gflops,omitempty"`
+	EfficiencyMilli  int      `json:"efficiency_milli,omitempty"`
+	Stacks           []string `json:"stacks,omitempty"`
+	PyTorch          []string `json:"pytorch,omitempty"`
+	MinMemMiB        int64    `json:"min_mem_mib,omitempty"`
+	Regions          []string `json:"regions,omitempty"`
+	Sites            []string `json:"sites,omitempty"`
+	Topology         string   `json:"topology,omitempty"`
+	TopologyRequired bool     `json:"topology_required,omitempty"`
+	CrossSite        bool     `json:"cross_site,omitempty"`
+	Mixed            bool     `json:"mixed,omitempty"`
+	Classification   string   `json:"classification,omitempty"`
+	RuntimeSec       int64    `json:"runtime_sec,omitempty"`
+}
+
+// Job is a submitted job and where it stands.
+type Job struct {
+	ID          string     `json:"id"`
+	Spec        JobSpec    `json:"spec"`
+	State       string     `json:"state"`
+	Reason      string     `json:"reason,omitempty"` // why it is blocked, failed or cancelled
+	SubmittedAt time.Time  `json:"submitted_at"`
+	PlacedAt    *time.Time `json:"placed_at,omitempty"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	Placement   *Placement `json:"placement,omitempty"`
+	Revision    int64      `json:"revision"`
+}
+
+// Placement is where a job runs.
+type Placement struct {
+	Assignments []Assignment `json:"assignments"`
+	GFLOPS      int64        `json:"gflops"` // FP16 throughput held
+}
+
+// Assignment is one worker's cards on one node.
+type Assignment struct {
+	Worker     int    `json:"worker"`
+	Node       string `json:"node"`
+	Site       string `json:"site,omitempty"`
+	Model      string `json:"model"`
+	Cards      []int  `json:"cards"`
+	ShareMilli int    `json:"share_milli,omitempty"`
+	MemMiB     int64  `json:"mem_mib,omitempty"`
+}
+
+// JobList is one page of jobs; Next, when set, is the cursor of the next
+// page (pass it as ?after=).
+type JobList struct {
+	Jobs []Job  `json:"jobs"`
+	Next string `json:"next,omitempty"`
+}
+
+// Explanation says why a job is where it is: counts of candidates rejected
+// per reason, the best partial candidate and what would unblock it.
+type Explanation struct {
+	Job        string         `json:"job"`
+	State      string         `json:"state"`
+	Summary    string         `json:"summary"`
+	Rejections map[string]int `json:"rejections,omitempty"` // reason → candidates rejected
+	Best       string         `json:"best,omitempty"`
+	Unblock    []string       `json:"unblock,omitempty"`
+	Details    []string       `json:"details,omitempty"`
+}
+
+// Tenant is an organisation that submits jobs, with its quota.
+type Tenant struct {
+	ID          string         `json:"id"`
+	Name        string         `json:"name,omitempty"`
+	Class       string         `json:"class"`
+	QuotaGFLOPS int64          `json:"quota_gflops,omitempty"`
+	Weight      int            `json:"weight,omitempty"`
+	VendorCaps  map[string]int `json:"vendor_caps,omitempty"`
+}
+
+// TokenRequest asks for a new bearer token.
+type TokenRequest struct {
+	Role   string `json:"role"`
+	Tenant string `json:"tenant,omitempty"` // required for the tenant role
+	Name   string `json:"name,omitempty"`
+}
+
+// Token describes a bearer token. Secret is set only in the reply that
+// creates it; the server keeps a hash, never the secret.
+type Token struct {
+	ID        string    `json:"id"`
+	Role      string    `json:"role"`
+	Tenant    string    `json:"tenant,omitempty"`
+	Name      string    `json:"name,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Secret    string    `json:"secret,omitempty"`
+}
+
+// Usage is a tenant's metered use in one month, in the unified measure of
+// heterogeneous compute: FP16 PFLOP-hours, and card-hours, by site and
+// model. Quantities are integers in thousandths; money in fen (0.01 CNY).
+type Usage struct {
+	Tenant          string      `json:"tenant"`
+	Month           string      `json:"month"` // YYYY-MM, UTC
+	Lines           []UsageLine `json:"lines"`
+	CardHoursMilli  int64       `json:"card_hours_milli"`
+	PFLOPHoursMilli int64       `json:"pflop_hours_milli"`
+	CostFen         int64       `json:"cost_fen"`
+}
+
+// UsageLine is one tenant's use of one model at one site.
+type UsageLine struct {
+	Site            string `json:"site"`
+	Model           string `json:"model"`
+	Ownership       string `json:"ownership"` // self-built or leased
+	CardHoursMilli  int64  `json:"card_hours_milli"`
+	PFLOPHoursMilli int64  `json:"pflop_hours_milli"`
+	FenPerCardHour  int64  `json:"fen_per_card_hour"`
+	CostFen         int64  `json:"cost_fen"`
+}
+
+// AuditEntry is one link of the hash-chained audit log.
+type AuditEntry struct {
+	Seq    int64     `json:"seq"`
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`  // token id, or "scheduler"
+	Action string    `json:"action"` // e.g. job.submit, job.place
+	Target string    `json:"target,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+	Prev   string    `json:"prev"` // hash of the entry before (hex)
+	Hash   string    `json:"hash"` // hash of this entry (hex)
+}
+
+// AuditList is one page of the audit log.
+type AuditList struct {
+	Entries []AuditEntry `json:"entries"`
+	Next    int64        `json:"next,omitempty"`
+}
+
+// AuditVerification is the result of checking the whole chain.
+type AuditVerification struct {
+	Entries  int      `json:"entries"`
+	OK       bool     `json:"ok"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Event is one change, streamed as Server-Sent Events from /v1/events.
+type Event struct {
+	Revision int64  `json:"revision"`
+	Type     string `json:"type"` // job
+	Job      *Job   `json:"job,omitempty"`
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"` // ok or a reason
+	Leader bool   `json:"leader"`
+}
+
+// Problem is one thing wrong with a request, with the field path.
+type Problem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is the body of every 4xx and 5xx reply.
+type Error struct {
+	Status   int       `json:"-"`
+	Message  string    `json:"error"`
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Status != 0 {
+		fmt.Fprintf(&b, "%d: ", e.Status)
+	}
+	b.WriteString(e.Message)
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  %s: %s", p.Field, p.Message)
+	}
+	return b.String()
+}
+
+// decodeError reads an error body; a body that is not JSON becomes the
+// message as is.
+func decodeError(status int, body []byte) *Error {
+	e := &Error{Status: status}
+	if json.Unmarshal(body, e) != nil || e.Message == "" {
+		e.Message = strings.TrimSpace(string(body))
+		if e.Message == "" {
+			e.Message = fmt.Sprintf("HTTP status %d", status)
+		}
+	}
+	return e
+}

@@ -1,0 +1,109 @@
+package ledger
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/suanli/suanli/internal/model"
+)
+
+func TestMonthRange(t *testing.T) {
+	from, to, err := MonthRange("2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from != 1793491200 || to-from != 30*86400 {
+		t.Errorf("2026-11 = [%d, %d), want [1793491200, +30 days)", from, to)
+	}
+	for _, bad := range []string{"", "2026-13", "2026/11", "26-11", "2026-11-01"} {
+		if _, _, err := MonthRange(bad); err == nil {
+			t.Errorf("MonthRange(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMeter(t *testing.T) {
+	from, to, _ := MonthRange("2026-11")
+	prices, err := NewPriceTable([]Price{
+		{Site: "wuhu", Model: "ascend-910c", FenPerCardHour: 1200},
+		{Model: "ascend-910c", FenPerCardHour: 1500},
+		{Site: "qingyang", FenPerCardHour: 800},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ivs := []Interval{
+		// 8 cards for 10 h inside the month at wuhu.
+		{Tenant: "a", Site: "wuhu", Model: "ascend-910c", Ownership: model.SelfBuilt, MilliCards: 8000, GFLOPS: 8 * 781_000, Start: from + 3600, End: from + 11*3600},
+		// Half a card straddling the month start: only 2 h count.
+		{Tenant: "a", Site: "qingyang", Model: "mlu590", Ownership: model.Leased, MilliCards: 500, GFLOPS: 157_000, Start: from - 3600, End: from + 2*3600},
+		// Still running at now = to + 1 day: counts to the month end (1 h).
+		{Tenant: "a", Site: "shanghai", Model: "ascend-910c", Ownership: model.Leased, MilliCards: 1000, GFLOPS: 781_000, Start: to - 3600},
+		// Another tenant: skipped.
+		{Tenant: "b", Site: "wuhu", Model: "ascend-910c", MilliCards: 1000, GFLOPS: 1, Start: from, End: to},
+		// Outside the month: skipped.
+		{Tenant: "a", Site: "wuhu", Model: "ascend-910c", MilliCards: 1000, GFLOPS: 1, Start: to, End: to + 10},
+	}
+	u, err := Meter("a", "2026-11", ivs, prices, to+86400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []UsageLine{
+		{Site: "qingyang", Model: "mlu590", Ownership: model.Leased, MilliCardSeconds: 500 * 7200, GFLOP: 157_000 * 7200, CardHoursMilli: 1000, PFLOPHoursMilli: 314, FenPerCardHour: 800, CostFen: 800},
+		{Site: "shanghai", Model: "ascend-910c", Ownership: model.Leased, MilliCardSeconds: 1000 * 3600, GFLOP: 781_000 * 3600, CardHoursMilli: 1000, PFLOPHoursMilli: 781, FenPerCardHour: 1500, CostFen: 1500},
+		{Site: "wuhu", Model: "ascend-910c", Ownership: model.SelfBuilt, MilliCardSeconds: 8000 * 36000, GFLOP: 8 * 781_000 * 36000, CardHoursMilli: 80_000, PFLOPHoursMilli: 62_480, FenPerCardHour: 1200, CostFen: 96_000},
+	}
+	if len(u.Lines) != len(want) {
+		t.Fatalf("lines = %+v, want %+v", u.Lines, want)
+	}
+	for i := range want {
+		if u.Lines[i] != want[i] {
+			t.Errorf("line %d = %+v, want %+v", i, u.Lines[i], want[i])
+		}
+	}
+	if u.CardHoursMilli != 82_000 || u.CostFen != 98_300 || u.PFLOPHoursMilli != 63_575 {
+		t.Errorf("totals = %d card-mh, %d PFLOP-mh, %d fen", u.CardHoursMilli, u.PFLOPHoursMilli, u.CostFen)
+	}
+}
+
+// TestMeterSplitInvariant: cutting an interval in two anywhere never
+// changes the exact integrals.
+func TestMeterSplitInvariant(t *testing.T) {
+	from, to, _ := MonthRange("2026-02")
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		start := from - 86400 + r.Int64N(to-from+2*86400)
+		end := start + 1 + r.Int64N(40*86400)
+		cut := start + r.Int64N(end-start)
+		base := Interval{Tenant: "t", Site: "s", Model: "m", MilliCards: 1 + r.Int64N(100_000), GFLOPS: r.Int64N(1e9)}
+		whole, a, b := base, base, base
+		whole.Start, whole.End = start, end
+		a.Start, a.End = start, cut
+		b.Start, b.End = cut, end
+		u1, _ := Meter("t", "2026-02", []Interval{whole}, nil, to+1)
+		u2, _ := Meter("t", "2026-02", []Interval{a, b}, nil, to+1)
+		var s1, s2, g1, g2 int64
+		for _, l := range u1.Lines {
+			s1, g1 = s1+l.MilliCardSeconds, g1+l.GFLOP
+		}
+		for _, l := range u2.Lines {
+			s2, g2 = s2+l.MilliCardSeconds, g2+l.GFLOP
+		}
+		if s1 != s2 || g1 != g2 {
+			t.Fatalf("split at %d changed usage: %d/%d vs %d/%d", cut, s1, g1, s2, g2)
+		}
+	}
+}
+
+func TestPriceTableErrors(t *testing.T) {
+	_, err := NewPriceTable([]Price{{Model: "x", FenPerCardHour: -1}, {Model: "y"}, {Model: "y"}})
+	if err == nil {
+		t.Fatal("bad table accepted")
+	}
+	for _, want := range []string{"prices[0].fen_per_card_hour", "prices[2]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
