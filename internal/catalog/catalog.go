@@ -102,8 +102,21 @@ func (c *Catalog) Models() []*Model { return c.models }
 // by one of its Kubernetes resource names. Matching ignores case, spaces,
 // dashes and underscores.
 func (c *Catalog) Lookup(name string) (*Model, bool) {
-	m, ok := c.byKey[normalize(name)]
-	return m, ok
+	key := normalize(name)
+	if m, ok := c.byKey[key]; ok {
+		return m, true
+	}
+	// A unique partial match ("910b3", "mlu590") is accepted too.
+	var found *Model
+	for _, m := range c.models {
+		if key != "" && (strings.Contains(normalize(m.ID), key) || strings.Contains(normalize(shortName(m.Name)), key)) {
+			if found != nil {
+				return nil, false
+			}
+			found = m
+		}
+	}
+	return found, found != nil
 }
 
 // ByResource finds the model a Kubernetes extended resource name counts.

@@ -21,6 +21,7 @@ func TestDefaultCatalog(t *testing.T) {
 		{"Ascend 910B3", "huawei-ascend-910b3", "? [256-320] (press)", true},
 		{"huawei.com/Ascend910B3", "huawei-ascend-910b3", "? [256-320] (press)", true},
 		{"H20", "nvidia-h20", "148 (press)", false},
+		{"910b3", "huawei-ascend-910b3", "? [256-320] (press)", true},
 		{"nvidia-l20", "nvidia-l20", "119.5 (unverified)", false},
 		{"T-Head PPU", "thead-ppu", "119 (derived)", true},
 		{"MetaX C500", "metax-c500", "240 (derived)", true},
@@ -66,6 +67,9 @@ func TestFiguresAndDomains(t *testing.T) {
 	}
 	if b3.Stack == "" || b3.PyTorch != "torch_npu" || b3.DeviceCLI != "npu-smi" {
 		t.Errorf("910B3 stack %q pytorch %q cli %q", b3.Stack, b3.PyTorch, b3.DeviceCLI)
+	}
+	if m, ok := c.Lookup("910b"); ok {
+		t.Errorf("ambiguous partial name matched %s", m.ID)
 	}
 	if r, ok := c.ByResource("cambricon.com/mlu"); !ok || !strings.HasPrefix(r.ID, "cambricon-mlu370") {
 		t.Errorf("cambricon.com/mlu → %v %v", r, ok)

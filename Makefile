@@ -1,0 +1,9 @@
+.PHONY: test build
+
+# Installs what the tests need, then gofmt check, go vet, go test -race, and
+# each benchmark once.
+test:
+	./scripts/test.sh
+
+build:
+	go build -o bin/suanli ./cmd/suanli
