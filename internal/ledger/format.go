@@ -71,13 +71,17 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	for _, dim := range Dimensions {
 		fmt.Fprintf(w, "\nBy %s\n", dim)
-		head := strings.ToUpper(dim) + "\tCARDS\tEFLOPS\tSHARE\tON ESTIMATES\t"
+		width := len(dim)
+		for _, b := range r.Breakdowns[dim] {
+			width = max(width, len(b.Key))
+		}
+		head := fmt.Sprintf("%-*s", width, strings.ToUpper(dim)) + "\tCARDS\tEFLOPS\tSHARE\tON ESTIMATES\t"
 		if live {
 			head += "ALLOCATED EF\tFREE EF\t"
 		}
 		fmt.Fprintln(tw, head)
 		for _, b := range r.Breakdowns[dim] {
-			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t", b.Key, thousands(b.Cards), EF(b.GFLOPS), percent(b.GFLOPS, t.GFLOPS), percent(b.EstimatedGFLOPS(), b.GFLOPS))
+			line := fmt.Sprintf("%-*s\t%s\t%s\t%s\t%s\t", width, b.Key, thousands(b.Cards), EF(b.GFLOPS), percent(b.GFLOPS, t.GFLOPS), percent(b.EstimatedGFLOPS(), b.GFLOPS))
 			if live {
 				line += fmt.Sprintf("%s\t%s\t", EF(b.AllocatedGFLOPS), EF(b.FreeGFLOPS()))
 			}
