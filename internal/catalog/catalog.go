@@ -119,16 +119,29 @@ func (c *Catalog) Lookup(name string) (*Model, bool) {
 	return found, found != nil
 }
 
-// ByResource finds the model a Kubernetes extended resource name counts.
+// ByResource finds the model a Kubernetes extended resource name counts,
+// when exactly one model uses the name ("huawei.com/Ascend910B3"); generic
+// names such as "nvidia.com/gpu" need ModelsByResource and a node label.
 func (c *Catalog) ByResource(resource string) (*Model, bool) {
+	ms := c.ModelsByResource(resource)
+	if len(ms) != 1 {
+		return nil, false
+	}
+	return ms[0], true
+}
+
+// ModelsByResource lists every model that uses a resource name.
+func (c *Catalog) ModelsByResource(resource string) []*Model {
+	var out []*Model
 	for _, m := range c.models {
 		for _, r := range m.K8sResources {
 			if r == resource {
-				return m, true
+				out = append(out, m)
+				break
 			}
 		}
 	}
-	return nil, false
+	return out
 }
 
 func normalize(s string) string {

@@ -71,8 +71,14 @@ func TestFiguresAndDomains(t *testing.T) {
 	if m, ok := c.Lookup("910b"); ok {
 		t.Errorf("ambiguous partial name matched %s", m.ID)
 	}
-	if r, ok := c.ByResource("cambricon.com/mlu"); !ok || !strings.HasPrefix(r.ID, "cambricon-mlu370") {
-		t.Errorf("cambricon.com/mlu → %v %v", r, ok)
+	if r, ok := c.ByResource("huawei.com/Ascend910B3"); !ok || r.ID != "huawei-ascend-910b3" {
+		t.Errorf("huawei.com/Ascend910B3 → %v %v", r, ok)
+	}
+	if _, ok := c.ByResource("nvidia.com/gpu"); ok {
+		t.Error("nvidia.com/gpu names many models; ByResource must not guess")
+	}
+	if ms := c.ModelsByResource("cambricon.com/mlu"); len(ms) < 2 {
+		t.Errorf("cambricon.com/mlu → %d models, want the MLU family", len(ms))
 	}
 }
 
