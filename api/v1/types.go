@@ -232,3 +232,9 @@ func decodeError(status int, body []byte) *Error {
 	}
 	return e
 }
+
+// StatusReport is an agent's report on a job placed on its node.
+type StatusReport struct {
+	State  string `json:"state"` // running, completed or failed
+	Reason string `json:"reason,omitempty"`
+}

@@ -1,0 +1,178 @@
+// Package audit is Suanli's tamper-evident audit log: every mutating API
+// call and every scheduling decision appends an Entry that carries the
+// hash of the entry before it, so that editing or deleting any entry
+// breaks the chain, which Verify detects. Entries live in the store under
+// LogPrefix, with the chain's head (last sequence number and hash) under
+// HeadKey so that deleting the newest entries is detected too.
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/suanli/suanli/internal/store"
+)
+
+// Store keys.
+const (
+	LogPrefix = "audit/log/"
+	HeadKey   = "audit/head"
+)
+
+// Genesis is the Prev of the first entry.
+const Genesis = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Record is what a caller appends: who did what to which object.
+type Record struct {
+	Actor  string `json:"actor"`
+	Action string `json:"action"`
+	Target string `json:"target,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Entry is one link of the chain.
+type Entry struct {
+	Seq  int64     `json:"seq"`
+	Time time.Time `json:"time"`
+	Record
+	Prev string `json:"prev"`
+	Hash string `json:"hash"`
+}
+
+// Head is the chain's newest link.
+type Head struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// Sum is the hash of the entry: SHA-256 over its JSON form without Hash.
+func (e Entry) Sum() string {
+	e.Hash = ""
+	b, _ := json.Marshal(e) // plain strings, ints and a time: cannot fail
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// Key is the store key of the entry with sequence number seq; keys sort in
+// sequence order.
+func Key(seq int64) string { return fmt.Sprintf("%s%020d", LogPrefix, seq) }
+
+// Chain links records after head at time now, returning the entries and
+// the new head.
+func Chain(head Head, recs []Record, now time.Time) ([]Entry, Head) {
+	if head.Hash == "" {
+		head.Hash = Genesis
+	}
+	out := make([]Entry, len(recs))
+	for i, r := range recs {
+		e := Entry{Seq: head.Seq + 1, Time: now.UTC(), Record: r, Prev: head.Hash}
+		e.Hash = e.Sum()
+		out[i] = e
+		head = Head{Seq: e.Seq, Hash: e.Hash}
+	}
+	return out, head
+}
+
+// Ops returns the store writes that append entries and move the head.
+func Ops(entries []Entry, head Head) ([]store.Op, error) {
+	ops := make([]store.Op, 0, len(entries)+1)
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode audit entry %d: %w", e.Seq, err)
+		}
+		ops = append(ops, store.PutOp(Key(e.Seq), b))
+	}
+	hb, _ := json.Marshal(head)
+	return append(ops, store.PutOp(HeadKey, hb)), nil
+}
+
+// LoadHead reads the head and its mod revision (0 when the log is empty).
+func LoadHead(ctx context.Context, g store.Getter) (Head, int64, error) {
+	kv, err := g.Get(ctx, HeadKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return Head{Hash: Genesis}, 0, nil
+	}
+	if err != nil {
+		return Head{}, 0, fmt.Errorf("read audit head: %w", err)
+	}
+	var h Head
+	if err := json.Unmarshal(kv.Value, &h); err != nil {
+		return Head{}, 0, fmt.Errorf("decode audit head: %w", err)
+	}
+	return h, kv.ModRev, nil
+}
+
+// Read returns up to limit entries after sequence number after.
+func Read(ctx context.Context, l store.Lister, after int64, limit int) ([]Entry, error) {
+	kvs, _, err := l.List(ctx, LogPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list audit log: %w", err)
+	}
+	var out []Entry
+	for _, kv := range kvs {
+		if len(out) == limit {
+			break
+		}
+		if kv.Key <= Key(after) {
+			continue
+		}
+		var e Entry
+		if err := json.Unmarshal(kv.Value, &e); err != nil {
+			return nil, fmt.Errorf("decode audit entry %s: %w", kv.Key, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Verify checks the whole chain in the store: every entry decodes, sits
+// under its own key, follows its predecessor without a gap, carries its
+// predecessor's hash and its own true hash, and the head names the last.
+// It returns the number of entries and every problem found.
+func Verify(ctx context.Context, s interface {
+	store.Getter
+	store.Lister
+}) (int, []string, error) {
+	kvs, _, err := s.List(ctx, LogPrefix)
+	if err != nil {
+		return 0, nil, fmt.Errorf("list audit log: %w", err)
+	}
+	var probs []string
+	prev := Head{Hash: Genesis}
+	for _, kv := range kvs {
+		var e Entry
+		if err := json.Unmarshal(kv.Value, &e); err != nil {
+			probs = append(probs, fmt.Sprintf("%s: does not decode: %v", kv.Key, err))
+			continue
+		}
+		if seq, err := strconv.ParseInt(strings.TrimPrefix(kv.Key, LogPrefix), 10, 64); err != nil || seq != e.Seq {
+			probs = append(probs, fmt.Sprintf("%s: holds entry %d", kv.Key, e.Seq))
+		}
+		switch {
+		case e.Seq != prev.Seq+1:
+			probs = append(probs, fmt.Sprintf("entry %d: follows entry %d; entries %d to %d are missing", e.Seq, prev.Seq, prev.Seq+1, e.Seq-1))
+		case e.Prev != prev.Hash:
+			probs = append(probs, fmt.Sprintf("entry %d: prev hash %.12s… does not match entry %d's %.12s…; an entry was edited or replaced", e.Seq, e.Prev, prev.Seq, prev.Hash))
+		}
+		if sum := e.Sum(); sum != e.Hash {
+			probs = append(probs, fmt.Sprintf("entry %d: content does not match its hash; it was edited", e.Seq))
+		}
+		prev = Head{Seq: e.Seq, Hash: e.Hash}
+	}
+	head, _, err := LoadHead(ctx, s)
+	if err != nil {
+		return len(kvs), append(probs, err.Error()), nil
+	}
+	if head.Seq != prev.Seq || head.Hash != prev.Hash {
+		probs = append(probs, fmt.Sprintf("head names entry %d (%.12s…) but the log ends at entry %d (%.12s…); the newest entries were deleted or edited", head.Seq, head.Hash, prev.Seq, prev.Hash))
+	}
+	return len(kvs), probs, nil
+}
