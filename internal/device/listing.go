@@ -65,7 +65,7 @@ func ParseMthreadsGMI(out []byte) ([]Device, error) {
 		if d.MemUsedMiB, d.MemTotalMiB, ok = usedTotal(strings.Join(m[1:], ""), "MiB"); !ok {
 			return nil, errAt(toolMTGMI, i, l, "memory like 0MiB(81920MiB), got "+strings.Join(m[1:], " "))
 		}
-		if i+1 >= len(lines) || isRule(lines[i+1]) {
+		if i+1 >= len(lines) || isRule(lines[i+1]) || strings.TrimSpace(lines[i+1]) == "" {
 			return nil, errAt(toolMTGMI, i+1, lineAt(lines, i+1), "the device's second line with its temperature; the output looks truncated")
 		}
 		i++

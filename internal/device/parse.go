@@ -26,7 +26,7 @@ func (e *ParseError) Error() string {
 	if len(got) > 120 {
 		got = got[:120] + "…"
 	}
-	return fmt.Sprintf("%s output line %d: expected %s, got %q", e.Tool, e.Line, e.Want, got)
+	return fmt.Sprintf("%s output line %d: expected %s; the line reads %q", e.Tool, e.Line, e.Want, got)
 }
 
 func errAt(tool string, line int, text, want string) *ParseError {
