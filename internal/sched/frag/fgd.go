@@ -1,0 +1,150 @@
+package frag
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// fgd is Fragmentation Gradient Descent: place the task where the node's
+// fragmentation (against the typical-task distribution) grows least. For a
+// share it tries each GPU with room; whole GPUs are the first free ones.
+//
+// With quantize set it reproduces the paper's simulator exactly: the score is
+// int(100·sigmoid(−Δfrag/1000)), so placements whose fragmentation growth
+// differs by less than about 40 milli tie and are broken at random, and the
+// GPU for a share is the first with the best rounded score.
+type fgd struct {
+	name       string
+	d          *Distribution
+	quantize   bool
+	smallFirst bool
+	cache      scoreCache
+}
+
+func newFGD(name string, d *Distribution, nodes int, quantize bool) *fgd {
+	return &fgd{name: name, d: d, quantize: quantize, cache: newScoreCache(nodes)}
+}
+
+func (f *fgd) Name() string { return f.name }
+
+func (f *fgd) Choose(c *Cluster, t *Task, rng *rand.Rand) (Placement, bool) {
+	f.cache.begin(t)
+	return argmax(c, t, rng, f)
+}
+
+func (f *fgd) score(c *Cluster, i int, t *Task) (float64, uint32) {
+	if e, ok := f.cache.get(c, i); ok {
+		return e.score, e.gpus
+	}
+	n := &c.Nodes[i]
+	before := f.cache.nodeFrag(c, i, f.d)
+	var best float64
+	var gpus uint32
+	if t.Share() {
+		best = math.Inf(-1)
+		var tried [MaxGPUs]int32
+		nt := 0
+	gpu:
+		for g := 0; g < n.GPUs; g++ {
+			free := n.Free[g]
+			if free < t.GPUMilli {
+				continue
+			}
+			for _, x := range tried[:nt] { // GPUs with equal free space are interchangeable
+				if x == free {
+					continue gpu
+				}
+			}
+			tried[nt] = free
+			nt++
+			a := after(n, t, 1<<g)
+			if s := f.nodeValue(before-f.d.NodeFrag(&a), &a); s > best {
+				best, gpus = s, 1<<g
+			}
+		}
+	} else {
+		gpus = firstFree(n, t.NumGPU)
+		a := after(n, t, gpus)
+		best = f.nodeValue(before-f.d.NodeFrag(&a), &a)
+	}
+	f.cache.put(c, i, best, gpus)
+	return best, gpus
+}
+
+// nodeValue is the score of placing on a node whose state afterwards is a.
+// suanli breaks FGD's ties towards nodes with fewer GPUs, keeping the large
+// nodes whole for multi-GPU tasks; remaining ties go by rank.
+func (f *fgd) nodeValue(delta float64, a *Node) float64 {
+	q := f.value(delta)
+	if f.smallFirst {
+		return q*MaxGPUs*2 + float64(MaxGPUs-a.GPUs)
+	}
+	return q
+}
+
+// value turns a fragmentation decrease (negative: growth) into a score.
+func (f *fgd) value(delta float64) float64 {
+	if !f.quantize {
+		return delta
+	}
+	return float64(int64(maxScore / (1 + math.Exp(-delta/1000))))
+}
+
+// scoreCache remembers, per node and task shape, the score and GPUs of the
+// last evaluation, valid while the node is unchanged; and each node's own
+// fragmentation. Only one node changes per placement, so most evaluations of
+// a run are cache hits.
+type scoreCache struct {
+	shapes  map[Task]int32
+	cur     int32
+	entries [][]cacheEntry // per node, by shape
+	frag    []fragEntry    // per node
+}
+
+type cacheEntry struct {
+	ver   uint32 // node version + 1; 0 means empty
+	gpus  uint32
+	score float64
+}
+
+type fragEntry struct {
+	ver  uint32
+	frag float64
+}
+
+func newScoreCache(nodes int) scoreCache {
+	return scoreCache{shapes: map[Task]int32{}, entries: make([][]cacheEntry, nodes), frag: make([]fragEntry, nodes)}
+}
+
+func (s *scoreCache) begin(t *Task) {
+	id, ok := s.shapes[*t]
+	if !ok {
+		id = int32(len(s.shapes))
+		s.shapes[*t] = id
+	}
+	s.cur = id
+}
+
+func (s *scoreCache) get(c *Cluster, i int) (cacheEntry, bool) {
+	if row := s.entries[i]; int(s.cur) < len(row) && row[s.cur].ver == c.version[i]+1 {
+		return row[s.cur], true
+	}
+	return cacheEntry{}, false
+}
+
+func (s *scoreCache) put(c *Cluster, i int, score float64, gpus uint32) {
+	row := s.entries[i]
+	if int(s.cur) >= len(row) {
+		row = append(row, make([]cacheEntry, int(s.cur)+1-len(row)+8)...)
+		s.entries[i] = row
+	}
+	row[s.cur] = cacheEntry{ver: c.version[i] + 1, gpus: gpus, score: score}
+}
+
+func (s *scoreCache) nodeFrag(c *Cluster, i int, d *Distribution) float64 {
+	e := &s.frag[i]
+	if e.ver != c.version[i]+1 {
+		e.ver, e.frag = c.version[i]+1, d.NodeFrag(&c.Nodes[i])
+	}
+	return e.frag
+}

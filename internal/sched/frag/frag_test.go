@@ -1,0 +1,222 @@
+package frag
+
+import (
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+func tinyCluster(t testing.TB) (*Cluster, []NodeSpec) {
+	specs := []NodeSpec{
+		{Name: "a", CPUMilli: 32000, MemMiB: 131072, GPUs: 8, Model: "G2"},
+		{Name: "b", CPUMilli: 16000, MemMiB: 65536, GPUs: 2, Model: "T4"},
+		{Name: "c", CPUMilli: 8000, MemMiB: 32768, GPUs: 1, Model: "P100"},
+		{Name: "d", CPUMilli: 64000, MemMiB: 262144},
+	}
+	c, err := NewCluster(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, specs
+}
+
+func mustTask(t testing.TB, c *Cluster, s TaskSpec) Task {
+	tk, err := c.Task(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func TestNodeFragByHand(t *testing.T) {
+	c, _ := tinyCluster(t)
+	share := mustTask(t, c, TaskSpec{CPUMilli: 1000, NumGPU: 1, GPUMilli: 500})
+	whole2 := mustTask(t, c, TaskSpec{CPUMilli: 1000, NumGPU: 2, GPUMilli: 1000})
+	cpu := mustTask(t, c, TaskSpec{CPUMilli: 1000})
+	d := newDistribution([]TypicalTask{{share, 0.5}, {whole2, 0.25}, {cpu, 0.25}}, false)
+	n := &c.Nodes[1] // T4, two GPUs
+	n.Free[0], n.Free[1] = 300, 1000
+	// idle 1300. share: fits (GPU1), GPU0 (300 < 500) is fragment: 0.5·300.
+	// whole2: only one whole GPU: all idle: 0.25·1300. cpu-only: all idle: 0.25·1300.
+	want := 0.5*300 + 0.25*1300 + 0.25*1300
+	if got := d.NodeFrag(n); math.Abs(got-want) > 1e-9 {
+		t.Fatalf("frag %v, want %v", got, want)
+	}
+	n.CPUFree = 500 // too little CPU for every typical task: everything is fragment
+	if got := d.NodeFrag(n); math.Abs(got-1300) > 1e-9 {
+		t.Fatalf("frag with no CPU %v, want 1300", got)
+	}
+	onlyP100 := mustTask(t, c, TaskSpec{CPUMilli: 1, NumGPU: 1, GPUMilli: 100, Models: []string{"P100"}})
+	d2 := newDistribution([]TypicalTask{{onlyP100, 1}}, false)
+	n.CPUFree = n.CPUCap
+	if got := d2.NodeFrag(n); got != 1300 {
+		t.Fatalf("model mismatch frag %v, want 1300", got)
+	}
+}
+
+func TestTypicalTasks(t *testing.T) {
+	c, _ := tinyCluster(t)
+	a := mustTask(t, c, TaskSpec{CPUMilli: 1000, NumGPU: 1, GPUMilli: 500})
+	b := mustTask(t, c, TaskSpec{CPUMilli: 2000, NumGPU: 1, GPUMilli: 1000})
+	x := mustTask(t, c, TaskSpec{CPUMilli: 3000})
+	var tasks []Task
+	for range 90 {
+		tasks = append(tasks, a)
+	}
+	for range 8 {
+		tasks = append(tasks, b)
+	}
+	tasks = append(tasks, x, x)
+	d := NewDistribution(tasks, 0.95, false)
+	if len(d.Tasks) != 2 || d.Tasks[0].Task != a || math.Abs(d.Tasks[0].Weight-90.0/98) > 1e-12 {
+		t.Fatalf("typical tasks %+v", d.Tasks)
+	}
+}
+
+// randomWorkload makes a random cluster and pod list for property tests.
+func randomWorkload(r *rand.Rand) ([]NodeSpec, []TaskSpec) {
+	models := []string{"A", "B", "C"}
+	var nodes []NodeSpec
+	for i := range 3 + r.IntN(20) {
+		g := []int{0, 1, 2, 4, 8}[r.IntN(5)]
+		m := ""
+		if g > 0 {
+			m = models[r.IntN(3)]
+		}
+		nodes = append(nodes, NodeSpec{Name: string(rune('a' + i%26)), CPUMilli: int64(8000 * (1 + r.IntN(12))), MemMiB: int64(32768 * (1 + r.IntN(8))), GPUs: g, Model: m})
+	}
+	nodes[0].GPUs, nodes[0].Model = 2, "A"
+	var pods []TaskSpec
+	for range 20 + r.IntN(80) {
+		p := TaskSpec{CPUMilli: int64(1000 * (1 + r.IntN(16))), MemMiB: int64(1024 * (1 + r.IntN(64)))}
+		switch r.IntN(4) {
+		case 0:
+		case 1:
+			p.NumGPU, p.GPUMilli = 1, 100*(1+r.IntN(9))
+		default:
+			p.NumGPU, p.GPUMilli = []int{1, 1, 2, 4, 8}[r.IntN(5)], 1000
+		}
+		if p.NumGPU > 0 && r.IntN(4) == 0 {
+			p.Models = []string{models[r.IntN(3)]}
+		}
+		pods = append(pods, p)
+	}
+	return nodes, pods
+}
+
+// TestPlacementProperties places random workloads with every policy and
+// checks that no GPU, CPU or memory is over-committed and that every
+// placement matches its task.
+func TestPlacementProperties(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for iter := range 40 {
+		nodes, pods := randomWorkload(r)
+		for _, name := range Names() {
+			c, tasks, err := Setup(nodes, pods)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pol, err := New(name, NewDistribution(tasks, DefaultCoverage, false), len(c.Nodes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(uint64(iter), 7))
+			var alloc int64
+			for _, tk := range Workload(tasks, c.CapacityMilli, 1.3, rng) {
+				p, ok, err := Place(c, pol, &tk, rng)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if !ok {
+					for i := range c.Nodes {
+						if c.Nodes[i].Fits(&tk) {
+							t.Fatalf("%s: task %+v failed but fits node %d", name, tk, i)
+						}
+					}
+					continue
+				}
+				if popcount(p.GPUs) != int(tk.NumGPU) {
+					t.Fatalf("%s: placement %+v for task %+v", name, p, tk)
+				}
+				alloc += tk.GPUMilliTotal()
+			}
+			if alloc != c.AllocatedMilli {
+				t.Fatalf("%s: allocated %d, tasks sum %d", name, c.AllocatedMilli, alloc)
+			}
+			var sum int64
+			for i, n := range c.Nodes {
+				if n.CPUFree < 0 || n.MemFree < 0 || n.CPUFree > n.CPUCap || n.MemFree > n.MemCap {
+					t.Fatalf("%s: node %d CPU/memory out of bounds: %+v", name, i, n)
+				}
+				for g := range n.GPUs {
+					if n.Free[g] < 0 || n.Free[g] > MilliPerGPU {
+						t.Fatalf("%s: node %d GPU %d free %d", name, i, g, n.Free[g])
+					}
+					sum += int64(MilliPerGPU - n.Free[g])
+				}
+			}
+			if sum != c.AllocatedMilli {
+				t.Fatalf("%s: GPU use %d != allocated %d", name, sum, c.AllocatedMilli)
+			}
+		}
+	}
+}
+
+func popcount(m uint32) int {
+	n := 0
+	for ; m != 0; m &= m - 1 {
+		n++
+	}
+	return n
+}
+
+func TestDeterminism(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	nodes, pods := randomWorkload(r)
+	for _, name := range Names() {
+		a, err := RunProtocolA(nodes, pods, name, 9, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := RunProtocolA(nodes, pods, name, 9, Config{})
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("%s: same seed, different curves", name)
+		}
+	}
+}
+
+// TestGoldenTiny pins protocol A's summary on a small hand-made cluster and
+// pod list shaped like openb rows.
+func TestGoldenTiny(t *testing.T) {
+	nodes := []NodeSpec{
+		{Name: "n0", CPUMilli: 96000, MemMiB: 393216, GPUs: 8, Model: "G2"},
+		{Name: "n1", CPUMilli: 96000, MemMiB: 393216, GPUs: 8, Model: "G2"},
+		{Name: "n2", CPUMilli: 104000, MemMiB: 524288, GPUs: 2, Model: "T4"},
+		{Name: "n3", CPUMilli: 104000, MemMiB: 524288, GPUs: 2, Model: "T4"},
+		{Name: "n4", CPUMilli: 16000, MemMiB: 122880, GPUs: 2, Model: "P100"},
+	}
+	pods := []TaskSpec{
+		{CPUMilli: 12000, MemMiB: 16384, NumGPU: 1, GPUMilli: 1000},
+		{CPUMilli: 6000, MemMiB: 12288, NumGPU: 1, GPUMilli: 460},
+		{CPUMilli: 4000, MemMiB: 15258, NumGPU: 1, GPUMilli: 220},
+		{CPUMilli: 8000, MemMiB: 30517},
+		{CPUMilli: 88000, MemMiB: 327680, NumGPU: 8, GPUMilli: 1000},
+		{CPUMilli: 16000, MemMiB: 32768, NumGPU: 1, GPUMilli: 1000, Models: []string{"T4"}},
+		{CPUMilli: 32000, MemMiB: 65536, NumGPU: 2, GPUMilli: 1000},
+		{CPUMilli: 6000, MemMiB: 12288, NumGPU: 1, GPUMilli: 500},
+	}
+	want := map[string]float64{}
+	got := map[string]float64{}
+	sum, err := Compare(nodes, pods, Names(), []uint64{1, 2, 3}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sum {
+		got[s.Policy] = math.Round(s.Points[len(s.Points)-1].UnallocatedGPUs.Mean*1000) / 1000
+	}
+	want = goldenTiny
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("unallocated GPUs at 130%% per policy:\n got %#v\nwant %#v", got, want)
+	}
+}
