@@ -1,0 +1,356 @@
+package sched
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+)
+
+// shareBuckets split the free share of a partly used card into tenths.
+const shareBuckets = 10
+
+// Cluster is the mutable allocation state of a network: the share and
+// memory used on every card, node health, and the indexes that keep a
+// decision sub-linear in the network's size:
+//
+//   - healthy nodes bucketed by model and number of free whole cards (one
+//     bitset per bucket, in preference order);
+//   - healthy nodes holding a partly used card, by model and tenth of the
+//     card's free share;
+//   - per domain and per (site, model), how many healthy nodes have each
+//     number of free whole cards.
+//
+// A Cluster is not safe for concurrent use. Schedule reads it and leaves it
+// unchanged; Apply and Release change it.
+type Cluster struct {
+	st *static
+
+	healthy   []bool
+	free      []int16 // free whole cards per node
+	usedMilli []int16 // per card
+	usedMiB   []int64 // per card
+	partial   []uint8 // per node × share bucket: partly used cards
+
+	// byFree[model][f] holds healthy nodes of the model with f free whole
+	// cards (f ≥ 1); shareSet[model][b] healthy nodes with a partly used
+	// card whose free share is in tenth b.
+	byFree   [][]bitset
+	shareSet [][]bitset
+
+	domHist []int32 // domain × (maxCards+1): healthy nodes per free count
+	smHist  []int32 // (site, model) × (maxCards+1)
+	domFree []int32 // healthy free whole cards per domain
+	smFree  []int32
+	modFree []int32
+
+	usedCardsMilli int64 // Σ used share over all cards
+	version        uint64
+
+	// Decision scratch, not copied by Clone.
+	scratch *search
+	frag    *fragMeasure
+}
+
+// NewCluster builds an empty allocation state (every card free, every node
+// healthy) for a network.
+func NewCluster(net *network.Network) *Cluster {
+	st := newStatic(net)
+	c := &Cluster{
+		st:        st,
+		healthy:   make([]bool, len(st.nodes)),
+		free:      make([]int16, len(st.nodes)),
+		usedMilli: make([]int16, st.cards),
+		usedMiB:   make([]int64, st.cards),
+		partial:   make([]uint8, len(st.nodes)*shareBuckets),
+		byFree:    make([][]bitset, len(st.models)),
+		shareSet:  make([][]bitset, len(st.models)),
+		domHist:   make([]int32, len(st.domains)*(st.maxCards+1)),
+		smHist:    make([]int32, len(st.sm)*(st.maxCards+1)),
+		domFree:   make([]int32, len(st.domains)),
+		smFree:    make([]int32, len(st.sm)),
+		modFree:   make([]int32, len(st.models)),
+	}
+	for m := range st.models {
+		c.byFree[m] = make([]bitset, st.models[m].maxCards+1)
+		for f := 1; f <= st.models[m].maxCards; f++ {
+			c.byFree[m][f] = newBitset(st.words)
+		}
+		c.shareSet[m] = make([]bitset, shareBuckets)
+		for b := range shareBuckets {
+			c.shareSet[m][b] = newBitset(st.words)
+		}
+	}
+	for i := range st.nodes {
+		c.free[i] = int16(st.nodes[i].cards)
+		c.healthy[i] = true
+		c.index(int32(i), +1)
+	}
+	return c
+}
+
+// Clone returns an independent copy of the allocation state (the network
+// and its indexes' static part are shared). It copies a few bytes per card
+// and is meant for what-if questions such as preemption.
+func (c *Cluster) Clone() *Cluster {
+	d := &Cluster{
+		st:             c.st,
+		healthy:        clone(c.healthy),
+		free:           clone(c.free),
+		usedMilli:      clone(c.usedMilli),
+		usedMiB:        clone(c.usedMiB),
+		partial:        clone(c.partial),
+		byFree:         make([][]bitset, len(c.byFree)),
+		shareSet:       make([][]bitset, len(c.shareSet)),
+		domHist:        clone(c.domHist),
+		smHist:         clone(c.smHist),
+		domFree:        clone(c.domFree),
+		smFree:         clone(c.smFree),
+		modFree:        clone(c.modFree),
+		usedCardsMilli: c.usedCardsMilli,
+		version:        c.version,
+	}
+	for m := range c.byFree {
+		d.byFree[m] = make([]bitset, len(c.byFree[m]))
+		for f, b := range c.byFree[m] {
+			d.byFree[m][f] = clone(b)
+		}
+		d.shareSet[m] = make([]bitset, len(c.shareSet[m]))
+		for b, s := range c.shareSet[m] {
+			d.shareSet[m][b] = clone(s)
+		}
+	}
+	return d
+}
+
+func clone[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
+}
+
+// Network is the network the cluster allocates.
+func (c *Cluster) Network() *network.Network { return c.st.net }
+
+// Version counts the changes made to the cluster (Apply, Release,
+// SetNodeHealthy); a caller can tell whether capacity may have changed.
+func (c *Cluster) Version() uint64 { return c.version }
+
+// index adds (sign +1) or removes (sign -1) a node from the indexes,
+// according to its current free count and partly used cards.
+func (c *Cluster) index(n int32, sign int32) {
+	if !c.healthy[n] {
+		return
+	}
+	ni := &c.st.nodes[n]
+	f := int32(c.free[n])
+	if f > 0 {
+		c.byFree[ni.model][f].set(n, sign > 0)
+	}
+	for b := range shareBuckets {
+		if c.partial[int(n)*shareBuckets+b] > 0 {
+			c.shareSet[ni.model][b].set(n, sign > 0)
+		}
+	}
+	stride := int32(c.st.maxCards + 1)
+	d := ni.domain
+	sm := c.st.domains[d].sm
+	c.domHist[d*stride+f] += sign
+	c.smHist[sm*stride+f] += sign
+	c.domFree[d] += sign * f
+	c.smFree[sm] += sign * f
+	c.modFree[ni.model] += sign * f
+}
+
+// recount recomputes a node's free whole cards and partly used cards from
+// its cards; the caller removes the node from the indexes first.
+func (c *Cluster) recount(n int32) {
+	ni := &c.st.nodes[n]
+	p := c.partial[int(n)*shareBuckets : int(n+1)*shareBuckets]
+	clear(p)
+	free := 0
+	for k := ni.cardOff; k < ni.cardOff+ni.cards; k++ {
+		u := c.usedMilli[k]
+		switch {
+		case u == 0 && c.usedMiB[k] == 0:
+			free++
+		case u < model.MilliCard:
+			p[(model.MilliCard-int(u))/100%shareBuckets]++
+		}
+	}
+	c.free[n] = int16(free)
+}
+
+// SetNodeHealthy marks a node healthy or not; an unhealthy node keeps its
+// allocations but receives no new ones. It reports whether the node exists.
+func (c *Cluster) SetNodeHealthy(id model.NodeID, healthy bool) bool {
+	n, ok := c.st.nodeIdx[id]
+	if !ok {
+		return false
+	}
+	if c.healthy[n] == healthy {
+		return true
+	}
+	c.index(n, -1)
+	c.healthy[n] = healthy
+	c.index(n, +1)
+	c.version++
+	return true
+}
+
+// Apply records a placement: whole cards become used, shares and memory are
+// added to their card. It rejects, changing nothing, a placement that names
+// an unknown node or card, the wrong model, a card already in use, or a
+// share or memory beyond what the card has left.
+func (c *Cluster) Apply(p model.Placement) error {
+	for i := range p.Assignments {
+		if err := c.assign(&p.Assignments[i], +1); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				_ = c.assign(&p.Assignments[j], -1)
+			}
+			return fmt.Errorf("apply placement of job %s: assignment %d: %w", p.Job, i, err)
+		}
+	}
+	c.version++
+	return nil
+}
+
+// Release returns a placement's cards, shares and memory. It rejects,
+// changing nothing, a placement that does not match what is allocated.
+func (c *Cluster) Release(p model.Placement) error {
+	for i := range p.Assignments {
+		if err := c.assign(&p.Assignments[i], -1); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				_ = c.assign(&p.Assignments[j], +1)
+			}
+			return fmt.Errorf("release placement of job %s: assignment %d: %w", p.Job, i, err)
+		}
+	}
+	c.version++
+	return nil
+}
+
+// ErrOvercommit is returned when a placement asks for more than a card has.
+var ErrOvercommit = errors.New("card over-committed")
+
+// assign adds (sign +1) or removes (sign -1) one assignment, checking it
+// whole before changing anything.
+func (c *Cluster) assign(a *model.Assignment, sign int) error {
+	n, ok := c.st.nodeIdx[a.Node]
+	if !ok {
+		return fmt.Errorf("unknown node %q", a.Node)
+	}
+	ni := &c.st.nodes[n]
+	mi := &c.st.models[ni.model]
+	if a.Model != "" && a.Model != mi.id {
+		return fmt.Errorf("node %s has %s cards, not %s", a.Node, mi.id, a.Model)
+	}
+	if len(a.Cards) == 0 {
+		return fmt.Errorf("node %s: no cards", a.Node)
+	}
+	frac := a.ShareMilli > 0
+	if frac && (len(a.Cards) != 1 || a.ShareMilli >= model.MilliCard) {
+		return fmt.Errorf("node %s: a share of %d‰ must name exactly one card and be below 1000", a.Node, a.ShareMilli)
+	}
+	if a.MemMiB < 0 {
+		return fmt.Errorf("node %s: negative memory %d MiB", a.Node, a.MemMiB)
+	}
+	var seen uint64 // cards are few per node; larger indices are checked below
+	for _, k := range a.Cards {
+		if k < 0 || k >= int(ni.cards) {
+			return fmt.Errorf("node %s has no card %d (it has %d)", a.Node, k, ni.cards)
+		}
+		if k < 64 {
+			if seen&(1<<k) != 0 {
+				return fmt.Errorf("node %s: card %d named twice", a.Node, k)
+			}
+			seen |= 1 << k
+		}
+		g := ni.cardOff + int32(k)
+		u, mem := int(c.usedMilli[g]), c.usedMiB[g]
+		switch {
+		case frac && sign > 0:
+			if u+a.ShareMilli > model.MilliCard || (mi.memMiB > 0 && mem+a.MemMiB > mi.memMiB) {
+				return fmt.Errorf("%w: card %s/%d has %d‰ and %d MiB free, asked %d‰ and %d MiB",
+					ErrOvercommit, a.Node, k, model.MilliCard-u, mi.memMiB-mem, a.ShareMilli, a.MemMiB)
+			}
+		case frac:
+			if u < a.ShareMilli || mem < a.MemMiB {
+				return fmt.Errorf("card %s/%d holds %d‰ and %d MiB, less than the %d‰ and %d MiB released", a.Node, k, u, mem, a.ShareMilli, a.MemMiB)
+			}
+		case sign > 0:
+			if u != 0 || mem != 0 {
+				return fmt.Errorf("%w: card %s/%d is in use (%d‰, %d MiB)", ErrOvercommit, a.Node, k, u, mem)
+			}
+		default:
+			if u != model.MilliCard || mem != mi.memMiB {
+				return fmt.Errorf("card %s/%d is not held whole (%d‰, %d MiB)", a.Node, k, u, mem)
+			}
+		}
+	}
+	if len(a.Cards) > 64 {
+		for i, k := range a.Cards {
+			for _, k2 := range a.Cards[:i] {
+				if k == k2 {
+					return fmt.Errorf("node %s: card %d named twice", a.Node, k)
+				}
+			}
+		}
+	}
+	c.index(n, -1)
+	for _, k := range a.Cards {
+		g := ni.cardOff + int32(k)
+		share, mem := model.MilliCard, mi.memMiB
+		if frac {
+			share, mem = a.ShareMilli, a.MemMiB
+		}
+		c.usedMilli[g] += int16(sign * share)
+		c.usedMiB[g] += int64(sign) * mem
+		c.usedCardsMilli += int64(sign * share)
+	}
+	c.recount(n)
+	c.index(n, +1)
+	return nil
+}
+
+// bitset is a set of node indices.
+type bitset []uint64
+
+func newBitset(words int) bitset { return make(bitset, words) }
+
+func (b bitset) set(i int32, on bool) {
+	if on {
+		b[i>>6] |= 1 << (uint(i) & 63)
+	} else {
+		b[i>>6] &^= 1 << (uint(i) & 63)
+	}
+}
+
+func (b bitset) has(i int32) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
+
+// next returns the first member ≥ i and < hi, or -1.
+func (b bitset) next(i, hi int32) int32 {
+	if i >= hi {
+		return -1
+	}
+	w := int(i >> 6)
+	word := b[w] &^ (1<<(uint(i)&63) - 1)
+	last := int(hi-1) >> 6
+	for {
+		if word != 0 {
+			r := int32(w<<6 + bits.TrailingZeros64(word))
+			if r >= hi {
+				return -1
+			}
+			return r
+		}
+		w++
+		if w > last {
+			return -1
+		}
+		word = b[w]
+	}
+}

@@ -1,0 +1,251 @@
+package sched
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/suanli/suanli/internal/model"
+)
+
+// reasonOrder is the filter pipeline: a node is counted under the first
+// reason that removes it.
+var reasonOrder = []Reason{
+	ModelExcluded, UnknownThroughput, StackIncompatible, PyTorchIncompatible, MemoryTooSmall,
+	CardsTooFew, QuotaExceeded, VendorCapExceeded, Residency, PolicyDenied, NodeUnhealthy,
+	InsufficientCards, TopologyUnsatisfiable,
+}
+
+// explain builds the explanation of an unplaced job: one pass over the
+// nodes attributes each to the first reason that removes it.
+func (s *search) explain() Explanation {
+	counts := make([]Rejection, len(reasonOrder))
+	details := make([][]string, len(reasonOrder))
+	idx := func(r Reason) int { return slices.Index(reasonOrder, r) }
+	addDetail := func(i int, d string) {
+		if d != "" && len(details[i]) < 3 && !slices.Contains(details[i], d) {
+			details[i] = append(details[i], d)
+		}
+	}
+	usableNodes, usableWorkers := 0, 0
+	for n := range s.st.nodes {
+		ni := &s.st.nodes[n]
+		r, detail := s.modReason[ni.model], s.modDetail[ni.model]
+		switch {
+		case r != "":
+		case !s.siteOK(ni.site):
+			r = Residency
+			site := s.st.sites[ni.site].s
+			detail = fmt.Sprintf("%s (%s)", site.ID, site.Region)
+		case !s.classOK(ni.class):
+			r, detail = PolicyDenied, s.classRule[ni.class]
+		case !s.c.healthy[n]:
+			r = NodeUnhealthy
+		default:
+			if w := s.workersOn(int32(n)); w > 0 {
+				usableNodes++
+				usableWorkers += w
+				continue
+			}
+			r = InsufficientCards
+		}
+		i := idx(r)
+		counts[i].Count++
+		counts[i].Cards += int(ni.cards)
+		addDetail(i, detail)
+	}
+	need := s.job.Workers
+	if usableNodes > 0 {
+		if usableWorkers < need {
+			i := idx(InsufficientCards)
+			addDetail(i, fmt.Sprintf("%d usable nodes hold %d of the %d workers", usableNodes, usableWorkers, need))
+		} else {
+			i := idx(TopologyUnsatisfiable)
+			counts[i].Count = usableNodes
+			counts[i].Cards = usableWorkers
+			addDetail(i, s.topologyDetail(usableNodes, usableWorkers))
+		}
+	}
+	e := Explanation{}
+	for i, r := range reasonOrder {
+		if counts[i].Count == 0 {
+			continue
+		}
+		counts[i].Reason = r
+		counts[i].Unit = UnitNodes
+		counts[i].Detail = strings.Join(details[i], "; ")
+		if r == TopologyUnsatisfiable {
+			counts[i].Detail = details[i][0]
+		}
+		e.Rejections = append(e.Rejections, counts[i])
+	}
+	if b := s.best; b.ok {
+		e.Best = &Partial{Scope: b.scope, Where: s.whereName(b.scope, b.where, b.model), Model: s.st.models[b.model].id, FreeCards: b.have, NeedCards: b.need}
+	}
+	for _, m := range s.eligible {
+		e.Waits = append(e.Waits, s.st.models[m].id)
+	}
+	e.Unblock = s.unblock(&e)
+	e.Summary = s.summary(&e)
+	return e
+}
+
+// workersOn is how many of the job's workers (or replicas, or shares) node
+// n could hold now, ignoring scope.
+func (s *search) workersOn(n int32) int {
+	ni := &s.st.nodes[n]
+	if s.job.Fractional() {
+		mem := s.st.models[ni.model].memMiB
+		w := 0
+		for k := ni.cardOff; k < ni.cardOff+ni.cards; k++ {
+			if int(s.c.usedMilli[k])+s.job.ShareMilli <= model.MilliCard && (mem == 0 || s.c.usedMiB[k]+s.job.MemMiB <= mem) {
+				w += (model.MilliCard - int(s.c.usedMilli[k])) / s.job.ShareMilli
+			}
+		}
+		return w
+	}
+	C := s.perWorker[ni.model]
+	if s.job.Kind == model.Batch || (s.job.Topology == model.TopoNode && s.job.TopologyRequired) {
+		C *= s.job.Workers
+		if int(s.c.free[n]) >= C {
+			return s.job.Workers
+		}
+		return 0
+	}
+	if C <= 0 {
+		return 0
+	}
+	return int(s.c.free[n]) / C
+}
+
+func (s *search) topologyDetail(nodes, workers int) string {
+	job := s.job
+	scope := "one site"
+	switch {
+	case job.Topology == model.TopoNode && job.TopologyRequired:
+		scope = "one node"
+	case job.Topology == model.TopoDomain && job.TopologyRequired:
+		scope = "one high-bandwidth domain"
+	case job.CrossSite:
+		scope = "the allowed sites together"
+	}
+	return fmt.Sprintf("%d nodes could hold %d workers between them, but no placement within %s holds all %d", nodes, workers, scope, job.Workers)
+}
+
+// unblock says what would let the job be placed.
+func (s *search) unblock(e *Explanation) []Unblock {
+	var out []Unblock
+	job := s.job
+	if b := e.Best; b != nil {
+		out = append(out, Unblock{Reason: InsufficientCards, Model: b.Model, Where: b.Where, Cards: b.NeedCards - b.FreeCards,
+			Text: fmt.Sprintf("free %d more %s cards in %s %s (it has %d usable of the %d needed)", b.NeedCards-b.FreeCards, b.Model, b.Scope, b.Where, b.FreeCards, b.NeedCards)})
+	}
+	if e.Count(TopologyUnsatisfiable) > 0 {
+		var t string
+		switch {
+		case job.TopologyRequired && job.Topology == model.TopoNode:
+			t = "make the node topology preferred rather than required, or wait for a node to empty"
+		case job.TopologyRequired && job.Topology == model.TopoDomain:
+			t = "make the domain topology preferred rather than required, or wait for a domain to free up"
+		case !job.CrossSite:
+			t = "allow the gang to cross sites (cross_site), or wait for one site to free up"
+		case !job.Mixed:
+			t = "allow mixed models (mixed), or wait for capacity to free up"
+		default:
+			t = "wait for capacity to free up"
+		}
+		out = append(out, Unblock{Reason: TopologyUnsatisfiable, Text: t})
+	}
+	if e.Count(QuotaExceeded) > 0 && s.in.Tenant != nil {
+		var short int64 = -1
+		for m := range s.st.models {
+			if s.modReason[m] != QuotaExceeded {
+				continue
+			}
+			g := s.modelGFLOPS(&s.st.models[m], s.perWorker[m]) + s.in.HeldGFLOPS - s.in.Tenant.QuotaGFLOPS
+			if short < 0 || g < short {
+				short = g
+			}
+		}
+		out = append(out, Unblock{Reason: QuotaExceeded, GFLOPS: short,
+			Text: fmt.Sprintf("raise tenant %s's quota by %d GFLOPS, or wait for its running jobs to finish", s.in.Tenant.ID, short)})
+	}
+	for _, r := range []Reason{VendorCapExceeded, Residency, PolicyDenied, NodeUnhealthy, UnknownThroughput, StackIncompatible, PyTorchIncompatible, MemoryTooSmall, CardsTooFew} {
+		n := e.Count(r)
+		if n == 0 {
+			continue
+		}
+		var cards int
+		var detail string
+		for _, x := range e.Rejections {
+			if x.Reason == r {
+				cards, detail = x.Cards, x.Detail
+			}
+		}
+		var t string
+		switch r {
+		case VendorCapExceeded:
+			t = "raise the tenant's vendor card cap: " + detail
+		case Residency:
+			t = fmt.Sprintf("allow more sites or regions: %d cards lie outside the job's residency (%s)", cards, detail)
+		case PolicyDenied:
+			t = fmt.Sprintf("policy denies %d cards (%s); change the job's classification or the rule", cards, detail)
+		case NodeUnhealthy:
+			t = fmt.Sprintf("%d nodes with %d cards are unhealthy; repair them", n, cards)
+		case UnknownThroughput:
+			t = "give the FP16 figure of these models in the catalog, or name models instead of a compute request: " + detail
+		case StackIncompatible:
+			t = "accept more software stacks: " + detail
+		case PyTorchIncompatible:
+			t = "accept more PyTorch integrations: " + detail
+		case MemoryTooSmall:
+			t = "ask for less memory per card: " + detail
+		case CardsTooFew:
+			t = "use fewer cards per worker: " + detail
+		}
+		out = append(out, Unblock{Reason: r, Cards: cards, Text: t})
+	}
+	return out
+}
+
+func (s *search) summary(e *Explanation) string {
+	job := s.job
+	var want string
+	switch {
+	case job.Fractional():
+		want = fmt.Sprintf("%d × %d‰ of a card", job.Workers, job.ShareMilli)
+	case job.ComputeGFLOPS > 0:
+		want = fmt.Sprintf("%d GFLOPS over %d workers", job.ComputeGFLOPS, job.Workers)
+	default:
+		want = fmt.Sprintf("%d × %d cards", job.Workers, job.CardsPerWorker)
+	}
+	if len(e.Rejections) == 0 {
+		return "cannot place " + want + ": the network has no nodes"
+	}
+	var parts []string
+	for _, r := range e.Rejections {
+		parts = append(parts, fmt.Sprintf("%d %s %s", r.Count, r.Unit, r.Reason))
+	}
+	return "cannot place " + want + ": " + strings.Join(parts, ", ")
+}
+
+func (s *search) placedSummary(p *model.Placement, mixed bool) string {
+	nodes := map[model.NodeID]bool{}
+	cards := 0
+	for _, a := range p.Assignments {
+		nodes[a.Node] = true
+		cards += len(a.Cards)
+	}
+	cd := &s.top[0]
+	where := s.whereName(cd.scope, cd.where, cd.model)
+	kind := s.st.models[s.st.nodes[s.nodeIndex(p.Assignments[0].Node)].model].id
+	if mixed {
+		kind = "mixed models"
+	}
+	if s.job.Fractional() {
+		return fmt.Sprintf("placed %d × %d‰ of %s on %d nodes, first %s", len(p.Assignments), s.job.ShareMilli, kind, len(nodes), where)
+	}
+	return fmt.Sprintf("placed %d workers, %d cards of %s on %d nodes in %s %s", len(p.Assignments), cards, kind, len(nodes), cd.scope, where)
+}
+
+func (s *search) nodeIndex(id model.NodeID) int32 { return s.st.nodeIdx[id] }

@@ -1,0 +1,356 @@
+package sched
+
+import (
+	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched/frag"
+)
+
+// search is the working state of one decision. A Cluster keeps one and
+// reuses it, so that a decision allocates little.
+type search struct {
+	c   *Cluster
+	st  *static
+	job *model.Job
+	in  *Input
+	cfg Config
+
+	// Per model: the reason it is out (empty when eligible), a detail, and
+	// the whole cards per worker it would take.
+	modReason []Reason
+	modDetail []string
+	perWorker []int
+	modValue  []int64 // heterogeneity value (GFLOPS × free fraction)
+	maxValue  int64
+	eligible  []int32 // eligible models, in id order
+
+	// Per class: 0 not asked yet, 1 allowed, 2 residency, 3 policy.
+	classVerdict []uint8
+	classRule    []string
+	siteVerdict  []uint8 // 0 not asked, 1 in residency, 2 out
+
+	dist *frag.Distribution
+
+	top  []cand // best candidates, best first
+	best partial
+	// cache of fragmentation changes on nodes without partly used cards,
+	// keyed by (cards, free, taken); valid when gen matches.
+	fragGen  []uint32
+	fragVal  []int64
+	gen      uint32
+	tempUsed []model.Assignment // assignments applied during the decision
+	reps     []model.Assignment // placed replicas
+	caps     []domCapacity
+	mixedPer []int
+}
+
+// partial is the best partial candidate, by index.
+type partial struct {
+	ok         bool
+	scope      Scope
+	where      int32
+	model      int32
+	have, need int
+}
+
+// cand is one scored candidate placement.
+type cand struct {
+	scope Scope
+	where int32 // node, domain, (site, model) group, or site index
+	model int32 // -1 for mixed
+	card  int32 // card index on the node for a share
+	cards int
+	score Score
+	tie   uint64
+	workers int // workers it holds (for scopes above a node)
+}
+
+func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
+	s := c.scratch
+	if s == nil {
+		s = &search{c: c, st: c.st}
+		c.scratch = s
+	}
+	nm, nc := len(c.st.models), len(c.st.classes)
+	*s = search{
+		c: c, st: c.st, job: job, in: in, cfg: cfg,
+		modReason:    resize(s.modReason, nm),
+		modDetail:    resize(s.modDetail, nm),
+		perWorker:    resize(s.perWorker, nm),
+		modValue:     resize(s.modValue, nm),
+		eligible:     s.eligible[:0],
+		classVerdict: resize(s.classVerdict, nc),
+		classRule:    resize(s.classRule, nc),
+		siteVerdict:  resize(s.siteVerdict, len(c.st.sites)),
+		top:          s.top[:0],
+		fragGen:      s.fragGen,
+		fragVal:      s.fragVal,
+		gen:          s.gen + 1,
+		tempUsed:     s.tempUsed[:0],
+		reps:         s.reps[:0],
+		caps:         s.caps[:0],
+		mixedPer:     s.mixedPer,
+	}
+	if s.fragGen == nil {
+		s.fragGen = make([]uint32, fragKeys)
+		s.fragVal = make([]int64, fragKeys)
+	}
+	s.dist = c.measure(cfg.TypicalTasks)
+	return s
+}
+
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// filterModels decides, per model, whether the job can use it at all and
+// how many whole cards one worker takes on it.
+func (s *search) filterModels() {
+	job := s.job
+	var named map[string]bool
+	if len(job.Models) > 0 {
+		named = make(map[string]bool, len(job.Models))
+		for _, name := range job.Models {
+			if s.st.net.Catalog != nil {
+				if m, ok := s.st.net.Catalog.Lookup(name); ok {
+					named[m.ID] = true
+					continue
+				}
+			}
+			named[name] = true
+		}
+	}
+	eff := int64(job.EfficiencyMilli)
+	if eff == 0 {
+		eff = int64(s.cfg.DefaultEfficiencyMilli)
+	}
+	for m := range s.st.models {
+		mi := &s.st.models[m]
+		reason, detail := s.modelReason(mi, named)
+		if reason == "" {
+			switch {
+			case job.Fractional():
+				s.perWorker[m] = 0
+			case job.ComputeGFLOPS > 0:
+				total := mulDivCeil(uint64(job.ComputeGFLOPS), 1000, uint64(mi.gflops)*uint64(eff))
+				s.perWorker[m] = int(min(ceilDiv(total, uint64(job.Workers)), 1<<30))
+			default:
+				s.perWorker[m] = job.CardsPerWorker
+			}
+			reason, detail = s.capReason(mi, s.perWorker[m])
+		}
+		s.modReason[m], s.modDetail[m] = reason, detail
+		if reason == "" {
+			s.eligible = append(s.eligible, int32(m))
+			if mi.cards > 0 {
+				s.modValue[m] = mi.gflops * int64(s.c.modFree[m]) / int64(mi.cards)
+			}
+			s.maxValue = max(s.maxValue, s.modValue[m])
+		}
+	}
+}
+
+func (s *search) modelReason(mi *modelInfo, named map[string]bool) (Reason, string) {
+	job := s.job
+	if named != nil && !named[mi.id] {
+		return ModelExcluded, ""
+	}
+	if job.ComputeGFLOPS > 0 && (!mi.known || mi.gflops <= 0) {
+		return UnknownThroughput, fmt.Sprintf("%s has no FP16 figure, so a compute request cannot be sized on it", mi.id)
+	}
+	stack, pt := "", ""
+	if mi.m != nil {
+		stack, pt = mi.m.Stack, mi.m.PyTorch
+	}
+	if !fieldMatches(job.Stacks, stack) {
+		return StackIncompatible, fmt.Sprintf("%s runs %q", mi.id, stack)
+	}
+	if !fieldMatches(job.PyTorch, pt) {
+		return PyTorchIncompatible, fmt.Sprintf("%s offers %q", mi.id, pt)
+	}
+	need := job.MinMemMiB
+	if job.Fractional() {
+		need = max(need, job.MemMiB)
+	}
+	if need > 0 && mi.memMiB < need {
+		if mi.memMiB == 0 {
+			return MemoryTooSmall, fmt.Sprintf("%s card memory is unknown; %d MiB needed", mi.id, need)
+		}
+		return MemoryTooSmall, fmt.Sprintf("%s has %d MiB per card, %d MiB needed", mi.id, mi.memMiB, need)
+	}
+	return "", ""
+}
+
+// capReason checks the worker size against the model's nodes and the
+// tenant's quota and vendor cap.
+func (s *search) capReason(mi *modelInfo, perWorker int) (Reason, string) {
+	job := s.job
+	nodeScoped := job.Kind == model.Batch || (job.Topology == model.TopoNode && job.TopologyRequired)
+	need := perWorker
+	if nodeScoped {
+		need = perWorker * job.Workers
+	}
+	if need > mi.maxCards {
+		return CardsTooFew, fmt.Sprintf("%s nodes have at most %d cards; one %s needs %d", mi.id, mi.maxCards, workerWord(nodeScoped), need)
+	}
+	if t := s.in.Tenant; t != nil {
+		g := s.modelGFLOPS(mi, perWorker)
+		if t.QuotaGFLOPS > 0 && s.in.HeldGFLOPS+g > t.QuotaGFLOPS {
+			return QuotaExceeded, fmt.Sprintf("on %s the job holds %d GFLOPS; tenant %s holds %d of its %d", mi.id, g, t.ID, s.in.HeldGFLOPS, t.QuotaGFLOPS)
+		}
+		if lim, ok := t.VendorCaps[mi.vendor]; ok {
+			cards := job.Workers * max(perWorker, 1)
+			if s.in.HeldCards[mi.vendor]+cards > lim {
+				return VendorCapExceeded, fmt.Sprintf("%s cards: tenant %s holds %d of its cap %d, the job needs %d", mi.vendor, t.ID, s.in.HeldCards[mi.vendor], lim, cards)
+			}
+		}
+	}
+	return "", ""
+}
+
+func workerWord(node bool) string {
+	if node {
+		return "node-scoped task"
+	}
+	return "worker"
+}
+
+// modelGFLOPS is what the job holds on a model with perWorker cards each.
+func (s *search) modelGFLOPS(mi *modelInfo, perWorker int) int64 {
+	if s.job.Fractional() {
+		return mi.gflops * int64(s.job.ShareMilli) / model.MilliCard * int64(s.job.Workers)
+	}
+	return mi.gflops * int64(perWorker) * int64(s.job.Workers)
+}
+
+// siteOK applies the residency rules to a site.
+func (s *search) siteOK(site int32) bool {
+	switch s.siteVerdict[site] {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	ok := residencyOK(s.job, s.st.sites[site].s)
+	s.siteVerdict[site] = 2
+	if ok {
+		s.siteVerdict[site] = 1
+	}
+	return ok
+}
+
+func residencyOK(job *model.Job, site *model.Site) bool {
+	if len(job.Sites) > 0 && !slices.Contains(job.Sites, site.ID) {
+		return false
+	}
+	if len(job.Regions) > 0 && !slices.Contains(job.Regions, site.Region) {
+		return false
+	}
+	return true
+}
+
+// classOK applies residency and the policy hook to a class of nodes,
+// asking the policy once per class and decision.
+func (s *search) classOK(class int32) bool {
+	switch s.classVerdict[class] {
+	case 1:
+		return true
+	case 2, 3:
+		return false
+	}
+	ci := &s.st.classes[class]
+	v := uint8(1)
+	if !s.siteOK(ci.site) {
+		v = 2
+	} else if s.in.Policy != nil {
+		n := s.st.nodes[ci.node].n
+		if ok, rule := s.in.Policy.Allow(s.job, s.st.sites[ci.site].s, n, s.st.models[ci.model].m); !ok {
+			v = 3
+			s.classRule[class] = rule
+		}
+	}
+	s.classVerdict[class] = v
+	return v == 1
+}
+
+// nodeOK is every static filter for one node of an eligible model.
+func (s *search) nodeOK(n int32) bool {
+	return s.c.healthy[n] && s.classOK(s.st.nodes[n].class)
+}
+
+// fieldMatches reports whether a model's stack (or PyTorch) description
+// matches one of the job's accepted values: the value equals the
+// description, or appears as a whole word in its head (the text before any
+// parenthesis), ignoring case. An empty list accepts anything.
+func fieldMatches(accept []string, field string) bool {
+	if len(accept) == 0 {
+		return true
+	}
+	f := strings.ToLower(strings.TrimSpace(field))
+	head := f
+	if i := strings.IndexByte(head, '('); i >= 0 {
+		head = strings.TrimSpace(head[:i])
+	}
+	for _, a := range accept {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a == "" {
+			continue
+		}
+		if a == f || a == head || containsWord(head, a) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsWord(s, w string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		j += i
+		before := j == 0 || !wordByte(s[j-1])
+		after := j+len(w) == len(s) || !wordByte(s[j+len(w)])
+		if before && after {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func wordByte(b byte) bool {
+	return b == '_' || b == '-' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9'
+}
+
+func ceilDiv(a, b uint64) uint64 {
+	if b == 0 {
+		return 1 << 62
+	}
+	return (a + b - 1) / b
+}
+
+// mulDivCeil is ⌈a×b÷c⌉ without overflow (saturating at 2^62).
+func mulDivCeil(a, b, c uint64) uint64 {
+	if c == 0 {
+		return 1 << 62
+	}
+	hi, lo := bits.Mul64(a, b)
+	if hi >= c {
+		return 1 << 62
+	}
+	q, r := bits.Div64(hi, lo, c)
+	if r != 0 {
+		q++
+	}
+	return min(q, 1<<62)
+}

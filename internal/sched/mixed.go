@@ -1,0 +1,169 @@
+package sched
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/suanli/suanli/internal/model"
+)
+
+// mixedGroup is one (site, model) group's part of a mixed gang.
+type mixedGroup struct {
+	sm int32
+	C  int
+	w  int
+}
+
+// placeMixed spans models when no single model holds the gang (the job
+// allows it with Mixed): within one site, or across sites when the job
+// allows that too. Each worker keeps one model; work shares equalise step
+// time and the placement's throughput carries the mixed-efficiency
+// penalty. Models of unknown throughput take no part: their work share
+// cannot be sized.
+func (s *search) placeMixed() []model.Assignment {
+	job := s.job
+	W := job.Workers
+	s.mixedPer = resize(s.mixedPer, len(s.st.models))
+	pen := uint64(s.cfg.MixedEfficiencyMilli)
+	eff := uint64(job.EfficiencyMilli)
+	if eff == 0 {
+		eff = uint64(s.cfg.DefaultEfficiencyMilli)
+	}
+	for _, m := range s.eligible {
+		mi := &s.st.models[m]
+		if !mi.known || mi.gflops <= 0 {
+			continue
+		}
+		C := s.perWorker[m]
+		if job.ComputeGFLOPS > 0 {
+			// Each worker must carry its part of the request after the penalty.
+			C = int(min(mulDivCeil(uint64(job.ComputeGFLOPS), 1_000_000, uint64(W)*uint64(mi.gflops)*eff*pen), 1<<30))
+		}
+		if C > 0 && C <= mi.maxCards {
+			s.mixedPer[m] = C
+		}
+	}
+	s.top = s.top[:0]
+	if job.Topology != model.TopoNode && job.Topology != model.TopoDomain || !job.TopologyRequired {
+		for site := range s.st.sites {
+			if !s.siteOK(int32(site)) {
+				continue
+			}
+			groups := s.mixedGroups(int32(site))
+			if total(groups) < W {
+				continue
+			}
+			var sc Score
+			sc.Topology, sc.Frag, sc.Heterogeneity = 300, 500, 500
+			sc.Cost = s.costScore(int32(site))
+			s.offer(cand{scope: ScopeSite, where: int32(site), model: -1, cards: cardsOf(groups, W), workers: W, score: sc})
+		}
+		if len(s.top) > 0 {
+			return s.buildMixed(s.mixedGroups(s.top[0].where))
+		}
+	}
+	if !job.CrossSite {
+		return nil
+	}
+	groups := s.mixedGroups(-1)
+	if total(groups) < W {
+		return nil
+	}
+	var sc Score
+	sc.Topology, sc.Frag, sc.Heterogeneity = 100, 500, 500
+	first := s.st.sm[groups[0].sm].site
+	sc.Cost = s.costScore(first)
+	s.offer(cand{scope: ScopeSites, where: first, model: -1, cards: cardsOf(groups, W), workers: W, score: sc})
+	return s.buildMixed(groups)
+}
+
+// mixedGroups lists the usable (site, model) groups of one site (all
+// allowed sites for site < 0), the fastest model first.
+func (s *search) mixedGroups(site int32) []mixedGroup {
+	var out []mixedGroup
+	for _, m := range s.eligible {
+		C := s.mixedPer[m]
+		if C == 0 {
+			continue
+		}
+		for _, sm := range s.st.models[m].sms {
+			smi := &s.st.sm[sm]
+			if site >= 0 && smi.site != site || !s.siteOK(smi.site) || int(s.c.smFree[sm]) < C {
+				continue
+			}
+			if w := s.siteCaps(sm, C); w > 0 {
+				out = append(out, mixedGroup{sm: sm, C: C, w: w})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b mixedGroup) int {
+		ga := s.st.models[s.st.sm[a.sm].model].gflops * int64(a.C)
+		gb := s.st.models[s.st.sm[b.sm].model].gflops * int64(b.C)
+		return cmp.Or(cmp.Compare(gb, ga), cmp.Compare(b.w, a.w), cmp.Compare(a.sm, b.sm))
+	})
+	return out
+}
+
+func total(gs []mixedGroup) int {
+	t := 0
+	for _, g := range gs {
+		t += g.w
+	}
+	return t
+}
+
+// cardsOf is the cards W workers take from the groups in order.
+func cardsOf(gs []mixedGroup, W int) int {
+	cards := 0
+	for _, g := range gs {
+		take := min(g.w, W)
+		cards += take * g.C
+		if W -= take; W == 0 {
+			break
+		}
+	}
+	return cards
+}
+
+// buildMixed takes the gang's workers from the groups in order and sets
+// each worker's work share in proportion to its throughput, so that every
+// worker's step takes the same time. Shares sum to exactly 1000.
+func (s *search) buildMixed(groups []mixedGroup) []model.Assignment {
+	var out []model.Assignment
+	rem, first := s.job.Workers, 0
+	for _, g := range groups {
+		if rem == 0 {
+			break
+		}
+		take := min(g.w, rem)
+		out = s.buildSite(g.sm, g.C, take, first, out)
+		first += take
+		rem -= take
+	}
+	if rem > 0 || len(out) != s.job.Workers {
+		return nil
+	}
+	var sum int64
+	for i := range out {
+		sum += s.assignmentGFLOPS(&out[i])
+	}
+	if sum == 0 {
+		return nil
+	}
+	given := 0
+	for i := range out {
+		share := int(s.assignmentGFLOPS(&out[i]) * 1000 / sum)
+		out[i].WorkShareMilli = share
+		given += share
+	}
+	for i := 0; given < 1000; i = (i + 1) % len(out) {
+		out[i].WorkShareMilli++
+		given++
+	}
+	return out
+}
+
+func (s *search) assignmentGFLOPS(a *model.Assignment) int64 {
+	m := s.st.modelIdx[a.Model]
+	return s.st.models[m].gflops * int64(len(a.Cards))
+}

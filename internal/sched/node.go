@@ -1,0 +1,226 @@
+package sched
+
+import (
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched/frag"
+)
+
+// fragKeys sizes the cache of fragmentation changes on nodes without partly
+// used cards: (cards, free, taken), each 0..MaxGPUs.
+const fragKeys = (frag.MaxGPUs + 1) * (frag.MaxGPUs + 1) * (frag.MaxGPUs + 1)
+
+// searchNodes offers every good node for `workers` workers of the job on
+// one node: for each eligible model and each count of free whole cards from
+// the need upwards (best fit first), the first few nodes in preference
+// order that pass the filters.
+func (s *search) searchNodes(workers int) {
+	for _, m := range s.eligible {
+		k := s.perWorker[m] * workers
+		mi := &s.st.models[m]
+		if k <= 0 || k > mi.maxCards {
+			continue
+		}
+		for f := k; f <= mi.maxCards; f++ {
+			s.scanBucket(s.c.byFree[m][f], m, func(n int32) { s.offerNode(n, m, k, f, workers) })
+		}
+	}
+}
+
+// scanBucket calls visit for the first Candidates nodes of a bucket that
+// pass the filters, skipping whole domains (and, under residency rules,
+// whole sites) that are filtered out.
+func (s *search) scanBucket(set bitset, m int32, visit func(n int32)) {
+	taken := 0
+	hi := int32(len(s.st.nodes))
+	for n := set.next(0, hi); n >= 0 && taken < s.cfg.Candidates; n = set.next(n+1, hi) {
+		ni := &s.st.nodes[n]
+		if !s.siteOK(ni.site) {
+			n = s.st.sites[ni.site].hi - 1
+			continue
+		}
+		if !s.classOK(ni.class) {
+			if d := &s.st.domains[ni.domain]; d.uniform {
+				n = d.hi - 1
+			}
+			continue
+		}
+		visit(n)
+		taken++
+	}
+}
+
+// offerNode scores k whole cards on node n (f free).
+func (s *search) offerNode(n, m int32, k, f, workers int) {
+	ni := &s.st.nodes[n]
+	var sc Score
+	delta := s.wholeFragDelta(n, k, f)
+	sc.Frag = fragScore(delta, ni.cards)
+	cards := int(ni.cards)
+	if f < cards {
+		sc.Topology += 400 // a partly used node: whole nodes stay free for gangs
+	}
+	if d := &s.st.domains[ni.domain]; int(s.c.domFree[ni.domain]) < d.cards {
+		sc.Topology += 300 // a partly used domain: fill it before opening another
+	}
+	sc.Topology += int64(300 * (cards - (f - k)) / cards)
+	sc.Heterogeneity = s.hetScore(m)
+	sc.Cost = s.costScore(ni.site)
+	s.offer(cand{scope: ScopeNode, where: n, model: m, card: -1, cards: k, workers: workers, score: sc})
+}
+
+// wholeFragDelta is the change in a node's fragmentation when k of its f
+// free whole cards are taken; cached for nodes without partly used cards.
+func (s *search) wholeFragDelta(n int32, k, f int) int64 {
+	ni := &s.st.nodes[n]
+	clean := ni.cards <= frag.MaxGPUs
+	if clean {
+		for _, p := range s.c.partial[int(n)*shareBuckets : int(n+1)*shareBuckets] {
+			if p != 0 {
+				clean = false
+				break
+			}
+		}
+	}
+	// A clean node's other cards are fully used, so its fragmentation
+	// depends only on (cards, free, taken).
+	key := (int(ni.cards)*(frag.MaxGPUs+1)+f)*(frag.MaxGPUs+1) + k
+	if clean && s.fragGen[key] == s.gen {
+		return s.fragVal[key]
+	}
+	d := s.nodeFrag(n, k, -1, 0) - s.nodeFrag(n, 0, -1, 0)
+	if clean {
+		s.fragGen[key], s.fragVal[key] = s.gen, d
+	}
+	return d
+}
+
+// buildNode assigns `workers` workers of k/workers cards each to the first
+// free whole cards of node n.
+func (s *search) buildNode(cd *cand, firstWorker int, out []model.Assignment) []model.Assignment {
+	ni := &s.st.nodes[cd.where]
+	per := cd.cards / cd.workers
+	w := 0
+	var cur []int
+	for k := int32(0); k < ni.cards && w < cd.workers; k++ {
+		g := ni.cardOff + k
+		if s.c.usedMilli[g] != 0 || s.c.usedMiB[g] != 0 {
+			continue
+		}
+		cur = append(cur, int(k))
+		if len(cur) == per {
+			out = append(out, model.Assignment{Worker: firstWorker + w, Node: ni.n.ID, Model: s.st.models[cd.model].id, Cards: cur})
+			cur = nil
+			w++
+		}
+	}
+	return out
+}
+
+// searchShares offers cards for one fractional replica: partly used cards
+// whose free share fits (tightest first), then free cards on the nodes
+// with the fewest free whole cards.
+func (s *search) searchShares() {
+	share, mem := s.job.ShareMilli, s.job.MemMiB
+	for _, m := range s.eligible {
+		mi := &s.st.models[m]
+		for b := share / 100; b < shareBuckets; b++ {
+			s.scanBucket(s.c.shareSet[m][b], m, func(n int32) {
+				ni := &s.st.nodes[n]
+				for k := int32(0); k < ni.cards; k++ {
+					g := ni.cardOff + k
+					u := int(s.c.usedMilli[g])
+					if u == 0 || u+share > model.MilliCard || (mi.memMiB > 0 && s.c.usedMiB[g]+mem > mi.memMiB) {
+						continue
+					}
+					if (model.MilliCard-u)/100 != b {
+						continue
+					}
+					s.offerShare(n, m, k, true)
+				}
+			})
+		}
+		for f := 1; f <= mi.maxCards; f++ {
+			s.scanBucket(s.c.byFree[m][f], m, func(n int32) {
+				ni := &s.st.nodes[n]
+				for k := int32(0); k < ni.cards; k++ {
+					g := ni.cardOff + k
+					if s.c.usedMilli[g] == 0 && s.c.usedMiB[g] == 0 {
+						s.offerShare(n, m, k, false)
+						return
+					}
+				}
+			})
+		}
+	}
+}
+
+// offerShare scores the job's share on card k of node n.
+func (s *search) offerShare(n, m, k int32, shared bool) {
+	ni := &s.st.nodes[n]
+	var sc Score
+	delta := s.nodeFrag(n, 0, k, s.job.ShareMilli) - s.nodeFrag(n, 0, -1, 0)
+	sc.Frag = fragScore(delta, 1)
+	if shared {
+		sc.Topology += 500 // pack onto a card already shared
+	}
+	if int(s.c.free[n]) < int(ni.cards) {
+		sc.Topology += 300 // a partly used node
+	}
+	if d := &s.st.domains[ni.domain]; int(s.c.domFree[ni.domain]) < d.cards {
+		sc.Topology += 200
+	}
+	sc.Heterogeneity = s.hetScore(m)
+	sc.Cost = s.costScore(ni.site)
+	s.offer(cand{scope: ScopeCard, where: n, model: m, card: k, workers: 1, score: sc})
+}
+
+// placeReplicas places the job's workers one at a time, each on the best
+// node (or card, for shares) given those placed before it; all or none.
+// Cards are taken from the cluster while deciding and given back before
+// returning.
+func (s *search) placeReplicas(fractional bool) ([]model.Assignment, bool) {
+	var first []cand
+	ok := true
+	for w := 0; w < s.job.Workers; w++ {
+		s.top = s.top[:0]
+		s.gen++
+		if fractional {
+			s.searchShares()
+		} else {
+			s.searchNodes(1)
+		}
+		if len(s.top) == 0 {
+			ok = false
+			break
+		}
+		if w == 0 {
+			first = append(first, s.top...)
+		}
+		cd := &s.top[0]
+		start := len(s.reps)
+		if fractional {
+			ni := &s.st.nodes[cd.where]
+			s.reps = append(s.reps, model.Assignment{Worker: w, Node: ni.n.ID, Model: s.st.models[cd.model].id,
+				Cards: []int{int(cd.card)}, ShareMilli: s.job.ShareMilli, MemMiB: s.job.MemMiB})
+		} else {
+			s.reps = s.buildNode(cd, w, s.reps)
+		}
+		if w+1 < s.job.Workers {
+			if err := s.c.assign(&s.reps[start], +1); err != nil {
+				ok = false // cannot happen: the search checked the card
+				s.reps = s.reps[:start]
+				break
+			}
+			s.tempUsed = append(s.tempUsed, s.reps[start])
+		}
+	}
+	for i := len(s.tempUsed) - 1; i >= 0; i-- {
+		_ = s.c.assign(&s.tempUsed[i], -1)
+	}
+	s.tempUsed = s.tempUsed[:0]
+	s.top = append(s.top[:0], first...)
+	if !ok {
+		return nil, false
+	}
+	return append([]model.Assignment(nil), s.reps...), true
+}

@@ -1,0 +1,155 @@
+package sched
+
+import (
+	"github.com/suanli/suanli/internal/model"
+)
+
+// Schedule decides where one job runs on the cluster: it filters the models
+// and nodes the job may use (health, model, stack and PyTorch
+// compatibility, memory, residency, the policy hook, quota and vendor caps),
+// scores the feasible placements (fragmentation, topology packing,
+// heterogeneity, cost) and selects the best. A gang is placed whole or not
+// at all, in the tightest scope it fits (one node, one domain, one site,
+// several sites if it allows). The cluster is not changed; the caller
+// applies the placement it commits.
+//
+// An unplaceable job gets a decision without a placement whose explanation
+// counts the rejections per reason, names the best partial candidate and
+// says what would unblock it.
+func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
+	d := Decision{Job: job.ID}
+	if err := job.Validate(); err != nil {
+		d.Explanation = Explanation{
+			Summary:    "invalid job: " + err.Error(),
+			Rejections: []Rejection{{Reason: InvalidJob, Detail: err.Error()}},
+			Unblock:    []Unblock{{Reason: InvalidJob, Text: "fix the job: " + err.Error()}},
+		}
+		return d
+	}
+	cfg = cfg.withDefaults()
+	s := c.newSearch(job, &in, cfg)
+	s.filterModels()
+	as, mixed := s.place()
+	if as == nil {
+		d.Explanation = s.explain()
+		return d
+	}
+	p := &model.Placement{Job: job.ID, Assignments: as}
+	p.GFLOPS = c.PlacementGFLOPS(p)
+	if mixed {
+		p.GFLOPS = p.GFLOPS * int64(cfg.MixedEfficiencyMilli) / 1000
+	}
+	d.Placement = p
+	best := s.top[0].score
+	d.Score = &best
+	d.Explanation = Explanation{Placed: true, Summary: s.placedSummary(p, mixed)}
+	for _, alt := range s.top[1:] {
+		d.Alternatives = append(d.Alternatives, s.alternative(&alt))
+	}
+	return d
+}
+
+// place routes the job to the placement path of its shape and returns the
+// assignments (nil when unplaceable) and whether they span models.
+func (s *search) place() ([]model.Assignment, bool) {
+	job := s.job
+	if len(s.eligible) == 0 {
+		return nil, false
+	}
+	switch {
+	case job.Fractional():
+		as, ok := s.placeReplicas(true)
+		return okOrNil(as, ok), false
+	case job.Kind == model.Batch || job.Workers == 1:
+		return s.placeOnNode(job.Workers), false
+	case job.Topology == model.TopoNode && job.TopologyRequired:
+		return s.placeOnNode(job.Workers), false
+	case job.Kind == model.Inference && job.Topology == model.TopoNone:
+		as, ok := s.placeReplicas(false)
+		return okOrNil(as, ok), false
+	}
+	return s.placeGang()
+}
+
+func okOrNil(as []model.Assignment, ok bool) []model.Assignment {
+	if !ok {
+		return nil
+	}
+	return as
+}
+
+// placeOnNode puts all `workers` workers on one node.
+func (s *search) placeOnNode(workers int) []model.Assignment {
+	s.top = s.top[:0]
+	s.searchNodes(workers)
+	if len(s.top) == 0 {
+		return nil
+	}
+	return s.buildNode(&s.top[0], 0, nil)
+}
+
+// placeGang tries the scopes from the tightest the job allows outwards:
+// one node (when it asks for one), one domain, one site, several sites
+// (when it allows crossing sites), then, for mixed gangs, several models.
+func (s *search) placeGang() ([]model.Assignment, bool) {
+	job := s.job
+	required := job.TopologyRequired
+	if job.Topology == model.TopoNode {
+		if as := s.placeOnNode(job.Workers); as != nil {
+			return as, false
+		}
+	}
+	s.top = s.top[:0]
+	s.searchDomains()
+	if len(s.top) > 0 {
+		cd := &s.top[0]
+		return s.buildDomain(cd.where, cd.cards/cd.workers, cd.workers, 0, nil), false
+	}
+	if required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode) {
+		return nil, false
+	}
+	s.searchSites()
+	if len(s.top) > 0 {
+		cd := &s.top[0]
+		return s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, nil), false
+	}
+	if job.CrossSite {
+		s.searchCrossSite()
+		if len(s.top) > 0 {
+			cd := &s.top[0]
+			return s.buildCrossSite(cd.model, cd.cards/cd.workers, nil), false
+		}
+	}
+	if job.Mixed {
+		if as := s.placeMixed(); as != nil {
+			return as, true
+		}
+	}
+	return nil, false
+}
+
+// alternative describes a runner-up.
+func (s *search) alternative(cd *cand) Alternative {
+	a := Alternative{Scope: cd.scope, Cards: cd.cards, Score: cd.score, Model: "mixed"}
+	if cd.model >= 0 {
+		a.Model = s.st.models[cd.model].id
+	}
+	a.Where = s.whereName(cd.scope, cd.where, cd.model)
+	return a
+}
+
+// whereName names a scope's index.
+func (s *search) whereName(scope Scope, where, m int32) string {
+	switch scope {
+	case ScopeCard, ScopeNode:
+		return string(s.st.nodes[where].n.ID)
+	case ScopeDomain:
+		return string(s.st.domains[where].id)
+	case ScopeSite, ScopeSites:
+		if m < 0 { // a mixed candidate is a site
+			return string(s.st.sites[where].s.ID)
+		}
+		return string(s.st.sites[s.st.sm[where].site].s.ID)
+	}
+	return ""
+}

@@ -1,0 +1,201 @@
+package sched
+
+import (
+	"math"
+	"slices"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched/frag"
+)
+
+// fragMeasure is the FGD fragmentation measure of package frag for one task
+// mix, cached on the cluster.
+type fragMeasure struct {
+	tasks []TaskShape
+	dist  *frag.Distribution
+}
+
+// measure returns the fragmentation measure for the config's task mix.
+func (c *Cluster) measure(tasks []TaskShape) *frag.Distribution {
+	if c.frag != nil && slices.Equal(c.frag.tasks, tasks) {
+		return c.frag.dist
+	}
+	var list []frag.Task
+	for _, t := range tasks {
+		ft := frag.Task{NumGPU: int32(t.Cards), GPUMilli: model.MilliCard}
+		if t.Cards == 0 {
+			ft = frag.Task{NumGPU: 1, GPUMilli: int32(min(max(t.ShareMilli, 1), model.MilliCard))}
+		}
+		for range max(t.PopularityMilli, 0) {
+			list = append(list, ft)
+		}
+	}
+	d := frag.NewDistribution(list, 1, false)
+	c.frag = &fragMeasure{tasks: slices.Clone(tasks), dist: d}
+	return d
+}
+
+// nodeFrag is a node's expected fragmentation in thousandths of a card,
+// after taking `whole` free whole cards and, if card ≥ 0, `share` from that
+// card.
+func (s *search) nodeFrag(n int32, whole int, card int32, share int) int64 {
+	ni := &s.st.nodes[n]
+	if ni.cards > frag.MaxGPUs {
+		return s.bigNodeFrag(n, whole, card, share)
+	}
+	var fn frag.Node
+	fn.GPUs = int(ni.cards)
+	for k := int32(0); k < ni.cards; k++ {
+		g := ni.cardOff + k
+		free := int32(model.MilliCard) - int32(s.c.usedMilli[g])
+		if s.c.usedMiB[g] > 0 && s.c.usedMilli[g] == 0 {
+			free = 0 // memory held without share: not usable whole
+		}
+		if k == card {
+			free -= int32(share)
+		} else if whole > 0 && free == model.MilliCard && s.c.usedMiB[g] == 0 {
+			free = 0
+			whole--
+		}
+		fn.Free[k] = free
+	}
+	return int64(math.Round(s.dist.NodeFrag(&fn)))
+}
+
+// bigNodeFrag is the same measure for nodes with more cards than package
+// frag models, computed here in integers.
+func (s *search) bigNodeFrag(n int32, whole int, card int32, share int) int64 {
+	ni := &s.st.nodes[n]
+	var idle, pop int64
+	wholeFree := 0
+	frees := make([]int64, 0, ni.cards)
+	for k := int32(0); k < ni.cards; k++ {
+		g := ni.cardOff + k
+		free := int64(model.MilliCard) - int64(s.c.usedMilli[g])
+		if k == card {
+			free -= int64(share)
+		} else if whole > 0 && free == model.MilliCard && s.c.usedMiB[g] == 0 {
+			free = 0
+			whole--
+		}
+		if free == model.MilliCard {
+			wholeFree++
+		}
+		frees = append(frees, free)
+		idle += free
+	}
+	var sum int64
+	for _, t := range s.cfg.TypicalTasks {
+		p := int64(max(t.PopularityMilli, 0))
+		pop += p
+		need, cards := int64(model.MilliCard), t.Cards
+		if t.Cards == 0 {
+			need, cards = int64(t.ShareMilli), 1
+		}
+		var fit int
+		var below int64
+		for _, f := range frees {
+			if f >= need {
+				fit++
+			} else {
+				below += f
+			}
+		}
+		if fit < cards {
+			sum += p * idle
+		} else {
+			sum += p * below
+		}
+	}
+	if pop == 0 {
+		return 0
+	}
+	return sum / pop
+}
+
+// fragScore turns a fragmentation change on a node of `cards` cards into
+// 0..1000: 500 for no change, more for a decrease.
+func fragScore(delta int64, cards int32) int64 {
+	return clamp(500-delta*500/(int64(max(cards, 1))*model.MilliCard), 0, 1000)
+}
+
+func clamp(x, lo, hi int64) int64 { return min(max(x, lo), hi) }
+
+// costScore is 1000 for the cheapest site, 0 for the dearest.
+func (s *search) costScore(site int32) int64 {
+	if s.st.maxCost == 0 {
+		return 1000
+	}
+	return 1000 - s.st.sites[site].cost*1000/s.st.maxCost
+}
+
+// hetScore is 1000 for the model on which the job's throughput per unit of
+// scarce capacity is highest: per-card GFLOPS times the model's free
+// fraction, relative to the best eligible model.
+func (s *search) hetScore(m int32) int64 {
+	if s.maxValue == 0 {
+		return 1000
+	}
+	return s.modValue[m] * 1000 / s.maxValue
+}
+
+// total weighs the components.
+func (s *search) total(sc *Score) {
+	w := s.cfg.Weights
+	sc.Total = w.Frag*sc.Frag + w.Topology*sc.Topology + w.Heterogeneity*sc.Heterogeneity + w.Cost*sc.Cost
+}
+
+// offer keeps a candidate if it is among the best 1+Alternatives.
+func (s *search) offer(cd cand) {
+	s.total(&cd.score)
+	cd.tie = uint64(cd.where)
+	if s.in.Seed != 0 {
+		cd.tie = mix(s.in.Seed ^ uint64(cd.where)<<20 ^ uint64(cd.card))
+	}
+	keep := 1 + s.cfg.Alternatives
+	i := len(s.top)
+	for i > 0 && better(&cd, &s.top[i-1]) {
+		i--
+	}
+	if i >= keep {
+		return
+	}
+	if len(s.top) < keep {
+		s.top = append(s.top, cand{})
+	}
+	copy(s.top[i+1:], s.top[i:len(s.top)-1])
+	s.top[i] = cd
+}
+
+func better(a, b *cand) bool {
+	if a.score.Total != b.score.Total {
+		return a.score.Total > b.score.Total
+	}
+	if a.tie != b.tie {
+		return a.tie < b.tie
+	}
+	if a.model != b.model {
+		return a.model < b.model
+	}
+	return a.card < b.card
+}
+
+// mix is splitmix64's finaliser.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// notePartial records the candidate that came closest to holding the job.
+func (s *search) notePartial(scope Scope, where, m int32, have, need int) {
+	if have >= need || have <= 0 {
+		return
+	}
+	b := &s.best
+	if b.ok && need-have >= b.need-b.have {
+		return
+	}
+	*b = partial{ok: true, scope: scope, where: where, model: m, have: have, need: need}
+}
