@@ -59,13 +59,13 @@ type partial struct {
 
 // cand is one scored candidate placement.
 type cand struct {
-	scope Scope
-	where int32 // node, domain, (site, model) group, or site index
-	model int32 // -1 for mixed
-	card  int32 // card index on the node for a share
-	cards int
-	score Score
-	tie   uint64
+	scope   Scope
+	where   int32 // node, domain, (site, model) group, or site index
+	model   int32 // -1 for mixed
+	card    int32 // card index on the node for a share
+	cards   int
+	score   Score
+	tie     uint64
 	workers int // workers it holds (for scopes above a node)
 }
 
