@@ -1,0 +1,320 @@
+// Package core is Suanli's scheduling state machine: the pending queue, the
+// blocked set, reservations, preemption and requeues, driven by events and
+// deciding through package sched. It is pure: no I/O, no clock, no
+// goroutines, no logging. The shell (the server, the replay simulator, a
+// benchmark) feeds it events with Step, persists what Ready returns, then
+// calls Advance — the shape of etcd's raft.RawNode.
+//
+//	for ev := range events {
+//		if err := c.Step(ev); err != nil { reject(ev, err); continue }
+//		if rd := c.Ready(); !rd.Empty() {
+//			if commit(rd) == nil { c.Advance(rd) } else { c.Step(core.CommitFailed{At: now}) }
+//		}
+//	}
+//
+// The same events in the same order give byte-identical Ready values.
+package core
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/sched"
+)
+
+// Config tunes the core. The zero value is usable.
+type Config struct {
+	// Sched is handed to every sched.Schedule call.
+	Sched sched.Config
+	// AwaitRegistration starts every node lost until its NodeRegistered
+	// event (the server's setting); false starts them all healthy (replay,
+	// tests, benchmarks).
+	AwaitRegistration bool
+	// PreemptCandidates bounds the running jobs considered as victims for
+	// one preemptor (default 64, the largest first).
+	PreemptCandidates int
+	// Seed is handed to the scheduler to break ties between equal
+	// candidates (0 keeps the network's preference order).
+	Seed uint64
+}
+
+// Core is the state machine. It is not safe for concurrent use: one
+// goroutine owns it.
+type Core struct {
+	cfg     Config
+	net     *network.Network
+	cluster *sched.Cluster
+	policy  sched.Policy
+	now     int64
+	seq     uint64
+
+	jobs    map[model.JobID]*entry
+	tenants map[model.TenantID]*tenantState
+	pending map[model.JobID]*entry
+	waiters map[string]map[model.JobID]*entry
+	onNode  map[model.NodeID]map[model.JobID]*entry
+	resv    []*reservation
+
+	down        map[model.NodeID]bool
+	capMilli    map[string]int64 // per model: cards on healthy nodes, in thousandths
+	usedMilli   map[string]int64 // per model: held by placements
+	fp16        map[string]int64 // per model: GFLOPS per card
+	totalGFLOPS int64
+	totalMemMiB int64
+
+	dirty []*entry // changed since Advance, in first-change order
+}
+
+// entry is the core's state for one job.
+type entry struct {
+	job      model.Job
+	st       JobStatus
+	placedAt int64
+	classes  []string // model classes the job can use ("model:*" for any)
+	byGFLOPS bool     // a compute request: demand is counted in GFLOPS
+	shapeKey string   // see shape
+	// reservedFrom is the expected start of the job's reservation, shown
+	// in its record when it blocks (0: none).
+	reservedFrom int64
+
+	committed      *model.Placement // the placement the store holds
+	committedState model.JobState
+	stops          []stopRec // placements stopped since Advance, with why
+	version        uint64
+	dirty          bool
+}
+
+// stopRec says why a placement was stopped; Ready turns it into a Stop if
+// the placement was committed.
+type stopRec struct {
+	p      *model.Placement
+	reason string
+	by     model.JobID
+}
+
+// New returns a core for the network. Every node starts healthy unless
+// cfg.AwaitRegistration is set.
+func New(net *network.Network, cfg Config) *Core {
+	if cfg.PreemptCandidates <= 0 {
+		cfg.PreemptCandidates = 64
+	}
+	c := &Core{
+		cfg: cfg, net: net, cluster: sched.NewCluster(net),
+		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
+		pending: map[model.JobID]*entry{}, waiters: map[string]map[model.JobID]*entry{},
+		onNode: map[model.NodeID]map[model.JobID]*entry{}, down: map[model.NodeID]bool{},
+		capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
+	}
+	for i := range net.Nodes {
+		n := &net.Nodes[i]
+		m := net.Model(n.Model)
+		if m == nil {
+			continue
+		}
+		g, _, _ := m.FP16GFLOPS()
+		c.fp16[n.Model] = g
+		c.totalGFLOPS += g * int64(n.Cards)
+		c.totalMemMiB += m.MemMiB() * int64(n.Cards)
+		if cfg.AwaitRegistration {
+			c.down[n.ID] = true
+			c.cluster.SetNodeHealthy(n.ID, false)
+		} else {
+			c.capMilli[n.Model] += int64(n.Cards) * model.MilliCard
+		}
+	}
+	return c
+}
+
+// Now is the latest time the core has seen.
+func (c *Core) Now() int64 { return c.now }
+
+// Job returns the core's record of a job it holds (terminal jobs are
+// dropped once advanced).
+func (c *Core) Job(id model.JobID) (JobStatus, bool) {
+	e, ok := c.jobs[id]
+	if !ok {
+		return JobStatus{}, false
+	}
+	return e.st, true
+}
+
+// Tenant returns a tenant's definition and the FP16 GFLOPS its placed jobs
+// hold.
+func (c *Core) Tenant(id model.TenantID) (model.Tenant, int64) {
+	ts := c.tenant(id)
+	return ts.t, ts.gflops
+}
+
+// Errors Step returns for events it cannot apply; the core is unchanged.
+var (
+	ErrInvalidJob  = errors.New("invalid job")
+	ErrDuplicate   = errors.New("job already known")
+	ErrUnknownNode = errors.New("node not in the network")
+)
+
+// Step applies one event and schedules what it made possible. It returns
+// an error, and changes nothing, for an event it cannot apply (an invalid
+// job, a node outside the network); events about jobs it does not hold are
+// ignored, as stale reports are normal.
+func (c *Core) Step(ev Event) error {
+	if ev == nil {
+		return errors.New("step: nil event")
+	}
+	if err := c.check(ev); err != nil {
+		return err
+	}
+	c.now = max(c.now, ev.time())
+	switch ev := ev.(type) {
+	case JobSubmitted:
+		c.submit(ev.Job)
+	case JobCancelled:
+		c.end(ev.Job, model.Cancelled)
+	case JobFinished:
+		st := model.Completed
+		if ev.Failed {
+			st = model.Failed
+		}
+		c.end(ev.Job, st)
+	case JobStarted:
+		if e := c.jobs[ev.Job]; e != nil && e.st.State == model.Placed {
+			e.st.State = model.Running
+			c.touch(e)
+		}
+	case Checkpointed:
+		if e := c.jobs[ev.Job]; e != nil && ev.Time > e.job.CheckpointTime {
+			e.job.CheckpointTime = ev.Time
+		}
+	case NodeRegistered:
+		c.nodeUp(ev.Node)
+	case NodeHealthy:
+		c.nodeUp(ev.Node)
+	case NodeLost:
+		c.nodeLost(ev.Node)
+	case Tick:
+		c.refreshReservations()
+	case TenantUpserted:
+		ts := c.tenant(ev.Tenant.ID)
+		ts.t = ev.Tenant
+		if ts.t.Weight == 0 {
+			ts.t.Weight = 1
+		}
+		c.wake(quotaClass(ev.Tenant.ID))
+	case PolicyChanged:
+		c.policy = ev.Policy
+		c.recheckPolicy()
+		c.wake(classPolicy)
+	case CommitFailed:
+		c.undo()
+		c.recheckPolicy()
+	}
+	c.pass()
+	return nil
+}
+
+func (c *Core) check(ev Event) error {
+	switch ev := ev.(type) {
+	case JobSubmitted:
+		if err := ev.Job.Validate(); err != nil {
+			return fmt.Errorf("submit %s: %w: %w", ev.Job.ID, ErrInvalidJob, err)
+		}
+		if _, ok := c.jobs[ev.Job.ID]; ok {
+			return fmt.Errorf("submit %s: %w", ev.Job.ID, ErrDuplicate)
+		}
+	case NodeRegistered:
+		return c.checkNode(ev.Node)
+	case NodeHealthy:
+		return c.checkNode(ev.Node)
+	case NodeLost:
+		return c.checkNode(ev.Node)
+	case TenantUpserted:
+		if err := ev.Tenant.Validate(); err != nil {
+			return fmt.Errorf("tenant %s: %w", ev.Tenant.ID, err)
+		}
+	}
+	return nil
+}
+
+func (c *Core) checkNode(id model.NodeID) error {
+	if _, ok := c.net.Node(id); !ok {
+		return fmt.Errorf("node %s: %w; add it to the network spec first", id, ErrUnknownNode)
+	}
+	return nil
+}
+
+func (c *Core) tenant(id model.TenantID) *tenantState {
+	ts, ok := c.tenants[id]
+	if !ok {
+		ts = newTenantState(id)
+		c.tenants[id] = ts
+	}
+	return ts
+}
+
+// touch marks a job changed, for the next Ready.
+func (c *Core) touch(e *entry) {
+	e.version++
+	if !e.dirty {
+		e.dirty = true
+		c.dirty = append(c.dirty, e)
+	}
+}
+
+// HasReady reports whether Ready has anything to persist.
+func (c *Core) HasReady() bool { return len(c.dirty) > 0 }
+
+// Ready returns everything decided since the last Advance. Calling it
+// again before Advance returns the same decisions plus any newer ones.
+// The placements it returns are shared with the core: read, don't modify.
+func (c *Core) Ready() Ready {
+	var rd Ready
+	rd.versions = make([]uint64, 0, len(c.dirty))
+	for _, e := range c.dirty {
+		cur := e.st.Placement
+		if e.committed != nil && e.committed != cur {
+			for _, s := range e.stops {
+				if s.p == e.committed {
+					rd.Stops = append(rd.Stops, Stop{Job: e.job.ID, Reason: s.reason, By: s.by, Placement: *s.p})
+				}
+			}
+		}
+		if cur != nil && cur != e.committed {
+			rd.Placements = append(rd.Placements, *cur)
+		}
+		st := e.st
+		st.Waits = slices.Clone(st.Waits)
+		rd.Jobs = append(rd.Jobs, st)
+		rd.versions = append(rd.versions, e.version)
+	}
+	return rd
+}
+
+// Advance tells the core that rd is committed: its placements and stops are
+// now the store's, and the records in it need not be sent again unless they
+// change.
+func (c *Core) Advance(rd Ready) {
+	for i, st := range rd.Jobs {
+		e := c.jobs[st.Job]
+		if e == nil {
+			continue
+		}
+		e.committed, e.committedState = st.Placement, st.State
+		e.stops = slices.DeleteFunc(e.stops, func(s stopRec) bool { return s.p != e.committed })
+		if i < len(rd.versions) && e.version == rd.versions[i] {
+			e.dirty = false
+			if e.st.State.Terminal() {
+				delete(c.jobs, e.job.ID)
+			}
+		}
+	}
+	kept := c.dirty[:0]
+	for _, e := range c.dirty {
+		if e.dirty {
+			kept = append(kept, e)
+		}
+	}
+	clear(c.dirty[len(kept):])
+	c.dirty = kept
+}

@@ -1,0 +1,111 @@
+package core
+
+import (
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched"
+)
+
+// Event is one input to Step. Every event carries At, the time of the event
+// in seconds on the caller's clock (virtual time in the simulator); the core
+// never reads a clock, and its notion of now only moves forward.
+type Event interface {
+	time() int64
+}
+
+// JobSubmitted queues a new job. A job id that is already known is ignored
+// (the shell may replay its log).
+type JobSubmitted struct {
+	At  int64
+	Job model.Job
+}
+
+// JobCancelled ends a job at the user's request; a placed job is stopped.
+type JobCancelled struct {
+	At  int64
+	Job model.JobID
+}
+
+// JobStarted records that the agents started a placed job.
+type JobStarted struct {
+	At  int64
+	Job model.JobID
+}
+
+// JobFinished records that a job's workload exited (Failed says how); its
+// cards are free again.
+type JobFinished struct {
+	At     int64
+	Job    model.JobID
+	Failed bool
+}
+
+// Checkpointed records that a running job saved a checkpoint at Time: a
+// requeued job resumes from its latest checkpoint, and preemption prefers
+// victims that lose the least work.
+type Checkpointed struct {
+	At   int64
+	Job  model.JobID
+	Time int64
+}
+
+// NodeRegistered records that a node's agent joined: the node takes work.
+type NodeRegistered struct {
+	At   int64
+	Node model.NodeID
+}
+
+// NodeLost records that a node stopped answering (its lease lapsed): every
+// job with a worker on it is stopped whole and requeued from its last
+// checkpoint.
+type NodeLost struct {
+	At   int64
+	Node model.NodeID
+}
+
+// NodeHealthy records that a lost node is back.
+type NodeHealthy struct {
+	At   int64
+	Node model.NodeID
+}
+
+// Tick moves time forward; the core refreshes reservations whose expected
+// start has passed.
+type Tick struct {
+	At int64
+}
+
+// TenantUpserted adds a tenant or replaces its quota, weight and caps.
+type TenantUpserted struct {
+	At     int64
+	Tenant model.Tenant
+}
+
+// PolicyChanged installs a new policy filter (nil allows everything).
+// Placed jobs the new policy no longer allows are evicted and requeued;
+// blocked jobs are retried.
+type PolicyChanged struct {
+	At     int64
+	Policy sched.Policy
+}
+
+// CommitFailed reports that the store refused the last Ready (its revision
+// check lost). The core undoes every decision not yet advanced — new
+// placements, preemptions and evictions — and decides again from its
+// current state. Step first whatever events describe what the store now
+// holds that the core does not (a job cancelled meanwhile, say).
+type CommitFailed struct {
+	At int64
+}
+
+func (e JobSubmitted) time() int64   { return e.At }
+func (e JobCancelled) time() int64   { return e.At }
+func (e JobStarted) time() int64     { return e.At }
+func (e JobFinished) time() int64    { return e.At }
+func (e Checkpointed) time() int64   { return e.At }
+func (e NodeRegistered) time() int64 { return e.At }
+func (e NodeLost) time() int64       { return e.At }
+func (e NodeHealthy) time() int64    { return e.At }
+func (e Tick) time() int64           { return e.At }
+func (e TenantUpserted) time() int64 { return e.At }
+func (e PolicyChanged) time() int64  { return e.At }
+func (e CommitFailed) time() int64   { return e.At }

@@ -1,0 +1,321 @@
+package core
+
+import (
+	"slices"
+
+	"github.com/suanli/suanli/internal/model"
+)
+
+// Capacity classes a blocked job waits for.
+const (
+	classAny    = "model:*" // any model's cards
+	classPolicy = "policy"  // a policy change
+)
+
+func modelClass(id string) string             { return "model:" + id }
+func quotaClass(t model.TenantID) string      { return "quota:" + string(t) }
+func reservationClass(j model.JobID) string   { return "reservation:" + string(j) }
+func (e *entry) reservedClass() string        { return reservationClass(e.job.ID) }
+func (c *Core) isDown(n model.NodeID) bool    { return c.down[n] }
+func (c *Core) freeMilli(modelID string) int64 { return c.capMilli[modelID] - c.usedMilli[modelID] }
+
+func (c *Core) submit(j model.Job) {
+	c.seq++
+	e := &entry{job: j, byGFLOPS: len(j.Models) == 0 && j.ComputeGFLOPS > 0}
+	e.job.Models = slices.Clone(j.Models)
+	for _, name := range j.Models {
+		id := name
+		if m, ok := c.net.Catalog.Lookup(name); ok {
+			id = m.ID
+		}
+		if cl := modelClass(id); !slices.Contains(e.classes, cl) {
+			e.classes = append(e.classes, cl)
+		}
+	}
+	if len(e.classes) == 0 {
+		e.classes = []string{classAny}
+	}
+	slices.Sort(e.classes)
+	e.st = JobStatus{Job: j.ID, Tenant: j.Tenant, State: model.Pending, Since: c.now, Position: c.seq}
+	c.tenant(j.Tenant)
+	c.jobs[j.ID] = e
+	c.pending[j.ID] = e
+	c.touch(e)
+}
+
+// end makes a job terminal: cancelled by the user, or finished.
+func (c *Core) end(id model.JobID, st model.JobState) {
+	e := c.jobs[id]
+	if e == nil || e.st.State.Terminal() {
+		return
+	}
+	if st != model.Cancelled && e.st.Placement == nil {
+		return // a stale report about a job that is not placed
+	}
+	if e.st.Placement != nil {
+		reason := ""
+		if st == model.Cancelled {
+			reason = StopCancelled
+		}
+		c.unplace(e, reason, "")
+	}
+	c.unqueue(e)
+	c.dropReservation(e)
+	e.st.State, e.st.Reason, e.st.Since = st, "", c.now
+	e.st.Decision, e.st.Waits, e.st.ReservedFrom, e.reservedFrom = nil, nil, 0, 0
+	c.touch(e)
+}
+
+// place commits a decision to the core's view.
+func (c *Core) place(e *entry, p *model.Placement) bool {
+	if e.committed != nil && p != e.committed && samePlacement(p, e.committed) {
+		// Back where the store has it: the stop was never committed, so
+		// the workload never stopped.
+		p = e.committed
+		e.stops = slices.DeleteFunc(e.stops, func(s stopRec) bool { return s.p == p })
+	}
+	if err := c.cluster.Apply(*p); err != nil {
+		return false
+	}
+	u := usageOf(c.net, p)
+	c.tenant(e.job.Tenant).add(u, 1)
+	for m, milli := range u.modelMilli {
+		c.usedMilli[m] += milli
+	}
+	for _, a := range p.Assignments {
+		jobs := c.onNode[a.Node]
+		if jobs == nil {
+			jobs = map[model.JobID]*entry{}
+			c.onNode[a.Node] = jobs
+		}
+		jobs[e.job.ID] = e
+	}
+	c.unqueue(e)
+	c.dropReservation(e)
+	e.st.State, e.st.Reason, e.st.Since = model.Placed, "", c.now
+	e.st.Placement, e.st.Waits, e.st.ReservedFrom, e.reservedFrom = p, nil, 0, 0
+	e.placedAt = c.now
+	c.touch(e)
+	return true
+}
+
+// unplace releases a job's placement; reason (when not empty) is the Stop
+// the agents get if the placement was committed. The job's state is the
+// caller's to set.
+func (c *Core) unplace(e *entry, reason string, by model.JobID) {
+	p := e.st.Placement
+	if p == nil {
+		return
+	}
+	_ = c.cluster.Release(*p) // the core applied it: it matches
+	u := usageOf(c.net, p)
+	c.tenant(e.job.Tenant).add(u, -1)
+	models := make([]string, 0, len(u.modelMilli))
+	for m, milli := range u.modelMilli {
+		c.usedMilli[m] -= milli
+		models = append(models, m)
+	}
+	for _, a := range p.Assignments {
+		delete(c.onNode[a.Node], e.job.ID)
+	}
+	if reason != "" {
+		e.stops = append(e.stops, stopRec{p: p, reason: reason, by: by})
+	}
+	e.st.Placement = nil
+	c.touch(e)
+	slices.Sort(models)
+	for _, m := range models {
+		c.wake(modelClass(m))
+	}
+	c.wake(classAny)
+	c.wake(quotaClass(e.job.Tenant))
+}
+
+// requeue puts a stopped job back in the queue at its old position, to
+// resume from its latest checkpoint.
+func (c *Core) requeue(e *entry, reason string) {
+	e.st.State, e.st.Reason, e.st.Since = model.Pending, reason, c.now
+	e.st.ResumeFrom = e.job.CheckpointTime
+	c.pending[e.job.ID] = e
+	c.touch(e)
+}
+
+// block parks a job until one of the classes it waits for frees. A job
+// blocked again for the same reason, on the same classes, is not sent to
+// the store again (its explanation in Job is fresh; the stored one may lag).
+func (c *Core) block(e *entry, reason string, waits []string) {
+	same := e.st.State == model.Blocked && e.st.Reason == reason && slices.Equal(e.st.Waits, waits) &&
+		e.st.ReservedFrom == e.reservedFrom
+	c.unqueue(e)
+	e.st.State, e.st.Reason, e.st.ReservedFrom = model.Blocked, reason, e.reservedFrom
+	e.st.Waits = waits
+	for _, w := range waits {
+		set := c.waiters[w]
+		if set == nil {
+			set = map[model.JobID]*entry{}
+			c.waiters[w] = set
+		}
+		set[e.job.ID] = e
+	}
+	if !same {
+		e.st.Since = c.now
+		c.touch(e)
+	}
+}
+
+// unqueue takes a job out of the pending set and the blocked set.
+func (c *Core) unqueue(e *entry) {
+	delete(c.pending, e.job.ID)
+	for _, w := range e.st.Waits {
+		if set := c.waiters[w]; set != nil {
+			delete(set, e.job.ID)
+			if len(set) == 0 {
+				delete(c.waiters, w)
+			}
+		}
+	}
+	e.st.Waits = nil
+}
+
+// wake moves every job blocked on the class back to the pending set; the
+// next pass retries them in queue order.
+func (c *Core) wake(class string) {
+	set := c.waiters[class]
+	if len(set) == 0 {
+		return
+	}
+	woken := make([]*entry, 0, len(set))
+	for _, e := range set {
+		woken = append(woken, e)
+	}
+	for _, e := range woken {
+		c.unqueue(e)
+		c.pending[e.job.ID] = e
+	}
+}
+
+func (c *Core) nodeUp(id model.NodeID) {
+	if !c.down[id] {
+		return
+	}
+	delete(c.down, id)
+	n, _ := c.net.Node(id)
+	c.cluster.SetNodeHealthy(id, true)
+	c.capMilli[n.Model] += int64(n.Cards) * model.MilliCard
+	c.wake(modelClass(n.Model))
+	c.wake(classAny)
+}
+
+// nodeLost stops every job with a worker on the node — whole gangs — and
+// requeues them from their last checkpoint.
+func (c *Core) nodeLost(id model.NodeID) {
+	if c.down[id] {
+		return
+	}
+	c.down[id] = true
+	n, _ := c.net.Node(id)
+	c.cluster.SetNodeHealthy(id, false)
+	c.capMilli[n.Model] -= int64(n.Cards) * model.MilliCard
+	for _, e := range c.sortedOn(id) {
+		c.unplace(e, StopNodeLost, "")
+		c.requeue(e, StopNodeLost)
+	}
+}
+
+// sortedOn lists the jobs with a worker on a node, in queue order.
+func (c *Core) sortedOn(id model.NodeID) []*entry {
+	var out []*entry
+	for _, e := range c.onNode[id] {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return cmpUint(a.st.Position, b.st.Position) })
+	return out
+}
+
+// placedJobs lists every placed job in queue order.
+func (c *Core) placedJobs() []*entry {
+	var out []*entry
+	for _, e := range c.jobs {
+		if e.st.Placement != nil {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return cmpUint(a.st.Position, b.st.Position) })
+	return out
+}
+
+// recheckPolicy evicts every placed job the current policy no longer
+// allows and requeues it.
+func (c *Core) recheckPolicy() {
+	if c.policy == nil {
+		return
+	}
+	for _, e := range c.placedJobs() {
+		if !c.allowed(e, e.st.Placement) {
+			c.unplace(e, StopEvicted, "")
+			c.requeue(e, StopEvicted)
+		}
+	}
+}
+
+// undo reverts every decision not yet advanced: placements made since are
+// released, committed placements stopped by a preemption or an eviction
+// are restored (unless a node of theirs has been lost since), and the jobs
+// go back to their committed state or to the queue.
+func (c *Core) undo() {
+	var changed []*entry
+	for _, e := range c.dirty {
+		if !e.st.State.Terminal() && e.st.Placement != e.committed {
+			changed = append(changed, e)
+		}
+	}
+	for _, e := range changed {
+		if e.st.Placement != nil {
+			c.unplace(e, "", "")
+			c.requeue(e, "")
+		}
+	}
+	for _, e := range changed {
+		p := e.committed
+		if p == nil || !c.healthy(p) || !c.place(e, p) {
+			continue
+		}
+		e.st.State = e.committedState
+		e.stops = slices.DeleteFunc(e.stops, func(s stopRec) bool { return s.p == p })
+	}
+}
+
+// samePlacement reports whether two placements hold the same cards the
+// same way.
+func samePlacement(a, b *model.Placement) bool {
+	if a.GFLOPS != b.GFLOPS || len(a.Assignments) != len(b.Assignments) {
+		return false
+	}
+	for i := range a.Assignments {
+		x, y := &a.Assignments[i], &b.Assignments[i]
+		if x.Worker != y.Worker || x.Node != y.Node || x.Model != y.Model || x.ShareMilli != y.ShareMilli ||
+			x.MemMiB != y.MemMiB || x.WorkShareMilli != y.WorkShareMilli || !slices.Equal(x.Cards, y.Cards) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Core) healthy(p *model.Placement) bool {
+	for _, a := range p.Assignments {
+		if c.down[a.Node] {
+			return false
+		}
+	}
+	return true
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,316 @@
+package core
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched"
+)
+
+// maxRounds bounds the rounds of one pass: a round retries the jobs that
+// the previous one requeued (preemption victims) or woke. Preemption chains
+// strictly lower priority, so passes end well before this.
+const maxRounds = 16
+
+// pass tries every pending job, in queue order: priority class first, then
+// the tenant with the smallest weighted dominant share, then queue
+// position.
+func (c *Core) pass() {
+	for round := 0; round < maxRounds && len(c.pending) > 0; round++ {
+		memo := map[string]*failure{}
+		q := c.newPicker()
+		for e := q.next(); e != nil; e = q.next() {
+			if c.pending[e.job.ID] != e {
+				continue // placed or blocked meanwhile
+			}
+			if c.try(e, memo) {
+				clear(memo) // a preemption moved capacity: earlier failures may not hold
+			}
+		}
+	}
+}
+
+// failure is a decision not to place, shared by the jobs of one shape
+// within a pass: placing jobs only takes capacity, so a shape that failed
+// keeps failing until something frees.
+type failure struct {
+	reason string
+	waits  []string
+	d      *sched.Decision
+}
+
+// try decides one job. It reports whether it preempted.
+func (c *Core) try(e *entry, memo map[string]*failure) bool {
+	ts := c.tenant(e.job.Tenant)
+	if ts.exhausted() {
+		e.st.Decision = quotaDecision(e, ts)
+		c.block(e, ReasonQuotaExceeded, []string{quotaClass(e.job.Tenant)})
+		return false
+	}
+	if r := c.reservationAhead(e); r != nil && !r.admits(e, c.now) {
+		e.st.Decision = reservedDecision(e, r)
+		c.block(e, ReasonReserved, []string{r.job.reservedClass()})
+		return false
+	}
+	key := e.shape()
+	if f := memo[key]; f != nil {
+		e.st.Decision = f.d
+		c.block(e, f.reason, slices.Clone(f.waits))
+		return false
+	}
+	d := sched.Schedule(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
+	if d.Placement != nil {
+		if why := c.commitCheck(e, d.Placement); why == "" {
+			e.st.Decision = &d
+			return false
+		} else {
+			d.Placement = nil
+			d.Explanation.Placed = false
+			d.Explanation.Rejections = append(d.Explanation.Rejections, sched.Rejection{Reason: why, Count: 1, Unit: sched.UnitTenant})
+		}
+	}
+	reason := mainReason(&d.Explanation)
+	if capacityBound(&d.Explanation) && c.preempt(e) {
+		return true
+	}
+	waits := c.waitsFor(e, &d.Explanation)
+	if e.job.Kind == model.Gang && capacityBound(&d.Explanation) {
+		c.reserve(e)
+	}
+	e.st.Decision = &d
+	memo[key] = &failure{reason: reason, waits: waits, d: &d}
+	c.block(e, reason, slices.Clone(waits))
+	return false
+}
+
+// input is the scheduler's view of the job's tenant; victims (when
+// preempting) no longer count against the tenant.
+func (c *Core) input(e *entry, victims []*entry) sched.Input {
+	ts := c.tenant(e.job.Tenant)
+	t := ts.t
+	held, vendor := ts.gflops, maps0(ts.vendorMilli)
+	for _, v := range victims {
+		if v.job.Tenant == e.job.Tenant {
+			u := usageOf(c.net, v.st.Placement)
+			held -= u.gflops
+			for k, m := range u.vendorMilli {
+				vendor[k] -= m
+			}
+		}
+	}
+	cards := make(map[string]int, len(vendor))
+	for k, m := range vendor {
+		if m > 0 {
+			cards[k] = int((m + model.MilliCard - 1) / model.MilliCard)
+		}
+	}
+	return sched.Input{Tenant: &t, HeldGFLOPS: held, HeldCards: cards, Policy: c.policy, Seed: c.cfg.Seed}
+}
+
+func maps0(m map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// commitCheck re-checks a placement the scheduler found against the core's
+// own accounts (quota, vendor caps in thousandths, policy) and places it;
+// it returns the reason it refused, empty when placed.
+func (c *Core) commitCheck(e *entry, p *model.Placement) sched.Reason {
+	u := usageOf(c.net, p)
+	ts := c.tenant(e.job.Tenant)
+	switch {
+	case !ts.fits(u):
+		return sched.QuotaExceeded
+	case !c.allowed(e, p):
+		return sched.PolicyDenied
+	case !c.place(e, p):
+		return sched.InsufficientCards
+	}
+	return ""
+}
+
+// allowed checks a placement against the current policy.
+func (c *Core) allowed(e *entry, p *model.Placement) bool {
+	if c.policy == nil {
+		return true
+	}
+	for _, a := range p.Assignments {
+		n, ok := c.net.Node(a.Node)
+		if !ok {
+			return false
+		}
+		s, _ := c.net.Site(n.Site)
+		if ok, _ := c.policy.Allow(&e.job, s, n, c.net.Model(n.Model)); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Reasons that say capacity is short now, as opposed to the job not fitting
+// the network at all or its tenant's quota.
+func capacityBound(x *sched.Explanation) bool {
+	return x.Count(sched.InsufficientCards) > 0 || x.Count(sched.TopologyUnsatisfiable) > 0
+}
+
+func quotaBound(x *sched.Explanation) bool {
+	return x.Count(sched.QuotaExceeded) > 0 || x.Count(sched.VendorCapExceeded) > 0
+}
+
+// mainReason names the one reason a job record shows: what would unblock
+// it first, else the reason that removed the most candidates.
+func mainReason(x *sched.Explanation) string {
+	if len(x.Unblock) > 0 && x.Unblock[0].Reason != "" {
+		return string(x.Unblock[0].Reason)
+	}
+	best := sched.Rejection{}
+	for _, r := range x.Rejections {
+		if r.Count > best.Count || (r.Count == best.Count && r.Reason < best.Reason) {
+			best = r
+		}
+	}
+	if best.Reason == "" {
+		return "unschedulable"
+	}
+	return string(best.Reason)
+}
+
+// waitsFor lists the classes whose freeing could unblock the job: the
+// models the scheduler names (or those the job can use), the tenant's quota
+// when it binds, the policy when it denied nodes.
+func (c *Core) waitsFor(e *entry, x *sched.Explanation) []string {
+	var w []string
+	if capacityBound(x) || (!quotaBound(x) && x.Count(sched.PolicyDenied) == 0) {
+		for _, m := range x.Waits {
+			w = append(w, modelClass(m))
+		}
+		if len(w) == 0 {
+			w = append(w, e.classes...)
+		}
+	}
+	if quotaBound(x) {
+		w = append(w, quotaClass(e.job.Tenant))
+	}
+	if x.Count(sched.PolicyDenied) > 0 {
+		w = append(w, classPolicy)
+	}
+	if slices.Contains(w, classAny) {
+		w = slices.DeleteFunc(w, func(s string) bool { return strings.HasPrefix(s, "model:") && s != classAny })
+	}
+	slices.Sort(w)
+	return slices.Compact(w)
+}
+
+// shape is the key of everything a decision depends on besides the
+// cluster: jobs of one shape get the same decision in one pass.
+func (e *entry) shape() string {
+	if e.shapeKey != "" {
+		return e.shapeKey
+	}
+	j := &e.job
+	e.shapeKey = fmt.Sprintf("%s|%s|%d|%d|%d|%d|%d|%q|%d|%d|%q|%q|%d|%q|%q|%s|%t|%t|%t|%s",
+		j.Tenant, j.Kind, j.Priority, j.Workers, j.CardsPerWorker, j.ShareMilli, j.MemMiB, j.Models,
+		j.ComputeGFLOPS, j.EfficiencyMilli, j.Stacks, j.PyTorch, j.MinMemMiB, j.Regions, j.Sites,
+		j.Topology, j.TopologyRequired, j.CrossSite, j.Mixed, j.Classification)
+	return e.shapeKey
+}
+
+// quotaDecision explains a job held back because its tenant's quota is
+// used up, without asking the scheduler.
+func quotaDecision(e *entry, ts *tenantState) *sched.Decision {
+	text := fmt.Sprintf("tenant %s holds %d of its %d GFLOPS quota; raise the quota or wait for its jobs to end",
+		ts.t.ID, ts.gflops, ts.t.QuotaGFLOPS)
+	return &sched.Decision{Job: e.job.ID, Explanation: sched.Explanation{
+		Summary:    "quota used up: " + text,
+		Rejections: []sched.Rejection{{Reason: sched.QuotaExceeded, Count: 1, Unit: sched.UnitTenant}},
+		Unblock:    []sched.Unblock{{Reason: sched.QuotaExceeded, Text: text}},
+	}}
+}
+
+// reservedDecision explains a job held back by a gang's reservation.
+func reservedDecision(e *entry, r *reservation) *sched.Decision {
+	var text string
+	switch {
+	case r.start < 0:
+		text = fmt.Sprintf("gang %s holds a reservation on these models; its start is unknown (jobs holding the capacity declared no runtime), so nothing backfills", r.job.job.ID)
+	case e.job.RuntimeSec <= 0:
+		text = fmt.Sprintf("gang %s holds a reservation on these models from t=%d; declare a runtime that ends by then to backfill", r.job.job.ID, r.start)
+	default:
+		text = fmt.Sprintf("gang %s holds a reservation on these models from t=%d; this job's runtime of %d s would end after it", r.job.job.ID, r.start, e.job.RuntimeSec)
+	}
+	return &sched.Decision{Job: e.job.ID, Explanation: sched.Explanation{
+		Summary: "behind a reservation: " + text,
+		Unblock: []sched.Unblock{{Reason: ReasonReserved, Text: text}},
+	}}
+}
+
+// picker yields pending jobs in queue order, re-reading tenants' shares as
+// placements change them.
+type picker struct {
+	c       *Core
+	classes []*prioClass // highest priority first
+}
+
+type prioClass struct {
+	prio    int
+	tenants []model.TenantID           // sorted
+	queues  map[model.TenantID][]*entry // by position
+}
+
+func (c *Core) newPicker() *picker {
+	byPrio := map[int]*prioClass{}
+	for _, e := range c.pending {
+		pc := byPrio[e.job.Priority]
+		if pc == nil {
+			pc = &prioClass{prio: e.job.Priority, queues: map[model.TenantID][]*entry{}}
+			byPrio[e.job.Priority] = pc
+		}
+		if _, ok := pc.queues[e.job.Tenant]; !ok {
+			pc.tenants = append(pc.tenants, e.job.Tenant)
+		}
+		pc.queues[e.job.Tenant] = append(pc.queues[e.job.Tenant], e)
+	}
+	p := &picker{c: c}
+	for _, pc := range byPrio {
+		slices.Sort(pc.tenants)
+		for _, q := range pc.queues {
+			slices.SortFunc(q, func(a, b *entry) int { return cmpUint(a.st.Position, b.st.Position) })
+		}
+		p.classes = append(p.classes, pc)
+	}
+	slices.SortFunc(p.classes, func(a, b *prioClass) int { return cmp.Compare(b.prio, a.prio) })
+	return p
+}
+
+// next pops the head of the queue of the tenant with the smallest weighted
+// dominant share in the highest priority class that has jobs left.
+func (p *picker) next() *entry {
+	for len(p.classes) > 0 {
+		pc := p.classes[0]
+		var best model.TenantID
+		bestShare, found := int64(0), false
+		for _, t := range pc.tenants {
+			if len(pc.queues[t]) == 0 {
+				continue
+			}
+			s := p.c.tenant(t).share(p.c.totalGFLOPS, p.c.totalMemMiB)
+			if !found || s < bestShare {
+				best, bestShare, found = t, s, true
+			}
+		}
+		if !found {
+			p.classes = p.classes[1:]
+			continue
+		}
+		q := pc.queues[best]
+		pc.queues[best] = q[1:]
+		return q[0]
+	}
+	return nil
+}

@@ -1,0 +1,273 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/sched"
+)
+
+// propNetwork is a small mixed network: two sites, three models, 10 nodes.
+func propNetwork(t testing.TB) *network.Network {
+	t.Helper()
+	net, err := specLines([]string{
+		"site=a model=huawei-ascend-910c nodes=4 cards=8 per-domain=2",
+		"site=a model=cambricon-mlu370-x8 nodes=2 cards=8",
+		"site=b model=metax-c500 nodes=3 cards=8",
+		"site=b model=huawei-ascend-910c nodes=1 cards=4",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net
+}
+
+var propModels = []string{"huawei-ascend-910c", "cambricon-mlu370-x8", "metax-c500"}
+
+// randomEvents is a random but reproducible stream of events.
+type randomEvents struct {
+	rng  *rand.Rand
+	net  *network.Network
+	now  int64
+	jobs []model.JobID
+	n    int
+}
+
+func (r *randomEvents) tenants() []Event {
+	return []Event{
+		TenantUpserted{Tenant: model.Tenant{ID: "t0", Class: model.Private, Weight: 1, QuotaGFLOPS: 20_000_000}},
+		TenantUpserted{Tenant: model.Tenant{ID: "t1", Class: model.Private, Weight: 2, VendorCaps: map[string]int{"Cambricon": 6}}},
+		TenantUpserted{Tenant: model.Tenant{ID: "t2", Class: model.Government, Weight: 1, QuotaGFLOPS: 3_000_000}},
+	}
+}
+
+func (r *randomEvents) job() model.Job {
+	r.n++
+	j := model.Job{ID: model.JobID(fmt.Sprintf("j%d", r.n)), Tenant: model.TenantID(fmt.Sprintf("t%d", r.rng.IntN(3))),
+		Priority: []int{0, 0, 10, 100}[r.rng.IntN(4)], SubmitTime: r.now, Workers: 1}
+	if r.rng.IntN(3) == 0 {
+		j.RuntimeSec = int64(10 + r.rng.IntN(300))
+	}
+	if r.rng.IntN(2) == 0 {
+		j.Models = []string{propModels[r.rng.IntN(len(propModels))]}
+	}
+	switch r.rng.IntN(4) {
+	case 0:
+		j.Kind, j.Workers, j.CardsPerWorker = model.Gang, 1+r.rng.IntN(3), []int{4, 8}[r.rng.IntN(2)]
+		if r.rng.IntN(2) == 0 {
+			j.Topology, j.TopologyRequired = model.TopoSite, true
+		}
+	case 1:
+		j.Kind, j.Workers, j.ShareMilli, j.MemMiB = model.Inference, 1+r.rng.IntN(3), 100*(1+r.rng.IntN(9)), 1024
+	default:
+		j.Kind, j.CardsPerWorker = model.Batch, 1+r.rng.IntN(8)
+	}
+	return j
+}
+
+func (r *randomEvents) next() Event {
+	r.now += int64(r.rng.IntN(20))
+	pick := func() model.JobID {
+		if len(r.jobs) == 0 {
+			return "none"
+		}
+		return r.jobs[r.rng.IntN(len(r.jobs))]
+	}
+	node := func() model.NodeID { return r.net.Nodes[r.rng.IntN(len(r.net.Nodes))].ID }
+	switch k := r.rng.IntN(100); {
+	case k < 40:
+		j := r.job()
+		r.jobs = append(r.jobs, j.ID)
+		return JobSubmitted{At: r.now, Job: j}
+	case k < 60:
+		return JobFinished{At: r.now, Job: pick(), Failed: k%5 == 0}
+	case k < 65:
+		return JobCancelled{At: r.now, Job: pick()}
+	case k < 70:
+		return JobStarted{At: r.now, Job: pick()}
+	case k < 75:
+		return Checkpointed{At: r.now, Job: pick(), Time: r.now}
+	case k < 80:
+		return NodeLost{At: r.now, Node: node()}
+	case k < 87:
+		return NodeHealthy{At: r.now, Node: node()}
+	case k < 90:
+		if r.rng.IntN(2) == 0 {
+			return PolicyChanged{At: r.now, Policy: &testPolicy{model: propModels[r.rng.IntN(len(propModels))]}}
+		}
+		return PolicyChanged{At: r.now}
+	default:
+		return Tick{At: r.now}
+	}
+}
+
+// store mirrors what a server would persist: it applies each Ready the way
+// a store transaction would and refuses what would corrupt it.
+type store struct {
+	placed map[model.JobID]model.Placement
+	status map[model.JobID]JobStatus
+}
+
+func (s *store) apply(rd *Ready) error {
+	for _, st := range rd.Stops {
+		p, ok := s.placed[st.Job]
+		if !ok {
+			return fmt.Errorf("stop %s: not placed in the store", st.Job)
+		}
+		if a, b := mustJSON(p), mustJSON(st.Placement); !bytes.Equal(a, b) {
+			return fmt.Errorf("stop %s: stops %s, the store holds %s", st.Job, b, a)
+		}
+		delete(s.placed, st.Job)
+	}
+	for _, st := range rd.Jobs {
+		if _, ok := s.placed[st.Job]; ok && st.Placement == nil {
+			if st.State != model.Completed && st.State != model.Failed {
+				return fmt.Errorf("job %s: placement dropped without a stop (state %s)", st.Job, st.State)
+			}
+			delete(s.placed, st.Job)
+		}
+	}
+	for _, p := range rd.Placements {
+		if _, ok := s.placed[p.Job]; ok {
+			return fmt.Errorf("place %s: placed twice", p.Job)
+		}
+		s.placed[p.Job] = p
+	}
+	for _, st := range rd.Jobs {
+		s.status[st.Job] = st
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// checkInvariants checks the store against the network and the jobs:
+// no card over-committed, gangs whole, quotas and caps held, nothing on a
+// lost node.
+func checkInvariants(c *Core, s *store, jobs map[model.JobID]model.Job) error {
+	cl := sched.NewCluster(c.net)
+	held := map[model.TenantID]int64{}
+	vendor := map[model.TenantID]map[string]int64{}
+	for id, p := range s.placed {
+		if err := cl.Apply(p); err != nil {
+			return fmt.Errorf("over-committed: %w", err)
+		}
+		j := jobs[id]
+		if j.Kind == model.Gang && j.CardsPerWorker > 0 {
+			if len(p.Assignments) != j.Workers {
+				return fmt.Errorf("gang %s has %d of %d workers", id, len(p.Assignments), j.Workers)
+			}
+			for _, a := range p.Assignments {
+				if len(a.Cards) != j.CardsPerWorker {
+					return fmt.Errorf("gang %s worker %d has %d of %d cards", id, a.Worker, len(a.Cards), j.CardsPerWorker)
+				}
+			}
+		}
+		u := usageOf(c.net, &p)
+		held[j.Tenant] += u.gflops
+		if vendor[j.Tenant] == nil {
+			vendor[j.Tenant] = map[string]int64{}
+		}
+		for v, m := range u.vendorMilli {
+			vendor[j.Tenant][v] += m
+		}
+		if st := s.status[id]; st.State != model.Placed && st.State != model.Running {
+			return fmt.Errorf("job %s is %s but placed", id, st.State)
+		}
+	}
+	for id, ts := range c.tenants {
+		if q := ts.t.QuotaGFLOPS; q > 0 && held[id] > q {
+			return fmt.Errorf("tenant %s holds %d GFLOPS over its quota %d", id, held[id], q)
+		}
+		for v, n := range ts.t.VendorCaps {
+			if vendor[id][v] > int64(n)*model.MilliCard {
+				return fmt.Errorf("tenant %s holds %d‰ %s cards over its cap %d", id, vendor[id][v], v, n)
+			}
+		}
+	}
+	// The store and the core agree once advanced.
+	for id, e := range c.jobs {
+		p, ok := s.placed[id]
+		if (e.st.Placement != nil) != ok || (ok && !bytes.Equal(mustJSON(p), mustJSON(*e.st.Placement))) {
+			return fmt.Errorf("job %s: core and store disagree on its placement", id)
+		}
+	}
+	return nil
+}
+
+// runStream drives a core with n random events, committing each Ready to a
+// mirror store that refuses one in seven; it returns the Ready stream.
+func runStream(t testing.TB, seed uint64, n int, check bool) []byte {
+	net := propNetwork(t)
+	c := New(net, Config{})
+	r := &randomEvents{rng: rand.New(rand.NewPCG(seed, 7)), net: net}
+	s := &store{placed: map[model.JobID]model.Placement{}, status: map[model.JobID]JobStatus{}}
+	jobs := map[model.JobID]model.Job{}
+	var out bytes.Buffer
+	events := r.tenants()
+	for i := 0; i < n; i++ {
+		events = append(events, r.next())
+	}
+	for i, ev := range events {
+		if js, ok := ev.(JobSubmitted); ok {
+			jobs[js.Job.ID] = js.Job
+		}
+		if err := c.Step(ev); err != nil {
+			fmt.Fprintf(&out, "step %d: %v\n", i, err)
+		}
+		for tries := 0; c.HasReady(); tries++ {
+			rd := c.Ready()
+			out.Write(mustJSON(rd))
+			out.WriteByte('\n')
+			if tries < 3 && r.rng.IntN(7) == 0 {
+				if err := c.Step(CommitFailed{At: ev.time()}); err != nil {
+					t.Fatalf("event %d: commit failed: %v", i, err)
+				}
+				continue
+			}
+			if err := s.apply(&rd); err != nil {
+				t.Fatalf("seed %d event %d (%T): %v\n%s", seed, i, ev, err, readyString(&rd))
+			}
+			c.Advance(rd)
+		}
+		if check {
+			if err := checkInvariants(c, s, jobs); err != nil {
+				t.Fatalf("seed %d event %d (%T %+v): %v", seed, i, ev, ev, err)
+			}
+		}
+	}
+	return out.Bytes()
+}
+
+func TestPropertiesRandomStreams(t *testing.T) {
+	seeds, n := 40, 300
+	if testing.Short() {
+		seeds = 8
+	}
+	for seed := uint64(1); seed <= uint64(seeds); seed++ {
+		runStream(t, seed, n, true)
+	}
+}
+
+func TestDeterminism(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		a, b := runStream(t, seed, 300, false), runStream(t, seed, 300, false)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("seed %d: two runs of the same events gave different Ready streams", seed)
+		}
+		if len(a) == 0 {
+			t.Fatal("empty Ready stream")
+		}
+	}
+}

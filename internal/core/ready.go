@@ -1,0 +1,73 @@
+package core
+
+import (
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched"
+)
+
+// Why a placement is stopped. The values are API.
+const (
+	StopPreempted = "preempted"     // a higher-priority job needs the cards; requeued
+	StopNodeLost  = "node-lost"     // a node of the placement was lost; requeued whole
+	StopEvicted   = "policy-denied" // the policy no longer allows the placement; requeued
+	StopCancelled = "cancelled"     // the user cancelled the job
+)
+
+// Ready is what the core decided since the last Advance: what the shell must
+// persist (in one store transaction, checked against the revisions it read)
+// and tell the agents. Apply Stops before Placements: a requeued job may be
+// stopped and placed again in the same Ready.
+type Ready struct {
+	// Placements are new placements to commit and start, in decision order.
+	Placements []model.Placement
+	// Stops are committed placements to stop: preemption victims, gangs on
+	// lost nodes, policy evictions and cancellations. A placement decided
+	// and undone before it was committed shows in neither list.
+	Stops []Stop
+	// Jobs is the current record of every job that changed, in the order it
+	// first changed; the shell writes each over the stored one.
+	Jobs []JobStatus
+
+	versions []uint64 // of each job in Jobs, for Advance
+}
+
+// Empty reports whether there is nothing to persist.
+func (rd *Ready) Empty() bool {
+	return len(rd.Placements) == 0 && len(rd.Stops) == 0 && len(rd.Jobs) == 0
+}
+
+// Stop is a committed placement to stop.
+type Stop struct {
+	Job       model.JobID     `json:"job"`
+	Reason    string          `json:"reason"`       // StopPreempted, StopNodeLost, StopEvicted, StopCancelled
+	By        model.JobID     `json:"by,omitempty"` // the preempting job
+	Placement model.Placement `json:"placement"`
+}
+
+// JobStatus is the core's record of one job.
+type JobStatus struct {
+	Job    model.JobID    `json:"job"`
+	Tenant model.TenantID `json:"tenant"`
+	State  model.JobState `json:"state"`
+	// Reason says why the job is in its state: a scheduler rejection code
+	// (insufficient-cards …), a core one (quota-exceeded, reserved), a stop
+	// reason (preempted, node-lost …) or empty.
+	Reason string `json:"reason,omitempty"`
+	Since  int64  `json:"since"`
+	// Position is the job's place in its priority class: submission order,
+	// kept when the job is requeued.
+	Position  uint64           `json:"position"`
+	Placement *model.Placement `json:"placement,omitempty"`
+	// ResumeFrom is the checkpoint a requeued job restarts from (0: the
+	// start).
+	ResumeFrom int64 `json:"resume_from,omitempty"`
+	// Waits lists the capacity classes a blocked job waits for (model:…,
+	// quota:…, reservation:…, policy); it wakes when one of them frees.
+	Waits []string `json:"waits,omitempty"`
+	// Decision is the scheduler's last word on the job: the explanation of
+	// a blocked job, the alternatives of a placed one.
+	Decision *sched.Decision `json:"decision,omitempty"`
+	// ReservedFrom is the expected start of a blocked head-of-line gang's
+	// reservation (-1: unknown; 0: no reservation).
+	ReservedFrom int64 `json:"reserved_from,omitempty"`
+}

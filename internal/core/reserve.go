@@ -1,0 +1,187 @@
+package core
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/suanli/suanli/internal/model"
+)
+
+// reservation holds capacity for a blocked head-of-line gang: jobs queued
+// behind it that would use the same models may only backfill, that is run
+// if their declared runtime ends before the gang's expected start.
+type reservation struct {
+	job *entry
+	// start is when enough of the gang's capacity is expected to be free,
+	// from the declared runtimes of the jobs holding it; -1 when some of it
+	// is held by jobs that declared none (then nothing backfills).
+	start int64
+}
+
+// admits reports whether a job queued behind the reservation may run now:
+// its declared runtime ends before the gang's expected start.
+func (r *reservation) admits(e *entry, now int64) bool {
+	return e.job.RuntimeSec > 0 && r.start >= 0 && now+e.job.RuntimeSec <= r.start
+}
+
+// ahead reports whether a is ahead of b in the queue.
+func ahead(a, b *entry) bool {
+	if a.job.Priority != b.job.Priority {
+		return a.job.Priority > b.job.Priority
+	}
+	return a.st.Position < b.st.Position
+}
+
+// overlaps reports whether two jobs can use some model in common.
+func overlaps(a, b []string) bool {
+	if slices.Contains(a, classAny) || slices.Contains(b, classAny) {
+		return true
+	}
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// reservationAhead returns the first reservation, held by a job ahead of e,
+// on models e could use.
+func (c *Core) reservationAhead(e *entry) *reservation {
+	for _, r := range c.resv {
+		if r.job != e && ahead(r.job, e) && overlaps(r.job.classes, e.classes) {
+			return r
+		}
+	}
+	return nil
+}
+
+// reserve gives a blocked gang a reservation, or refreshes its expected
+// start; jobs waiting on the reservation are woken when it changes.
+func (c *Core) reserve(e *entry) {
+	if c.reservationAhead(e) != nil {
+		return // not the head of its line
+	}
+	start := c.expectedStart(e)
+	e.reservedFrom = start
+	for _, r := range c.resv {
+		if r.job == e {
+			if r.start != start {
+				r.start = start
+				c.wake(e.reservedClass())
+			}
+			return
+		}
+	}
+	c.resv = append(c.resv, &reservation{job: e, start: start})
+	slices.SortFunc(c.resv, func(a, b *reservation) int {
+		if ahead(a.job, b.job) {
+			return -1
+		}
+		if ahead(b.job, a.job) {
+			return 1
+		}
+		return 0
+	})
+}
+
+// dropReservation ends a job's reservation (placed, cancelled) and wakes
+// the jobs that waited behind it.
+func (c *Core) dropReservation(e *entry) {
+	for i, r := range c.resv {
+		if r.job == e {
+			e.reservedFrom = 0
+			c.resv = slices.Delete(c.resv, i, i+1)
+			c.wake(e.reservedClass())
+			return
+		}
+	}
+}
+
+// refreshReservations re-estimates reservations whose expected start has
+// passed without the gang starting (jobs overran their declared runtime).
+func (c *Core) refreshReservations() {
+	for _, r := range c.resv {
+		if r.start >= 0 && r.start < c.now {
+			if s := c.expectedStart(r.job); s != r.start {
+				r.start = s
+				r.job.reservedFrom, r.job.st.ReservedFrom = s, s
+				c.touch(r.job)
+				c.wake(r.job.reservedClass())
+			}
+		}
+	}
+}
+
+// demand is what a job needs in the unit its reservation counts:
+// thousandths of a card, or GFLOPS for a compute request.
+func (e *entry) demand() int64 {
+	j := &e.job
+	if e.byGFLOPS {
+		eff := int64(j.EfficiencyMilli)
+		if eff <= 0 {
+			eff = 1000
+		}
+		return j.ComputeGFLOPS * 1000 / eff
+	}
+	if j.Fractional() {
+		return int64(j.Workers) * int64(j.ShareMilli)
+	}
+	return int64(j.Cards()) * model.MilliCard
+}
+
+// amount converts per-model thousandths of a card into e's unit, counting
+// only the models e can use.
+func (c *Core) amount(e *entry, modelMilli map[string]int64) int64 {
+	anyModel := slices.Contains(e.classes, classAny)
+	var t int64
+	for m, milli := range modelMilli {
+		if !anyModel && !slices.Contains(e.classes, modelClass(m)) {
+			continue
+		}
+		if e.byGFLOPS {
+			t += milli * c.fp16[m] / model.MilliCard
+		} else {
+			t += milli
+		}
+	}
+	return t
+}
+
+// expectedStart estimates when the capacity a gang needs will be free:
+// now if it is (fragmentation blocks it, not a shortage), else the end of
+// the running job whose release completes it, by declared runtimes.
+func (c *Core) expectedStart(e *entry) int64 {
+	free := map[string]int64{}
+	for m, milli := range c.capMilli {
+		free[m] = milli - c.usedMilli[m]
+	}
+	have, need := c.amount(e, free), e.demand()
+	if have >= need {
+		return c.now
+	}
+	type release struct {
+		at  int64
+		pos uint64
+		amt int64
+	}
+	var rel []release
+	for _, r := range c.jobs {
+		p := r.st.Placement
+		if p == nil || r == e || r.job.RuntimeSec <= 0 || !overlaps(r.classes, e.classes) {
+			continue
+		}
+		amt := c.amount(e, usageOf(c.net, p).modelMilli)
+		if amt > 0 && c.healthy(p) {
+			rel = append(rel, release{at: r.placedAt + r.job.RuntimeSec, pos: r.st.Position, amt: amt})
+		}
+	}
+	slices.SortFunc(rel, func(a, b release) int { return cmp.Or(cmp.Compare(a.at, b.at), cmpUint(a.pos, b.pos)) })
+	for _, r := range rel {
+		have += r.amt
+		if have >= need {
+			return max(r.at, c.now)
+		}
+	}
+	return -1
+}

@@ -1,0 +1,122 @@
+package core
+
+import (
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+)
+
+// Rejection reasons the core adds to the scheduler's. Like the scheduler's,
+// they are API: they show in job records, metrics and golden files.
+const (
+	// ReasonQuotaExceeded: the placement found would take the tenant over
+	// its FP16 quota or one of its vendor card caps.
+	ReasonQuotaExceeded = "quota-exceeded"
+	// ReasonReserved: the job would delay the reservation of a blocked
+	// head-of-line gang and its declared runtime does not end before the
+	// gang's expected start.
+	ReasonReserved = "reserved"
+)
+
+// usage is what one placement holds, in the units quotas and fair share
+// count: FP16 GFLOPS (normalised across vendors), card memory in MiB and
+// thousandths of a card per vendor and per model.
+type usage struct {
+	gflops      int64
+	memMiB      int64
+	vendorMilli map[string]int64
+	modelMilli  map[string]int64
+}
+
+// usageOf measures a placement against the network's catalog.
+func usageOf(net *network.Network, p *model.Placement) usage {
+	u := usage{gflops: p.GFLOPS, vendorMilli: map[string]int64{}, modelMilli: map[string]int64{}}
+	for _, a := range p.Assignments {
+		m := net.Model(a.Model)
+		milli, mem := int64(len(a.Cards))*model.MilliCard, int64(0)
+		if a.ShareMilli > 0 {
+			milli, mem = int64(a.ShareMilli)*int64(max(1, len(a.Cards))), a.MemMiB
+		} else if m != nil {
+			mem = int64(len(a.Cards)) * m.MemMiB()
+		}
+		u.memMiB += mem
+		u.modelMilli[a.Model] += milli
+		if m != nil {
+			u.vendorMilli[m.Vendor] += milli
+		}
+	}
+	return u
+}
+
+// tenantState is a tenant's definition and what its placed jobs hold.
+type tenantState struct {
+	t           model.Tenant
+	gflops      int64
+	memMiB      int64
+	vendorMilli map[string]int64
+}
+
+func newTenantState(id model.TenantID) *tenantState {
+	return &tenantState{t: model.Tenant{ID: id, Weight: 1}, vendorMilli: map[string]int64{}}
+}
+
+func (ts *tenantState) add(u usage, sign int64) {
+	ts.gflops += sign * u.gflops
+	ts.memMiB += sign * u.memMiB
+	for v, m := range u.vendorMilli {
+		ts.vendorMilli[v] += sign * m
+		if ts.vendorMilli[v] == 0 {
+			delete(ts.vendorMilli, v)
+		}
+	}
+}
+
+// fits reports whether the tenant can take u on top of what it holds:
+// within its FP16 quota (0 = none) and every vendor card cap.
+func (ts *tenantState) fits(u usage) bool {
+	if q := ts.t.QuotaGFLOPS; q > 0 && ts.gflops+u.gflops > q {
+		return false
+	}
+	for v, milli := range u.vendorMilli {
+		if limit, ok := ts.t.VendorCaps[v]; ok && ts.vendorMilli[v]+milli > int64(limit)*model.MilliCard {
+			return false
+		}
+	}
+	return true
+}
+
+// exhausted reports whether the tenant's FP16 quota is used up, so that no
+// placement can fit and the scheduler need not be asked.
+func (ts *tenantState) exhausted() bool {
+	return ts.t.QuotaGFLOPS > 0 && ts.gflops >= ts.t.QuotaGFLOPS
+}
+
+// shareScale is the fixed-point scale of a dominant share: parts per
+// million of the network, times 1000 per unit of weight.
+const shareScale = 1_000_000
+
+// share is the tenant's weighted dominant share: the larger of its share of
+// the network's FP16 GFLOPS and of its card memory, in parts per million,
+// divided by its weight (in thousandths, so that weights stay exact).
+func (ts *tenantState) share(totalGFLOPS, totalMemMiB int64) int64 {
+	s := int64(0)
+	if totalGFLOPS > 0 {
+		s = mulDiv(ts.gflops, shareScale, totalGFLOPS)
+	}
+	if totalMemMiB > 0 {
+		s = max(s, mulDiv(ts.memMiB, shareScale, totalMemMiB))
+	}
+	w := int64(ts.t.Weight)
+	if w <= 0 {
+		w = 1
+	}
+	return s * 1000 / w
+}
+
+// mulDiv is a*b/c without overflow for the magnitudes of a national
+// network (a ≤ 1e15, b ≤ 1e6).
+func mulDiv(a, b, c int64) int64 {
+	if c == 0 {
+		return 0
+	}
+	return (a / c * b) + (a % c * b / c)
+}
