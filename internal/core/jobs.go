@@ -12,11 +12,11 @@ const (
 	classPolicy = "policy"  // a policy change
 )
 
-func modelClass(id string) string             { return "model:" + id }
-func quotaClass(t model.TenantID) string      { return "quota:" + string(t) }
-func reservationClass(j model.JobID) string   { return "reservation:" + string(j) }
-func (e *entry) reservedClass() string        { return reservationClass(e.job.ID) }
-func (c *Core) isDown(n model.NodeID) bool    { return c.down[n] }
+func modelClass(id string) string              { return "model:" + id }
+func quotaClass(t model.TenantID) string       { return "quota:" + string(t) }
+func reservationClass(j model.JobID) string    { return "reservation:" + string(j) }
+func (e *entry) reservedClass() string         { return reservationClass(e.job.ID) }
+func (c *Core) isDown(n model.NodeID) bool     { return c.down[n] }
 func (c *Core) freeMilli(modelID string) int64 { return c.capMilli[modelID] - c.usedMilli[modelID] }
 
 func (c *Core) submit(j model.Job) {

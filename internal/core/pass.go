@@ -259,7 +259,7 @@ type picker struct {
 
 type prioClass struct {
 	prio    int
-	tenants []model.TenantID           // sorted
+	tenants []model.TenantID            // sorted
 	queues  map[model.TenantID][]*entry // by position
 }
 
