@@ -18,7 +18,7 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "Compliance at %d — policy %s version %d (revision %d)\n\n", r.At, name, r.PolicyVersion, r.Revision)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "capacity\tcards\tFP16 TFLOPS\tdomestic\tunknown-FP16 cards\t")
+	fmt.Fprintln(tw, "capacity \tcards\tFP16 TFLOPS\tdomestic\tunknown-FP16 cards\t")
 	for _, row := range []struct {
 		name string
 		s    Share
@@ -33,19 +33,25 @@ func (r *Report) Text() string {
 	}{{"operator", r.ByOperator}, {"site", r.BySite}, {"tenant class", r.ByTenantClass}} {
 		fmt.Fprintf(&b, "\nBy %s\n", sec.title)
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		// Names read left-aligned, numbers right-aligned: pad the names.
+		w := len(sec.title)
+		for _, g := range sec.groups {
+			w = max(w, len(g.Key))
+		}
+		left := func(s string) string { return s + strings.Repeat(" ", w-len(s)) }
 		if sec.title == "tenant class" {
-			fmt.Fprintln(tw, sec.title+"\tallocated TFLOPS\tdomestic\tunknown-FP16 cards\t")
+			fmt.Fprintln(tw, left(sec.title)+"\tallocated TFLOPS\tdomestic\tunknown-FP16 cards\t")
 		} else {
-			fmt.Fprintln(tw, sec.title+"\tinstalled TFLOPS\tdomestic\tunknown-FP16 cards\tallocated TFLOPS\tdomestic\tunknown-FP16 cards\t")
+			fmt.Fprintln(tw, left(sec.title)+"\tinstalled TFLOPS\tdomestic\tunknown-FP16 cards\tallocated TFLOPS\tdomestic\tunknown-FP16 cards\t")
 		}
 		for _, g := range sec.groups {
 			a := g.Allocated
 			if g.Installed == nil {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", g.Key, tflops(a.GFLOPS), percent(a), unknown(a))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", left(g.Key), tflops(a.GFLOPS), percent(a), unknown(a))
 				continue
 			}
 			in := *g.Installed
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Key, tflops(in.GFLOPS), percent(in), unknown(in),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", left(g.Key), tflops(in.GFLOPS), percent(in), unknown(in),
 				tflops(a.GFLOPS), percent(a), unknown(a))
 		}
 		tw.Flush()
