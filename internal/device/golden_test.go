@@ -120,3 +120,17 @@ func TestTopologyGolden(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	for _, c := range parserCases {
+		in := sample(b, c.file)
+		b.Run(c.tool, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.parse(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

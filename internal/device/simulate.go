@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/suanli/suanli/internal/catalog"
 )
@@ -22,8 +23,11 @@ var simSpec = regexp.MustCompile(`^(.+?)[-_ ]?[xX×*]([0-9]+)$`)
 // catalog id, a catalog model name or a name a vendor tool prints
 // ("910B3", "MetaX C500"), ignoring case, spaces and dashes.
 func ParseSimulate(spec string) (Report, error) {
-	return parseSimulate(catalog.Default(), spec)
+	return parseSimulate(defaultCatalog(), spec)
 }
+
+// defaultCatalog parses the embedded catalog once.
+var defaultCatalog = sync.OnceValue(catalog.Default)
 
 func parseSimulate(cat *catalog.Catalog, spec string) (Report, error) {
 	bad := func(why string) error {
