@@ -76,6 +76,7 @@ type entry struct {
 	classes  []string // model classes the job can use ("model:*" for any)
 	byGFLOPS bool     // a compute request: demand is counted in GFLOPS
 	shapeKey string   // see shape
+	waiting  []string // the classes whose waiter sets hold the job
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
 	reservedFrom int64

@@ -135,7 +135,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 // resume from its latest checkpoint.
 func (c *Core) requeue(e *entry, reason string) {
 	e.st.State, e.st.Reason, e.st.Since = model.Pending, reason, c.now
-	e.st.ResumeFrom = e.job.CheckpointTime
+	e.st.Waits, e.st.ResumeFrom = nil, e.job.CheckpointTime
 	c.pending[e.job.ID] = e
 	c.touch(e)
 }
@@ -148,7 +148,7 @@ func (c *Core) block(e *entry, reason string, waits []string) {
 		e.st.ReservedFrom == e.reservedFrom
 	c.unqueue(e)
 	e.st.State, e.st.Reason, e.st.ReservedFrom = model.Blocked, reason, e.reservedFrom
-	e.st.Waits = waits
+	e.st.Waits, e.waiting = waits, waits
 	for _, w := range waits {
 		set := c.waiters[w]
 		if set == nil {
@@ -166,7 +166,7 @@ func (c *Core) block(e *entry, reason string, waits []string) {
 // unqueue takes a job out of the pending set and the blocked set.
 func (c *Core) unqueue(e *entry) {
 	delete(c.pending, e.job.ID)
-	for _, w := range e.st.Waits {
+	for _, w := range e.waiting {
 		if set := c.waiters[w]; set != nil {
 			delete(set, e.job.ID)
 			if len(set) == 0 {
@@ -174,7 +174,7 @@ func (c *Core) unqueue(e *entry) {
 			}
 		}
 	}
-	e.st.Waits = nil
+	e.waiting = nil
 }
 
 // wake moves every job blocked on the class back to the pending set; the

@@ -51,6 +51,7 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 		return false
 	}
 	if r := c.reservationAhead(e); r != nil && !r.admits(e, c.now) {
+		c.dropReservation(e) // no longer the head of its line
 		e.st.Decision = reservedDecision(e, r)
 		c.block(e, ReasonReserved, []string{r.job.reservedClass()})
 		return false
