@@ -1,0 +1,69 @@
+package httpapi
+
+import (
+	"context"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/model"
+)
+
+// JobQuery filters and pages a job listing.
+type JobQuery struct {
+	Tenant string // "" for every tenant
+	State  string // "" for every state
+	After  string // job id cursor: list ids greater than this
+	Limit  int    // 1..MaxPage
+}
+
+// MaxPage is the most items one listing returns.
+const MaxPage = 1000
+
+// Jobs is the job side of the backend.
+type Jobs interface {
+	// Submit stores the job durably (acknowledged) and returns it. The
+	// spec is already validated; the backend assigns its id and submit
+	// time.
+	Submit(ctx context.Context, p Principal, spec model.Job) (v1.Job, error)
+	Job(ctx context.Context, id string) (v1.Job, error)
+	Jobs(ctx context.Context, q JobQuery) (v1.JobList, error)
+	Cancel(ctx context.Context, p Principal, id string) (v1.Job, error)
+	Explain(ctx context.Context, id string) (v1.Explanation, error)
+	// Report records an agent's status report for a placed job.
+	Report(ctx context.Context, p Principal, id string, r v1.StatusReport) (v1.Job, error)
+	// Assignments lists the live jobs placed on a node.
+	Assignments(ctx context.Context, node string) ([]v1.Job, error)
+	// Events streams job changes after revision from.
+	Events(ctx context.Context, from int64) (<-chan v1.Event, error)
+}
+
+// Admin is the tenant, token, usage and audit side of the backend.
+type Admin interface {
+	Tenants(ctx context.Context) ([]v1.Tenant, error)
+	Tenant(ctx context.Context, id string) (v1.Tenant, error)
+	PutTenant(ctx context.Context, p Principal, t model.Tenant) (v1.Tenant, error)
+	CreateToken(ctx context.Context, p Principal, r v1.TokenRequest) (v1.Token, error)
+	Tokens(ctx context.Context) ([]v1.Token, error)
+	RevokeToken(ctx context.Context, p Principal, id string) error
+	Usage(ctx context.Context, tenant, month string) (v1.Usage, error)
+	Audit(ctx context.Context, after int64, limit int) (v1.AuditList, error)
+	VerifyAudit(ctx context.Context) (v1.AuditVerification, error)
+}
+
+// Info is the read-only view of the network and the server's state.
+type Info interface {
+	// Catalog, Network and Capacity return JSON-encodable documents.
+	Catalog() any
+	Network() any
+	Capacity(ctx context.Context) (any, error)
+	// Health reports liveness; Ready reports whether the server can take
+	// requests (store reachable), and whether it leads scheduling.
+	Ready(ctx context.Context) v1.Health
+}
+
+// Backend is everything the handlers need.
+type Backend interface {
+	Authenticator
+	Jobs
+	Admin
+	Info
+}

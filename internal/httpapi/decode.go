@@ -1,0 +1,55 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// MaxBodyBytes is the largest request body the API reads.
+const MaxBodyBytes = 1 << 20
+
+var errDecode = errors.New("bad request body")
+
+// decode reads exactly one JSON value from r into v: unknown fields and
+// trailing data are errors, and so is a body over MaxBodyBytes.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return fmt.Errorf("%w: Content-Type %q: send application/json", errDecode, ct)
+	}
+	return decodeReader(http.MaxBytesReader(w, r.Body, MaxBodyBytes), v)
+}
+
+// decodeReader is decode without the HTTP plumbing (and what the fuzz
+// targets drive).
+func decodeReader(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var maxBytes *http.MaxBytesError
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &maxBytes), errors.As(err, &syntax), errors.As(err, &typ):
+			return err
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("%w: the body is empty; send a JSON object", errDecode)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("%w: the body is not valid JSON: it ends in the middle of a value", errDecode)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return fmt.Errorf("%w: %s; check the spelling against the API document", errDecode, strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return fmt.Errorf("%w: %v", errDecode, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var maxBytes *http.MaxBytesError
+		if errors.As(err, &maxBytes) {
+			return err
+		}
+		return fmt.Errorf("%w: trailing data after the JSON value", errDecode)
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	v1 "github.com/suanli/suanli/api/v1"
+)
+
+func TestDecodeStrict(t *testing.T) {
+	tests := []struct {
+		name, body string
+		code       int
+		want       string
+	}{
+		{"ok", `{"kind":"gang","workers":2,"cards_per_worker":8}`, 0, ""},
+		{"unknown field", `{"kind":"gang","workerz":2}`, 400, `unknown field "workerz"`},
+		{"trailing", `{"kind":"gang"} {}`, 400, "trailing data"},
+		{"empty", ``, 400, "body is empty"},
+		{"syntax", `{"kind":`, 400, "not valid JSON"},
+		{"type", `{"workers":"two"}`, 400, "want a int"},
+		{"too big", `{"name":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v1/jobs", strings.NewReader(tt.body))
+			var spec v1.JobSpec
+			err := decode(httptest.NewRecorder(), r, &spec)
+			if tt.code == 0 {
+				if err != nil {
+					t.Fatalf("decode: %v", err)
+				}
+				return
+			}
+			code, body := status(err)
+			msg := body.Message
+			for _, p := range body.Problems {
+				msg += " " + p.Field + ": " + p.Message
+			}
+			if code != tt.code || !strings.Contains(msg, tt.want) {
+				t.Fatalf("status(%v) = %d %q, want %d containing %q", err, code, msg, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestJobFromSpecListsEveryProblem(t *testing.T) {
+	_, err := JobFromSpec(v1.JobSpec{Kind: "gang", Workers: 0, CardsPerWorker: -1, ShareMilli: 2000, Topology: "planet", Priority: -5}, "acme")
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("err = %v, want Problems", err)
+	}
+	got := map[string]bool{}
+	for _, p := range probs {
+		got[p.Field] = true
+	}
+	for _, f := range []string{"workers", "cards_per_worker", "share_milli", "topology", "priority"} {
+		if !got[f] {
+			t.Errorf("no problem reported for %s in %v", f, probs)
+		}
+	}
+	if code, _ := status(err); code != 400 {
+		t.Errorf("status = %d, want 400", code)
+	}
+}
+
+func TestStatusMapping(t *testing.T) {
+	tests := []struct {
+		err  error
+		code int
+	}{
+		{ErrUnauthorized, 401}, {ErrForbidden, 403}, {ErrNotFound, 404}, {ErrConflict, 409},
+		{ErrInvalid, 400}, {ErrUnavailable, 503}, {errors.New("disk on fire"), 500},
+		{&http.MaxBytesError{Limit: 5}, 413},
+	}
+	for _, tt := range tests {
+		if code, body := status(tt.err); code != tt.code {
+			t.Errorf("status(%v) = %d, want %d", tt.err, code, tt.code)
+		} else if code == 500 && strings.Contains(body.Message, "fire") {
+			t.Errorf("a 500 leaks its detail: %q", body.Message)
+		}
+	}
+}
+
+// FuzzDecodeJobSpec: no input panics, and every rejection is a 4xx.
+func FuzzDecodeJobSpec(f *testing.F) {
+	f.Add([]byte(`{"kind":"gang","workers":2,"cards_per_worker":8,"models":["ascend-910c"]}`))
+	f.Add([]byte(`{"kind":"batch","workers":1,"share_milli":250,"mem_mib":4096}`))
+	f.Add([]byte(`{"kind":"inference","workers":3,"compute_gflops":-1,"sites":[""]}`))
+	f.Add([]byte(`{"workers":1e99}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var spec v1.JobSpec
+		err := decodeReader(bytes.NewReader(b), &spec)
+		if err == nil {
+			_, err = JobFromSpec(spec, "t")
+		}
+		if err != nil {
+			if code, _ := status(err); code < 400 || code >= 500 {
+				t.Fatalf("input %q: status %d for %v", b, code, err)
+			}
+		}
+	})
+}
+
+// FuzzDecodeTenant: the same for tenants and token requests.
+func FuzzDecodeTenant(f *testing.F) {
+	f.Add([]byte(`{"id":"acme","class":"private","quota_gflops":1000000,"vendor_caps":{"Huawei":8}}`))
+	f.Add([]byte(`{"id":"../x","class":"alien","weight":-1}`))
+	f.Add([]byte(`{"role":"tenant","tenant":"acme"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var tn v1.Tenant
+		if err := decodeReader(bytes.NewReader(b), &tn); err == nil {
+			_, err = TenantFromWire(tn)
+			if err != nil {
+				if code, _ := status(err); code != 400 {
+					t.Fatalf("input %q: status %d", b, code)
+				}
+			}
+		}
+		var tr v1.TokenRequest
+		if err := decodeReader(bytes.NewReader(b), &tr); err != nil {
+			if code, _ := status(err); code < 400 || code >= 500 {
+				t.Fatalf("input %q: status %d", b, code)
+			}
+		}
+	})
+}
+
+// TestOpenAPI keeps docs/openapi.json identical to the served document
+// and checks that every route is in it. Run with -rewrite to update.
+func TestOpenAPI(t *testing.T) {
+	doc := OpenAPI()
+	const path = "../../docs/openapi.json"
+	if *rewriteFlag {
+		if err := os.WriteFile(path, doc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disk, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/httpapi -run OpenAPI -rewrite)", err)
+	}
+	if !bytes.Equal(disk, doc) {
+		t.Fatal("docs/openapi.json differs from the served document; run go test ./internal/httpapi -run OpenAPI -rewrite and review the diff")
+	}
+	d := openapiDoc(routes)
+	paths := d["paths"].(obj)
+	for _, rt := range routes {
+		p, ok := paths[rt.path].(obj)
+		if !ok || p[strings.ToLower(rt.method)] == nil {
+			t.Errorf("%s %s is not documented", rt.method, rt.path)
+		}
+	}
+	h := New(Config{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/openapi.json", nil))
+	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), doc) {
+		t.Errorf("GET /v1/openapi.json = %d, not the document", rec.Code)
+	}
+}

@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"net/http"
+
+	v1 "github.com/suanli/suanli/api/v1"
+)
+
+// routes is every endpoint: the mux, the authorisation table and the
+// OpenAPI document all come from it.
+var routes = []route{
+	{method: "GET", path: "/healthz", summary: "Liveness: the process serves requests.", response: v1.Health{}, handle: (*handler).healthz},
+	{method: "GET", path: "/readyz", summary: "Readiness: the store answers; says whether this replica leads scheduling.", response: v1.Health{}, handle: (*handler).readyz},
+	{method: "GET", path: "/metrics", summary: "Prometheus metrics: queue depth, decisions, decision latency, allocated EFLOPS by vendor and site, requests.", response: "", handle: (*handler).metrics},
+	{method: "GET", path: "/v1/openapi.json", summary: "This API's OpenAPI 3 document.", response: map[string]any{}, handle: (*handler).openapi},
+
+	{method: "GET", path: "/v1/catalog", summary: "The accelerator catalog.", roles: all, response: map[string]any{}, handle: (*handler).catalog},
+	{method: "GET", path: "/v1/network", summary: "Sites, high-bandwidth domains and nodes of the network.", roles: all, response: map[string]any{}, handle: (*handler).network},
+	{method: "GET", path: "/v1/capacity", summary: "The live FP16 capacity ledger: installed, allocated and free by every breakdown.", roles: all, response: map[string]any{}, handle: (*handler).capacity},
+
+	{method: "POST", path: "/v1/jobs", summary: "Submit a job; the reply comes once it is stored durably.", roles: people, request: v1.JobSpec{}, response: v1.Job{}, code: http.StatusCreated, handle: (*handler).submit},
+	{method: "GET", path: "/v1/jobs", summary: "List jobs (a tenant sees its own only), filtered and paged by id.", roles: people,
+		query:    []param{{"tenant", "only this tenant's jobs"}, {"state", "only jobs in this state"}, {"after", "cursor: ids after this one"}, {"limit", "page size, 1 to 1000 (default 100)"}},
+		response: v1.JobList{}, handle: (*handler).listJobs},
+	{method: "GET", path: "/v1/jobs/{id}", summary: "One job.", roles: people, response: v1.Job{}, handle: (*handler).getJob},
+	{method: "GET", path: "/v1/jobs/{id}/explain", summary: "Why the job is where it is: rejections by reason, best candidate, what would unblock it.", roles: people, response: v1.Explanation{}, handle: (*handler).explain},
+	{method: "POST", path: "/v1/jobs/{id}/cancel", summary: "Cancel a job; its cards are freed.", roles: people, response: v1.Job{}, handle: (*handler).cancel},
+	{method: "POST", path: "/v1/jobs/{id}/status", summary: "An agent reports a placed job running, completed or failed.", roles: agents, request: v1.StatusReport{}, response: v1.Job{}, handle: (*handler).report},
+	{method: "GET", path: "/v1/nodes/{id}/assignments", summary: "The live jobs placed on a node, for its agent.", roles: agents, response: []v1.Job{}, handle: (*handler).assignments},
+	{method: "GET", path: "/v1/events", summary: "Server-Sent Events: every job change (a tenant's own only); resumes from Last-Event-ID.", roles: all,
+		query: []param{{"from", "revision to stream after (default: now)"}}, response: v1.Event{}, handle: (*handler).events},
+
+	{method: "GET", path: "/v1/tenants", summary: "List tenants.", roles: staff, response: []v1.Tenant{}, handle: (*handler).tenants},
+	{method: "GET", path: "/v1/tenants/{id}", summary: "One tenant (a tenant may read its own).", roles: people, response: v1.Tenant{}, handle: (*handler).getTenant},
+	{method: "PUT", path: "/v1/tenants/{id}", summary: "Create or replace a tenant and its quota.", roles: staff, request: v1.Tenant{}, response: v1.Tenant{}, handle: (*handler).putTenant},
+
+	{method: "POST", path: "/v1/tokens", summary: "Create a bearer token; its secret is in this reply only.", roles: adminOnly, request: v1.TokenRequest{}, response: v1.Token{}, code: http.StatusCreated, handle: (*handler).createToken},
+	{method: "GET", path: "/v1/tokens", summary: "List tokens (never their secrets).", roles: adminOnly, response: []v1.Token{}, handle: (*handler).tokens},
+	{method: "DELETE", path: "/v1/tokens/{id}", summary: "Revoke a token.", roles: adminOnly, code: http.StatusNoContent, handle: (*handler).revokeToken},
+
+	{method: "GET", path: "/v1/usage", summary: "A tenant's metered use in a month: PFLOP-hours and card-hours by site and model, priced.", roles: people,
+		query: []param{{"tenant", "the tenant (a tenant token: its own, the default)"}, {"month", "YYYY-MM, UTC (default: this month)"}}, response: v1.Usage{}, handle: (*handler).usage},
+	{method: "GET", path: "/v1/audit", summary: "A page of the hash-chained audit log.", roles: adminOnly,
+		query: []param{{"after", "sequence number to list after (default 0)"}, {"limit", "page size, 1 to 1000 (default 100)"}}, response: v1.AuditList{}, handle: (*handler).audit},
+	{method: "GET", path: "/v1/audit/verify", summary: "Check the whole audit chain for edits and deletions.", roles: adminOnly, response: v1.AuditVerification{}, handle: (*handler).verifyAudit},
+}
