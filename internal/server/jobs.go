@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/audit"
+	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/store"
+)
+
+// Submit implements httpapi.Jobs: the reply is sent once the job is
+// durable.
+func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job) (v1.Job, error) {
+	now := s.now().UTC()
+	spec.ID = newJobID(now)
+	spec.SubmitTime = now.Unix()
+	rec := &jobRecord{Spec: spec, State: model.Pending, SubmittedAt: now}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return v1.Job{}, fmt.Errorf("encode job %s: %w", spec.ID, err)
+	}
+	rev, err := s.w.apply(ctx, &mutation{
+		conds: []store.Cond{{Key: jobKey(spec.ID), ModRev: 0}},
+		ops:   []store.Op{store.PutOp(jobKey(spec.ID), b)},
+		audit: []audit.Record{{Actor: p.Actor(), Action: "job.submit", Target: string(spec.ID), Detail: fmt.Sprintf("tenant=%s kind=%s workers=%d", spec.Tenant, spec.Kind, spec.Workers)}},
+	})
+	if err != nil {
+		return v1.Job{}, fmt.Errorf("store job %s: %w", spec.ID, err)
+	}
+	s.m.submits.Inc()
+	return rec.wire(s.net, rev), nil
+}
+
+// loadJob reads a job record and its mod revision.
+func (s *Server) loadJob(ctx context.Context, id string) (*jobRecord, int64, error) {
+	if !strings.HasPrefix(id, "j-") || len(id) > 64 {
+		return nil, 0, fmt.Errorf("job %q: %w", id, httpapi.ErrNotFound)
+	}
+	kv, err := s.s.Get(ctx, jobKey(model.JobID(id)))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, fmt.Errorf("job %q: %w", id, httpapi.ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read job %s: %w", id, err)
+	}
+	r, err := decodeJob(kv.Value)
+	return r, kv.ModRev, err
+}
+
+// Job implements httpapi.Jobs.
+func (s *Server) Job(ctx context.Context, id string) (v1.Job, error) {
+	r, rev, err := s.loadJob(ctx, id)
+	if err != nil {
+		return v1.Job{}, err
+	}
+	return r.wire(s.net, rev), nil
+}
+
+// Explain implements httpapi.Jobs.
+func (s *Server) Explain(ctx context.Context, id string) (v1.Explanation, error) {
+	r, _, err := s.loadJob(ctx, id)
+	if err != nil {
+		return v1.Explanation{}, err
+	}
+	return r.explain(), nil
+}
+
+// Jobs implements httpapi.Jobs.
+func (s *Server) Jobs(ctx context.Context, q httpapi.JobQuery) (v1.JobList, error) {
+	kvs, _, err := s.s.List(ctx, jobPrefix)
+	if err != nil {
+		return v1.JobList{}, fmt.Errorf("list jobs: %w", err)
+	}
+	var out v1.JobList
+	after := jobPrefix + q.After
+	for _, kv := range kvs {
+		if q.After != "" && kv.Key <= after {
+			continue
+		}
+		r, err := decodeJob(kv.Value)
+		if err != nil {
+			return v1.JobList{}, fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		if (q.Tenant != "" && string(r.Spec.Tenant) != q.Tenant) || (q.State != "" && string(r.State) != q.State) {
+			continue
+		}
+		if len(out.Jobs) == q.Limit {
+			out.Next = out.Jobs[len(out.Jobs)-1].ID
+			break
+		}
+		out.Jobs = append(out.Jobs, r.wire(s.net, kv.ModRev))
+	}
+	return out, nil
+}
+
+// update rewrites a job record with f under a revision check, retrying
+// when something else wrote the job meanwhile.
+func (s *Server) update(ctx context.Context, p httpapi.Principal, id, action string, f func(r *jobRecord) (bool, error)) (v1.Job, error) {
+	for range 20 {
+		r, rev, err := s.loadJob(ctx, id)
+		if err != nil {
+			return v1.Job{}, err
+		}
+		changed, err := f(r)
+		if err != nil || !changed {
+			return r.wire(s.net, rev), err
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return v1.Job{}, err
+		}
+		key := jobKey(model.JobID(id))
+		nrev, err := s.w.apply(ctx, &mutation{
+			conds: []store.Cond{{Key: key, ModRev: rev}},
+			ops:   []store.Op{store.PutOp(key, b)},
+			audit: []audit.Record{{Actor: p.Actor(), Action: action, Target: id, Detail: string(r.State)}},
+		})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return v1.Job{}, fmt.Errorf("%s %s: %w", action, id, err)
+		}
+		return r.wire(s.net, nrev), nil
+	}
+	return v1.Job{}, fmt.Errorf("%s %s: %w: the job keeps changing", action, id, httpapi.ErrConflict)
+}
+
+// Cancel implements httpapi.Jobs. Cancelling a finished job changes
+// nothing; the scheduler frees a placed job's cards when it sees the
+// change.
+func (s *Server) Cancel(ctx context.Context, p httpapi.Principal, id string) (v1.Job, error) {
+	return s.update(ctx, p, id, "job.cancel", func(r *jobRecord) (bool, error) {
+		if r.State.Terminal() {
+			return false, nil
+		}
+		now := s.now().UTC()
+		r.State, r.Reason, r.EndedAt = model.Cancelled, "cancelled by "+p.Role, &now
+		return true, nil
+	})
+}
+
+// Report implements httpapi.Jobs: an agent's report on a placed job.
+func (s *Server) Report(ctx context.Context, p httpapi.Principal, id string, rep v1.StatusReport) (v1.Job, error) {
+	return s.update(ctx, p, id, "job.report", func(r *jobRecord) (bool, error) {
+		if r.State != model.Placed && r.State != model.Running {
+			return false, fmt.Errorf("job %s is %s, not placed or running: %w", id, r.State, httpapi.ErrConflict)
+		}
+		r.Reported = model.JobState(rep.State)
+		if rep.Reason != "" {
+			r.Reason = rep.Reason
+		}
+		return true, nil
+	})
+}
+
+// Assignments implements httpapi.Jobs.
+func (s *Server) Assignments(ctx context.Context, node string) ([]v1.Job, error) {
+	if _, ok := s.net.Node(model.NodeID(node)); !ok {
+		return nil, fmt.Errorf("node %q: %w", node, httpapi.ErrNotFound)
+	}
+	kvs, _, err := s.s.List(ctx, jobPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	var out []v1.Job
+	for _, kv := range kvs {
+		r, err := decodeJob(kv.Value)
+		if err != nil || r.Placement == nil || r.State.Terminal() {
+			continue
+		}
+		for _, a := range r.Placement.Assignments {
+			if string(a.Node) == node {
+				out = append(out, r.wire(s.net, kv.ModRev))
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Events implements httpapi.Jobs: job changes after revision from (-1:
+// from now).
+func (s *Server) Events(ctx context.Context, from int64) (<-chan v1.Event, error) {
+	if from < 0 {
+		_, rev, err := s.s.List(ctx, epochKey)
+		if err != nil {
+			return nil, err
+		}
+		from = rev
+	}
+	ch, err := s.s.Watch(ctx, jobPrefix, from)
+	if err != nil {
+		if errors.Is(err, store.ErrCompacted) {
+			return nil, fmt.Errorf("%w: revision %d is compacted; reconnect without Last-Event-ID", httpapi.ErrInvalid, from)
+		}
+		return nil, err
+	}
+	out := make(chan v1.Event, 64)
+	go func() {
+		defer close(out)
+		for ev := range ch {
+			if ev.Type != store.Put {
+				continue
+			}
+			r, err := decodeJob(ev.KV.Value)
+			if err != nil {
+				continue
+			}
+			j := r.wire(s.net, ev.Rev)
+			select {
+			case out <- v1.Event{Revision: ev.Rev, Type: "job", Job: &j}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// jobsSorted returns every job record in id order, with the mod
+// revisions and the store revision of the snapshot.
+func (s *Server) jobsSorted(ctx context.Context) ([]*jobRecord, []int64, int64, error) {
+	kvs, rev, err := s.s.List(ctx, jobPrefix)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("list jobs: %w", err)
+	}
+	recs := make([]*jobRecord, 0, len(kvs))
+	revs := make([]int64, 0, len(kvs))
+	for _, kv := range kvs {
+		r, err := decodeJob(kv.Value)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		recs = append(recs, r)
+		revs = append(revs, kv.ModRev)
+	}
+	return recs, revs, rev, nil
+}

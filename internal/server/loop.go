@@ -1,0 +1,374 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/suanli/suanli/internal/audit"
+	"github.com/suanli/suanli/internal/core"
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/store"
+)
+
+// jobsPerCommit bounds one scheduler transaction: a job's record and its
+// audit entry are two ops, under store.MaxTxnOps with the head and epoch.
+const jobsPerCommit = 60
+
+// loop is the leader's scheduling state: the core and the store's view of
+// every live job.
+type loop struct {
+	s        *Server
+	epochRev int64
+	c        *core.Core
+	recs     map[model.JobID]*jobRecord
+	revs     map[model.JobID]int64
+	// pinned counts, per node, jobs that were placed before this loop
+	// started; the core cannot adopt a committed placement, so their nodes
+	// are held out of scheduling until those jobs end.
+	pinned   map[model.NodeID]int
+	restored map[model.JobID]bool
+}
+
+// lead fences the store with a new epoch and runs the scheduling loop
+// until ctx ends or the store refuses the epoch.
+func (s *Server) lead(ctx context.Context) error {
+	b, _ := json.Marshal(map[string]any{"since": s.now().UTC()})
+	epochRev, err := s.w.apply(ctx, &mutation{
+		ops:   []store.Op{store.PutOp(epochKey, b)},
+		audit: []audit.Record{{Actor: "scheduler", Action: "sched.lead"}},
+	})
+	if err != nil {
+		return fmt.Errorf("write epoch: %w", err)
+	}
+	l := &loop{s: s, epochRev: epochRev}
+	rev, err := l.load(ctx)
+	if err != nil {
+		return err
+	}
+	jobsCh, err := s.s.Watch(ctx, jobPrefix, rev)
+	if err != nil {
+		return fmt.Errorf("watch jobs: %w", err)
+	}
+	tenantsCh, err := s.s.Watch(ctx, tenantPrefix, rev)
+	if err != nil {
+		return fmt.Errorf("watch tenants: %w", err)
+	}
+	tick := time.NewTicker(s.cfg.TickEvery)
+	defer tick.Stop()
+	for {
+		if err := l.flush(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			_ = l.c.Step(core.Tick{At: s.now().Unix()})
+		case ev, ok := <-tenantsCh:
+			if !ok {
+				return errors.New("tenant watch closed")
+			}
+			l.tenantEvent(ev)
+		case ev, ok := <-jobsCh:
+			if !ok {
+				return errors.New("job watch closed")
+			}
+			l.jobEvent(ev)
+		drain:
+			for range 1000 {
+				select {
+				case ev, ok := <-jobsCh:
+					if !ok {
+						return errors.New("job watch closed")
+					}
+					l.jobEvent(ev)
+				default:
+					break drain
+				}
+			}
+		}
+	}
+}
+
+// load builds a fresh core from the store's snapshot and returns its
+// revision.
+func (l *loop) load(ctx context.Context) (int64, error) {
+	s := l.s
+	recs, revs, rev, err := s.jobsSorted(ctx)
+	if err != nil {
+		return 0, err
+	}
+	tkvs, _, err := s.s.List(ctx, tenantPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("list tenants: %w", err)
+	}
+	l.c = core.New(s.net, core.Config{Sched: s.cfg.Sched})
+	l.recs, l.revs = map[model.JobID]*jobRecord{}, map[model.JobID]int64{}
+	l.pinned, l.restored = map[model.NodeID]int{}, map[model.JobID]bool{}
+	now := s.now().Unix()
+	for _, kv := range tkvs {
+		var t model.Tenant
+		if json.Unmarshal(kv.Value, &t) == nil {
+			_ = l.c.Step(core.TenantUpserted{At: now, Tenant: t})
+		}
+	}
+	for i, r := range recs {
+		if r.State.Terminal() {
+			continue
+		}
+		id := r.Spec.ID
+		l.recs[id], l.revs[id] = r, revs[i]
+		if r.Placement != nil {
+			l.restore(r)
+			continue
+		}
+		if err := l.c.Step(core.JobSubmitted{At: now, Job: r.Spec}); err != nil {
+			s.log.Warn("stored job refused by the scheduler", "job", id, "err", err)
+		}
+	}
+	return rev, nil
+}
+
+// restore holds a committed placement's nodes out of scheduling.
+func (l *loop) restore(r *jobRecord) {
+	l.restored[r.Spec.ID] = true
+	now := l.s.now().Unix()
+	for _, a := range r.Placement.Assignments {
+		if l.pinned[a.Node]++; l.pinned[a.Node] == 1 {
+			_ = l.c.Step(core.NodeLost{At: now, Node: a.Node})
+		}
+	}
+}
+
+// unpin releases a restored job's nodes.
+func (l *loop) unpin(r *jobRecord) {
+	delete(l.restored, r.Spec.ID)
+	now := l.s.now().Unix()
+	for _, a := range r.Placement.Assignments {
+		if l.pinned[a.Node]--; l.pinned[a.Node] == 0 {
+			delete(l.pinned, a.Node)
+			_ = l.c.Step(core.NodeHealthy{At: now, Node: a.Node})
+		}
+	}
+}
+
+func (l *loop) tenantEvent(ev store.Event) {
+	if ev.Type != store.Put {
+		return
+	}
+	var t model.Tenant
+	if json.Unmarshal(ev.KV.Value, &t) == nil {
+		_ = l.c.Step(core.TenantUpserted{At: l.s.now().Unix(), Tenant: t})
+	}
+}
+
+// jobEvent takes up a change another writer made to a job: a submit, a
+// cancel or an agent's report.
+func (l *loop) jobEvent(ev store.Event) {
+	if ev.Type != store.Put {
+		return
+	}
+	r, err := decodeJob(ev.KV.Value)
+	if err != nil {
+		return
+	}
+	id := r.Spec.ID
+	if ev.KV.ModRev <= l.revs[id] {
+		return // our own commit, or older
+	}
+	l.take(r, ev.KV.ModRev)
+}
+
+func (l *loop) take(r *jobRecord, rev int64) {
+	id := r.Spec.ID
+	now := l.s.now().Unix()
+	_, known := l.recs[id]
+	l.recs[id], l.revs[id] = r, rev
+	if l.restored[id] {
+		if r.State.Terminal() {
+			l.unpin(r)
+			delete(l.recs, id)
+		} else if r.Reported == model.Completed || r.Reported == model.Failed {
+			l.finishRestored(r)
+		}
+		return
+	}
+	st, inCore := l.c.Job(id)
+	switch {
+	case !known && !inCore && r.State == model.Pending:
+		_ = l.c.Step(core.JobSubmitted{At: now, Job: r.Spec})
+	case r.State == model.Cancelled && inCore && !st.State.Terminal():
+		_ = l.c.Step(core.JobCancelled{At: now, Job: id})
+	case r.Reported == model.Running && inCore && st.State == model.Placed:
+		_ = l.c.Step(core.JobStarted{At: now, Job: id})
+	case (r.Reported == model.Completed || r.Reported == model.Failed) && inCore && !st.State.Terminal():
+		_ = l.c.Step(core.JobFinished{At: now, Job: id, Failed: r.Reported == model.Failed})
+	}
+	if r.State.Terminal() && !inCore {
+		delete(l.recs, id)
+		delete(l.revs, id)
+	}
+}
+
+// finishRestored records the end of a job placed before this loop began.
+func (l *loop) finishRestored(r *jobRecord) {
+	now := l.s.now().UTC()
+	r.State, r.EndedAt = r.Reported, &now
+	b, _ := json.Marshal(r)
+	key := jobKey(r.Spec.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rev, err := l.s.w.apply(ctx, &mutation{
+		conds: []store.Cond{{Key: key, ModRev: l.revs[r.Spec.ID]}, {Key: epochKey, ModRev: l.epochRev}},
+		ops:   []store.Op{store.PutOp(key, b)},
+		audit: []audit.Record{{Actor: "scheduler", Action: "sched." + string(r.State), Target: string(r.Spec.ID)}},
+	})
+	if err != nil {
+		return // the watch brings the newer record, or the loop restarts
+	}
+	l.revs[r.Spec.ID] = rev
+	l.unpin(r)
+	delete(l.recs, r.Spec.ID)
+}
+
+// flush commits what the core decided, in transactions guarded by the
+// revisions of the records it decided on and by the leader's epoch.
+func (l *loop) flush(ctx context.Context) error {
+	if !l.c.HasReady() {
+		return nil
+	}
+	start := time.Now()
+	rd := l.c.Ready()
+	now := l.s.now().UTC()
+	type change struct {
+		id  model.JobID
+		rec *jobRecord
+	}
+	var changes []change
+	for _, js := range rd.Jobs {
+		old := l.recs[js.Job]
+		if old == nil {
+			continue
+		}
+		r := *old
+		if r.Placement != nil && (js.Placement == nil || !samePlacement(r.Placement, js.Placement)) {
+			if r.PlacedAt != nil {
+				r.Spans = append(r.Spans, span{Start: *r.PlacedAt, End: now, Placement: *r.Placement})
+			}
+			r.Placement, r.PlacedAt = nil, nil
+		}
+		if js.Placement != nil && r.Placement == nil {
+			p := *js.Placement
+			r.Placement, r.PlacedAt = &p, &now
+		}
+		if r.State != model.Cancelled {
+			r.State = js.State
+		}
+		r.Reason, r.Waits = js.Reason, js.Waits
+		r.Decision = nil
+		if js.Decision != nil {
+			r.Decision, _ = json.Marshal(js.Decision)
+		}
+		if r.State.Terminal() && r.EndedAt == nil {
+			r.EndedAt = &now
+		}
+		changes = append(changes, change{js.Job, &r})
+	}
+	for i := 0; i < len(changes); i += jobsPerCommit {
+		chunk := changes[i:min(i+jobsPerCommit, len(changes))]
+		m := &mutation{conds: []store.Cond{{Key: epochKey, ModRev: l.epochRev}}}
+		for _, ch := range chunk {
+			b, err := json.Marshal(ch.rec)
+			if err != nil {
+				return fmt.Errorf("encode job %s: %w", ch.id, err)
+			}
+			m.conds = append(m.conds, store.Cond{Key: jobKey(ch.id), ModRev: l.revs[ch.id]})
+			m.ops = append(m.ops, store.PutOp(jobKey(ch.id), b))
+			m.audit = append(m.audit, audit.Record{Actor: "scheduler", Action: "sched." + string(ch.rec.State), Target: string(ch.id), Detail: decisionDetail(ch.rec)})
+		}
+		rev, err := l.s.w.apply(ctx, m)
+		var ce *store.ConflictError
+		switch {
+		case err == nil:
+			for _, ch := range chunk {
+				l.recs[ch.id], l.revs[ch.id] = ch.rec, rev
+				l.s.m.decisions.WithLabelValues(string(ch.rec.State)).Inc()
+				if ch.rec.State.Terminal() {
+					delete(l.recs, ch.id)
+				}
+			}
+			l.s.m.commits.WithLabelValues("ok").Inc()
+		case errors.As(err, &ce) && ce.Key == epochKey:
+			l.s.m.commits.WithLabelValues("conflict").Inc()
+			return fmt.Errorf("another replica took over scheduling: %w", err)
+		case errors.As(err, &ce) && i == 0:
+			// Nothing of this Ready is committed: learn what changed and
+			// let the core decide again.
+			l.s.m.commits.WithLabelValues("conflict").Inc()
+			if err := l.refresh(ctx, ce.Key); err != nil {
+				return err
+			}
+			return l.c.Step(core.CommitFailed{At: now.Unix()})
+		default:
+			// Part of the Ready is committed: start over from a fresh
+			// snapshot.
+			l.s.m.commits.WithLabelValues("error").Inc()
+			return fmt.Errorf("commit decisions: %w", err)
+		}
+	}
+	l.c.Advance(rd)
+	l.s.m.latency.Observe(time.Since(start).Seconds())
+	l.s.m.queue.Set(float64(l.queued()))
+	return nil
+}
+
+// refresh re-reads a job whose revision check failed.
+func (l *loop) refresh(ctx context.Context, key string) error {
+	kv, err := l.s.s.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("re-read %s: %w", key, err)
+	}
+	r, err := decodeJob(kv.Value)
+	if err != nil {
+		return err
+	}
+	l.take(r, kv.ModRev)
+	return nil
+}
+
+func (l *loop) queued() int {
+	n := 0
+	for _, r := range l.recs {
+		if r.State == model.Pending || r.State == model.Blocked || r.State == model.Preempted {
+			n++
+		}
+	}
+	return n
+}
+
+func samePlacement(a, b *model.Placement) bool {
+	if a == b {
+		return true
+	}
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+func decisionDetail(r *jobRecord) string {
+	if r.Placement != nil && (r.State == model.Placed || r.State == model.Running) {
+		nodes := ""
+		for i, a := range r.Placement.Assignments {
+			if i == 4 {
+				nodes += fmt.Sprintf(" +%d", len(r.Placement.Assignments)-4)
+				break
+			}
+			nodes += fmt.Sprintf(" %s%v", a.Node, a.Cards)
+		}
+		return fmt.Sprintf("gflops=%d on%s", r.Placement.GFLOPS, nodes)
+	}
+	return r.Reason
+}

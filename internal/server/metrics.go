@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/suanli/suanli/internal/ledger"
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+)
+
+// metrics are the server's Prometheus series.
+type metrics struct {
+	queue     prometheus.Gauge
+	decisions *prometheus.CounterVec
+	latency   prometheus.Histogram
+	commits   *prometheus.CounterVec
+	submits   prometheus.Counter
+	leader    prometheus.Gauge
+}
+
+func newMetrics(reg *prometheus.Registry, net *network.Network) *metrics {
+	m := &metrics{
+		queue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "suanli_queue_depth", Help: "Jobs pending or blocked, as the scheduling leader sees them."}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "suanli_decisions_total",
+			Help: "Scheduling decisions committed, by resulting state (rate() gives decisions/s)."}, []string{"state"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "suanli_decision_seconds",
+			Help: "Time to decide and commit one batch of scheduling decisions.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "suanli_commits_total",
+			Help: "Scheduler commits by outcome (ok, conflict, error)."}, []string{"outcome"}),
+		submits: prometheus.NewCounter(prometheus.CounterOpts{Name: "suanli_submits_total", Help: "Jobs acknowledged by this replica."}),
+		leader:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "suanli_leader", Help: "1 while this replica runs the scheduling loop."}),
+	}
+	reg.MustRegister(m.queue, m.decisions, m.latency, m.commits, m.submits, m.leader)
+	return m
+}
+
+// allocCollector reports allocated FP16 EFLOPS by vendor and site from the
+// store's committed placements, at scrape time.
+type allocCollector struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func (c allocCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c allocCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	alloc, err := c.s.allocation(ctx)
+	if err != nil {
+		return
+	}
+	type key struct{ vendor, site string }
+	sums := map[key]int64{}
+	for i := range c.s.net.Nodes {
+		n := &c.s.net.Nodes[i]
+		milli := alloc[n.ID]
+		m := c.s.net.Model(n.Model)
+		if m == nil {
+			continue
+		}
+		g, _, _ := m.FP16GFLOPS()
+		sums[key{m.Vendor, string(n.Site)}] += milli * g / model.MilliCard
+	}
+	for k, g := range sums {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(g)/1e9, k.vendor, k.site)
+	}
+}
+
+// allocation sums the committed placements per node, in thousandths of a
+// card.
+func (s *Server) allocation(ctx context.Context) (map[model.NodeID]int64, error) {
+	recs, _, _, err := s.jobsSorted(ctx)
+	if err != nil {
+		return nil, err
+	}
+	alloc := map[model.NodeID]int64{}
+	for _, r := range recs {
+		if r.Placement == nil || r.State.Terminal() {
+			continue
+		}
+		for _, a := range r.Placement.Assignments {
+			if a.ShareMilli > 0 {
+				alloc[a.Node] += int64(a.ShareMilli)
+			} else {
+				alloc[a.Node] += int64(len(a.Cards)) * model.MilliCard
+			}
+		}
+	}
+	return alloc, nil
+}
+
+// Capacity implements httpapi.Info: the live ledger.
+func (s *Server) Capacity(ctx context.Context) (any, error) {
+	alloc, err := s.allocation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ledger.Capacity(s.net, func(id model.NodeID) int64 { return alloc[id] }), nil
+}

@@ -1,0 +1,161 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+)
+
+// Store keys. Every record is JSON.
+const (
+	jobPrefix    = "jobs/"
+	tenantPrefix = "tenants/"
+	tokenPrefix  = "tokens/" // + hash of the secret
+	epochKey     = "sched/epoch"
+)
+
+// jobRecord is a job as the store holds it.
+type jobRecord struct {
+	Spec        model.Job        `json:"spec"`
+	State       model.JobState   `json:"state"`
+	Reason      string           `json:"reason,omitempty"`
+	SubmittedAt time.Time        `json:"submitted_at"`
+	PlacedAt    *time.Time       `json:"placed_at,omitempty"`
+	EndedAt     *time.Time       `json:"ended_at,omitempty"`
+	Placement   *model.Placement `json:"placement,omitempty"`
+	// Decision is the scheduler's last decision on the job, as JSON.
+	Decision json.RawMessage `json:"decision,omitempty"`
+	Waits    []string        `json:"waits,omitempty"`
+	// Spans are the job's earlier placements (stopped and requeued), kept
+	// for metering.
+	Spans []span `json:"spans,omitempty"`
+	// Reported is the state an agent last reported (running, completed,
+	// failed), for the scheduler to take up.
+	Reported model.JobState `json:"reported,omitempty"`
+}
+
+// span is one stretch a placement held its cards.
+type span struct {
+	Start     time.Time       `json:"start"`
+	End       time.Time       `json:"end"`
+	Placement model.Placement `json:"placement"`
+}
+
+func jobKey(id model.JobID) string { return jobPrefix + string(id) }
+
+// newJobID returns a fresh job id; ids sort by submission time.
+func newJobID(now time.Time) model.JobID {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return model.JobID(fmt.Sprintf("j-%011x-%08x", now.UnixMilli(), binary.BigEndian.Uint32(b[:])))
+}
+
+func decodeJob(b []byte) (*jobRecord, error) {
+	var r jobRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode job record: %w", err)
+	}
+	return &r, nil
+}
+
+// wire converts a record to its API form.
+func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
+	s := r.Spec
+	j := v1.Job{
+		ID: string(s.ID), State: string(r.State), Reason: r.Reason, SubmittedAt: r.SubmittedAt,
+		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev,
+		Spec: v1.JobSpec{
+			Tenant: string(s.Tenant), Name: s.Name, Kind: string(s.Kind), Priority: s.Priority, Workers: s.Workers,
+			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, Models: s.Models,
+			ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli, Stacks: s.Stacks, PyTorch: s.PyTorch,
+			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
+			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
+		},
+	}
+	for _, site := range s.Sites {
+		j.Spec.Sites = append(j.Spec.Sites, string(site))
+	}
+	if p := r.Placement; p != nil {
+		wp := &v1.Placement{GFLOPS: p.GFLOPS}
+		for _, a := range p.Assignments {
+			wa := v1.Assignment{Worker: a.Worker, Node: string(a.Node), Model: a.Model, Cards: a.Cards, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB}
+			if n, ok := net.Node(a.Node); ok {
+				wa.Site = string(n.Site)
+			}
+			wp.Assignments = append(wp.Assignments, wa)
+		}
+		j.Placement = wp
+	}
+	return j
+}
+
+// explanation is the part of a scheduler decision the API shows.
+type explanation struct {
+	Explanation struct {
+		Summary    string `json:"summary"`
+		Rejections []struct {
+			Reason string `json:"reason"`
+			Count  int    `json:"count"`
+		} `json:"rejections"`
+		Best    json.RawMessage   `json:"best_partial"`
+		Unblock []json.RawMessage `json:"unblock"`
+	} `json:"explanation"`
+}
+
+// explain turns a record into the API's explanation.
+func (r *jobRecord) explain() v1.Explanation {
+	e := v1.Explanation{Job: string(r.Spec.ID), State: string(r.State), Details: r.Waits}
+	switch r.State {
+	case model.Pending:
+		e.Summary = "waiting for the scheduler"
+	case model.Placed, model.Running:
+		e.Summary = fmt.Sprintf("placed on %d node assignment(s)", len(r.Placement.Assignments))
+	default:
+		e.Summary = string(r.State)
+	}
+	if r.Reason != "" {
+		e.Summary += ": " + r.Reason
+	}
+	var d explanation
+	if len(r.Decision) > 0 && json.Unmarshal(r.Decision, &d) == nil {
+		if d.Explanation.Summary != "" {
+			e.Summary = d.Explanation.Summary
+		}
+		for _, rj := range d.Explanation.Rejections {
+			if e.Rejections == nil {
+				e.Rejections = map[string]int{}
+			}
+			e.Rejections[rj.Reason] += rj.Count
+		}
+		if len(d.Explanation.Best) > 0 && string(d.Explanation.Best) != "null" {
+			e.Best = string(d.Explanation.Best)
+		}
+		for _, u := range d.Explanation.Unblock {
+			e.Unblock = append(e.Unblock, string(u))
+		}
+	}
+	return e
+}
+
+// tokenRecord is a bearer token as the store holds it: never the secret.
+type tokenRecord struct {
+	ID        string    `json:"id"`
+	Role      string    `json:"role"`
+	Tenant    string    `json:"tenant,omitempty"`
+	Name      string    `json:"name,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (t tokenRecord) wire() v1.Token {
+	return v1.Token{ID: t.ID, Role: t.Role, Tenant: t.Tenant, Name: t.Name, CreatedAt: t.CreatedAt}
+}
+
+func tenantWire(t model.Tenant) v1.Tenant {
+	return v1.Tenant{ID: string(t.ID), Name: t.Name, Class: string(t.Class), QuotaGFLOPS: t.QuotaGFLOPS, Weight: t.Weight, VendorCaps: t.VendorCaps}
+}

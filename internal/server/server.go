@@ -1,0 +1,205 @@
+// Package server is Suanli's control-plane shell: one goroutine owns the
+// scheduling core; every API write goes through one commit funnel that
+// batches writes into store transactions (group commit) and chains their
+// audit entries; with an elector, only the leader schedules, and its
+// commits are fenced by the epoch it wrote on taking over.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/audit"
+	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/ledger"
+	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/sched"
+	"github.com/suanli/suanli/internal/store"
+)
+
+// Elector decides which replica schedules.
+type Elector interface {
+	// Campaign blocks until this replica leads or ctx ends. The returned
+	// context ends when leadership is lost.
+	Campaign(ctx context.Context) (context.Context, error)
+}
+
+// Config is what a server needs.
+type Config struct {
+	Store   store.Store
+	Network *network.Network
+	// Elector picks the scheduling leader; nil: this replica always leads.
+	Elector Elector
+	// Prices for metering; nil: no prices (cost 0).
+	Prices *ledger.PriceTable
+	// Sched tunes the scheduler.
+	Sched sched.Config
+	// Log: nil discards.
+	Log *slog.Logger
+	// Registry receives the server's metrics; nil: a fresh one.
+	Registry *prometheus.Registry
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+	// TickEvery is how often the scheduler gets a Tick (default 1 s).
+	TickEvery time.Duration
+}
+
+// Server is one control-plane replica.
+type Server struct {
+	cfg Config
+	s   store.Store
+	net *network.Network
+	log *slog.Logger
+	w   *writer
+	m   *metrics
+	now func() time.Time
+
+	mu     sync.Mutex // guards tokens and leader
+	tokens map[string]cachedToken
+	leader bool
+}
+
+type cachedToken struct {
+	p   httpapi.Principal
+	exp time.Time
+}
+
+// New returns a server; Run starts it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Network == nil {
+		return nil, errors.New("server: a store and a network are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = time.Second
+	}
+	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
+		w: newWriter(cfg.Store, cfg.Now), tokens: map[string]cachedToken{}}
+	s.m = newMetrics(cfg.Registry, cfg.Network)
+	cfg.Registry.MustRegister(allocCollector{s: s, desc: prometheus.NewDesc("suanli_allocated_eflops",
+		"FP16 EFLOPS held by committed placements, by vendor and site.", []string{"vendor", "site"}, nil)})
+	return s, nil
+}
+
+// Registry is where the server's metrics are registered.
+func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
+
+// Run runs the commit funnel and, while this replica leads, the
+// scheduling loop, until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); s.w.run(ctx) }()
+	defer func() { <-done }()
+	for ctx.Err() == nil {
+		lctx := ctx
+		if s.cfg.Elector != nil {
+			var err error
+			lctx, err = s.cfg.Elector.Campaign(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				s.log.Warn("campaign failed; retrying", "err", err)
+				sleep(ctx, time.Second)
+				continue
+			}
+		}
+		s.setLeader(true)
+		s.log.Info("leading scheduling")
+		err := s.lead(lctx)
+		s.setLeader(false)
+		if ctx.Err() != nil {
+			break
+		}
+		s.log.Warn("scheduling loop stopped; starting over", "err", err)
+		sleep(ctx, 100*time.Millisecond)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (s *Server) setLeader(v bool) {
+	s.mu.Lock()
+	s.leader = v
+	s.mu.Unlock()
+	s.m.leader.Set(map[bool]float64{false: 0, true: 1}[v])
+}
+
+// Leader reports whether this replica runs the scheduling loop.
+func (s *Server) Leader() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leader
+}
+
+// Bootstrap makes sure an admin token exists. On the first start (no token
+// in the store) it creates one and writes its secret to path with mode
+// 0600, and returns true; the secret itself is never logged.
+func (s *Server) Bootstrap(ctx context.Context, path string) (bool, error) {
+	kvs, _, err := s.s.List(ctx, tokenPrefix)
+	if err != nil {
+		return false, fmt.Errorf("list tokens: %w", err)
+	}
+	for _, kv := range kvs {
+		var t tokenRecord
+		if json.Unmarshal(kv.Value, &t) == nil && t.Role == v1.RoleAdmin {
+			return false, nil
+		}
+	}
+	tok, err := s.CreateToken(ctx, httpapi.Principal{TokenID: "bootstrap", Role: v1.RoleAdmin}, v1.TokenRequest{Role: v1.RoleAdmin, Name: "first admin"})
+	if err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, fmt.Errorf("write admin token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(tok.Secret+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("write admin token: %w", err)
+	}
+	return true, nil
+}
+
+// Ready implements httpapi.Info.
+func (s *Server) Ready(ctx context.Context) v1.Health {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, _, err := audit.LoadHead(ctx, s.s); err != nil {
+		return v1.Health{Status: "store unreachable: " + err.Error(), Leader: s.Leader()}
+	}
+	return v1.Health{Status: "ok", Leader: s.Leader()}
+}
+
+// Catalog implements httpapi.Info.
+func (s *Server) Catalog() any { return s.net.Catalog.Models() }
+
+// Network implements httpapi.Info.
+func (s *Server) Network() any {
+	return map[string]any{"name": s.net.Name, "sites": s.net.Sites, "domains": len(s.net.Domains), "nodes": len(s.net.Nodes), "cards": s.net.Cards()}
+}

@@ -1,0 +1,217 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/store"
+	"github.com/suanli/suanli/internal/store/mem"
+)
+
+var (
+	netOnce sync.Once
+	defNet  *network.Network
+	netErr  error
+)
+
+func defaultNetwork(t testing.TB) *network.Network {
+	netOnce.Do(func() { defNet, netErr = network.Default(catalog.Default()) })
+	if netErr != nil {
+		t.Fatal(netErr)
+	}
+	return defNet
+}
+
+// env is a running server on an httptest listener with one token per role.
+type env struct {
+	srv    *Server
+	url    string
+	tokens map[string]string // role (and "tenant2") → secret
+}
+
+func start(t testing.TB, st store.Store) *env {
+	t.Helper()
+	srv, err := New(Config{Store: st, Network: defaultNetwork(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Run(ctx) }()
+	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry()}))
+	t.Cleanup(func() { hs.Close(); cancel(); <-done })
+	path := filepath.Join(t.TempDir(), "admin.token")
+	first, err := srv.Bootstrap(ctx, path)
+	if err != nil || !first {
+		t.Fatalf("bootstrap: %v %v", first, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin token file: %v %v", fi, err)
+	}
+	if again, err := srv.Bootstrap(ctx, path); err != nil || again {
+		t.Fatalf("second bootstrap wrote a token: %v %v", again, err)
+	}
+	b, _ := os.ReadFile(path)
+	e := &env{srv: srv, url: hs.URL, tokens: map[string]string{v1.RoleAdmin: strings.TrimSpace(string(b))}}
+	admin := v1.NewClient(hs.URL, e.tokens[v1.RoleAdmin])
+	for _, tn := range []string{"acme", "other"} {
+		if _, err := admin.PutTenant(ctx, v1.Tenant{ID: tn, Class: "private"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, req := range map[string]v1.TokenRequest{
+		v1.RoleOperator: {Role: v1.RoleOperator},
+		v1.RoleTenant:   {Role: v1.RoleTenant, Tenant: "acme"},
+		"tenant2":       {Role: v1.RoleTenant, Tenant: "other"},
+		v1.RoleAgent:    {Role: v1.RoleAgent},
+	} {
+		tok, err := admin.CreateToken(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[name] = tok.Secret
+	}
+	return e
+}
+
+func (e *env) client(role string) *v1.Client { return v1.NewClient(e.url, e.tokens[role]) }
+
+// waitState polls a job until it reaches one of the states.
+func waitState(t testing.TB, c *v1.Client, id string, states ...string) *v1.Job {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j, err := c.Job(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range states {
+			if j.State == s {
+				return j
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s is %s after 10 s, want %v", id, j.State, states)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestEndpointRoles calls every endpoint as every role (and with no or a
+// bad token) and checks the status.
+func TestEndpointRoles(t *testing.T) {
+	e := start(t, mem.New(mem.Config{}))
+	ctx := context.Background()
+	job, err := e.client(v1.RoleTenant).Submit(ctx, v1.JobSpec{Kind: "batch", Workers: 1, CardsPerWorker: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, e.client(v1.RoleTenant), job.ID, v1.StatePlaced)
+	placed, _ := e.client(v1.RoleAdmin).Job(ctx, job.ID)
+	node := placed.Placement.Assignments[0].Node
+	tokens, _ := e.client(v1.RoleAdmin).Tokens(ctx)
+	spec := `{"kind":"batch","workers":1,"cards_per_worker":1,"tenant":"acme"}`
+	roles := []string{"none", "bad", v1.RoleAdmin, v1.RoleOperator, v1.RoleTenant, "tenant2", v1.RoleAgent}
+	type row struct {
+		method, path, body string
+		want               [7]int // in the order of roles
+	}
+	j := "/v1/jobs/" + job.ID
+	rows := []row{
+		{"GET", "/healthz", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "/readyz", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "/metrics", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "/v1/openapi.json", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "/v1/catalog", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
+		{"GET", "/v1/network", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
+		{"GET", "/v1/capacity", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
+		{"POST", "/v1/jobs", spec, [7]int{401, 401, 201, 201, 201, 403, 403}},
+		{"GET", "/v1/jobs", "", [7]int{401, 401, 200, 200, 200, 200, 403}},
+		{"GET", j, "", [7]int{401, 401, 200, 200, 200, 404, 403}},
+		{"GET", j + "/explain", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
+		{"POST", j + "/status", `{"state":"running"}`, [7]int{401, 401, 200, 200, 403, 403, 200}},
+		{"GET", "/v1/nodes/" + node + "/assignments", "", [7]int{401, 401, 200, 200, 403, 403, 200}},
+		{"GET", "/v1/events?from=0", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
+		{"GET", "/v1/tenants", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
+		{"GET", "/v1/tenants/acme", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
+		{"PUT", "/v1/tenants/acme", `{"class":"private","weight":2}`, [7]int{401, 401, 200, 200, 403, 403, 403}},
+		{"POST", "/v1/tokens", `{"role":"agent"}`, [7]int{401, 401, 201, 403, 403, 403, 403}},
+		{"GET", "/v1/tokens", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
+		{"DELETE", "/v1/tokens/" + tokens[0].ID + "-none", "", [7]int{401, 401, 404, 403, 403, 403, 403}},
+		{"GET", "/v1/usage?tenant=acme&month=2026-11", "", [7]int{401, 401, 200, 200, 200, 403, 403}},
+		{"GET", "/v1/audit", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
+		{"GET", "/v1/audit/verify", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
+		{"POST", j + "/cancel", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
+	}
+	// Every documented operation is in the table.
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(httpapi.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{}
+	for _, r := range rows {
+		covered[r.method+" "+pattern(r.path)] = true
+	}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			if !covered[strings.ToUpper(m)+" "+p] {
+				t.Errorf("%s %s has no row in the role table", strings.ToUpper(m), p)
+			}
+		}
+	}
+	for _, r := range rows {
+		for i, role := range roles {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, r.method, e.url+r.path, strings.NewReader(r.body))
+			switch role {
+			case "none":
+			case "bad":
+				req.Header.Set("Authorization", "Bearer sl_not-a-token")
+			default:
+				req.Header.Set("Authorization", "Bearer "+e.tokens[role])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s as %s: %v", r.method, r.path, role, err)
+			}
+			if strings.HasPrefix(r.path, "/v1/events") && resp.StatusCode == 200 {
+				buf := make([]byte, 16)
+				_, _ = resp.Body.Read(buf) // the stream opens
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+			}
+			resp.Body.Close()
+			cancel()
+			if resp.StatusCode != r.want[i] {
+				t.Errorf("%s %s as %s = %d, want %d", r.method, r.path, role, resp.StatusCode, r.want[i])
+			}
+		}
+	}
+}
+
+// pattern maps a concrete path back to its route pattern.
+func pattern(p string) string {
+	p, _, _ = strings.Cut(p, "?")
+	parts := strings.Split(p, "/")
+	for i := range parts {
+		if i > 0 && (parts[i-1] == "jobs" || parts[i-1] == "nodes" || parts[i-1] == "tokens" || parts[i-1] == "tenants") && parts[i] != "" {
+			parts[i] = "{id}"
+		}
+	}
+	return strings.Join(parts, "/")
+}
