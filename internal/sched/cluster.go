@@ -316,41 +316,68 @@ func (c *Cluster) assign(a *model.Assignment, sign int) error {
 	return nil
 }
 
-// bitset is a set of node indices.
+// bitset is a set of node indices with a summary level: the first
+// sumWords(n) words hold one bit per data word that is not zero, so that
+// finding the next member skips empty stretches 64 words at a time.
 type bitset []uint64
 
-func newBitset(words int) bitset { return make(bitset, words) }
+func sumWords(words int) int { return (words + 63) / 64 }
+
+func newBitset(words int) bitset { return make(bitset, sumWords(words)+words) }
+
+// split returns the summary and data words.
+func (b bitset) split() (sum, data []uint64) {
+	k := (len(b) + 64) / 65 // len(b) = W + ⌈W/64⌉, so ⌈len(b)/65⌉ = ⌈W/64⌉
+	return b[:k], b[k:]
+}
 
 func (b bitset) set(i int32, on bool) {
+	sum, data := b.split()
+	w := i >> 6
 	if on {
-		b[i>>6] |= 1 << (uint(i) & 63)
+		data[w] |= 1 << (uint(i) & 63)
+		sum[w>>6] |= 1 << (uint(w) & 63)
 	} else {
-		b[i>>6] &^= 1 << (uint(i) & 63)
+		data[w] &^= 1 << (uint(i) & 63)
+		if data[w] == 0 {
+			sum[w>>6] &^= 1 << (uint(w) & 63)
+		}
 	}
 }
 
-func (b bitset) has(i int32) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
+func (b bitset) has(i int32) bool {
+	_, data := b.split()
+	return data[i>>6]&(1<<(uint(i)&63)) != 0
+}
 
 // next returns the first member ≥ i and < hi, or -1.
 func (b bitset) next(i, hi int32) int32 {
-	if i >= hi {
+	if i >= hi || i < 0 {
 		return -1
 	}
+	sum, data := b.split()
 	w := int(i >> 6)
-	word := b[w] &^ (1<<(uint(i)&63) - 1)
-	last := int(hi-1) >> 6
-	for {
-		if word != 0 {
-			r := int32(w<<6 + bits.TrailingZeros64(word))
-			if r >= hi {
-				return -1
-			}
-			return r
-		}
-		w++
-		if w > last {
-			return -1
-		}
-		word = b[w]
+	if word := data[w] &^ (1<<(uint(i)&63) - 1); word != 0 {
+		return below(int32(w<<6+bits.TrailingZeros64(word)), hi)
 	}
+	// The next non-empty data word, through the summary.
+	w++
+	for sw := w >> 6; sw < len(sum); sw++ {
+		word := sum[sw]
+		if sw == w>>6 {
+			word &^= 1<<(uint(w)&63) - 1
+		}
+		if word != 0 {
+			dw := sw<<6 + bits.TrailingZeros64(word)
+			return below(int32(dw<<6+bits.TrailingZeros64(data[dw])), hi)
+		}
+	}
+	return -1
+}
+
+func below(r, hi int32) int32 {
+	if r >= hi {
+		return -1
+	}
+	return r
 }

@@ -27,32 +27,72 @@ func (s *search) explain() Explanation {
 			details[i] = append(details[i], d)
 		}
 	}
-	usableNodes, usableWorkers := 0, 0
-	for n := range s.st.nodes {
-		ni := &s.st.nodes[n]
-		r, detail := s.modReason[ni.model], s.modDetail[ni.model]
-		switch {
-		case r != "":
-		case !s.siteOK(ni.site):
-			r = Residency
-			site := s.st.sites[ni.site].s
-			detail = fmt.Sprintf("%s (%s)", site.ID, site.Region)
-		case !s.classOK(ni.class):
-			r, detail = PolicyDenied, s.classRule[ni.class]
-		case !s.c.healthy[n]:
-			r = NodeUnhealthy
-		default:
-			if w := s.workersOn(int32(n)); w > 0 {
-				usableNodes++
-				usableWorkers += w
-				continue
-			}
-			r = InsufficientCards
-		}
+	usableNodes, usableWorkers, usableCards := 0, 0, 0
+	add := func(r Reason, nodes, cards int, detail string) {
 		i := idx(r)
-		counts[i].Count++
-		counts[i].Cards += int(ni.cards)
+		counts[i].Count += nodes
+		counts[i].Cards += cards
 		addDetail(i, detail)
+	}
+	stride := s.st.maxCards + 1
+	// Whole domains share a model and a site (and usually a class), so
+	// most are attributed at once; only nodes of usable domains are looked
+	// at one by one, and only when the histogram does not suffice.
+	for d := range s.st.domains {
+		dom := &s.st.domains[d]
+		nodes := int(dom.hi - dom.lo)
+		if r := s.modReason[dom.model]; r != "" {
+			add(r, nodes, dom.cards, s.modDetail[dom.model])
+			continue
+		}
+		if !s.siteOK(dom.site) {
+			site := s.st.sites[dom.site].s
+			add(Residency, nodes, dom.cards, fmt.Sprintf("%s (%s)", site.ID, site.Region))
+			continue
+		}
+		if c := s.st.nodes[dom.lo].class; dom.uniform && !s.classOK(c) {
+			add(PolicyDenied, nodes, dom.cards, s.classRule[c])
+			continue
+		}
+		C := s.workerCards(dom.model)
+		h := s.c.domHist[d*stride : (d+1)*stride]
+		healthy := 0
+		for _, x := range h {
+			healthy += int(x)
+		}
+		if dom.uniform && healthy == nodes && !s.job.Fractional() && C > 0 {
+			perNode := dom.cards / max(nodes, 1)
+			for f, x := range h {
+				if x == 0 {
+					continue
+				}
+				if f >= C {
+					usableNodes += int(x)
+					usableWorkers += int(x) * s.workersFor(f, C)
+					usableCards += int(x) * f
+				} else {
+					add(InsufficientCards, int(x), int(x)*perNode, "")
+				}
+			}
+			continue
+		}
+		for n := dom.lo; n < dom.hi; n++ {
+			ni := &s.st.nodes[n]
+			switch {
+			case !s.classOK(ni.class):
+				add(PolicyDenied, 1, int(ni.cards), s.classRule[ni.class])
+			case !s.c.healthy[n]:
+				add(NodeUnhealthy, 1, int(ni.cards), "")
+			default:
+				if w := s.workersOn(n); w > 0 {
+					usableNodes++
+					usableWorkers += w
+					usableCards += int(s.c.free[n])
+				} else {
+					add(InsufficientCards, 1, int(ni.cards), "")
+				}
+			}
+		}
 	}
 	need := s.job.Workers
 	if usableNodes > 0 {
@@ -62,7 +102,7 @@ func (s *search) explain() Explanation {
 		} else {
 			i := idx(TopologyUnsatisfiable)
 			counts[i].Count = usableNodes
-			counts[i].Cards = usableWorkers
+			counts[i].Cards = usableCards
 			addDetail(i, s.topologyDetail(usableNodes, usableWorkers))
 		}
 	}
@@ -104,18 +144,33 @@ func (s *search) workersOn(n int32) int {
 		}
 		return w
 	}
-	C := s.perWorker[ni.model]
-	if s.job.Kind == model.Batch || (s.job.Topology == model.TopoNode && s.job.TopologyRequired) {
-		C *= s.job.Workers
-		if int(s.c.free[n]) >= C {
-			return s.job.Workers
-		}
+	C := s.workerCards(ni.model)
+	if C <= 0 || int(s.c.free[n]) < C {
 		return 0
 	}
-	if C <= 0 {
-		return 0
+	return s.workersFor(int(s.c.free[n]), C)
+}
+
+// nodeScoped reports whether all the job's workers must share one node.
+func (s *search) nodeScoped() bool {
+	return s.job.Kind == model.Batch || (s.job.Topology == model.TopoNode && s.job.TopologyRequired)
+}
+
+// workerCards is the whole cards the smallest unit of the job takes on a
+// model: one worker, or all of them for a node-scoped job.
+func (s *search) workerCards(m int32) int {
+	if s.nodeScoped() {
+		return s.perWorker[m] * s.job.Workers
 	}
-	return int(s.c.free[n]) / C
+	return s.perWorker[m]
+}
+
+// workersFor is how many workers f free cards hold, C cards a unit.
+func (s *search) workersFor(f, C int) int {
+	if s.nodeScoped() {
+		return s.job.Workers
+	}
+	return f / C
 }
 
 func (s *search) topologyDetail(nodes, workers int) string {
