@@ -3,8 +3,8 @@ package sched_test
 import (
 	"fmt"
 	"slices"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/sched"
