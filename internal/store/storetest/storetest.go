@@ -409,8 +409,8 @@ func testBadInput(t *testing.T, st store.Store) {
 
 func testClosed(t *testing.T, st store.Store) {
 	ctx := ctxFor(t)
-	blindPut(t, st, "k", "v")
-	w, err := st.Watch(ctx, "", 0)
+	rev := blindPut(t, st, "k", "v")
+	w, err := st.Watch(ctx, "", rev)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,8 +85,9 @@ func testWatchFromPast(t *testing.T, st store.Store) {
 	expectEvent(t, w, deleteEvent("w/0", rd))
 	expectEvent(t, w, putEvent("w/4", "v2", revs[4], ru))
 
-	// From revision 0: the whole history of the prefix.
-	all, err := st.Watch(ctx, "w/", 0)
+	// From just before the first write (0 on a fresh store): the whole
+	// history of the prefix.
+	all, err := st.Watch(ctx, "w/", revs[0]-1)
 	if err != nil {
 		t.Fatal(err)
 	}
