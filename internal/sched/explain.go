@@ -97,8 +97,9 @@ func (s *search) explain() Explanation {
 	need := s.job.Workers
 	if usableNodes > 0 {
 		if usableWorkers < need {
-			i := idx(InsufficientCards)
-			addDetail(i, fmt.Sprintf("%d usable nodes hold %d of the %d workers", usableNodes, usableWorkers, need))
+			// Together the usable nodes are too few: they count as short too.
+			add(InsufficientCards, usableNodes, usableCards,
+				fmt.Sprintf("%d usable nodes hold %d of the %d workers", usableNodes, usableWorkers, need))
 		} else {
 			i := idx(TopologyUnsatisfiable)
 			counts[i].Count = usableNodes

@@ -62,7 +62,7 @@ func (s *search) placeMixed() []model.Assignment {
 			return s.buildMixed(s.mixedGroups(s.top[0].where))
 		}
 	}
-	if !job.CrossSite {
+	if !job.CrossSite || job.TopologyRequired && job.Topology != model.TopoNone {
 		return nil
 	}
 	groups := s.mixedGroups(-1)

@@ -93,7 +93,7 @@ func (s *search) placeOnNode(workers int) []model.Assignment {
 // (when it allows crossing sites), then, for mixed gangs, several models.
 func (s *search) placeGang() ([]model.Assignment, bool) {
 	job := s.job
-	required := job.TopologyRequired
+	required := job.TopologyRequired && job.Topology != model.TopoNone
 	if job.Topology == model.TopoNode {
 		if as := s.placeOnNode(job.Workers); as != nil {
 			return as, false
@@ -108,12 +108,14 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 	if required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode) {
 		return nil, false
 	}
+	// A required scope of node, domain or site keeps the gang in one site
+	// whatever CrossSite says.
 	s.searchSites()
 	if len(s.top) > 0 {
 		cd := &s.top[0]
 		return s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, nil), false
 	}
-	if job.CrossSite {
+	if job.CrossSite && !required {
 		s.searchCrossSite()
 		if len(s.top) > 0 {
 			cd := &s.top[0]
