@@ -96,6 +96,10 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	errc := make(chan error, 2)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { errc <- srv.Run(runCtx) }()
 	tokenPath := filepath.Join(cfg.DataDir, "admin.token")
 	if first, err := srv.Bootstrap(ctx, tokenPath); err != nil {
 		return err
@@ -110,10 +114,6 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		Handler:           httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	errc := make(chan error, 2)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { errc <- srv.Run(runCtx) }()
 	go func() {
 		var err error
 		if cfg.TLSCert != "" {
