@@ -1,0 +1,289 @@
+package kube
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/model"
+)
+
+// Workload is what a job's pods run.
+type Workload struct {
+	Image   string
+	Command []string
+	Env     map[string]string
+}
+
+// Dispatcher turns placements into Pods at one Kubernetes site.
+type Dispatcher struct {
+	Site      model.SiteID
+	Client    kubernetes.Interface
+	Dynamic   dynamic.Interface // for Volcano PodGroups; nil when the site has no Volcano
+	Catalog   *catalog.Catalog
+	Namespace string
+	// Volcano makes each gang a PodGroup with minMember = workers, so the
+	// site's Volcano keeps gang semantics.
+	Volcano bool
+	// Resource gives the extended resource a node's cards are counted under
+	// (from the inventory).
+	Resource func(model.NodeID) (string, bool)
+	// GraceSeconds is the grace period of deletes on cancel and preemption.
+	GraceSeconds int64
+	// MasterPort is the rendezvous port of gang workers (default 29500).
+	MasterPort int
+}
+
+// PodGroupGVR is Volcano's PodGroup resource.
+var PodGroupGVR = schema.GroupVersionResource{Group: "scheduling.volcano.sh", Version: "v1beta1", Resource: "podgroups"}
+
+var (
+	nonDNS   = regexp.MustCompile(`[^a-z0-9-]+`)
+	nonLabel = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+)
+
+// Key is a short hash of a placement: the same placement always gives the
+// same pod names, so a retry after a lost connection never dispatches twice.
+func Key(p model.Placement) string {
+	b, _ := json.Marshal(p.Assignments)
+	sum := sha256.Sum256(append([]byte(p.Job+"\x00"), b...))
+	return hex.EncodeToString(sum[:])[:10]
+}
+
+// GroupName is the name of a placement's pods' prefix and PodGroup.
+func GroupName(job model.JobID, p model.Placement) string {
+	base := strings.Trim(nonDNS.ReplaceAllString(strings.ToLower(string(job)), "-"), "-")
+	if len(base) > 36 {
+		base = base[:36]
+	}
+	return fmt.Sprintf("sl-%s-%s", base, Key(p))
+}
+
+// PodName is the name of one worker's pod.
+func PodName(job model.JobID, p model.Placement, worker int) string {
+	return fmt.Sprintf("%s-%d", GroupName(job, p), worker)
+}
+
+func (d *Dispatcher) k8sNode(id model.NodeID) (string, error) {
+	name, ok := strings.CutPrefix(string(id), string(d.Site)+"-")
+	if !ok {
+		return "", fmt.Errorf("node %s is not at site %s", id, d.Site)
+	}
+	return name, nil
+}
+
+// Pods builds the pods of a placement (pure).
+func (d *Dispatcher) Pods(job *model.Job, p model.Placement, w Workload) ([]*corev1.Pod, error) {
+	if len(p.Assignments) == 0 {
+		return nil, errors.New("placement has no assignments")
+	}
+	group := GroupName(job.ID, p)
+	port := d.MasterPort
+	if port == 0 {
+		port = 29500
+	}
+	master := PodName(job.ID, p, p.Assignments[0].Worker)
+	var pods []*corev1.Pod
+	var errs []error
+	for _, a := range p.Assignments {
+		node, err := d.k8sNode(a.Node)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res, ok := d.Resource(a.Node)
+		if !ok {
+			errs = append(errs, fmt.Errorf("node %s has no known accelerator resource", a.Node))
+			continue
+		}
+		limits, err := d.limits(res, a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		env := []corev1.EnvVar{
+			{Name: "SUANLI_JOB", Value: string(job.ID)},
+			{Name: "WORLD_SIZE", Value: strconv.Itoa(len(p.Assignments))},
+			{Name: "RANK", Value: strconv.Itoa(a.Worker)},
+			{Name: "MASTER_ADDR", Value: master + "." + group},
+			{Name: "MASTER_PORT", Value: strconv.Itoa(port)},
+		}
+		for _, k := range sortedKeys(w.Env) {
+			env = append(env, corev1.EnvVar{Name: k, Value: w.Env[k]})
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:      PodName(job.ID, p, a.Worker),
+				Namespace: d.Namespace,
+				Labels: map[string]string{
+					LabelJob: labelValue(string(job.ID)), LabelWorker: strconv.Itoa(a.Worker), LabelPlacement: Key(p),
+				},
+				Annotations: map[string]string{"suanli.io/job-id": string(job.ID), "suanli.io/node": string(a.Node)},
+			},
+			Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Hostname:      PodName(job.ID, p, a.Worker),
+				Subdomain:     group,
+				Containers: []corev1.Container{{
+					Name: "worker", Image: w.Image, Command: w.Command, Env: env,
+					Resources: corev1.ResourceRequirements{Limits: limits, Requests: limits},
+				}},
+			},
+		}
+		if d.Volcano {
+			// Volcano gang-schedules the group; pin each pod by affinity.
+			pod.Spec.SchedulerName = "volcano"
+			pod.Annotations["scheduling.k8s.io/group-name"] = group
+			pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+				}}},
+			}}
+		} else {
+			// Suanli has placed it: bind directly, no scheduler involved.
+			pod.Spec.NodeName = node
+		}
+		pods = append(pods, pod)
+	}
+	return pods, errors.Join(errs...)
+}
+
+// limits asks for whole cards by the node's resource name, or for a share
+// through the model's memory and core resources (HAMi-style names).
+func (d *Dispatcher) limits(res string, a model.Assignment) (corev1.ResourceList, error) {
+	if a.ShareMilli == 0 {
+		return corev1.ResourceList{corev1.ResourceName(res): *resource.NewQuantity(int64(len(a.Cards)), resource.DecimalSI)}, nil
+	}
+	m, ok := d.Catalog.Lookup(a.Model)
+	if !ok {
+		return nil, fmt.Errorf("model %s not in the catalog", a.Model)
+	}
+	var mem, core string
+	for _, r := range m.K8sResources {
+		l := strings.ToLower(r)
+		switch {
+		case strings.HasSuffix(l, "-memory") || strings.HasSuffix(l, "gpumem") || strings.HasSuffix(l, "vmemory"):
+			mem = r
+		case strings.HasSuffix(l, "-core") || strings.HasSuffix(l, "gpucores") || strings.HasSuffix(l, "vcore"):
+			core = r
+		}
+	}
+	if mem == "" || core == "" {
+		return nil, fmt.Errorf("a fractional share of %s needs its sharing resources (memory and core) on the site; the catalog lists none", m.ID)
+	}
+	return corev1.ResourceList{
+		corev1.ResourceName(res):  *resource.NewQuantity(1, resource.DecimalSI),
+		corev1.ResourceName(mem):  *resource.NewQuantity(a.MemMiB, resource.DecimalSI),
+		corev1.ResourceName(core): *resource.NewQuantity(int64(a.ShareMilli/10), resource.DecimalSI),
+	}, nil
+}
+
+// Dispatch creates the placement's pods (and PodGroup). Creating what
+// already exists is success, so a retry never dispatches twice.
+func (d *Dispatcher) Dispatch(ctx context.Context, job *model.Job, p model.Placement, w Workload) error {
+	pods, err := d.Pods(job, p, w)
+	if err != nil {
+		return fmt.Errorf("dispatch %s: %w", job.ID, err)
+	}
+	if d.Volcano {
+		if err := d.podGroup(ctx, job, p); err != nil {
+			return err
+		}
+	}
+	for _, pod := range pods {
+		_, err := d.Client.CoreV1().Pods(d.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("dispatch %s: create pod %s: %w", job.ID, pod.Name, err)
+		}
+	}
+	return nil
+}
+
+func (d *Dispatcher) podGroup(ctx context.Context, job *model.Job, p model.Placement) error {
+	if d.Dynamic == nil {
+		return errors.New("volcano site without a dynamic client")
+	}
+	pg := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "scheduling.volcano.sh/v1beta1",
+		"kind":       "PodGroup",
+		"metadata": map[string]any{
+			"name": GroupName(job.ID, p), "namespace": d.Namespace,
+			"labels": map[string]any{LabelJob: labelValue(string(job.ID)), LabelPlacement: Key(p)},
+		},
+		"spec": map[string]any{"minMember": int64(len(p.Assignments))},
+	}}
+	_, err := d.Dynamic.Resource(PodGroupGVR).Namespace(d.Namespace).Create(ctx, pg, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("dispatch %s: create PodGroup: %w", job.ID, err)
+	}
+	return nil
+}
+
+// Cancel deletes a job's pods (and PodGroup) with the grace period; the
+// pods' processes get SIGTERM, then SIGKILL when it runs out.
+func (d *Dispatcher) Cancel(ctx context.Context, job model.JobID) error {
+	sel := metav1.ListOptions{LabelSelector: LabelJob + "=" + labelValue(string(job))}
+	pods, err := d.Client.CoreV1().Pods(d.Namespace).List(ctx, sel)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", job, err)
+	}
+	grace := d.GraceSeconds
+	for _, p := range pods.Items {
+		if p.Annotations["suanli.io/job-id"] != string(job) {
+			continue
+		}
+		err := d.Client.CoreV1().Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("cancel %s: delete pod %s: %w", job, p.Name, err)
+		}
+	}
+	if d.Volcano && d.Dynamic != nil {
+		groups, err := d.Dynamic.Resource(PodGroupGVR).Namespace(d.Namespace).List(ctx, sel)
+		if err != nil {
+			return fmt.Errorf("cancel %s: list PodGroups: %w", job, err)
+		}
+		for _, g := range groups.Items {
+			err := d.Dynamic.Resource(PodGroupGVR).Namespace(d.Namespace).Delete(ctx, g.GetName(), metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("cancel %s: delete PodGroup: %w", job, err)
+			}
+		}
+	}
+	return nil
+}
+
+// labelValue makes a job id a valid label value (63 characters, alphanumeric
+// ends); the full id stays in an annotation.
+func labelValue(s string) string {
+	v := nonLabel.ReplaceAllString(s, "-")
+	if len(v) > 63 {
+		v = v[:63]
+	}
+	return strings.Trim(v, "-._")
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

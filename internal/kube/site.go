@@ -1,0 +1,248 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/model"
+)
+
+// EventKind names what a Site reports.
+type EventKind string
+
+// Site events.
+const (
+	InventoryChanged EventKind = "inventory"   // Inventory holds the site's nodes now
+	JobChanged       EventKind = "job"         // Status holds a job's new state
+	NodeLost         EventKind = "node-lost"   // a node's Ready condition left True
+	NodeReady        EventKind = "node-ready"  // a node is Ready again
+	Unreachable      EventKind = "unreachable" // the API server does not answer: capacity unknown
+	Reachable        EventKind = "reachable"   // it answers again
+)
+
+// Event is one thing a Site saw.
+type Event struct {
+	Kind      EventKind
+	Site      model.SiteID
+	Inventory *Inventory
+	Status    *JobStatus
+	Node      model.NodeID
+	Err       string
+}
+
+// Site watches one Kubernetes cluster through informers and reports its
+// inventory, its jobs' states, lost nodes and its own reachability.
+type Site struct {
+	ID         model.SiteID
+	Client     kubernetes.Interface
+	Catalog    *catalog.Catalog
+	Namespace  string
+	ProbeEvery time.Duration // reachability probe period (default 5 s)
+	Log        *slog.Logger
+
+	mu        sync.Mutex // guards the fields below
+	workers   map[model.JobID]int
+	last      map[model.JobID]JobStatus
+	notReady  map[model.NodeID]bool
+	reachable bool
+	inventory Inventory
+}
+
+// Track tells the site how many pods a dispatched job has, so that its state
+// can be derived from them.
+func (s *Site) Track(job model.JobID, workers int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.workers == nil {
+		s.workers = map[model.JobID]int{}
+	}
+	s.workers[job] = workers
+}
+
+// Reachable reports whether the API server answered the last probe; while it
+// does not, the site's capacity is unknown, not free.
+func (s *Site) Reachable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reachable
+}
+
+// Inventory returns the last inventory seen.
+func (s *Site) Inventory() Inventory {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inventory
+}
+
+// Run watches the site until ctx ends, sending events to out.
+func (s *Site) Run(ctx context.Context, out chan<- Event) error {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	every := s.ProbeEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	s.mu.Lock()
+	s.last, s.notReady, s.reachable = map[model.JobID]JobStatus{}, map[model.NodeID]bool{}, true
+	if s.workers == nil {
+		s.workers = map[model.JobID]int{}
+	}
+	s.mu.Unlock()
+	send := func(e Event) {
+		e.Site = s.ID
+		select {
+		case out <- e:
+		case <-ctx.Done():
+		}
+	}
+	nodesF := informers.NewSharedInformerFactory(s.Client, 0)
+	podsF := informers.NewSharedInformerFactoryWithOptions(s.Client, 0, informers.WithNamespace(s.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelJob }))
+	nodeInf := nodesF.Core().V1().Nodes()
+	podInf := podsF.Core().V1().Pods()
+	watchErr := func(_ *cache.Reflector, err error) {
+		if !errors.Is(err, context.Canceled) {
+			s.setReachable(false, err, send)
+		}
+	}
+	if err := nodeInf.Informer().SetWatchErrorHandler(watchErr); err != nil {
+		return err
+	}
+	if err := podInf.Informer().SetWatchErrorHandler(watchErr); err != nil {
+		return err
+	}
+	onNodes := func(any) { s.nodesChanged(nodeInf.Lister().List, send) }
+	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: onNodes, UpdateFunc: func(_, n any) { onNodes(n) }, DeleteFunc: onNodes,
+	}); err != nil {
+		return err
+	}
+	onPod := func(obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			if d, isTomb := obj.(cache.DeletedFinalStateUnknown); isTomb {
+				pod, ok = d.Obj.(*corev1.Pod)
+			}
+		}
+		if ok {
+			s.podChanged(pod, podInf.Lister().Pods(s.Namespace).List, send)
+		}
+	}
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod,
+	}); err != nil {
+		return err
+	}
+	nodesF.Start(ctx.Done())
+	podsF.Start(ctx.Done())
+	defer nodesF.Shutdown()
+	defer podsF.Shutdown()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			_, err := s.Client.Discovery().ServerVersion()
+			s.setReachable(err == nil, err, send)
+		}
+	}
+}
+
+func (s *Site) setReachable(ok bool, err error, send func(Event)) {
+	s.mu.Lock()
+	changed := s.reachable != ok
+	s.reachable = ok
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	if ok {
+		s.Log.Info("kubernetes site reachable again", "site", s.ID)
+		send(Event{Kind: Reachable})
+		return
+	}
+	s.Log.Warn("kubernetes site unreachable; its capacity is unknown", "site", s.ID, "err", err)
+	send(Event{Kind: Unreachable, Err: err.Error()})
+}
+
+func (s *Site) nodesChanged(list func(labels.Selector) ([]*corev1.Node, error), send func(Event)) {
+	nodes, err := list(labels.Everything())
+	if err != nil {
+		return
+	}
+	flat := make([]corev1.Node, len(nodes))
+	for i, n := range nodes {
+		flat[i] = *n
+	}
+	inv := BuildInventory(s.ID, s.Catalog, flat)
+	now := map[model.NodeID]bool{}
+	for _, id := range inv.NotReady {
+		now[id] = true
+	}
+	s.mu.Lock()
+	var lost, back []model.NodeID
+	for id := range now {
+		if !s.notReady[id] {
+			lost = append(lost, id)
+		}
+	}
+	for id := range s.notReady {
+		if !now[id] {
+			back = append(back, id)
+		}
+	}
+	s.notReady = now
+	s.inventory = inv
+	s.mu.Unlock()
+	send(Event{Kind: InventoryChanged, Inventory: &inv})
+	for _, id := range lost {
+		send(Event{Kind: NodeLost, Node: id})
+	}
+	for _, id := range back {
+		send(Event{Kind: NodeReady, Node: id})
+	}
+}
+
+func (s *Site) podChanged(pod *corev1.Pod, list func(labels.Selector) ([]*corev1.Pod, error), send func(Event)) {
+	job := model.JobID(pod.Annotations["suanli.io/job-id"])
+	if job == "" {
+		return
+	}
+	sel := labels.SelectorFromSet(labels.Set{LabelJob: pod.Labels[LabelJob]})
+	pods, err := list(sel)
+	if err != nil {
+		return
+	}
+	var mine []corev1.Pod
+	for _, p := range pods {
+		if model.JobID(p.Annotations["suanli.io/job-id"]) == job {
+			mine = append(mine, *p)
+		}
+	}
+	s.mu.Lock()
+	workers, tracked := s.workers[job]
+	if !tracked {
+		workers = len(mine)
+	}
+	st := StatusOf(job, workers, mine)
+	prev, seen := s.last[job]
+	s.last[job] = st
+	s.mu.Unlock()
+	if !seen || prev != st {
+		send(Event{Kind: JobChanged, Status: &st})
+	}
+}
