@@ -28,6 +28,7 @@ func (s *search) explain() Explanation {
 		}
 	}
 	usableNodes, usableWorkers, usableCards := 0, 0, 0
+	byModel := make([]int, len(s.st.models))
 	add := func(r Reason, nodes, cards int, detail string) {
 		i := idx(r)
 		counts[i].Count += nodes
@@ -70,6 +71,7 @@ func (s *search) explain() Explanation {
 					usableNodes += int(x)
 					usableWorkers += int(x) * s.workersFor(f, C)
 					usableCards += int(x) * f
+					byModel[dom.model] += int(x) * s.workersFor(f, C)
 				} else {
 					add(InsufficientCards, int(x), int(x)*perNode, "")
 				}
@@ -88,6 +90,7 @@ func (s *search) explain() Explanation {
 					usableNodes++
 					usableWorkers += w
 					usableCards += int(s.c.free[n])
+					byModel[ni.model] += w
 				} else {
 					add(InsufficientCards, 1, int(ni.cards), "")
 				}
@@ -100,6 +103,10 @@ func (s *search) explain() Explanation {
 			// Together the usable nodes are too few: they count as short too.
 			add(InsufficientCards, usableNodes, usableCards,
 				fmt.Sprintf("%d usable nodes hold %d of the %d workers", usableNodes, usableWorkers, need))
+		} else if s.job.Kind == model.Gang && !s.job.Mixed && !s.scopeBelowSite() && slices.Max(byModel) < need {
+			add(InsufficientCards, usableNodes, usableCards,
+				fmt.Sprintf("no single model holds all %d workers (at most %d); allow mixed models", need, slices.Max(byModel)))
+			s.needsMixed = true
 		} else {
 			i := idx(TopologyUnsatisfiable)
 			counts[i].Count = usableNodes
@@ -195,6 +202,9 @@ func (s *search) unblock(e *Explanation) []Unblock {
 	if b := e.Best; b != nil {
 		out = append(out, Unblock{Reason: InsufficientCards, Model: b.Model, Where: b.Where, Cards: b.NeedCards - b.FreeCards,
 			Text: fmt.Sprintf("free %d more %s cards in %s %s (it has %d usable of the %d needed)", b.NeedCards-b.FreeCards, b.Model, b.Scope, b.Where, b.FreeCards, b.NeedCards)})
+	}
+	if s.needsMixed {
+		out = append(out, Unblock{Reason: InsufficientCards, Text: "allow the gang to span models (mixed: true): together the models hold it"})
 	}
 	if e.Count(TopologyUnsatisfiable) > 0 {
 		var t string
@@ -305,3 +315,9 @@ func (s *search) placedSummary(p *model.Placement, mixed bool) string {
 }
 
 func (s *search) nodeIndex(id model.NodeID) int32 { return s.st.nodeIdx[id] }
+
+// scopeBelowSite reports whether the job requires one node or one domain,
+// which no mixed-model gang can satisfy.
+func (s *search) scopeBelowSite() bool {
+	return s.job.TopologyRequired && (s.job.Topology == model.TopoNode || s.job.Topology == model.TopoDomain)
+}

@@ -46,6 +46,8 @@ type search struct {
 	reps     []model.Assignment // placed replicas
 	caps     []domCapacity
 	mixedPer []int
+	// needsMixed: only a mixed-model gang would fit.
+	needsMixed bool
 }
 
 // partial is the best partial candidate, by index.

@@ -121,12 +121,14 @@ func fragScore(delta int64, cards int32) int64 {
 
 func clamp(x, lo, hi int64) int64 { return min(max(x, lo), hi) }
 
-// costScore is 1000 for the cheapest site, 0 for the dearest.
+// costScore is 1000 for the cheapest site, 0 for the dearest (1000 when
+// all sites cost the same).
 func (s *search) costScore(site int32) int64 {
-	if s.st.maxCost == 0 {
+	span := s.st.maxCost - s.st.minCost
+	if span <= 0 {
 		return 1000
 	}
-	return 1000 - s.st.sites[site].cost*1000/s.st.maxCost
+	return (s.st.maxCost - s.st.sites[site].cost) * 1000 / span
 }
 
 // hetScore is 1000 for the model on which the job's throughput per unit of

@@ -34,6 +34,7 @@ type static struct {
 	maxCards int   // most cards on one node
 	words    int   // uint64 words of a node bitset
 	maxCost  int64 // the dearest site's cost key
+	minCost  int64 // the cheapest
 }
 
 type modelInfo struct {
@@ -165,6 +166,9 @@ func newStatic(net *network.Network) *static {
 		st.siteIdx[s.ID] = int32(len(st.sites))
 		st.sites = append(st.sites, siteInfo{s: s, cost: siteCost(s)})
 		st.maxCost = max(st.maxCost, siteCost(s))
+		if len(st.sites) == 1 || siteCost(s) < st.minCost {
+			st.minCost = siteCost(s)
+		}
 	}
 	st.buildNodes(net)
 	return st
