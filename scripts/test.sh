@@ -21,6 +21,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+echo "== kube-apiserver and etcd for the Kubernetes-site tests (built once, then cached)"
+KUBEBUILDER_ASSETS=$(./scripts/kube-tools.sh)
+export KUBEBUILDER_ASSETS
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
