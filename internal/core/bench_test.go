@@ -55,7 +55,7 @@ func newBenchCore(tb testing.TB, pending int) *benchCore {
 	}
 	for i := range net.Nodes {
 		b.submit(tb, model.Job{Tenant: model.TenantID(fmt.Sprintf("t%d", i%4)), Kind: model.Batch, Workers: 1, CardsPerWorker: 8,
-			Models: []string{net.Nodes[i].Model}})
+			Priority: 50, Models: []string{net.Nodes[i].Model}})
 	}
 	shapes := []int{1, 2, 4, 8}
 	for i := 0; i < pending; i++ {

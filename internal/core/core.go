@@ -57,6 +57,9 @@ type Core struct {
 	waiters map[string]map[model.JobID]*entry
 	onNode  map[model.NodeID]map[model.JobID]*entry
 	resv    []*reservation
+	// placedPrio counts placed jobs per priority, so that a job with no
+	// lower-priority work to preempt costs nothing.
+	placedPrio map[int]int
 
 	down        map[model.NodeID]bool
 	capMilli    map[string]int64 // per model: cards on healthy nodes, in thousandths
@@ -77,6 +80,7 @@ type entry struct {
 	byGFLOPS bool     // a compute request: demand is counted in GFLOPS
 	shapeKey string   // see shape
 	waiting  []string // the classes whose waiter sets hold the job
+	use      usage    // what the current placement holds
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
 	reservedFrom int64
@@ -107,7 +111,7 @@ func New(net *network.Network, cfg Config) *Core {
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
 		pending: map[model.JobID]*entry{}, waiters: map[string]map[model.JobID]*entry{},
 		onNode: map[model.NodeID]map[model.JobID]*entry{}, down: map[model.NodeID]bool{},
-		capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
+		placedPrio: map[int]int{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
 	for i := range net.Nodes {
 		n := &net.Nodes[i]

@@ -78,6 +78,8 @@ func (c *Core) place(e *entry, p *model.Placement) bool {
 		return false
 	}
 	u := usageOf(c.net, p)
+	e.use = u
+	c.placedPrio[e.job.Priority]++
 	c.tenant(e.job.Tenant).add(u, 1)
 	for m, milli := range u.modelMilli {
 		c.usedMilli[m] += milli
@@ -108,7 +110,11 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		return
 	}
 	_ = c.cluster.Release(*p) // the core applied it: it matches
-	u := usageOf(c.net, p)
+	u := e.use
+	e.use = usage{}
+	if c.placedPrio[e.job.Priority]--; c.placedPrio[e.job.Priority] == 0 {
+		delete(c.placedPrio, e.job.Priority)
+	}
 	c.tenant(e.job.Tenant).add(u, -1)
 	models := make([]string, 0, len(u.modelMilli))
 	for m, milli := range u.modelMilli {

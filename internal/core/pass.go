@@ -95,7 +95,7 @@ func (c *Core) input(e *entry, victims []*entry) sched.Input {
 	held, vendor := ts.gflops, maps0(ts.vendorMilli)
 	for _, v := range victims {
 		if v.job.Tenant == e.job.Tenant {
-			u := usageOf(c.net, v.st.Placement)
+			u := v.use
 			held -= u.gflops
 			for k, m := range u.vendorMilli {
 				vendor[k] -= m

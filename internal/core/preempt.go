@@ -15,6 +15,13 @@ import (
 // then the newest. A found set is then trimmed of every victim the
 // placement does not need. It reports whether e was placed.
 func (c *Core) preempt(e *entry) bool {
+	lower := false
+	for p := range c.placedPrio {
+		lower = lower || p < e.job.Priority
+	}
+	if !lower {
+		return false
+	}
 	var cands []*entry
 	for _, v := range c.jobs {
 		if v.st.Placement != nil && v.job.Priority < e.job.Priority && overlaps(v.classes, e.classes) {
@@ -26,7 +33,7 @@ func (c *Core) preempt(e *entry) bool {
 	}
 	amt := make(map[*entry]int64, len(cands))
 	for _, v := range cands {
-		amt[v] = c.amount(e, usageOf(c.net, v.st.Placement).modelMilli)
+		amt[v] = c.amount(e, v.use.modelMilli)
 	}
 	cands = slices.DeleteFunc(cands, func(v *entry) bool { return amt[v] == 0 })
 	slices.SortFunc(cands, func(a, b *entry) int {
@@ -121,7 +128,7 @@ func (c *Core) tenantFits(e *entry, victims []*entry, p *model.Placement) bool {
 	ts.vendorMilli = maps0(ts.vendorMilli)
 	for _, v := range victims {
 		if v.job.Tenant == e.job.Tenant {
-			ts.add(usageOf(c.net, v.st.Placement), -1)
+			ts.add(v.use, -1)
 		}
 	}
 	return ts.fits(usageOf(c.net, p)) && c.allowed(e, p)

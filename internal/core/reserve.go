@@ -171,7 +171,7 @@ func (c *Core) expectedStart(e *entry) int64 {
 		if p == nil || r == e || r.job.RuntimeSec <= 0 || !overlaps(r.classes, e.classes) {
 			continue
 		}
-		amt := c.amount(e, usageOf(c.net, p).modelMilli)
+		amt := c.amount(e, r.use.modelMilli)
 		if amt > 0 && c.healthy(p) {
 			rel = append(rel, release{at: r.placedAt + r.job.RuntimeSec, pos: r.st.Position, amt: amt})
 		}
