@@ -1,0 +1,223 @@
+package v1
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// The node-agent side of the API. An agent registers its node and receives
+// a lease; it renews the lease with a heartbeat every HeartbeatMillis; the
+// server marks the node lost once MissedBeats heartbeats in a row have not
+// arrived (no heartbeat for more than MissedBeats × HeartbeatMillis) and
+// requeues its jobs. Every heartbeat reply carries the revision of the
+// node's assignment set, so an agent lists its assignments only when they
+// changed. Endpoints (all for the agent role):
+//
+//	POST /v1/nodes/{id}/register   NodeRegistration → NodeLease
+//	POST /v1/nodes/{id}/heartbeat  Heartbeat → HeartbeatReply
+//	                               404: the server does not know the node or lease: register again
+//	                               409: the lease was superseded or expired: register again
+//	PUT  /v1/nodes/{id}/devices    DeviceReport → 204
+//	GET  /v1/nodes/{id}/assignments → []Job (the live jobs placed on the node)
+//	POST /v1/jobs/{id}/workers/{worker}/status  WorkerReport → Job
+
+// Agent defaults, shared by the agent and the server's lease bookkeeping.
+const (
+	DefaultHeartbeatMillis = 5000
+	DefaultMissedBeats     = 3
+	// MaxOutputTail bounds WorkerReport.OutputTail in bytes.
+	MaxOutputTail = 4096
+)
+
+// Worker states an agent reports, beyond the job states running,
+// completed and failed.
+const (
+	// WorkerStopped: the agent stopped the worker because it was no longer
+	// assigned (cancelled, preempted, requeued elsewhere).
+	WorkerStopped = "stopped"
+)
+
+// NodeRegistration is what an agent says about its node when it joins.
+type NodeRegistration struct {
+	Node    string            `json:"node"`
+	Site    string            `json:"site,omitempty"`
+	Domain  string            `json:"domain,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Address string            `json:"address,omitempty"` // host or IP workloads of other nodes reach this one at (MASTER_ADDR)
+	Agent   string            `json:"agent,omitempty"`   // agent version
+	// Devices is every accelerator found, including those whose name maps
+	// to no catalog model (Model ""): they are reported, never dropped.
+	Devices []NodeDevice `json:"devices"`
+	// Domains are the high-bandwidth groups of device indices.
+	Domains  []DeviceDomain `json:"domains,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+}
+
+// NodeDevice is one accelerator of a node.
+type NodeDevice struct {
+	Index       int    `json:"index"` // the index the vendor runtime and its visible-devices variable use; -1 if unknown
+	Vendor      string `json:"vendor"`
+	Model       string `json:"model,omitempty"` // catalog model id; "" when the name maps to none
+	Name        string `json:"name"`            // the name the vendor tool printed
+	BusID       string `json:"bus_id,omitempty"`
+	UUID        string `json:"uuid,omitempty"`
+	MemTotalMiB int64  `json:"mem_total_mib,omitempty"`
+	Health      string `json:"health"` // OK, Warning, Error, Unknown
+	HealthRaw   string `json:"health_raw,omitempty"`
+}
+
+// DeviceDomain is a group of one vendor's devices linked by its fabric.
+type DeviceDomain struct {
+	Vendor  string `json:"vendor"`
+	Fabric  string `json:"fabric,omitempty"` // HCCS, MetaXLink, NVLink; "" for a lone device
+	Indices []int  `json:"indices"`
+}
+
+// NodeLease is the server's answer to a registration.
+type NodeLease struct {
+	Node            string    `json:"node"`
+	Lease           string    `json:"lease"` // opaque; sent back with every heartbeat
+	HeartbeatMillis int64     `json:"heartbeat_millis"`
+	MissedBeats     int       `json:"missed_beats"` // heartbeats in a row that may be missed before the node is lost
+	Expires         time.Time `json:"expires"`
+}
+
+// Heartbeat renews a lease. Running lists the workers the agent is running,
+// so the server can tell an agent that lost work from one that kept it.
+type Heartbeat struct {
+	Lease   string      `json:"lease"`
+	Seq     int64       `json:"seq"`
+	Running []WorkerRef `json:"running,omitempty"`
+}
+
+// WorkerRef names one worker of one placement of a job.
+type WorkerRef struct {
+	Job    string `json:"job"`
+	Worker int    `json:"worker"`
+}
+
+// HeartbeatReply renews the lease until Expires. Assignments is the
+// revision of the node's assignment set: when it differs from the last one
+// the agent saw, the agent lists its assignments again. Zero means the
+// server does not track it, and the agent lists them every heartbeat.
+type HeartbeatReply struct {
+	Expires         time.Time `json:"expires"`
+	HeartbeatMillis int64     `json:"heartbeat_millis,omitempty"` // a new period, when the server changes it
+	Assignments     int64     `json:"assignments,omitempty"`
+}
+
+// DeviceReport is the health of a node's devices after a re-discovery; it
+// replaces what the server knew. A device in Error should take no new work.
+type DeviceReport struct {
+	Lease   string       `json:"lease"`
+	Devices []NodeDevice `json:"devices"`
+}
+
+// Workload is what a worker runs: argv, extra environment and working
+// directory. A job without one is run by a simulated executor when the agent
+// has one, and fails otherwise.
+type Workload struct {
+	Command []string          `json:"command"`
+	Env     map[string]string `json:"env,omitempty"`
+	Dir     string            `json:"dir,omitempty"`
+}
+
+// Checkpoint is a checkpoint a worker saved: Step is the workload's own
+// counter, At when the agent saw it.
+type Checkpoint struct {
+	Step int64     `json:"step"`
+	At   time.Time `json:"at"`
+}
+
+// WorkerReport is an agent's report on one worker of a placed job: started
+// (running), a checkpoint (running, with Checkpoint), or ended (completed,
+// failed, or stopped by the agent). PlacedAt names the placement it is about
+// so that a report on an earlier placement of a requeued job can be told
+// apart and ignored.
+type WorkerReport struct {
+	Node       string      `json:"node"`
+	Worker     int         `json:"worker"`
+	PlacedAt   *time.Time  `json:"placed_at,omitempty"`
+	State      string      `json:"state"` // running, completed, failed, stopped
+	Reason     string      `json:"reason,omitempty"`
+	ExitCode   *int        `json:"exit_code,omitempty"`
+	Signal     string      `json:"signal,omitempty"`      // the signal that ended the process, e.g. SIGKILL
+	OutputTail string      `json:"output_tail,omitempty"` // the last MaxOutputTail bytes of its output
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	At         time.Time   `json:"at"`
+}
+
+// AssignedJob is a live job placed on a node, with the fields an agent
+// needs beyond Job: the workload (JobSpec "workload") and the last
+// checkpoint step to resume from (Job "checkpoint"). Both are read from the
+// reply when the server sends them and are zero otherwise.
+type AssignedJob struct {
+	Job
+	Workload   *Workload `json:"-"`
+	Checkpoint int64     `json:"-"`
+}
+
+// RegisterNode registers (or re-registers) the node and returns its lease.
+func (c *Client) RegisterNode(ctx context.Context, r NodeRegistration) (*NodeLease, error) {
+	var l NodeLease
+	return &l, c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(r.Node)+"/register", r, &l)
+}
+
+// Heartbeat renews the node's lease.
+func (c *Client) Heartbeat(ctx context.Context, node string, hb Heartbeat) (*HeartbeatReply, error) {
+	var r HeartbeatReply
+	return &r, c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/heartbeat", hb, &r)
+}
+
+// ReportDevices sends the health of the node's devices.
+func (c *Client) ReportDevices(ctx context.Context, node string, r DeviceReport) error {
+	return c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(node)+"/devices", r, nil)
+}
+
+// Assignments lists the live jobs placed on a node.
+func (c *Client) Assignments(ctx context.Context, node string) ([]AssignedJob, error) {
+	var raw json.RawMessage
+	path := "/v1/nodes/" + url.PathEscape(node) + "/assignments"
+	if err := c.do(ctx, http.MethodGet, path, nil, &raw); err != nil {
+		return nil, err
+	}
+	var jobs []Job
+	var extra []struct {
+		Spec struct {
+			Workload *Workload `json:"workload"`
+		} `json:"spec"`
+		Checkpoint int64 `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(raw, &jobs); err != nil {
+		return nil, fmt.Errorf("GET %s: decode reply: %w", path, err)
+	}
+	if err := json.Unmarshal(raw, &extra); err != nil {
+		return nil, fmt.Errorf("GET %s: decode reply: %w", path, err)
+	}
+	out := make([]AssignedJob, len(jobs))
+	for i, j := range jobs {
+		out[i] = AssignedJob{Job: j}
+		if i < len(extra) {
+			out[i].Workload, out[i].Checkpoint = extra[i].Spec.Workload, extra[i].Checkpoint
+		}
+	}
+	return out, nil
+}
+
+// ReportWorker reports on one worker of a job.
+func (c *Client) ReportWorker(ctx context.Context, job string, r WorkerReport) (*Job, error) {
+	var j Job
+	path := fmt.Sprintf("/v1/jobs/%s/workers/%d/status", url.PathEscape(job), r.Worker)
+	return &j, c.do(ctx, http.MethodPost, path, r, &j)
+}
+
+// ReportJob reports on a whole job (running, completed or failed): the
+// coarse report for servers without per-worker status.
+func (c *Client) ReportJob(ctx context.Context, job string, r StatusReport) (*Job, error) {
+	var j Job
+	return &j, c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(job)+"/status", r, &j)
+}
