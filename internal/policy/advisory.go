@@ -159,13 +159,17 @@ func (a *Advisory) affectsJob(job *model.Job) bool {
 	return containsT(a.Classes, cl)
 }
 
-// covers reports whether the advisory covers the card, and how.
-func (a *Advisory) covers(c card) (bool, string) {
-	if a.Vendor != "" && c.m.Vendor != a.Vendor {
+// covers reports whether the advisory covers the card and, when
+// explaining, how.
+func (a *Advisory) covers(c card, explain bool) (bool, string) {
+	if a.Vendor != "" && c.m.Vendor != a.Vendor ||
+		len(a.Models) > 0 && !containsT(a.Models, c.m.ID) ||
+		!versionHolds(c.node, LabelFirmware, a.firmware, true) ||
+		!versionHolds(c.node, LabelDriver, a.driver, true) {
 		return false, ""
 	}
-	if len(a.Models) > 0 && !containsT(a.Models, c.m.ID) {
-		return false, ""
+	if !explain {
+		return true, ""
 	}
 	detail := fmt.Sprintf("node %s has %s", c.node.ID, c.m.ID)
 	for _, f := range []struct {
@@ -175,14 +179,10 @@ func (a *Advisory) covers(c card) (bool, string) {
 		if f.r.IsZero() {
 			continue
 		}
-		v, why := nodeVersion(c.node, f.label)
-		switch {
-		case why != "":
+		if v, why := nodeVersion(c.node, f.label); why != "" {
 			detail += " and " + why
-		case f.r.Contains(v):
+		} else {
 			detail += fmt.Sprintf(" with %s %s", f.name, v)
-		default:
-			return false, ""
 		}
 	}
 	return true, detail

@@ -209,7 +209,7 @@ func (s *Snapshot) impacts(net *network.Network, x *index, running []Running) []
 			for j := range net.Nodes {
 				c, problem := x.card(net.Nodes[j].ID)
 				if problem == "" {
-					if hit, _ := a.covers(c); hit {
+					if hit, _ := a.covers(c, false); hit {
 						covered[c.node.ID] = true
 						im.Cards += int64(c.node.Cards)
 					}

@@ -49,7 +49,7 @@ func (s *Snapshot) Advisory(id string) (Advisory, bool) {
 // node at site: the first rule (in document order) the card breaks, else
 // the first active drain or evict advisory covering it for the job's class.
 func (s *Snapshot) Evaluate(job *model.Job, tenant *model.Tenant, site *model.Site, node *model.Node, m *catalog.Model) Verdict {
-	return s.check(job, tenant, card{site, node, m}, true)
+	return s.check(job, tenant, card{site, node, m}, true, true)
 }
 
 // For binds the snapshot to a tenant, giving the scheduler's filter.
@@ -65,7 +65,7 @@ type Filter struct {
 // at site; when not, rule is the id of the rule or advisory that denied
 // (the key Explain takes).
 func (f Filter) Allow(job *model.Job, site *model.Site, node *model.Node, m *catalog.Model) (ok bool, rule string) {
-	v := f.snap.Evaluate(job, f.tenant, site, node, m)
+	v := f.snap.check(job, f.tenant, card{site, node, m}, true, false)
 	return v.Allowed, v.Rule
 }
 

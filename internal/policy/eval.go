@@ -39,12 +39,12 @@ type card struct {
 // check evaluates the rules and, when placing, every drain and evict
 // advisory; for a running placement only evict advisories count (drain
 // stops new work, it does not move old). It returns the first denial.
-func (s *Snapshot) check(job *model.Job, tenant *model.Tenant, c card, placing bool) Verdict {
+func (s *Snapshot) check(job *model.Job, tenant *model.Tenant, c card, placing, explain bool) Verdict {
 	if job == nil || c.site == nil || c.node == nil || c.m == nil {
 		return Verdict{Rule: ReasonUnknownCapacity, Reason: ReasonUnknownCapacity,
 			Explanation: "denied: the policy needs the job, site, node and model to decide"}
 	}
-	for v := range s.denials(job, tenant, c, placing) {
+	for v := range s.denials(job, tenant, c, placing, explain) {
 		return v
 	}
 	return allowed
@@ -53,24 +53,29 @@ func (s *Snapshot) check(job *model.Job, tenant *model.Tenant, c card, placing b
 // checkAll is check returning every denial, for a complete card.
 func (s *Snapshot) checkAll(job *model.Job, tenant *model.Tenant, c card, placing bool) []Verdict {
 	var out []Verdict
-	for v := range s.denials(job, tenant, c, placing) {
+	for v := range s.denials(job, tenant, c, placing, true) {
 		out = append(out, v)
 	}
 	return out
 }
 
 // denials yields each rule the card breaks for the job, in document order,
-// then each active advisory that keeps the job off the card.
-func (s *Snapshot) denials(job *model.Job, tenant *model.Tenant, c card, placing bool) iter.Seq[Verdict] {
+// then each active advisory that keeps the job off the card. Without
+// explain the verdicts carry no explanation and nothing is formatted: the
+// scheduler's path.
+func (s *Snapshot) denials(job *model.Job, tenant *model.Tenant, c card, placing, explain bool) iter.Seq[Verdict] {
 	return func(yield func(Verdict) bool) {
 		for i := range s.policy.Rules {
 			r := &s.policy.Rules[i]
 			if !r.Match.matches(job, tenant) {
 				continue
 			}
-			if ok, detail := r.satisfied(c); !ok {
-				if !yield(Verdict{Rule: r.ID, Reason: ReasonRule,
-					Explanation: fmt.Sprintf("denied by rule %s: %s; %s", r.ID, r.Summary(), detail)}) {
+			if ok, detail := r.satisfied(c, explain); !ok {
+				v := Verdict{Rule: r.ID, Reason: ReasonRule}
+				if explain {
+					v.Explanation = fmt.Sprintf("denied by rule %s: %s; %s", r.ID, r.Summary(), detail)
+				}
+				if !yield(v) {
 					return
 				}
 			}
@@ -80,9 +85,12 @@ func (s *Snapshot) denials(job *model.Job, tenant *model.Tenant, c card, placing
 			if !a.Active() || a.Action == Watch || !placing && a.Action != Evict || !a.affectsJob(job) {
 				continue
 			}
-			if hit, detail := a.covers(c); hit {
-				if !yield(Verdict{Rule: a.ID, Reason: ReasonAdvisory,
-					Explanation: fmt.Sprintf("denied by advisory %s (%s, %s): %s; %s", a.ID, a.Action, a.Severity, a.summary(), detail)}) {
+			if hit, detail := a.covers(c, explain); hit {
+				v := Verdict{Rule: a.ID, Reason: ReasonAdvisory}
+				if explain {
+					v.Explanation = fmt.Sprintf("denied by advisory %s (%s, %s): %s; %s", a.ID, a.Action, a.Severity, a.summary(), detail)
+				}
+				if !yield(v) {
 					return
 				}
 			}
@@ -108,12 +116,16 @@ func (m *Match) matches(job *model.Job, tenant *model.Tenant) bool {
 	return true
 }
 
-// satisfied reports whether the card complies with the rule, and a detail
-// about the card that explains a denial.
-func (r *Rule) satisfied(c card) (bool, string) {
+// satisfied reports whether the card complies with the rule, and (when
+// explaining) a detail about the card that explains a denial.
+func (r *Rule) satisfied(c card, explain bool) (bool, string) {
 	sel := r.Selector()
 	if sel == nil {
 		return true, ""
+	}
+	all := sel.holds(c, r.Effect == Deny)
+	if ok := all != (r.Effect == Deny); ok || !explain {
+		return ok, ""
 	}
 	results := sel.evaluate(c, r.Effect == Deny)
 	if r.Effect == Require {
@@ -132,6 +144,37 @@ func (r *Rule) satisfied(c card) (bool, string) {
 		details = append(details, res.detail)
 	}
 	return false, strings.Join(details, ", ")
+}
+
+// holds reports, formatting nothing, whether every field the selector sets
+// holds for the card (evaluate, without the words).
+func (sel *Selector) holds(c card, unknownMatches bool) bool {
+	m, site := c.m, c.site
+	switch {
+	case sel.Origin != "" && m.Origin() != sel.Origin,
+		len(sel.Vendor) > 0 && !containsT(sel.Vendor, m.Vendor),
+		len(sel.Model) > 0 && !containsT(sel.Model, m.ID),
+		!versionHolds(c.node, LabelFirmware, sel.firmware, unknownMatches),
+		!versionHolds(c.node, LabelDriver, sel.driver, unknownMatches),
+		len(sel.Operator) > 0 && !containsFold(sel.Operator, site.Operator),
+		len(sel.Province) > 0 && !containsFold(sel.Province, site.Province),
+		len(sel.Ownership) > 0 && !containsT(sel.Ownership, site.Ownership):
+		return false
+	}
+	return true
+}
+
+// versionHolds reports whether the node's version label is in r (true when
+// r is unset); an unknown version holds iff unknownMatches.
+func versionHolds(node *model.Node, label string, r Range, unknownMatches bool) bool {
+	if r.IsZero() {
+		return true
+	}
+	v, why := nodeVersion(node, label)
+	if why != "" {
+		return unknownMatches
+	}
+	return r.contains(&v)
 }
 
 type fieldResult struct {

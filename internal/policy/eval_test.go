@@ -181,3 +181,39 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// The scheduler's path (Allow, nothing formatted) and the explaining path
+// (Evaluate) must agree on every job, tenant and card.
+func TestAllowAgreesWithEvaluate(t *testing.T) {
+	net := testNetwork(t)
+	e := mustEngine(t, rulesDoc)
+	for _, a := range []Advisory{
+		{ID: "A1", Models: []string{"H20"}, Classes: []model.Classification{model.Sensitive}, Severity: High, Action: Evict},
+		{ID: "A2", Vendor: "Huawei", Firmware: "<24", Severity: Low, Action: Drain},
+		{ID: "A3", Vendor: "Cambricon", Severity: Low, Action: Watch},
+	} {
+		if _, err := e.File(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	denied := 0
+	for _, class := range []model.Classification{"", model.Public, model.Internal, model.Sensitive, model.CriticalInfrastructure} {
+		for _, tenant := range []*model.Tenant{nil, govTenant, soeTenant, privTenant, foreignTenant} {
+			for i := range net.Nodes {
+				site, node, m := at(t, net, net.Nodes[i].ID)
+				job := testJob("j", "x", class)
+				v := e.Evaluate(job, tenant, site, node, m)
+				ok, rule := e.For(tenant).Allow(job, site, node, m)
+				if ok != v.Allowed || rule != v.Rule || v.Allowed != (v.Explanation == "") {
+					t.Errorf("%s/%v on %s: Allow %v %q, Evaluate %+v", class, tenant, node.ID, ok, rule, v)
+				}
+				if !ok {
+					denied++
+				}
+			}
+		}
+	}
+	if denied == 0 {
+		t.Fatal("nothing denied: the property tested nothing")
+	}
+}

@@ -22,8 +22,28 @@ const (
 // value, words alphabetically (case-insensitively), and a word sorts before
 // any number, so "24.1.rc1" < "24.1" = "24.1.0" < "24.1.0.1".
 type Version struct {
-	raw   string
-	parts []vpart
+	raw string
+	// The parts, inline up to len(small) so that reading a node's label on
+	// the scheduler's path allocates nothing.
+	n     int
+	small [8]vpart
+	more  []vpart
+}
+
+func (v *Version) part(i int) vpart {
+	if i < len(v.small) {
+		return v.small[i]
+	}
+	return v.more[i-len(v.small)]
+}
+
+func (v *Version) push(p vpart) {
+	if v.n < len(v.small) {
+		v.small[v.n] = p
+	} else {
+		v.more = append(v.more, p)
+	}
+	v.n++
 }
 
 type vpart struct {
@@ -70,14 +90,14 @@ func ParseVersion(s string) (Version, error) {
 			for j < len(t) && isDigit(t[j]) {
 				j++
 			}
-			v.parts = append(v.parts, vpart{num: strings.TrimLeft(t[i:j], "0")})
+			v.push(vpart{num: strings.TrimLeft(t[i:j], "0")})
 			i = j
 		case isLetter(c):
 			j := i
 			for j < len(t) && isLetter(t[j]) {
 				j++
 			}
-			v.parts = append(v.parts, vpart{word: strings.ToLower(t[i:j])})
+			v.push(vpart{word: strings.ToLower(t[i:j])})
 			i = j
 		default:
 			return Version{}, fmt.Errorf("version %q has %q; use digits, letters, '.', '-' and '_'", s, c)
@@ -90,15 +110,14 @@ func ParseVersion(s string) (Version, error) {
 func (v Version) String() string { return v.raw }
 
 // Compare returns -1, 0 or +1 as v sorts before, with or after w.
-func (v Version) Compare(w Version) int {
-	n := max(len(v.parts), len(w.parts))
-	for i := range n {
+func (v *Version) Compare(w *Version) int {
+	for i := range max(v.n, w.n) {
 		var a, b vpart
-		if i < len(v.parts) {
-			a = v.parts[i]
+		if i < v.n {
+			a = v.part(i)
 		}
-		if i < len(w.parts) {
-			b = w.parts[i]
+		if i < w.n {
+			b = w.part(i)
 		}
 		if c := a.compare(b); c != 0 {
 			return c
@@ -216,13 +235,13 @@ func empty(set []comparator) bool {
 		c := &set[i]
 		switch c.op {
 		case ">", ">=", "=":
-			if lo == nil || c.v.Compare(lo.v) > 0 || c.v.Compare(lo.v) == 0 && c.op == ">" {
+			if lo == nil || c.v.Compare(&lo.v) > 0 || c.v.Compare(&lo.v) == 0 && c.op == ">" {
 				lo = c
 			}
 		}
 		switch c.op {
 		case "<", "<=", "=":
-			if hi == nil || c.v.Compare(hi.v) < 0 || c.v.Compare(hi.v) == 0 && c.op == "<" {
+			if hi == nil || c.v.Compare(&hi.v) < 0 || c.v.Compare(&hi.v) == 0 && c.op == "<" {
 				hi = c
 			}
 		}
@@ -230,7 +249,7 @@ func empty(set []comparator) bool {
 	if lo == nil || hi == nil {
 		return false
 	}
-	cmp := lo.v.Compare(hi.v)
+	cmp := lo.v.Compare(&hi.v)
 	return cmp > 0 || cmp == 0 && (lo.op == ">" || hi.op == "<")
 }
 
@@ -240,10 +259,14 @@ func (r Range) IsZero() bool { return len(r.alts) == 0 }
 
 // Contains reports whether v is in the range.
 func (r Range) Contains(v Version) bool {
+	return r.contains(&v)
+}
+
+func (r *Range) contains(v *Version) bool {
 	for _, set := range r.alts {
 		ok := true
-		for _, c := range set {
-			if !c.holds(v) {
+		for i := range set {
+			if !set[i].holds(v) {
 				ok = false
 				break
 			}
@@ -255,8 +278,8 @@ func (r Range) Contains(v Version) bool {
 	return false
 }
 
-func (c comparator) holds(v Version) bool {
-	cmp := v.Compare(c.v)
+func (c *comparator) holds(v *Version) bool {
+	cmp := v.Compare(&c.v)
 	switch c.op {
 	case "":
 		return true

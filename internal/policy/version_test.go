@@ -35,10 +35,10 @@ func TestVersionCompare(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := a.Compare(b); got != tt.want {
+		if got := a.Compare(&b); got != tt.want {
 			t.Errorf("Compare(%s, %s) = %d, want %d", tt.a, tt.b, got, tt.want)
 		}
-		if got := b.Compare(a); got != -tt.want {
+		if got := b.Compare(&a); got != -tt.want {
 			t.Errorf("Compare(%s, %s) = %d, want %d (antisymmetry)", tt.b, tt.a, got, -tt.want)
 		}
 	}
