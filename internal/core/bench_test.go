@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/suanli/suanli/internal/catalog"
@@ -96,6 +97,10 @@ func (b *benchCore) step(tb testing.TB, ev Event) {
 //	go test ./internal/core -run '^$' -bench Step -benchtime 200x -count 5
 func BenchmarkStep(b *testing.B) {
 	bc := newBenchCore(b, 10_000)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heapMB := float64(ms.HeapAlloc) / (1 << 20)
 	b.Run("cards=100000/pending=10000/event=finish", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -105,6 +110,7 @@ func BenchmarkStep(b *testing.B) {
 			bc.step(b, JobFinished{At: bc.now, Job: id})
 		}
 		b.ReportMetric(float64(len(bc.c.pending)+bc.blocked()), "queued")
+		b.ReportMetric(heapMB, "heap-MB")
 	})
 	b.Run("cards=100000/pending=10000/event=submit", func(b *testing.B) {
 		b.ReportAllocs()

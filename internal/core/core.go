@@ -54,7 +54,9 @@ type Core struct {
 	jobs    map[model.JobID]*entry
 	tenants map[model.TenantID]*tenantState
 	pending map[model.JobID]*entry
-	waiters map[string]map[model.JobID]*entry
+	waiters map[string]map[string]*group // class → group key → group
+	groups  map[string]*group
+	woken   []*entry // group members woken mid-pass, for the picker
 	onNode  map[model.NodeID]map[model.JobID]*entry
 	resv    []*reservation
 	// placedPrio counts placed jobs per priority, so that a job with no
@@ -79,7 +81,8 @@ type entry struct {
 	classes  []string // model classes the job can use ("model:*" for any)
 	byGFLOPS bool     // a compute request: demand is counted in GFLOPS
 	shapeKey string   // see shape
-	waiting  []string // the classes whose waiter sets hold the job
+	group    *group   // the blocked group holding the job
+	wokeFrom *group   // the group the job was last woken from
 	use      usage    // what the current placement holds
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
@@ -109,7 +112,7 @@ func New(net *network.Network, cfg Config) *Core {
 	c := &Core{
 		cfg: cfg, net: net, cluster: sched.NewCluster(net),
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
-		pending: map[model.JobID]*entry{}, waiters: map[string]map[model.JobID]*entry{},
+		pending: map[model.JobID]*entry{}, waiters: map[string]map[string]*group{}, groups: map[string]*group{},
 		onNode: map[model.NodeID]map[model.JobID]*entry{}, down: map[model.NodeID]bool{},
 		placedPrio: map[int]int{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}

@@ -94,6 +94,10 @@ func (c *Core) place(e *entry, p *model.Placement) bool {
 	}
 	c.unqueue(e)
 	c.dropReservation(e)
+	if g := e.wokeFrom; g != nil {
+		e.wokeFrom = nil
+		c.wakeNext(g) // the next job of its shape may fit too
+	}
 	e.st.State, e.st.Reason, e.st.Since = model.Placed, "", c.now
 	e.st.Placement, e.st.Waits, e.st.ReservedFrom, e.reservedFrom = p, nil, 0, 0
 	e.placedAt = c.now
@@ -144,60 +148,6 @@ func (c *Core) requeue(e *entry, reason string) {
 	e.st.Waits, e.st.ResumeFrom = nil, e.job.CheckpointTime
 	c.pending[e.job.ID] = e
 	c.touch(e)
-}
-
-// block parks a job until one of the classes it waits for frees. A job
-// blocked again for the same reason, on the same classes, is not sent to
-// the store again (its explanation in Job is fresh; the stored one may lag).
-func (c *Core) block(e *entry, reason string, waits []string) {
-	same := e.st.State == model.Blocked && e.st.Reason == reason && slices.Equal(e.st.Waits, waits) &&
-		e.st.ReservedFrom == e.reservedFrom
-	c.unqueue(e)
-	e.st.State, e.st.Reason, e.st.ReservedFrom = model.Blocked, reason, e.reservedFrom
-	e.st.Waits, e.waiting = waits, waits
-	for _, w := range waits {
-		set := c.waiters[w]
-		if set == nil {
-			set = map[model.JobID]*entry{}
-			c.waiters[w] = set
-		}
-		set[e.job.ID] = e
-	}
-	if !same {
-		e.st.Since = c.now
-		c.touch(e)
-	}
-}
-
-// unqueue takes a job out of the pending set and the blocked set.
-func (c *Core) unqueue(e *entry) {
-	delete(c.pending, e.job.ID)
-	for _, w := range e.waiting {
-		if set := c.waiters[w]; set != nil {
-			delete(set, e.job.ID)
-			if len(set) == 0 {
-				delete(c.waiters, w)
-			}
-		}
-	}
-	e.waiting = nil
-}
-
-// wake moves every job blocked on the class back to the pending set; the
-// next pass retries them in queue order.
-func (c *Core) wake(class string) {
-	set := c.waiters[class]
-	if len(set) == 0 {
-		return
-	}
-	woken := make([]*entry, 0, len(set))
-	for _, e := range set {
-		woken = append(woken, e)
-	}
-	for _, e := range woken {
-		c.unqueue(e)
-		c.pending[e.job.ID] = e
-	}
 }
 
 func (c *Core) nodeUp(id model.NodeID) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/suanli/suanli/internal/model"
@@ -21,6 +22,7 @@ const maxRounds = 16
 func (c *Core) pass() {
 	for round := 0; round < maxRounds && len(c.pending) > 0; round++ {
 		memo := map[string]*failure{}
+		c.woken = c.woken[:0]
 		q := c.newPicker()
 		for e := q.next(); e != nil; e = q.next() {
 			if c.pending[e.job.ID] != e {
@@ -29,6 +31,10 @@ func (c *Core) pass() {
 			if c.try(e, memo) {
 				clear(memo) // a preemption moved capacity: earlier failures may not hold
 			}
+			for _, w := range c.woken {
+				q.push(w)
+			}
+			c.woken = c.woken[:0]
 		}
 	}
 }
@@ -287,6 +293,26 @@ func (c *Core) newPicker() *picker {
 	}
 	slices.SortFunc(p.classes, func(a, b *prioClass) int { return cmp.Compare(b.prio, a.prio) })
 	return p
+}
+
+// push adds a job woken during the pass to its tenant's queue.
+func (p *picker) push(e *entry) {
+	i := slices.IndexFunc(p.classes, func(pc *prioClass) bool { return pc.prio <= e.job.Priority })
+	if i < 0 || p.classes[i].prio != e.job.Priority {
+		pc := &prioClass{prio: e.job.Priority, queues: map[model.TenantID][]*entry{}}
+		if i < 0 {
+			i = len(p.classes)
+		}
+		p.classes = slices.Insert(p.classes, i, pc)
+	}
+	pc := p.classes[i]
+	q, ok := pc.queues[e.job.Tenant]
+	if !ok {
+		k, _ := slices.BinarySearch(pc.tenants, e.job.Tenant)
+		pc.tenants = slices.Insert(pc.tenants, k, e.job.Tenant)
+	}
+	k := sort.Search(len(q), func(k int) bool { return q[k].st.Position >= e.st.Position })
+	pc.queues[e.job.Tenant] = slices.Insert(q, k, e)
 }
 
 // next pops the head of the queue of the tenant with the smallest weighted
