@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -90,18 +91,34 @@ func (s *Store) commitLoop() {
 			s.drain()
 			return
 		}
-	fill:
-		for len(batch) < s.cfg.MaxBatch {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
+		batch = s.fill(batch)
+		// The callers of the previous commit were just answered and are
+		// likely to be submitting again: yield so that they join this batch
+		// instead of waiting out a whole extra commit. While the batch grows,
+		// yield again (a few times at most).
+		for range 4 {
+			n := len(batch)
+			runtime.Gosched()
+			if batch = s.fill(batch); len(batch) == n {
+				break
 			}
 		}
 		s.commit(batch)
 		clear(batch)
 	}
+}
+
+// fill appends queued requests to batch without blocking, up to MaxBatch.
+func (s *Store) fill(batch []*request) []*request {
+	for len(batch) < s.cfg.MaxBatch {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // drain answers every queued request after Close. No request can be queued

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"WatchFromPresent", testWatchFromPresent},
 		{"WatchFuture", testWatchFuture},
 		{"WatchCancel", testWatchCancel},
+		{"WatchSlowConsumer", testWatchSlowConsumer},
 		{"WatchCompacted", testWatchCompacted},
 		{"ConcurrentCounter", testConcurrentCounter},
 		{"BadInput", testBadInput},

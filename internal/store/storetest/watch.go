@@ -164,6 +164,28 @@ func testWatchCancel(t *testing.T, st store.Store) {
 	blindPut(t, st, "k", "v2") // writers never block on a cancelled watcher
 }
 
+// A watcher that does not read never blocks writers, and later receives
+// every event in order.
+func testWatchSlowConsumer(t *testing.T, st store.Store) {
+	const writes = 300 // more than any reasonable channel buffer
+	ctx := ctxFor(t)
+	r0 := blindPut(t, st, "s/0", "v")
+	w, err := st.Watch(ctx, "s/", r0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs := make([]int64, writes)
+	for i := range revs {
+		revs[i] = blindPut(t, st, fmt.Sprintf("s/%d", i%7), strconv.Itoa(i))
+	}
+	for i, rev := range revs {
+		ev := next(t, w)
+		if ev.Rev != rev || string(ev.KV.Value) != strconv.Itoa(i) {
+			t.Fatalf("event %d: %s, want value %d at %d", i, fmtEvent(ev), i, rev)
+		}
+	}
+}
+
 func testWatchCompacted(t *testing.T, st store.Store) {
 	c, ok := st.(store.Compactor)
 	if !ok {
