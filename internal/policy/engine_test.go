@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/suanli/suanli/internal/model"
@@ -81,5 +83,41 @@ func TestFilterIsBoundToItsSnapshot(t *testing.T) {
 	}
 	if ok, _ := e.For(privTenant).Allow(job, site, node, m); !ok {
 		t.Error("a new filter must see version 2")
+	}
+}
+
+// Readers take snapshots while a writer files and lifts advisories; run
+// with -race. Every verdict a reader sees is one some snapshot gives.
+func TestEngineConcurrentUse(t *testing.T) {
+	net := testNetwork(t)
+	site, node, m := at(t, net, "gy-h1")
+	job := testJob("j", "priv", model.Sensitive)
+	e := NewEngine(nil)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				ok, rule := e.For(privTenant).Allow(job, site, node, m)
+				if !ok && !strings.HasPrefix(rule, "A") {
+					t.Errorf("denied by %q, which no snapshot holds", rule)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		id := fmt.Sprintf("A%d", i)
+		if _, err := e.File(Advisory{ID: id, Models: []string{"H20"}, Severity: Low, Action: Drain, Filed: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Lift(id, int64(i), "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if got := e.Snapshot().Revision(); got != 100 {
+		t.Errorf("revision %d, want 100", got)
 	}
 }

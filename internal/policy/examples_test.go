@@ -89,3 +89,23 @@ func TestExamplePolicies(t *testing.T) {
 		}
 	}
 }
+
+// The document example in README.md parses.
+func TestReadmeExample(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no yaml block")
+	}
+	p, err := Parse([]byte(block), nil)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	if got := p.Rules[0].Require.Model; strings.Join(got, " ") != "huawei-ascend-910b4 nvidia-h20" {
+		t.Errorf("README example models resolve to %v", got)
+	}
+}
