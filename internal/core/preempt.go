@@ -59,14 +59,14 @@ func (c *Core) preempt(e *entry) bool {
 		if len(pool) > c.cfg.PreemptCandidates {
 			pool = pool[:c.cfg.PreemptCandidates]
 		}
-		if victims, pl := c.victims(e, pool, amt); pl != nil {
+		if victims, d := c.victims(e, pool, amt); d != nil {
 			for _, v := range victims {
 				c.unplace(v, StopPreempted, e.job.ID)
 				c.requeue(v, StopPreempted)
 			}
-			if c.commitCheck(e, pl) == "" {
-				e.st.Decision = &sched.Decision{Job: e.job.ID, Placement: pl,
-					Explanation: sched.Explanation{Placed: true, Summary: "placed by preempting " + victimList(victims)}}
+			if c.commitCheck(e, d.Placement) == "" {
+				d.Explanation.Summary = "preempted " + victimList(victims) + "; " + d.Explanation.Summary
+				e.st.Decision = d
 				return true
 			}
 			return false // cannot happen: the placement was found with these victims gone
@@ -77,7 +77,7 @@ func (c *Core) preempt(e *entry) bool {
 
 // victims finds the victims in pool, taken in order, whose release lets e
 // be placed, then drops every one the placement does not need.
-func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64) ([]*entry, *model.Placement) {
+func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64) ([]*entry, *sched.Decision) {
 	free := map[string]int64{}
 	for m, milli := range c.capMilli {
 		free[m] = milli - c.usedMilli[m]
@@ -85,7 +85,7 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64) ([]*entry,
 	have, need := c.amount(e, free), e.demand()
 	trial := c.cluster.Clone()
 	var chosen []*entry
-	var pl *model.Placement
+	var pl *sched.Decision
 	for _, v := range pool {
 		if err := trial.Release(*v.st.Placement); err != nil {
 			continue
@@ -97,7 +97,7 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64) ([]*entry,
 		}
 		d := sched.Schedule(trial, &e.job, c.input(e, chosen), c.cfg.Sched)
 		if d.Placement != nil && c.tenantFits(e, chosen, d.Placement) {
-			pl = d.Placement
+			pl = &d
 			break
 		}
 	}
@@ -113,7 +113,7 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64) ([]*entry,
 		rest := slices.Delete(slices.Clone(chosen), i, i+1)
 		d := sched.Schedule(trial, &e.job, c.input(e, rest), c.cfg.Sched)
 		if d.Placement != nil && c.tenantFits(e, rest, d.Placement) {
-			chosen, pl = rest, d.Placement
+			chosen, pl = rest, &d
 			continue
 		}
 		_ = trial.Release(*v.st.Placement)
