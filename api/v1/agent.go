@@ -221,3 +221,48 @@ func (c *Client) ReportJob(ctx context.Context, job string, r StatusReport) (*Jo
 	var j Job
 	return &j, c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(job)+"/status", r, &j)
 }
+
+// Lease is the arithmetic of a node lease, the same on both sides. The
+// agent heartbeats every Period; the server counts a heartbeat as missed
+// once its due time has passed, and loses the node when Missed are missed
+// in a row. The agent stops its workers when Missed periods have passed
+// since it sent its last acknowledged heartbeat: never later than the
+// server loses the node, so no worker runs twice.
+type Lease struct {
+	Period time.Duration
+	Missed int
+}
+
+// LeaseOf is the lease a registration reply describes, with the defaults
+// for fields it leaves zero.
+func LeaseOf(l NodeLease) Lease {
+	out := Lease{Period: time.Duration(l.HeartbeatMillis) * time.Millisecond, Missed: l.MissedBeats}
+	if out.Period <= 0 {
+		out.Period = DefaultHeartbeatMillis * time.Millisecond
+	}
+	if out.Missed <= 0 {
+		out.Missed = DefaultMissedBeats
+	}
+	return out
+}
+
+// TTL is how long a lease lasts after a heartbeat: Missed periods.
+func (l Lease) TTL() time.Duration { return time.Duration(l.Missed) * l.Period }
+
+// MissedBeats is how many heartbeats were due after last and strictly
+// before now: the server's count for a node it last heard from at last.
+func (l Lease) MissedBeats(last, now time.Time) int {
+	d := now.Sub(last)
+	if d <= 0 || l.Period <= 0 {
+		return 0
+	}
+	return int((d - 1) / l.Period)
+}
+
+// Lost reports whether the server should mark a node lost that it last
+// heard from at last: Missed heartbeats in a row have not arrived.
+func (l Lease) Lost(last, now time.Time) bool { return l.MissedBeats(last, now) >= l.Missed }
+
+// Expired reports whether an agent whose last acknowledged heartbeat was
+// sent at sent must consider its lease gone and stop its workers.
+func (l Lease) Expired(sent, now time.Time) bool { return now.Sub(sent) >= l.TTL() }

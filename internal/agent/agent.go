@@ -1,0 +1,376 @@
+// Package agent is the node agent: it discovers the node's accelerators,
+// registers the node with the control plane, renews its lease with
+// heartbeats, runs the workers assigned to the node and reports on them.
+// One goroutine owns all of an agent's state; workers report back to it
+// over a channel. See README.md for the protocol.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/agent/workload"
+	"github.com/suanli/suanli/internal/device"
+)
+
+// Config is what an agent needs. Defaults are on each field.
+type Config struct {
+	// Client talks to the server (required).
+	Client *v1.Client
+	// Node is the node id in the network (required).
+	Node   string
+	Site   string
+	Domain string
+	Labels map[string]string
+	// Address is where other nodes reach this one (MASTER_ADDR of gangs
+	// whose rank 0 runs here); default: the node id.
+	Address string
+	// Version is reported at registration.
+	Version string
+	// Discoverer finds the devices (required): device.ToolDiscoverer on a
+	// host, device.Simulated for --simulate.
+	Discoverer device.Discoverer
+	// Executor runs workers whose job has a workload command; nil refuses
+	// them.
+	Executor workload.Executor
+	// Simulator runs workers of jobs without a workload command and, when
+	// Executor is nil, every worker; nil refuses them.
+	Simulator workload.Executor
+	// Lease is used until the server's registration reply says otherwise
+	// (default v1.DefaultHeartbeatMillis, v1.DefaultMissedBeats).
+	Lease v1.Lease
+	// Rediscover is how often devices are discovered again to follow their
+	// health (default 1 minute; negative: never).
+	Rediscover time.Duration
+	// Grace is how long a stopped worker has between SIGTERM and SIGKILL
+	// (default 10 s).
+	Grace time.Duration
+	// CheckpointRoot, when set, holds one checkpoint directory per worker
+	// (<root>/<job>/<worker>), given to it as $SUANLI_CHECKPOINT_DIR.
+	CheckpointRoot string
+	// StartJitter delays the first registration by a random time up to
+	// this, drawn from Seed and the node id, so that many agents started
+	// together spread their heartbeats (default 0).
+	StartJitter time.Duration
+	Seed        uint64
+	// Log: nil discards.
+	Log *slog.Logger
+}
+
+// Status is a snapshot of an agent, for tests and dashboards.
+type Status struct {
+	Registered  bool
+	Lease       string
+	Heartbeats  int64     // acknowledged heartbeats
+	LastAcked   time.Time // send time of the last acknowledged heartbeat
+	Running     int       // workers running now
+	Started     int64     // workers started since the agent started
+	LeasesLost  int64     // times the lease ran out and the workers were stopped
+	Unhealthy   int       // devices not OK at the last discovery
+	Devices     int
+	Unknown     int // devices that map to no catalog model
+	Assignments int64
+}
+
+// Agent is one node's agent. Create it with New and run it with Run.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+	c   *v1.Client
+
+	ev   chan event    // from workers to the loop
+	quit chan struct{} // closed when the loop stops listening
+
+	// Owned by the Run goroutine.
+	lease      v1.Lease
+	leaseID    string
+	registered bool
+	lastAcked  time.Time
+	seq        int64
+	assignRev  int64
+	listed     bool // assignments listed since the last registration
+	workers    map[string]*worker
+	finished   map[string]bool // placements whose worker on this node ended
+	pending    []pendingReport
+	coarse     bool // the server lacks per-worker reports: use job reports
+	devices    []v1.NodeDevice
+	domains    []v1.DeviceDomain
+	warnings   []string
+	devDirty   bool // device health changed and is not reported yet
+	rng        *rand.Rand
+	wg         sync.WaitGroup // worker waiters
+
+	mu     sync.Mutex // guards status
+	status Status
+}
+
+// New checks the configuration and returns an agent.
+func New(cfg Config) (*Agent, error) {
+	var errs []error
+	if cfg.Client == nil {
+		errs = append(errs, errors.New("agent: client: missing; give the server URL and token"))
+	}
+	if cfg.Node == "" {
+		errs = append(errs, errors.New("agent: node: missing; give the node id of the network"))
+	}
+	if cfg.Discoverer == nil {
+		errs = append(errs, errors.New("agent: discoverer: missing; use device.ToolDiscoverer or device.Simulated"))
+	}
+	if cfg.Executor == nil && cfg.Simulator == nil {
+		errs = append(errs, errors.New("agent: executor: missing; give an executor, a simulator or both"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if cfg.Lease.Period <= 0 {
+		cfg.Lease.Period = v1.DefaultHeartbeatMillis * time.Millisecond
+	}
+	if cfg.Lease.Missed <= 0 {
+		cfg.Lease.Missed = v1.DefaultMissedBeats
+	}
+	if cfg.Rediscover == 0 {
+		cfg.Rediscover = time.Minute
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 10 * time.Second
+	}
+	if cfg.Address == "" {
+		cfg.Address = cfg.Node
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(cfg.Node))
+	return &Agent{cfg: cfg, log: cfg.Log.With("node", cfg.Node), c: cfg.Client, lease: cfg.Lease,
+		ev: make(chan event, 64), quit: make(chan struct{}),
+		workers: map[string]*worker{}, finished: map[string]bool{},
+		rng: rand.New(rand.NewPCG(cfg.Seed, h.Sum64()))}, nil
+}
+
+// NewInProcess returns an agent for a simulated node that talks to the
+// server through hc (sharing one client's connections among many agents)
+// and runs every worker with sim. It costs one goroutine and a few timers
+// while it runs.
+func NewInProcess(hc *http.Client, base, token string, node, site, domain string, devs device.Report, sim workload.Executor, lease v1.Lease, seed uint64) (*Agent, error) {
+	c := v1.NewClient(base, token)
+	c.HTTP = hc
+	return New(Config{Client: c, Node: node, Site: site, Domain: domain, Discoverer: device.Simulated{Report: devs},
+		Simulator: sim, Lease: lease, Rediscover: -1, StartJitter: lease.Period, Seed: seed})
+}
+
+// Status returns a snapshot of the agent.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status
+}
+
+func (a *Agent) publish() {
+	s := Status{Registered: a.registered, Lease: a.leaseID, LastAcked: a.lastAcked, Running: len(a.workers),
+		Devices: len(a.devices), Assignments: a.assignRev}
+	for _, d := range a.devices {
+		if d.Health != string(device.HealthOK) {
+			s.Unhealthy++
+		}
+		if d.Model == "" {
+			s.Unknown++
+		}
+	}
+	a.mu.Lock()
+	s.Heartbeats, s.Started, s.LeasesLost = a.status.Heartbeats, a.status.Started, a.status.LeasesLost
+	a.status = s
+	a.mu.Unlock()
+}
+
+func (a *Agent) count(f func(s *Status)) {
+	a.mu.Lock()
+	f(&a.status)
+	a.mu.Unlock()
+}
+
+// Run runs the agent until ctx ends; then it stops its workers (SIGTERM,
+// SIGKILL after the grace period), waits for them and returns nil. It
+// returns an error only when it cannot start.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.shutdown()
+	if a.cfg.StartJitter > 0 {
+		t := time.NewTimer(a.jitter(a.cfg.StartJitter))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+	a.discover(ctx)
+	beat := time.NewTimer(0)
+	defer beat.Stop()
+	var rediscover <-chan time.Time
+	if a.cfg.Rediscover > 0 {
+		t := time.NewTicker(a.cfg.Rediscover)
+		defer t.Stop()
+		rediscover = t.C
+	}
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-a.ev:
+			a.handle(ctx, e)
+		case <-rediscover:
+			a.discover(ctx)
+			a.sendDevices(ctx)
+		case <-beat.C:
+			next := a.tick(ctx, &backoff)
+			beat.Reset(next)
+		}
+		a.publish()
+	}
+}
+
+// tick registers or heartbeats and returns the time until the next tick.
+func (a *Agent) tick(ctx context.Context, backoff *time.Duration) time.Duration {
+	now := time.Now()
+	if a.registered && a.lease.Expired(a.lastAcked, now) {
+		a.loseLease(now)
+	}
+	if !a.registered {
+		if err := a.register(ctx); err != nil {
+			*backoff = min(max(2**backoff, a.lease.Period/4), 8*a.lease.Period)
+			d := *backoff/2 + time.Duration(a.rng.Int64N(int64(*backoff/2)+1))
+			a.log.Warn("registration failed; retrying", "in", d, "err", err)
+			return d
+		}
+		*backoff = 0
+		a.sync(ctx)
+		return a.lease.Period
+	}
+	err := a.heartbeat(ctx, now)
+	if err != nil && mustRegister(err) {
+		a.log.Warn("the server no longer holds this node's lease; registering again", "err", err)
+		a.registered = false
+		return 0
+	}
+	if err != nil {
+		a.log.Warn("heartbeat failed", "missed_since", a.lastAcked, "err", err)
+	} else {
+		a.sync(ctx)
+	}
+	// Beats keep their phase: the next is one period after this one was due.
+	return max(a.lease.Period-time.Since(now), 0)
+}
+
+// sync lists the assignments when they changed, reconciles the workers and
+// sends what is waiting to be reported.
+func (a *Agent) sync(ctx context.Context) {
+	if !a.listed {
+		if err := a.listAssignments(ctx); err != nil {
+			a.log.Warn("listing assignments failed", "err", err)
+		}
+	}
+	a.flush(ctx)
+	if a.devDirty {
+		a.sendDevices(ctx)
+	}
+}
+
+func (a *Agent) register(ctx context.Context) error {
+	reg := v1.NodeRegistration{Node: a.cfg.Node, Site: a.cfg.Site, Domain: a.cfg.Domain, Labels: a.cfg.Labels,
+		Address: a.cfg.Address, Agent: a.cfg.Version, Devices: a.devices, Domains: a.domains, Warnings: a.warnings}
+	if reg.Devices == nil {
+		reg.Devices = []v1.NodeDevice{}
+	}
+	sent := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, a.lease.Period)
+	defer cancel()
+	l, err := a.c.RegisterNode(cctx, reg)
+	if err != nil {
+		return fmt.Errorf("register node %s: %w", a.cfg.Node, err)
+	}
+	a.lease, a.leaseID, a.registered, a.lastAcked = v1.LeaseOf(*l), l.Lease, true, sent
+	a.listed, a.devDirty = false, false
+	a.log.Info("registered", "lease", l.Lease, "period", a.lease.Period, "missed", a.lease.Missed, "devices", len(a.devices))
+	return nil
+}
+
+func (a *Agent) heartbeat(ctx context.Context, sent time.Time) error {
+	a.seq++
+	hb := v1.Heartbeat{Lease: a.leaseID, Seq: a.seq}
+	for _, w := range a.workers {
+		if !w.silent {
+			hb.Running = append(hb.Running, v1.WorkerRef{Job: w.job, Worker: w.worker})
+		}
+	}
+	// A beat may not outlive the lease it renews.
+	deadline := min(a.lease.Period, a.lastAcked.Add(a.lease.TTL()).Sub(sent))
+	cctx, cancel := context.WithTimeout(ctx, max(deadline, time.Millisecond))
+	defer cancel()
+	r, err := a.c.Heartbeat(cctx, a.cfg.Node, hb)
+	if err != nil {
+		return fmt.Errorf("heartbeat %s: %w", a.cfg.Node, err)
+	}
+	a.lastAcked = sent
+	a.count(func(s *Status) { s.Heartbeats++ })
+	if r.HeartbeatMillis > 0 {
+		a.lease.Period = time.Duration(r.HeartbeatMillis) * time.Millisecond
+	}
+	if r.Assignments == 0 || r.Assignments != a.assignRev {
+		a.listed = false
+		a.assignRev = r.Assignments
+	}
+	return nil
+}
+
+// mustRegister reports whether an error means the server does not hold
+// this node's lease: it forgot the node (404) or the lease ran out (409).
+func mustRegister(err error) bool {
+	var e *v1.Error
+	return errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusConflict || e.Status == http.StatusGone)
+}
+
+// loseLease stops every worker: the server has given (or is about to give)
+// their work to other nodes. Their ends are not reported.
+func (a *Agent) loseLease(now time.Time) {
+	a.log.Error("lease expired: no acknowledged heartbeat for the lease time; stopping every worker",
+		"last_acked", a.lastAcked, "ttl", a.lease.TTL(), "workers", len(a.workers))
+	for _, w := range a.workers {
+		w.silent = true
+		w.proc.Stop(a.cfg.Grace)
+	}
+	a.pending = nil
+	a.registered, a.leaseID = false, ""
+	a.count(func(s *Status) { s.LeasesLost++ })
+}
+
+func (a *Agent) shutdown() {
+	for _, w := range a.workers {
+		w.silent = true
+		w.proc.Stop(a.cfg.Grace)
+	}
+	for _, w := range a.workers {
+		<-w.proc.Done()
+	}
+	close(a.quit)
+	a.wg.Wait()
+	a.workers = map[string]*worker{}
+	a.registered = false
+	a.publish()
+}
+
+// jitter draws a duration in [0, d).
+func (a *Agent) jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(a.rng.Int64N(int64(d)))
+}
