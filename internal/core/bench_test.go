@@ -58,19 +58,24 @@ func newBenchCore(tb testing.TB, pending int) *benchCore {
 		b.submit(tb, model.Job{Tenant: model.TenantID(fmt.Sprintf("t%d", i%4)), Kind: model.Batch, Workers: 1, CardsPerWorker: 8,
 			Priority: 50, Models: []string{net.Nodes[i].Model}})
 	}
-	shapes := []int{1, 2, 4, 8}
 	for i := 0; i < pending; i++ {
-		j := model.Job{Tenant: model.TenantID(fmt.Sprintf("t%d", i%4)), Kind: model.Batch, Workers: 1,
-			CardsPerWorker: shapes[i%len(shapes)], Priority: 10 * (i % 3)}
-		if i%5 != 0 {
-			j.Models = []string{benchModels[i%len(benchModels)]}
-		}
-		b.submit(tb, j)
+		b.submit(tb, b.queuedJob(i))
 	}
 	if len(b.c.pending) != 0 {
 		tb.Fatalf("%d jobs left pending", len(b.c.pending))
 	}
 	return b
+}
+
+// queuedJob is the i-th job of the queue: 1 to 8 cards, three priority
+// classes below the running jobs', one model or (one in five) any.
+func (b *benchCore) queuedJob(i int) model.Job {
+	j := model.Job{Tenant: model.TenantID(fmt.Sprintf("t%d", i%4)), Kind: model.Batch, Workers: 1,
+		CardsPerWorker: []int{1, 2, 4, 8}[i%4], Priority: 10 * (i % 3)}
+	if i%5 != 0 {
+		j.Models = []string{benchModels[i%len(benchModels)]}
+	}
+	return j
 }
 
 func (b *benchCore) submit(tb testing.TB, j model.Job) {
@@ -108,8 +113,13 @@ func BenchmarkStep(b *testing.B) {
 			id := bc.running[0]
 			bc.running = bc.running[1:]
 			bc.step(b, JobFinished{At: bc.now, Job: id})
+			b.StopTimer()
+			for q := bc.queued(); q < 10_000; q++ { // keep the queue at 10,000
+				bc.submit(b, bc.queuedJob(bc.n))
+			}
+			b.StartTimer()
 		}
-		b.ReportMetric(float64(len(bc.c.pending)+bc.blocked()), "queued")
+		b.ReportMetric(float64(bc.queued()), "queued")
 		b.ReportMetric(heapMB, "heap-MB")
 	})
 	b.Run("cards=100000/pending=10000/event=submit", func(b *testing.B) {
@@ -121,8 +131,8 @@ func BenchmarkStep(b *testing.B) {
 	})
 }
 
-func (b *benchCore) blocked() int {
-	n := 0
+func (b *benchCore) queued() int {
+	n := len(b.c.pending)
 	for _, e := range b.c.jobs {
 		if e.st.State == model.Blocked {
 			n++

@@ -59,9 +59,9 @@ type Core struct {
 	woken   []*entry // group members woken mid-pass, for the picker
 	onNode  map[model.NodeID]map[model.JobID]*entry
 	resv    []*reservation
-	// placedPrio counts placed jobs per priority, so that a job with no
-	// lower-priority work to preempt costs nothing.
-	placedPrio map[int]int
+	// placed holds the placed jobs by priority, so that preemption looks
+	// only at lower priorities (and costs nothing when none run).
+	placed map[int]map[model.JobID]*entry
 
 	down        map[model.NodeID]bool
 	capMilli    map[string]int64 // per model: cards on healthy nodes, in thousandths
@@ -114,7 +114,7 @@ func New(net *network.Network, cfg Config) *Core {
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
 		pending: map[model.JobID]*entry{}, waiters: map[string]map[string]*group{}, groups: map[string]*group{},
 		onNode: map[model.NodeID]map[model.JobID]*entry{}, down: map[model.NodeID]bool{},
-		placedPrio: map[int]int{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
+		placed: map[int]map[model.JobID]*entry{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
 	for i := range net.Nodes {
 		n := &net.Nodes[i]

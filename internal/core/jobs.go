@@ -79,7 +79,10 @@ func (c *Core) place(e *entry, p *model.Placement) bool {
 	}
 	u := usageOf(c.net, p)
 	e.use = u
-	c.placedPrio[e.job.Priority]++
+	if c.placed[e.job.Priority] == nil {
+		c.placed[e.job.Priority] = map[model.JobID]*entry{}
+	}
+	c.placed[e.job.Priority][e.job.ID] = e
 	c.tenant(e.job.Tenant).add(u, 1)
 	for m, milli := range u.modelMilli {
 		c.usedMilli[m] += milli
@@ -116,8 +119,8 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	_ = c.cluster.Release(*p) // the core applied it: it matches
 	u := e.use
 	e.use = usage{}
-	if c.placedPrio[e.job.Priority]--; c.placedPrio[e.job.Priority] == 0 {
-		delete(c.placedPrio, e.job.Priority)
+	if delete(c.placed[e.job.Priority], e.job.ID); len(c.placed[e.job.Priority]) == 0 {
+		delete(c.placed, e.job.Priority)
 	}
 	c.tenant(e.job.Tenant).add(u, -1)
 	models := make([]string, 0, len(u.modelMilli))
@@ -191,8 +194,8 @@ func (c *Core) sortedOn(id model.NodeID) []*entry {
 // placedJobs lists every placed job in queue order.
 func (c *Core) placedJobs() []*entry {
 	var out []*entry
-	for _, e := range c.jobs {
-		if e.st.Placement != nil {
+	for _, set := range c.placed {
+		for _, e := range set {
 			out = append(out, e)
 		}
 	}

@@ -15,17 +15,15 @@ import (
 // then the newest. A found set is then trimmed of every victim the
 // placement does not need. It reports whether e was placed.
 func (c *Core) preempt(e *entry) bool {
-	lower := false
-	for p := range c.placedPrio {
-		lower = lower || p < e.job.Priority
-	}
-	if !lower {
-		return false
-	}
 	var cands []*entry
-	for _, v := range c.jobs {
-		if v.st.Placement != nil && v.job.Priority < e.job.Priority && overlaps(v.classes, e.classes) {
-			cands = append(cands, v)
+	for p, set := range c.placed {
+		if p >= e.job.Priority {
+			continue
+		}
+		for _, v := range set {
+			if overlaps(v.classes, e.classes) {
+				cands = append(cands, v)
+			}
 		}
 	}
 	if len(cands) == 0 {
@@ -83,6 +81,13 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64) ([]*entry,
 		free[m] = milli - c.usedMilli[m]
 	}
 	have, need := c.amount(e, free), e.demand()
+	total := have
+	for _, v := range pool {
+		total += amt[v]
+	}
+	if total < need {
+		return nil, nil // not enough even with every candidate stopped
+	}
 	trial := c.cluster.Clone()
 	var chosen []*entry
 	var pl *sched.Decision

@@ -166,9 +166,9 @@ func (c *Core) expectedStart(e *entry) int64 {
 		amt int64
 	}
 	var rel []release
-	for _, r := range c.jobs {
+	for _, r := range c.placedJobs() {
 		p := r.st.Placement
-		if p == nil || r == e || r.job.RuntimeSec <= 0 || !overlaps(r.classes, e.classes) {
+		if r == e || r.job.RuntimeSec <= 0 || !overlaps(r.classes, e.classes) {
 			continue
 		}
 		amt := c.amount(e, r.use.modelMilli)
