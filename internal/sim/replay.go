@@ -1,0 +1,494 @@
+package sim
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/suanli/suanli/internal/core"
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+)
+
+// Job is a job to replay: what the core gets at its submit time, and how
+// long it runs once placed.
+type Job struct {
+	Job model.Job
+	// DurationS is how long the job runs once placed, in seconds; 0 means
+	// it runs until the end of the replay.
+	DurationS int64
+}
+
+// ReplayConfig tunes a replay through the core.
+type ReplayConfig struct {
+	// Core configures the core (its scheduler weights, its seed).
+	Core core.Config
+	// Tenants are upserted at time 0, before any job.
+	Tenants []model.Tenant
+	// Samples is how many points the time series has (default 240).
+	Samples int
+	// HorizonS ends the replay: jobs still running or waiting then are
+	// counted as such. 0 means when the last job that can finish has (the
+	// series then has about Samples points).
+	HorizonS int64
+	// Progress, if set, hears about submitted jobs.
+	Progress ProgressFunc
+	// measure, if set, is called at each sample with the card usage.
+	measure func(u *usage) (fragGPUs, fragRatio float64)
+}
+
+// Sample is the state of the replay at one instant.
+type Sample struct {
+	T int64 `json:"t_s"`
+	// Util is the share of card capacity allocated (thousandths summed over
+	// cards, over all cards).
+	Util float64 `json:"util"`
+	// Running and Queued are jobs placed, and jobs submitted but not
+	// placed (pending or blocked).
+	Running int `json:"running"`
+	Queued  int `json:"queued"`
+	// QueueDelayS is the mean queueing delay of the jobs first placed
+	// since the previous sample.
+	QueueDelayS float64 `json:"queue_delay_s"`
+	// FragGPUs and FragRatio are the fragmentation (FGD's measure) where
+	// the replay measures it (protocol B on openb).
+	FragGPUs  float64 `json:"frag_gpus,omitempty"`
+	FragRatio float64 `json:"frag_ratio,omitempty"`
+}
+
+// Dist summarises a distribution of durations in seconds.
+type Dist struct {
+	N    int     `json:"n"`
+	Mean float64 `json:"mean_s"`
+	P50  int64   `json:"p50_s"`
+	P90  int64   `json:"p90_s"`
+	P99  int64   `json:"p99_s"`
+	Max  int64   `json:"max_s"`
+}
+
+func newDist(xs []int64) Dist {
+	if len(xs) == 0 {
+		return Dist{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	var sum float64
+	for _, x := range s {
+		sum += float64(x)
+	}
+	q := func(p int) int64 { return s[min(len(s)-1, (len(s)*p)/100)] }
+	return Dist{N: len(s), Mean: sum / float64(len(s)), P50: q(50), P90: q(90), P99: q(99), Max: s[len(s)-1]}
+}
+
+// Group is the outcome for one kind of job or one tenant.
+type Group struct {
+	Name       string  `json:"name"`
+	Jobs       int     `json:"jobs"`
+	Placed     int     `json:"placed"`
+	Completed  int     `json:"completed"`
+	QueueDelay Dist    `json:"queue_delay"`
+	CardHours  float64 `json:"card_hours"`
+}
+
+// TimedReport is the outcome of a replay through the core.
+type TimedReport struct {
+	Protocol string `json:"protocol"` // "time" (protocol B) or "synthetic"
+	Trace    string `json:"trace,omitempty"`
+	Network  string `json:"network"`
+	Cards    int    `json:"cards"`
+	// Jobs counts jobs submitted; Ignored, trace rows not replayed (CPU-only
+	// pods) and Rejected, jobs the core refused as invalid.
+	Jobs     int `json:"jobs"`
+	Ignored  int `json:"ignored,omitempty"`
+	Rejected int `json:"rejected,omitempty"`
+	// Placed jobs were placed at least once; Completed ran to their end;
+	// RunningAtEnd were placed at the end; NeverPlaced never were.
+	Placed       int `json:"placed"`
+	Completed    int `json:"completed"`
+	RunningAtEnd int `json:"running_at_end"`
+	NeverPlaced  int `json:"never_placed"`
+	// Preemptions counts placements stopped to make room for others.
+	Preemptions int `json:"preemptions"`
+	// DelayReasons counts the jobs placed after a wait by the reason the
+	// core last gave for it.
+	DelayReasons map[string]int `json:"delay_reasons,omitempty"`
+	// WaitReasons counts the jobs never placed by the reason the core
+	// gives for the wait (insufficient-cards, quota-exceeded …).
+	WaitReasons map[string]int `json:"wait_reasons,omitempty"`
+	EndS        int64          `json:"end_s"`
+	// QueueDelay is first placement − submission; Completion is end −
+	// submission of completed jobs.
+	QueueDelay Dist `json:"queue_delay"`
+	Completion Dist `json:"completion"`
+	// MeanUtil is the time-weighted mean allocated share of card capacity;
+	// PeakUtil its maximum.
+	MeanUtil float64  `json:"mean_util"`
+	PeakUtil float64  `json:"peak_util"`
+	ByKind   []Group  `json:"by_kind"`
+	ByTenant []Group  `json:"by_tenant,omitempty"`
+	Series   []Sample `json:"series"`
+}
+
+// run is the simulator's record of one job.
+type run struct {
+	i           int
+	firstPlaced int64 // -1 until placed
+	endedAt     int64 // -1 until completed
+	gen         int   // bumped when a placement stops; stale finishes are dropped
+	milli       int64 // card thousandths its placement holds
+	placedAt    int64
+	cardSeconds int64 // card-thousandth-seconds held, summed over placements
+	placement   model.Placement
+	running     bool   // holds a placement now
+	reason      string // why it last waited
+}
+
+type finish struct {
+	t   int64
+	run *run
+	gen int
+}
+
+type finishQueue []finish
+
+func (q finishQueue) Len() int { return len(q) }
+func (q finishQueue) Less(i, j int) bool {
+	return q[i].t < q[j].t || q[i].t == q[j].t && q[i].run.i < q[j].run.i
+}
+func (q finishQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *finishQueue) Push(x any)   { *q = append(*q, x.(finish)) }
+func (q *finishQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// usage is the card usage the replay mirrors from the core's placements:
+// what the store would hold.
+type usage struct {
+	net     *network.Network
+	cards   int64
+	used    int64                    // Σ thousandths held
+	perCard map[model.NodeID][]int32 // thousandths held per card, when measured
+}
+
+func (u *usage) apply(p *model.Placement, sign int64) int64 {
+	var milli int64
+	for _, a := range p.Assignments {
+		share := int64(model.MilliCard)
+		if a.ShareMilli > 0 {
+			share = int64(a.ShareMilli)
+		}
+		milli += share * int64(len(a.Cards))
+		if u.perCard != nil {
+			cs := u.perCard[a.Node]
+			if cs == nil {
+				n, _ := u.net.Node(a.Node)
+				cs = make([]int32, n.Cards)
+				u.perCard[a.Node] = cs
+			}
+			for _, k := range a.Cards {
+				if k >= 0 && k < len(cs) {
+					cs[k] += int32(sign * share)
+				}
+			}
+		}
+	}
+	u.used += sign * milli
+	return milli
+}
+
+// Replay feeds jobs to a core over the network at virtual time: each job is
+// submitted at its SubmitTime, runs DurationS once placed, and finishes;
+// the core decides every placement, preemption and requeue. It returns
+// the measures of the run. The same jobs and config give the same report.
+func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayConfig) (*TimedReport, error) {
+	if cfg.Samples <= 0 {
+		cfg.Samples = 240
+	}
+	order := make([]int, len(jobs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(jobs[a].Job.SubmitTime, jobs[b].Job.SubmitTime) })
+	end, hard := cfg.HorizonS, cfg.HorizonS > 0
+	if !hard { // an estimate, for the sample step
+		for _, j := range jobs {
+			end = max(end, j.Job.SubmitTime+j.DurationS)
+		}
+	}
+	c := core.New(net, cfg.Core)
+	for _, t := range cfg.Tenants {
+		if err := c.Step(core.TenantUpserted{At: 0, Tenant: t}); err != nil {
+			return nil, err
+		}
+	}
+	u := &usage{net: net, cards: int64(net.Cards()) * model.MilliCard}
+	if cfg.measure != nil {
+		u.perCard = map[model.NodeID][]int32{}
+	}
+	rep := &TimedReport{Network: net.Name, Cards: net.Cards()}
+	runs := make([]*run, len(jobs))
+	byID := make(map[model.JobID]*run, len(jobs))
+	var (
+		fq                 finishQueue
+		running, queued    int
+		delays             []int64
+		sinceSum, sinceN   int64
+		utilArea           float64
+		lastT              int64
+		step               = int64(1)
+		nextSample         int64
+		progressEvery      = max(1, len(jobs)/200)
+		submitted, started int
+	)
+	if end > 0 {
+		step = max(1, (end+int64(cfg.Samples)-1)/int64(cfg.Samples))
+	}
+	advanceTo := func(t int64) {
+		utilArea += float64(u.used) * float64(t-lastT)
+		lastT = t
+	}
+	sample := func(t int64) {
+		s := Sample{T: t, Util: float64(u.used) / float64(u.cards), Running: running, Queued: queued}
+		if sinceN > 0 {
+			s.QueueDelayS = float64(sinceSum) / float64(sinceN)
+		}
+		sinceSum, sinceN = 0, 0
+		if cfg.measure != nil {
+			s.FragGPUs, s.FragRatio = cfg.measure(u)
+		}
+		rep.PeakUtil = max(rep.PeakUtil, s.Util)
+		rep.Series = append(rep.Series, s)
+	}
+	drain := func(now int64) error {
+		if !c.HasReady() {
+			return nil
+		}
+		rd := c.Ready()
+		for _, s := range rd.Stops {
+			r := byID[s.Job]
+			if r == nil {
+				continue
+			}
+			u.apply(&s.Placement, -1)
+			r.cardSeconds += r.milli * (now - r.placedAt)
+			r.running = false
+			r.gen++
+			running--
+			queued++
+			if s.Reason == core.StopPreempted {
+				rep.Preemptions++
+			}
+		}
+		for i := range rd.Jobs {
+			if st := &rd.Jobs[i]; st.State == model.Blocked {
+				if r := byID[st.Job]; r != nil {
+					r.reason = st.Reason
+				}
+			}
+		}
+		for i := range rd.Placements {
+			p := &rd.Placements[i]
+			r := byID[p.Job]
+			if r == nil {
+				return fmt.Errorf("the core placed %s, a job the replay never submitted", p.Job)
+			}
+			r.placement = *p
+			r.milli = u.apply(p, 1)
+			r.placedAt = now
+			r.running = true
+			running++
+			queued--
+			if r.firstPlaced < 0 {
+				r.firstPlaced = now
+				d := now - jobs[r.i].Job.SubmitTime
+				if d > 0 && r.reason != "" {
+					if rep.DelayReasons == nil {
+						rep.DelayReasons = map[string]int{}
+					}
+					rep.DelayReasons[r.reason]++
+				}
+				delays = append(delays, d)
+				sinceSum += d
+				sinceN++
+				started++
+			}
+			if dur := jobs[r.i].DurationS; dur > 0 {
+				heap.Push(&fq, finish{t: now + dur, run: r, gen: r.gen})
+			}
+		}
+		c.Advance(rd)
+		return nil
+	}
+	ai := 0
+	for ai < len(order) || len(fq) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t := int64(-1)
+		if ai < len(order) {
+			t = jobs[order[ai]].Job.SubmitTime
+		}
+		if len(fq) > 0 && (t < 0 || fq[0].t < t) {
+			t = fq[0].t
+		}
+		if hard && t > end {
+			break
+		}
+		for nextSample <= t {
+			advanceTo(nextSample)
+			sample(nextSample)
+			if err := c.Step(core.Tick{At: nextSample}); err != nil {
+				return nil, err
+			}
+			if err := drain(nextSample); err != nil {
+				return nil, err
+			}
+			nextSample += step
+		}
+		advanceTo(t)
+		for len(fq) > 0 && fq[0].t == t {
+			f := heap.Pop(&fq).(finish)
+			if f.gen != f.run.gen {
+				continue
+			}
+			r := f.run
+			if err := c.Step(core.JobFinished{At: t, Job: jobs[r.i].Job.ID}); err != nil {
+				return nil, err
+			}
+			u.apply(&r.placement, -1)
+			r.cardSeconds += r.milli * (t - r.placedAt)
+			r.endedAt = t
+			r.running = false
+			running--
+			rep.Completed++
+			if err := drain(t); err != nil {
+				return nil, err
+			}
+		}
+		for ai < len(order) && jobs[order[ai]].Job.SubmitTime == t {
+			i := order[ai]
+			ai++
+			j := jobs[i].Job
+			if err := c.Step(core.JobSubmitted{At: t, Job: j}); err != nil {
+				rep.Rejected++
+				continue
+			}
+			r := &run{i: i, firstPlaced: -1, endedAt: -1}
+			runs[i] = r
+			byID[j.ID] = r
+			submitted++
+			queued++
+			if cfg.Progress != nil && submitted%progressEvery == 0 {
+				cfg.Progress(int64(submitted), int64(len(jobs)))
+			}
+		}
+		if err := drain(t); err != nil {
+			return nil, err
+		}
+	}
+	finalT := lastT
+	if hard {
+		finalT = end
+	}
+	for nextSample <= finalT {
+		advanceTo(nextSample)
+		sample(nextSample)
+		nextSample += step
+	}
+	advanceTo(finalT)
+	rep.EndS = finalT
+	if finalT > 0 {
+		rep.MeanUtil = utilArea / float64(finalT) / float64(u.cards)
+	}
+	if cfg.Progress != nil {
+		cfg.Progress(int64(len(jobs)), int64(len(jobs)))
+	}
+	summarizeRuns(rep, jobs, runs, finalT)
+	for i, r := range runs {
+		if r != nil && r.firstPlaced < 0 {
+			if st, ok := c.Job(jobs[i].Job.ID); ok {
+				if rep.WaitReasons == nil {
+					rep.WaitReasons = map[string]int{}
+				}
+				rep.WaitReasons[st.Reason]++
+			}
+		}
+	}
+	rep.QueueDelay = newDist(delays)
+	return rep, nil
+}
+
+// summarizeRuns counts outcomes overall, per kind and per tenant.
+func summarizeRuns(rep *TimedReport, jobs []Job, runs []*run, endT int64) {
+	kinds := map[string]*groupAcc{}
+	tenants := map[string]*groupAcc{}
+	var completion []int64
+	for i, r := range runs {
+		if r == nil {
+			continue
+		}
+		j := &jobs[i].Job
+		rep.Jobs++
+		placed := r.firstPlaced >= 0
+		done := r.endedAt >= 0
+		cs := r.cardSeconds
+		switch {
+		case done:
+			completion = append(completion, r.endedAt-j.SubmitTime)
+		case r.running:
+			rep.RunningAtEnd++
+			cs += r.milli * (endT - r.placedAt)
+		}
+		if placed {
+			rep.Placed++
+		} else {
+			rep.NeverPlaced++
+		}
+		for _, g := range []*groupAcc{acc(kinds, string(j.Kind)), acc(tenants, string(j.Tenant))} {
+			g.jobs++
+			if placed {
+				g.placed++
+				g.delays = append(g.delays, r.firstPlaced-j.SubmitTime)
+			}
+			if done {
+				g.completed++
+			}
+			g.cardMilliS += cs
+		}
+	}
+	rep.Completion = newDist(completion)
+	rep.ByKind = groups(kinds)
+	if len(tenants) > 1 {
+		rep.ByTenant = groups(tenants)
+	}
+}
+
+type groupAcc struct {
+	jobs, placed, completed int
+	delays                  []int64
+	cardMilliS              int64
+}
+
+func acc(m map[string]*groupAcc, k string) *groupAcc {
+	g := m[k]
+	if g == nil {
+		g = &groupAcc{}
+		m[k] = g
+	}
+	return g
+}
+
+func groups(m map[string]*groupAcc) []Group {
+	var out []Group
+	for k, g := range m {
+		out = append(out, Group{Name: k, Jobs: g.jobs, Placed: g.placed, Completed: g.completed,
+			QueueDelay: newDist(g.delays), CardHours: float64(g.cardMilliS) / model.MilliCard / 3600})
+	}
+	slices.SortFunc(out, func(a, b Group) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
