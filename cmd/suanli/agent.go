@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/agent"
+	"github.com/suanli/suanli/internal/agent/workload"
+	"github.com/suanli/suanli/internal/device"
+)
+
+// agentConfig is the configuration of `suanli agent`.
+type agentConfig struct {
+	Server        string // server URL (env SUANLI_SERVER; default http://127.0.0.1:7480)
+	Token         string // agent bearer token (env SUANLI_TOKEN)
+	TokenFile     string // file holding the token
+	Node          string // node id in the network (default: the host name)
+	Site          string
+	Domain        string
+	Labels        string        // k=v,k=v
+	Address       string        // address other nodes reach this one at (default: the node id)
+	Simulate      string        // MODELxCOUNT: simulated devices instead of the vendor tools
+	Heartbeat     time.Duration // heartbeat period until the server sets one (default 5 s)
+	Grace         time.Duration // SIGTERM to SIGKILL (default 10 s)
+	Rediscover    time.Duration // device re-discovery period (default 1 min)
+	CheckpointDir string        // root of the workers' checkpoint directories (default: none)
+	SimRuntime    bool          // run command-less jobs as simulated workers
+}
+
+func init() { register(newAgentCmd) }
+
+func newAgentCmd() *cobra.Command {
+	var cfg agentConfig
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the node agent: discover devices, register, heartbeat, run assigned work",
+		Long: `Run the agent of one node. It discovers the node's accelerators with the
+vendor tools on PATH (npu-smi, cnmon, mx-smi, …) or simulates them with
+--simulate MODELxCOUNT, registers the node with the server, renews its lease
+with a heartbeat every period, runs the workers the server assigns to the
+node as processes with the vendor's visible-devices variable and the rank
+variables of gangs, and reports their status, exit code, output tail and
+checkpoints. If no heartbeat is acknowledged for three periods it stops its
+workers: the server has requeued them elsewhere.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runAgent(ctx, cfg, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Server, "server", "", "server URL (env SUANLI_SERVER; default http://127.0.0.1:7480)")
+	f.StringVar(&cfg.Token, "token", "", "agent bearer token (env SUANLI_TOKEN)")
+	f.StringVar(&cfg.TokenFile, "token-file", "", "file holding the bearer token")
+	f.StringVar(&cfg.Node, "node", "", "node id in the network (default: the host name)")
+	f.StringVar(&cfg.Site, "site", "", "site of the node")
+	f.StringVar(&cfg.Domain, "domain", "", "high-bandwidth domain (supernode or rack) of the node")
+	f.StringVar(&cfg.Labels, "labels", "", "labels, k=v,k=v")
+	f.StringVar(&cfg.Address, "address", "", "address other nodes reach this one at, for gangs' MASTER_ADDR (default: the node id)")
+	f.StringVar(&cfg.Simulate, "simulate", "", "simulate devices instead of running the vendor tools, e.g. Ascend910B3x8")
+	f.DurationVar(&cfg.Heartbeat, "heartbeat", 5*time.Second, "heartbeat period until the server sets one")
+	f.DurationVar(&cfg.Grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when a worker is stopped")
+	f.DurationVar(&cfg.Rediscover, "rediscover", time.Minute, "how often devices are discovered again to follow their health (0: never)")
+	f.StringVar(&cfg.CheckpointDir, "checkpoint-dir", "", "root of the workers' checkpoint directories ($SUANLI_CHECKPOINT_DIR)")
+	f.BoolVar(&cfg.SimRuntime, "simulate-workloads", false, "run jobs without a workload command as simulated workers (runtimes drawn from the job)")
+	return cmd
+}
+
+func runAgent(ctx context.Context, cfg agentConfig, log *slog.Logger) error {
+	var errs []error
+	labels, err := parseLabels(cfg.Labels)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	var disc device.Discoverer = device.ToolDiscoverer{Runner: device.ExecRunner{}}
+	if cfg.Simulate != "" {
+		rep, err := device.ParseSimulate(cfg.Simulate)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--simulate: %w", err))
+		}
+		disc = device.Simulated{Report: rep}
+	}
+	if cfg.Heartbeat <= 0 {
+		errs = append(errs, fmt.Errorf("--heartbeat %s: give a positive period such as 5s", cfg.Heartbeat))
+	}
+	if cfg.Grace < 0 {
+		errs = append(errs, fmt.Errorf("--grace %s: must not be negative", cfg.Grace))
+	}
+	node := cfg.Node
+	if node == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			errs = append(errs, errors.New("--node: missing and the host name is unknown; give the node id of the network"))
+		}
+		node = h
+	}
+	cc := clientConfig{Server: cfg.Server, Token: cfg.Token, TokenFile: cfg.TokenFile}
+	client, err := cc.resolve()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return usageErr(errors.Join(errs...))
+	}
+	rediscover := cfg.Rediscover
+	if rediscover == 0 {
+		rediscover = -1
+	}
+	ac := agent.Config{Client: client, Node: node, Site: cfg.Site, Domain: cfg.Domain, Labels: labels, Address: cfg.Address,
+		Version: version, Discoverer: disc, Executor: workload.Proc{},
+		Lease: v1.Lease{Period: cfg.Heartbeat, Missed: v1.DefaultMissedBeats}, Rediscover: rediscover,
+		Grace: cfg.Grace, CheckpointRoot: cfg.CheckpointDir, Log: log}
+	if cfg.SimRuntime {
+		ac.Simulator = workload.Sim{Seed: uint64(time.Now().UnixNano())}
+	}
+	a, err := agent.New(ac)
+	if err != nil {
+		return usageErr(err)
+	}
+	log.Info("agent starting", "node", node, "server", client.Base, "simulate", cfg.Simulate)
+	return a.Run(ctx)
+}
+
+// parseLabels reads "k=v,k2=v2"; it reports every malformed entry.
+func parseLabels(s string) (map[string]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	var errs []string
+	for i, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case !ok || k == "":
+			errs = append(errs, fmt.Sprintf("labels[%d] %q: write key=value", i, part))
+		case strings.ContainsAny(k, " \t\n="):
+			errs = append(errs, fmt.Sprintf("labels[%d] %q: the key may not contain spaces", i, part))
+		case out[k] != "" && out[k] != v:
+			errs = append(errs, fmt.Sprintf("labels[%d] %q: key %q given twice", i, part, k))
+		default:
+			out[k] = v
+		}
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return nil, fmt.Errorf("--labels: %s", strings.Join(errs, "; "))
+	}
+	return out, nil
+}
