@@ -178,6 +178,8 @@ func (c *Core) Step(ev Event) error {
 	switch ev := ev.(type) {
 	case JobSubmitted:
 		c.submit(ev.Job)
+	case JobRestored:
+		c.restore(ev)
 	case JobCancelled:
 		c.end(ev.Job, model.Cancelled)
 	case JobFinished:
@@ -231,6 +233,8 @@ func (c *Core) check(ev Event) error {
 		if _, ok := c.jobs[ev.Job.ID]; ok {
 			return fmt.Errorf("submit %s: %w", ev.Job.ID, ErrDuplicate)
 		}
+	case JobRestored:
+		return c.checkRestore(ev)
 	case NodeRegistered:
 		return c.checkNode(ev.Node)
 	case NodeHealthy:
@@ -241,6 +245,25 @@ func (c *Core) check(ev Event) error {
 		if err := ev.Tenant.Validate(); err != nil {
 			return fmt.Errorf("tenant %s: %w", ev.Tenant.ID, err)
 		}
+	}
+	return nil
+}
+
+func (c *Core) checkRestore(ev JobRestored) error {
+	if err := ev.Job.Validate(); err != nil {
+		return fmt.Errorf("restore %s: %w: %w", ev.Job.ID, ErrInvalidJob, err)
+	}
+	if _, ok := c.jobs[ev.Job.ID]; ok {
+		return fmt.Errorf("restore %s: %w", ev.Job.ID, ErrDuplicate)
+	}
+	if p := ev.Placement; p != nil {
+		if p.Job != ev.Job.ID {
+			return fmt.Errorf("restore %s: the placement is job %s's", ev.Job.ID, p.Job)
+		}
+		if err := c.cluster.Apply(*p); err != nil {
+			return fmt.Errorf("restore %s: %w; the store holds placements that overlap", ev.Job.ID, err)
+		}
+		_ = c.cluster.Release(*p) // only a check; restore applies it
 	}
 	return nil
 }
@@ -301,7 +324,8 @@ func (c *Core) Ready() Ready {
 
 // Advance tells the core that rd is committed: its placements and stops are
 // now the store's, and the records in it need not be sent again unless they
-// change.
+// change. rd must be the value Ready returned (it carries what Advance
+// needs), not one rebuilt from JSON.
 func (c *Core) Advance(rd Ready) {
 	for i, st := range rd.Jobs {
 		e := c.jobs[st.Job]

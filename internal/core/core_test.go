@@ -190,3 +190,56 @@ func TestAwaitRegistration(t *testing.T) {
 		t.Fatalf("job not placed once the node registered: %s", statusString(&st))
 	}
 }
+
+// A restarted shell restores placed jobs without deciding them again, and
+// queued ones at their stored position.
+func TestRestore(t *testing.T) {
+	net, err := specLines([]string{"site=a model=huawei-ascend-910c nodes=2 cards=8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(net, Config{AwaitRegistration: true})
+	job := func(id model.JobID) model.Job {
+		return model.Job{ID: id, Tenant: "t", Kind: model.Batch, Workers: 1, CardsPerWorker: 8}
+	}
+	p := &model.Placement{Job: "a", GFLOPS: 6_400_000, Assignments: []model.Assignment{
+		{Node: "a-p0-n1", Model: "huawei-ascend-910c", Cards: []int{0, 1, 2, 3, 4, 5, 6, 7}}}}
+	steps := []Event{
+		JobRestored{Job: job("a"), State: model.Running, Placement: p, Position: 7},
+		JobRestored{Job: job("b"), Position: 3},
+	}
+	for _, ev := range steps {
+		if err := c.Step(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clash := *p
+	clash.Job = "c"
+	if err := c.Step(JobRestored{Job: job("c"), Placement: &clash}); err == nil {
+		t.Fatal("an overlapping restored placement was accepted")
+	}
+	for _, n := range []model.NodeID{"a-p0-n0", "a-p0-n1"} {
+		if err := c.Step(NodeRegistered{Node: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := c.Ready()
+	want := "place b: a-p0-n0[0-7] huawei-ascend-910c 6400TF\njob b #3 placed\n"
+	if got := readyString(&rd); got != want {
+		t.Fatalf("Ready after restore:\n%swant:\n%s", got, want)
+	}
+	c.Advance(rd)
+	if st, _ := c.Job("a"); st.State != model.Running || st.Position != 7 {
+		t.Fatalf("restored job: %s", statusString(&st))
+	}
+	if _, held := c.Tenant("t"); held != 12_800_000 {
+		t.Fatalf("tenant holds %d GFLOPS, want 12800000", held)
+	}
+	if err := c.Step(NodeLost{Node: "a-p0-n1"}); err != nil {
+		t.Fatal(err)
+	}
+	rd = c.Ready()
+	if len(rd.Stops) != 1 || rd.Stops[0].Job != "a" || rd.Stops[0].Reason != StopNodeLost {
+		t.Fatalf("node loss of a restored job: %s", readyString(&rd))
+	}
+}

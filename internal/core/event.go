@@ -19,6 +19,19 @@ type JobSubmitted struct {
 	Job model.Job
 }
 
+// JobRestored re-creates a job from the store when a shell starts (or a
+// new leader takes over): a placed job with its committed Placement (held
+// again, not decided again, and not sent back in Ready), a queued one at
+// its stored Position. Restore every placed job before the first event
+// that could place something.
+type JobRestored struct {
+	At        int64
+	Job       model.Job
+	State     model.JobState   // placed or running with a Placement; else queued
+	Placement *model.Placement // nil for a queued job
+	Position  uint64           // the stored JobStatus.Position (0: a new one)
+}
+
 // JobCancelled ends a job at the user's request; a placed job is stopped.
 type JobCancelled struct {
 	At  int64
@@ -98,6 +111,7 @@ type CommitFailed struct {
 }
 
 func (e JobSubmitted) time() int64   { return e.At }
+func (e JobRestored) time() int64    { return e.At }
 func (e JobCancelled) time() int64   { return e.At }
 func (e JobStarted) time() int64     { return e.At }
 func (e JobFinished) time() int64    { return e.At }

@@ -43,6 +43,29 @@ func (c *Core) submit(j model.Job) {
 	c.touch(e)
 }
 
+// restore re-creates a job the store holds, without deciding anything.
+func (c *Core) restore(ev JobRestored) {
+	c.submit(ev.Job)
+	e := c.jobs[ev.Job.ID]
+	if ev.Position > 0 {
+		e.st.Position = ev.Position
+		c.seq = max(c.seq, ev.Position)
+	}
+	if ev.Placement == nil {
+		return // queued: the pass decides, and Ready says so
+	}
+	p := ev.Placement
+	e.committed, e.committedState = p, model.Placed
+	if ev.State == model.Running {
+		e.committedState = model.Running
+	}
+	c.place(e, p)
+	e.st.State = e.committedState
+	// Nothing to persist: the store is where this came from.
+	e.dirty = false
+	c.dirty = slices.DeleteFunc(c.dirty, func(x *entry) bool { return x == e })
+}
+
 // end makes a job terminal: cancelled by the user, or finished.
 func (c *Core) end(id model.JobID, st model.JobState) {
 	e := c.jobs[id]
@@ -167,14 +190,16 @@ func (c *Core) nodeUp(id model.NodeID) {
 
 // nodeLost stops every job with a worker on the node — whole gangs — and
 // requeues them from their last checkpoint.
+//
+// A node that was already down (never registered since a restart) may
+// still hold restored placements: they are stopped too.
 func (c *Core) nodeLost(id model.NodeID) {
-	if c.down[id] {
-		return
+	if !c.down[id] {
+		c.down[id] = true
+		n, _ := c.net.Node(id)
+		c.cluster.SetNodeHealthy(id, false)
+		c.capMilli[n.Model] -= int64(n.Cards) * model.MilliCard
 	}
-	c.down[id] = true
-	n, _ := c.net.Node(id)
-	c.cluster.SetNodeHealthy(id, false)
-	c.capMilli[n.Model] -= int64(n.Cards) * model.MilliCard
 	for _, e := range c.sortedOn(id) {
 		c.unplace(e, StopNodeLost, "")
 		c.requeue(e, StopNodeLost)
