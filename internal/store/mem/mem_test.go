@@ -65,3 +65,34 @@ func BenchmarkTxn(b *testing.B) {
 		}
 	})
 }
+
+// A watcher that stops reading while the history moves past it is cut off:
+// its channel closes after the events it was already given, in order, so the
+// consumer knows to re-list.
+func TestWatcherFallsBehind(t *testing.T) {
+	ctx := context.Background()
+	s := mem.New(mem.Config{HistoryEvents: 16})
+	defer s.Close()
+	w, err := s.Watch(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writes = 1000
+	for i := range writes {
+		if _, err := s.Txn(ctx, store.Txn{Ops: []store.Op{store.PutOp("k", fmt.Appendf(nil, "%d", i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var last int64
+	n := 0
+	for ev := range w {
+		if ev.Rev != last+1 {
+			t.Fatalf("event at %d after %d: a gap inside the delivered stream", ev.Rev, last)
+		}
+		last = ev.Rev
+		n++
+	}
+	if n >= writes {
+		t.Fatalf("all %d events delivered through a 16-event history; the watcher should have been cut off", n)
+	}
+}
