@@ -220,7 +220,9 @@ func (c *Core) Step(ev Event) error {
 		c.undo()
 		c.recheckPolicy()
 	}
-	c.pass()
+	if _, restoring := ev.(JobRestored); !restoring {
+		c.pass()
+	}
 	return nil
 }
 

@@ -218,6 +218,9 @@ func TestRestore(t *testing.T) {
 	if err := c.Step(JobRestored{Job: job("c"), Placement: &clash}); err == nil {
 		t.Fatal("an overlapping restored placement was accepted")
 	}
+	if c.HasReady() {
+		t.Fatal("restoring decided something")
+	}
 	for _, n := range []model.NodeID{"a-p0-n0", "a-p0-n1"} {
 		if err := c.Step(NodeRegistered{Node: n}); err != nil {
 			t.Fatal(err)

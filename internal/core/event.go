@@ -22,8 +22,8 @@ type JobSubmitted struct {
 // JobRestored re-creates a job from the store when a shell starts (or a
 // new leader takes over): a placed job with its committed Placement (held
 // again, not decided again, and not sent back in Ready), a queued one at
-// its stored Position. Restore every placed job before the first event
-// that could place something.
+// its stored Position. Restoring decides nothing: queued jobs are tried at
+// the next other event (a Tick will do), once every placed job is held.
 type JobRestored struct {
 	At        int64
 	Job       model.Job

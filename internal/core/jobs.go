@@ -51,17 +51,16 @@ func (c *Core) restore(ev JobRestored) {
 		e.st.Position = ev.Position
 		c.seq = max(c.seq, ev.Position)
 	}
-	if ev.Placement == nil {
-		return // queued: the pass decides, and Ready says so
+	if p := ev.Placement; p != nil {
+		e.committed, e.committedState = p, model.Placed
+		if ev.State == model.Running {
+			e.committedState = model.Running
+		}
+		c.place(e, p)
+		e.st.State = e.committedState
 	}
-	p := ev.Placement
-	e.committed, e.committedState = p, model.Placed
-	if ev.State == model.Running {
-		e.committedState = model.Running
-	}
-	c.place(e, p)
-	e.st.State = e.committedState
-	// Nothing to persist: the store is where this came from.
+	// Nothing to persist: the store is where this came from. A queued job
+	// is decided at the next pass, and Ready says so then.
 	e.dirty = false
 	c.dirty = slices.DeleteFunc(c.dirty, func(x *entry) bool { return x == e })
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/suanli/suanli/internal/model"
@@ -219,9 +220,17 @@ func runStream(t testing.TB, seed uint64, n int, check bool) []byte {
 	for i := 0; i < n; i++ {
 		events = append(events, r.next())
 	}
+	var policy sched.Policy
 	for i, ev := range events {
 		if js, ok := ev.(JobSubmitted); ok {
 			jobs[js.Job.ID] = js.Job
+		}
+		if pc, ok := ev.(PolicyChanged); ok {
+			policy = pc.Policy
+		}
+		if i > 3 && r.rng.IntN(40) == 0 {
+			c = restart(t, c, s, jobs, policy, events[:3], ev.time())
+			fmt.Fprintf(&out, "restart at %d\n", i)
 		}
 		if err := c.Step(ev); err != nil {
 			fmt.Fprintf(&out, "step %d: %v\n", i, err)
@@ -248,6 +257,47 @@ func runStream(t testing.TB, seed uint64, n int, check bool) []byte {
 		}
 	}
 	return out.Bytes()
+}
+
+// restart builds a new core from what the store holds, as a shell does when
+// it starts or takes over as leader.
+func restart(t testing.TB, old *Core, s *store, jobs map[model.JobID]model.Job, policy sched.Policy, tenants []Event, now int64) *Core {
+	c := New(old.net, Config{})
+	setup := append([]Event{}, tenants...)
+	setup = append(setup, PolicyChanged{At: now, Policy: policy})
+	for i := range old.net.Nodes {
+		if id := old.net.Nodes[i].ID; old.down[id] {
+			setup = append(setup, NodeLost{At: now, Node: id})
+		}
+	}
+	var sts []JobStatus
+	for _, st := range s.status {
+		if !st.State.Terminal() {
+			sts = append(sts, st)
+		}
+	}
+	slices.SortFunc(sts, func(a, b JobStatus) int { return cmpUint(a.Position, b.Position) })
+	for _, st := range sts {
+		ev := JobRestored{At: now, Job: jobs[st.Job], State: st.State, Position: st.Position}
+		if p, ok := s.placed[st.Job]; ok {
+			ev.Placement = &p
+		}
+		setup = append(setup, ev)
+	}
+	setup = append(setup, Tick{At: now})
+	for _, ev := range setup {
+		if err := c.Step(ev); err != nil {
+			t.Fatalf("restart: %v", err)
+		}
+	}
+	for c.HasReady() {
+		rd := c.Ready()
+		if err := s.apply(&rd); err != nil {
+			t.Fatalf("restart: %v\n%s", err, readyString(&rd))
+		}
+		c.Advance(rd)
+	}
+	return c
 }
 
 func TestPropertiesRandomStreams(t *testing.T) {
