@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/suanli/suanli/internal/store"
 	"github.com/suanli/suanli/internal/store/bolt"
@@ -41,7 +42,7 @@ func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, bolt.Config{Dir: dir})
 	defer s.Close()
-	if _, err := bolt.Open(bolt.Config{Dir: dir, LockTimeout: 50_000_000}); err == nil {
+	if _, err := bolt.Open(bolt.Config{Dir: dir, LockTimeout: 50 * time.Millisecond}); err == nil {
 		t.Errorf("second open of a locked dir succeeded")
 	}
 }
