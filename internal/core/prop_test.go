@@ -301,7 +301,7 @@ func restart(t testing.TB, old *Core, s *store, jobs map[model.JobID]model.Job, 
 }
 
 func TestPropertiesRandomStreams(t *testing.T) {
-	seeds, n := 40, 300
+	seeds, n := 16, 300
 	if testing.Short() {
 		seeds = 8
 	}
@@ -311,7 +311,7 @@ func TestPropertiesRandomStreams(t *testing.T) {
 }
 
 func TestDeterminism(t *testing.T) {
-	for seed := uint64(1); seed <= 5; seed++ {
+	for seed := uint64(1); seed <= 3; seed++ {
 		a, b := runStream(t, seed, 300, false), runStream(t, seed, 300, false)
 		if !bytes.Equal(a, b) {
 			t.Fatalf("seed %d: two runs of the same events gave different Ready streams", seed)
