@@ -26,19 +26,27 @@ type SynthConfig struct {
 	Seed uint64
 	// SpanS is the time over which jobs arrive (default 30 days).
 	SpanS int64
-	// Jobs is how many jobs arrive (default 1,000,000 per 30 days, pro rata).
+	// Jobs is how many jobs arrive (default: a million per 30 days on
+	// 138,704 cards, pro rata to the network's cards and the span).
 	Jobs int
 	// LoadMilli is the offered load, in thousandths of the network's cards
 	// over the span, to which job durations are scaled (default 800).
 	LoadMilli int
 }
 
-func (c SynthConfig) withDefaults() SynthConfig {
+// Job rate of the synthetic workload: a million jobs a month on the default
+// network's 138,704 cards, pro rata for other networks and spans.
+const (
+	monthJobs  = 1_000_000
+	monthCards = 138_704
+)
+
+func (c SynthConfig) withDefaults(cards int) SynthConfig {
 	if c.SpanS <= 0 {
 		c.SpanS = SyntheticSpans["month"]
 	}
 	if c.Jobs <= 0 {
-		c.Jobs = int(int64(1_000_000) * c.SpanS / SyntheticSpans["month"])
+		c.Jobs = max(1, int(float64(monthJobs)*float64(cards)/monthCards*float64(c.SpanS)/float64(SyntheticSpans["month"])+0.5))
 	}
 	if c.LoadMilli <= 0 {
 		c.LoadMilli = 800
@@ -164,7 +172,7 @@ func vendorPools(net *network.Network) map[string]*pool {
 // offered load is cfg.LoadMilli of the network. The jobs are in arrival
 // order; the same network and config give the same jobs.
 func Synthesize(net *network.Network, cfg SynthConfig) ([]trace.Job, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.withDefaults(net.Cards())
 	all, tenantsOf, shareOf, cardSum := placement(net)
 	if cardSum == 0 {
 		return nil, errors.New("synthetic workload: the network has no cards")

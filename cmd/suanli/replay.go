@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/suanli/suanli/internal/sim"
+	"github.com/suanli/suanli/internal/trace"
+)
+
+func init() { register(newReplayCmd) }
+
+// openbRel is where the openb traces are, relative to the repository root.
+const openbRel = "../shared/data/alibaba-gpu-v2023"
+
+// openbHelp says where to get the openb traces.
+const openbHelp = "get Alibaba's cluster-trace-gpu-v2023 (the openb node and pod lists) from " +
+	"https://github.com/alibaba/clusterdata (cluster-trace-gpu-v2023/csv) and pass --trace and --nodes"
+
+// replayConfig is the configuration of `suanli replay`.
+type replayConfig struct {
+	protocol  string   // fgd (protocol A) or time (protocol B); default fgd
+	tracePath string   // openb pod list; default the shared default pod list
+	nodesPath string   // openb node list; default the gpu node list next to the trace
+	seeds     int      // protocol A seeds; default 10
+	firstSeed uint64   // the first seed; default 1
+	policies  []string // protocol A policies; default all
+	skipBad   bool     // skip bad trace rows
+	synthetic string   // day, week or month: replay the synthetic workload on --network
+	jobsPath  string   // replay a JSON-lines job trace on --network
+	writeJobs string   // write the synthetic jobs as JSON lines
+	asJSON    bool
+	plotPath  string
+	timing    bool // add wall time and peak memory to the output
+	workers   int  // protocol A runs in parallel; default GOMAXPROCS
+	samples   int  // time series points; default 240
+	net       netFlags
+}
+
+func newReplayCmd() *cobra.Command {
+	var cfg replayConfig
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "Replay cluster traces at virtual time: FGD's protocol over every policy, or a time-based replay through the core",
+		Long: `Replay measures scheduling on real and synthetic workloads at virtual time.
+
+  --protocol fgd   the FGD paper's experiment on an openb pod list: pods arrive in a
+                   seeded random order and never leave; every policy is measured on the
+                   same sequences; allocation ratio, fragmentation and unallocated GPUs
+                   at each arrived-workload point, mean and spread over seeds.
+  --protocol time  the pods arrive and leave at the trace's times on the openb cluster
+                   and are placed by the same core as the server: queueing delay,
+                   utilisation and fragmentation over time, job completion.
+  --synthetic month  a seeded synthetic national month (about a million jobs) on
+                   --network, replayed through the core.
+
+The openb traces are Alibaba's cluster-trace-gpu-v2023 (research use only); by default
+they are read from ` + openbRel + ` next to the repository.`,
+		Example: `  suanli replay --protocol fgd --trace ../shared/data/alibaba-gpu-v2023/openb_pod_list_default.csv --plot fgd.svg
+  suanli replay --protocol time --json
+  suanli replay --network default --synthetic month --plot month.svg`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runReplay(cmd, &cfg) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.protocol, "protocol", "fgd", "fgd (FGD's protocol A) or time (protocol B, through the core)")
+	f.StringVar(&cfg.tracePath, "trace", "", "openb pod list (default: "+openbRel+"/openb_pod_list_default.csv)")
+	f.StringVar(&cfg.nodesPath, "nodes", "", "openb node list (default: openb_node_list_gpu_node.csv next to the trace)")
+	f.IntVar(&cfg.seeds, "seeds", sim.DefaultSeeds, "protocol A: number of seeds")
+	f.Uint64Var(&cfg.firstSeed, "seed", 1, "the first seed (protocol A runs seed, seed+1, …; the others use it alone)")
+	f.StringSliceVar(&cfg.policies, "policies", nil, "protocol A: policies to compare (default: all)")
+	f.BoolVar(&cfg.skipBad, "skip-bad", false, "skip bad trace rows, counting them, instead of failing")
+	f.StringVar(&cfg.synthetic, "synthetic", "", "replay a synthetic workload on --network: day, week or month")
+	f.StringVar(&cfg.jobsPath, "jobs", "", "replay a JSON-lines job trace on --network")
+	f.StringVar(&cfg.writeJobs, "write-jobs", "", "with --synthetic: also write the jobs as JSON lines to this file")
+	f.BoolVar(&cfg.asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&cfg.plotPath, "plot", "", "write a plot of the report as SVG to this file")
+	f.BoolVar(&cfg.timing, "timing", false, "add wall time and peak memory to the report")
+	f.IntVar(&cfg.workers, "workers", 0, "protocol A: runs in parallel (default: the CPUs)")
+	f.IntVar(&cfg.samples, "samples", 240, "time-based replays: points in the time series")
+	cfg.net.add(cmd)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+	return cmd
+}
+
+// check reports every problem with the flags.
+func (cfg *replayConfig) check(cmd *cobra.Command) error {
+	var errs []error
+	synthetic := cfg.synthetic != "" || cfg.jobsPath != ""
+	switch cfg.protocol {
+	case "fgd", "time":
+	default:
+		errs = append(errs, fmt.Errorf("--protocol %q: use fgd or time", cfg.protocol))
+	}
+	if cfg.synthetic != "" {
+		if _, ok := sim.SyntheticSpans[cfg.synthetic]; !ok {
+			errs = append(errs, fmt.Errorf("--synthetic %q: use day, week or month", cfg.synthetic))
+		}
+		if cfg.jobsPath != "" {
+			errs = append(errs, errors.New("--synthetic and --jobs: give one workload"))
+		}
+	}
+	if cfg.writeJobs != "" && cfg.synthetic == "" {
+		errs = append(errs, errors.New("--write-jobs needs --synthetic"))
+	}
+	if synthetic && (cmd.Flags().Changed("trace") || cmd.Flags().Changed("nodes") || cmd.Flags().Changed("protocol")) {
+		errs = append(errs, errors.New("--synthetic and --jobs replay on --network: drop --trace, --nodes and --protocol"))
+	}
+	if !synthetic && cmd.Flags().Changed("network") {
+		errs = append(errs, errors.New("--network needs --synthetic or --jobs (the openb protocols use the trace's own cluster)"))
+	}
+	if cfg.seeds < 1 || cfg.seeds > 1000 {
+		errs = append(errs, fmt.Errorf("--seeds %d: use 1..1000", cfg.seeds))
+	}
+	if cfg.protocol == "time" || synthetic {
+		if cmd.Flags().Changed("policies") || cmd.Flags().Changed("seeds") {
+			errs = append(errs, errors.New("--policies and --seeds apply to --protocol fgd only (the core has one policy)"))
+		}
+	} else if err := sim.CheckPolicies(cfg.policies); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.samples < 2 || cfg.samples > 100000 {
+		errs = append(errs, fmt.Errorf("--samples %d: use 2..100000", cfg.samples))
+	}
+	if cfg.workers < 0 {
+		errs = append(errs, fmt.Errorf("--workers %d must not be negative", cfg.workers))
+	}
+	if cfg.plotPath != "" && !strings.EqualFold(filepath.Ext(cfg.plotPath), ".svg") {
+		errs = append(errs, fmt.Errorf("--plot %q: the plot is SVG; name the file .svg", cfg.plotPath))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageErr(err)
+	}
+	return nil
+}
+
+// defaultTrace finds the shared openb folder next to the repository that
+// holds the working directory.
+func defaultTrace() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			p := filepath.Join(dir, openbRel, "openb_pod_list_default.csv")
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", usageErr(fmt.Errorf("no --trace given and no openb traces found at %s next to the repository: %s", openbRel, openbHelp))
+}
+
+func (cfg *replayConfig) paths() error {
+	if cfg.tracePath == "" {
+		p, err := defaultTrace()
+		if err != nil {
+			return err
+		}
+		cfg.tracePath = p
+	}
+	if cfg.nodesPath == "" {
+		cfg.nodesPath = filepath.Join(filepath.Dir(cfg.tracePath), "openb_node_list_gpu_node.csv")
+	}
+	var errs []error
+	for _, p := range []string{cfg.tracePath, cfg.nodesPath} {
+		if _, err := os.Stat(p); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+		}
+	}
+	if len(errs) > 0 {
+		return usageErr(fmt.Errorf("%w; %s", errors.Join(errs...), openbHelp))
+	}
+	return nil
+}
+
+func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
+	if err := cfg.check(cmd); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	bar := newBar(cmd.ErrOrStderr())
+	start := time.Now()
+	var (
+		report any
+		table  string
+		plot   func(io.Writer) error
+	)
+	switch {
+	case cfg.synthetic != "" || cfg.jobsPath != "":
+		r, err := cfg.runSynthetic(ctx, bar)
+		if err != nil {
+			return err
+		}
+		report, table, plot = r, sim.TimedTable(r), func(w io.Writer) error { return sim.PlotTimed(w, r) }
+	case cfg.protocol == "time":
+		if err := cfg.paths(); err != nil {
+			return err
+		}
+		r, err := sim.RunTimed(ctx, sim.TimedConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, SkipBad: cfg.skipBad,
+			Samples: cfg.samples, Progress: bar.update("replaying pods")})
+		if err != nil {
+			return inputErr(err)
+		}
+		report, table, plot = r, sim.TimedTable(r), func(w io.Writer) error { return sim.PlotTimed(w, r) }
+	default:
+		if err := cfg.paths(); err != nil {
+			return err
+		}
+		r, err := sim.RunFGD(ctx, sim.FGDConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, Policies: cfg.policies,
+			Seeds: sim.Seeds(cfg.firstSeed, cfg.seeds), SkipBad: cfg.skipBad, Workers: cfg.workers,
+			Progress: bar.update("protocol A")})
+		if err != nil {
+			return inputErr(err)
+		}
+		report, table, plot = r, sim.FGDTable(r), func(w io.Writer) error { return sim.PlotFGD(w, r) }
+	}
+	bar.finish()
+	wall := time.Since(start)
+	if cfg.plotPath != "" {
+		var buf bytes.Buffer
+		if err := plot(&buf); err != nil {
+			return err
+		}
+		if err := os.WriteFile(cfg.plotPath, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write plot: %w", err)
+		}
+	}
+	out := cmd.OutOrStdout()
+	if cfg.asJSON {
+		var v any = report
+		if cfg.timing {
+			v = timed{Report: report, Timing: measureTiming(wall, cfg.workers)}
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	fmt.Fprint(out, table)
+	if cfg.timing {
+		t := measureTiming(wall, cfg.workers)
+		fmt.Fprintf(out, "\nwall time %.1f s on %d CPUs, peak memory %d MiB\n", t.WallS, t.CPUs, t.PeakRSSMiB)
+	}
+	if cfg.plotPath != "" {
+		fmt.Fprintf(out, "\nplot written to %s\n", cfg.plotPath)
+	}
+	return nil
+}
+
+func (cfg *replayConfig) runSynthetic(ctx context.Context, bar *bar) (*sim.TimedReport, error) {
+	net, err := cfg.net.load()
+	if err != nil {
+		return nil, err
+	}
+	sc := sim.SyntheticConfig{Samples: cfg.samples, Progress: bar.update("replaying jobs")}
+	sc.Core.Seed = cfg.firstSeed
+	if cfg.jobsPath != "" {
+		f, err := os.Open(cfg.jobsPath)
+		if err != nil {
+			return nil, usageErr(fmt.Errorf("open job trace: %w", err))
+		}
+		defer f.Close()
+		js, rep, err := trace.ReadJobs(f, filepath.Base(cfg.jobsPath), trace.Options{SkipBad: cfg.skipBad})
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		r, err := sim.ReplayTrace(ctx, net, js, sc)
+		if err != nil {
+			return nil, err
+		}
+		r.Trace, r.Ignored = filepath.Base(cfg.jobsPath), rep.Skipped
+		return r, nil
+	}
+	js, err := sim.Synthesize(net, sim.SynthConfig{Seed: cfg.firstSeed, SpanS: sim.SyntheticSpans[cfg.synthetic]})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.writeJobs != "" {
+		if err := writeJobsFile(cfg.writeJobs, js); err != nil {
+			return nil, err
+		}
+	}
+	return sim.ReplayTrace(ctx, net, js, sc)
+}
+
+func writeJobsFile(path string, js []trace.Job) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write jobs: %w", err)
+	}
+	if err := trace.WriteJobs(f, js); err != nil {
+		f.Close()
+		return fmt.Errorf("write jobs %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// inputErr makes a trace problem (a bad row, a missing file) exit 2.
+func inputErr(err error) error {
+	var re *trace.RowError
+	if errors.As(err, &re) || errors.Is(err, os.ErrNotExist) {
+		return usageErr(err)
+	}
+	return err
+}
+
+// timed is a report with the run's timing.
+type timed struct {
+	Report any    `json:"report"`
+	Timing timing `json:"timing"`
+}
+
+type timing struct {
+	WallS      float64 `json:"wall_s"`
+	CPUs       int     `json:"cpus"`
+	Workers    int     `json:"workers"`
+	PeakRSSMiB int64   `json:"peak_rss_mib"`
+}
+
+func measureTiming(wall time.Duration, workers int) timing {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	t := timing{WallS: wall.Seconds(), CPUs: runtime.NumCPU(), Workers: workers}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		t.PeakRSSMiB = int64(ru.Maxrss) / 1024 // kilobytes on Linux
+	}
+	return t
+}
+
+// bar is a progress bar on a terminal; silent when stderr is not one.
+type bar struct {
+	w  io.Writer
+	pb *progressbar.ProgressBar
+}
+
+func newBar(w io.Writer) *bar {
+	if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return &bar{}
+	}
+	return &bar{w: w}
+}
+
+// update returns the progress callback for a phase (nil when silent).
+func (b *bar) update(what string) sim.ProgressFunc {
+	if b.w == nil {
+		return nil
+	}
+	return func(done, total int64) {
+		if b.pb == nil {
+			b.pb = progressbar.NewOptions64(total, progressbar.OptionSetWriter(b.w), progressbar.OptionSetDescription(what),
+				progressbar.OptionShowElapsedTimeOnFinish(), progressbar.OptionSetPredictTime(true),
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		}
+		b.pb.Set64(done)
+	}
+}
+
+func (b *bar) finish() {
+	if b.pb != nil {
+		b.pb.Finish()
+		fmt.Fprintln(b.w)
+	}
+}
