@@ -45,9 +45,10 @@ type replayConfig struct {
 	writeJobs string   // write the synthetic jobs as JSON lines
 	asJSON    bool
 	plotPath  string
-	timing    bool // add wall time and peak memory to the output
-	workers   int  // protocol A runs in parallel; default GOMAXPROCS
-	samples   int  // time series points; default 240
+	timing    bool  // add wall time and peak memory to the output
+	workers   int   // protocol A runs in parallel; default GOMAXPROCS
+	samples   int   // time series points; default 240
+	compress  int64 // protocol B: divide arrival times by this; default 1
 	net       netFlags
 }
 
@@ -92,6 +93,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.BoolVar(&cfg.timing, "timing", false, "add wall time and peak memory to the report")
 	f.IntVar(&cfg.workers, "workers", 0, "protocol A: runs in parallel (default: the CPUs)")
 	f.IntVar(&cfg.samples, "samples", 240, "time-based replays: points in the time series")
+	f.Int64Var(&cfg.compress, "compress", 1, "protocol time: divide the pods' arrival times by this, raising the load (run times stay)")
 	cfg.net.add(cmd)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	return cmd
@@ -132,6 +134,12 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 		}
 	} else if err := sim.CheckPolicies(cfg.policies); err != nil {
 		errs = append(errs, err)
+	}
+	if cfg.compress < 1 || cfg.compress > 1_000_000 {
+		errs = append(errs, fmt.Errorf("--compress %d: use 1..1000000", cfg.compress))
+	}
+	if cmd.Flags().Changed("compress") && (cfg.protocol != "time" || synthetic) {
+		errs = append(errs, errors.New("--compress applies to --protocol time only"))
 	}
 	if cfg.samples < 2 || cfg.samples > 100000 {
 		errs = append(errs, fmt.Errorf("--samples %d: use 2..100000", cfg.samples))
@@ -222,7 +230,7 @@ func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
 			return err
 		}
 		r, err := sim.RunTimed(ctx, sim.TimedConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, SkipBad: cfg.skipBad,
-			Samples: cfg.samples, Progress: bar.update("replaying pods")})
+			Samples: cfg.samples, Compress: cfg.compress, Progress: bar.update("replaying pods")})
 		if err != nil {
 			return inputErr(err)
 		}
