@@ -112,6 +112,11 @@ func waitFor(t *testing.T, events <-chan Event, what string, ok func(Event) bool
 	for {
 		select {
 		case e := <-events:
+			if e.Inventory != nil {
+				t.Logf("event %s: %d nodes, unknown %+v", e.Kind, len(e.Inventory.Nodes), e.Inventory.Unknown)
+			} else {
+				t.Logf("event %s %s %+v %s", e.Kind, e.Node, e.Status, e.Err)
+			}
 			if ok(e) {
 				return e
 			}
@@ -139,7 +144,8 @@ func TestRealAPIServer(t *testing.T) {
 	defer cancel()
 
 	// The site is reached through a proxy that the test can cut.
-	host := strings.TrimPrefix(cfg.Host, "https://")
+	host := strings.TrimSuffix(strings.TrimPrefix(cfg.Host, "https://"), "/")
+	t.Logf("api server at %s", cfg.Host)
 	px := &proxy{addr: "127.0.0.1:0", target: host}
 	px.start(t)
 	siteCfg := rest.CopyConfig(cfg)
@@ -250,8 +256,10 @@ func TestRealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A Volcano site keeps gang semantics through a PodGroup.
-	d.Volcano = true
+	// A Volcano site keeps gang semantics through a PodGroup (straight to
+	// the API server: a new CRD's first request can outlast the proxy
+	// client's short timeout).
+	d.Volcano, d.Client, d.Dynamic = true, admin, dynamic.NewForConfigOrDie(cfg)
 	job3, p3 := placement()
 	job3.ID = "gang-3"
 	p3.Job = job3.ID
