@@ -133,6 +133,29 @@ catalog:
 	}
 }
 
+func TestNodeNames(t *testing.T) {
+	spec := strings.Replace(good, "{model: cambricon-mlu370-x8, nodes: 2}", "{model: cambricon-mlu370-x8, nodes: 2, names: [k8s-a, k8s-b]}", 1)
+	n, err := Parse([]byte(spec), "t.yaml", catalog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := n.Node("a-k8s-b"); !ok {
+		t.Errorf("named node missing: %v", n.Nodes)
+	}
+	for _, bad := range []struct{ pools, want string }{
+		{"[{model: cambricon-mlu370-x8, nodes: 2, names: [x]}]", "1 names for 2 nodes"},
+		{"[{model: cambricon-mlu370-x8, nodes: 2, names: [x, x]}]", `names[1]: "x" given twice`},
+		{"[{model: cambricon-mlu370-x8, nodes: 1, names: [x]}, {model: nvidia-h20, nodes: 1, names: [x]}]", `node id "a-x" appears twice`},
+		{"[{model: cambricon-mlu370-x8, nodes: 1, names: [Bad_Name]}]", `names[0]: "Bad_Name"`},
+	} {
+		spec := strings.Replace(good, "pools:\n  - {model: cambricon-mlu370-x8, nodes: 2}", "pools: "+bad.pools, 1)
+		_, err := Parse([]byte(spec), "t.yaml", catalog.Default())
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: %v, want %q", bad.pools, err, bad.want)
+		}
+	}
+}
+
 func TestUnknownField(t *testing.T) {
 	_, err := Parse([]byte(good+"colour: blue\n"), "t.yaml", catalog.Default())
 	if err == nil || !strings.Contains(err.Error(), "colour") {

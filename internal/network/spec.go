@@ -63,6 +63,9 @@ type PoolSpec struct {
 	CPUCores       int64             `json:"cpu_cores"`        // per node, default 192
 	MemGiB         int64             `json:"mem_gib"`          // per node, default 1536
 	Labels         map[string]string `json:"labels"`
+	// Names gives the nodes' own names (one per node), e.g. a Kubernetes
+	// site's node names; node ids become <site>-<name>. Default: generated.
+	Names []string `json:"names"`
 }
 
 // Limits that keep a spec (or a fuzzer) from asking for absurd sizes.
@@ -72,7 +75,10 @@ const (
 	maxNodes        = 2_000_000
 )
 
-var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
+var (
+	idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
+	nodeName  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+)
 
 // LoadFile reads and expands a network spec file against a catalog.
 func LoadFile(path string, cat *catalog.Catalog) (*Network, error) {
@@ -153,6 +159,15 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 			}
 		}
 		n.Sites = append(n.Sites, site)
+	}
+	if len(errs) == 0 {
+		ids := make(map[model.NodeID]bool, len(n.Nodes))
+		for _, node := range n.Nodes {
+			if ids[node.ID] {
+				bad("sites", "node id %q appears twice (names given in two pools of site %s?)", node.ID, node.Site)
+			}
+			ids[node.ID] = true
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -243,6 +258,20 @@ func (p *PoolSpec) check(path string, cat *catalog.Catalog) (*catalog.Model, []e
 	if p.Nodes <= 0 || p.Nodes > maxNodesPerPool {
 		bad("nodes", "%d must be between 1 and %d", p.Nodes, maxNodesPerPool)
 	}
+	if len(p.Names) > 0 {
+		if len(p.Names) != p.Nodes {
+			bad("names", "%d names for %d nodes: give one per node or none", len(p.Names), p.Nodes)
+		}
+		seen := map[string]bool{}
+		for i, n := range p.Names {
+			if !nodeName.MatchString(n) {
+				bad(fmt.Sprintf("names[%d]", i), "%q must be lower-case letters, digits, dots and dashes", n)
+			} else if seen[n] {
+				bad(fmt.Sprintf("names[%d]", i), "%q given twice", n)
+			}
+			seen[n] = true
+		}
+	}
 	if p.CardsPerNode == 0 && m != nil {
 		p.CardsPerNode = m.CardsPerServer
 	}
@@ -294,6 +323,9 @@ func (n *Network) addPool(site model.SiteID, pool int, p *PoolSpec, m *catalog.M
 			dom = &n.Domains[len(n.Domains)-1]
 		}
 		id := model.NodeID(fmt.Sprintf("%s-p%d-n%d", site, pool, i))
+		if len(p.Names) > 0 {
+			id = model.NodeID(fmt.Sprintf("%s-%s", site, p.Names[i]))
+		}
 		dom.Nodes = append(dom.Nodes, id)
 		n.Nodes = append(n.Nodes, model.Node{
 			ID: id, Site: site, Domain: dom.ID, Model: m.ID, Cards: p.CardsPerNode,
