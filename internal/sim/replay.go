@@ -131,6 +131,10 @@ type TimedReport struct {
 	Series   []Sample `json:"series"`
 }
 
+// maxIdleTicks bounds the ticks a replay sends once no event is left while
+// jobs still wait.
+const maxIdleTicks = 8
+
 // run is the simulator's record of one job.
 type run struct {
 	i           int
@@ -324,8 +328,8 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 		c.Advance(rd)
 		return nil
 	}
-	ai := 0
-	for ai < len(order) || len(fq) > 0 {
+	ai, idle := 0, 0
+	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -335,6 +339,17 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 		}
 		if len(fq) > 0 && (t < 0 || fq[0].t < t) {
 			t = fq[0].t
+		}
+		if t < 0 {
+			// No event left, but jobs wait (behind a reservation, say):
+			// let time pass in ticks so the core can revisit them.
+			if queued == 0 || idle >= maxIdleTicks {
+				break
+			}
+			idle++
+			t = max(nextSample, lastT)
+		} else {
+			idle = 0
 		}
 		if hard && t > end {
 			break
