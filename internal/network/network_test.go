@@ -54,7 +54,7 @@ sites:
 `
 
 func TestParseGood(t *testing.T) {
-	n, err := Parse([]byte(good), "t.yaml", catalog.Default())
+	n, err := Parse([]byte(good), "t.yaml", nil) // nil: the default catalog
 	if err != nil {
 		t.Fatal(err)
 	}

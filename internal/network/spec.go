@@ -80,7 +80,8 @@ var (
 	nodeName  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 )
 
-// LoadFile reads and expands a network spec file against a catalog.
+// LoadFile reads and expands a network spec file against a catalog
+// (catalog.Default() when cat is nil).
 func LoadFile(path string, cat *catalog.Catalog) (*Network, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -92,6 +93,9 @@ func LoadFile(path string, cat *catalog.Catalog) (*Network, error) {
 // Parse decodes, validates and expands a spec. It reports every problem it
 // finds, each with its path, and never panics.
 func Parse(data []byte, name string, cat *catalog.Catalog) (*Network, error) {
+	if cat == nil {
+		cat = catalog.Default()
+	}
 	var s Spec
 	if err := yaml.UnmarshalStrict(data, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -103,8 +107,12 @@ func Parse(data []byte, name string, cat *catalog.Catalog) (*Network, error) {
 	return n, nil
 }
 
-// Expand validates the spec and builds the network.
+// Expand validates the spec and builds the network (against
+// catalog.Default() when cat is nil).
 func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
+	if cat == nil {
+		cat = catalog.Default()
+	}
 	var errs []error
 	bad := func(path, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)))
