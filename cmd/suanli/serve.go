@@ -22,6 +22,7 @@ import (
 	"github.com/suanli/suanli/internal/store"
 	"github.com/suanli/suanli/internal/store/bolt"
 	"github.com/suanli/suanli/internal/store/etcd"
+	"github.com/suanli/suanli/web"
 )
 
 // serveConfig is the configuration of `suanli serve`.
@@ -111,7 +112,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	hs := &http.Server{
-		Handler:           httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log}),
+		Handler:           httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log, UI: web.FS}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {

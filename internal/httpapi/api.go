@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -23,6 +24,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Log receives request failures (never tokens). Nil: discard.
 	Log *slog.Logger
+	// UI holds the dashboard's templates/ and static/ (web.FS), served
+	// under /ui/. Nil: no dashboard.
+	UI fs.FS
 }
 
 // route is one endpoint: the mux pattern, who may call it and its shape
@@ -84,6 +88,9 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
+	}
+	if cfg.UI != nil {
+		mountDashboard(mux, cfg.UI)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, v1.Error{Message: "no such endpoint " + r.Method + " " + r.URL.Path + "; see /v1/openapi.json"})

@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+// The dashboard is a handful of server-rendered page shells (Go templates)
+// and plain JavaScript that reads the same /v1 API as the CLI, with the
+// token the operator typed in kept in the browser's sessionStorage. The
+// server renders no data into the pages: every number comes from the API
+// under the caller's own token, so a tenant's dashboard shows what its
+// token may read and nothing more.
+
+// page is one dashboard page: its path under /ui/, template and title.
+type page struct {
+	pattern  string // mux pattern
+	name     string // template file under templates/, without .html
+	title    string
+	nav      string // the navigation entry it highlights
+	idSuffix string // path value naming the page's subject, if any
+}
+
+var pages = []page{
+	{pattern: "GET /ui/{$}", name: "overview", title: "Overview", nav: "overview"},
+	{pattern: "GET /ui/login", name: "login", title: "Sign in", nav: ""},
+	{pattern: "GET /ui/sites/{id}", name: "site", title: "Site", nav: "overview", idSuffix: "id"},
+	{pattern: "GET /ui/capacity", name: "capacity", title: "Capacity over time", nav: "capacity"},
+	{pattern: "GET /ui/tenants", name: "tenants", title: "Queues and tenants", nav: "tenants"},
+	{pattern: "GET /ui/jobs", name: "jobs", title: "Jobs", nav: "jobs"},
+	{pattern: "GET /ui/jobs/{id}", name: "job", title: "Job", nav: "jobs", idSuffix: "id"},
+	{pattern: "GET /ui/compliance", name: "compliance", title: "Advisories and compliance", nav: "compliance"},
+}
+
+// navItem is one entry of the navigation bar.
+type navItem struct{ Key, Label, Href string }
+
+var nav = []navItem{
+	{"overview", "Overview", "/ui/"},
+	{"capacity", "Capacity", "/ui/capacity"},
+	{"tenants", "Queues & tenants", "/ui/tenants"},
+	{"jobs", "Jobs", "/ui/jobs"},
+	{"compliance", "Advisories & compliance", "/ui/compliance"},
+}
+
+// pageData is what a page template sees.
+type pageData struct {
+	Page, Title, ID string
+	Nav             []navItem
+	Active          string
+}
+
+// dashboardHeaders keeps the pages to their own origin's scripts and out of
+// frames.
+func dashboardHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// mountDashboard serves the dashboard from assets (templates/ and static/,
+// as web.FS holds them): pages under /ui/, files under /ui/assets/, and /
+// redirects to /ui/. Templates that fail to parse make every page a 500
+// that says why, so the API keeps serving.
+func mountDashboard(mux *http.ServeMux, assets fs.FS) {
+	sets, err := parsePages(assets)
+	for _, p := range pages {
+		mux.HandleFunc(p.pattern, func(w http.ResponseWriter, r *http.Request) {
+			dashboardHeaders(w.Header())
+			if err != nil {
+				http.Error(w, "the dashboard's templates are broken: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			d := pageData{Page: p.name, Title: p.title, Nav: nav, Active: p.nav}
+			if p.idSuffix != "" {
+				d.ID = r.PathValue(p.idSuffix)
+				d.Title = p.title + " " + d.ID
+			}
+			var buf bytes.Buffer
+			if err := sets[p.name].ExecuteTemplate(&buf, "layout", d); err != nil {
+				http.Error(w, "render "+p.name+": "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			_, _ = w.Write(buf.Bytes())
+		})
+	}
+	static, serr := fs.Sub(assets, "static")
+	files := http.StripPrefix("/ui/assets/", http.FileServerFS(static))
+	mux.HandleFunc("GET /ui/assets/", func(w http.ResponseWriter, r *http.Request) {
+		dashboardHeaders(w.Header())
+		if serr != nil || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // no directory listings
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/ui/", http.StatusFound)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/ui/", http.StatusFound)
+	})
+}
+
+// parsePages parses templates/layout.html with each page's template.
+func parsePages(assets fs.FS) (map[string]*template.Template, error) {
+	sets := map[string]*template.Template{}
+	var errs []error
+	for _, p := range pages {
+		t, err := template.ParseFS(assets, "templates/layout.html", "templates/"+p.name+".html")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("page %s: %w", p.name, err))
+			continue
+		}
+		if t.Lookup("layout") == nil || t.Lookup("content") == nil {
+			errs = append(errs, fmt.Errorf("page %s: templates/%s.html must define \"content\" and layout.html \"layout\"", p.name, p.name))
+			continue
+		}
+		sets[p.name] = t
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return sets, nil
+}

@@ -1,0 +1,268 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/server"
+	"github.com/suanli/suanli/internal/store/mem"
+	"github.com/suanli/suanli/web"
+)
+
+// stack is a real server on the default network with a few jobs, served
+// with the dashboard.
+type stack struct {
+	url     string
+	admin   *v1.Client
+	tokens  map[string]string // admin, acme, other
+	jobs    map[string]*v1.Job
+	blocked string // a job that cannot be placed
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	nw, err := network.Default(catalog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Run(ctx) }()
+	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), UI: web.FS}))
+	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); cancel(); <-done })
+	path := filepath.Join(t.TempDir(), "admin.token")
+	if _, err := srv.Bootstrap(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{url: hs.URL, tokens: map[string]string{"admin": strings.TrimSpace(string(b))}, jobs: map[string]*v1.Job{}}
+	s.admin = v1.NewClient(hs.URL, s.tokens["admin"])
+	for _, tn := range []v1.Tenant{
+		{ID: "acme", Name: "Acme AI Lab", Class: "private", QuotaGFLOPS: 200_000_000, Weight: 2},
+		{ID: "other", Name: "Other Research", Class: "private", QuotaGFLOPS: 50_000_000, Weight: 1},
+	} {
+		if _, err := s.admin.PutTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := s.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleTenant, Tenant: tn.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.tokens[tn.ID] = tok.Secret
+	}
+	for name, spec := range map[string]v1.JobSpec{
+		"llm-pretrain": {Tenant: "acme", Name: "llm-pretrain", Kind: "gang", Workers: 4, CardsPerWorker: 8, Models: []string{"huawei-ascend-910b3"}},
+		"notebook":     {Tenant: "acme", Name: "notebook", Kind: "inference", Workers: 1, ShareMilli: 500, MemMiB: 8192},
+		"finetune":     {Tenant: "other", Name: "finetune", Kind: "gang", Workers: 2, CardsPerWorker: 8, Models: []string{"cambricon-mlu590"}},
+		"too-big":      {Tenant: "other", Name: "too-big", Kind: "gang", Workers: 60, CardsPerWorker: 8, Models: []string{"nvidia-h800"}},
+	} {
+		j, err := s.admin.Submit(ctx, spec)
+		if err != nil {
+			t.Fatalf("submit %s: %v", name, err)
+		}
+		s.jobs[name] = j
+	}
+	s.blocked = s.jobs["too-big"].ID
+	deadline := time.Now().Add(10 * time.Second)
+	for name, j := range s.jobs {
+		for {
+			got, err := s.admin.Job(ctx, j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State == v1.StatePlaced || got.State == v1.StateBlocked {
+				s.jobs[name] = got
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s is %s after 10 s", name, got.State)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if st := s.jobs["too-big"].State; st != v1.StateBlocked {
+		t.Fatalf("too-big is %s, want blocked", st)
+	}
+	return s
+}
+
+// browser is a headless Chromium tab that fails the test on any uncaught
+// exception in the page.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	mu   sync.Mutex
+	errs []string // guarded by mu
+	shots string
+}
+
+func chromiumPath(t *testing.T) string {
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no Chromium at /usr/bin/chromium: CI must install Debian's chromium (apt-get install -y chromium)")
+	}
+	t.Skip("no Chromium at /usr/bin/chromium: install it (apt-get install -y --no-install-recommends chromium) to run the dashboard's browser tests")
+	return ""
+}
+
+func newBrowser(t *testing.T) *browser {
+	exe := chromiumPath(t)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "en-GB"), chromedp.WindowSize(1440, 1000), chromedp.UserDataDir(t.TempDir()))
+	b := &browser{t: t}
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			b.mu.Lock()
+			d := e.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				msg = d.Exception.Description
+			}
+			b.errs = append(b.errs, fmt.Sprintf("%s (%s:%d:%d)", msg, d.URL, d.LineNumber+1, d.ColumnNumber+1))
+			b.mu.Unlock()
+		}
+	}))
+	t.Cleanup(func() { cancel(); acancel() })
+	b.ctx = ctx
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 1000)); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	b.shots = os.Getenv("SUANLI_SCREENSHOTS")
+	if b.shots == "" {
+		b.shots = t.TempDir()
+	} else if err := os.MkdirAll(b.shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// do runs steps with a limit, failing the test with what it was doing.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	b.checkErrors(what)
+}
+
+func (b *browser) checkErrors(what string) {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.errs) > 0 {
+		b.t.Fatalf("%s: the page threw: %s", what, strings.Join(b.errs, "; "))
+	}
+}
+
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// open signs in with token (sessionStorage) and loads path until the page
+// says it is ready.
+func (b *browser) open(base, token, path string) {
+	b.t.Helper()
+	b.do("sign in", chromedp.Navigate(base+"/ui/login"), chromedp.WaitReady(chromedp.ID("token")),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf("sessionStorage.clear(); sessionStorage.setItem('suanli.token', %q)", token)))
+	b.load(base + path)
+}
+
+func (b *browser) load(url string) {
+	b.t.Helper()
+	b.do("open "+url, chromedp.Navigate(url))
+	b.waitFor("open "+url, `document.body && document.body.dataset.ready`)
+	if r := eval[string](b, `document.body.dataset.ready`); r != "1" {
+		b.t.Fatalf("%s: the page failed: %s", url, eval[string](b, `document.getElementById('error').textContent`))
+	}
+}
+
+// waitFor polls a JavaScript condition until it holds, across page loads
+// (a click that navigates briefly leaves no page to evaluate in).
+func (b *browser) waitFor(what, expr string) {
+	b.t.Helper()
+	deadline := time.Now().Add(12 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, time.Until(deadline))
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(time.Until(deadline))))
+		cancel()
+		if err == nil {
+			b.checkErrors(what)
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s: %s never held: %v", what, expr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return eval[string](b, fmt.Sprintf(`(document.querySelector(%q) || {}).innerText || ""`, sel))
+}
+
+func (b *browser) waitText(sel, want string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	expr := fmt.Sprintf(`((document.querySelector(%q) || {}).innerText || "").includes(%q)`, sel, want)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(9*time.Second))); err != nil {
+		b.t.Fatalf("%s never showed %q (has %q): %v", sel, want, b.text(sel), err)
+	}
+}
+
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	// Let charts finish their entry animation.
+	_, _ = chromedp.Run(ctx, chromedp.Sleep(700*time.Millisecond))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}

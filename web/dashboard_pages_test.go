@@ -1,0 +1,282 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	v1 "github.com/suanli/suanli/api/v1"
+)
+
+// capacityDoc is the part of /v1/capacity the tests compare.
+type capacityDoc struct {
+	AI struct {
+		Cards     int64 `json:"cards"`
+		GFLOPS    int64 `json:"gflops"`
+		Allocated int64 `json:"allocated_gflops"`
+	} `json:"ai"`
+	Breakdowns map[string][]struct {
+		Key       string `json:"key"`
+		Cards     int64  `json:"cards"`
+		GFLOPS    int64  `json:"gflops"`
+		Allocated int64  `json:"allocated_gflops"`
+	} `json:"breakdowns"`
+}
+
+// thousands writes n as the page does (en locale): 15,856.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func ef(g int64) string { return fmt.Sprintf("%.3f", float64(g)/1e9) }
+
+// TestDashboard opens every page of the dashboard in headless Chromium
+// against a real server and checks what it shows against the API.
+func TestDashboard(t *testing.T) {
+	b := newBrowser(t)
+	s := startStack(t)
+	ctx := context.Background()
+	var capDoc capacityDoc
+	if err := s.admin.Get(ctx, "/v1/capacity", &capDoc); err != nil {
+		t.Fatal(err)
+	}
+	if capDoc.AI.Allocated == 0 {
+		t.Fatal("no capacity allocated after placing jobs")
+	}
+	var net struct {
+		Sites []struct{ ID, Name string } `json:"sites"`
+	}
+	if err := s.admin.Get(ctx, "/v1/network", &net); err != nil {
+		t.Fatal(err)
+	}
+	admin := s.tokens["admin"]
+
+	t.Run("overview", func(t *testing.T) {
+		b.t = t
+		b.open(s.url, admin, "/ui/")
+		if got := eval[string](b, `document.getElementById('k-installed').dataset.gflops`); got != strconv.FormatInt(capDoc.AI.GFLOPS, 10) {
+			t.Errorf("installed GFLOPS shown %s, /v1/capacity says %d", got, capDoc.AI.GFLOPS)
+		}
+		if got := b.text("#k-installed"); !strings.Contains(got, ef(capDoc.AI.GFLOPS)+" EF") {
+			t.Errorf("installed reads %q, want %s EF", got, ef(capDoc.AI.GFLOPS))
+		}
+		if got := eval[string](b, `document.getElementById('k-allocated').dataset.gflops`); got != strconv.FormatInt(capDoc.AI.Allocated, 10) {
+			t.Errorf("allocated GFLOPS shown %s, /v1/capacity says %d", got, capDoc.AI.Allocated)
+		}
+		if got, want := b.text("#k-free"), ef(capDoc.AI.GFLOPS-capDoc.AI.Allocated); !strings.Contains(got, want) {
+			t.Errorf("free reads %q, want %s", got, want)
+		}
+		if n := eval[int](b, `document.querySelectorAll('#sites tbody tr').length`); n != len(net.Sites) {
+			t.Errorf("site table has %d rows, the network %d sites", n, len(net.Sites))
+		}
+		for _, site := range net.Sites {
+			if !strings.Contains(b.text("#sites"), site.Name) {
+				t.Errorf("site %s missing from the table", site.Name)
+			}
+		}
+		if !strings.Contains(b.text("#target-text"), "of 100 EF") {
+			t.Errorf("no 2028 target progress: %q", b.text("#target-text"))
+		}
+		if n := eval[int](b, `document.querySelectorAll('#map canvas').length`); n == 0 {
+			t.Error("the map drew nothing")
+		}
+		b.screenshot("overview")
+	})
+
+	placed := s.jobs["llm-pretrain"]
+	site := placed.Placement.Assignments[0].Site
+	t.Run("site", func(t *testing.T) {
+		b.t = t
+		b.do("open the site from the overview", chromedp.Click(chromedp.CSS(`#sites a[href="/ui/sites/`+site+`"]`)))
+		b.waitFor("site page", `document.body.dataset.page === 'site' && document.body.dataset.ready`)
+		var want int64
+		for _, bk := range capDoc.Breakdowns["site"] {
+			if bk.Key == site {
+				want = bk.GFLOPS
+			}
+		}
+		if got := eval[string](b, `document.getElementById('s-installed').dataset.gflops`); got != strconv.FormatInt(want, 10) {
+			t.Errorf("site %s installed %s, /v1/capacity says %d", site, got, want)
+		}
+		if !strings.Contains(b.text("#site-jobs"), placed.ID) {
+			t.Errorf("site %s does not list job %s: %q", site, placed.ID, b.text("#site-jobs"))
+		}
+		b.screenshot("site")
+	})
+
+	t.Run("jobs and explanation", func(t *testing.T) {
+		b.t = t
+		b.load(s.url + "/ui/jobs")
+		table := b.text("#jobs")
+		for name, j := range s.jobs {
+			if !strings.Contains(table, j.ID) {
+				t.Errorf("jobs page misses %s (%s)", name, j.ID)
+			}
+		}
+		b.screenshot("jobs")
+		b.do("search", chromedp.SendKeys(chromedp.ID("q"), "too-big"))
+		b.waitText("#count", "1 of 4 jobs")
+		b.do("filter blocked", chromedp.Evaluate[chromedp.Void](`(q => { q.value = ''; q.dispatchEvent(new Event('input')); })(document.getElementById('q'))`),
+			chromedp.Evaluate[chromedp.Void](`(s => { s.value = 'blocked'; s.dispatchEvent(new Event('change')); })(document.getElementById('state'))`))
+		blocked, err := s.admin.Jobs(ctx, v1.JobFilter{State: v1.StateBlocked})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(blocked.Jobs)
+		b.waitText("#count", fmt.Sprintf("%d of %d jobs", n, n))
+		b.do("open the blocked job", chromedp.Click(chromedp.CSS(`#jobs a[href="/ui/jobs/`+s.blocked+`"]`)))
+		b.waitFor("blocked job's explanation", `document.body.dataset.page === 'job' && document.body.dataset.ready && document.getElementById('explanation').dataset.loaded`)
+		ex, err := s.admin.Explain(ctx, s.blocked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ex.Rejections) == 0 {
+			t.Fatalf("the blocked job's explanation has no rejections: %+v", ex)
+		}
+		if got := b.text("#ex-summary"); got != ex.Summary {
+			t.Errorf("summary %q, API %q", got, ex.Summary)
+		}
+		rej := b.text("#rejections")
+		for reason, n := range ex.Rejections {
+			if !strings.Contains(rej, reason) || !strings.Contains(rej, reason+"\t"+thousands(n)) {
+				t.Errorf("rejections table %q lacks %s %d", rej, reason, n)
+			}
+		}
+		for _, u := range ex.Unblock {
+			if !strings.Contains(b.text("#ex-unblock"), u) {
+				t.Errorf("unblock list lacks %q", u)
+			}
+		}
+		b.screenshot("job-blocked")
+		// A placed job: its placement, and the explanation behind a click.
+		b.load(s.url + "/ui/jobs/" + placed.ID)
+		for _, a := range placed.Placement.Assignments {
+			if !strings.Contains(b.text("#placement"), a.Node) {
+				t.Errorf("placement table lacks node %s", a.Node)
+			}
+		}
+		b.do("explain", chromedp.Click(chromedp.ID("explain")), chromedp.Poll[chromedp.Void](`document.getElementById('explanation').dataset.loaded`))
+		pex, err := s.admin.Explain(ctx, placed.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.text("#ex-summary"); got != pex.Summary {
+			t.Errorf("placed job's summary %q, API %q", got, pex.Summary)
+		}
+		b.screenshot("job-placed")
+	})
+
+	t.Run("live update", func(t *testing.T) {
+		b.t = t
+		b.load(s.url + "/ui/jobs")
+		b.waitText("#live", "live")
+		j, err := s.admin.Submit(ctx, v1.JobSpec{Tenant: "other", Name: "arrives-live", Kind: "batch", Workers: 1, CardsPerWorker: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.waitText("#jobs", j.ID)
+		s.jobs["arrives-live"] = j
+	})
+
+	t.Run("tenants", func(t *testing.T) {
+		b.t = t
+		b.load(s.url + "/ui/tenants")
+		list, err := s.admin.Jobs(ctx, v1.JobFilter{Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held int64
+		for _, j := range list.Jobs {
+			if j.Placement != nil && (j.State == v1.StatePlaced || j.State == v1.StateRunning) {
+				held += j.Placement.GFLOPS
+			}
+		}
+		want := strconv.FormatFloat(float64(held)/1e6, 'f', 1, 64)
+		if got := b.text(`#tenants tr[data-tenant="acme"] .alloc`); !strings.Contains(got, strings.TrimSuffix(want, ".0")) {
+			t.Errorf("acme allocation %q, want %s PF", got, want)
+		}
+		if !strings.Contains(b.text("#waiting"), s.blocked) {
+			t.Errorf("waiting jobs lack %s", s.blocked)
+		}
+		b.screenshot("tenants")
+	})
+
+	t.Run("capacity", func(t *testing.T) {
+		b.t = t
+		b.load(s.url + "/ui/capacity")
+		b.do("two samples", chromedp.Poll[chromedp.Void](`Number(document.getElementById('c-samples').textContent) >= 2`, chromedp.WithPollingTimeout(12_000_000_000)))
+		var now capacityDoc
+		if err := s.admin.Get(ctx, "/v1/capacity", &now); err != nil {
+			t.Fatal(err)
+		}
+		if got := eval[string](b, `document.getElementById('c-alloc').dataset.gflops`); got != strconv.FormatInt(now.AI.Allocated, 10) {
+			t.Errorf("allocated %s, /v1/capacity says %d", got, now.AI.Allocated)
+		}
+		b.screenshot("capacity")
+	})
+
+	t.Run("compliance", func(t *testing.T) {
+		b.t = t
+		b.load(s.url + "/ui/compliance")
+		for _, o := range capDoc.Breakdowns["origin"] {
+			if !strings.Contains(b.text("#origin"), o.Key) || !strings.Contains(b.text("#origin"), ef(o.GFLOPS)) {
+				t.Errorf("origin table lacks %s %s EF: %q", o.Key, ef(o.GFLOPS), b.text("#origin"))
+			}
+		}
+		b.screenshot("compliance")
+	})
+
+	t.Run("tenant sees only its jobs", func(t *testing.T) {
+		b.t = t
+		b.open(s.url, s.tokens["acme"], "/ui/jobs")
+		table := b.text("#jobs")
+		for name, j := range s.jobs {
+			if got := strings.Contains(table, j.ID); got != (j.Spec.Tenant == "acme") {
+				t.Errorf("acme's job page shows %s (%s, tenant %s): %v", name, j.ID, j.Spec.Tenant, got)
+			}
+		}
+		if got := b.text("#whoami"); got != "tenant acme" {
+			t.Errorf("whoami %q", got)
+		}
+		b.screenshot("tenant-jobs")
+		other := s.jobs["finetune"].ID
+		b.do("open another tenant's job", chromedp.Navigate(s.url+"/ui/jobs/"+other))
+		b.waitFor("another tenant's job", `document.body.dataset.ready`)
+		if r := eval[string](b, `document.body.dataset.ready`); r != "error" {
+			t.Errorf("acme opened %s's job %s: ready=%s", "other", other, r)
+		}
+	})
+
+	t.Run("login and keyboard", func(t *testing.T) {
+		b.t = t
+		b.do("clear", chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`), chromedp.Navigate(s.url+"/ui/jobs"))
+		b.waitFor("redirect to sign in", `location.pathname === '/ui/login' && document.body.dataset.ready`)
+		b.do("bad token", chromedp.SendKeys(chromedp.ID("token"), "not-a-token"), chromedp.Click(chromedp.CSS(`#login-form button`)))
+		b.waitText("#login-msg", "does not know")
+		b.screenshot("login")
+		b.do("good token", chromedp.Evaluate[chromedp.Void](`document.getElementById('token').value = ''`), chromedp.SendKeys(chromedp.ID("token"), admin),
+			chromedp.KeyEvent("\r"))
+		b.waitFor("back to the jobs after signing in", `location.pathname === '/ui/jobs' && document.body.dataset.ready === '1'`)
+		// The first Tab reaches the skip link, the next ones the navigation.
+		b.do("tab", chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`), chromedp.KeyEvent("\t"))
+		if got := eval[string](b, `document.activeElement.className`); got != "skip" {
+			t.Errorf("first Tab focuses %q, want the skip link", got)
+		}
+		b.do("tab", chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"))
+		if got := eval[string](b, `document.activeElement.getAttribute('href')`); got != "/ui/" {
+			t.Errorf("third Tab focuses %q, want the first navigation link", got)
+		}
+		// Every form control has a label.
+		if n := eval[int](b, `[...document.querySelectorAll('input,select')].filter(e => !e.labels || !e.labels.length).length`); n != 0 {
+			t.Errorf("%d form controls without a label", n)
+		}
+	})
+}

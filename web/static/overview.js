@@ -1,0 +1,158 @@
+"use strict";
+// Overview: totals, the map of sites and the breakdowns, all from
+// /v1/network, /v1/capacity, /v1/catalog and /metrics.
+const TARGET_GFLOPS = 100e9; // the 2028 target: 100 EFLOPS FP16
+
+let geoLoaded = null;
+function loadGeo() {
+  geoLoaded ||= fetch("/ui/assets/vendor/geo/china.json").then((r) => r.json()).then((g) => echarts.registerMap("china", g));
+  return geoLoaded;
+}
+
+// siteMix returns site → vendor → installed GFLOPS where the server lists
+// its nodes, or site → vendor → null (present, share unknown) from the
+// allocation metric's labels otherwise.
+async function siteMix(cap) {
+  const mix = {};
+  if (await S.has("/v1/nodes")) {
+    const [nodes, catalog] = await Promise.all([S.nodes(), S.api("/v1/catalog")]);
+    const vendorOf = Object.fromEntries(catalog.map((m) => [m.id, m.vendor]));
+    const perCard = Object.fromEntries((cap.breakdowns.model || []).map((b) => [b.key, b.cards ? b.gflops / b.cards : 0]));
+    for (const n of nodes) {
+      const v = vendorOf[n.model] || n.model;
+      ((mix[n.site] ||= {})[v] = (mix[n.site][v] || 0) + n.cards * (perCard[n.model] || 0));
+    }
+    return { mix, exact: true };
+  }
+  const ms = await S.metrics();
+  for (const s of ms.suanli_allocated_eflops || []) (mix[s.labels.site] ||= {})[s.labels.vendor] = null;
+  return { mix, exact: false };
+}
+
+function kpis(cap, ms) {
+  const ai = cap.ai, bd = cap.breakdowns;
+  const find = (dim, key) => (bd[dim] || []).find((b) => b.key === key) || { gflops: 0, cards: 0, allocated_gflops: 0 };
+  const self = find("ownership", "self-built"), leased = find("ownership", "leased"), dom = find("origin", "domestic");
+  const set = (id, ...kids) => S.$(id).replaceChildren(...kids);
+  set("#k-installed", S.ef(ai.gflops) + " EF", S.el("small", {}, ` ${S.int(ai.cards)} cards`));
+  set("#k-allocated", S.ef(ai.allocated_gflops) + " EF", S.el("small", {}, ` ${S.pct(ai.allocated_gflops, ai.gflops)}`));
+  set("#k-free", S.ef(ai.gflops - ai.allocated_gflops) + " EF");
+  set("#k-ownership", `${S.ef(self.gflops)} / ${S.ef(leased.gflops)}`, S.el("small", {}, " EF"));
+  set("#k-domestic", S.pct(dom.gflops, ai.gflops), S.el("small", {}, ` installed · ${S.pct(dom.allocated_gflops, ai.allocated_gflops)} allocated`));
+  set("#k-queue", S.int(S.metricSum(ms, "suanli_queue_depth")), S.el("small", {}, " pending or blocked"));
+  const p = S.$("#target");
+  p.value = Math.min(100, (100 * ai.gflops) / TARGET_GFLOPS);
+  p.textContent = S.pct(ai.gflops, TARGET_GFLOPS);
+  S.$("#target-text").textContent = `${S.ef(ai.gflops)} of 100 EF (${S.pct(ai.gflops, TARGET_GFLOPS)}); ${S.ef(Math.max(0, TARGET_GFLOPS - ai.gflops))} EF to go`;
+}
+
+function siteTable(net, cap) {
+  const bySite = Object.fromEntries((cap.breakdowns.site || []).map((b) => [b.key, b]));
+  const rows = [...net.sites].sort((a, b) => (bySite[b.id]?.gflops || 0) - (bySite[a.id]?.gflops || 0)).map((s) => {
+    const b = bySite[s.id] || { cards: 0, gflops: 0, allocated_gflops: 0 };
+    return S.el("tr", {}, S.el("td", {}, S.el("a", { href: "/ui/sites/" + encodeURIComponent(s.id) }, s.name)),
+      S.el("td", {}, s.province), S.el("td", {}, s.ownership),
+      S.el("td", { class: "num" }, S.int(b.cards)), S.el("td", { class: "num" }, S.ef(b.gflops)),
+      S.el("td", { class: "num" }, S.pct(b.allocated_gflops, b.gflops)));
+  });
+  S.fill(S.$("#sites tbody"), rows, "no sites", 6);
+}
+
+function groupTable(cap) {
+  const rows = [];
+  for (const dim of ["operator", "origin"]) {
+    for (const b of cap.breakdowns[dim] || []) {
+      rows.push(S.el("tr", {}, S.el("td", {}, `${b.key}`, S.el("span", { class: "muted" }, ` (${dim})`)),
+        S.el("td", { class: "num" }, S.int(b.cards)), S.el("td", { class: "num" }, S.ef(b.gflops)),
+        S.el("td", { class: "num" }, S.ef(b.allocated_gflops))));
+    }
+  }
+  S.fill(S.$("#operators tbody"), rows, "no capacity", 4);
+}
+
+let mapChart = null, vendorChart = null;
+function drawMap(net, cap, mixInfo) {
+  const bySite = Object.fromEntries((cap.breakdowns.site || []).map((b) => [b.key, b]));
+  const maxG = Math.max(...(cap.breakdowns.site || []).map((b) => b.gflops), 1);
+  const radius = (g) => 6 + 22 * Math.sqrt(g / maxG);
+  const series = [];
+  const scatter = [];
+  for (const s of net.sites) {
+    const b = bySite[s.id] || { gflops: 0, allocated_gflops: 0, cards: 0 };
+    const mix = mixInfo.mix[s.id] || {};
+    const vendors = Object.keys(mix).sort();
+    const tip = `${s.name}<br>${s.city}, ${s.province} · ${s.operator} · ${s.ownership}<br>${S.ef(b.gflops)} EF FP16 on ${S.int(b.cards)} cards, ${S.pct(b.allocated_gflops, b.gflops)} allocated<br>`;
+    if (mixInfo.exact && vendors.length) {
+      series.push({ type: "pie", coordinateSystem: "geo", center: [s.lon, s.lat], radius: radius(b.gflops), name: s.id,
+        label: { show: false }, itemStyle: { borderColor: "#0e1621", borderWidth: 1 },
+        tooltip: { formatter: (p) => tip + `${p.name}: ${S.ef(p.value)} EF (${p.percent}%)` },
+        data: vendors.map((v) => ({ name: v, value: mix[v], itemStyle: { color: S.vendorColor(v) } })) });
+    } else {
+      const one = vendors.length === 1;
+      scatter.push({ name: s.id, value: [s.lon, s.lat, b.gflops], symbolSize: 2 * radius(b.gflops),
+        itemStyle: { color: one ? S.vendorColor(vendors[0]) : "#8aa0b8", opacity: 0.85, borderColor: "#0e1621" },
+        tip: tip + "Vendors: " + (vendors.join(", ") || "none listed") });
+    }
+  }
+  if (scatter.length) {
+    series.push({ type: "scatter", coordinateSystem: "geo", data: scatter, label: { show: false },
+      tooltip: { formatter: (p) => p.data.tip } });
+  }
+  series.push({ type: "scatter", coordinateSystem: "geo", symbolSize: 0, silent: true, z: 5, labelLayout: { hideOverlap: true },
+    label: { show: true, formatter: (p) => p.name, position: "bottom", distance: 2, color: "#e8eef6", fontSize: 11, textBorderColor: "#0e1621", textBorderWidth: 3 },
+    data: net.sites.map((s) => ({ name: s.city, value: [s.lon, s.lat] })) });
+  const option = {
+    tooltip: { trigger: "item", backgroundColor: "#162232", borderColor: "#2c3d55", textStyle: { color: "#e8eef6" } },
+    geo: { map: "china", roam: true, boundingCoords: [[73, 54], [135, 16]], aspectScale: 0.85, layoutCenter: ["50%", "50%"], layoutSize: "104%",
+      itemStyle: { areaColor: "#1a2636", borderColor: "#34465e" }, emphasis: { disabled: true },
+      regions: [{ name: "CN", itemStyle: { areaColor: "#22344b", borderColor: "#5b7799", borderWidth: 1.2 } }],
+      label: { show: false } },
+    series,
+  };
+  mapChart ||= S.chart(S.$("#map"), {});
+  mapChart.setOption(option, true);
+  mapChart.off("click");
+  mapChart.on("click", (p) => {
+    const id = p.seriesType === "pie" ? p.seriesName : p.data && p.data.tip ? p.name : null;
+    if (id) location.assign("/ui/sites/" + encodeURIComponent(id));
+  });
+  const all = [...new Set(Object.values(mixInfo.mix).flatMap((m) => Object.keys(m)))].sort();
+  const note = S.$("#map-note");
+  note.replaceChildren(mixInfo.exact ? "Circle area: installed FP16 EFLOPS; slices: vendor share of it. Click a site to open it."
+    : "Circle area: installed FP16 EFLOPS. Colour: the vendor of single-vendor sites; grey: several vendors (this server lists no nodes, so their shares are not shown). Click a site to open it.",
+  S.el("span", { class: "legend" }, all.map((v) => S.el("span", {}, S.el("i", { style: `background:${S.vendorColor(v)}` }), v))));
+}
+
+function drawVendors(cap) {
+  const vs = [...(cap.breakdowns.vendor || [])].sort((a, b) => a.gflops - b.gflops);
+  vendorChart ||= S.chart(S.$("#vendors"), {});
+  vendorChart.setOption({
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v) => v.toFixed(3) + " EF" },
+    grid: { left: 170, right: 30, top: 10, bottom: 40 },
+    xAxis: S.axis({ type: "value", name: "EFLOPS", nameLocation: "middle", nameGap: 24 }),
+    yAxis: S.axis({ type: "category", data: vs.map((b) => b.key), axisLabel: { color: "#a9b7c9", width: 160, overflow: "truncate" } }),
+    series: [
+      { name: "allocated", type: "bar", stack: "t", data: vs.map((b) => ({ value: b.allocated_gflops / 1e9, itemStyle: { color: S.vendorColor(b.key) } })) },
+      { name: "free", type: "bar", stack: "t", data: vs.map((b) => ({ value: (b.gflops - b.allocated_gflops) / 1e9, itemStyle: { color: S.vendorColor(b.key), opacity: 0.35 } })) },
+    ],
+  }, true);
+}
+
+async function refresh(net, mixInfo) {
+  const [cap, ms] = await Promise.all([S.api("/v1/capacity"), S.metrics()]);
+  kpis(cap, ms);
+  siteTable(net, cap);
+  groupTable(cap);
+  drawVendors(cap);
+  drawMap(net, cap, mixInfo);
+  S.$("#k-installed").dataset.gflops = cap.ai.gflops;
+  S.$("#k-allocated").dataset.gflops = cap.ai.allocated_gflops;
+}
+
+S.run(async () => {
+  const [net, cap] = await Promise.all([S.api("/v1/network"), S.api("/v1/capacity"), loadGeo()]);
+  S.$("#netname").textContent = `${net.name}: ${net.sites.length} sites, ${S.int(net.domains)} high-bandwidth domains, ${S.int(net.nodes)} nodes, ${S.int(net.cards)} cards.`;
+  const mixInfo = await siteMix(cap);
+  await refresh(net, mixInfo);
+  S.onJobs(() => refresh(net, mixInfo).catch(S.showError), 1500);
+});
