@@ -111,10 +111,10 @@ func startStack(t *testing.T) *stack {
 // browser is a headless Chromium tab that fails the test on any uncaught
 // exception in the page.
 type browser struct {
-	t    *testing.T
-	ctx  context.Context
-	mu   sync.Mutex
-	errs []string // guarded by mu
+	t     *testing.T
+	ctx   context.Context
+	mu    sync.Mutex
+	errs  []string // guarded by mu
 	shots string
 }
 
