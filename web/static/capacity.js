@@ -5,10 +5,11 @@ function lines(id, series, unit) {
   charts[id] ||= S.chart(S.$("#" + id), {});
   charts[id].setOption({
     tooltip: { trigger: "axis", valueFormatter: (v) => (v == null ? "–" : unit === "EF" ? v.toFixed(3) + " EF" : v.toFixed(unit === "/s" ? 2 : 0) + (unit === "/s" ? "/s" : "")) },
-    legend: { type: "scroll", textStyle: { color: "#a9b7c9" }, pageTextStyle: { color: "#a9b7c9" } },
+    legend: { type: "scroll", top: 0, left: "center", textStyle: { color: "#a9b7c9" }, pageTextStyle: { color: "#a9b7c9" } },
     grid: { left: 60, right: 20, top: 40, bottom: 30 },
+    animation: false,
     xAxis: S.axis({ type: "time" }),
-    yAxis: S.axis({ type: "value", name: unit === "EF" ? "EFLOPS" : "" }),
+    yAxis: S.axis({ type: "value" }),
     series,
   }, true);
 }

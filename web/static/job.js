@@ -31,6 +31,17 @@ function show(j) {
   S.$("#cancel").hidden = !["pending", "blocked", "placed", "running"].includes(j.state);
 }
 
+// readable turns an explanation line into text: the API may send plain
+// text or a JSON object (with a "text" field, or fields to list).
+function readable(v) {
+  if (typeof v !== "string" || !v.startsWith("{")) return typeof v === "string" ? v : JSON.stringify(v);
+  try {
+    const o = JSON.parse(v);
+    if (o.text) return o.text;
+    return Object.entries(o).map(([k, x]) => `${k.replaceAll("_", " ")}: ${typeof x === "object" ? JSON.stringify(x) : x}`).join(" · ");
+  } catch { return v; }
+}
+
 let rejChart = null;
 async function explain() {
   const e = await S.api(`/v1/jobs/${encodeURIComponent(id)}/explain`);
@@ -45,9 +56,9 @@ async function explain() {
       xAxis: S.axis({ type: "value" }), yAxis: S.axis({ type: "category", inverse: true, data: rej.map((r) => r[0]) }),
       series: [{ type: "bar", data: rej.map((r) => r[1]), itemStyle: { color: "#ff9f68" } }] }, true);
   }
-  S.$("#ex-best").textContent = e.best || "no partial candidate";
-  S.fill(S.$("#ex-unblock"), (e.unblock || []).map((u) => S.el("li", {}, u)), "nothing: it is not waiting");
-  S.fill(S.$("#ex-details"), (e.details || []).map((u) => S.el("li", {}, u)), "no details");
+  S.$("#ex-best").textContent = e.best ? readable(e.best) : "no partial candidate";
+  S.fill(S.$("#ex-unblock"), (e.unblock || []).map((u) => S.el("li", {}, readable(u))), "nothing: it is not waiting");
+  S.fill(S.$("#ex-details"), (e.details || []).map((u) => S.el("li", {}, readable(u))), "no details");
 }
 
 S.run(async (who) => {
