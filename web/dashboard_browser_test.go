@@ -61,7 +61,7 @@ func startStack(t *testing.T) *stack {
 	s.admin = v1.NewClient(hs.URL, s.tokens["admin"])
 	for _, tn := range []v1.Tenant{
 		{ID: "acme", Name: "Acme AI Lab", Class: "private", QuotaGFLOPS: 200_000_000, Weight: 2},
-		{ID: "other", Name: "Other Research", Class: "private", QuotaGFLOPS: 50_000_000, Weight: 1},
+		{ID: "other", Name: "Other Research", Class: "private", QuotaGFLOPS: 600_000_000, Weight: 1},
 	} {
 		if _, err := s.admin.PutTenant(ctx, tn); err != nil {
 			t.Fatal(err)
@@ -72,17 +72,17 @@ func startStack(t *testing.T) *stack {
 		}
 		s.tokens[tn.ID] = tok.Secret
 	}
-	for name, spec := range map[string]v1.JobSpec{
-		"llm-pretrain": {Tenant: "acme", Name: "llm-pretrain", Kind: "gang", Workers: 4, CardsPerWorker: 8, Models: []string{"huawei-ascend-910b3"}},
-		"notebook":     {Tenant: "acme", Name: "notebook", Kind: "inference", Workers: 1, ShareMilli: 500, MemMiB: 8192},
-		"finetune":     {Tenant: "other", Name: "finetune", Kind: "gang", Workers: 2, CardsPerWorker: 8, Models: []string{"cambricon-mlu590"}},
-		"too-big":      {Tenant: "other", Name: "too-big", Kind: "gang", Workers: 60, CardsPerWorker: 8, Models: []string{"nvidia-h800"}},
+	for _, spec := range []v1.JobSpec{ // in this order: the gang that cannot fit comes last
+		{Tenant: "acme", Name: "llm-pretrain", Kind: "gang", Workers: 4, CardsPerWorker: 8, Models: []string{"huawei-ascend-910b3"}},
+		{Tenant: "acme", Name: "notebook", Kind: "inference", Workers: 1, ShareMilli: 500, MemMiB: 8192},
+		{Tenant: "other", Name: "finetune", Kind: "gang", Workers: 2, CardsPerWorker: 8, Models: []string{"cambricon-mlu590"}},
+		{Tenant: "other", Name: "too-big", Kind: "gang", Workers: 60, CardsPerWorker: 8, Models: []string{"nvidia-h800"}},
 	} {
 		j, err := s.admin.Submit(ctx, spec)
 		if err != nil {
-			t.Fatalf("submit %s: %v", name, err)
+			t.Fatalf("submit %s: %v", spec.Name, err)
 		}
-		s.jobs[name] = j
+		s.jobs[spec.Name] = j
 	}
 	s.blocked = s.jobs["too-big"].ID
 	deadline := time.Now().Add(10 * time.Second)
