@@ -3,13 +3,46 @@
 // allocation and health (where the server lists nodes) and its live jobs.
 let heatChart = null;
 
-async function heat(site) {
+// cardsInUse draws, for a server that does not list its nodes, the nodes
+// that live placements use: one row per node, one cell per card, coloured
+// by the job holding it.
+function cardsInUse(live, site) {
   const note = S.$("#heat-note");
-  if (!(await S.has("/v1/nodes"))) {
-    S.$("#heat").hidden = true;
-    note.replaceChildren(S.el("span", { class: "notice" }, "This server does not list nodes (no /v1/nodes endpoint), so the per-node heat map is not available. Capacity and jobs below come from /v1/capacity and /v1/jobs."));
-    return;
+  const cells = new Map(); // node → card → [{job, share}]
+  for (const j of live) {
+    for (const a of (j.placement && j.placement.assignments) || []) {
+      if (a.site !== site) continue;
+      const n = cells.get(a.node) || new Map();
+      for (const c of a.cards) n.set(c, [...(n.get(c) || []), { job: j.id, share: a.share_milli || 1000 }]);
+      cells.set(a.node, n);
+    }
   }
+  const nodes = [...cells.keys()].sort();
+  note.replaceChildren(S.el("span", { class: "notice" }, "This server does not list its nodes (no /v1/nodes endpoint), so idle nodes and health are not shown: below are the nodes that live placements use, one cell per card, coloured by job."));
+  if (!nodes.length) { S.$("#heat").hidden = true; return; }
+  S.$("#heat").hidden = false;
+  const jobs = [...new Set(live.map((j) => j.id))];
+  const colors = ["#5cb3ff", "#ffd166", "#4fd18b", "#da77f2", "#ff9f68", "#3bc9db", "#f783ac", "#a9e34b"];
+  const cols = Math.max(...nodes.map((n) => Math.max(...cells.get(n).keys()))) + 1;
+  const data = [];
+  for (const [y, n] of nodes.entries()) {
+    for (const [c, hs] of cells.get(n)) data.push({ value: [c, y, 1], holders: hs, node: n, card: c, itemStyle: { color: colors[jobs.indexOf(hs[0].job) % colors.length] } });
+  }
+  S.$("#heat").style.height = Math.max(200, Math.min(1200, 90 + nodes.length * 26)) + "px";
+  heatChart ||= S.chart(S.$("#heat"), {});
+  heatChart.resize();
+  heatChart.setOption({
+    tooltip: { formatter: (p) => `${p.data.node} card ${p.data.card}<br>` + p.data.holders.map((h) => `${h.job}: ${(h.share / 1000).toFixed(3)} card`).join("<br>") },
+    grid: { left: 170, right: 20, top: 10, bottom: 40 },
+    xAxis: S.axis({ type: "category", data: [...Array(cols).keys()].map(String), name: "card", nameLocation: "middle", nameGap: 26 }),
+    yAxis: S.axis({ type: "category", data: nodes, axisLabel: { color: "#a9b7c9", fontSize: 11 } }),
+    series: [{ type: "heatmap", data, itemStyle: { borderColor: "#0e1621", borderWidth: 2 }, label: { show: true, color: "#0e1621", fontSize: 10, formatter: (p) => p.data.holders[0].job.slice(-4) } }],
+  }, true);
+}
+
+async function heat(site, live) {
+  const note = S.$("#heat-note");
+  if (!(await S.has("/v1/nodes"))) return cardsInUse(live, site);
   const nodes = (await S.nodes(site)).sort((a, b) => (a.domain + a.id).localeCompare(b.domain + b.id));
   const domains = [...new Set(nodes.map((n) => n.domain || "(none)"))];
   const cols = Math.max(1, ...domains.map((d) => nodes.filter((n) => (n.domain || "(none)") === d).length));
@@ -38,8 +71,7 @@ async function heat(site) {
   }, true);
 }
 
-async function jobsHere(site) {
-  const live = await S.liveJobs();
+async function jobsHere(site, live) {
   const here = live.filter((j) => j.placement && j.placement.assignments.some((a) => a.site === site));
   const rows = here.map((j) => {
     const as = j.placement.assignments.filter((a) => a.site === site);
@@ -66,6 +98,7 @@ S.run(async () => {
   S.$("#s-allocated").textContent = `${S.ef(b.allocated_gflops)} EF (${S.pct(b.allocated_gflops, b.gflops)})`;
   S.$("#s-cards").textContent = S.int(b.cards);
   S.$("#s-vendors").textContent = [...new Set((ms.suanli_allocated_eflops || []).filter((m) => m.labels.site === site).map((m) => m.labels.vendor))].sort().join(", ") || "–";
-  await Promise.all([heat(site), jobsHere(site)]);
-  S.onJobs(() => Promise.all([jobsHere(site), heat(site)]).catch(S.showError), 1500);
+  const both = async () => { const live = await S.liveJobs(); await Promise.all([heat(site, live), jobsHere(site, live)]); };
+  await both();
+  S.onJobs(() => both().catch(S.showError), 1500);
 });
