@@ -252,6 +252,15 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("whoami %q", got)
 		}
 		b.screenshot("tenant-jobs")
+		b.load(s.url + "/ui/tenants")
+		if n := eval[int](b, `document.querySelectorAll('#tenants tbody tr[data-tenant]').length`); n != 1 || b.text(`#tenants tr[data-tenant="acme"]`) == "" {
+			t.Errorf("acme's tenants page shows %d tenants: %q", n, b.text("#tenants"))
+		}
+		if strings.Contains(b.text("#waiting"), s.blocked) {
+			t.Errorf("acme sees other's waiting job %s", s.blocked)
+		}
+		b.load(s.url + "/ui/")
+		b.load(s.url + "/ui/capacity")
 		other := s.jobs["finetune"].ID
 		b.do("open another tenant's job", chromedp.Navigate(s.url+"/ui/jobs/"+other))
 		b.waitFor("another tenant's job", `document.body.dataset.ready`)
