@@ -18,8 +18,25 @@ type fgd struct {
 	d          *Distribution
 	quantize   bool
 	smallFirst bool
-	cache      scoreCache
+	// tie, if set, breaks ties of the rounded score before rank: a value in
+	// [0, tieScale), higher wins, of placing t on node i leaving it as a.
+	tie func(c *Cluster, i int, t *Task, a *Node) float64
+	// extra, if set, adds to each node's fragmentation.
+	extra func(n *Node) float64
+	cache scoreCache
 }
+
+// frag is the node's fragmentation as the policy measures it.
+func (f *fgd) frag(n *Node) float64 {
+	v := f.d.NodeFrag(n)
+	if f.extra != nil {
+		v += f.extra(n)
+	}
+	return v
+}
+
+// tieScale bounds tie values.
+const tieScale = 1 << 20
 
 func newFGD(name string, d *Distribution, nodes int, quantize bool) *fgd {
 	return &fgd{name: name, d: d, quantize: quantize, cache: newScoreCache(nodes)}
@@ -37,7 +54,7 @@ func (f *fgd) score(c *Cluster, i int, t *Task) (float64, uint32) {
 		return e.score, e.gpus
 	}
 	n := &c.Nodes[i]
-	before := f.cache.nodeFrag(c, i, f.d)
+	before := f.cache.nodeFrag(c, i, f.frag)
 	var best float64
 	var gpus uint32
 	if t.Share() {
@@ -58,28 +75,17 @@ func (f *fgd) score(c *Cluster, i int, t *Task) (float64, uint32) {
 			tried[nt] = free
 			nt++
 			a := after(n, t, 1<<g)
-			if s := f.nodeValue(before-f.d.NodeFrag(&a), &a); s > best {
+			if s := f.value(before - f.frag(&a)); s > best {
 				best, gpus = s, 1<<g
 			}
 		}
 	} else {
 		gpus = firstFree(n, t.NumGPU)
 		a := after(n, t, gpus)
-		best = f.nodeValue(before-f.d.NodeFrag(&a), &a)
+		best = f.value(before - f.frag(&a))
 	}
 	f.cache.put(c, i, best, gpus)
 	return best, gpus
-}
-
-// nodeValue is the score of placing on a node whose state afterwards is a.
-// suanli breaks FGD's ties towards nodes with fewer GPUs, keeping the large
-// nodes whole for multi-GPU tasks; remaining ties go by rank.
-func (f *fgd) nodeValue(delta float64, a *Node) float64 {
-	q := f.value(delta)
-	if f.smallFirst {
-		return q*MaxGPUs*2 + float64(MaxGPUs-a.GPUs)
-	}
-	return q
 }
 
 // value turns a fragmentation decrease (negative: growth) into a score.
@@ -141,10 +147,10 @@ func (s *scoreCache) put(c *Cluster, i int, score float64, gpus uint32) {
 	row[s.cur] = cacheEntry{ver: c.version[i] + 1, gpus: gpus, score: score}
 }
 
-func (s *scoreCache) nodeFrag(c *Cluster, i int, d *Distribution) float64 {
+func (s *scoreCache) nodeFrag(c *Cluster, i int, frag func(*Node) float64) float64 {
 	e := &s.frag[i]
 	if e.ver != c.version[i]+1 {
-		e.ver, e.frag = c.version[i]+1, d.NodeFrag(&c.Nodes[i])
+		e.ver, e.frag = c.version[i]+1, frag(&c.Nodes[i])
 	}
 	return e.frag
 }

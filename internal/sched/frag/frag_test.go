@@ -220,3 +220,82 @@ func TestGoldenTiny(t *testing.T) {
 		t.Fatalf("unallocated GPUs at 130%% per policy:\n got %#v\nwant %#v", got, want)
 	}
 }
+
+func TestStranded(t *testing.T) {
+	n := Node{CPUCap: 96000, CPUFree: 24000, GPUs: 8}
+	for g := range 8 {
+		n.Free[g] = 1000
+	}
+	n.Free[0] = 500
+	// idle 7500 milli; 24 cores feed 24000/rho GPU milli.
+	for _, tc := range []struct {
+		rho, want float64
+	}{
+		{12, 5500}, // 12 milli-cores per milli: 2000 fed, 5500 stranded
+		{3, 0},     // 8000 fed ≥ idle
+		{3.2, 0},   // exactly 7500 fed
+		{0, 0},     // no CPU need: nothing stranded
+		{-1, 0},    // nonsense rate: nothing stranded
+		{24, 6500}, // 1000 fed
+		{96, 7250}, // 250 fed
+	} {
+		if got := Stranded(&n, tc.rho); math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("Stranded(rho %v) = %v, want %v", tc.rho, got, tc.want)
+		}
+	}
+	n.CPUFree = 0 // no CPU left: every idle GPU milli is stranded, never more
+	if got := Stranded(&n, 12); got != 7500 {
+		t.Errorf("Stranded with no CPU = %v, want 7500", got)
+	}
+}
+
+func TestCPUPerGPUMilli(t *testing.T) {
+	c, _ := tinyCluster(t)
+	share := mustTask(t, c, TaskSpec{CPUMilli: 4000, NumGPU: 1, GPUMilli: 500})
+	whole2 := mustTask(t, c, TaskSpec{CPUMilli: 16000, NumGPU: 2, GPUMilli: 1000})
+	cpu := mustTask(t, c, TaskSpec{CPUMilli: 64000})
+	for _, tc := range []struct {
+		name  string
+		tasks []TypicalTask
+		want  float64
+	}{
+		{"mix", []TypicalTask{{share, 0.5}, {whole2, 0.25}, {cpu, 0.25}}, (0.5*4000 + 0.25*16000) / (0.5*500 + 0.25*2000)},
+		{"cpu-only tasks are ignored", []TypicalTask{{share, 0.5}, {cpu, 0.5}}, 8},
+		{"no GPU task", []TypicalTask{{cpu, 1}}, 0},
+		{"empty", nil, 0},
+	} {
+		if got := newDistribution(tc.tasks, false).CPUPerGPUMilli(); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: CPUPerGPUMilli = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSuanliAvoidsStranding: a CPU-only task goes to the node where it strands
+// no GPU, although FGD's own score ties both nodes.
+func TestSuanliAvoidsStranding(t *testing.T) {
+	specs := []NodeSpec{
+		{Name: "lean", CPUMilli: 32000, MemMiB: 1 << 20, GPUs: 4, Model: "G2"},
+		{Name: "rich", CPUMilli: 128000, MemMiB: 1 << 20, GPUs: 2, Model: "T4"},
+	}
+	c, err := NewCluster(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpu := mustTask(t, c, TaskSpec{CPUMilli: 8000, NumGPU: 1, GPUMilli: 1000})
+	cpu := mustTask(t, c, TaskSpec{CPUMilli: 16000})
+	d := newDistribution([]TypicalTask{{gpu, 0.9}, {cpu, 0.1}}, false)
+	c.Rank[0], c.Rank[1] = 0, 1 // FGD's tie goes to "lean"
+	for _, tc := range []struct {
+		policy string
+		want   int
+	}{{FGD, 0}, {Suanli, 1}} {
+		p, err := New(tc.policy, d, len(c.Nodes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, ok := p.Choose(c, &cpu, nil)
+		if !ok || pl.Node != tc.want {
+			t.Errorf("%s placed the CPU-only task on node %d (ok %v), want %s", tc.policy, pl.Node, ok, specs[tc.want].Name)
+		}
+	}
+}

@@ -141,6 +141,12 @@ func run(c *Cluster, tasks []Task, d *Distribution, policy string, seed uint64, 
 	if err != nil {
 		return Curve{}, err
 	}
+	return runPolicy(c, tasks, d, pol, seed, cfg, runNo, runs)
+}
+
+// runPolicy is run with a policy instance.
+func runPolicy(c *Cluster, tasks []Task, d *Distribution, pol Policy, seed uint64, cfg Config, runNo, runs int) (Curve, error) {
+	policy := pol.Name()
 	rng := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
 	for i, r := range rng.Perm(len(c.Rank)) {
 		c.Rank[i] = int32(r)
