@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -126,5 +127,39 @@ func TestDashboardBrokenTemplates(t *testing.T) {
 	}
 	if res, _ := get(t, h, "/healthz"); res.StatusCode != http.StatusOK {
 		t.Errorf("the API stopped serving: /healthz %d", res.StatusCode)
+	}
+}
+
+func TestDashboardGzip(t *testing.T) {
+	h := New(Config{UI: uiFS()})
+	for _, tc := range []struct {
+		path, accept string
+		gzipped      bool
+	}{
+		{"/ui/assets/app.js", "gzip, deflate, br", true},
+		{"/ui/assets/app.js", "br;q=1.0, gzip;q=0.8", true},
+		{"/ui/assets/app.js", "gzip;q=0", false},
+		{"/ui/assets/app.js", "", false},
+		{"/ui/assets/missing.js", "gzip", false},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", tc.path, nil)
+		req.Header.Set("Accept-Encoding", tc.accept)
+		h.ServeHTTP(rec, req)
+		res := rec.Result()
+		if got := res.Header.Get("Content-Encoding") == "gzip"; got != tc.gzipped {
+			t.Errorf("%s with %q: gzipped %v, want %v", tc.path, tc.accept, got, tc.gzipped)
+		}
+		if !tc.gzipped {
+			continue
+		}
+		zr, err := gzip.NewReader(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(zr)
+		if string(b) != `"use strict";` || res.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+			t.Errorf("%s: body %q, type %q", tc.path, b, res.Header.Get("Content-Type"))
+		}
 	}
 }
