@@ -266,3 +266,30 @@ func (b *browser) screenshot(name string) {
 		b.t.Fatal(err)
 	}
 }
+
+// contrastJS lists the visible text whose colour has less than 4.5:1
+// contrast (WCAG AA) with the first opaque background behind it.
+const contrastJS = `(() => {
+  const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const bg = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] > 0.9) return c; } return [255, 255, 255]; };
+  const bad = [];
+  for (const e of document.querySelectorAll("body *")) {
+    if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const r = e.getBoundingClientRect();
+    if (!r.width || !r.height || e.closest("[hidden], .sr-only, .skip")) continue;
+    const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) bad.push(e.tagName + " " + JSON.stringify(e.textContent.trim().slice(0, 30)) + " " + ratio.toFixed(2));
+  }
+  return bad;
+})()`
+
+// checkContrast fails the test for text below 4.5:1 contrast.
+func (b *browser) checkContrast(page string) {
+	b.t.Helper()
+	if bad := eval[[]string](b, contrastJS); len(bad) > 0 {
+		b.t.Errorf("%s: %d texts with contrast below 4.5:1: %v", page, len(bad), bad)
+	}
+}

@@ -89,6 +89,14 @@ func TestDashboard(t *testing.T) {
 		if n := eval[int](b, `document.querySelectorAll('#map canvas').length`); n == 0 {
 			t.Error("the map drew nothing")
 		}
+		b.checkContrast("overview")
+		// The contrast check itself finds dim text.
+		probe := eval[[]string](b, `(() => { const p = document.createElement("p"); p.id = "probe"; p.style.color = "#333a44"; p.textContent = "dim text";
+			document.getElementById("main").append(p); return null; })() || `+contrastJS)
+		if len(probe) != 1 || !strings.Contains(probe[0], "dim text") {
+			t.Errorf("the contrast check missed dim text: %v", probe)
+		}
+		b.do("remove probe", chromedp.Evaluate[chromedp.Void](`document.getElementById("probe").remove()`))
 		b.screenshot("overview")
 	})
 
@@ -110,6 +118,7 @@ func TestDashboard(t *testing.T) {
 		if !strings.Contains(b.text("#site-jobs"), placed.ID) {
 			t.Errorf("site %s does not list job %s: %q", site, placed.ID, b.text("#site-jobs"))
 		}
+		b.checkContrast("site")
 		b.screenshot("site")
 	})
 
@@ -122,6 +131,7 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("jobs page misses %s (%s)", name, j.ID)
 			}
 		}
+		b.checkContrast("jobs")
 		b.screenshot("jobs")
 		b.do("search", chromedp.SendKeys(chromedp.ID("q"), "too-big"))
 		b.waitText("#count", "1 of 4 jobs")
@@ -160,6 +170,7 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("unblock list %q lacks %q", b.text("#ex-unblock"), u)
 			}
 		}
+		b.checkContrast("job-blocked")
 		b.screenshot("job-blocked")
 		// A placed job: its placement, and the explanation behind a click.
 		b.load(s.url + "/ui/jobs/" + placed.ID)
@@ -211,6 +222,7 @@ func TestDashboard(t *testing.T) {
 		if !strings.Contains(b.text("#waiting"), s.blocked) {
 			t.Errorf("waiting jobs lack %s", s.blocked)
 		}
+		b.checkContrast("tenants")
 		b.screenshot("tenants")
 	})
 
@@ -225,6 +237,7 @@ func TestDashboard(t *testing.T) {
 		if got := eval[string](b, `document.getElementById('c-alloc').dataset.gflops`); got != strconv.FormatInt(now.AI.Allocated, 10) {
 			t.Errorf("allocated %s, /v1/capacity says %d", got, now.AI.Allocated)
 		}
+		b.checkContrast("capacity")
 		b.screenshot("capacity")
 	})
 
@@ -236,6 +249,7 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("origin table lacks %s %s EF: %q", o.Key, ef(o.GFLOPS), b.text("#origin"))
 			}
 		}
+		b.checkContrast("compliance")
 		b.screenshot("compliance")
 	})
 
@@ -275,6 +289,7 @@ func TestDashboard(t *testing.T) {
 		b.waitFor("redirect to sign in", `location.pathname === '/ui/login' && document.body.dataset.ready`)
 		b.do("bad token", chromedp.SendKeys(chromedp.ID("token"), "not-a-token"), chromedp.Click(chromedp.CSS(`#login-form button`)))
 		b.waitText("#login-msg", "does not know")
+		b.checkContrast("login")
 		b.screenshot("login")
 		b.do("good token", chromedp.Evaluate[chromedp.Void](`document.getElementById('token').value = ''`), chromedp.SendKeys(chromedp.ID("token"), admin),
 			chromedp.KeyEvent("\r"))

@@ -212,6 +212,8 @@ const S = (() => {
       const headers = { Authorization: "Bearer " + token(), Accept: "text/event-stream" };
       if (last) headers["Last-Event-ID"] = last;
       const r = await fetch("/v1/events", { headers });
+      if (r.status === 401) { signOut(); return; }
+      if (r.status === 400) last = ""; // the revision is compacted: start from now
       if (!r.ok || !r.body) throw new Error("events: HTTP " + r.status);
       set("on", "live");
       const rd = r.body.pipeThrough(new TextDecoderStream()).getReader();
