@@ -2,13 +2,16 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store/mem"
@@ -28,6 +32,7 @@ import (
 // with the dashboard.
 type stack struct {
 	url     string
+	nodes   *nodeShim
 	admin   *v1.Client
 	tokens  map[string]string // admin, acme, other
 	jobs    map[string]*v1.Job
@@ -47,7 +52,8 @@ func startStack(t *testing.T) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Run(ctx) }()
-	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), UI: web.FS}))
+	shim := &nodeShim{next: httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), UI: web.FS}), net: nw}
+	hs := httptest.NewServer(shim)
 	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); cancel(); <-done })
 	path := filepath.Join(t.TempDir(), "admin.token")
 	if _, err := srv.Bootstrap(ctx, path); err != nil {
@@ -57,7 +63,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{url: hs.URL, tokens: map[string]string{"admin": strings.TrimSpace(string(b))}, jobs: map[string]*v1.Job{}}
+	s := &stack{url: hs.URL, nodes: shim, tokens: map[string]string{"admin": strings.TrimSpace(string(b))}, jobs: map[string]*v1.Job{}}
 	s.admin = v1.NewClient(hs.URL, s.tokens["admin"])
 	for _, tn := range []v1.Tenant{
 		{ID: "acme", Name: "Acme AI Lab", Class: "private", QuotaGFLOPS: 200_000_000, Weight: 2},
@@ -106,6 +112,51 @@ func startStack(t *testing.T) *stack {
 		t.Fatalf("too-big is %s, want blocked", st)
 	}
 	return s
+}
+
+// nodeShim, while on, lists the network's nodes at /v1/nodes (and in the
+// OpenAPI document) the way model.Node encodes them, so that the tests
+// reach the dashboard's node views (vendor mix, heat map) on a server that
+// has no node listing of its own; it steps aside once the API serves one.
+type nodeShim struct {
+	next http.Handler
+	net  *network.Network
+	on   atomic.Bool
+}
+
+func (n *nodeShim) openapi() map[string]any {
+	rec := httptest.NewRecorder()
+	n.next.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/openapi.json", nil))
+	var doc map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &doc)
+	return doc
+}
+
+func (n *nodeShim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !n.on.Load() || (r.URL.Path != "/v1/nodes" && r.URL.Path != "/v1/openapi.json") {
+		n.next.ServeHTTP(w, r)
+		return
+	}
+	doc := n.openapi()
+	paths, _ := doc["paths"].(map[string]any)
+	if _, served := paths["/v1/nodes"]; served || paths == nil {
+		n.next.ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path == "/v1/openapi.json" {
+		paths["/v1/nodes"] = map[string]any{"get": map[string]any{"summary": "the network's nodes (test listing)"}}
+		_ = json.NewEncoder(w).Encode(doc)
+		return
+	}
+	site := r.URL.Query().Get("site")
+	list := []model.Node{}
+	for _, nd := range n.net.Nodes {
+		if site == "" || string(nd.Site) == site {
+			list = append(list, nd)
+		}
+	}
+	_ = json.NewEncoder(w).Encode(list)
 }
 
 // browser is a headless Chromium tab that fails the test on any uncaught

@@ -122,6 +122,50 @@ func TestDashboard(t *testing.T) {
 		b.screenshot("site")
 	})
 
+	t.Run("node views", func(t *testing.T) {
+		b.t = t
+		s.nodes.on.Store(true)
+		defer s.nodes.on.Store(false)
+		b.load(s.url + "/ui/sites/" + site)
+		if got := b.text("#heat-note"); !strings.Contains(got, "nodes in") || !strings.Contains(got, "with cards allocated") {
+			t.Errorf("heat map note %q", got)
+		}
+		// Every node of the site is a cell; the job's nodes are full.
+		cells := eval[[]int](b, `(() => { const o = echarts.getInstanceByDom(document.getElementById('heat')).getOption();
+			const d = o.series[0].data; return [d.length, d.filter(c => c.value[2] === 100).length]; })()`)
+		var want, busy int
+		held := map[string]bool{}
+		for _, a := range placed.Placement.Assignments {
+			held[a.Node] = true
+		}
+		for _, j := range s.jobs {
+			if j.Placement == nil {
+				continue
+			}
+			for _, a := range j.Placement.Assignments {
+				if a.Site == site && a.ShareMilli == 0 {
+					held[a.Node] = true
+				}
+			}
+		}
+		for _, nd := range s.nodes.net.Nodes {
+			if string(nd.Site) == site {
+				want++
+			}
+		}
+		busy = len(held)
+		if len(cells) != 2 || cells[0] != want || cells[1] != busy {
+			t.Errorf("heat map has %v cells (total, full), want [%d %d]", cells, want, busy)
+		}
+		b.checkContrast("site-nodes")
+		b.screenshot("site-nodes")
+		b.load(s.url + "/ui/")
+		if pies := eval[int](b, `echarts.getInstanceByDom(document.getElementById('map')).getOption().series.filter(x => x.type === 'pie').length`); pies != len(net.Sites) {
+			t.Errorf("map has %d vendor-mix pies, want one per site (%d)", pies, len(net.Sites))
+		}
+		b.screenshot("overview-nodes")
+	})
+
 	t.Run("jobs and explanation", func(t *testing.T) {
 		b.t = t
 		b.load(s.url + "/ui/jobs")

@@ -88,18 +88,17 @@ const S = (() => {
   const int = (n) => Number(n || 0).toLocaleString("en");
   const when = (t) => (t ? new Date(t).toLocaleString("en-GB", { hour12: false }) : "–");
 
-  const palette = ["#ff6b6b", "#4dabf7", "#ffd43b", "#69db7c", "#da77f2", "#ffa94d", "#3bc9db", "#f783ac", "#a9e34b", "#9775fa", "#e599f7", "#63e6be"];
-  const fixed = { Huawei: "#ff6b6b", NVIDIA: "#8ce99a", Cambricon: "#4dabf7" };
-  const assigned = {};
-  // vendorColor gives each vendor one colour for the whole dashboard.
+  // One colour per vendor for the whole dashboard, by the vendor name's
+  // first word; others get one of the spare colours.
+  const fixed = { Huawei: "#ff6b6b", NVIDIA: "#8ce99a", Cambricon: "#4dabf7", MetaX: "#da77f2", Biren: "#9775fa",
+    Alibaba: "#ffa94d", Hygon: "#ffd43b", Kunlunxin: "#3bc9db", Moore: "#f783ac", Iluvatar: "#63e6be", AMD: "#c0eb75", Enflame: "#e599f7" };
+  const spare = ["#74c0fc", "#ffc078", "#b2f2bb", "#eebefa", "#a5d8ff", "#ffe066"];
   function vendorColor(v) {
-    if (fixed[v]) return fixed[v];
-    if (!assigned[v]) {
-      let h = 0;
-      for (const c of v) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-      assigned[v] = palette[(h % (palette.length - 3)) + 3];
-    }
-    return assigned[v];
+    const key = String(v).split(/[\s(]/)[0];
+    if (fixed[key]) return fixed[key];
+    let h = 0;
+    for (const c of String(v)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+    return spare[h % spare.length];
   }
 
   function stateBadge(s) { return el("span", { class: "state " + s }, s); }
@@ -139,8 +138,9 @@ const S = (() => {
     return list.map((n) => {
       const cardList = Array.isArray(n.cards) ? n.cards : null;
       const cards = cardList ? cardList.length : num(n.cards, n.card_count, n.total_cards);
+      const known = ["allocated_milli", "allocated_milli_cards", "used_milli"].find((k) => typeof n[k] === "number");
       const alloc = cardList ? cardList.reduce((a, c) => a + num(c.allocated_milli, c.share_milli, c.used_milli), 0)
-        : num(n.allocated_milli, n.allocated_milli_cards, n.used_milli);
+        : known ? n[known] : null; // null: the server does not say; count placements
       const state = n.state || n.health || n.status || (n.healthy === false ? "unhealthy" : "ok");
       const healthy = n.healthy !== undefined ? !!n.healthy : !/lost|unhealthy|down|drain|quarant|fail/i.test(state);
       return { id: n.id || n.name, site: n.site, domain: n.domain || n.domain_id || "", model: n.model, cards, allocMilli: alloc, healthy, state };

@@ -43,27 +43,42 @@ function cardsInUse(live, site) {
 async function heat(site, live) {
   const note = S.$("#heat-note");
   if (!(await S.has("/v1/nodes"))) return cardsInUse(live, site);
-  const nodes = (await S.nodes(site)).sort((a, b) => (a.domain + a.id).localeCompare(b.domain + b.id));
-  const domains = [...new Set(nodes.map((n) => n.domain || "(none)"))];
-  const cols = Math.max(1, ...domains.map((d) => nodes.filter((n) => (n.domain || "(none)") === d).length));
-  const data = [], idx = {};
+  const nodes = (await S.nodes(site)).sort((a, b) => a.domain.localeCompare(b.domain, "en", { numeric: true }) || a.id.localeCompare(b.id, "en", { numeric: true }));
+  const held = {}; // node → thousandths of a card held by live placements
+  for (const j of live) for (const a of (j.placement && j.placement.assignments) || []) held[a.node] = (held[a.node] || 0) + (a.share_milli || 1000 * a.cards.length);
+  for (const n of nodes) if (n.allocMilli === null) n.allocMilli = held[n.id] || 0;
+  // Lay nodes out in rows of up to COLS, grouped by domain: a domain of
+  // eight or more nodes (a rack, a supernode) starts its own row; smaller
+  // ones (one server each) pack together.
+  const sizes = {};
+  for (const n of nodes) sizes[n.domain || "(none)"] = (sizes[n.domain || "(none)"] || 0) + 1;
+  const domains = Object.keys(sizes);
+  const biggest = Math.max(...Object.values(sizes));
+  const COLS = biggest >= 8 ? Math.min(64, biggest) : Math.min(64, Math.max(8, nodes.length));
+  const data = [], rowLabels = [];
+  let x = 0, y = -1, prev = null;
   for (const n of nodes) {
     const d = n.domain || "(none)";
-    const x = (idx[d] = (idx[d] ?? -1) + 1);
+    const size = sizes[d];
+    if (y < 0 || x >= COLS || (d !== prev && (size >= 8 || sizes[prev] >= 8))) {
+      y++; x = 0; rowLabels.push(d !== prev || size >= 8 ? d : "");
+    }
+    prev = d;
     const used = n.cards ? n.allocMilli / (10 * n.cards) : 0; // percent
-    data.push({ value: [x, domains.indexOf(d), n.healthy ? Math.round(used) : -1], node: n });
+    data.push({ value: [x++, y, n.healthy ? Math.round(used) : -1], node: n });
   }
   const unhealthy = nodes.filter((n) => !n.healthy).length;
-  note.textContent = `${S.int(nodes.length)} nodes in ${S.int(domains.length)} domains; ${unhealthy} unhealthy. Colour: share of each node's cards allocated; red outline: unhealthy.`;
-  const rows = Math.min(domains.length, 400);
-  S.$("#heat").style.height = Math.max(240, Math.min(1600, 40 + rows * 14)) + "px";
+  const busy = nodes.filter((n) => n.allocMilli > 0).length;
+  note.textContent = `${S.int(nodes.length)} nodes in ${S.int(domains.length)} domains; ${S.int(busy)} with cards allocated; ${unhealthy} unhealthy. Colour: share of each node's cards allocated.`;
+  S.$("#heat").hidden = false;
+  S.$("#heat").style.height = Math.max(220, Math.min(1800, 80 + rowLabels.length * 16)) + "px";
   heatChart ||= S.chart(S.$("#heat"), {});
   heatChart.resize();
   heatChart.setOption({
     tooltip: { formatter: (p) => { const n = p.data.node; return `${n.id} · ${n.domain}<br>${n.model}, ${n.cards} cards<br>${(n.allocMilli / 1000).toFixed(3)} cards allocated<br>state: ${n.state}`; } },
-    grid: { left: 150, right: 20, top: 10, bottom: 60 },
-    xAxis: S.axis({ type: "category", data: [...Array(cols).keys()].map(String), name: "node in domain", nameLocation: "middle", nameGap: 28, splitArea: { show: false } }),
-    yAxis: S.axis({ type: "category", data: domains, axisLabel: { color: "#a9b7c9", fontSize: 10, width: 140, overflow: "truncate" } }),
+    grid: { left: 150, right: 20, top: 10, bottom: 50 },
+    xAxis: S.axis({ type: "category", data: [...Array(COLS).keys()].map(String), axisLabel: { show: false }, axisTick: { show: false }, splitArea: { show: false } }),
+    yAxis: S.axis({ type: "category", inverse: true, data: rowLabels, axisTick: { show: false }, axisLabel: { color: "#a9b7c9", fontSize: 10, width: 140, overflow: "truncate", interval: 0 } }),
     visualMap: { type: "piecewise", orient: "horizontal", left: "center", bottom: 0, textStyle: { color: "#a9b7c9" }, dimension: 2,
       pieces: [{ value: -1, label: "unhealthy", color: "#ff7b72" }, { min: 0, max: 0, label: "idle", color: "#24364d" },
         { gt: 0, lte: 50, label: "≤50%", color: "#2f7fc1" }, { gt: 50, lt: 100, label: "50–99%", color: "#5cb3ff" }, { min: 100, label: "full", color: "#ffd166" }] },
