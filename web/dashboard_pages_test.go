@@ -164,6 +164,17 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("map has %d vendor-mix pies, want one per site (%d)", pies, len(net.Sites))
 		}
 		b.screenshot("overview-nodes")
+		// The job's placement names each worker's domain.
+		b.load(s.url + "/ui/jobs/" + placed.ID)
+		domains := map[string]string{}
+		for _, nd := range s.nodes.net.Nodes {
+			domains[string(nd.ID)] = string(nd.Domain)
+		}
+		for _, a := range placed.Placement.Assignments {
+			if d := domains[a.Node]; !strings.Contains(b.text("#placement"), d) {
+				t.Errorf("placement table lacks domain %s of node %s: %q", d, a.Node, b.text("#placement"))
+			}
+		}
 	})
 
 	t.Run("jobs and explanation", func(t *testing.T) {

@@ -10,6 +10,19 @@ function addEvent(t, text) {
   S.$("#events").append(S.el("li", {}, S.el("time", { datetime: t || "" }, S.when(t)), text));
 }
 
+const domainOf = {}; // node → high-bandwidth domain, where the server lists nodes
+
+// learnDomains looks up the domains of the job's nodes in /v1/nodes.
+async function learnDomains(j) {
+  const sites = [...new Set(((j.placement && j.placement.assignments) || []).map((a) => a.site).filter((s) => s && !(("site:" + s) in domainOf)))];
+  if (!sites.length || !(await S.has("/v1/nodes"))) return false;
+  for (const site of sites) {
+    domainOf["site:" + site] = true;
+    for (const n of await S.nodes(site)) domainOf[n.id] = n.domain;
+  }
+  return true;
+}
+
 function show(j) {
   S.$("#job-state").replaceChildren(S.stateBadge(j.state));
   S.$("#job-summary").textContent = `${j.spec.name ? j.spec.name + " · " : ""}tenant ${j.spec.tenant} · ${S.shape(j.spec)}` + (j.reason ? ` · ${j.reason}` : "");
@@ -21,9 +34,9 @@ function show(j) {
   S.$("#spec").replaceChildren(...pairs.filter(([, v]) => v !== undefined && v !== "" && v !== null).flatMap(([k, v]) => [S.el("dt", {}, k), S.el("dd", {}, String(v))]));
   const as = (j.placement && j.placement.assignments) || [];
   S.fill(S.$("#placement tbody"), as.map((a) => S.el("tr", {}, S.el("td", { class: "num" }, a.worker),
-    S.el("td", {}, a.site ? S.el("a", { href: "/ui/sites/" + encodeURIComponent(a.site) }, a.site) : "–"), S.el("td", {}, a.node), S.el("td", {}, a.model),
+    S.el("td", {}, a.site ? S.el("a", { href: "/ui/sites/" + encodeURIComponent(a.site) }, a.site) : "–"), S.el("td", {}, domainOf[a.node] || "–"), S.el("td", {}, a.node), S.el("td", {}, a.model),
     S.el("td", {}, a.cards.join(", ")), S.el("td", { class: "num" }, a.share_milli ? (a.share_milli / 1000).toFixed(3) : "whole"))),
-  j.state === "pending" || j.state === "blocked" ? "not placed yet: see the explanation below" : "no placement", 6);
+  j.state === "pending" || j.state === "blocked" ? "not placed yet: see the explanation below" : "no placement", 7);
   if (j.placement) S.$("#pl-h").textContent = `Placement · ${S.pf(j.placement.gflops)} PFLOPS FP16 held`;
   addEvent(j.submitted_at, "submitted");
   if (j.placed_at) addEvent(j.placed_at, `placed on ${as.length} worker${as.length === 1 ? "" : "s"}`);
@@ -64,6 +77,7 @@ async function explain() {
 S.run(async (who) => {
   const j = await S.api("/v1/jobs/" + encodeURIComponent(id));
   show(j);
+  if (await learnDomains(j).catch(() => false)) show(j);
   const btn = S.$("#explain"), box = S.$("#explanation");
   btn.addEventListener("click", async () => {
     const open = box.hidden;
@@ -82,6 +96,7 @@ S.run(async (who) => {
     if (nj.id !== id) return;
     addEvent(new Date().toISOString(), `${nj.state}${nj.reason ? ": " + nj.reason : ""} (revision ${ev.detail.revision})`);
     show(nj);
+    learnDomains(nj).then((more) => more && show(nj)).catch(() => {});
     if (!box.hidden) explain().catch(S.showError);
   });
 });

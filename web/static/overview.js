@@ -43,7 +43,9 @@ function kpis(cap, ms) {
   const p = S.$("#target");
   p.value = Math.min(100, (100 * ai.gflops) / TARGET_GFLOPS);
   p.textContent = S.pct(ai.gflops, TARGET_GFLOPS);
-  S.$("#target-text").textContent = `${S.ef(ai.gflops)} of 100 EF (${S.pct(ai.gflops, TARGET_GFLOPS)}); ${S.ef(Math.max(0, TARGET_GFLOPS - ai.gflops))} EF to go`;
+  const years = 2028 - new Date().getUTCFullYear();
+  const growth = years > 0 && ai.gflops > 0 && ai.gflops < TARGET_GFLOPS ? `; needs +${((Math.pow(TARGET_GFLOPS / ai.gflops, 1 / years) - 1) * 100).toFixed(1)}% a year to 2028` : "";
+  S.$("#target-text").textContent = `${S.ef(ai.gflops)} of 100 EF (${S.pct(ai.gflops, TARGET_GFLOPS)}); ${S.ef(Math.max(0, TARGET_GFLOPS - ai.gflops))} EF to go${growth}`;
 }
 
 function siteTable(net, cap) {
