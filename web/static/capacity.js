@@ -8,14 +8,15 @@ function lines(id, series, unit) {
     legend: { type: "scroll", top: 0, left: "center", textStyle: { color: "#a9b7c9" }, pageTextStyle: { color: "#a9b7c9" } },
     grid: { left: 60, right: 20, top: 40, bottom: 30 },
     animation: false,
-    xAxis: S.axis({ type: "time" }),
+    xAxis: S.axis({ type: "time", axisLabel: { color: "#a9b7c9", hideOverlap: true, formatter: "{HH}:{mm}:{ss}" } }),
     yAxis: S.axis({ type: "value" }),
     series,
   }, true);
 }
 
 function draw(ring) {
-  const keys = (f) => [...new Set(ring.flatMap((s) => Object.keys(f(s))))].sort();
+  // Series for the keys that held capacity at some point in the window.
+  const keys = (f) => [...new Set(ring.flatMap((s) => Object.entries(f(s)).filter(([, v]) => v > 0).map(([k]) => k)))].sort();
   const area = (name, color, pts) => ({ name, type: "line", stack: "a", areaStyle: { opacity: 0.5 }, symbol: "none", color, data: pts });
   lines("by-vendor", keys((s) => s.byVendor).map((v) => area(v, S.vendorColor(v), ring.map((s) => [s.t, (s.byVendor[v] || 0) / 1e9]))), "EF");
   lines("by-tenant", keys((s) => s.byTenant).map((t) => area(t, undefined, ring.map((s) => [s.t, (s.byTenant[t] || 0) / 1e9]))), "EF");
