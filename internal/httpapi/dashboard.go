@@ -188,9 +188,16 @@ func (g *gzipCache) serve(w http.ResponseWriter, r *http.Request, name string) b
 func acceptsGzip(h string) bool {
 	for _, part := range strings.Split(h, ",") {
 		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
-			return true
+		if !strings.EqualFold(strings.TrimSpace(enc), "gzip") {
+			continue
 		}
+		q = strings.ReplaceAll(q, " ", "")
+		if v, ok := strings.CutPrefix(q, "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil && f <= 0 {
+				continue // q=0: not acceptable
+			}
+		}
+		return true
 	}
 	return false
 }

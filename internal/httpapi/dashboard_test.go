@@ -139,6 +139,7 @@ func TestDashboardGzip(t *testing.T) {
 		{"/ui/assets/app.js", "gzip, deflate, br", true},
 		{"/ui/assets/app.js", "br;q=1.0, gzip;q=0.8", true},
 		{"/ui/assets/app.js", "gzip;q=0", false},
+		{"/ui/assets/app.js", "gzip; q=0.000", false},
 		{"/ui/assets/app.js", "", false},
 		{"/ui/assets/missing.js", "gzip", false},
 	} {
@@ -162,4 +163,17 @@ func TestDashboardGzip(t *testing.T) {
 			t.Errorf("%s: body %q, type %q", tc.path, b, res.Header.Get("Content-Type"))
 		}
 	}
+}
+
+// FuzzAcceptsGzip: the Accept-Encoding reader never panics, and says yes
+// only when the header names gzip.
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, s := range []string{"", "gzip", "GZIP;q=0.5", "br, gzip;q=0", "deflate", ",,;", "gzip ; q = 0", "x-gzip"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		if acceptsGzip(h) && !strings.Contains(strings.ToLower(h), "gzip") {
+			t.Errorf("acceptsGzip(%q) without gzip", h)
+		}
+	})
 }
