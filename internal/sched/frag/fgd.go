@@ -14,29 +14,23 @@ import (
 // differs by less than about 40 milli tie and are broken at random, and the
 // GPU for a share is the first with the best rounded score.
 type fgd struct {
-	name       string
-	d          *Distribution
-	quantize   bool
-	smallFirst bool
-	// tie, if set, breaks ties of the rounded score before rank: a value in
-	// [0, tieScale), higher wins, of placing t on node i leaving it as a.
-	tie func(c *Cluster, i int, t *Task, a *Node) float64
-	// extra, if set, adds to each node's fragmentation.
-	extra func(n *Node) float64
-	cache scoreCache
+	name     string
+	d        *Distribution
+	quantize bool
+	// strandRho, if positive, adds each node's stranded GPU milli at this
+	// CPU-per-GPU-milli rate to its fragmentation (suanli).
+	strandRho float64
+	cache     scoreCache
 }
 
 // frag is the node's fragmentation as the policy measures it.
 func (f *fgd) frag(n *Node) float64 {
 	v := f.d.NodeFrag(n)
-	if f.extra != nil {
-		v += f.extra(n)
+	if f.strandRho > 0 {
+		v += Stranded(n, f.strandRho)
 	}
 	return v
 }
-
-// tieScale bounds tie values.
-const tieScale = 1 << 20
 
 func newFGD(name string, d *Distribution, nodes int, quantize bool) *fgd {
 	return &fgd{name: name, d: d, quantize: quantize, cache: newScoreCache(nodes)}
@@ -54,7 +48,7 @@ func (f *fgd) score(c *Cluster, i int, t *Task) (float64, uint32) {
 		return e.score, e.gpus
 	}
 	n := &c.Nodes[i]
-	before := f.cache.nodeFrag(c, i, f.frag)
+	before := f.cache.nodeFrag(c, i, f)
 	var best float64
 	var gpus uint32
 	if t.Share() {
@@ -147,10 +141,13 @@ func (s *scoreCache) put(c *Cluster, i int, score float64, gpus uint32) {
 	row[s.cur] = cacheEntry{ver: c.version[i] + 1, gpus: gpus, score: score}
 }
 
-func (s *scoreCache) nodeFrag(c *Cluster, i int, frag func(*Node) float64) float64 {
+// fragmenter measures a node's fragmentation.
+type fragmenter interface{ frag(n *Node) float64 }
+
+func (s *scoreCache) nodeFrag(c *Cluster, i int, m fragmenter) float64 {
 	e := &s.frag[i]
 	if e.ver != c.version[i]+1 {
-		e.ver, e.frag = c.version[i]+1, frag(&c.Nodes[i])
+		e.ver, e.frag = c.version[i]+1, m.frag(&c.Nodes[i])
 	}
 	return e.frag
 }

@@ -13,9 +13,7 @@ package frag
 // nodes have 12 cores per GPU, 2-GPU T4 nodes 52).
 func newSuanli(d *Distribution, nodes int) Policy {
 	f := newFGD(Suanli, d, nodes, true)
-	if rho := d.CPUPerGPUMilli(); rho > 0 {
-		f.extra = func(n *Node) float64 { return Stranded(n, rho) }
-	}
+	f.strandRho = d.CPUPerGPUMilli()
 	return f
 }
 
