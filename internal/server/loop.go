@@ -25,11 +25,6 @@ type loop struct {
 	c        *core.Core
 	recs     map[model.JobID]*jobRecord
 	revs     map[model.JobID]int64
-	// pinned counts, per node, jobs that were placed before this loop
-	// started; the core cannot adopt a committed placement, so their nodes
-	// are held out of scheduling until those jobs end.
-	pinned   map[model.NodeID]int
-	restored map[model.JobID]bool
 }
 
 // lead fences the store with a new epoch and runs the scheduling loop
@@ -107,7 +102,6 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 	}
 	l.c = core.New(s.net, core.Config{Sched: s.cfg.Sched})
 	l.recs, l.revs = map[model.JobID]*jobRecord{}, map[model.JobID]int64{}
-	l.pinned, l.restored = map[model.NodeID]int{}, map[model.JobID]bool{}
 	now := s.now().Unix()
 	for _, kv := range tkvs {
 		var t model.Tenant
@@ -115,43 +109,49 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 			_ = l.c.Step(core.TenantUpserted{At: now, Tenant: t})
 		}
 	}
-	for i, r := range recs {
-		if r.State.Terminal() {
-			continue
-		}
-		id := r.Spec.ID
-		l.recs[id], l.revs[id] = r, revs[i]
-		if r.Placement != nil {
-			l.restore(r)
-			continue
-		}
-		if err := l.c.Step(core.JobSubmitted{At: now, Job: r.Spec}); err != nil {
-			s.log.Warn("stored job refused by the scheduler", "job", id, "err", err)
+	// Placed jobs first, so that every committed placement is held again
+	// before a queued job is decided; then the queued ones.
+	for _, placed := range []bool{true, false} {
+		for i, r := range recs {
+			if r.State.Terminal() || (r.Placement != nil) != placed {
+				continue
+			}
+			l.restore(r, revs[i])
 		}
 	}
+	// Reports that arrived while no loop ran.
+	for _, r := range recs {
+		if _, ok := l.recs[r.Spec.ID]; ok {
+			l.take(r, l.revs[r.Spec.ID])
+		}
+	}
+	// Restoring decides nothing: a tick lets the core decide the queue.
+	_ = l.c.Step(core.Tick{At: now})
 	return rev, nil
 }
 
-// restore holds a committed placement's nodes out of scheduling.
-func (l *loop) restore(r *jobRecord) {
-	l.restored[r.Spec.ID] = true
-	now := l.s.now().Unix()
-	for _, a := range r.Placement.Assignments {
-		if l.pinned[a.Node]++; l.pinned[a.Node] == 1 {
-			_ = l.c.Step(core.NodeLost{At: now, Node: a.Node})
-		}
+// restore re-creates a stored job in the core: a placed one holds its
+// committed placement again (the same cards), a queued one keeps its queue
+// position.
+func (l *loop) restore(r *jobRecord, rev int64) {
+	id := r.Spec.ID
+	l.recs[id], l.revs[id] = r, rev
+	ev := core.JobRestored{At: l.s.now().Unix(), Job: r.Spec, State: r.State, Placement: r.Placement, Position: r.Position}
+	if r.State != model.Placed && r.State != model.Running {
+		ev.Placement = nil
 	}
-}
-
-// unpin releases a restored job's nodes.
-func (l *loop) unpin(r *jobRecord) {
-	delete(l.restored, r.Spec.ID)
-	now := l.s.now().Unix()
-	for _, a := range r.Placement.Assignments {
-		if l.pinned[a.Node]--; l.pinned[a.Node] == 0 {
-			delete(l.pinned, a.Node)
-			_ = l.c.Step(core.NodeHealthy{At: now, Node: a.Node})
-		}
+	err := l.c.Step(ev)
+	if err != nil && ev.Placement != nil {
+		// The store holds placements that overlap (it never should): keep
+		// the first, decide this one again.
+		l.s.log.Error("stored placement refused; the job is queued again", "job", id, "err", err)
+		ev.Placement, ev.State = nil, model.Pending
+		err = l.c.Step(ev)
+	}
+	if err != nil {
+		l.s.log.Warn("stored job refused by the scheduler", "job", id, "err", err)
+		delete(l.recs, id)
+		delete(l.revs, id)
 	}
 }
 
@@ -187,15 +187,6 @@ func (l *loop) take(r *jobRecord, rev int64) {
 	now := l.s.now().Unix()
 	_, known := l.recs[id]
 	l.recs[id], l.revs[id] = r, rev
-	if l.restored[id] {
-		if r.State.Terminal() {
-			l.unpin(r)
-			delete(l.recs, id)
-		} else if r.Reported == model.Completed || r.Reported == model.Failed {
-			l.finishRestored(r)
-		}
-		return
-	}
 	st, inCore := l.c.Job(id)
 	switch {
 	case !known && !inCore && r.State == model.Pending:
@@ -211,27 +202,6 @@ func (l *loop) take(r *jobRecord, rev int64) {
 		delete(l.recs, id)
 		delete(l.revs, id)
 	}
-}
-
-// finishRestored records the end of a job placed before this loop began.
-func (l *loop) finishRestored(r *jobRecord) {
-	now := l.s.now().UTC()
-	r.State, r.EndedAt = r.Reported, &now
-	b, _ := json.Marshal(r)
-	key := jobKey(r.Spec.ID)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rev, err := l.s.w.apply(ctx, &mutation{
-		conds: []store.Cond{{Key: key, ModRev: l.revs[r.Spec.ID]}, {Key: epochKey, ModRev: l.epochRev}},
-		ops:   []store.Op{store.PutOp(key, b)},
-		audit: []audit.Record{{Actor: "scheduler", Action: "sched." + string(r.State), Target: string(r.Spec.ID)}},
-	})
-	if err != nil {
-		return // the watch brings the newer record, or the loop restarts
-	}
-	l.revs[r.Spec.ID] = rev
-	l.unpin(r)
-	delete(l.recs, r.Spec.ID)
 }
 
 // flush commits what the core decided, in transactions guarded by the
@@ -267,6 +237,7 @@ func (l *loop) flush(ctx context.Context) error {
 		if r.State != model.Cancelled {
 			r.State = js.State
 		}
+		r.Position = js.Position
 		r.Reason, r.Waits = js.Reason, js.Waits
 		r.Decision = nil
 		if js.Decision != nil {

@@ -38,6 +38,9 @@ type jobRecord struct {
 	// Reported is the state an agent last reported (running, completed,
 	// failed), for the scheduler to take up.
 	Reported model.JobState `json:"reported,omitempty"`
+	// Position is the job's queue position in the core (submission order,
+	// kept across requeues and restarts).
+	Position uint64 `json:"position,omitempty"`
 }
 
 // span is one stretch a placement held its cards.
