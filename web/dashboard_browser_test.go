@@ -23,6 +23,7 @@ import (
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/policy"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store/mem"
 	"github.com/suanli/suanli/web"
@@ -32,7 +33,7 @@ import (
 // with the dashboard.
 type stack struct {
 	url     string
-	nodes   *nodeShim
+	shim    *apiShim
 	admin   *v1.Client
 	tokens  map[string]string // admin, acme, other
 	jobs    map[string]*v1.Job
@@ -52,7 +53,7 @@ func startStack(t *testing.T) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Run(ctx) }()
-	shim := &nodeShim{next: httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), UI: web.FS}), net: nw}
+	shim := newShim(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), UI: web.FS}), nw, t)
 	hs := httptest.NewServer(shim)
 	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); cancel(); <-done })
 	path := filepath.Join(t.TempDir(), "admin.token")
@@ -63,7 +64,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{url: hs.URL, nodes: shim, tokens: map[string]string{"admin": strings.TrimSpace(string(b))}, jobs: map[string]*v1.Job{}}
+	s := &stack{url: hs.URL, shim: shim, tokens: map[string]string{"admin": strings.TrimSpace(string(b))}, jobs: map[string]*v1.Job{}}
 	s.admin = v1.NewClient(hs.URL, s.tokens["admin"])
 	for _, tn := range []v1.Tenant{
 		{ID: "acme", Name: "Acme AI Lab", Class: "private", QuotaGFLOPS: 200_000_000, Weight: 2},
@@ -114,17 +115,46 @@ func startStack(t *testing.T) *stack {
 	return s
 }
 
-// nodeShim, while on, lists the network's nodes at /v1/nodes (and in the
-// OpenAPI document) the way model.Node encodes them, so that the tests
-// reach the dashboard's node views (vendor mix, heat map) on a server that
-// has no node listing of its own; it steps aside once the API serves one.
-type nodeShim struct {
-	next http.Handler
-	net  *network.Network
-	on   atomic.Bool
+// apiShim, while on, serves endpoints the API does not serve yet, from the
+// same network and the policy engine, and lists them in the OpenAPI
+// document: /v1/nodes (the network's nodes as model.Node encodes them),
+// /v1/compliance (policy.Compliance's report) and /v1/advisories. The
+// tests reach the dashboard's node and policy views through it; it steps
+// aside for each path as soon as the API's own document has it.
+type apiShim struct {
+	next  http.Handler
+	net   *network.Network
+	extra map[string]func(r *http.Request) any
+	on    atomic.Bool
 }
 
-func (n *nodeShim) openapi() map[string]any {
+func newShim(next http.Handler, nw *network.Network, t *testing.T) *apiShim {
+	eng := policy.NewEngine(nw.Catalog)
+	if _, err := eng.File(policy.Advisory{ID: "ADV-H20-1", Summary: "firmware flaw on H20 boards", Models: []string{"nvidia-h20"},
+		Severity: policy.High, Action: policy.Drain, Filed: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Unix(), FiledBy: "admin"}); err != nil {
+		t.Fatalf("file the test advisory: %v", err)
+	}
+	sh := &apiShim{next: next, net: nw}
+	sh.extra = map[string]func(r *http.Request) any{
+		"/v1/nodes": func(r *http.Request) any {
+			site := r.URL.Query().Get("site")
+			list := []model.Node{}
+			for _, nd := range nw.Nodes {
+				if site == "" || string(nd.Site) == site {
+					list = append(list, nd)
+				}
+			}
+			return list
+		},
+		"/v1/compliance": func(*http.Request) any {
+			return policy.Compliance(nw, eng.Snapshot(), nil, nil, time.Now().Unix())
+		},
+		"/v1/advisories": func(*http.Request) any { return eng.Snapshot().Advisories() },
+	}
+	return sh
+}
+
+func (n *apiShim) openapi() map[string]any {
 	rec := httptest.NewRecorder()
 	n.next.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/openapi.json", nil))
 	var doc map[string]any
@@ -132,31 +162,29 @@ func (n *nodeShim) openapi() map[string]any {
 	return doc
 }
 
-func (n *nodeShim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !n.on.Load() || (r.URL.Path != "/v1/nodes" && r.URL.Path != "/v1/openapi.json") {
+func (n *apiShim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	serve, extra := n.extra[r.URL.Path]
+	if !n.on.Load() || (!extra && r.URL.Path != "/v1/openapi.json") {
 		n.next.ServeHTTP(w, r)
 		return
 	}
 	doc := n.openapi()
 	paths, _ := doc["paths"].(map[string]any)
-	if _, served := paths["/v1/nodes"]; served || paths == nil {
+	if _, served := paths[r.URL.Path]; (extra && served) || paths == nil {
 		n.next.ServeHTTP(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if r.URL.Path == "/v1/openapi.json" {
-		paths["/v1/nodes"] = map[string]any{"get": map[string]any{"summary": "the network's nodes (test listing)"}}
+	if !extra { // the OpenAPI document
+		for p := range n.extra {
+			if _, served := paths[p]; !served {
+				paths[p] = map[string]any{"get": map[string]any{"summary": "test listing"}}
+			}
+		}
 		_ = json.NewEncoder(w).Encode(doc)
 		return
 	}
-	site := r.URL.Query().Get("site")
-	list := []model.Node{}
-	for _, nd := range n.net.Nodes {
-		if site == "" || string(nd.Site) == site {
-			list = append(list, nd)
-		}
-	}
-	_ = json.NewEncoder(w).Encode(list)
+	_ = json.NewEncoder(w).Encode(serve(r))
 }
 
 // browser is a headless Chromium tab that fails the test on any uncaught

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/policy"
 )
 
 // capacityDoc is the part of /v1/capacity the tests compare.
@@ -122,10 +123,30 @@ func TestDashboard(t *testing.T) {
 		b.screenshot("site")
 	})
 
+	t.Run("policy views", func(t *testing.T) {
+		b.t = t
+		s.shim.on.Store(true)
+		defer s.shim.on.Store(false)
+		b.load(s.url + "/ui/compliance")
+		rep := policy.Compliance(s.shim.net, policy.NewEngine(s.shim.net.Catalog).Snapshot(), nil, nil, 0)
+		want := fmt.Sprintf("%.1f%%", float64(rep.Installed.DomesticPerMille)/10)
+		if got := b.text("#cr-installed"); got != want {
+			t.Errorf("compliance: installed domestic share %q, policy.Compliance says %s", got, want)
+		}
+		if got := b.text("#compliance"); !strings.Contains(got, "By operator") || !strings.Contains(got, "no violations") || !strings.Contains(got, "ADV-H20-1") {
+			t.Errorf("compliance report lacks its sections: %q", got)
+		}
+		if got := b.text(`#advisories tr[data-advisory="ADV-H20-1"]`); !strings.Contains(got, "drain") || !strings.Contains(got, "nvidia-h20") || !strings.Contains(got, "in force") {
+			t.Errorf("advisory row %q", got)
+		}
+		b.checkContrast("compliance-policy")
+		b.screenshot("compliance-policy")
+	})
+
 	t.Run("node views", func(t *testing.T) {
 		b.t = t
-		s.nodes.on.Store(true)
-		defer s.nodes.on.Store(false)
+		s.shim.on.Store(true)
+		defer s.shim.on.Store(false)
 		b.load(s.url + "/ui/sites/" + site)
 		if got := b.text("#heat-note"); !strings.Contains(got, "nodes in") || !strings.Contains(got, "with cards allocated") {
 			t.Errorf("heat map note %q", got)
@@ -148,7 +169,7 @@ func TestDashboard(t *testing.T) {
 				}
 			}
 		}
-		for _, nd := range s.nodes.net.Nodes {
+		for _, nd := range s.shim.net.Nodes {
 			if string(nd.Site) == site {
 				want++
 			}
@@ -167,7 +188,7 @@ func TestDashboard(t *testing.T) {
 		// The job's placement names each worker's domain.
 		b.load(s.url + "/ui/jobs/" + placed.ID)
 		domains := map[string]string{}
-		for _, nd := range s.nodes.net.Nodes {
+		for _, nd := range s.shim.net.Nodes {
 			domains[string(nd.ID)] = string(nd.Domain)
 		}
 		for _, a := range placed.Placement.Assignments {
