@@ -196,6 +196,16 @@ func (c *Client) VerifyAudit(ctx context.Context) (*AuditVerification, error) {
 	return &v, c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, &v)
 }
 
+// Nodes lists the network's nodes (of one site when site is set).
+func (c *Client) Nodes(ctx context.Context, site string) ([]Node, error) {
+	var ns []Node
+	path := "/v1/nodes"
+	if site != "" {
+		path += "?site=" + url.QueryEscape(site)
+	}
+	return ns, c.do(ctx, http.MethodGet, path, nil, &ns)
+}
+
 // Health returns the server's readiness.
 func (c *Client) Health(ctx context.Context) (*Health, error) {
 	var h Health

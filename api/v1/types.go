@@ -55,6 +55,9 @@ type JobSpec struct {
 	Mixed            bool     `json:"mixed,omitempty"`
 	Classification   string   `json:"classification,omitempty"`
 	RuntimeSec       int64    `json:"runtime_sec,omitempty"`
+	// Workload is what each worker runs; nil leaves it to the agent (a
+	// simulated executor, where it has one).
+	Workload *Workload `json:"workload,omitempty"`
 }
 
 // Job is a submitted job and where it stands.
@@ -68,6 +71,40 @@ type Job struct {
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
 	Placement   *Placement `json:"placement,omitempty"`
 	Revision    int64      `json:"revision"`
+	// Checkpoint is the last checkpoint step a worker reported: a requeued
+	// job resumes from it.
+	Checkpoint int64 `json:"checkpoint,omitempty"`
+}
+
+// Node states, as GET /v1/nodes reports them.
+const (
+	NodeUnregistered = "unregistered" // no agent has registered it: taken as healthy
+	NodeReady        = "ready"        // registered, lease held, devices healthy
+	NodeUnhealthy    = "unhealthy"    // a device reported in Error: no work
+	NodeLost         = "lost"         // heartbeats missed: its jobs were requeued
+)
+
+// Node is one node of the network as the server sees it: its place, its
+// cards, what is allocated on it and what its agent reported.
+type Node struct {
+	ID     string `json:"id"`
+	Site   string `json:"site"`
+	Domain string `json:"domain"`
+	Model  string `json:"model"`
+	Cards  int    `json:"cards"`
+	// AllocatedMilli is the cards live placements hold, in thousandths.
+	AllocatedMilli int64  `json:"allocated_milli"`
+	State          string `json:"state"`
+	Healthy        bool   `json:"healthy"`
+	Reason         string `json:"reason,omitempty"`
+	// The agent's report, for registered nodes.
+	Agent        string       `json:"agent,omitempty"`
+	Address      string       `json:"address,omitempty"`
+	RegisteredAt *time.Time   `json:"registered_at,omitempty"`
+	Devices      []NodeDevice `json:"devices,omitempty"`
+	// Unknown counts the devices whose name maps to no catalog model.
+	Unknown  int      `json:"unknown_devices,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Placement is where a job runs.

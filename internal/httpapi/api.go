@@ -50,6 +50,7 @@ var (
 	staff     = []string{v1.RoleAdmin, v1.RoleOperator}
 	adminOnly = []string{v1.RoleAdmin}
 	agents    = []string{v1.RoleAdmin, v1.RoleOperator, v1.RoleAgent}
+	agentOnly = []string{v1.RoleAgent}
 )
 
 type handler struct {

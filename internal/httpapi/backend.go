@@ -23,7 +23,7 @@ type Jobs interface {
 	// Submit stores the job durably (acknowledged) and returns it. The
 	// spec is already validated; the backend assigns its id and submit
 	// time.
-	Submit(ctx context.Context, p Principal, spec model.Job) (v1.Job, error)
+	Submit(ctx context.Context, p Principal, spec model.Job, workload *v1.Workload) (v1.Job, error)
 	Job(ctx context.Context, id string) (v1.Job, error)
 	Jobs(ctx context.Context, q JobQuery) (v1.JobList, error)
 	Cancel(ctx context.Context, p Principal, id string) (v1.Job, error)
@@ -60,10 +60,28 @@ type Info interface {
 	Ready(ctx context.Context) v1.Health
 }
 
+// Nodes is the node-agent side of the backend, and the node listing.
+type Nodes interface {
+	// RegisterNode records a node's agent and its devices and returns a
+	// fresh lease; a registration that contradicts the network spec is a
+	// Problems error.
+	RegisterNode(ctx context.Context, p Principal, reg v1.NodeRegistration) (v1.NodeLease, error)
+	// Heartbeat renews a lease: ErrNotFound for a node never registered,
+	// ErrConflict for a superseded or expired lease (register again).
+	Heartbeat(ctx context.Context, p Principal, node string, hb v1.Heartbeat) (v1.HeartbeatReply, error)
+	// ReportDevices replaces the node's device health.
+	ReportDevices(ctx context.Context, p Principal, node string, r v1.DeviceReport) error
+	// ReportWorker records a report on one worker of a placed job.
+	ReportWorker(ctx context.Context, p Principal, job string, r v1.WorkerReport) (v1.Job, error)
+	// Nodes lists the network's nodes (of one site when site is set).
+	Nodes(ctx context.Context, site string) ([]v1.Node, error)
+}
+
 // Backend is everything the handlers need.
 type Backend interface {
 	Authenticator
 	Jobs
+	Nodes
 	Admin
 	Info
 }

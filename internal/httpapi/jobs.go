@@ -26,6 +26,9 @@ func JobFromSpec(s v1.JobSpec, tenant string) (model.Job, error) {
 		j.Sites = append(j.Sites, model.SiteID(site))
 	}
 	var probs Problems
+	if wl := s.Workload; wl != nil {
+		probs = append(probs, workloadProblems(wl)...)
+	}
 	if len(s.Name) > 256 {
 		probs = append(probs, v1.Problem{Field: "name", Message: "longer than 256 bytes"})
 	}
@@ -59,7 +62,7 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := h.b.Submit(r.Context(), p, j)
+	out, err := h.b.Submit(r.Context(), p, j, spec.Workload)
 	if err != nil {
 		return err
 	}

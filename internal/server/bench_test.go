@@ -91,7 +91,7 @@ func BenchmarkSubmitToPlaced(b *testing.B) {
 	for range 32 {
 		wg.Go(func() {
 			for range 10_000 / 32 {
-				if _, err := e.srv.Submit(ctx, p, spec); err != nil {
+				if _, err := e.srv.Submit(ctx, p, spec, nil); err != nil {
 					b.Error(err)
 				}
 			}
@@ -116,7 +116,7 @@ func BenchmarkSubmitToPlaced(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		j, err := e.srv.Submit(ctx, p, job)
+		j, err := e.srv.Submit(ctx, p, job, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,11 +16,11 @@ import (
 
 // Submit implements httpapi.Jobs: the reply is sent once the job is
 // durable.
-func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job) (v1.Job, error) {
+func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job, wl *v1.Workload) (v1.Job, error) {
 	now := s.now().UTC()
 	spec.ID = newJobID(now)
 	spec.SubmitTime = now.Unix()
-	rec := &jobRecord{Spec: spec, State: model.Pending, SubmittedAt: now}
+	rec := &jobRecord{Spec: spec, State: model.Pending, SubmittedAt: now, Workload: wl}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return v1.Job{}, fmt.Errorf("encode job %s: %w", spec.ID, err)
@@ -160,27 +160,19 @@ func (s *Server) Report(ctx context.Context, p httpapi.Principal, id string, rep
 	})
 }
 
-// Assignments implements httpapi.Jobs.
+// Assignments implements httpapi.Jobs: the live jobs placed on the node,
+// from the replica's job index.
 func (s *Server) Assignments(ctx context.Context, node string) ([]v1.Job, error) {
 	if _, ok := s.net.Node(model.NodeID(node)); !ok {
 		return nil, fmt.Errorf("node %q: %w", node, httpapi.ErrNotFound)
 	}
-	kvs, _, err := s.s.List(ctx, jobPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+	if err := s.v.wait(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %v", httpapi.ErrUnavailable, err)
 	}
-	var out []v1.Job
-	for _, kv := range kvs {
-		r, err := decodeJob(kv.Value)
-		if err != nil || r.Placement == nil || r.State.Terminal() {
-			continue
-		}
-		for _, a := range r.Placement.Assignments {
-			if string(a.Node) == node {
-				out = append(out, r.wire(s.net, kv.ModRev))
-				break
-			}
-		}
+	js := s.v.onNode(model.NodeID(node))
+	out := make([]v1.Job, 0, len(js))
+	for _, j := range js {
+		out = append(out, j.rec.wire(s.net, j.rev))
 	}
 	return out, nil
 }

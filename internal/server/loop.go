@@ -25,6 +25,8 @@ type loop struct {
 	c        *core.Core
 	recs     map[model.JobID]*jobRecord
 	revs     map[model.JobID]int64
+	nodes    map[model.NodeID]viewNode // registered nodes, as the store holds them
+	down     map[model.NodeID]bool     // nodes the core holds lost
 }
 
 // lead fences the store with a new epoch and runs the scheduling loop
@@ -51,8 +53,18 @@ func (s *Server) lead(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch tenants: %w", err)
 	}
+	nodesCh, err := s.s.Watch(ctx, nodePrefix, rev)
+	if err != nil {
+		return fmt.Errorf("watch nodes: %w", err)
+	}
+	beatsCh, err := s.s.Watch(ctx, beatPrefix, rev)
+	if err != nil {
+		return fmt.Errorf("watch heartbeats: %w", err)
+	}
 	tick := time.NewTicker(s.cfg.TickEvery)
 	defer tick.Stop()
+	sweep := time.NewTicker(max(s.cfg.Heartbeat/4, time.Millisecond))
+	defer sweep.Stop()
 	for {
 		if err := l.flush(ctx); err != nil {
 			return err
@@ -62,6 +74,20 @@ func (s *Server) lead(ctx context.Context) error {
 			return ctx.Err()
 		case <-tick.C:
 			_ = l.c.Step(core.Tick{At: s.now().Unix()})
+		case <-sweep.C:
+			if err := l.sweep(ctx); err != nil {
+				return err
+			}
+		case ev, ok := <-nodesCh:
+			if !ok {
+				return errors.New("node watch closed")
+			}
+			l.nodeEvent(ev)
+		case ev, ok := <-beatsCh:
+			if !ok {
+				return errors.New("heartbeat watch closed")
+			}
+			l.beatEvent(ev)
 		case ev, ok := <-tenantsCh:
 			if !ok {
 				return errors.New("tenant watch closed")
@@ -125,6 +151,9 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 			l.take(r, l.revs[r.Spec.ID])
 		}
 	}
+	if err := l.loadNodes(ctx); err != nil {
+		return 0, err
+	}
 	// Restoring decides nothing: a tick lets the core decide the queue.
 	_ = l.c.Step(core.Tick{At: now})
 	return rev, nil
@@ -185,7 +214,7 @@ func (l *loop) jobEvent(ev store.Event) {
 func (l *loop) take(r *jobRecord, rev int64) {
 	id := r.Spec.ID
 	now := l.s.now().Unix()
-	_, known := l.recs[id]
+	prev, known := l.recs[id]
 	l.recs[id], l.revs[id] = r, rev
 	st, inCore := l.c.Job(id)
 	switch {
@@ -197,6 +226,9 @@ func (l *loop) take(r *jobRecord, rev int64) {
 		_ = l.c.Step(core.JobStarted{At: now, Job: id})
 	case (r.Reported == model.Completed || r.Reported == model.Failed) && inCore && !st.State.Terminal():
 		_ = l.c.Step(core.JobFinished{At: now, Job: id, Failed: r.Reported == model.Failed})
+	}
+	if inCore && !r.State.Terminal() && (prev == nil || r.Spec.CheckpointTime > prev.Spec.CheckpointTime) && r.Spec.CheckpointTime > 0 {
+		_ = l.c.Step(core.Checkpointed{At: now, Job: id, Time: r.Spec.CheckpointTime})
 	}
 	if r.State.Terminal() && !inCore {
 		delete(l.recs, id)
@@ -233,6 +265,8 @@ func (l *loop) flush(ctx context.Context) error {
 		if js.Placement != nil && r.Placement == nil {
 			p := *js.Placement
 			r.Placement, r.PlacedAt = &p, &now
+			// A new placement: what agents reported was about the old one.
+			r.Reported, r.Done = "", nil
 		}
 		if r.State != model.Cancelled {
 			r.State = js.State

@@ -70,18 +70,14 @@ func (c allocCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // allocation sums the committed placements per node, in thousandths of a
-// card.
+// card, from the replica's job index.
 func (s *Server) allocation(ctx context.Context) (map[model.NodeID]int64, error) {
-	recs, _, _, err := s.jobsSorted(ctx)
-	if err != nil {
+	if err := s.v.wait(ctx); err != nil {
 		return nil, err
 	}
 	alloc := map[model.NodeID]int64{}
-	for _, r := range recs {
-		if r.Placement == nil || r.State.Terminal() {
-			continue
-		}
-		for _, a := range r.Placement.Assignments {
+	for _, j := range s.v.liveJobs() {
+		for _, a := range j.rec.Placement.Assignments {
 			if a.ShareMilli > 0 {
 				alloc[a.Node] += int64(a.ShareMilli)
 			} else {

@@ -41,6 +41,15 @@ type jobRecord struct {
 	// Position is the job's queue position in the core (submission order,
 	// kept across requeues and restarts).
 	Position uint64 `json:"position,omitempty"`
+	// Workload is what each worker runs (nil: the agent decides).
+	Workload *v1.Workload `json:"workload,omitempty"`
+	// Checkpoint is the last checkpoint step a worker reported; a requeued
+	// job resumes from it. Spec.CheckpointTime is when it was saved.
+	Checkpoint int64 `json:"checkpoint,omitempty"`
+	// Done lists the workers of the current placement that completed.
+	Done []int `json:"done,omitempty"`
+	// OutputTail is the end of a failed worker's output.
+	OutputTail string `json:"output_tail,omitempty"`
 }
 
 // span is one stretch a placement held its cards.
@@ -72,13 +81,14 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 	s := r.Spec
 	j := v1.Job{
 		ID: string(s.ID), State: string(r.State), Reason: r.Reason, SubmittedAt: r.SubmittedAt,
-		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev,
+		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint,
 		Spec: v1.JobSpec{
 			Tenant: string(s.Tenant), Name: s.Name, Kind: string(s.Kind), Priority: s.Priority, Workers: s.Workers,
 			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, Models: s.Models,
 			ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli, Stacks: s.Stacks, PyTorch: s.PyTorch,
 			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
 			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
+			Workload: r.Workload,
 		},
 	}
 	for _, site := range s.Sites {

@@ -21,6 +21,7 @@ import (
 	"github.com/suanli/suanli/internal/audit"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/ledger"
+	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/sched"
 	"github.com/suanli/suanli/internal/store"
@@ -51,6 +52,12 @@ type Config struct {
 	Now func() time.Time
 	// TickEvery is how often the scheduler gets a Tick (default 1 s).
 	TickEvery time.Duration
+	// Heartbeat is the period agents heartbeat at (default
+	// v1.DefaultHeartbeatMillis); MissedBeats heartbeats in a row missed
+	// lose the node (default v1.DefaultMissedBeats). Nodes that never
+	// registered are taken as healthy (no agents: the demo, tests).
+	Heartbeat   time.Duration
+	MissedBeats int
 }
 
 // Server is one control-plane replica.
@@ -60,12 +67,16 @@ type Server struct {
 	net *network.Network
 	log *slog.Logger
 	w   *writer
+	v   *view
 	m   *metrics
 	now func() time.Time
 
-	mu     sync.Mutex // guards tokens and leader
+	mu     sync.Mutex // guards tokens, leader and beats
 	tokens map[string]cachedToken
 	leader bool
+	// beats is the last heartbeat this replica heard (or learnt of from
+	// another replica) per node, with the lease it carried.
+	beats map[model.NodeID]beat
 }
 
 type cachedToken struct {
@@ -90,8 +101,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TickEvery <= 0 {
 		cfg.TickEvery = time.Second
 	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = v1.DefaultHeartbeatMillis * time.Millisecond
+	}
+	if cfg.MissedBeats <= 0 {
+		cfg.MissedBeats = v1.DefaultMissedBeats
+	}
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
-		w: newWriter(cfg.Store, cfg.Now), tokens: map[string]cachedToken{}}
+		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, beats: map[model.NodeID]beat{}}
 	s.m = newMetrics(cfg.Registry, cfg.Network)
 	cfg.Registry.MustRegister(allocCollector{s: s, desc: prometheus.NewDesc("suanli_allocated_eflops",
 		"FP16 EFLOPS held by committed placements, by vendor and site.", []string{"vendor", "site"}, nil)})
@@ -107,8 +124,10 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
+	vdone := make(chan struct{})
 	go func() { defer close(done); s.w.run(ctx) }()
-	defer func() { <-done }()
+	go func() { defer close(vdone); s.v.run(ctx, s.s) }()
+	defer func() { <-done; <-vdone }()
 	for ctx.Err() == nil {
 		lctx := ctx
 		if s.cfg.Elector != nil {

@@ -123,6 +123,11 @@ func TestEndpointRoles(t *testing.T) {
 	placed, _ := e.client(v1.RoleAdmin).Job(ctx, job.ID)
 	node := placed.Placement.Assignments[0].Node
 	tokens, _ := e.client(v1.RoleAdmin).Tokens(ctx)
+	lease, err := e.client(v1.RoleAgent).RegisterNode(ctx, v1.NodeRegistration{Node: node, Devices: []v1.NodeDevice{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := `{"node":"` + node + `","devices":[]}`
 	spec := `{"kind":"batch","workers":1,"cards_per_worker":1,"tenant":"acme"}`
 	roles := []string{"none", "bad", v1.RoleAdmin, v1.RoleOperator, v1.RoleTenant, "tenant2", v1.RoleAgent}
 	type row struct {
@@ -144,6 +149,11 @@ func TestEndpointRoles(t *testing.T) {
 		{"GET", j + "/explain", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
 		{"POST", j + "/status", `{"state":"running"}`, [7]int{401, 401, 200, 200, 403, 403, 200}},
 		{"GET", "/v1/nodes/" + node + "/assignments", "", [7]int{401, 401, 200, 200, 403, 403, 200}},
+		{"GET", "/v1/nodes?site=" + placed.Placement.Assignments[0].Site, "", [7]int{401, 401, 200, 200, 200, 200, 200}},
+		{"POST", "/v1/nodes/" + node + "/heartbeat", `{"lease":"` + lease.Lease + `"}`, [7]int{401, 401, 403, 403, 403, 403, 200}},
+		{"PUT", "/v1/nodes/" + node + "/devices", `{"lease":"` + lease.Lease + `","devices":[]}`, [7]int{401, 401, 403, 403, 403, 403, 204}},
+		{"POST", j + "/workers/0/status", `{"node":"` + node + `","worker":0,"state":"running"}`, [7]int{401, 401, 403, 403, 403, 403, 200}},
+		{"POST", "/v1/nodes/" + node + "/register", reg, [7]int{401, 401, 403, 403, 403, 403, 200}},
 		{"GET", "/v1/events?from=0", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
 		{"GET", "/v1/tenants", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
 		{"GET", "/v1/tenants/acme", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
@@ -211,6 +221,9 @@ func pattern(p string) string {
 	for i := range parts {
 		if i > 0 && (parts[i-1] == "jobs" || parts[i-1] == "nodes" || parts[i-1] == "tokens" || parts[i-1] == "tenants") && parts[i] != "" {
 			parts[i] = "{id}"
+		}
+		if i > 0 && parts[i-1] == "workers" {
+			parts[i] = "{worker}"
 		}
 	}
 	return strings.Join(parts, "/")

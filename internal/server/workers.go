@@ -1,0 +1,80 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/model"
+)
+
+// ReportWorker implements httpapi.Nodes: an agent's report on one worker
+// of a placed job. A report about an earlier placement (PlacedAt differs)
+// is stale: 409. Running marks the job running; a checkpoint is kept (the
+// job resumes from it when requeued); the job completes when every worker
+// of its placement has, and fails when one fails; stopped (the agent
+// stopped a worker no longer assigned) changes nothing.
+func (s *Server) ReportWorker(ctx context.Context, p httpapi.Principal, id string, rep v1.WorkerReport) (v1.Job, error) {
+	return s.update(ctx, p, id, "job.worker."+rep.State, func(r *jobRecord) (bool, error) {
+		if r.Placement == nil || (r.State != model.Placed && r.State != model.Running) {
+			return false, fmt.Errorf("job %s is %s, not placed or running; the report is stale: %w", id, r.State, httpapi.ErrConflict)
+		}
+		if rep.PlacedAt != nil && (r.PlacedAt == nil || !rep.PlacedAt.Equal(*r.PlacedAt)) {
+			return false, fmt.Errorf("job %s was placed again since (placed_at %s); the report is about an earlier placement: %w", id, r.PlacedAt, httpapi.ErrConflict)
+		}
+		on := false
+		for _, a := range r.Placement.Assignments {
+			if a.Worker == rep.Worker && string(a.Node) == rep.Node {
+				on = true
+			}
+		}
+		if !on {
+			return false, fmt.Errorf("job %s has no worker %d on node %s: %w", id, rep.Worker, rep.Node, httpapi.ErrConflict)
+		}
+		changed := false
+		if c := rep.Checkpoint; c != nil && c.Step > r.Checkpoint {
+			r.Checkpoint, changed = c.Step, true
+			at := c.At.Unix()
+			if c.At.IsZero() {
+				at = s.now().Unix()
+			}
+			r.Spec.CheckpointTime = max(r.Spec.CheckpointTime, at)
+		}
+		if r.Reported == model.Completed || r.Reported == model.Failed {
+			return changed, nil // the job's end is recorded already
+		}
+		switch rep.State {
+		case v1.StateRunning:
+			if r.Reported != model.Running {
+				r.Reported, changed = model.Running, true
+			}
+		case v1.StateCompleted:
+			if !slices.Contains(r.Done, rep.Worker) {
+				r.Done = append(r.Done, rep.Worker)
+				slices.Sort(r.Done)
+				changed = true
+			}
+			if len(r.Done) == len(r.Placement.Assignments) {
+				r.Reported = model.Completed
+			} else if r.Reported == "" {
+				r.Reported = model.Running
+			}
+		case v1.StateFailed:
+			r.Reported, changed = model.Failed, true
+			r.Reason = fmt.Sprintf("worker %d on %s failed", rep.Worker, rep.Node)
+			if rep.ExitCode != nil {
+				r.Reason += fmt.Sprintf(": exit code %d", *rep.ExitCode)
+			}
+			if rep.Signal != "" {
+				r.Reason += ", signal " + rep.Signal
+			}
+			if rep.Reason != "" {
+				r.Reason += ": " + rep.Reason
+			}
+			r.OutputTail = rep.OutputTail
+		}
+		return changed, nil
+	})
+}
