@@ -228,13 +228,13 @@ func (c *Core) placedJobs() []*entry {
 }
 
 // recheckPolicy evicts every placed job the current policy no longer
-// allows and requeues it.
+// allows (or, for a Keeper, no longer keeps) and requeues it.
 func (c *Core) recheckPolicy() {
 	if c.policy == nil {
 		return
 	}
 	for _, e := range c.placedJobs() {
-		if !c.allowed(e, e.st.Placement) {
+		if !c.keeps(e) {
 			c.unplace(e, StopEvicted, "")
 			c.requeue(e, StopEvicted)
 		}
