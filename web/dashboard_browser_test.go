@@ -1,9 +1,11 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,7 +23,6 @@ import (
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/httpapi"
-	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/policy"
 	"github.com/suanli/suanli/internal/server"
@@ -117,10 +118,9 @@ func startStack(t *testing.T) *stack {
 
 // apiShim, while on, serves endpoints the API does not serve yet, from the
 // same network and the policy engine, and lists them in the OpenAPI
-// document: /v1/nodes (the network's nodes as model.Node encodes them),
-// /v1/compliance (policy.Compliance's report) and /v1/advisories. The
-// tests reach the dashboard's node and policy views through it; it steps
-// aside for each path as soon as the API's own document has it.
+// document: /v1/compliance (policy.Compliance's report) and
+// /v1/advisories. The tests reach the dashboard's policy views through it;
+// it steps aside for each path as soon as the API's own document has it.
 type apiShim struct {
 	next  http.Handler
 	net   *network.Network
@@ -136,22 +136,19 @@ func newShim(next http.Handler, nw *network.Network, t *testing.T) *apiShim {
 	}
 	sh := &apiShim{next: next, net: nw}
 	sh.extra = map[string]func(r *http.Request) any{
-		"/v1/nodes": func(r *http.Request) any {
-			site := r.URL.Query().Get("site")
-			list := []model.Node{}
-			for _, nd := range nw.Nodes {
-				if site == "" || string(nd.Site) == site {
-					list = append(list, nd)
-				}
-			}
-			return list
-		},
 		"/v1/compliance": func(*http.Request) any {
 			return policy.Compliance(nw, eng.Snapshot(), nil, nil, time.Now().Unix())
 		},
 		"/v1/advisories": func(*http.Request) any { return eng.Snapshot().Advisories() },
 	}
 	return sh
+}
+
+// serves reports whether the API itself serves path.
+func (n *apiShim) serves(path string) bool {
+	paths, _ := n.openapi()["paths"].(map[string]any)
+	_, ok := paths[path]
+	return ok
 }
 
 func (n *apiShim) openapi() map[string]any {
@@ -185,6 +182,30 @@ func (n *apiShim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(serve(r))
+}
+
+// post sends body as the admin and decodes the reply into out.
+func (s *stack) post(path string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest("POST", s.url+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.tokens["admin"])
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode >= 300 {
+		msg, _ := io.ReadAll(res.Body)
+		return fmt.Errorf("POST %s: %d %s", path, res.StatusCode, msg)
+	}
+	return json.NewDecoder(res.Body).Decode(out)
 }
 
 // browser is a headless Chromium tab that fails the test on any uncaught

@@ -11,7 +11,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	v1 "github.com/suanli/suanli/api/v1"
-	"github.com/suanli/suanli/internal/policy"
 )
 
 // capacityDoc is the part of /v1/capacity the tests compare.
@@ -98,6 +97,22 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("the contrast check missed dim text: %v", probe)
 		}
 		b.do("remove probe", chromedp.Evaluate[chromedp.Void](`document.getElementById("probe").remove()`))
+		if pies := eval[int](b, `echarts.getInstanceByDom(document.getElementById('map')).getOption().series.filter(x => x.type === 'pie').length`); pies != len(net.Sites) {
+			t.Errorf("map has %d vendor-mix pies, want one per site (%d)", pies, len(net.Sites))
+		}
+		var nodes []v1.Node
+		if err := s.admin.Get(ctx, "/v1/nodes", &nodes); err != nil {
+			t.Fatal(err)
+		}
+		healthy := 0
+		for _, n := range nodes {
+			if n.Healthy {
+				healthy++
+			}
+		}
+		if got := eval[string](b, `document.getElementById('k-nodes').dataset.healthy`); got != strconv.Itoa(healthy) {
+			t.Errorf("nodes in service %s, /v1/nodes says %d of %d", got, healthy, len(nodes))
+		}
 		b.screenshot("overview")
 	})
 
@@ -116,6 +131,27 @@ func TestDashboard(t *testing.T) {
 		if got := eval[string](b, `document.getElementById('s-installed').dataset.gflops`); got != strconv.FormatInt(want, 10) {
 			t.Errorf("site %s installed %s, /v1/capacity says %d", site, got, want)
 		}
+		var nodes []v1.Node
+		if err := s.admin.Get(ctx, "/v1/nodes?site="+site, &nodes); err != nil {
+			t.Fatal(err)
+		}
+		full, sick := 0, 0
+		for _, n := range nodes {
+			if !n.Healthy {
+				sick++
+			} else if n.AllocatedMilli == int64(n.Cards)*1000 {
+				full++
+			}
+		}
+		if full == 0 {
+			t.Fatalf("no node of %s is full after placing %s there", site, placed.ID)
+		}
+		// Every node of the site is a cell: full, idle or unhealthy as the API says.
+		cells := eval[[]int](b, `(() => { const d = echarts.getInstanceByDom(document.getElementById('heat')).getOption().series[0].data;
+			return [d.length, d.filter(c => c.value[2] === 100).length, d.filter(c => c.value[2] === -1).length]; })()`)
+		if want := []int{len(nodes), full, sick}; fmt.Sprint(cells) != fmt.Sprint(want) {
+			t.Errorf("heat map cells (all, full, unhealthy) %v, /v1/nodes says %v", cells, want)
+		}
 		if !strings.Contains(b.text("#site-jobs"), placed.ID) {
 			t.Errorf("site %s does not list job %s: %q", site, placed.ID, b.text("#site-jobs"))
 		}
@@ -127,75 +163,42 @@ func TestDashboard(t *testing.T) {
 		b.t = t
 		s.shim.on.Store(true)
 		defer s.shim.on.Store(false)
+		if s.shim.serves("/v1/advisories") { // the API's own: file one through it
+			var adv struct{ ID string }
+			if err := s.post("/v1/advisories", map[string]any{"summary": "firmware flaw on H20 boards", "models": []string{"nvidia-h20"},
+				"severity": "high", "action": "drain"}, &adv); err != nil {
+				t.Fatalf("file an advisory: %v", err)
+			}
+		}
+		var rep struct {
+			Installed struct {
+				DomesticPermille int64 `json:"domestic_permille"`
+			} `json:"installed"`
+			Violations []any `json:"violations"`
+		}
+		var advs []struct{ ID, Action string }
+		if err := s.admin.Get(ctx, "/v1/compliance", &rep); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.admin.Get(ctx, "/v1/advisories", &advs); err != nil || len(advs) != 1 {
+			t.Fatalf("advisories %v: %v", advs, err)
+		}
 		b.load(s.url + "/ui/compliance")
-		rep := policy.Compliance(s.shim.net, policy.NewEngine(s.shim.net.Catalog).Snapshot(), nil, nil, 0)
-		want := fmt.Sprintf("%.1f%%", float64(rep.Installed.DomesticPerMille)/10)
+		want := fmt.Sprintf("%.1f%%", float64(rep.Installed.DomesticPermille)/10)
 		if got := b.text("#cr-installed"); got != want {
-			t.Errorf("compliance: installed domestic share %q, policy.Compliance says %s", got, want)
+			t.Errorf("compliance: installed domestic share %q, /v1/compliance says %s", got, want)
 		}
-		if got := b.text("#compliance"); !strings.Contains(got, "By operator") || !strings.Contains(got, "no violations") || !strings.Contains(got, "ADV-H20-1") {
-			t.Errorf("compliance report lacks its sections: %q", got)
+		if got := b.text("#cr-violations"); got != strconv.Itoa(len(rep.Violations)) {
+			t.Errorf("compliance: %s violations shown, /v1/compliance lists %d", got, len(rep.Violations))
 		}
-		if got := b.text(`#advisories tr[data-advisory="ADV-H20-1"]`); !strings.Contains(got, "drain") || !strings.Contains(got, "nvidia-h20") || !strings.Contains(got, "in force") {
+		if got := b.text("#compliance"); !strings.Contains(got, "By operator") || !strings.Contains(got, advs[0].ID) {
+			t.Errorf("compliance report lacks its sections or advisory %s: %q", advs[0].ID, got)
+		}
+		if got := b.text(`#advisories tr[data-advisory="` + advs[0].ID + `"]`); !strings.Contains(got, "drain") || !strings.Contains(got, "nvidia-h20") || !strings.Contains(got, "in force") {
 			t.Errorf("advisory row %q", got)
 		}
 		b.checkContrast("compliance-policy")
 		b.screenshot("compliance-policy")
-	})
-
-	t.Run("node views", func(t *testing.T) {
-		b.t = t
-		s.shim.on.Store(true)
-		defer s.shim.on.Store(false)
-		b.load(s.url + "/ui/sites/" + site)
-		if got := b.text("#heat-note"); !strings.Contains(got, "nodes in") || !strings.Contains(got, "with cards allocated") {
-			t.Errorf("heat map note %q", got)
-		}
-		// Every node of the site is a cell; the job's nodes are full.
-		cells := eval[[]int](b, `(() => { const o = echarts.getInstanceByDom(document.getElementById('heat')).getOption();
-			const d = o.series[0].data; return [d.length, d.filter(c => c.value[2] === 100).length]; })()`)
-		var want, busy int
-		held := map[string]bool{}
-		for _, a := range placed.Placement.Assignments {
-			held[a.Node] = true
-		}
-		for _, j := range s.jobs {
-			if j.Placement == nil {
-				continue
-			}
-			for _, a := range j.Placement.Assignments {
-				if a.Site == site && a.ShareMilli == 0 {
-					held[a.Node] = true
-				}
-			}
-		}
-		for _, nd := range s.shim.net.Nodes {
-			if string(nd.Site) == site {
-				want++
-			}
-		}
-		busy = len(held)
-		if len(cells) != 2 || cells[0] != want || cells[1] != busy {
-			t.Errorf("heat map has %v cells (total, full), want [%d %d]", cells, want, busy)
-		}
-		b.checkContrast("site-nodes")
-		b.screenshot("site-nodes")
-		b.load(s.url + "/ui/")
-		if pies := eval[int](b, `echarts.getInstanceByDom(document.getElementById('map')).getOption().series.filter(x => x.type === 'pie').length`); pies != len(net.Sites) {
-			t.Errorf("map has %d vendor-mix pies, want one per site (%d)", pies, len(net.Sites))
-		}
-		b.screenshot("overview-nodes")
-		// The job's placement names each worker's domain.
-		b.load(s.url + "/ui/jobs/" + placed.ID)
-		domains := map[string]string{}
-		for _, nd := range s.shim.net.Nodes {
-			domains[string(nd.ID)] = string(nd.Domain)
-		}
-		for _, a := range placed.Placement.Assignments {
-			if d := domains[a.Node]; !strings.Contains(b.text("#placement"), d) {
-				t.Errorf("placement table lacks domain %s of node %s: %q", d, a.Node, b.text("#placement"))
-			}
-		}
 	})
 
 	t.Run("jobs and explanation", func(t *testing.T) {
@@ -253,6 +256,19 @@ func TestDashboard(t *testing.T) {
 		for _, a := range placed.Placement.Assignments {
 			if !strings.Contains(b.text("#placement"), a.Node) {
 				t.Errorf("placement table lacks node %s", a.Node)
+			}
+		}
+		var pn []v1.Node
+		if err := s.admin.Get(ctx, "/v1/nodes?site="+placed.Placement.Assignments[0].Site, &pn); err != nil {
+			t.Fatal(err)
+		}
+		domains := map[string]string{}
+		for _, n := range pn {
+			domains[n.ID] = n.Domain
+		}
+		for _, a := range placed.Placement.Assignments {
+			if d := domains[a.Node]; d == "" || !strings.Contains(b.text("#placement"), d) {
+				t.Errorf("placement table lacks domain %q of node %s: %q", d, a.Node, b.text("#placement"))
 			}
 		}
 		b.do("explain", chromedp.Click(chromedp.ID("explain")), chromedp.Poll[chromedp.Void](`document.getElementById('explanation').dataset.loaded`))

@@ -143,7 +143,7 @@ const S = (() => {
         : known ? n[known] : null; // null: the server does not say; count placements
       const state = n.state || n.health || n.status || (n.healthy === false ? "unhealthy" : "ok");
       const healthy = n.healthy !== undefined ? !!n.healthy : !/lost|unhealthy|down|drain|quarant|fail/i.test(state);
-      return { id: n.id || n.name, site: n.site, domain: n.domain || n.domain_id || "", model: n.model, cards, allocMilli: alloc, healthy, state };
+      return { id: n.id || n.name, site: n.site, domain: n.domain || n.domain_id || "", model: n.model, cards, allocMilli: alloc, healthy, state, reason: n.reason || "" };
     }).filter((n) => !site || !n.site || n.site === site);
   }
 

@@ -29,7 +29,8 @@ function generic(node, data) {
 // anything else falls back to generic tables.
 const permille = (n) => (n / 10).toFixed(1) + "%";
 const cardsM = (m) => S.int(Math.round((m || 0) / 1000));
-const unix = (t) => (t ? S.when(t > 1e12 ? t : t * 1000) : "–");
+// Times come as RFC 3339 text or Unix seconds.
+const unix = (t) => (!t ? "–" : typeof t === "string" ? S.when(t) : S.when(t > 1e12 ? t : t * 1000));
 const table = (caption, head, rows, empty) => S.el("table", { class: "data" }, S.el("caption", { class: "sr-only" }, caption),
   S.el("thead", {}, S.el("tr", {}, head.map((h) => S.el("th", { scope: "col", class: h.endsWith(" ") ? "num" : undefined }, h.trim())))),
   S.el("tbody", {}, rows.length ? rows : [S.el("tr", {}, S.el("td", { colspan: head.length, class: "muted" }, empty))]));
@@ -83,7 +84,10 @@ async function panel(id, paths, render) {
   const node = S.$("#" + id);
   for (const p of paths) {
     if (await S.has(p)) {
-      try { render(node, await S.api(p)); } catch (e) { node.replaceChildren(S.el("p", { class: "error" }, `${p}: ${e.message}`)); }
+      try { render(node, await S.api(p)); } catch (e) {
+        node.replaceChildren(e.status === 403 ? S.el("p", { class: "notice" }, `${p} is for operators and admins; this token may not read it.`)
+          : S.el("p", { class: "error" }, `${p}: ${e.message}`));
+      }
       return;
     }
   }

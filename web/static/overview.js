@@ -9,24 +9,23 @@ function loadGeo() {
   return geoLoaded;
 }
 
-// siteMix returns site → vendor → installed GFLOPS where the server lists
-// its nodes, or site → vendor → null (present, share unknown) from the
-// allocation metric's labels otherwise.
+// siteMix returns site → vendor → installed GFLOPS, from /v1/nodes.
 async function siteMix(cap) {
   const mix = {};
-  if (await S.has("/v1/nodes")) {
-    const [nodes, catalog] = await Promise.all([S.nodes(), S.api("/v1/catalog")]);
-    const vendorOf = Object.fromEntries(catalog.map((m) => [m.id, m.vendor]));
-    const perCard = Object.fromEntries((cap.breakdowns.model || []).map((b) => [b.key, b.cards ? b.gflops / b.cards : 0]));
-    for (const n of nodes) {
-      const v = vendorOf[n.model] || n.model;
-      ((mix[n.site] ||= {})[v] = (mix[n.site][v] || 0) + n.cards * (perCard[n.model] || 0));
-    }
-    return { mix, exact: true };
+  const [nodes, catalog] = await Promise.all([S.nodes(), S.api("/v1/catalog")]);
+  const vendorOf = Object.fromEntries(catalog.map((m) => [m.id, m.vendor]));
+  const perCard = Object.fromEntries((cap.breakdowns.model || []).map((b) => [b.key, b.cards ? b.gflops / b.cards : 0]));
+  for (const n of nodes) {
+    const v = vendorOf[n.model] || n.model;
+    ((mix[n.site] ||= {})[v] = (mix[n.site][v] || 0) + n.cards * (perCard[n.model] || 0));
   }
-  const ms = await S.metrics();
-  for (const s of ms.suanli_allocated_eflops || []) (mix[s.labels.site] ||= {})[s.labels.vendor] = null;
-  return { mix, exact: false };
+  return { mix, nodes };
+}
+
+function nodeKPI(nodes) {
+  const up = nodes.filter((n) => n.healthy).length;
+  S.$("#k-nodes").replaceChildren(`${S.int(up)} / ${S.int(nodes.length)}`, S.el("small", {}, ` ${S.int(nodes.length - up)} out of service`));
+  S.$("#k-nodes").dataset.healthy = up;
 }
 
 function kpis(cap, ms) {
@@ -78,27 +77,15 @@ function drawMap(net, cap, mixInfo) {
   const maxG = Math.max(...(cap.breakdowns.site || []).map((b) => b.gflops), 1);
   const radius = (g) => 6 + 22 * Math.sqrt(g / maxG);
   const series = [];
-  const scatter = [];
   for (const s of net.sites) {
     const b = bySite[s.id] || { gflops: 0, allocated_gflops: 0, cards: 0 };
     const mix = mixInfo.mix[s.id] || {};
     const vendors = Object.keys(mix).sort();
     const tip = `${s.name}<br>${s.city}, ${s.province} · ${s.operator} · ${s.ownership}<br>${S.ef(b.gflops)} EF FP16 on ${S.int(b.cards)} cards, ${S.pct(b.allocated_gflops, b.gflops)} allocated<br>`;
-    if (mixInfo.exact && vendors.length) {
-      series.push({ type: "pie", coordinateSystem: "geo", center: [s.lon, s.lat], radius: radius(b.gflops), name: s.id,
-        label: { show: false }, itemStyle: { borderColor: "#0e1621", borderWidth: 1 },
-        tooltip: { formatter: (p) => tip + `${p.name}: ${S.ef(p.value)} EF (${p.percent}%)` },
-        data: vendors.map((v) => ({ name: v, value: mix[v], itemStyle: { color: S.vendorColor(v) } })) });
-    } else {
-      const one = vendors.length === 1;
-      scatter.push({ name: s.id, value: [s.lon, s.lat, b.gflops], symbolSize: 2 * radius(b.gflops),
-        itemStyle: { color: one ? S.vendorColor(vendors[0]) : "#8aa0b8", opacity: 0.85, borderColor: "#0e1621" },
-        tip: tip + "Vendors: " + (vendors.join(", ") || "none listed") });
-    }
-  }
-  if (scatter.length) {
-    series.push({ type: "scatter", coordinateSystem: "geo", data: scatter, label: { show: false },
-      tooltip: { formatter: (p) => p.data.tip } });
+    series.push({ type: "pie", coordinateSystem: "geo", center: [s.lon, s.lat], radius: radius(b.gflops), name: s.id,
+      label: { show: false }, itemStyle: { borderColor: "#0e1621", borderWidth: 1 },
+      tooltip: { formatter: (p) => tip + `${p.name}: ${S.ef(p.value)} EF (${p.percent}%)` },
+      data: vendors.map((v) => ({ name: v, value: mix[v], itemStyle: { color: S.vendorColor(v) } })) });
   }
   series.push({ type: "scatter", coordinateSystem: "geo", symbolSize: 0, silent: true, z: 5, labelLayout: { hideOverlap: true },
     label: { show: true, formatter: (p) => p.name, position: "bottom", distance: 2, color: "#e8eef6", fontSize: 11, textBorderColor: "#0e1621", textBorderWidth: 3 },
@@ -115,13 +102,12 @@ function drawMap(net, cap, mixInfo) {
   mapChart.setOption(option, true);
   mapChart.off("click");
   mapChart.on("click", (p) => {
-    const id = p.seriesType === "pie" ? p.seriesName : p.data && p.data.tip ? p.name : null;
+    const id = p.seriesType === "pie" ? p.seriesName : null;
     if (id) location.assign("/ui/sites/" + encodeURIComponent(id));
   });
   const all = [...new Set(Object.values(mixInfo.mix).flatMap((m) => Object.keys(m)))].sort();
   const note = S.$("#map-note");
-  note.replaceChildren(mixInfo.exact ? "Circle area: installed FP16 EFLOPS; slices: vendor share of it. Click a site to open it."
-    : "Circle area: installed FP16 EFLOPS. Colour: the vendor of single-vendor sites; grey: several vendors (this server lists no nodes, so their shares are not shown). Click a site to open it.",
+  note.replaceChildren("Circle area: installed FP16 EFLOPS; slices: each vendor's share of it. Click a site to open it.",
   S.el("span", { class: "legend" }, all.map((v) => S.el("span", {}, S.el("i", { style: `background:${S.vendorColor(v)}` }), v))));
 }
 
@@ -155,6 +141,8 @@ S.run(async () => {
   const [net, cap] = await Promise.all([S.api("/v1/network"), S.api("/v1/capacity"), loadGeo()]);
   S.$("#netname").textContent = `${net.name}: ${net.sites.length} sites, ${S.int(net.domains)} high-bandwidth domains, ${S.int(net.nodes)} nodes, ${S.int(net.cards)} cards.`;
   const mixInfo = await siteMix(cap);
+  nodeKPI(mixInfo.nodes);
   await refresh(net, mixInfo);
+  setInterval(() => S.nodes().then(nodeKPI).catch(() => {}), 30000);
   S.onJobs(() => refresh(net, mixInfo).catch(S.showError), 1500);
 });

@@ -3,46 +3,8 @@
 // allocation and health (where the server lists nodes) and its live jobs.
 let heatChart = null;
 
-// cardsInUse draws, for a server that does not list its nodes, the nodes
-// that live placements use: one row per node, one cell per card, coloured
-// by the job holding it.
-function cardsInUse(live, site) {
-  const note = S.$("#heat-note");
-  const cells = new Map(); // node → card → [{job, share}]
-  for (const j of live) {
-    for (const a of (j.placement && j.placement.assignments) || []) {
-      if (a.site !== site) continue;
-      const n = cells.get(a.node) || new Map();
-      for (const c of a.cards) n.set(c, [...(n.get(c) || []), { job: j.id, share: a.share_milli || 1000 }]);
-      cells.set(a.node, n);
-    }
-  }
-  const nodes = [...cells.keys()].sort();
-  note.replaceChildren(S.el("span", { class: "notice" }, "This server does not list its nodes (no /v1/nodes endpoint), so idle nodes and health are not shown: below are the nodes that live placements use, one cell per card, coloured by job."));
-  if (!nodes.length) { S.$("#heat").hidden = true; return; }
-  S.$("#heat").hidden = false;
-  const jobs = [...new Set(live.map((j) => j.id))];
-  const colors = ["#5cb3ff", "#ffd166", "#4fd18b", "#da77f2", "#ff9f68", "#3bc9db", "#f783ac", "#a9e34b"];
-  const cols = Math.max(...nodes.map((n) => Math.max(...cells.get(n).keys()))) + 1;
-  const data = [];
-  for (const [y, n] of nodes.entries()) {
-    for (const [c, hs] of cells.get(n)) data.push({ value: [c, y, 1], holders: hs, node: n, card: c, itemStyle: { color: colors[jobs.indexOf(hs[0].job) % colors.length] } });
-  }
-  S.$("#heat").style.height = Math.max(200, Math.min(1200, 90 + nodes.length * 26)) + "px";
-  heatChart ||= S.chart(S.$("#heat"), {});
-  heatChart.resize();
-  heatChart.setOption({
-    tooltip: { formatter: (p) => `${p.data.node} card ${p.data.card}<br>` + p.data.holders.map((h) => `${h.job}: ${(h.share / 1000).toFixed(3)} card`).join("<br>") },
-    grid: { left: 170, right: 20, top: 10, bottom: 40 },
-    xAxis: S.axis({ type: "category", data: [...Array(cols).keys()].map(String), name: "card", nameLocation: "middle", nameGap: 26 }),
-    yAxis: S.axis({ type: "category", data: nodes, axisLabel: { color: "#a9b7c9", fontSize: 11 } }),
-    series: [{ type: "heatmap", data, itemStyle: { borderColor: "#0e1621", borderWidth: 2 }, label: { show: true, color: "#0e1621", fontSize: 10, formatter: (p) => p.data.holders[0].job.slice(-4) } }],
-  }, true);
-}
-
 async function heat(site, live) {
   const note = S.$("#heat-note");
-  if (!(await S.has("/v1/nodes"))) return cardsInUse(live, site);
   const nodes = (await S.nodes(site)).sort((a, b) => a.domain.localeCompare(b.domain, "en", { numeric: true }) || a.id.localeCompare(b.id, "en", { numeric: true }));
   const held = {}; // node → thousandths of a card held by live placements
   for (const j of live) for (const a of (j.placement && j.placement.assignments) || []) held[a.node] = (held[a.node] || 0) + (a.share_milli || 1000 * a.cards.length);
@@ -75,7 +37,7 @@ async function heat(site, live) {
   heatChart ||= S.chart(S.$("#heat"), {});
   heatChart.resize();
   heatChart.setOption({
-    tooltip: { formatter: (p) => { const n = p.data.node; return `${n.id} · ${n.domain}<br>${n.model}, ${n.cards} cards<br>${(n.allocMilli / 1000).toFixed(3)} cards allocated<br>state: ${n.state}`; } },
+    tooltip: { formatter: (p) => { const n = p.data.node; return `${n.id} · ${n.domain}<br>${n.model}, ${n.cards} cards<br>${(n.allocMilli / 1000).toFixed(3)} cards allocated<br>state: ${n.state}${n.reason ? " (" + n.reason + ")" : ""}`; } },
     grid: { left: 150, right: 20, top: 10, bottom: 50 },
     xAxis: S.axis({ type: "category", data: [...Array(COLS).keys()].map(String), axisLabel: { show: false }, axisTick: { show: false }, splitArea: { show: false } }),
     yAxis: S.axis({ type: "category", inverse: true, data: rowLabels, axisTick: { show: false }, axisLabel: { color: "#a9b7c9", fontSize: 10, width: 140, overflow: "truncate", interval: 0 } }),
