@@ -267,3 +267,39 @@ func readSSE(r io.Reader, fn func(Event) error) error {
 	}
 	return sc.Err()
 }
+
+// Policy returns the policy in force.
+func (c *Client) Policy(ctx context.Context) (*Policy, error) {
+	var p Policy
+	return &p, c.do(ctx, http.MethodGet, "/v1/policy", nil, &p)
+}
+
+// ReplacePolicy puts a policy document (YAML) in force.
+func (c *Client) ReplacePolicy(ctx context.Context, doc string) (*Policy, error) {
+	var p Policy
+	return &p, c.do(ctx, http.MethodPut, "/v1/policy", PolicyDocument{Document: doc}, &p)
+}
+
+// Advisories lists every advisory filed.
+func (c *Client) Advisories(ctx context.Context) ([]Advisory, error) {
+	var as []Advisory
+	return as, c.do(ctx, http.MethodGet, "/v1/advisories", nil, &as)
+}
+
+// FileAdvisory files an advisory and returns it as recorded.
+func (c *Client) FileAdvisory(ctx context.Context, a Advisory) (*Advisory, error) {
+	var out Advisory
+	return &out, c.do(ctx, http.MethodPost, "/v1/advisories", a, &out)
+}
+
+// LiftAdvisory lifts an advisory.
+func (c *Client) LiftAdvisory(ctx context.Context, id string) (*Advisory, error) {
+	var out Advisory
+	return &out, c.do(ctx, http.MethodPost, "/v1/advisories/"+url.PathEscape(id)+"/lift", nil, &out)
+}
+
+// Compliance fetches the compliance report into out (the report's shape
+// belongs to the server's policy package).
+func (c *Client) Compliance(ctx context.Context, out any) error {
+	return c.do(ctx, http.MethodGet, "/v1/compliance", nil, out)
+}

@@ -275,3 +275,50 @@ type StatusReport struct {
 	State  string `json:"state"` // running, completed or failed
 	Reason string `json:"reason,omitempty"`
 }
+
+// PolicyDocument carries a policy document (YAML or JSON text) to replace
+// the policy in force.
+type PolicyDocument struct {
+	Document string `json:"document"`
+}
+
+// Policy is the policy in force.
+type Policy struct {
+	Version     int        `json:"version"`
+	Name        string     `json:"name,omitempty"`
+	Description string     `json:"description,omitempty"`
+	Rules       int        `json:"rules"`
+	Document    string     `json:"document"` // as submitted
+	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+	UpdatedBy   string     `json:"updated_by,omitempty"`
+	// Revision counts the policy changes (replacements, advisories filed
+	// and lifted) this server has applied.
+	Revision uint64 `json:"revision"`
+}
+
+// Advisory actions and severities.
+const (
+	ActionWatch = "watch" // record only
+	ActionDrain = "drain" // no new placements of affected classes on covered cards
+	ActionEvict = "evict" // also move affected running jobs, whole, keeping their queue position
+)
+
+// Advisory is a security advisory against a vendor, models and optionally
+// firmware or driver version ranges. The server assigns ID when it is
+// empty; Filed, FiledBy, Lifted and LiftedBy are the server's.
+type Advisory struct {
+	ID       string   `json:"id,omitempty"`
+	Summary  string   `json:"summary,omitempty"`
+	Vendor   string   `json:"vendor,omitempty"`
+	Models   []string `json:"models,omitempty"`
+	Firmware string   `json:"firmware,omitempty"` // version range over node label suanli.io/firmware
+	Driver   string   `json:"driver,omitempty"`   // version range over node label suanli.io/driver
+	// Classes are the job classifications affected; empty: all.
+	Classes  []string   `json:"classes,omitempty"`
+	Severity string     `json:"severity"` // low, medium, high, critical
+	Action   string     `json:"action"`   // watch, drain, evict
+	Filed    time.Time  `json:"filed,omitzero"`
+	FiledBy  string     `json:"filed_by,omitempty"`
+	Lifted   *time.Time `json:"lifted,omitempty"`
+	LiftedBy string     `json:"lifted_by,omitempty"`
+}

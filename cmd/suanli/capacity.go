@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ type capacityConfig struct {
 	target   string // e.g. 100EF
 	by       int    // target year
 	fromYear int    // base year for the growth rate (default: this year)
+	// client reaches a server for the live ledger (--server); its --json
+	// is capacity's own.
+	client clientConfig
 }
 
 func init() { register(newCapacityCmd) }
@@ -33,7 +37,8 @@ plus general-purpose CPU compute. Every total says how much rests on estimates
 (press, derived, unverified or operator-supplied figures).`,
 		Example: `  suanli capacity
   suanli capacity --network examples/network-2028.yaml --target 100EF --by 2028
-  suanli capacity --json`,
+  suanli capacity --json
+  suanli capacity --server http://127.0.0.1:7480 --token-file data/admin.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCapacity(cmd, &c) },
 	}
@@ -43,6 +48,11 @@ plus general-purpose CPU compute. Every total says how much rests on estimates
 	cmd.Flags().StringVar(&c.target, "target", "", "capacity target, e.g. 100EF")
 	cmd.Flags().IntVar(&c.by, "by", 0, "year the target is due, e.g. 2028")
 	cmd.Flags().IntVar(&c.fromYear, "from", 0, "base year for the growth rate (default: this year)")
+	f := cmd.Flags()
+	f.StringVar(&c.client.Server, "server", "", "read the live ledger (allocated and free) from this server instead of the spec (token as for the client commands)")
+	f.StringVar(&c.client.Token, "token", "", "bearer token for --server (env SUANLI_TOKEN)")
+	f.StringVar(&c.client.TokenFile, "token-file", "", "file holding the bearer token for --server")
+	f.StringVar(&c.client.config, "config", "", "client config YAML with server, token or token_file")
 	return cmd
 }
 
@@ -53,11 +63,24 @@ func runCapacity(cmd *cobra.Command, c *capacityConfig) error {
 	if c.by != 0 && c.target == "" {
 		return usageErr(errors.New("--by needs --target"))
 	}
-	n, err := c.net.load()
-	if err != nil {
-		return err
+	var r ledger.Report
+	if c.client.Server != "" || c.client.config != "" {
+		cl, err := c.client.resolve()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
+		defer cancel()
+		if err := cl.Get(ctx, "/v1/capacity", &r); err != nil {
+			return clientErr(err)
+		}
+	} else {
+		n, err := c.net.load()
+		if err != nil {
+			return err
+		}
+		r = ledger.Capacity(n, nil)
 	}
-	r := ledger.Capacity(n, nil)
 	if c.target != "" {
 		target, err := ledger.ParseFLOPS(c.target)
 		if err != nil {

@@ -77,11 +77,25 @@ type Nodes interface {
 	Nodes(ctx context.Context, site string) ([]v1.Node, error)
 }
 
+// Policies is the sovereignty and security policy side of the backend.
+type Policies interface {
+	Policy(ctx context.Context) (v1.Policy, error)
+	// ReplacePolicy puts a new document in force; a document with errors
+	// is a Problems error listing every one, and the policy in force stays.
+	ReplacePolicy(ctx context.Context, p Principal, doc string) (v1.Policy, error)
+	Advisories(ctx context.Context) ([]v1.Advisory, error)
+	FileAdvisory(ctx context.Context, p Principal, a v1.Advisory) (v1.Advisory, error)
+	LiftAdvisory(ctx context.Context, p Principal, id string) (v1.Advisory, error)
+	// Compliance returns the compliance report (JSON-encodable).
+	Compliance(ctx context.Context) (any, error)
+}
+
 // Backend is everything the handlers need.
 type Backend interface {
 	Authenticator
 	Jobs
 	Nodes
+	Policies
 	Admin
 	Info
 }

@@ -46,6 +46,13 @@ var routes = []route{
 
 	{method: "GET", path: "/v1/usage", summary: "A tenant's metered use in a month: PFLOP-hours and card-hours by site and model, priced.", roles: people,
 		query: []param{{"tenant", "the tenant (a tenant token: its own, the default)"}, {"month", "YYYY-MM, UTC (default: this month)"}}, response: v1.Usage{}, handle: (*handler).usage},
+	{method: "GET", path: "/v1/policy", summary: "The sovereignty and security policy in force: version, rules, the document.", roles: staff, response: v1.Policy{}, handle: (*handler).policy},
+	{method: "PUT", path: "/v1/policy", summary: "Replace the policy; a document with errors is refused with every error listed, and the policy in force stays.", roles: adminOnly, request: v1.PolicyDocument{}, response: v1.Policy{}, handle: (*handler).replacePolicy},
+	{method: "GET", path: "/v1/advisories", summary: "Every security advisory filed, lifted ones included.", roles: staff, response: []v1.Advisory{}, handle: (*handler).advisories},
+	{method: "POST", path: "/v1/advisories", summary: "File an advisory against a vendor, models or firmware range: watch, drain (no new work) or evict (move affected running jobs).", roles: adminOnly, request: v1.Advisory{}, response: v1.Advisory{}, code: http.StatusCreated, handle: (*handler).fileAdvisory},
+	{method: "POST", path: "/v1/advisories/{id}/lift", summary: "Lift an advisory: its capacity takes new work again.", roles: adminOnly, response: v1.Advisory{}, handle: (*handler).liftAdvisory},
+	{method: "GET", path: "/v1/compliance", summary: "Compliance report: domestic share of installed and allocated FP16 capacity by operator, site and tenant class; jobs on capacity their policy no longer allows; advisories in force.", roles: staff, response: map[string]any{}, handle: (*handler).compliance},
+
 	{method: "GET", path: "/v1/audit", summary: "A page of the hash-chained audit log.", roles: adminOnly,
 		query: []param{{"after", "sequence number to list after (default 0)"}, {"limit", "page size, 1 to 1000 (default 100)"}}, response: v1.AuditList{}, handle: (*handler).audit},
 	{method: "GET", path: "/v1/audit/verify", summary: "Check the whole audit chain for edits and deletions.", roles: adminOnly, response: v1.AuditVerification{}, handle: (*handler).verifyAudit},

@@ -10,6 +10,7 @@ import (
 	"github.com/suanli/suanli/internal/audit"
 	"github.com/suanli/suanli/internal/core"
 	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/policy"
 	"github.com/suanli/suanli/internal/store"
 )
 
@@ -27,6 +28,8 @@ type loop struct {
 	revs     map[model.JobID]int64
 	nodes    map[model.NodeID]viewNode // registered nodes, as the store holds them
 	down     map[model.NodeID]bool     // nodes the core holds lost
+	tenants  map[model.TenantID]*model.Tenant
+	polSnap  *policy.Snapshot // the policy the core was last given
 }
 
 // lead fences the store with a new epoch and runs the scheduling loop
@@ -61,6 +64,10 @@ func (s *Server) lead(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch heartbeats: %w", err)
 	}
+	policyCh, err := s.s.Watch(ctx, policyPrefix, rev)
+	if err != nil {
+		return fmt.Errorf("watch policy: %w", err)
+	}
 	tick := time.NewTicker(s.cfg.TickEvery)
 	defer tick.Stop()
 	sweep := time.NewTicker(max(s.cfg.Heartbeat/4, time.Millisecond))
@@ -83,6 +90,14 @@ func (s *Server) lead(ctx context.Context) error {
 				return errors.New("node watch closed")
 			}
 			l.nodeEvent(ev)
+		case ev, ok := <-policyCh:
+			if !ok {
+				return errors.New("policy watch closed")
+			}
+			if ev.Type == store.Put {
+				s.applyPolicyKV(ev.KV)
+			}
+			l.policyChanged()
 		case ev, ok := <-beatsCh:
 			if !ok {
 				return errors.New("heartbeat watch closed")
@@ -128,10 +143,12 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 	}
 	l.c = core.New(s.net, core.Config{Sched: s.cfg.Sched})
 	l.recs, l.revs = map[model.JobID]*jobRecord{}, map[model.JobID]int64{}
+	l.tenants = map[model.TenantID]*model.Tenant{}
 	now := s.now().Unix()
 	for _, kv := range tkvs {
 		var t model.Tenant
 		if json.Unmarshal(kv.Value, &t) == nil {
+			l.tenants[t.ID] = &t
 			_ = l.c.Step(core.TenantUpserted{At: now, Tenant: t})
 		}
 	}
@@ -154,6 +171,14 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 	if err := l.loadNodes(ctx); err != nil {
 		return 0, err
 	}
+	pkvs, _, err := s.s.List(ctx, policyPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("list policy: %w", err)
+	}
+	for _, kv := range pkvs {
+		s.applyPolicyKV(kv)
+	}
+	l.policyChanged()
 	// Restoring decides nothing: a tick lets the core decide the queue.
 	_ = l.c.Step(core.Tick{At: now})
 	return rev, nil
@@ -190,6 +215,7 @@ func (l *loop) tenantEvent(ev store.Event) {
 	}
 	var t model.Tenant
 	if json.Unmarshal(ev.KV.Value, &t) == nil {
+		l.tenants[t.ID] = &t
 		_ = l.c.Step(core.TenantUpserted{At: l.s.now().Unix(), Tenant: t})
 	}
 }
@@ -246,8 +272,13 @@ func (l *loop) flush(ctx context.Context) error {
 	rd := l.c.Ready()
 	now := l.s.now().UTC()
 	type change struct {
-		id  model.JobID
-		rec *jobRecord
+		id   model.JobID
+		rec  *jobRecord
+		stop *core.Stop
+	}
+	stops := map[model.JobID]*core.Stop{}
+	for i := range rd.Stops {
+		stops[rd.Stops[i].Job] = &rd.Stops[i]
 	}
 	var changes []change
 	for _, js := range rd.Jobs {
@@ -280,7 +311,7 @@ func (l *loop) flush(ctx context.Context) error {
 		if r.State.Terminal() && r.EndedAt == nil {
 			r.EndedAt = &now
 		}
-		changes = append(changes, change{js.Job, &r})
+		changes = append(changes, change{js.Job, &r, stops[js.Job]})
 	}
 	for i := 0; i < len(changes); i += jobsPerCommit {
 		chunk := changes[i:min(i+jobsPerCommit, len(changes))]
@@ -292,7 +323,7 @@ func (l *loop) flush(ctx context.Context) error {
 			}
 			m.conds = append(m.conds, store.Cond{Key: jobKey(ch.id), ModRev: l.revs[ch.id]})
 			m.ops = append(m.ops, store.PutOp(jobKey(ch.id), b))
-			m.audit = append(m.audit, audit.Record{Actor: "scheduler", Action: "sched." + string(ch.rec.State), Target: string(ch.id), Detail: decisionDetail(ch.rec)})
+			m.audit = append(m.audit, decisionAudit(ch.id, ch.rec, ch.stop))
 		}
 		rev, err := l.s.w.apply(ctx, m)
 		var ce *store.ConflictError
@@ -363,17 +394,78 @@ func samePlacement(a, b *model.Placement) bool {
 	return string(x) == string(y)
 }
 
+// stopActions names the audit action of a stopped placement by its
+// reason.
+var stopActions = map[string]string{
+	core.StopEvicted:   "sched.evict",
+	core.StopPreempted: "sched.preempt",
+	core.StopNodeLost:  "sched.requeue",
+}
+
+// decisionAudit is the audit record of one committed decision: a stop (an
+// eviction, a preemption, a requeue off a lost node) says where the job
+// was and where it went.
+func decisionAudit(id model.JobID, r *jobRecord, stop *core.Stop) audit.Record {
+	rec := audit.Record{Actor: "scheduler", Action: "sched." + string(r.State), Target: string(id), Detail: decisionDetail(r)}
+	if stop == nil {
+		return rec
+	}
+	if a, ok := stopActions[stop.Reason]; ok {
+		rec.Action = a
+		rec.Detail = fmt.Sprintf("%s, off%s; now %s: %s", stop.Reason, nodeList(&stop.Placement), r.State, rec.Detail)
+		if stop.By != "" {
+			rec.Detail += "; by " + string(stop.By)
+		}
+	}
+	return rec
+}
+
+func nodeList(p *model.Placement) string {
+	nodes := ""
+	for i, a := range p.Assignments {
+		if i == 4 {
+			nodes += fmt.Sprintf(" +%d", len(p.Assignments)-4)
+			break
+		}
+		nodes += fmt.Sprintf(" %s%v", a.Node, a.Cards)
+	}
+	return nodes
+}
+
 func decisionDetail(r *jobRecord) string {
 	if r.Placement != nil && (r.State == model.Placed || r.State == model.Running) {
-		nodes := ""
-		for i, a := range r.Placement.Assignments {
-			if i == 4 {
-				nodes += fmt.Sprintf(" +%d", len(r.Placement.Assignments)-4)
-				break
-			}
-			nodes += fmt.Sprintf(" %s%v", a.Node, a.Cards)
-		}
-		return fmt.Sprintf("gflops=%d on%s", r.Placement.GFLOPS, nodes)
+		return fmt.Sprintf("gflops=%d on%s", r.Placement.GFLOPS, nodeList(r.Placement))
 	}
 	return r.Reason
+}
+
+// policyChanged gives the core the policy in force when it changed: the
+// filter new placements pass, and the running jobs that must move (the
+// policy package's violations: rules broken, evict advisories), which the
+// core stops whole and requeues at their queue position in the same pass.
+func (l *loop) policyChanged() {
+	snap := l.s.pol.Load().Snapshot()
+	if snap == l.polSnap {
+		return
+	}
+	l.polSnap = snap
+	if snap.Revision() == 0 {
+		return // no policy yet: nothing to filter
+	}
+	now := l.s.now().Unix()
+	var running []policy.Running
+	for _, r := range l.recs {
+		if r.Placement != nil && (r.State == model.Placed || r.State == model.Running) {
+			running = append(running, policy.Running{Job: &r.Spec, Tenant: l.tenants[r.Spec.Tenant], Placement: r.Placement})
+		}
+	}
+	off := map[model.JobID]map[model.NodeID]bool{}
+	for _, v := range snap.Violations(l.s.net, running, nil, now) {
+		m := map[model.NodeID]bool{}
+		for _, n := range v.Nodes {
+			m[n] = true
+		}
+		off[v.Job] = m
+	}
+	_ = l.c.Step(core.PolicyChanged{At: now, Policy: &policyFilter{snap: snap, tenants: l.tenants, off: off}})
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/suanli/suanli/internal/ledger"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/policy"
 	"github.com/suanli/suanli/internal/sched"
 	"github.com/suanli/suanli/internal/store"
 )
@@ -71,6 +73,11 @@ type Server struct {
 	m   *metrics
 	now func() time.Time
 
+	// pol is the policy engine, kept in step with the store's policy/
+	// keys; polMu serialises this replica's policy changes.
+	pol   atomic.Pointer[policy.Engine]
+	polMu sync.Mutex
+
 	mu     sync.Mutex // guards tokens, leader and beats
 	tokens map[string]cachedToken
 	leader bool
@@ -109,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
 		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, beats: map[model.NodeID]beat{}}
+	s.pol.Store(policy.NewEngine(cfg.Network.Catalog))
 	s.m = newMetrics(cfg.Registry, cfg.Network)
 	cfg.Registry.MustRegister(allocCollector{s: s, desc: prometheus.NewDesc("suanli_allocated_eflops",
 		"FP16 EFLOPS held by committed placements, by vendor and site.", []string{"vendor", "site"}, nil)})
@@ -124,10 +132,22 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
-	vdone := make(chan struct{})
+	vdone, pdone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); s.w.run(ctx) }()
 	go func() { defer close(vdone); s.v.run(ctx, s.s) }()
-	defer func() { <-done; <-vdone }()
+	go func() {
+		defer close(pdone)
+		follow(ctx, s.s, policyPrefix, func(kvs []store.KV, _ int64) {
+			for _, kv := range kvs {
+				s.applyPolicyKV(kv)
+			}
+		}, func(ev store.Event) {
+			if ev.Type == store.Put {
+				s.applyPolicyKV(ev.KV)
+			}
+		})
+	}()
+	defer func() { <-done; <-vdone; <-pdone }()
 	for ctx.Err() == nil {
 		lctx := ctx
 		if s.cfg.Elector != nil {

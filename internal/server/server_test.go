@@ -128,6 +128,10 @@ func TestEndpointRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := `{"node":"` + node + `","devices":[]}`
+	if _, err := e.client(v1.RoleAdmin).FileAdvisory(ctx, v1.Advisory{ID: "ADV-T1", Vendor: "Nvidia", Severity: "low", Action: "watch"}); err != nil {
+		t.Fatal(err)
+	}
+	pol := `{"document":"version: 1\nrules:\n- id: R1\n  match: {classification: [sensitive]}\n  effect: require\n  require: {origin: domestic}\n"}`
 	spec := `{"kind":"batch","workers":1,"cards_per_worker":1,"tenant":"acme"}`
 	roles := []string{"none", "bad", v1.RoleAdmin, v1.RoleOperator, v1.RoleTenant, "tenant2", v1.RoleAgent}
 	type row struct {
@@ -162,6 +166,12 @@ func TestEndpointRoles(t *testing.T) {
 		{"GET", "/v1/tokens", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
 		{"DELETE", "/v1/tokens/" + tokens[0].ID + "-none", "", [7]int{401, 401, 404, 403, 403, 403, 403}},
 		{"GET", "/v1/usage?tenant=acme&month=2026-11", "", [7]int{401, 401, 200, 200, 200, 403, 403}},
+		{"GET", "/v1/policy", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
+		{"PUT", "/v1/policy", pol, [7]int{401, 401, 200, 403, 403, 403, 403}},
+		{"GET", "/v1/advisories", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
+		{"POST", "/v1/advisories", `{"vendor":"Nvidia","severity":"low","action":"watch"}`, [7]int{401, 401, 201, 403, 403, 403, 403}},
+		{"POST", "/v1/advisories/ADV-T1/lift", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
+		{"GET", "/v1/compliance", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
 		{"GET", "/v1/audit", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
 		{"GET", "/v1/audit/verify", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
 		{"POST", j + "/cancel", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
@@ -219,7 +229,7 @@ func pattern(p string) string {
 	p, _, _ = strings.Cut(p, "?")
 	parts := strings.Split(p, "/")
 	for i := range parts {
-		if i > 0 && (parts[i-1] == "jobs" || parts[i-1] == "nodes" || parts[i-1] == "tokens" || parts[i-1] == "tenants") && parts[i] != "" {
+		if i > 0 && (parts[i-1] == "jobs" || parts[i-1] == "nodes" || parts[i-1] == "tokens" || parts[i-1] == "tenants" || parts[i-1] == "advisories") && parts[i] != "" {
 			parts[i] = "{id}"
 		}
 		if i > 0 && parts[i-1] == "workers" {
