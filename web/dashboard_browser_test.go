@@ -284,7 +284,9 @@ func (b *browser) checkErrors(what string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.errs) > 0 {
-		b.t.Fatalf("%s: the page threw: %s", what, strings.Join(b.errs, "; "))
+		errs := b.errs
+		b.errs = nil // reported once
+		b.t.Fatalf("%s: the page threw: %s", what, strings.Join(errs, "; "))
 	}
 }
 
@@ -356,10 +358,21 @@ func (b *browser) screenshot(name string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
-	// Let charts finish their entry animation.
-	_, _ = chromedp.Run(ctx, chromedp.Sleep(700*time.Millisecond))
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	// Grow the viewport to the whole page (a plain resize, which the charts
+	// follow; capturing beyond the viewport upsets ECharts' map), let the
+	// charts finish their animation, capture, and restore the viewport.
+	h, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`Math.ceil(document.documentElement.scrollHeight)`))
 	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, max(h, 1000)), chromedp.Sleep(700*time.Millisecond)); err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 1000)); err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
 	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -113,7 +114,10 @@ func TestDashboard(t *testing.T) {
 		if got := eval[string](b, `document.getElementById('k-nodes').dataset.healthy`); got != strconv.Itoa(healthy) {
 			t.Errorf("nodes in service %s, /v1/nodes says %d of %d", got, healthy, len(nodes))
 		}
+		// Resizing the window redraws the map (the screenshot does too).
+		b.do("resize", chromedp.EmulateViewport(1200, 900), chromedp.Sleep(300*time.Millisecond), chromedp.EmulateViewport(1440, 1000), chromedp.Sleep(300*time.Millisecond))
 		b.screenshot("overview")
+		b.checkErrors("overview screenshot")
 	})
 
 	placed := s.jobs["llm-pretrain"]

@@ -98,8 +98,14 @@ function drawMap(net, cap, mixInfo) {
       label: { show: false } },
     series,
   };
-  mapChart ||= S.chart(S.$("#map"), {});
-  mapChart.setOption(option, true);
+  // The first drawing sets up the map; later ones only update the series
+  // (replacing the geo component under live pies trips ECharts).
+  if (!mapChart) {
+    mapChart = S.chart(S.$("#map"), {});
+    mapChart.setOption(option);
+  } else {
+    mapChart.setOption({ series });
+  }
   mapChart.off("click");
   mapChart.on("click", (p) => {
     const id = p.seriesType === "pie" ? p.seriesName : null;
