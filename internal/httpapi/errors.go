@@ -110,7 +110,5 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // compact: clients pretty-print
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/suanli/suanli/internal/audit"
 	"github.com/suanli/suanli/internal/core"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/policy"
+	"github.com/suanli/suanli/internal/sched"
 	"github.com/suanli/suanli/internal/store"
 )
 
@@ -30,6 +32,7 @@ type loop struct {
 	down     map[model.NodeID]bool     // nodes the core holds lost
 	tenants  map[model.TenantID]*model.Tenant
 	polSnap  *policy.Snapshot // the policy the core was last given
+	queueAt  time.Time        // when the queue-depth gauge was last set
 }
 
 // lead fences the store with a new epoch and runs the scheduling loop
@@ -226,13 +229,16 @@ func (l *loop) jobEvent(ev store.Event) {
 	if ev.Type != store.Put {
 		return
 	}
+	// Our own commits (most of the stream) are skipped without decoding.
+	if ev.KV.ModRev <= l.revs[model.JobID(strings.TrimPrefix(ev.KV.Key, jobPrefix))] {
+		return // our own commit, or older
+	}
 	r, err := decodeJob(ev.KV.Value)
 	if err != nil {
 		return
 	}
-	id := r.Spec.ID
-	if ev.KV.ModRev <= l.revs[id] {
-		return // our own commit, or older
+	if ev.KV.ModRev <= l.revs[r.Spec.ID] {
+		return
 	}
 	l.take(r, ev.KV.ModRev)
 }
@@ -305,8 +311,10 @@ func (l *loop) flush(ctx context.Context) error {
 		r.Position = js.Position
 		r.Reason, r.Waits = js.Reason, js.Waits
 		r.Decision = nil
-		if js.Decision != nil {
-			r.Decision, _ = json.Marshal(js.Decision)
+		if d := js.Decision; d != nil {
+			// What the API shows (the explanation, the score), not the
+			// placement again nor the runner-ups: less JSON per write.
+			r.Decision, _ = json.Marshal(sched.Decision{Job: d.Job, Score: d.Score, Explanation: d.Explanation})
 		}
 		if r.State.Terminal() && r.EndedAt == nil {
 			r.EndedAt = &now
@@ -357,7 +365,11 @@ func (l *loop) flush(ctx context.Context) error {
 	}
 	l.c.Advance(rd)
 	l.s.m.latency.Observe(time.Since(start).Seconds())
-	l.s.m.queue.Set(float64(l.queued()))
+	if now := time.Now(); now.Sub(l.queueAt) >= 250*time.Millisecond {
+		// Counting walks every live job: a gauge need not be fresher.
+		l.queueAt = now
+		l.s.m.queue.Set(float64(l.queued()))
+	}
 	return nil
 }
 

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,13 +151,18 @@ func (v *view) apply(ev store.Event) {
 	if ev.Type != store.Put {
 		return
 	}
-	r, err := decodeJob(ev.KV.Value)
-	if err != nil {
-		return
+	id := model.JobID(strings.TrimPrefix(ev.KV.Key, jobPrefix))
+	var r *jobRecord
+	// A record without a placement is not live: no need to decode it (a
+	// submit, a blocked job).
+	if bytes.Contains(ev.KV.Value, []byte(`"placement":`)) {
+		var err error
+		if r, err = decodeJob(ev.KV.Value); err != nil {
+			return
+		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	id := r.Spec.ID
 	if old, ok := v.live[id]; ok {
 		delete(v.live, id)
 		for _, a := range old.rec.Placement.Assignments {
@@ -168,7 +175,7 @@ func (v *view) apply(ev store.Event) {
 			v.nodeRev[a.Node] = ev.Rev
 		}
 	}
-	if liveRecord(r) {
+	if r != nil && liveRecord(r) {
 		v.add(r, ev.KV.ModRev)
 		for _, a := range r.Placement.Assignments {
 			v.nodeRev[a.Node] = ev.Rev
