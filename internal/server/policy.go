@@ -79,6 +79,16 @@ func (s *Server) reloadPolicy(ctx context.Context) error {
 	return nil
 }
 
+// policyLoaded waits until the engine has read the store once.
+func (s *Server) policyLoaded(ctx context.Context) error {
+	select {
+	case <-s.polReady:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: the policy is not loaded yet; retry shortly", httpapi.ErrUnavailable)
+	}
+}
+
 // problems turns a policy package validation error (an errors.Join of
 // "path: message" errors, possibly wrapped) into API problems.
 func problems(err error) error {
@@ -92,6 +102,9 @@ func problems(err error) error {
 
 // Policy implements httpapi.Policies.
 func (s *Server) Policy(ctx context.Context) (v1.Policy, error) {
+	if err := s.policyLoaded(ctx); err != nil {
+		return v1.Policy{}, err
+	}
 	snap := s.pol.Load().Snapshot()
 	p := snap.Policy()
 	out := v1.Policy{Version: p.Version, Name: p.Name, Description: p.Description, Rules: len(p.Rules), Revision: snap.Revision()}
@@ -115,6 +128,9 @@ func (s *Server) Policy(ctx context.Context) (v1.Policy, error) {
 // ReplacePolicy implements httpapi.Policies: a document with errors is
 // refused with every error listed, and the policy in force stays.
 func (s *Server) ReplacePolicy(ctx context.Context, p httpapi.Principal, doc string) (v1.Policy, error) {
+	if err := s.policyLoaded(ctx); err != nil {
+		return v1.Policy{}, err
+	}
 	s.polMu.Lock()
 	defer s.polMu.Unlock()
 	parsed, err := policy.Parse([]byte(doc), s.net.Catalog)
@@ -171,6 +187,9 @@ func advisoryWire(a policy.Advisory) v1.Advisory {
 // Advisories implements httpapi.Policies: every advisory filed, in filing
 // order.
 func (s *Server) Advisories(ctx context.Context) ([]v1.Advisory, error) {
+	if err := s.policyLoaded(ctx); err != nil {
+		return nil, err
+	}
 	out := []v1.Advisory{}
 	for _, a := range s.pol.Load().Snapshot().Advisories() {
 		out = append(out, advisoryWire(a))
@@ -180,6 +199,9 @@ func (s *Server) Advisories(ctx context.Context) ([]v1.Advisory, error) {
 
 // FileAdvisory implements httpapi.Policies.
 func (s *Server) FileAdvisory(ctx context.Context, p httpapi.Principal, w v1.Advisory) (v1.Advisory, error) {
+	if err := s.policyLoaded(ctx); err != nil {
+		return v1.Advisory{}, err
+	}
 	s.polMu.Lock()
 	defer s.polMu.Unlock()
 	now := s.now().UTC()
@@ -238,6 +260,9 @@ func advisoryDetail(a policy.Advisory) string {
 
 // LiftAdvisory implements httpapi.Policies.
 func (s *Server) LiftAdvisory(ctx context.Context, p httpapi.Principal, id string) (v1.Advisory, error) {
+	if err := s.policyLoaded(ctx); err != nil {
+		return v1.Advisory{}, err
+	}
 	s.polMu.Lock()
 	defer s.polMu.Unlock()
 	key := advisoryPrefix + id
@@ -266,6 +291,9 @@ func (s *Server) LiftAdvisory(ctx context.Context, p httpapi.Principal, id strin
 // Compliance implements httpapi.Policies: the policy package's report over
 // the live placements.
 func (s *Server) Compliance(ctx context.Context) (any, error) {
+	if err := s.policyLoaded(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.v.wait(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %v", httpapi.ErrUnavailable, err)
 	}

@@ -75,8 +75,9 @@ type Server struct {
 
 	// pol is the policy engine, kept in step with the store's policy/
 	// keys; polMu serialises this replica's policy changes.
-	pol   atomic.Pointer[policy.Engine]
-	polMu sync.Mutex
+	pol      atomic.Pointer[policy.Engine]
+	polMu    sync.Mutex
+	polReady chan struct{} // closed once the engine has read the store
 
 	mu     sync.Mutex // guards tokens, leader and beats
 	tokens map[string]cachedToken
@@ -117,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
 		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, beats: map[model.NodeID]beat{}}
 	s.pol.Store(policy.NewEngine(cfg.Network.Catalog))
+	s.polReady = make(chan struct{})
 	s.m = newMetrics(cfg.Registry, cfg.Network)
 	cfg.Registry.MustRegister(allocCollector{s: s, desc: prometheus.NewDesc("suanli_allocated_eflops",
 		"FP16 EFLOPS held by committed placements, by vendor and site.", []string{"vendor", "site"}, nil)})
@@ -140,6 +142,11 @@ func (s *Server) Run(ctx context.Context) error {
 		follow(ctx, s.s, policyPrefix, func(kvs []store.KV, _ int64) {
 			for _, kv := range kvs {
 				s.applyPolicyKV(kv)
+			}
+			select {
+			case <-s.polReady:
+			default:
+				close(s.polReady)
 			}
 		}, func(ev store.Event) {
 			if ev.Type == store.Put {
