@@ -51,25 +51,11 @@ func (s *Server) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	jobsCh, err := s.s.Watch(ctx, jobPrefix, rev)
+	// One watch over every key, dispatched by prefix: one scan of the
+	// store's event log per commit instead of one per prefix.
+	all, err := s.s.Watch(ctx, "", rev)
 	if err != nil {
-		return fmt.Errorf("watch jobs: %w", err)
-	}
-	tenantsCh, err := s.s.Watch(ctx, tenantPrefix, rev)
-	if err != nil {
-		return fmt.Errorf("watch tenants: %w", err)
-	}
-	nodesCh, err := s.s.Watch(ctx, nodePrefix, rev)
-	if err != nil {
-		return fmt.Errorf("watch nodes: %w", err)
-	}
-	beatsCh, err := s.s.Watch(ctx, beatPrefix, rev)
-	if err != nil {
-		return fmt.Errorf("watch heartbeats: %w", err)
-	}
-	policyCh, err := s.s.Watch(ctx, policyPrefix, rev)
-	if err != nil {
-		return fmt.Errorf("watch policy: %w", err)
+		return fmt.Errorf("watch: %w", err)
 	}
 	tick := time.NewTicker(s.cfg.TickEvery)
 	defer tick.Stop()
@@ -88,42 +74,19 @@ func (s *Server) lead(ctx context.Context) error {
 			if err := l.sweep(ctx); err != nil {
 				return err
 			}
-		case ev, ok := <-nodesCh:
+		case ev, ok := <-all:
 			if !ok {
-				return errors.New("node watch closed")
+				return errors.New("watch closed")
 			}
-			l.nodeEvent(ev)
-		case ev, ok := <-policyCh:
-			if !ok {
-				return errors.New("policy watch closed")
-			}
-			if ev.Type == store.Put {
-				s.applyPolicyKV(ev.KV)
-			}
-			l.policyChanged()
-		case ev, ok := <-beatsCh:
-			if !ok {
-				return errors.New("heartbeat watch closed")
-			}
-			l.beatEvent(ev)
-		case ev, ok := <-tenantsCh:
-			if !ok {
-				return errors.New("tenant watch closed")
-			}
-			l.tenantEvent(ev)
-		case ev, ok := <-jobsCh:
-			if !ok {
-				return errors.New("job watch closed")
-			}
-			l.jobEvent(ev)
+			l.event(ev)
 		drain:
 			for range 1000 {
 				select {
-				case ev, ok := <-jobsCh:
+				case ev, ok := <-all:
 					if !ok {
-						return errors.New("job watch closed")
+						return errors.New("watch closed")
 					}
-					l.jobEvent(ev)
+					l.event(ev)
 				default:
 					break drain
 				}
@@ -209,6 +172,26 @@ func (l *loop) restore(r *jobRecord, rev int64) {
 		l.s.log.Warn("stored job refused by the scheduler", "job", id, "err", err)
 		delete(l.recs, id)
 		delete(l.revs, id)
+	}
+}
+
+// event dispatches one change by its key's prefix.
+func (l *loop) event(ev store.Event) {
+	k := ev.KV.Key
+	switch {
+	case strings.HasPrefix(k, jobPrefix):
+		l.jobEvent(ev)
+	case strings.HasPrefix(k, tenantPrefix):
+		l.tenantEvent(ev)
+	case strings.HasPrefix(k, nodePrefix):
+		l.nodeEvent(ev)
+	case strings.HasPrefix(k, beatPrefix):
+		l.beatEvent(ev)
+	case strings.HasPrefix(k, policyPrefix):
+		if ev.Type == store.Put {
+			l.s.applyPolicyKV(ev.KV)
+		}
+		l.policyChanged()
 	}
 }
 

@@ -134,27 +134,19 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
-	vdone, pdone := make(chan struct{}), make(chan struct{})
+	vdone := make(chan struct{})
 	go func() { defer close(done); s.w.run(ctx) }()
-	go func() { defer close(vdone); s.v.run(ctx, s.s) }()
 	go func() {
-		defer close(pdone)
-		follow(ctx, s.s, policyPrefix, func(kvs []store.KV, _ int64) {
-			for _, kv := range kvs {
-				s.applyPolicyKV(kv)
-			}
+		defer close(vdone)
+		s.v.run(ctx, s.s, s.applyPolicyKV, func() {
 			select {
 			case <-s.polReady:
 			default:
 				close(s.polReady)
 			}
-		}, func(ev store.Event) {
-			if ev.Type == store.Put {
-				s.applyPolicyKV(ev.KV)
-			}
 		})
 	}()
-	defer func() { <-done; <-vdone; <-pdone }()
+	defer func() { <-done; <-vdone }()
 	for ctx.Err() == nil {
 		lctx := ctx
 		if s.cfg.Elector != nil {

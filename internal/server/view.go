@@ -43,52 +43,76 @@ func newView() *view {
 		byNode: map[model.NodeID]map[model.JobID]struct{}{}, nodeRev: map[model.NodeID]int64{}, nodes: map[model.NodeID]viewNode{}}
 }
 
-// run keeps the view current until ctx ends.
-func (v *view) run(ctx context.Context, s store.Store) {
-	var wg sync.WaitGroup
-	nodesReady := make(chan struct{})
-	wg.Go(func() {
-		follow(ctx, s, nodePrefix, func(kvs []store.KV, rev int64) {
-			v.resetNodes(kvs)
-			select {
-			case <-nodesReady:
-			default:
-				close(nodesReady)
-			}
-		}, v.applyNode)
-	})
+// run keeps the view current until ctx ends, and hands the policy keys
+// to policy (each stored record, then every change) and calls policyRead
+// after each full read of them.
+func (v *view) run(ctx context.Context, s store.Store, policy func(store.KV), policyRead func()) {
 	first := true
-	follow(ctx, s, jobPrefix, func(kvs []store.KV, rev int64) {
-		v.reset(kvs, rev)
-		if first {
-			select {
-			case <-nodesReady:
-			case <-ctx.Done():
+	follow(ctx, s, []string{jobPrefix, nodePrefix, policyPrefix}, func(prefix string, kvs []store.KV, rev int64) {
+		switch prefix {
+		case jobPrefix:
+			v.reset(kvs, rev)
+		case nodePrefix:
+			v.resetNodes(kvs)
+			if first {
+				close(v.ready)
+				first = false
 			}
-			close(v.ready)
-			first = false
+		case policyPrefix:
+			for _, kv := range kvs {
+				policy(kv)
+			}
+			policyRead()
 		}
-	}, v.apply)
-	wg.Wait()
+	}, func(ev store.Event) {
+		switch k := ev.KV.Key; {
+		case strings.HasPrefix(k, jobPrefix):
+			v.apply(ev)
+		case strings.HasPrefix(k, nodePrefix):
+			v.applyNode(ev)
+		case strings.HasPrefix(k, policyPrefix):
+			if ev.Type == store.Put {
+				policy(ev.KV)
+			}
+		}
+	})
 }
 
-// follow lists a prefix, then watches it, until ctx ends; a watch cut off
-// (compaction, a store error) lists again.
-func follow(ctx context.Context, s store.Store, prefix string, reset func([]store.KV, int64), apply func(store.Event)) {
+// follow lists each prefix, then watches every key from the oldest of
+// those reads, handing apply each change newer than its prefix's read
+// (one scan of the store's event log per commit, however many prefixes);
+// a watch cut off (compaction, a store error) reads again.
+func follow(ctx context.Context, s store.Store, prefixes []string, reset func(string, []store.KV, int64), apply func(store.Event)) {
 	for ctx.Err() == nil {
-		kvs, rev, err := s.List(ctx, prefix)
-		if err != nil {
+		revs := make([]int64, len(prefixes))
+		ok := true
+		for i, p := range prefixes {
+			kvs, rev, err := s.List(ctx, p)
+			if err != nil {
+				ok = false
+				break
+			}
+			reset(p, kvs, rev)
+			revs[i] = rev
+		}
+		if !ok {
 			sleep(ctx, 200*time.Millisecond)
 			continue
 		}
-		reset(kvs, rev)
-		ch, err := s.Watch(ctx, prefix, rev)
+		ch, err := s.Watch(ctx, "", revs[0])
 		if err != nil {
 			sleep(ctx, 200*time.Millisecond)
 			continue
 		}
 		for ev := range ch {
-			apply(ev)
+			for i, p := range prefixes {
+				if strings.HasPrefix(ev.KV.Key, p) {
+					if ev.Rev > revs[i] {
+						apply(ev)
+					}
+					break
+				}
+			}
 		}
 	}
 }
