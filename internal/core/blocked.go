@@ -36,10 +36,18 @@ func (c *Core) block(e *entry, reason string, waits []string) {
 	same := e.st.State == model.Blocked && e.st.Reason == reason && slices.Equal(e.st.Waits, waits) &&
 		e.st.ReservedFrom == e.reservedFrom
 	c.unqueue(e)
+	key := groupKey(e, reason, waits)
+	if from := e.wokeFrom; from != nil && from.key != key {
+		// The head of a group blocks on other classes than its group
+		// waited for (a reservation it waited behind is gone, say):
+		// the rest of the group would too. Try the next one in this
+		// pass, and so on down the group, rather than leave them on
+		// classes that may never wake again.
+		c.wakeNext(from)
+	}
 	e.wokeFrom = nil
 	e.st.State, e.st.Reason, e.st.ReservedFrom = model.Blocked, reason, e.reservedFrom
 	e.st.Waits = waits
-	key := groupKey(e, reason, waits)
 	g := c.groups[key]
 	if g == nil {
 		g = &group{key: key, waits: waits}

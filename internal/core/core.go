@@ -62,6 +62,10 @@ type Core struct {
 	// placed holds the placed jobs by priority, so that preemption looks
 	// only at lower priorities (and costs nothing when none run).
 	placed map[int]map[model.JobID]*entry
+	// prioMilli is what the placed jobs of each priority hold per model,
+	// in thousandths of a card: preemption is not searched when lower
+	// priorities hold too little.
+	prioMilli map[int]map[string]int64
 
 	down        map[model.NodeID]bool
 	capMilli    map[string]int64 // per model: cards on healthy nodes, in thousandths
@@ -71,6 +75,11 @@ type Core struct {
 	totalMemMiB int64
 
 	dirty []*entry // changed since Advance, in first-change order
+
+	// Scratch reused between decisions (preemption).
+	scratchCands []*entry
+	scratchAmt   map[*entry]int64
+	scratchFree  map[string]int64
 }
 
 // entry is the core's state for one job.
@@ -114,7 +123,8 @@ func New(net *network.Network, cfg Config) *Core {
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
 		pending: map[model.JobID]*entry{}, waiters: map[string]map[string]*group{}, groups: map[string]*group{},
 		onNode: map[model.NodeID]map[model.JobID]*entry{}, down: map[model.NodeID]bool{},
-		placed: map[int]map[model.JobID]*entry{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
+		placed: map[int]map[model.JobID]*entry{}, prioMilli: map[int]map[string]int64{},
+		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
 	for i := range net.Nodes {
 		n := &net.Nodes[i]

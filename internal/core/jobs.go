@@ -106,8 +106,14 @@ func (c *Core) place(e *entry, p *model.Placement) bool {
 	}
 	c.placed[e.job.Priority][e.job.ID] = e
 	c.tenant(e.job.Tenant).add(u, 1)
+	held := c.prioMilli[e.job.Priority]
+	if held == nil {
+		held = map[string]int64{}
+		c.prioMilli[e.job.Priority] = held
+	}
 	for m, milli := range u.modelMilli {
 		c.usedMilli[m] += milli
+		held[m] += milli
 	}
 	for _, a := range p.Assignments {
 		jobs := c.onNode[a.Node]
@@ -146,9 +152,16 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	}
 	c.tenant(e.job.Tenant).add(u, -1)
 	models := make([]string, 0, len(u.modelMilli))
+	held := c.prioMilli[e.job.Priority]
 	for m, milli := range u.modelMilli {
 		c.usedMilli[m] -= milli
+		if held[m] -= milli; held[m] == 0 {
+			delete(held, m)
+		}
 		models = append(models, m)
+	}
+	if len(held) == 0 {
+		delete(c.prioMilli, e.job.Priority)
 	}
 	for _, a := range p.Assignments {
 		delete(c.onNode[a.Node], e.job.ID)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/suanli/suanli/internal/model"
@@ -196,6 +197,27 @@ func checkInvariants(c *Core, s *store, jobs map[model.JobID]model.Job) error {
 				return fmt.Errorf("tenant %s holds %d‰ %s cards over its cap %d", id, vendor[id][v], v, n)
 			}
 		}
+	}
+	// A job waiting behind a reservation waits for one that exists: no
+	// other event would ever wake it.
+	resv := map[string]bool{}
+	for _, r := range c.resv {
+		resv[r.job.reservedClass()] = true
+	}
+	var usedMilli int64
+	for id, e := range c.jobs {
+		for _, w := range e.st.Waits {
+			if strings.HasPrefix(w, "reservation:") && !resv[w] {
+				return fmt.Errorf("job %s waits for %s, which no gang holds", id, w)
+			}
+		}
+		if p := e.st.Placement; p != nil {
+			usedMilli += usageOf(c.net, p).milli()
+		}
+	}
+	// What-if trials (preemption) leave the core's cluster as they found it.
+	if got := c.cluster.UsedCardsMilli(); got != usedMilli {
+		return fmt.Errorf("the core's cluster holds %d‰ of cards, its placements %d‰", got, usedMilli)
 	}
 	// The store and the core agree once advanced.
 	for id, e := range c.jobs {

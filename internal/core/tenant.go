@@ -27,6 +27,15 @@ type usage struct {
 	modelMilli  map[string]int64
 }
 
+// milli is the thousandths of a card the usage holds, over all models.
+func (u usage) milli() int64 {
+	var t int64
+	for _, m := range u.modelMilli {
+		t += m
+	}
+	return t
+}
+
 // usageOf measures a placement against the network's catalog.
 func usageOf(net *network.Network, p *model.Placement) usage {
 	u := usage{gflops: p.GFLOPS, vendorMilli: map[string]int64{}, modelMilli: map[string]int64{}}
