@@ -80,6 +80,7 @@ type Core struct {
 	scratchCands []*entry
 	scratchAmt   map[*entry]int64
 	scratchFree  map[string]int64
+	scratchRel   []release // reservations' expected starts
 }
 
 // entry is the core's state for one job.

@@ -152,30 +152,23 @@ func (c *Core) amount(e *entry, modelMilli map[string]int64) int64 {
 // now if it is (fragmentation blocks it, not a shortage), else the end of
 // the running job whose release completes it, by declared runtimes.
 func (c *Core) expectedStart(e *entry) int64 {
-	free := map[string]int64{}
-	for m, milli := range c.capMilli {
-		free[m] = milli - c.usedMilli[m]
-	}
-	have, need := c.amount(e, free), e.demand()
+	have, need := c.amount(e, c.freeByModel()), e.demand()
 	if have >= need {
 		return c.now
 	}
-	type release struct {
-		at  int64
-		pos uint64
-		amt int64
-	}
-	var rel []release
-	for _, r := range c.placedJobs() {
-		p := r.st.Placement
-		if r == e || r.job.RuntimeSec <= 0 || !overlaps(r.classes, e.classes) {
-			continue
-		}
-		amt := c.amount(e, r.use.modelMilli)
-		if amt > 0 && c.healthy(p) {
-			rel = append(rel, release{at: r.placedAt + r.job.RuntimeSec, pos: r.st.Position, amt: amt})
+	rel := c.scratchRel[:0]
+	for _, set := range c.placed { // any order: sorted below
+		for _, r := range set {
+			if r == e || r.job.RuntimeSec <= 0 || !overlaps(r.classes, e.classes) {
+				continue
+			}
+			amt := c.amount(e, r.use.modelMilli)
+			if amt > 0 && c.healthy(r.st.Placement) {
+				rel = append(rel, release{at: r.placedAt + r.job.RuntimeSec, pos: r.st.Position, amt: amt})
+			}
 		}
 	}
+	c.scratchRel = rel[:0]
 	slices.SortFunc(rel, func(a, b release) int { return cmp.Or(cmp.Compare(a.at, b.at), cmpUint(a.pos, b.pos)) })
 	for _, r := range rel {
 		have += r.amt
@@ -184,4 +177,11 @@ func (c *Core) expectedStart(e *entry) int64 {
 		}
 	}
 	return -1
+}
+
+// release is capacity a placed job frees at its declared end.
+type release struct {
+	at  int64
+	pos uint64
+	amt int64
 }
