@@ -135,18 +135,43 @@ type TimedReport struct {
 // jobs still wait.
 const maxIdleTicks = 8
 
+// source is the jobs a replay submits, read one at a time so that a
+// month of them need not be held in the core's form all at once.
+type source interface {
+	len() int
+	// job is the i-th job in the core's form, built when submitted.
+	job(i int) model.Job
+	// submitTime, durationS, kind and tenant are what the replay reads of a
+	// job besides submitting it.
+	submitTime(i int) int64
+	durationS(i int) int64
+	kind(i int) string
+	tenant(i int) string
+}
+
+// jobSlice is a source of jobs already in the core's form.
+type jobSlice []Job
+
+func (s jobSlice) len() int               { return len(s) }
+func (s jobSlice) job(i int) model.Job    { return s[i].Job }
+func (s jobSlice) submitTime(i int) int64 { return s[i].Job.SubmitTime }
+func (s jobSlice) durationS(i int) int64  { return s[i].DurationS }
+func (s jobSlice) kind(i int) string      { return string(s[i].Job.Kind) }
+func (s jobSlice) tenant(i int) string    { return string(s[i].Job.Tenant) }
+
 // run is the simulator's record of one job.
 type run struct {
 	i           int
+	submitted   bool
 	firstPlaced int64 // -1 until placed
 	endedAt     int64 // -1 until completed
 	gen         int   // bumped when a placement stops; stale finishes are dropped
 	milli       int64 // card thousandths its placement holds
 	placedAt    int64
-	cardSeconds int64 // card-thousandth-seconds held, summed over placements
-	placement   model.Placement
-	running     bool   // holds a placement now
-	reason      string // why it last waited
+	cardSeconds int64           // card-thousandth-seconds held, summed over placements
+	placement   model.Placement // while running
+	running     bool            // holds a placement now
+	reason      string          // why it last waited
 }
 
 type finish struct {
@@ -210,18 +235,23 @@ func (u *usage) apply(p *model.Placement, sign int64) int64 {
 // the core decides every placement, preemption and requeue. It returns
 // the measures of the run. The same jobs and config give the same report.
 func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayConfig) (*TimedReport, error) {
+	return replay(ctx, net, jobSlice(jobs), cfg)
+}
+
+func replay(ctx context.Context, net *network.Network, jobs source, cfg ReplayConfig) (*TimedReport, error) {
 	if cfg.Samples <= 0 {
 		cfg.Samples = 240
 	}
-	order := make([]int, len(jobs))
+	nJobs := jobs.len()
+	order := make([]int32, nJobs)
 	for i := range order {
-		order[i] = i
+		order[i] = int32(i)
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(jobs[a].Job.SubmitTime, jobs[b].Job.SubmitTime) })
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(jobs.submitTime(int(a)), jobs.submitTime(int(b))) })
 	end, hard := cfg.HorizonS, cfg.HorizonS > 0
 	if !hard { // an estimate, for the sample step
-		for _, j := range jobs {
-			end = max(end, j.Job.SubmitTime+j.DurationS)
+		for i := range nJobs {
+			end = max(end, jobs.submitTime(i)+jobs.durationS(i))
 		}
 	}
 	c := core.New(net, cfg.Core)
@@ -235,8 +265,8 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 		u.perCard = map[model.NodeID][]int32{}
 	}
 	rep := &TimedReport{Network: net.Name, Cards: net.Cards()}
-	runs := make([]*run, len(jobs))
-	byID := make(map[model.JobID]*run, len(jobs))
+	runs := make([]run, nJobs)
+	byID := map[model.JobID]*run{} // jobs submitted and not yet finished
 	var (
 		fq                 finishQueue
 		running, queued    int
@@ -246,7 +276,7 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 		lastT              int64
 		step               = int64(1)
 		nextSample         int64
-		progressEvery      = max(1, len(jobs)/200)
+		progressEvery      = max(1, nJobs/200)
 		submitted, started int
 	)
 	if end > 0 {
@@ -309,7 +339,7 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 			queued--
 			if r.firstPlaced < 0 {
 				r.firstPlaced = now
-				d := now - jobs[r.i].Job.SubmitTime
+				d := now - jobs.submitTime(r.i)
 				if d > 0 && r.reason != "" {
 					if rep.DelayReasons == nil {
 						rep.DelayReasons = map[string]int{}
@@ -321,7 +351,7 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 				sinceN++
 				started++
 			}
-			if dur := jobs[r.i].DurationS; dur > 0 {
+			if dur := jobs.durationS(r.i); dur > 0 {
 				heap.Push(&fq, finish{t: now + dur, run: r, gen: r.gen})
 			}
 		}
@@ -335,7 +365,7 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 		}
 		t := int64(-1)
 		if ai < len(order) {
-			t = jobs[order[ai]].Job.SubmitTime
+			t = jobs.submitTime(int(order[ai]))
 		}
 		if len(fq) > 0 && (t < 0 || fq[0].t < t) {
 			t = fq[0].t
@@ -372,10 +402,13 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 				continue
 			}
 			r := f.run
-			if err := c.Step(core.JobFinished{At: t, Job: jobs[r.i].Job.ID}); err != nil {
+			id := r.placement.Job
+			if err := c.Step(core.JobFinished{At: t, Job: id}); err != nil {
 				return nil, err
 			}
 			u.apply(&r.placement, -1)
+			r.placement = model.Placement{}
+			delete(byID, id)
 			r.cardSeconds += r.milli * (t - r.placedAt)
 			r.endedAt = t
 			r.running = false
@@ -385,21 +418,21 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 				return nil, err
 			}
 		}
-		for ai < len(order) && jobs[order[ai]].Job.SubmitTime == t {
-			i := order[ai]
+		for ai < len(order) && jobs.submitTime(int(order[ai])) == t {
+			i := int(order[ai])
 			ai++
-			j := jobs[i].Job
+			j := jobs.job(i)
 			if err := c.Step(core.JobSubmitted{At: t, Job: j}); err != nil {
 				rep.Rejected++
 				continue
 			}
-			r := &run{i: i, firstPlaced: -1, endedAt: -1}
-			runs[i] = r
+			r := &runs[i]
+			*r = run{i: i, submitted: true, firstPlaced: -1, endedAt: -1}
 			byID[j.ID] = r
 			submitted++
 			queued++
 			if cfg.Progress != nil && submitted%progressEvery == 0 {
-				cfg.Progress(int64(submitted), int64(len(jobs)))
+				cfg.Progress(int64(submitted), int64(nJobs))
 			}
 		}
 		if err := drain(t); err != nil {
@@ -421,12 +454,12 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 		rep.MeanUtil = utilArea / float64(finalT) / float64(u.cards)
 	}
 	if cfg.Progress != nil {
-		cfg.Progress(int64(len(jobs)), int64(len(jobs)))
+		cfg.Progress(int64(nJobs), int64(nJobs))
 	}
 	summarizeRuns(rep, jobs, runs, finalT)
-	for i, r := range runs {
-		if r != nil && r.firstPlaced < 0 {
-			if st, ok := c.Job(jobs[i].Job.ID); ok {
+	for id, r := range byID {
+		if r.firstPlaced < 0 {
+			if st, ok := c.Job(id); ok {
 				if rep.WaitReasons == nil {
 					rep.WaitReasons = map[string]int{}
 				}
@@ -439,22 +472,22 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 }
 
 // summarizeRuns counts outcomes overall, per kind and per tenant.
-func summarizeRuns(rep *TimedReport, jobs []Job, runs []*run, endT int64) {
+func summarizeRuns(rep *TimedReport, jobs source, runs []run, endT int64) {
 	kinds := map[string]*groupAcc{}
 	tenants := map[string]*groupAcc{}
 	var completion []int64
-	for i, r := range runs {
-		if r == nil {
+	for i := range runs {
+		r := &runs[i]
+		if !r.submitted {
 			continue
 		}
-		j := &jobs[i].Job
 		rep.Jobs++
 		placed := r.firstPlaced >= 0
 		done := r.endedAt >= 0
 		cs := r.cardSeconds
 		switch {
 		case done:
-			completion = append(completion, r.endedAt-j.SubmitTime)
+			completion = append(completion, r.endedAt-jobs.submitTime(i))
 		case r.running:
 			rep.RunningAtEnd++
 			cs += r.milli * (endT - r.placedAt)
@@ -464,11 +497,11 @@ func summarizeRuns(rep *TimedReport, jobs []Job, runs []*run, endT int64) {
 		} else {
 			rep.NeverPlaced++
 		}
-		for _, g := range []*groupAcc{acc(kinds, string(j.Kind)), acc(tenants, string(j.Tenant))} {
+		for _, g := range []*groupAcc{acc(kinds, jobs.kind(i)), acc(tenants, jobs.tenant(i))} {
 			g.jobs++
 			if placed {
 				g.placed++
-				g.delays = append(g.delays, r.firstPlaced-j.SubmitTime)
+				g.delays = append(g.delays, r.firstPlaced-jobs.submitTime(i))
 			}
 			if done {
 				g.completed++

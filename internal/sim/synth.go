@@ -295,6 +295,17 @@ func TraceJobs(js []trace.Job) []Job {
 	return out
 }
 
+// traceJobs is a source of jobs in the JSON-lines form, converted to the
+// core's one by one as they are submitted.
+type traceJobs []trace.Job
+
+func (s traceJobs) len() int               { return len(s) }
+func (s traceJobs) job(i int) model.Job    { return CoreJob(s[i]) }
+func (s traceJobs) submitTime(i int) int64 { return s[i].ArrivalS }
+func (s traceJobs) durationS(i int) int64  { return s[i].DurationS }
+func (s traceJobs) kind(i int) string      { return s[i].Kind }
+func (s traceJobs) tenant(i int) string    { return s[i].Tenant }
+
 // SyntheticConfig sets up a synthetic replay.
 type SyntheticConfig struct {
 	Synth SynthConfig
@@ -320,7 +331,7 @@ func RunSynthetic(ctx context.Context, net *network.Network, cfg SyntheticConfig
 // the synthetic tenants (a tenant the jobs name that is not one of them
 // gets no quota).
 func ReplayTrace(ctx context.Context, net *network.Network, js []trace.Job, cfg SyntheticConfig) (*TimedReport, error) {
-	r, err := Replay(ctx, net, TraceJobs(js), ReplayConfig{
+	r, err := replay(ctx, net, traceJobs(js), ReplayConfig{
 		Core: cfg.Core, Tenants: SynthTenants(net), Samples: cfg.Samples, Progress: cfg.Progress,
 	})
 	if err != nil {
