@@ -71,10 +71,15 @@ type Core struct {
 	capMilli    map[string]int64 // per model: cards on healthy nodes, in thousandths
 	usedMilli   map[string]int64 // per model: held by placements
 	fp16        map[string]int64 // per model: GFLOPS per card
+	modelIdx    map[string]uint  // numbers models for the jobs' model sets
 	totalGFLOPS int64
 	totalMemMiB int64
 
 	dirty []*entry // changed since Advance, in first-change order
+	// startGen counts the changes to placements and node health that can
+	// move a reservation's expected start: every placement, every release
+	// but that of a job ending at its declared end.
+	startGen uint64
 
 	// Scratch reused between decisions (preemption).
 	scratchCands []*entry
@@ -88,7 +93,13 @@ type entry struct {
 	job      model.Job
 	st       JobStatus
 	placedAt int64
+	// startAt is the expected start of the job's reservation as estimated
+	// when Core.startGen was startGen.
+	startAt  int64
+	startGen uint64
 	classes  []string // model classes the job can use ("model:*" for any)
+	anyModel bool     // classes is "model:*"
+	models   []uint64 // the models of classes, as a set of modelIdx numbers
 	byGFLOPS bool     // a compute request: demand is counted in GFLOPS
 	shapeKey string   // see shape
 	group    *group   // the blocked group holding the job
@@ -125,7 +136,7 @@ func New(net *network.Network, cfg Config) *Core {
 		pending: map[model.JobID]*entry{}, waiters: map[string]map[string]*group{}, groups: map[string]*group{},
 		onNode: map[model.NodeID]map[model.JobID]*entry{}, down: map[model.NodeID]bool{},
 		placed: map[int]map[model.JobID]*entry{}, prioMilli: map[int]map[string]int64{},
-		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
+		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, modelIdx: map[string]uint{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
 	for i := range net.Nodes {
 		n := &net.Nodes[i]

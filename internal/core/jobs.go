@@ -34,13 +34,33 @@ func (c *Core) submit(j model.Job) {
 	}
 	if len(e.classes) == 0 {
 		e.classes = []string{classAny}
+		e.anyModel = true
 	}
 	slices.Sort(e.classes)
+	for _, cl := range e.classes {
+		if !e.anyModel {
+			i := c.modelIndex(cl[len("model:"):])
+			for int(i/64) >= len(e.models) {
+				e.models = append(e.models, 0)
+			}
+			e.models[i/64] |= 1 << (i % 64)
+		}
+	}
 	e.st = JobStatus{Job: j.ID, Tenant: j.Tenant, State: model.Pending, Since: c.now, Position: c.seq}
 	c.tenant(j.Tenant)
 	c.jobs[j.ID] = e
 	c.pending[j.ID] = e
 	c.touch(e)
+}
+
+// modelIndex numbers a model for the jobs' model sets.
+func (c *Core) modelIndex(id string) uint {
+	i, ok := c.modelIdx[id]
+	if !ok {
+		i = uint(len(c.modelIdx))
+		c.modelIdx[id] = i
+	}
+	return i
 }
 
 // restore re-creates a job the store holds, without deciding anything.
@@ -101,6 +121,7 @@ func (c *Core) place(e *entry, p *model.Placement) bool {
 	}
 	u := usageOf(c.net, p)
 	e.use = u
+	c.startGen++
 	if c.placed[e.job.Priority] == nil {
 		c.placed[e.job.Priority] = map[model.JobID]*entry{}
 	}
@@ -145,6 +166,9 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		return
 	}
 	_ = c.cluster.Release(*p) // the core applied it: it matches
+	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec != c.now {
+		c.startGen++ // not released where reservations expected it
+	}
 	u := e.use
 	e.use = usage{}
 	if delete(c.placed[e.job.Priority], e.job.ID); len(c.placed[e.job.Priority]) == 0 {
@@ -195,6 +219,7 @@ func (c *Core) nodeUp(id model.NodeID) {
 	delete(c.down, id)
 	n, _ := c.net.Node(id)
 	c.cluster.SetNodeHealthy(id, true)
+	c.startGen++
 	c.capMilli[n.Model] += int64(n.Cards) * model.MilliCard
 	c.wake(modelClass(n.Model))
 	c.wake(classAny)
@@ -210,6 +235,7 @@ func (c *Core) nodeLost(id model.NodeID) {
 		c.down[id] = true
 		n, _ := c.net.Node(id)
 		c.cluster.SetNodeHealthy(id, false)
+		c.startGen++
 		c.capMilli[n.Model] -= int64(n.Cards) * model.MilliCard
 	}
 	for _, e := range c.sortedOn(id) {

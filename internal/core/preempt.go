@@ -32,7 +32,7 @@ func (c *Core) preempt(e *entry) bool {
 			continue
 		}
 		for _, v := range set {
-			if !overlaps(v.classes, e.classes) {
+			if !overlaps(v, e) {
 				continue
 			}
 			if a := c.amount(e, v.use.modelMilli); a > 0 {

@@ -215,6 +215,12 @@ func checkInvariants(c *Core, s *store, jobs map[model.JobID]model.Job) error {
 			usedMilli += usageOf(c.net, p).milli()
 		}
 	}
+	// A reservation's kept estimate is the one it would make afresh.
+	for _, r := range c.resv {
+		if kept, fresh := c.expectedStart(r.job), c.estimateStart(r.job); kept != fresh {
+			return fmt.Errorf("gang %s: kept expected start %d, afresh %d", r.job.job.ID, kept, fresh)
+		}
+	}
 	// What-if trials (preemption) leave the core's cluster as they found it.
 	if got := c.cluster.UsedCardsMilli(); got != usedMilli {
 		return fmt.Errorf("the core's cluster holds %d‰ of cards, its placements %d‰", got, usedMilli)

@@ -33,23 +33,32 @@ func ahead(a, b *entry) bool {
 }
 
 // overlaps reports whether two jobs can use some model in common.
-func overlaps(a, b []string) bool {
-	if slices.Contains(a, classAny) || slices.Contains(b, classAny) {
+func overlaps(a, b *entry) bool {
+	if a.anyModel || b.anyModel {
 		return true
 	}
-	for _, x := range a {
-		if slices.Contains(b, x) {
+	for i := range min(len(a.models), len(b.models)) {
+		if a.models[i]&b.models[i] != 0 {
 			return true
 		}
 	}
 	return false
 }
 
+// canUse reports whether the job can use a model.
+func (c *Core) canUse(e *entry, modelID string) bool {
+	if e.anyModel {
+		return true
+	}
+	i, ok := c.modelIdx[modelID]
+	return ok && int(i/64) < len(e.models) && e.models[i/64]&(1<<(i%64)) != 0
+}
+
 // reservationAhead returns the first reservation, held by a job ahead of e,
 // on models e could use.
 func (c *Core) reservationAhead(e *entry) *reservation {
 	for _, r := range c.resv {
-		if r.job != e && ahead(r.job, e) && overlaps(r.job.classes, e.classes) {
+		if r.job != e && ahead(r.job, e) && overlaps(r.job, e) {
 			return r
 		}
 	}
@@ -133,10 +142,9 @@ func (e *entry) demand() int64 {
 // amount converts per-model thousandths of a card into e's unit, counting
 // only the models e can use.
 func (c *Core) amount(e *entry, modelMilli map[string]int64) int64 {
-	anyModel := slices.Contains(e.classes, classAny)
 	var t int64
 	for m, milli := range modelMilli {
-		if !anyModel && !slices.Contains(e.classes, modelClass(m)) {
+		if !c.canUse(e, m) {
 			continue
 		}
 		if e.byGFLOPS {
@@ -151,7 +159,23 @@ func (c *Core) amount(e *entry, modelMilli map[string]int64) int64 {
 // expectedStart estimates when the capacity a gang needs will be free:
 // now if it is (fragmentation blocks it, not a shortage), else the end of
 // the running job whose release completes it, by declared runtimes.
+//
+// The estimate is kept until placements change other than by a job ending
+// at its declared end, which leaves every later release where it was
+// (startGen).
 func (c *Core) expectedStart(e *entry) int64 {
+	if e.startGen == c.startGen && e.startGen != 0 {
+		if e.startAt < 0 {
+			return -1
+		}
+		return max(e.startAt, c.now)
+	}
+	at := c.estimateStart(e)
+	e.startGen, e.startAt = c.startGen, at
+	return at
+}
+
+func (c *Core) estimateStart(e *entry) int64 {
 	have, need := c.amount(e, c.freeByModel()), e.demand()
 	if have >= need {
 		return c.now
@@ -159,7 +183,7 @@ func (c *Core) expectedStart(e *entry) int64 {
 	rel := c.scratchRel[:0]
 	for _, set := range c.placed { // any order: sorted below
 		for _, r := range set {
-			if r == e || r.job.RuntimeSec <= 0 || !overlaps(r.classes, e.classes) {
+			if r == e || r.job.RuntimeSec <= 0 || !overlaps(r, e) {
 				continue
 			}
 			amt := c.amount(e, r.use.modelMilli)
