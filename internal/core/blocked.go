@@ -36,7 +36,11 @@ func (c *Core) block(e *entry, reason string, waits []string) {
 	same := e.st.State == model.Blocked && e.st.Reason == reason && slices.Equal(e.st.Waits, waits) &&
 		e.st.ReservedFrom == e.reservedFrom
 	c.unqueue(e)
-	key := groupKey(e, reason, waits)
+	key := e.groupKey
+	if key == "" || e.keyReason != reason || !slices.Equal(e.keyWaits, waits) {
+		key = groupKey(e, reason, waits)
+		e.groupKey, e.keyReason, e.keyWaits = key, reason, waits
+	}
 	if from := e.wokeFrom; from != nil && from.key != key {
 		// The head of a group blocks on other classes than its group
 		// waited for (a reservation it waited behind is gone, say):
@@ -72,7 +76,7 @@ func (c *Core) block(e *entry, reason string, waits []string) {
 
 // unqueue takes a job out of the pending set and the blocked set.
 func (c *Core) unqueue(e *entry) {
-	delete(c.pending, e.job.ID)
+	c.unpend(e)
 	g := e.group
 	if g == nil {
 		return
@@ -110,8 +114,30 @@ func (c *Core) wake(class string) {
 		g := e.group
 		c.unqueue(e)
 		e.wokeFrom = g
-		c.pending[e.job.ID] = e
+		c.pend(e)
 	}
+}
+
+// pend adds a job to the pending set.
+func (c *Core) pend(e *entry) {
+	if e.pendingAt == 0 {
+		c.pending = append(c.pending, e)
+		e.pendingAt = len(c.pending)
+	}
+}
+
+// unpend takes a job out of the pending set.
+func (c *Core) unpend(e *entry) {
+	i := e.pendingAt - 1
+	if i < 0 {
+		return
+	}
+	last := len(c.pending) - 1
+	c.pending[i] = c.pending[last]
+	c.pending[i].pendingAt = i + 1
+	c.pending[last] = nil
+	c.pending = c.pending[:last]
+	e.pendingAt = 0
 }
 
 // wakeNext follows a placed group head with the group's next job, for the
@@ -123,6 +149,6 @@ func (c *Core) wakeNext(g *group) {
 	e := g.jobs[0]
 	c.unqueue(e)
 	e.wokeFrom = g
-	c.pending[e.job.ID] = e
+	c.pend(e)
 	c.woken = append(c.woken, e)
 }

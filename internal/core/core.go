@@ -53,7 +53,7 @@ type Core struct {
 
 	jobs    map[model.JobID]*entry
 	tenants map[model.TenantID]*tenantState
-	pending map[model.JobID]*entry
+	pending []*entry                     // in no order; entry.pendingAt is the index
 	waiters map[string]map[string]*group // class → group key → group
 	groups  map[string]*group
 	woken   []*entry // group members woken mid-pass, for the picker
@@ -108,6 +108,17 @@ type entry struct {
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
 	reservedFrom int64
+	pendingAt    int // index in Core.pending + 1; 0 when not pending
+	// groupKey is the key of the group the job last blocked in, for
+	// keyReason and keyWaits.
+	groupKey  string
+	keyReason string
+	keyWaits  []string
+	// resvDec is the decision last made for the job behind resvBy's
+	// reservation from resvStart, reused while it still holds.
+	resvDec   *sched.Decision
+	resvBy    *entry
+	resvStart int64
 
 	committed      *model.Placement // the placement the store holds
 	committedState model.JobState
@@ -133,7 +144,7 @@ func New(net *network.Network, cfg Config) *Core {
 	c := &Core{
 		cfg: cfg, net: net, cluster: sched.NewCluster(net),
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
-		pending: map[model.JobID]*entry{}, waiters: map[string]map[string]*group{}, groups: map[string]*group{},
+		waiters: map[string]map[string]*group{}, groups: map[string]*group{},
 		onNode: map[model.NodeID]map[model.JobID]*entry{}, down: map[model.NodeID]bool{},
 		placed: map[int]map[model.JobID]*entry{}, prioMilli: map[int]map[string]int64{},
 		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, modelIdx: map[string]uint{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},

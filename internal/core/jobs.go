@@ -49,7 +49,7 @@ func (c *Core) submit(j model.Job) {
 	e.st = JobStatus{Job: j.ID, Tenant: j.Tenant, State: model.Pending, Since: c.now, Position: c.seq}
 	c.tenant(j.Tenant)
 	c.jobs[j.ID] = e
-	c.pending[j.ID] = e
+	c.pend(e)
 	c.touch(e)
 }
 
@@ -208,7 +208,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 func (c *Core) requeue(e *entry, reason string) {
 	e.st.State, e.st.Reason, e.st.Since = model.Pending, reason, c.now
 	e.st.Waits, e.st.ResumeFrom = nil, e.job.CheckpointTime
-	c.pending[e.job.ID] = e
+	c.pend(e)
 	c.touch(e)
 }
 

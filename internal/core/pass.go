@@ -25,7 +25,7 @@ func (c *Core) pass() {
 		c.woken = c.woken[:0]
 		q := c.newPicker()
 		for e := q.next(); e != nil; e = q.next() {
-			if c.pending[e.job.ID] != e {
+			if e.pendingAt == 0 {
 				continue // placed or blocked meanwhile
 			}
 			if c.try(e, memo) {
@@ -58,7 +58,10 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 	}
 	if r := c.reservationAhead(e); r != nil && !r.admits(e, c.now) {
 		c.dropReservation(e) // no longer the head of its line
-		e.st.Decision = reservedDecision(e, r)
+		if e.resvDec == nil || e.st.Decision != e.resvDec || e.resvBy != r.job || e.resvStart != r.start {
+			e.resvDec, e.resvBy, e.resvStart = reservedDecision(e, r), r.job, r.start
+		}
+		e.st.Decision = e.resvDec
 		c.block(e, ReasonReserved, []string{r.job.reservedClass()})
 		return false
 	}
