@@ -33,7 +33,14 @@ type search struct {
 	classRule    []string
 	siteVerdict  []uint8 // 0 not asked, 1 in residency, 2 out
 
-	dist *frag.Distribution
+	dist   *frag.Distribution
+	shares []int32 // dist.Shares()
+
+	// fragmentation counts of node fcNode, valid while fcGen == gen
+	fc     fragCounts
+	fcFrag int64
+	fcNode int32
+	fcGen  uint32
 
 	top  []cand // best candidates, best first
 	best partial
@@ -96,12 +103,14 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		reps:         s.reps[:0],
 		caps:         s.caps[:0],
 		mixedPer:     s.mixedPer,
+		fcNode:       -1,
 	}
 	if s.fragGen == nil {
 		s.fragGen = make([]uint32, fragKeys)
 		s.fragVal = make([]int64, fragKeys)
 	}
 	s.dist = c.measure(cfg.TypicalTasks)
+	s.shares = s.dist.Shares()
 	return s
 }
 

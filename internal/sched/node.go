@@ -87,7 +87,17 @@ func (s *search) wholeFragDelta(n int32, k, f int) int64 {
 	if clean && s.fragGen[key] == s.gen {
 		return s.fragVal[key]
 	}
-	d := s.nodeFrag(n, k, -1, 0) - s.nodeFrag(n, 0, -1, 0)
+	var d int64
+	if fc, before, ok := s.nodeCounts(n); ok {
+		after := *fc
+		for range min(k, int(s.c.free[n])) { // nodeFrag takes at most the free whole cards
+			after.add(s.shares, model.MilliCard, -1)
+			after.add(s.shares, 0, +1)
+		}
+		d = s.fragOf(&after) - before
+	} else {
+		d = s.nodeFrag(n, k, -1, 0) - s.nodeFrag(n, 0, -1, 0)
+	}
 	if clean {
 		s.fragGen[key], s.fragVal[key] = s.gen, d
 	}
@@ -158,7 +168,16 @@ func (s *search) searchShares() {
 func (s *search) offerShare(n, m, k int32, shared bool) {
 	ni := &s.st.nodes[n]
 	var sc Score
-	delta := s.nodeFrag(n, 0, k, s.job.ShareMilli) - s.nodeFrag(n, 0, -1, 0)
+	var delta int64
+	if fc, before, ok := s.nodeCounts(n); ok {
+		after := *fc
+		free := s.cardFree(ni.cardOff + k)
+		after.add(s.shares, free, -1)
+		after.add(s.shares, free-int32(s.job.ShareMilli), +1)
+		delta = s.fragOf(&after) - before
+	} else {
+		delta = s.nodeFrag(n, 0, k, s.job.ShareMilli) - s.nodeFrag(n, 0, -1, 0)
+	}
 	sc.Frag = fragScore(delta, 1)
 	if shared {
 		sc.Topology += 500 // pack onto a card already shared

@@ -62,6 +62,66 @@ func (s *search) nodeFrag(n int32, whole int, card int32, share int) int64 {
 	return int64(math.Round(s.dist.NodeFrag(&fn)))
 }
 
+// fragShares bounds the distinct per-card shares of a task mix that the
+// counts form of the measure handles; larger mixes use nodeFrag.
+const fragShares = 8
+
+// fragCounts is a node's free capacity as the fragmentation measure sees
+// it (frag.Distribution.FragOfCounts): the idle total and, per share of
+// the task mix, the cards with at least that share free and the free
+// capacity of the others. Taking capacity from one card changes it in
+// O(shares), so scoring a candidate card does not rescan the node.
+type fragCounts struct {
+	idle       int64
+	fit, below [fragShares]int64
+}
+
+// add counts (sign +1) or uncounts (sign -1) a card with `free` thousandths free.
+func (fc *fragCounts) add(shares []int32, free int32, sign int64) {
+	fc.idle += sign * int64(free)
+	for i, m := range shares {
+		if free >= m {
+			fc.fit[i] += sign
+		} else {
+			fc.below[i] += sign * int64(free)
+		}
+	}
+}
+
+// cardFree is card g's free capacity as nodeFrag counts it: memory held
+// without a share leaves nothing usable.
+func (s *search) cardFree(g int32) int32 {
+	if s.c.usedMiB[g] > 0 && s.c.usedMilli[g] == 0 {
+		return 0
+	}
+	return int32(model.MilliCard) - int32(s.c.usedMilli[g])
+}
+
+// nodeCounts returns node n's fragmentation counts and its fragmentation
+// (what nodeFrag(n, 0, -1, 0) returns), kept for the last node asked
+// while the cluster is unchanged (the same s.gen). ok is false for nodes
+// and task mixes the counts do not cover; the caller uses nodeFrag then.
+func (s *search) nodeCounts(n int32) (fc *fragCounts, cur int64, ok bool) {
+	ni := &s.st.nodes[n]
+	if ni.cards > frag.MaxGPUs || len(s.shares) > fragShares {
+		return nil, 0, false
+	}
+	if s.fcNode != n || s.fcGen != s.gen {
+		s.fc = fragCounts{}
+		for g := ni.cardOff; g < ni.cardOff+ni.cards; g++ {
+			s.fc.add(s.shares, s.cardFree(g), +1)
+		}
+		s.fcNode, s.fcGen, s.fcFrag = n, s.gen, s.fragOf(&s.fc)
+	}
+	return &s.fc, s.fcFrag, true
+}
+
+// fragOf is the rounded fragmentation of a node with these counts.
+func (s *search) fragOf(fc *fragCounts) int64 {
+	k := len(s.shares)
+	return int64(math.Round(s.dist.FragOfCounts(fc.idle, fc.fit[:k], fc.below[:k])))
+}
+
 // bigNodeFrag is the same measure for nodes with more cards than package
 // frag models, computed here in integers.
 func (s *search) bigNodeFrag(n int32, whole int, card int32, share int) int64 {

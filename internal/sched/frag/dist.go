@@ -147,6 +147,38 @@ func (d *Distribution) NodeFrag(n *Node) float64 {
 	return frag
 }
 
+// Shares is the distinct per-GPU shares (thousandths, ascending) the
+// measure tells apart. A GPU-only node's fragmentation depends on its free
+// capacity only through its idle total and, for each share, how many GPUs
+// have at least that much free and how much the others have free: a caller
+// can keep those counts and update them as GPUs change (FragOfCounts).
+// The slice belongs to the distribution; do not modify it.
+func (d *Distribution) Shares() []int32 { return d.millis }
+
+// FragOfCounts is NodeFrag of a node described only by its GPUs (no free
+// CPU or memory, no model set: the zero Node but for GPUs and Free) whose
+// free capacity totals idle and which has, for the i-th share of Shares,
+// fit[i] GPUs with at least that share free and below[i] thousandths free
+// on the other GPUs. It returns exactly what NodeFrag returns for such a
+// node.
+func (d *Distribution) FragOfCounts(idle int64, fit, below []int64) float64 {
+	if idle == 0 {
+		return 0
+	}
+	fIdle := float64(idle)
+	frag := d.cpuOnly * fIdle
+	for i := range d.gpu {
+		t := &d.gpu[i]
+		// As NodeFrag with n.model, n.CPUFree and n.MemFree all zero.
+		if t.models != 0 || t.cpu > 0 || t.mem > 0 || fit[t.milliIdx] < int64(t.num) {
+			frag += t.w * fIdle
+		} else {
+			frag += t.w * float64(below[t.milliIdx])
+		}
+	}
+	return frag
+}
+
 func (d *Distribution) nodeFragSlow(n *Node, idle int64) float64 {
 	frag := d.cpuOnly * float64(idle)
 	for i := range d.gpu {

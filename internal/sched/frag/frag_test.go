@@ -299,3 +299,55 @@ func TestSuanliAvoidsStranding(t *testing.T) {
 		}
 	}
 }
+
+// TestFragOfCountsMatchesNodeFrag checks that the counts form of the measure
+// returns bit for bit what NodeFrag returns on random GPU-only nodes, for
+// distributions with and without CPU-only, CPU-bound and multi-GPU tasks.
+func TestFragOfCountsMatchesNodeFrag(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for trial := range 200 {
+		var list []Task
+		for range 1 + rng.IntN(40) {
+			tk := Task{NumGPU: 1, GPUMilli: int32(1 + rng.IntN(999))}
+			switch rng.IntN(5) {
+			case 0:
+				tk = Task{NumGPU: int32(1 + rng.IntN(8)), GPUMilli: 1000}
+			case 1:
+				tk = Task{CPUMilli: 1000} // no GPU
+			case 2:
+				tk.CPUMilli = 500 // more CPU than the node has free
+			}
+			list = append(list, tk)
+		}
+		d := NewDistribution(list, 1, false)
+		for range 20 {
+			var n Node
+			n.GPUs = 1 + rng.IntN(MaxGPUs)
+			for k := range n.GPUs {
+				switch rng.IntN(3) {
+				case 0:
+					n.Free[k] = 1000
+				case 1:
+					n.Free[k] = 0
+				default:
+					n.Free[k] = int32(rng.IntN(1001))
+				}
+			}
+			sh := d.Shares()
+			fit, below := make([]int64, len(sh)), make([]int64, len(sh))
+			for i, m := range sh {
+				for _, f := range n.Free[:n.GPUs] {
+					if f >= m {
+						fit[i]++
+					} else {
+						below[i] += int64(f)
+					}
+				}
+			}
+			want := d.NodeFrag(&n)
+			if got := d.FragOfCounts(n.IdleMilli(), fit, below); got != want {
+				t.Fatalf("trial %d: node %v: FragOfCounts %v, NodeFrag %v", trial, n.Free[:n.GPUs], got, want)
+			}
+		}
+	}
+}
