@@ -182,6 +182,9 @@ func (c *Cluster) recount(n int32) {
 		}
 	}
 	c.free[n] = int16(free)
+	if c.frag != nil {
+		c.frag.ok[n] = false
+	}
 }
 
 // SetNodeHealthy marks a node healthy or not; an unhealthy node keeps its

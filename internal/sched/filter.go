@@ -36,12 +36,6 @@ type search struct {
 	dist   *frag.Distribution
 	shares []int32 // dist.Shares()
 
-	// fragmentation counts of node fcNode, valid while fcGen == gen
-	fc     fragCounts
-	fcFrag int64
-	fcNode int32
-	fcGen  uint32
-
 	top  []cand // best candidates, best first
 	best partial
 	// cache of fragmentation changes on nodes without partly used cards,
@@ -103,7 +97,6 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		reps:         s.reps[:0],
 		caps:         s.caps[:0],
 		mixedPer:     s.mixedPer,
-		fcNode:       -1,
 	}
 	if s.fragGen == nil {
 		s.fragGen = make([]uint32, fragKeys)

@@ -13,6 +13,11 @@ import (
 type fragMeasure struct {
 	tasks []TaskShape
 	dist  *frag.Distribution
+	// Per node: its fragmentation counts and fragmentation, valid while
+	// ok (cleared when the node's cards change).
+	ok  []bool
+	fc  []fragCounts
+	cur []int64
 }
 
 // measure returns the fragmentation measure for the config's task mix.
@@ -31,7 +36,8 @@ func (c *Cluster) measure(tasks []TaskShape) *frag.Distribution {
 		}
 	}
 	d := frag.NewDistribution(list, 1, false)
-	c.frag = &fragMeasure{tasks: slices.Clone(tasks), dist: d}
+	n := len(c.st.nodes)
+	c.frag = &fragMeasure{tasks: slices.Clone(tasks), dist: d, ok: make([]bool, n), fc: make([]fragCounts, n), cur: make([]int64, n)}
 	return d
 }
 
@@ -98,22 +104,24 @@ func (s *search) cardFree(g int32) int32 {
 }
 
 // nodeCounts returns node n's fragmentation counts and its fragmentation
-// (what nodeFrag(n, 0, -1, 0) returns), kept for the last node asked
-// while the cluster is unchanged (the same s.gen). ok is false for nodes
-// and task mixes the counts do not cover; the caller uses nodeFrag then.
+// (what nodeFrag(n, 0, -1, 0) returns), kept on the cluster until the
+// node's cards change. ok is false for nodes and task mixes the counts do
+// not cover; the caller uses nodeFrag then.
 func (s *search) nodeCounts(n int32) (fc *fragCounts, cur int64, ok bool) {
 	ni := &s.st.nodes[n]
 	if ni.cards > frag.MaxGPUs || len(s.shares) > fragShares {
 		return nil, 0, false
 	}
-	if s.fcNode != n || s.fcGen != s.gen {
-		s.fc = fragCounts{}
+	fm := s.c.frag
+	if !fm.ok[n] {
+		fc := &fm.fc[n]
+		*fc = fragCounts{}
 		for g := ni.cardOff; g < ni.cardOff+ni.cards; g++ {
-			s.fc.add(s.shares, s.cardFree(g), +1)
+			fc.add(s.shares, s.cardFree(g), +1)
 		}
-		s.fcNode, s.fcGen, s.fcFrag = n, s.gen, s.fragOf(&s.fc)
+		fm.cur[n], fm.ok[n] = s.fragOf(fc), true
 	}
-	return &s.fc, s.fcFrag, true
+	return &fm.fc[n], fm.cur[n], true
 }
 
 // fragOf is the rounded fragmentation of a node with these counts.
