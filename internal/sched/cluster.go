@@ -52,6 +52,7 @@ type Cluster struct {
 	// Decision scratch, not copied by Clone.
 	scratch *search
 	frag    *fragMeasure
+	lookups map[string]string // model names in jobs → catalog ids (modelID)
 }
 
 // NewCluster builds an empty allocation state (every card free, every node
@@ -130,6 +131,28 @@ func clone[T any](s []T) []T {
 		return nil
 	}
 	return append(make([]T, 0, len(s)), s...)
+}
+
+// modelID is the catalog id a job's model name stands for (the name
+// itself when the catalog does not know it), remembered per name: the
+// network's catalog does not change.
+func (c *Cluster) modelID(name string) string {
+	if id, ok := c.lookups[name]; ok {
+		return id
+	}
+	id := name
+	if c.st.net.Catalog != nil {
+		if m, ok := c.st.net.Catalog.Lookup(name); ok {
+			id = m.ID
+		}
+	}
+	if c.lookups == nil {
+		c.lookups = map[string]string{}
+	}
+	if len(c.lookups) < 1024 { // names come from jobs: bound what is kept
+		c.lookups[name] = id
+	}
+	return id
 }
 
 // Network is the network the cluster allocates.

@@ -35,6 +35,10 @@ func (s *search) explain() Explanation {
 		counts[i].Cards += cards
 		addDetail(i, detail)
 	}
+	modDetail := make([]string, len(s.st.models))
+	for m := range s.st.models {
+		modDetail[m] = s.detail(int32(m))
+	}
 	stride := s.st.maxCards + 1
 	// Whole domains share a model and a site (and usually a class), so
 	// most are attributed at once; only nodes of usable domains are looked
@@ -43,7 +47,7 @@ func (s *search) explain() Explanation {
 		dom := &s.st.domains[d]
 		nodes := int(dom.hi - dom.lo)
 		if r := s.modReason[dom.model]; r != "" {
-			add(r, nodes, dom.cards, s.modDetail[dom.model])
+			add(r, nodes, dom.cards, modDetail[dom.model])
 			continue
 		}
 		if !s.siteOK(dom.site) {

@@ -22,7 +22,6 @@ type search struct {
 	// Per model: the reason it is out (empty when eligible), a detail, and
 	// the whole cards per worker it would take.
 	modReason []Reason
-	modDetail []string
 	perWorker []int
 	modValue  []int64 // heterogeneity value (GFLOPS × free fraction)
 	maxValue  int64
@@ -46,7 +45,10 @@ type search struct {
 	tempUsed []model.Assignment // assignments applied during the decision
 	reps     []model.Assignment // placed replicas
 	caps     []domCapacity
-	mixedPer []int
+	// scratch of sortCaps
+	capCount  []int
+	capSorted []domCapacity
+	mixedPer  []int
 	// needsMixed: only a mixed-model gang would fit.
 	needsMixed bool
 }
@@ -82,7 +84,6 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 	*s = search{
 		c: c, st: c.st, job: job, in: in, cfg: cfg,
 		modReason:    resize(s.modReason, nm),
-		modDetail:    resize(s.modDetail, nm),
 		perWorker:    resize(s.perWorker, nm),
 		modValue:     resize(s.modValue, nm),
 		eligible:     s.eligible[:0],
@@ -96,6 +97,8 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		tempUsed:     s.tempUsed[:0],
 		reps:         s.reps[:0],
 		caps:         s.caps[:0],
+		capCount:     s.capCount,
+		capSorted:    s.capSorted,
 		mixedPer:     s.mixedPer,
 	}
 	if s.fragGen == nil {
@@ -124,13 +127,7 @@ func (s *search) filterModels() {
 	if len(job.Models) > 0 {
 		named = make(map[string]bool, len(job.Models))
 		for _, name := range job.Models {
-			if s.st.net.Catalog != nil {
-				if m, ok := s.st.net.Catalog.Lookup(name); ok {
-					named[m.ID] = true
-					continue
-				}
-			}
-			named[name] = true
+			named[s.c.modelID(name)] = true
 		}
 	}
 	eff := int64(job.EfficiencyMilli)
@@ -139,7 +136,7 @@ func (s *search) filterModels() {
 	}
 	for m := range s.st.models {
 		mi := &s.st.models[m]
-		reason, detail := s.modelReason(mi, named)
+		reason := s.modelReason(mi, named)
 		if reason == "" {
 			switch {
 			case job.Fractional():
@@ -150,9 +147,9 @@ func (s *search) filterModels() {
 			default:
 				s.perWorker[m] = job.CardsPerWorker
 			}
-			reason, detail = s.capReason(mi, s.perWorker[m])
+			reason = s.capReason(mi, s.perWorker[m])
 		}
-		s.modReason[m], s.modDetail[m] = reason, detail
+		s.modReason[m] = reason
 		if reason == "" {
 			s.eligible = append(s.eligible, int32(m))
 			if mi.cards > 0 {
@@ -163,62 +160,100 @@ func (s *search) filterModels() {
 	}
 }
 
-func (s *search) modelReason(mi *modelInfo, named map[string]bool) (Reason, string) {
+// modelReason is why the job cannot use a model at all ("" when it can);
+// modelDetail says more for the explanation.
+func (s *search) modelReason(mi *modelInfo, named map[string]bool) Reason {
 	job := s.job
 	if named != nil && !named[mi.id] {
-		return ModelExcluded, ""
+		return ModelExcluded
 	}
 	if job.ComputeGFLOPS > 0 && (!mi.known || mi.gflops <= 0) {
-		return UnknownThroughput, fmt.Sprintf("%s has no FP16 figure, so a compute request cannot be sized on it", mi.id)
+		return UnknownThroughput
 	}
-	stack, pt := "", ""
-	if mi.m != nil {
-		stack, pt = mi.m.Stack, mi.m.PyTorch
-	}
+	stack, pt := mi.stacks()
 	if !fieldMatches(job.Stacks, stack) {
-		return StackIncompatible, fmt.Sprintf("%s runs %q", mi.id, stack)
+		return StackIncompatible
 	}
 	if !fieldMatches(job.PyTorch, pt) {
-		return PyTorchIncompatible, fmt.Sprintf("%s offers %q", mi.id, pt)
+		return PyTorchIncompatible
 	}
-	need := job.MinMemMiB
-	if job.Fractional() {
-		need = max(need, job.MemMiB)
+	if need := s.memNeed(); need > 0 && mi.memMiB < need {
+		return MemoryTooSmall
 	}
-	if need > 0 && mi.memMiB < need {
+	return ""
+}
+
+func (mi *modelInfo) stacks() (stack, pytorch string) {
+	if mi.m == nil {
+		return "", ""
+	}
+	return mi.m.Stack, mi.m.PyTorch
+}
+
+// memNeed is the card memory the job needs.
+func (s *search) memNeed() int64 {
+	need := s.job.MinMemMiB
+	if s.job.Fractional() {
+		need = max(need, s.job.MemMiB)
+	}
+	return need
+}
+
+// detail describes why model m is out, for the explanation; it is built
+// only when a decision is explained, from the same state as the reason.
+func (s *search) detail(m int32) string {
+	mi := &s.st.models[m]
+	stack, pt := mi.stacks()
+	switch s.modReason[m] {
+	case UnknownThroughput:
+		return fmt.Sprintf("%s has no FP16 figure, so a compute request cannot be sized on it", mi.id)
+	case StackIncompatible:
+		return fmt.Sprintf("%s runs %q", mi.id, stack)
+	case PyTorchIncompatible:
+		return fmt.Sprintf("%s offers %q", mi.id, pt)
+	case MemoryTooSmall:
 		if mi.memMiB == 0 {
-			return MemoryTooSmall, fmt.Sprintf("%s card memory is unknown; %d MiB needed", mi.id, need)
+			return fmt.Sprintf("%s card memory is unknown; %d MiB needed", mi.id, s.memNeed())
 		}
-		return MemoryTooSmall, fmt.Sprintf("%s has %d MiB per card, %d MiB needed", mi.id, mi.memMiB, need)
+		return fmt.Sprintf("%s has %d MiB per card, %d MiB needed", mi.id, mi.memMiB, s.memNeed())
+	case CardsTooFew:
+		return fmt.Sprintf("%s nodes have at most %d cards; one %s needs %d", mi.id, mi.maxCards, workerWord(s.nodeScoped()), s.workerCards(m))
+	case QuotaExceeded:
+		t := s.in.Tenant
+		return fmt.Sprintf("on %s the job holds %d GFLOPS; tenant %s holds %d of its %d", mi.id, s.modelGFLOPS(mi, s.perWorker[m]), t.ID, s.in.HeldGFLOPS, t.QuotaGFLOPS)
+	case VendorCapExceeded:
+		t := s.in.Tenant
+		cards := s.job.Workers * max(s.perWorker[m], 1)
+		return fmt.Sprintf("%s cards: tenant %s holds %d of its cap %d, the job needs %d", mi.vendor, t.ID, s.in.HeldCards[mi.vendor], t.VendorCaps[mi.vendor], cards)
 	}
-	return "", ""
+	return ""
 }
 
 // capReason checks the worker size against the model's nodes and the
 // tenant's quota and vendor cap.
-func (s *search) capReason(mi *modelInfo, perWorker int) (Reason, string) {
+func (s *search) capReason(mi *modelInfo, perWorker int) Reason {
 	job := s.job
-	nodeScoped := job.Kind == model.Batch || (job.Topology == model.TopoNode && job.TopologyRequired)
+	nodeScoped := s.nodeScoped()
 	need := perWorker
 	if nodeScoped {
 		need = perWorker * job.Workers
 	}
 	if need > mi.maxCards {
-		return CardsTooFew, fmt.Sprintf("%s nodes have at most %d cards; one %s needs %d", mi.id, mi.maxCards, workerWord(nodeScoped), need)
+		return CardsTooFew
 	}
 	if t := s.in.Tenant; t != nil {
 		g := s.modelGFLOPS(mi, perWorker)
 		if t.QuotaGFLOPS > 0 && s.in.HeldGFLOPS+g > t.QuotaGFLOPS {
-			return QuotaExceeded, fmt.Sprintf("on %s the job holds %d GFLOPS; tenant %s holds %d of its %d", mi.id, g, t.ID, s.in.HeldGFLOPS, t.QuotaGFLOPS)
+			return QuotaExceeded
 		}
 		if lim, ok := t.VendorCaps[mi.vendor]; ok {
 			cards := job.Workers * max(perWorker, 1)
 			if s.in.HeldCards[mi.vendor]+cards > lim {
-				return VendorCapExceeded, fmt.Sprintf("%s cards: tenant %s holds %d of its cap %d, the job needs %d", mi.vendor, t.ID, s.in.HeldCards[mi.vendor], lim, cards)
+				return VendorCapExceeded
 			}
 		}
 	}
-	return "", ""
+	return ""
 }
 
 func workerWord(node bool) string {
