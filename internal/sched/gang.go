@@ -3,6 +3,7 @@ package sched
 import (
 	"cmp"
 	"slices"
+	"sort"
 
 	"github.com/suanli/suanli/internal/model"
 )
@@ -149,17 +150,12 @@ type domCapacity struct {
 // largest first, and for the rest the smallest domain that holds it, so
 // that the gang spans as few domains as it can.
 func (s *search) pickDomains(workers int) []domCapacity {
-	caps := s.caps
-	slices.SortFunc(caps, func(a, b domCapacity) int { return cmp.Or(cmp.Compare(b.w, a.w), cmp.Compare(a.d, b.d)) })
+	caps := s.sortCaps()
 	var out []domCapacity
 	for len(caps) > 0 && workers > 0 && caps[0].w > 0 {
-		// The smallest domain that holds the rest, if any.
-		fit := -1
-		for i := range caps {
-			if caps[i].w >= workers {
-				fit = i
-			}
-		}
+		// The smallest domain that holds the rest, if any: the last of
+		// those that do (they come first).
+		fit := sort.Search(len(caps), func(i int) bool { return caps[i].w < workers }) - 1
 		if fit >= 0 {
 			out = append(out, domCapacity{d: caps[fit].d, w: workers})
 			return out
@@ -168,6 +164,39 @@ func (s *search) pickDomains(workers int) []domCapacity {
 		workers -= caps[0].w
 		caps = caps[1:]
 	}
+	return out
+}
+
+// sortCaps orders s.caps by capacity, the largest first, then by domain.
+// siteCaps lists domains in index order, so a stable counting sort by
+// capacity gives that order in linear time; any other input is sorted.
+func (s *search) sortCaps() []domCapacity {
+	caps := s.caps
+	maxW := 0
+	for i, c := range caps {
+		if i > 0 && c.d <= caps[i-1].d || c.w < 0 {
+			slices.SortFunc(caps, func(a, b domCapacity) int { return cmp.Or(cmp.Compare(b.w, a.w), cmp.Compare(a.d, b.d)) })
+			return caps
+		}
+		maxW = max(maxW, c.w)
+	}
+	if len(caps) < 2 {
+		return caps
+	}
+	count := resize(s.capCount, maxW+2)
+	for _, c := range caps {
+		count[maxW-c.w+1]++ // position maxW−w: the largest first
+	}
+	for i := 1; i < len(count); i++ {
+		count[i] += count[i-1]
+	}
+	out := resize(s.capSorted, len(caps))
+	for _, c := range caps {
+		k := maxW - c.w
+		out[count[k]] = c
+		count[k]++
+	}
+	s.capCount, s.capSorted = count, out
 	return out
 }
 
