@@ -287,3 +287,53 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Prune deletes, with the grace period, the pods (and PodGroups) of every
+// placement that keep does not hold: keep maps a job to the key of its one
+// live placement at the site. A job cancelled, preempted, finished or
+// placed elsewhere loses its pods this way; pods already terminating are
+// left alone. It returns how many pods it deleted.
+func (d *Dispatcher) Prune(ctx context.Context, keep map[model.JobID]string) (int, error) {
+	pods, err := d.Client.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelJob})
+	if err != nil {
+		return 0, fmt.Errorf("prune: list pods: %w", err)
+	}
+	grace := d.GraceSeconds
+	deleted := 0
+	var errs []error
+	for _, p := range pods.Items {
+		job := model.JobID(p.Annotations["suanli.io/job-id"])
+		if job == "" || p.DeletionTimestamp != nil || keep[job] == p.Labels[LabelPlacement] {
+			continue
+		}
+		err := d.Client.CoreV1().Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+		switch {
+		case err == nil:
+			deleted++
+		case !apierrors.IsNotFound(err):
+			errs = append(errs, fmt.Errorf("prune: delete pod %s: %w", p.Name, err))
+		}
+	}
+	if d.Volcano && d.Dynamic != nil {
+		groups, err := d.Dynamic.Resource(PodGroupGVR).Namespace(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelJob})
+		if err != nil {
+			return deleted, errors.Join(append(errs, fmt.Errorf("prune: list PodGroups: %w", err))...)
+		}
+		// PodGroups carry the job's label value, not its full id.
+		kept := make(map[string]bool, len(keep))
+		for job, key := range keep {
+			kept[labelValue(string(job))+"/"+key] = true
+		}
+		for _, g := range groups.Items {
+			l := g.GetLabels()
+			if g.GetDeletionTimestamp() != nil || kept[l[LabelJob]+"/"+l[LabelPlacement]] {
+				continue
+			}
+			err := d.Dynamic.Resource(PodGroupGVR).Namespace(d.Namespace).Delete(ctx, g.GetName(), metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("prune: delete PodGroup %s: %w", g.GetName(), err))
+			}
+		}
+	}
+	return deleted, errors.Join(errs...)
+}

@@ -41,6 +41,9 @@ type Inventory struct {
 	// Unknown lists resources the catalog cannot name: reported, not
 	// dropped.
 	Unknown []UnknownResource
+	// Present lists the names of every Kubernetes node seen, accelerators
+	// or not, in order.
+	Present []string
 }
 
 // UnknownResource is an extended resource no catalog model claims, or one
@@ -87,6 +90,7 @@ func BuildInventory(site model.SiteID, cat *catalog.Catalog, nodes []corev1.Node
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for _, n := range sorted {
 		id := NodeID(site, n.Name)
+		inv.Present = append(inv.Present, n.Name)
 		if !ready(&n) {
 			inv.NotReady = append(inv.NotReady, id)
 		}

@@ -53,7 +53,9 @@ type Site struct {
 
 	mu        sync.Mutex // guards the fields below
 	workers   map[model.JobID]int
+	keys      map[model.JobID]string // placement key of tracked placements; "" counts every pod of the job
 	last      map[model.JobID]JobStatus
+	podList   func(labels.Selector) ([]*corev1.Pod, error) // the pod informer's lister, once Run started it
 	notReady  map[model.NodeID]bool
 	reachable bool
 	inventory Inventory
@@ -61,13 +63,62 @@ type Site struct {
 
 // Track tells the site how many pods a dispatched job has, so that its state
 // can be derived from them.
-func (s *Site) Track(job model.JobID, workers int) {
+func (s *Site) Track(job model.JobID, workers int) { s.TrackPlacement(job, "", workers) }
+
+// TrackPlacement is Track for one placement of a job: only the pods
+// labelled with its key (LabelPlacement) count, so that pods of an earlier
+// placement of a requeued job, still terminating, do not. Its JobStatus
+// events carry the key.
+func (s *Site) TrackPlacement(job model.JobID, key string, workers int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.workers == nil {
-		s.workers = map[model.JobID]int{}
+		s.workers, s.keys = map[model.JobID]int{}, map[model.JobID]string{}
 	}
-	s.workers[job] = workers
+	s.workers[job], s.keys[job] = workers, key
+}
+
+// Forget stops tracking a job.
+func (s *Site) Forget(job model.JobID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.workers, job)
+	delete(s.keys, job)
+	delete(s.last, job)
+}
+
+// JobStatus derives a tracked job's state from the pods the informer holds
+// now; false before Run has started the informer or for untracked jobs.
+func (s *Site) JobStatus(job model.JobID) (JobStatus, bool) {
+	s.mu.Lock()
+	list, workers, tracked := s.podList, s.workers[job], false
+	if s.workers != nil {
+		_, tracked = s.workers[job]
+	}
+	key := s.keys[job]
+	s.mu.Unlock()
+	if list == nil || !tracked {
+		return JobStatus{}, false
+	}
+	pods, err := list(labels.SelectorFromSet(labels.Set{LabelJob: labelValue(string(job))}))
+	if err != nil {
+		return JobStatus{}, false
+	}
+	st := StatusOf(job, workers, podsOf(job, key, pods))
+	st.Placement = key
+	return st, true
+}
+
+// podsOf keeps the pods of job (by its full id) and, when key is set, of
+// that placement.
+func podsOf(job model.JobID, key string, pods []*corev1.Pod) []corev1.Pod {
+	var mine []corev1.Pod
+	for _, p := range pods {
+		if model.JobID(p.Annotations["suanli.io/job-id"]) == job && (key == "" || p.Labels[LabelPlacement] == key) {
+			mine = append(mine, *p)
+		}
+	}
+	return mine
 }
 
 // Reachable reports whether the API server answered the last probe; while it
@@ -97,7 +148,7 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 	s.mu.Lock()
 	s.last, s.notReady, s.reachable = map[model.JobID]JobStatus{}, map[model.NodeID]bool{}, true
 	if s.workers == nil {
-		s.workers = map[model.JobID]int{}
+		s.workers, s.keys = map[model.JobID]int{}, map[model.JobID]string{}
 	}
 	s.mu.Unlock()
 	send := func(e Event) {
@@ -145,6 +196,9 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 	}); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.podList = func(sel labels.Selector) ([]*corev1.Pod, error) { return podInf.Lister().Pods(s.Namespace).List(sel) }
+	s.mu.Unlock()
 	nodesF.Start(ctx.Done())
 	podsF.Start(ctx.Done())
 	defer nodesF.Shutdown()
@@ -227,18 +281,19 @@ func (s *Site) podChanged(pod *corev1.Pod, list func(labels.Selector) ([]*corev1
 	if err != nil {
 		return
 	}
-	var mine []corev1.Pod
-	for _, p := range pods {
-		if model.JobID(p.Annotations["suanli.io/job-id"]) == job {
-			mine = append(mine, *p)
-		}
-	}
 	s.mu.Lock()
 	workers, tracked := s.workers[job]
+	key := s.keys[job]
+	if key != "" && pod.Labels[LabelPlacement] != key {
+		s.mu.Unlock()
+		return // a pod of an earlier placement
+	}
+	mine := podsOf(job, key, pods)
 	if !tracked {
 		workers = len(mine)
 	}
 	st := StatusOf(job, workers, mine)
+	st.Placement = key
 	prev, seen := s.last[job]
 	s.last[job] = st
 	s.mu.Unlock()

@@ -17,6 +17,9 @@ type JobStatus struct {
 	// Requeue is set when the job should go back to the queue (evicted or
 	// its node lost), rather than fail.
 	Requeue bool `json:"requeue,omitempty"`
+	// Placement is the key of the placement whose pods were counted, for
+	// placements tracked with Site.TrackPlacement.
+	Placement string `json:"placement,omitempty"`
 }
 
 // evictionReasons are pod failure reasons that are not the job's fault.

@@ -1,0 +1,450 @@
+package kube
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/server"
+	"github.com/suanli/suanli/internal/store/mem"
+)
+
+// bridgeSpec declares one Kubernetes site: three Ascend 910B3 nodes and a
+// MetaX node whose resource name the catalog cannot resolve.
+const bridgeSpec = `
+name: kube-bridge-test
+catalog:
+- id: huawei-ascend-910b3
+  fp16_tflops: {v: 313, conf: override, note: "test assumption: the catalog has no sourced figure"}
+sites:
+- id: k8s
+  region: East
+  operator: Test Operator
+  province: Jiangsu
+  ownership: self-built
+  kind: kubernetes
+  kubeconfig: unused-by-the-test
+  pools:
+  - {model: huawei-ascend-910b3, nodes: 3, cards_per_node: 8, names: [ascend-0, ascend-1, ascend-2]}
+  - {model: metax-c500, nodes: 1, cards_per_node: 8, names: [metax-0]}
+`
+
+// bridgeEnv is a real kube-apiserver reached through a cuttable proxy, an
+// in-process Suanli server and a bridge between them.
+type bridgeEnv struct {
+	t      *testing.T
+	ctx    context.Context
+	kube   kubernetes.Interface // straight to the API server: the test plays the kubelets
+	site   kubernetes.Interface // through the proxy: the bridge's view
+	px     *proxy
+	nw     *network.Network
+	admin  *v1.Client
+	agent  *v1.Client
+	bridge *Bridge
+	stop   func() // stops the bridge and waits for it
+}
+
+// TestBridgeRealAPIServer runs a Kubernetes site through the bridge
+// against a real kube-apiserver and the real server: placements become
+// pods with the vendor resource and node, pod status drives the jobs to
+// completion, a NotReady node's job is requeued onto another node, an
+// unreachable site's capacity goes unknown, and neither the site's return
+// nor a restarted bridge creates a pod twice.
+func TestBridgeRealAPIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real kube-apiserver")
+	}
+	e := newBridgeEnv(t)
+
+	// Registration: the Ascend nodes ready with their cards; the MetaX
+	// node's resource reported, not dropped, and its cards not scheduled.
+	e.until("the site's nodes registered", func() (bool, string) {
+		ns, err := e.admin.Nodes(e.ctx, "k8s")
+		if err != nil {
+			return false, err.Error()
+		}
+		ok := len(ns) == 4
+		for _, n := range ns {
+			switch n.ID {
+			case "k8s-metax-0":
+				ok = ok && n.State == v1.NodeUnhealthy && n.Unknown == 8
+			default:
+				ok = ok && n.State == v1.NodeReady && len(n.Devices) == 8 && n.Devices[0].Name == "huawei.com/Ascend910B3"
+			}
+		}
+		return ok, nodeStates(ns)
+	})
+
+	// A gang of two whole nodes becomes two pods pinned to the placed nodes.
+	j1 := e.submit(2, map[string]string{"EPOCHS": "3"})
+	pods := e.livePods(j1, 2)
+	job, _ := e.admin.Job(e.ctx, j1)
+	for _, p := range pods {
+		c := p.Spec.Containers[0]
+		rank, _ := strconv.Atoi(env(c, "RANK"))
+		want := strings.TrimPrefix(job.Placement.Assignments[rank].Node, "k8s-")
+		if q := c.Resources.Limits["huawei.com/Ascend910B3"]; q.Value() != 8 || p.Spec.NodeName != want {
+			t.Errorf("pod %s on %q (want %q) asks for %v Ascend910B3", p.Name, p.Spec.NodeName, want, q.Value())
+		}
+		if c.Image != "registry.local/train:1" || env(c, "EPOCHS") != "3" || env(c, "WORLD_SIZE") != "2" {
+			t.Errorf("pod %s: image %s, env %v", p.Name, c.Image, c.Env)
+		}
+	}
+	e.setPhase(pods, corev1.PodRunning)
+	e.jobState(j1, v1.StateRunning)
+	e.setPhase(e.livePods(j1, 2), corev1.PodSucceeded)
+	e.jobState(j1, v1.StateCompleted)
+	e.livePods(j1, 0) // finished pods are deleted
+
+	// A node goes NotReady under a running job: its cards are reported in
+	// error, the job is requeued onto another node, the old pod deleted.
+	j2 := e.submit(1, nil)
+	old := e.livePods(j2, 1)[0]
+	e.setPhase([]corev1.Pod{old}, corev1.PodRunning)
+	e.jobState(j2, v1.StateRunning)
+	e.setReady(old.Spec.NodeName, false)
+	var moved corev1.Pod
+	e.until("the job requeued onto another node", func() (bool, string) {
+		ps := e.pods(j2)
+		live := alive(ps)
+		if len(live) != 1 || live[0].Spec.NodeName == old.Spec.NodeName {
+			return false, podSummary(ps)
+		}
+		moved = live[0]
+		gone := true
+		for _, p := range ps {
+			gone = gone && (p.Name != old.Name || p.DeletionTimestamp != nil)
+		}
+		return gone, podSummary(ps)
+	})
+	ns, _ := e.admin.Nodes(e.ctx, "k8s")
+	for _, n := range ns {
+		if n.ID == "k8s-"+old.Spec.NodeName && (n.State != v1.NodeUnhealthy || !strings.Contains(n.Reason, "not Ready")) {
+			t.Errorf("NotReady node shows %s (%s)", n.State, n.Reason)
+		}
+	}
+	e.setPhase([]corev1.Pod{moved}, corev1.PodRunning)
+	e.jobState(j2, v1.StateRunning)
+
+	// The API server becomes unreachable: heartbeats stop, the server loses
+	// the nodes (capacity unknown) and requeues the job; the pods cannot be
+	// touched meanwhile.
+	e.px.cut()
+	e.until("the bridge sees the site unreachable", func() (bool, string) {
+		return !e.bridge.Status().Reachable, ""
+	})
+	e.until("the site's capacity unknown", func() (bool, string) {
+		ns, err := e.admin.Nodes(e.ctx, "k8s")
+		if err != nil {
+			return false, err.Error()
+		}
+		lost := 0
+		for _, n := range ns {
+			if n.State == v1.NodeReady {
+				return false, nodeStates(ns)
+			}
+			if n.State == v1.NodeLost {
+				lost++
+			}
+		}
+		return lost == 2, nodeStates(ns)
+	})
+	if j, _ := e.admin.Job(e.ctx, j2); j.State != v1.StatePending && j.State != v1.StateBlocked {
+		t.Errorf("job on a lost site is %s, want it requeued", j.State)
+	}
+	// The site returns: the nodes register again, the job is placed again
+	// and runs in exactly one pod.
+	e.px.start(t)
+	e.until("the job placed again", func() (bool, string) {
+		j, err := e.admin.Job(e.ctx, j2)
+		return err == nil && j.State == v1.StatePlaced, j.State
+	})
+	again := e.livePods(j2, 1)[0]
+	if again.Name == moved.Name {
+		t.Errorf("the new placement reuses pod %s of the earlier one", again.Name)
+	}
+	e.setPhase([]corev1.Pod{again}, corev1.PodRunning)
+	e.jobState(j2, v1.StateRunning)
+
+	// A restarted bridge dispatches every placement again: the pods exist,
+	// so nothing is created twice.
+	dispatched := e.bridge.Status().Dispatched
+	e.stop()
+	e.startBridge()
+	e.until("the new bridge has dispatched the running job", func() (bool, string) {
+		s := e.bridge.Status()
+		return s.Dispatched >= 1 && s.Registered == 4, ""
+	})
+	if p := e.livePods(j2, 1)[0]; p.Name != again.Name || p.UID != again.UID {
+		t.Errorf("after the restart the job runs in pod %s (%s), want %s (%s)", p.Name, p.UID, again.Name, again.UID)
+	}
+	t.Logf("first bridge dispatched %d placements", dispatched)
+	e.setPhase([]corev1.Pod{again}, corev1.PodSucceeded)
+	e.jobState(j2, v1.StateCompleted)
+
+	// A cancelled job's pods are deleted with the grace period.
+	e.setReady(old.Spec.NodeName, true)
+	j3 := e.submit(1, nil)
+	p3 := e.livePods(j3, 1)[0]
+	if _, err := e.admin.Cancel(e.ctx, j3); err != nil {
+		t.Fatal(err)
+	}
+	e.livePods(j3, 0)
+	if got, err := e.kube.CoreV1().Pods("jobs").Get(e.ctx, p3.Name, metav1.GetOptions{}); err == nil &&
+		(got.DeletionGracePeriodSeconds == nil || *got.DeletionGracePeriodSeconds != 5) {
+		t.Errorf("cancelled pod deleted with grace %v, want 5 s", got.DeletionGracePeriodSeconds)
+	}
+}
+
+func newBridgeEnv(t *testing.T) *bridgeEnv {
+	dir := assets(t)
+	envt := &envtest.Environment{BinaryAssetsDirectory: dir}
+	cfg, err := envt.Start()
+	if err != nil {
+		t.Fatalf("start kube-apiserver: %v", err)
+	}
+	t.Cleanup(func() { _ = envt.Stop() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	e := &bridgeEnv{t: t, ctx: ctx}
+
+	host := strings.TrimSuffix(strings.TrimPrefix(cfg.Host, "https://"), "/")
+	e.px = &proxy{addr: "127.0.0.1:0", target: host}
+	e.px.start(t)
+	t.Cleanup(e.px.cut)
+	siteCfg := rest.CopyConfig(cfg)
+	siteCfg.Host = "https://" + e.px.addr
+	siteCfg.Timeout, siteCfg.QPS, siteCfg.Burst = 2*time.Second, 200, 400
+	e.site = kubernetes.NewForConfigOrDie(siteCfg)
+	e.kube = kubernetes.NewForConfigOrDie(cfg)
+	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "jobs"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []corev1.Node{
+		node("ascend-0", true, nil, map[string]int64{"huawei.com/Ascend910B3": 8}),
+		node("ascend-1", true, nil, map[string]int64{"huawei.com/Ascend910B3": 8}),
+		node("ascend-2", true, nil, map[string]int64{"huawei.com/Ascend910B3": 8}),
+		node("metax-0", true, nil, map[string]int64{"metax-tech.com/gpu": 8}),
+	} {
+		status := n.Status
+		created, err := e.kube.CoreV1().Nodes().Create(ctx, &n, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created.Status = status
+		if _, err := e.kube.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e.nw, err = network.Parse([]byte(bridgeSpec), "bridge-test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: e.nw,
+		Heartbeat: 300 * time.Millisecond, MissedBeats: 3, TickEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(ctx)
+	sdone := make(chan struct{})
+	go func() { defer close(sdone); _ = srv.Run(sctx) }()
+	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry()}))
+	t.Cleanup(func() { hs.Close(); scancel(); <-sdone })
+	path := filepath.Join(t.TempDir(), "admin.token")
+	if _, err := srv.Bootstrap(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin = v1.NewClient(hs.URL, strings.TrimSpace(string(secret)))
+	if _, err := e.admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := e.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "kube bridge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.agent = v1.NewClient(hs.URL, tok.Secret)
+	e.startBridge()
+	return e
+}
+
+func (e *bridgeEnv) startBridge() {
+	t := e.t
+	var nodes []model.Node
+	for _, n := range e.nw.Nodes {
+		if n.Site == "k8s" {
+			nodes = append(nodes, n)
+		}
+	}
+	b, err := NewBridge(BridgeConfig{Site: "k8s", Nodes: nodes, Kube: e.site, Catalog: e.nw.Catalog, Server: e.agent,
+		Namespace: "jobs", Image: "registry.local/train:1", GraceSeconds: 5, ProbeEvery: 200 * time.Millisecond,
+		Version: "test", Log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	var once bool
+	e.bridge = b
+	e.stop = func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("bridge: %v", err)
+		}
+	}
+	t.Cleanup(e.stop)
+}
+
+// until polls cond (an external system: the API server, the Suanli
+// server) until it holds, for at most 30 s.
+func (e *bridgeEnv) until(what string, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s; last: %s", what, state)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (e *bridgeEnv) submit(workers int, env map[string]string) string {
+	e.t.Helper()
+	j, err := e.admin.Submit(e.ctx, v1.JobSpec{Tenant: "acme", Kind: "gang", Workers: workers, CardsPerWorker: 8,
+		Models: []string{"huawei-ascend-910b3"}, Workload: &v1.Workload{Command: []string{"python", "train.py"}, Env: env}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return j.ID
+}
+
+func (e *bridgeEnv) pods(job string) []corev1.Pod {
+	e.t.Helper()
+	list, err := e.kube.CoreV1().Pods("jobs").List(e.ctx, metav1.ListOptions{LabelSelector: LabelJob + "=" + labelValue(job)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return list.Items
+}
+
+// livePods waits until the job has exactly n pods not being deleted, and
+// returns them.
+func (e *bridgeEnv) livePods(job string, n int) []corev1.Pod {
+	e.t.Helper()
+	var live []corev1.Pod
+	e.until(strconv.Itoa(n)+" live pods of "+job, func() (bool, string) {
+		ps := e.pods(job)
+		live = alive(ps)
+		return len(live) == n, podSummary(ps)
+	})
+	return live
+}
+
+func alive(ps []corev1.Pod) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range ps {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// setPhase plays the kubelet.
+func (e *bridgeEnv) setPhase(pods []corev1.Pod, phase corev1.PodPhase) {
+	e.t.Helper()
+	for _, p := range pods {
+		cur, err := e.kube.CoreV1().Pods("jobs").Get(e.ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		cur.Status.Phase = phase
+		if _, err := e.kube.CoreV1().Pods("jobs").UpdateStatus(e.ctx, cur, metav1.UpdateOptions{}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+func (e *bridgeEnv) setReady(name string, ready bool) {
+	e.t.Helper()
+	n, err := e.kube.CoreV1().Nodes().Get(e.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n.Status.Conditions[0].Status = map[bool]corev1.ConditionStatus{true: corev1.ConditionTrue, false: corev1.ConditionFalse}[ready]
+	if _, err := e.kube.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *bridgeEnv) jobState(id, state string) {
+	e.t.Helper()
+	e.until("job "+id+" "+state, func() (bool, string) {
+		j, err := e.admin.Job(e.ctx, id)
+		if err != nil {
+			return false, err.Error()
+		}
+		if j.State == v1.StateFailed || j.State == v1.StateCancelled {
+			e.t.Fatalf("job %s is %s: %s", id, j.State, j.Reason)
+		}
+		return j.State == state, j.State + " " + j.Reason
+	})
+}
+
+func env(c corev1.Container, name string) string {
+	for _, v := range c.Env {
+		if v.Name == name {
+			return v.Value
+		}
+	}
+	return ""
+}
+
+func nodeStates(ns []v1.Node) string {
+	var b strings.Builder
+	for _, n := range ns {
+		b.WriteString(n.ID + "=" + n.State + " ")
+	}
+	return b.String()
+}
+
+func podSummary(ps []corev1.Pod) string {
+	var b strings.Builder
+	for _, p := range ps {
+		b.WriteString(p.Name + "@" + p.Spec.NodeName + ":" + string(p.Status.Phase))
+		if p.DeletionTimestamp != nil {
+			b.WriteString("(deleting)")
+		}
+		b.WriteString(" ")
+	}
+	return b.String()
+}
