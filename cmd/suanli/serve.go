@@ -93,23 +93,53 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		st = bs
 	}
 	defer st.Close()
-	srv, err := server.New(server.Config{Store: st, Network: nw, Elector: elector, Log: log})
+	listen := func(ctx context.Context) (net.Listener, error) {
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+		return ln, nil
+	}
+	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log},
+		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
+		StoreName: storeName(cfg)}, log)
+}
+
+// plane is a control plane to run: a server, its API and dashboard. serve
+// runs one; demo runs one and drives it.
+type plane struct {
+	Server    server.Config                                   // store, network and tuning
+	TokenPath string                                          // where the first admin token is written
+	Listen    func(ctx context.Context) (net.Listener, error) // called once the admin token exists
+	TLSCert   string                                          // with TLSKey: serve HTTPS
+	TLSKey    string
+	StoreName string // for the log
+	// Ready, when set, is called with the URL once the API serves.
+	Ready func(url string)
+}
+
+// runPlane runs the server and serves its API and dashboard until ctx ends
+// or serving fails; then it shuts down.
+func runPlane(ctx context.Context, p plane, log *slog.Logger) error {
+	nw := p.Server.Network
+	srv, err := server.New(p.Server)
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 2)
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { errc <- srv.Run(runCtx) }()
-	tokenPath := filepath.Join(cfg.DataDir, "admin.token")
-	if first, err := srv.Bootstrap(ctx, tokenPath); err != nil {
+	runDone := make(chan struct{})
+	// The store is closed by the caller: wait for the server to stop first.
+	defer func() { cancel(); <-runDone }()
+	go func() { defer close(runDone); errc <- srv.Run(runCtx) }()
+	if first, err := srv.Bootstrap(ctx, p.TokenPath); err != nil {
 		return err
 	} else if first {
-		log.Info("wrote the first admin token; keep it safe", "path", tokenPath)
+		log.Info("wrote the first admin token; keep it safe", "path", p.TokenPath)
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
+	ln, err := p.Listen(ctx)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return err
 	}
 	hs := &http.Server{
 		Handler:           httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log, UI: web.FS}),
@@ -117,8 +147,8 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	go func() {
 		var err error
-		if cfg.TLSCert != "" {
-			err = hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		if p.TLSCert != "" {
+			err = hs.ServeTLS(ln, p.TLSCert, p.TLSKey)
 		} else {
 			err = hs.Serve(ln)
 		}
@@ -128,10 +158,14 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		errc <- err
 	}()
 	scheme := "http"
-	if cfg.TLSCert != "" {
+	if p.TLSCert != "" {
 		scheme = "https"
 	}
-	log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "store", storeName(cfg), "network", nw.Name, "cards", nw.Cards())
+	url := scheme + "://" + ln.Addr().String()
+	log.Info("serving", "url", url, "store", p.StoreName, "network", nw.Name, "cards", nw.Cards())
+	if p.Ready != nil {
+		p.Ready(url)
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -142,7 +176,6 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	_ = hs.Shutdown(sctx)
-	cancel()
 	return err
 }
 
