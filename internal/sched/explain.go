@@ -16,91 +16,142 @@ var reasonOrder = []Reason{
 	InsufficientCards, TopologyUnsatisfiable,
 }
 
-// explain builds the explanation of an unplaced job: one pass over the
-// nodes attributes each to the first reason that removes it.
-func (s *search) explain() Explanation {
-	counts := make([]Rejection, len(reasonOrder))
-	details := make([][]string, len(reasonOrder))
-	idx := func(r Reason) int { return slices.Index(reasonOrder, r) }
-	addDetail := func(i int, d string) {
-		if d != "" && len(details[i]) < 3 && !slices.Contains(details[i], d) {
-			details[i] = append(details[i], d)
+// tally counts the nodes (and their cards) removed per reason, in the
+// order of reasonOrder, with up to three distinct details per reason in
+// the order met, and what the usable nodes could hold.
+type tally struct {
+	counts                                  []Rejection
+	details                                 [][]string
+	usableNodes, usableWorkers, usableCards int
+	byModel                                 []int // workers per model
+}
+
+func newTally(models int) *tally {
+	return &tally{counts: make([]Rejection, len(reasonOrder)), details: make([][]string, len(reasonOrder)), byModel: make([]int, models)}
+}
+
+func (t *tally) idx(r Reason) int { return slices.Index(reasonOrder, r) }
+
+func (t *tally) addDetail(i int, d string) {
+	if d != "" && len(t.details[i]) < 3 && !slices.Contains(t.details[i], d) {
+		t.details[i] = append(t.details[i], d)
+	}
+}
+
+func (t *tally) add(r Reason, nodes, cards int, detail string) {
+	i := t.idx(r)
+	t.counts[i].Count += nodes
+	t.counts[i].Cards += cards
+	t.addDetail(i, detail)
+}
+
+// hist counts the healthy nodes of model m in a free-count histogram h,
+// each of perNode cards: usable when they hold a unit of C cards.
+func (s *search) hist(t *tally, h []int32, m int32, C, perNode int) {
+	for f, x := range h {
+		if x == 0 {
+			continue
+		}
+		if f >= C {
+			t.usableNodes += int(x)
+			t.usableWorkers += int(x) * s.workersFor(f, C)
+			t.usableCards += int(x) * f
+			t.byModel[m] += int(x) * s.workersFor(f, C)
+		} else {
+			t.add(InsufficientCards, int(x), int(x)*perNode, "")
 		}
 	}
-	usableNodes, usableWorkers, usableCards := 0, 0, 0
-	byModel := make([]int, len(s.st.models))
-	add := func(r Reason, nodes, cards int, detail string) {
-		i := idx(r)
-		counts[i].Count += nodes
-		counts[i].Cards += cards
-		addDetail(i, detail)
+}
+
+// node counts one node of a usable domain.
+func (s *search) node(t *tally, n int32) {
+	ni := &s.st.nodes[n]
+	switch {
+	case !s.classOK(ni.class):
+		t.add(PolicyDenied, 1, int(ni.cards), s.classRule[ni.class])
+	case !s.c.healthy[n]:
+		t.add(NodeUnhealthy, 1, int(ni.cards), "")
+	default:
+		if w := s.workersOn(n); w > 0 {
+			t.usableNodes++
+			t.usableWorkers += w
+			t.usableCards += int(s.c.free[n])
+			t.byModel[ni.model] += w
+		} else {
+			t.add(InsufficientCards, 1, int(ni.cards), "")
+		}
 	}
-	modDetail := make([]string, len(s.st.models))
+}
+
+// modDetails is the detail of each model's reason.
+func (s *search) modDetails() []string {
+	d := make([]string, len(s.st.models))
 	for m := range s.st.models {
-		modDetail[m] = s.detail(int32(m))
+		d[m] = s.detail(int32(m))
 	}
+	return d
+}
+
+// tallyNodes attributes every node to the first reason that removes it.
+// Runs of domains share a model, a site and a class, so most are
+// attributed at once, and a (site, model) group whose histogram covers
+// every node at once; only the nodes of other usable domains are looked at
+// one by one, and only when the domain's histogram does not suffice. It
+// gives what attributing domain by domain (explain_test.go) gives.
+func (s *search) tallyNodes() *tally {
+	t := newTally(len(s.st.models))
+	modDetail := s.modDetails()
 	stride := s.st.maxCards + 1
-	// Whole domains share a model and a site (and usually a class), so
-	// most are attributed at once; only nodes of usable domains are looked
-	// at one by one, and only when the histogram does not suffice.
-	for d := range s.st.domains {
-		dom := &s.st.domains[d]
-		nodes := int(dom.hi - dom.lo)
-		if r := s.modReason[dom.model]; r != "" {
-			add(r, nodes, dom.cards, modDetail[dom.model])
+	fromHist := !s.job.Fractional()
+	smDone := make([]bool, len(s.st.sm))
+	for ri := range s.st.runs {
+		run := &s.st.runs[ri]
+		if r := s.modReason[run.model]; r != "" {
+			t.add(r, run.nodes, run.cards, modDetail[run.model])
 			continue
 		}
-		if !s.siteOK(dom.site) {
-			site := s.st.sites[dom.site].s
-			add(Residency, nodes, dom.cards, fmt.Sprintf("%s (%s)", site.ID, site.Region))
+		if !s.siteOK(run.site) {
+			site := s.st.sites[run.site].s
+			t.add(Residency, run.nodes, run.cards, fmt.Sprintf("%s (%s)", site.ID, site.Region))
 			continue
 		}
-		if c := s.st.nodes[dom.lo].class; dom.uniform && !s.classOK(c) {
-			add(PolicyDenied, nodes, dom.cards, s.classRule[c])
+		if run.class >= 0 && !s.classOK(run.class) {
+			t.add(PolicyDenied, run.nodes, run.cards, s.classRule[run.class])
 			continue
 		}
-		C := s.workerCards(dom.model)
-		h := s.c.domHist[d*stride : (d+1)*stride]
-		healthy := 0
-		for _, x := range h {
-			healthy += int(x)
-		}
-		if dom.uniform && healthy == nodes && !s.job.Fractional() && C > 0 {
-			perNode := dom.cards / max(nodes, 1)
-			for f, x := range h {
-				if x == 0 {
-					continue
+		C := s.workerCards(run.model)
+		if smi := &s.st.sm[run.sm]; fromHist && C > 0 && smi.perNode > 0 {
+			h := s.c.smHist[int(run.sm)*stride : int(run.sm+1)*stride]
+			if sum(h) == smi.nodes { // every node of the group is healthy
+				if !smDone[run.sm] {
+					smDone[run.sm] = true
+					s.hist(t, h, run.model, C, smi.perNode)
 				}
-				if f >= C {
-					usableNodes += int(x)
-					usableWorkers += int(x) * s.workersFor(f, C)
-					usableCards += int(x) * f
-					byModel[dom.model] += int(x) * s.workersFor(f, C)
-				} else {
-					add(InsufficientCards, int(x), int(x)*perNode, "")
-				}
+				continue
 			}
-			continue
 		}
-		for n := dom.lo; n < dom.hi; n++ {
-			ni := &s.st.nodes[n]
-			switch {
-			case !s.classOK(ni.class):
-				add(PolicyDenied, 1, int(ni.cards), s.classRule[ni.class])
-			case !s.c.healthy[n]:
-				add(NodeUnhealthy, 1, int(ni.cards), "")
-			default:
-				if w := s.workersOn(n); w > 0 {
-					usableNodes++
-					usableWorkers += w
-					usableCards += int(s.c.free[n])
-					byModel[ni.model] += w
-				} else {
-					add(InsufficientCards, 1, int(ni.cards), "")
-				}
+		for d := run.lo; d < run.hi; d++ {
+			dom := &s.st.domains[d]
+			nodes := int(dom.hi - dom.lo)
+			if h := s.c.domHist[int(d)*stride : int(d+1)*stride]; dom.uniform && sum(h) == nodes && fromHist && C > 0 {
+				s.hist(t, h, dom.model, C, dom.cards/max(nodes, 1))
+				continue
+			}
+			for n := dom.lo; n < dom.hi; n++ {
+				s.node(t, n)
 			}
 		}
 	}
+	return t
+}
+
+// explain builds the explanation of an unplaced job: every node is
+// attributed to the first reason that removes it.
+func (s *search) explain() Explanation {
+	t := s.tallyNodes()
+	counts, details, byModel := t.counts, t.details, t.byModel
+	usableNodes, usableWorkers, usableCards := t.usableNodes, t.usableWorkers, t.usableCards
+	add, addDetail, idx := t.add, t.addDetail, t.idx
 	need := s.job.Workers
 	if usableNodes > 0 {
 		if usableWorkers < need {
@@ -324,4 +375,12 @@ func (s *search) nodeIndex(id model.NodeID) int32 { return s.st.nodeIdx[id] }
 // which no mixed-model gang can satisfy.
 func (s *search) scopeBelowSite() bool {
 	return s.job.TopologyRequired && (s.job.Topology == model.TopoNode || s.job.Topology == model.TopoDomain)
+}
+
+func sum(h []int32) int {
+	t := 0
+	for _, x := range h {
+		t += int(x)
+	}
+	return t
 }

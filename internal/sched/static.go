@@ -24,6 +24,9 @@ type static struct {
 	classes []classInfo
 	// sm holds the (site, model) groups: the domains of one model in one site.
 	sm []smInfo
+	// runs cover the domains in order with stretches that an explanation
+	// attributes at once.
+	runs []domainRun
 
 	modelIdx map[string]int32
 	nodeIdx  map[model.NodeID]int32
@@ -90,6 +93,20 @@ type smInfo struct {
 	cards       int
 	nodes       int
 	maxDomain   int // cards in its largest domain
+	// perNode is the cards on each of its nodes when all its domains are
+	// uniform, of one class and all its nodes alike; 0 otherwise. Its
+	// free-count histogram then explains it whole.
+	perNode int
+}
+
+// domainRun is a stretch of consecutive domains [lo, hi) of one model,
+// site and (site, model) group whose nodes are all of class `class`
+// (-1: a single domain of several classes).
+type domainRun struct {
+	lo, hi       int32
+	model, site  int32
+	sm, class    int32
+	nodes, cards int
 }
 
 // leasedSurcharge makes leased capacity come after owned capacity at any
@@ -285,6 +302,48 @@ func (st *static) buildNodes(net *network.Network) {
 		}
 	}
 	st.words = (len(st.nodes) + 63) / 64
+	st.buildRuns()
+}
+
+// buildRuns groups consecutive domains into runs and marks the (site,
+// model) groups whose histogram describes every node.
+func (st *static) buildRuns() {
+	for i := range st.sm {
+		st.sm[i].perNode = -1 // not seen yet
+	}
+	for d := range st.domains {
+		dom := &st.domains[d]
+		class := int32(-1)
+		if dom.uniform && dom.hi > dom.lo {
+			class = st.nodes[dom.lo].class
+		}
+		sm := &st.sm[dom.sm]
+		for n := dom.lo; n < dom.hi; n++ {
+			ni := &st.nodes[n]
+			switch {
+			case !dom.uniform || ni.class != st.nodes[st.domains[sm.domains[0]].lo].class:
+				sm.perNode = 0
+			case sm.perNode == -1:
+				sm.perNode = int(ni.cards)
+			case sm.perNode != int(ni.cards):
+				sm.perNode = 0
+			}
+		}
+		nodes := int(dom.hi - dom.lo)
+		if k := len(st.runs) - 1; k >= 0 && class >= 0 {
+			if r := &st.runs[k]; r.class == class && r.sm == dom.sm && r.hi == int32(d) {
+				r.hi++
+				r.nodes += nodes
+				r.cards += dom.cards
+				continue
+			}
+		}
+		st.runs = append(st.runs, domainRun{lo: int32(d), hi: int32(d) + 1, model: dom.model, site: dom.site,
+			sm: dom.sm, class: class, nodes: nodes, cards: dom.cards})
+	}
+	for i := range st.sm {
+		st.sm[i].perNode = max(st.sm[i].perNode, 0)
+	}
 }
 
 func labelKey(l map[string]string) string {

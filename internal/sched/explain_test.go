@@ -1,0 +1,110 @@
+package sched
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/model"
+)
+
+// tallyByDomain is the plain statement of tallyNodes: domain by domain,
+// each node under the first reason that removes it.
+func (s *search) tallyByDomain() *tally {
+	t := newTally(len(s.st.models))
+	modDetail := s.modDetails()
+	stride := s.st.maxCards + 1
+	for d := range s.st.domains {
+		dom := &s.st.domains[d]
+		nodes := int(dom.hi - dom.lo)
+		if r := s.modReason[dom.model]; r != "" {
+			t.add(r, nodes, dom.cards, modDetail[dom.model])
+			continue
+		}
+		if !s.siteOK(dom.site) {
+			site := s.st.sites[dom.site].s
+			t.add(Residency, nodes, dom.cards, fmt.Sprintf("%s (%s)", site.ID, site.Region))
+			continue
+		}
+		if c := s.st.nodes[dom.lo].class; dom.uniform && !s.classOK(c) {
+			t.add(PolicyDenied, nodes, dom.cards, s.classRule[c])
+			continue
+		}
+		C := s.workerCards(dom.model)
+		h := s.c.domHist[d*stride : (d+1)*stride]
+		if dom.uniform && sum(h) == nodes && !s.job.Fractional() && C > 0 {
+			s.hist(t, h, dom.model, C, dom.cards/max(nodes, 1))
+			continue
+		}
+		for n := dom.lo; n < dom.hi; n++ {
+			s.node(t, n)
+		}
+	}
+	return t
+}
+
+// denyLabel denies nodes labelled tier=restricted.
+type denyLabel struct{}
+
+func (denyLabel) Allow(_ *model.Job, _ *model.Site, n *model.Node, _ *catalog.Model) (bool, string) {
+	if n.Labels["tier"] == "restricted" {
+		return false, "restricted tier"
+	}
+	return true, ""
+}
+
+// TestTallyByRunsMatchesByDomain checks the explanation's attribution by
+// runs of domains and by (site, model) histograms against the plain
+// domain-by-domain attribution, on random networks with labelled nodes (so
+// some domains mix classes), unhealthy nodes, policies and residency.
+func TestTallyByRunsMatchesByDomain(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 4))
+	checked := 0
+	for trial := range 150 {
+		net := randomNet(t, rng, 6, 8)
+		if trial%2 == 0 {
+			for i := range net.Nodes {
+				if rng.IntN(4) == 0 {
+					net.Nodes[i].Labels = map[string]string{"tier": "restricted"}
+				}
+			}
+		}
+		c := NewCluster(net)
+		for i := range 5 + rng.IntN(30) {
+			j := randomJob(rng, i, net)
+			if d := Schedule(c, &j, Input{}, Config{}); d.Placed() {
+				if err := c.Apply(*d.Placement); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rng.IntN(5) == 0 {
+				c.SetNodeHealthy(net.Nodes[rng.IntN(len(net.Nodes))].ID, false)
+			}
+		}
+		for i := range 20 {
+			j := randomJob(rng, 1000+i, net)
+			in := Input{}
+			switch rng.IntN(3) {
+			case 0:
+				in.Policy = denyLabel{}
+			case 1:
+				in.Policy = denyVendor("Huawei")
+			}
+			if j.Validate() != nil {
+				continue
+			}
+			s := c.newSearch(&j, &in, Config{}.withDefaults())
+			s.filterModels()
+			got, want := s.tallyNodes(), s.tallyByDomain()
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("trial %d job %+v:\nby runs   %+v\nby domain %+v", trial, j, got, want)
+			}
+			checked++
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d jobs checked", checked)
+	}
+}
