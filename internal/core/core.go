@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/sched"
@@ -68,10 +69,11 @@ type Core struct {
 	prioMilli map[int]map[string]int64
 
 	down        map[model.NodeID]bool
-	capMilli    map[string]int64 // per model: cards on healthy nodes, in thousandths
-	usedMilli   map[string]int64 // per model: held by placements
-	fp16        map[string]int64 // per model: GFLOPS per card
-	modelIdx    map[string]uint  // numbers models for the jobs' model sets
+	capMilli    map[string]int64          // per model: cards on healthy nodes, in thousandths
+	usedMilli   map[string]int64          // per model: held by placements
+	fp16        map[string]int64          // per model: GFLOPS per card
+	models      map[string]*catalog.Model // catalog look-ups by name (model)
+	modelIdx    map[string]uint           // numbers models for the jobs' model sets
 	totalGFLOPS int64
 	totalMemMiB int64
 
@@ -137,6 +139,22 @@ type stopRec struct {
 
 // New returns a core for the network. Every node starts healthy unless
 // cfg.AwaitRegistration is set.
+// model is the catalog model a name stands for (nil when the catalog does
+// not know it), remembered per name: the network's catalog does not change.
+func (c *Core) model(name string) *catalog.Model {
+	if m, ok := c.models[name]; ok {
+		return m
+	}
+	m := c.net.Model(name)
+	if c.models == nil {
+		c.models = map[string]*catalog.Model{}
+	}
+	if len(c.models) < 1024 { // names come from jobs: bound what is kept
+		c.models[name] = m
+	}
+	return m
+}
+
 func New(net *network.Network, cfg Config) *Core {
 	if cfg.PreemptCandidates <= 0 {
 		cfg.PreemptCandidates = 64

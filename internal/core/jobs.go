@@ -25,7 +25,7 @@ func (c *Core) submit(j model.Job) {
 	e.job.Models = slices.Clone(j.Models)
 	for _, name := range j.Models {
 		id := name
-		if m, ok := c.net.Catalog.Lookup(name); ok {
+		if m := c.model(name); m != nil {
 			id = m.ID
 		}
 		if cl := modelClass(id); !slices.Contains(e.classes, cl) {
@@ -119,7 +119,7 @@ func (c *Core) place(e *entry, p *model.Placement) bool {
 	if err := c.cluster.Apply(*p); err != nil {
 		return false
 	}
-	u := usageOf(c.net, p)
+	u := c.usage(p)
 	e.use = u
 	c.startGen++
 	if c.placed[e.job.Priority] == nil {

@@ -29,7 +29,7 @@ func (c *Core) keeps(e *entry) bool {
 			return false
 		}
 		s, _ := c.net.Site(n.Site)
-		if !k.Keep(&e.job, s, n, c.net.Model(n.Model)) {
+		if !k.Keep(&e.job, s, n, c.model(n.Model)) {
 			return false
 		}
 	}

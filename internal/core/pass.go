@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/suanli/suanli/internal/model"
@@ -132,7 +133,7 @@ func maps0(m map[string]int64) map[string]int64 {
 // own accounts (quota, vendor caps in thousandths, policy) and places it;
 // it returns the reason it refused, empty when placed.
 func (c *Core) commitCheck(e *entry, p *model.Placement) sched.Reason {
-	u := usageOf(c.net, p)
+	u := c.usage(p)
 	ts := c.tenant(e.job.Tenant)
 	switch {
 	case !ts.fits(u):
@@ -156,7 +157,7 @@ func (c *Core) allowed(e *entry, p *model.Placement) bool {
 			return false
 		}
 		s, _ := c.net.Site(n.Site)
-		if ok, _ := c.policy.Allow(&e.job, s, n, c.net.Model(n.Model)); !ok {
+		if ok, _ := c.policy.Allow(&e.job, s, n, c.model(n.Model)); !ok {
 			return false
 		}
 	}
@@ -224,11 +225,41 @@ func (e *entry) shape() string {
 		return e.shapeKey
 	}
 	j := &e.job
-	e.shapeKey = fmt.Sprintf("%s|%s|%d|%d|%d|%d|%d|%q|%d|%d|%q|%q|%d|%q|%q|%s|%t|%t|%t|%s",
-		j.Tenant, j.Kind, j.Priority, j.Workers, j.CardsPerWorker, j.ShareMilli, j.MemMiB, j.Models,
-		j.ComputeGFLOPS, j.EfficiencyMilli, j.Stacks, j.PyTorch, j.MinMemMiB, j.Regions, j.Sites,
-		j.Topology, j.TopologyRequired, j.CrossSite, j.Mixed, j.Classification)
+	// What fmt.Sprintf("%s|%s|%d|%d|%d|%d|%d|%q|%d|%d|%q|%q|%d|%q|%q|%s|%t|%t|%t|%s", …)
+	// of these fields gives, appended directly.
+	b := make([]byte, 0, 128)
+	b = append(append(b, j.Tenant...), '|')
+	b = append(append(b, j.Kind...), '|')
+	for _, x := range []int64{int64(j.Priority), int64(j.Workers), int64(j.CardsPerWorker), int64(j.ShareMilli), j.MemMiB} {
+		b = append(strconv.AppendInt(b, x, 10), '|')
+	}
+	b = append(appendQuoted(b, j.Models), '|')
+	b = append(strconv.AppendInt(b, j.ComputeGFLOPS, 10), '|')
+	b = append(strconv.AppendInt(b, int64(j.EfficiencyMilli), 10), '|')
+	b = append(appendQuoted(b, j.Stacks), '|')
+	b = append(appendQuoted(b, j.PyTorch), '|')
+	b = append(strconv.AppendInt(b, j.MinMemMiB, 10), '|')
+	b = append(appendQuoted(b, j.Regions), '|')
+	b = append(appendQuoted(b, j.Sites), '|')
+	b = append(append(b, j.Topology...), '|')
+	for _, x := range []bool{j.TopologyRequired, j.CrossSite, j.Mixed} {
+		b = append(strconv.AppendBool(b, x), '|')
+	}
+	b = append(b, j.Classification...)
+	e.shapeKey = string(b)
 	return e.shapeKey
+}
+
+// appendQuoted appends a list as %q formats it: ["a" "b"].
+func appendQuoted[S ~string](b []byte, list []S) []byte {
+	b = append(b, '[')
+	for i, x := range list {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendQuote(b, string(x))
+	}
+	return append(b, ']')
 }
 
 // quotaDecision explains a job held back because its tenant's quota is

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
 )
@@ -37,10 +38,15 @@ func (u usage) milli() int64 {
 }
 
 // usageOf measures a placement against the network's catalog.
-func usageOf(net *network.Network, p *model.Placement) usage {
+func usageOf(net *network.Network, p *model.Placement) usage { return usageBy(p, net.Model) }
+
+// usage is usageOf with the core's remembered catalog look-ups.
+func (c *Core) usage(p *model.Placement) usage { return usageBy(p, c.model) }
+
+func usageBy(p *model.Placement, lookup func(id string) *catalog.Model) usage {
 	u := usage{gflops: p.GFLOPS, vendorMilli: map[string]int64{}, modelMilli: map[string]int64{}}
 	for _, a := range p.Assignments {
-		m := net.Model(a.Model)
+		m := lookup(a.Model)
 		milli, mem := int64(len(a.Cards))*model.MilliCard, int64(0)
 		if a.ShareMilli > 0 {
 			milli, mem = int64(a.ShareMilli)*int64(max(1, len(a.Cards))), a.MemMiB
