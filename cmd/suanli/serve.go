@@ -33,6 +33,7 @@ type serveConfig struct {
 	TLSCert       string   // certificate file; with TLSKey, serve HTTPS
 	TLSKey        string
 	net           netFlags
+	kube          kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
 }
 
 func init() { register(newServeCmd) }
@@ -61,6 +62,7 @@ an admin token to <data-dir>/admin.token (mode 0600).`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (with --tls-cert)")
 	cfg.net.add(cmd)
+	cfg.kube.add(cmd)
 	return cmd
 }
 
@@ -74,6 +76,10 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	if cfg.Listen == "" {
 		return usageErr(errors.New("--listen is empty; give host:port, e.g. 127.0.0.1:7480"))
+	}
+	kb, err := newKubeBridges(cfg.kube, nw, cfg.net.network, cfg.DataDir, cfg.TLSCert, log)
+	if err != nil {
+		return err
 	}
 	var st store.Store
 	var elector server.Elector
@@ -100,9 +106,10 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		return ln, nil
 	}
+	defer kb.stop()
 	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
-		StoreName: storeName(cfg)}, log)
+		StoreName: storeName(cfg), Ready: kb.start}, log)
 }
 
 // plane is a control plane to run: a server, its API and dashboard. serve
