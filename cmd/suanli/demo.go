@@ -225,6 +225,10 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 		return err
 	}
 	d.banner(tokenPath)
+	// The agents and the job stream stop when ctx ends or the control
+	// plane fails.
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	var wg sync.WaitGroup
 	wg.Go(func() { d.fleet.run(ctx) })
 	wg.Go(func() { d.track.follow(ctx, d.admin, d.say, log) })
@@ -245,6 +249,7 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 	quiet.off.Store(true)
 	d.status()
 	d.say("stopping: agents, job stream, then the server")
+	stopRun()
 	wg.Wait()
 	stopPlane()
 	<-planeDone

@@ -41,7 +41,7 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo for several seconds")
 	}
-	cfg := demoConfig{Addr: "127.0.0.1:0", addrSet: true, Heartbeat: 150 * time.Millisecond, Rate: 600, Load: 0.5,
+	cfg := demoConfig{Addr: "127.0.0.1:0", addrSet: true, Heartbeat: 200 * time.Millisecond, Rate: 600, Load: 0.5,
 		KillEvery: 2 * time.Second, Duration: time.Minute, Seed: 3, tick: 50 * time.Millisecond,
 		log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	cfg.net.network = "../../internal/sim/testdata/small-network.yaml"
