@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched/frag"
 )
 
 // TestFragCountsMatchNodeFrag checks that the counts form of the
@@ -16,7 +17,11 @@ func TestFragCountsMatchNodeFrag(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	checked := 0
 	for trial := range 200 {
-		net := randomNet(t, rng, 6, 8)
+		maxCards := 8
+		if trial%4 == 3 {
+			maxCards = 24 // nodes beyond frag.MaxGPUs: nodeFrag's integer form
+		}
+		net := randomNet(t, rng, 6, maxCards)
 		c := NewCluster(net)
 		for i := range 5 + rng.IntN(30) {
 			j := randomJob(rng, i, net)
@@ -30,8 +35,12 @@ func TestFragCountsMatchNodeFrag(t *testing.T) {
 		s := c.newSearch(job, &Input{}, Config{}.withDefaults())
 		for n := range int32(len(s.st.nodes)) {
 			fc, cur, ok := s.nodeCounts(n)
+			if ok != (s.st.nodes[n].cards <= frag.MaxGPUs) {
+				t.Fatalf("trial %d: node %d of %d cards: counts %v", trial, n, s.st.nodes[n].cards, ok)
+			}
 			if !ok {
-				t.Fatalf("trial %d: node %d of %d cards has no counts", trial, n, s.st.nodes[n].cards)
+				checkBigNodeBounds(t, s, n, job.ShareMilli)
+				continue
 			}
 			if want := s.nodeFrag(n, 0, -1, 0); cur != want {
 				t.Fatalf("trial %d: node %d: counts give %d, nodeFrag %d", trial, n, cur, want)
@@ -45,8 +54,12 @@ func TestFragCountsMatchNodeFrag(t *testing.T) {
 				after := *fc
 				after.add(s.shares, free, -1)
 				after.add(s.shares, free-int32(job.ShareMilli), +1)
-				if got, want := s.fragOf(&after), s.nodeFrag(n, 0, k, job.ShareMilli); got != want {
+				got, want := s.fragOf(&after), s.nodeFrag(n, 0, k, job.ShareMilli)
+				if got != want {
 					t.Fatalf("trial %d: node %d card %d: counts give %d after the share, nodeFrag %d", trial, n, k, got, want)
+				}
+				if d := got - cur; d < -int64(job.ShareMilli)-1 { // the bound offerShare prunes by
+					t.Fatalf("trial %d: node %d card %d: a share of %d lowers fragmentation by %d", trial, n, k, job.ShareMilli, -d)
 				}
 				checked++
 			}
@@ -57,6 +70,9 @@ func TestFragCountsMatchNodeFrag(t *testing.T) {
 					if want := s.nodeFrag(n, k, -1, 0) - s.nodeFrag(n, 0, -1, 0); got != want {
 						t.Fatalf("trial %d: node %d: taking %d of %d free cards changes the counts' measure by %d, nodeFrag's by %d", trial, n, k, f, got, want)
 					}
+					if got < -int64(k)*model.MilliCard-1 { // the bound offerNode prunes by
+						t.Fatalf("trial %d: node %d: taking %d cards lowers fragmentation by %d", trial, n, k, -got)
+					}
 					checked++
 				}
 			}
@@ -64,5 +80,25 @@ func TestFragCountsMatchNodeFrag(t *testing.T) {
 	}
 	if checked < 1000 {
 		t.Fatalf("only %d cases checked", checked)
+	}
+}
+
+// checkBigNodeBounds checks the pruning bounds on a node that nodeFrag
+// measures in integers.
+func checkBigNodeBounds(t *testing.T, s *search, n int32, share int) {
+	t.Helper()
+	ni := &s.st.nodes[n]
+	cur := s.nodeFrag(n, 0, -1, 0)
+	for k := range ni.cards {
+		if s.cardFree(ni.cardOff+k) >= int32(share) {
+			if d := s.nodeFrag(n, 0, k, share) - cur; d < -int64(share)-1 {
+				t.Fatalf("node %d card %d: a share of %d lowers fragmentation by %d", n, k, share, -d)
+			}
+		}
+	}
+	for k := 1; k <= int(s.c.free[n]); k++ {
+		if d := s.nodeFrag(n, k, -1, 0) - cur; d < -int64(k)*model.MilliCard-1 {
+			t.Fatalf("node %d: taking %d cards lowers fragmentation by %d", n, k, -d)
+		}
 	}
 }

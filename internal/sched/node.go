@@ -53,8 +53,6 @@ func (s *search) scanBucket(set bitset, m int32, visit func(n int32)) {
 func (s *search) offerNode(n, m int32, k, f, workers int) {
 	ni := &s.st.nodes[n]
 	var sc Score
-	delta := s.wholeFragDelta(n, k, f)
-	sc.Frag = fragScore(delta, ni.cards)
 	cards := int(ni.cards)
 	if f < cards {
 		sc.Topology += 400 // a partly used node: whole nodes stay free for gangs
@@ -65,6 +63,13 @@ func (s *search) offerNode(n, m int32, k, f, workers int) {
 	sc.Topology += int64(300 * (cards - (f - k)) / cards)
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
+	// Taking k whole cards lowers the fragmentation by at most their
+	// capacity (each typical task's unusable share falls by at most what
+	// is taken), give or take the rounding of the two measures.
+	if s.outranked(sc, fragScore(-int64(k)*model.MilliCard-1, ni.cards)) {
+		return
+	}
+	sc.Frag = fragScore(s.wholeFragDelta(n, k, f), ni.cards)
 	s.offer(cand{scope: ScopeNode, where: n, model: m, card: -1, cards: k, workers: workers, score: sc})
 }
 
@@ -168,17 +173,6 @@ func (s *search) searchShares() {
 func (s *search) offerShare(n, m, k int32, shared bool) {
 	ni := &s.st.nodes[n]
 	var sc Score
-	var delta int64
-	if fc, before, ok := s.nodeCounts(n); ok {
-		after := *fc
-		free := s.cardFree(ni.cardOff + k)
-		after.add(s.shares, free, -1)
-		after.add(s.shares, free-int32(s.job.ShareMilli), +1)
-		delta = s.fragOf(&after) - before
-	} else {
-		delta = s.nodeFrag(n, 0, k, s.job.ShareMilli) - s.nodeFrag(n, 0, -1, 0)
-	}
-	sc.Frag = fragScore(delta, 1)
 	if shared {
 		sc.Topology += 500 // pack onto a card already shared
 	}
@@ -190,6 +184,22 @@ func (s *search) offerShare(n, m, k int32, shared bool) {
 	}
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
+	// The share lowers the fragmentation by at most itself (offerNode).
+	share := s.job.ShareMilli
+	if s.outranked(sc, fragScore(-int64(share)-1, 1)) {
+		return
+	}
+	var delta int64
+	if fc, before, ok := s.nodeCounts(n); ok {
+		after := *fc
+		free := s.cardFree(ni.cardOff + k)
+		after.add(s.shares, free, -1)
+		after.add(s.shares, free-int32(share), +1)
+		delta = s.fragOf(&after) - before
+	} else {
+		delta = s.nodeFrag(n, 0, k, share) - s.nodeFrag(n, 0, -1, 0)
+	}
+	sc.Frag = fragScore(delta, 1)
 	s.offer(cand{scope: ScopeCard, where: n, model: m, card: k, workers: 1, score: sc})
 }
 

@@ -237,6 +237,19 @@ func (s *search) offer(cd cand) {
 	s.top[i] = cd
 }
 
+// outranked reports whether a candidate scored sc, whose fragmentation
+// component can be at most fragMax, cannot be among the candidates offer
+// keeps, whatever its fragmentation: then that need not be measured. The
+// candidates it skips are exactly some of those offer would drop.
+func (s *search) outranked(sc Score, fragMax int64) bool {
+	if len(s.top) < 1+s.cfg.Alternatives || s.cfg.Weights.Frag < 0 {
+		return false
+	}
+	sc.Frag = fragMax
+	s.total(&sc)
+	return sc.Total < s.top[len(s.top)-1].score.Total
+}
+
 func better(a, b *cand) bool {
 	if a.score.Total != b.score.Total {
 		return a.score.Total > b.score.Total
