@@ -105,6 +105,7 @@ type Bridge struct {
 	order     []model.NodeID
 	placed    map[model.JobID]*tracked
 	pruned    string // the kept set of the last successful prune
+	started   time.Time
 
 	mu     sync.Mutex // guards status
 	status BridgeStatus
@@ -120,6 +121,9 @@ type bridgeNode struct {
 	listed bool   // jobs holds a listing newer than the last revision change
 	jobs   []v1.AssignedJob
 	regErr string // the last registration error, logged once
+	// blind: registered before any inventory, its cards in Error because
+	// the API server had not answered: registered again once it does.
+	blind bool
 }
 
 // tracked is one placement whose pods the bridge created.
@@ -226,6 +230,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	// The next beat is one period after the last; a registration may
 	// change the period between beats.
 	last, period := time.Now(), b.lease.Period
+	b.started = last
 	b.log.Info("kubernetes site bridge started", "nodes", len(b.order), "namespace", b.cfg.Namespace)
 	for {
 		select {
@@ -303,7 +308,16 @@ func (b *Bridge) kubeTimeout() time.Duration { return max(b.lease.Period/2, 100*
 // API server does not answer it does nothing: no heartbeat, so the server
 // sees the site's capacity as unknown (lost) rather than free.
 func (b *Bridge) tick(ctx context.Context) {
-	if !b.reachable || !b.haveInv {
+	if !b.haveInv {
+		// The API server has not answered since the start: once a lease
+		// has passed, register the nodes with their cards in Error, so
+		// that the server does not take them, unregistered, as healthy.
+		if time.Since(b.started) >= b.lease.TTL() {
+			b.registerBlind(ctx)
+		}
+		return
+	}
+	if !b.reachable {
 		return
 	}
 	b.syncNodes(ctx)
@@ -378,7 +392,7 @@ func (b *Bridge) syncNodes(ctx context.Context) {
 	}
 	for _, id := range b.order {
 		n := b.nodes[id]
-		if n.lease == "" {
+		if n.lease == "" || n.blind {
 			b.register(ctx, n)
 			continue
 		}
@@ -415,9 +429,19 @@ func (b *Bridge) register(ctx context.Context, n *bridgeNode) {
 		}
 		return
 	}
-	n.lease, n.sent, n.listed, n.regErr = l.Lease, fingerprint(reg.Devices), false, ""
+	n.lease, n.sent, n.listed, n.regErr, n.blind = l.Lease, fingerprint(reg.Devices), false, "", !b.haveInv
 	b.lease = v1.LeaseOf(*l)
 	b.log.Info("registered", "node", n.spec.ID, "devices", len(reg.Devices), "health", reg.Devices[0].Health, "warnings", len(reg.Warnings))
+}
+
+// registerBlind registers the nodes not registered yet while the
+// inventory is unknown.
+func (b *Bridge) registerBlind(ctx context.Context) {
+	for _, id := range b.order {
+		if n := b.nodes[id]; n.lease == "" {
+			b.register(ctx, n)
+		}
+	}
 }
 
 // registration is what the node's agent would say: its cards as the
@@ -433,6 +457,8 @@ func (b *Bridge) registration(n *bridgeNode) v1.NodeRegistration {
 	}
 	health, raw := "OK", ""
 	switch {
+	case !b.haveInv:
+		health, raw = "Error", "the Kubernetes API server has not answered since the bridge started: capacity unknown"
 	case !b.present[n.k8s]:
 		health, raw = "Error", fmt.Sprintf("Kubernetes node %s is not in the cluster", n.k8s)
 	case b.notReady[id]:

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -253,12 +254,21 @@ func newBridgeEnv(t *testing.T) *bridgeEnv {
 		}
 	}
 
-	e.nw, err = network.Parse([]byte(bridgeSpec), "bridge-test", nil)
+	e.nw, e.admin, e.agent = startSuanli(t, ctx, 300*time.Millisecond)
+	e.startBridge()
+	return e
+}
+
+// startSuanli runs the real server on the bridge spec's network (mem
+// store, HTTP) with heartbeats every period, and returns the network, an
+// admin client and an agent client. Tenant acme exists.
+func startSuanli(t *testing.T, ctx context.Context, period time.Duration) (*network.Network, *v1.Client, *v1.Client) {
+	nw, err := network.Parse([]byte(bridgeSpec), "bridge-test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: e.nw,
-		Heartbeat: 300 * time.Millisecond, MissedBeats: 3, TickEvery: 50 * time.Millisecond})
+	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw,
+		Heartbeat: period, MissedBeats: 3, TickEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,17 +285,15 @@ func newBridgeEnv(t *testing.T) *bridgeEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.admin = v1.NewClient(hs.URL, strings.TrimSpace(string(secret)))
-	if _, err := e.admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+	admin := v1.NewClient(hs.URL, strings.TrimSpace(string(secret)))
+	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := e.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "kube bridge"})
+	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "kube bridge"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.agent = v1.NewClient(hs.URL, tok.Secret)
-	e.startBridge()
-	return e
+	return nw, admin, v1.NewClient(hs.URL, tok.Secret)
 }
 
 func (e *bridgeEnv) startBridge() {
@@ -447,4 +455,71 @@ func podSummary(ps []corev1.Pod) string {
 		b.WriteString(" ")
 	}
 	return b.String()
+}
+
+// TestBridgeUnreachableAtStart: a bridge whose API server never answers
+// registers the site's nodes, once a lease has passed, with their cards in
+// Error, so that the server places nothing on capacity it cannot see
+// (unregistered nodes count as healthy).
+func TestBridgeUnreachableAtStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nw, admin, agent := startSuanli(t, ctx, 100*time.Millisecond)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	var nodes []model.Node
+	for _, n := range nw.Nodes {
+		nodes = append(nodes, n)
+	}
+	b, err := NewBridge(BridgeConfig{Site: "k8s", Nodes: nodes, Catalog: nw.Catalog, Server: agent, Image: "x",
+		Kube:  kubernetes.NewForConfigOrDie(&rest.Config{Host: "https://" + closed, Timeout: 200 * time.Millisecond}),
+		Lease: v1.Lease{Period: 100 * time.Millisecond, Missed: 3}, ProbeEvery: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, bcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(bctx) }()
+	defer func() {
+		bcancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	j, err := admin.Submit(ctx, v1.JobSpec{Tenant: "acme", Kind: "gang", Workers: 1, CardsPerWorker: 8,
+		Models: []string{"huawei-ascend-910b3"}, Workload: &v1.Workload{Command: []string{"true"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ns, err := admin.Nodes(ctx, "k8s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		blind := 0
+		for _, n := range ns {
+			if n.State == v1.NodeUnhealthy && strings.Contains(n.Reason, "capacity unknown") {
+				blind++
+			}
+		}
+		got, err := admin.Job(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if blind == len(ns) && got.State == v1.StateBlocked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes %s; job %s", nodeStates(ns), got.State)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if s := b.Status(); s.Registered != 4 || s.Heartbeats != 0 || s.Reachable {
+		t.Errorf("status %+v: want 4 nodes registered, no heartbeat, unreachable", s)
+	}
 }
