@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -107,11 +109,22 @@ func TestBridgeRealAPIServer(t *testing.T) {
 			t.Errorf("pod %s: image %s, env %v", p.Name, c.Image, c.Env)
 		}
 	}
+	// The gang's headless Service gives MASTER_ADDR its DNS name.
+	group := pods[0].Spec.Subdomain
+	svc, err := e.kube.CoreV1().Services("jobs").Get(e.ctx, group, metav1.GetOptions{})
+	if err != nil || svc.Spec.ClusterIP != corev1.ClusterIPNone || svc.Spec.Selector[LabelPlacement] != pods[0].Labels[LabelPlacement] ||
+		!strings.HasSuffix(env(pods[0].Spec.Containers[0], "MASTER_ADDR"), "."+group) {
+		t.Fatalf("gang Service %s: %+v, %v", group, svc, err)
+	}
 	e.setPhase(pods, corev1.PodRunning)
 	e.jobState(j1, v1.StateRunning)
 	e.setPhase(e.livePods(j1, 2), corev1.PodSucceeded)
 	e.jobState(j1, v1.StateCompleted)
-	e.livePods(j1, 0) // finished pods are deleted
+	e.livePods(j1, 0) // finished pods are deleted, and the Service
+	e.until("the gang's Service deleted", func() (bool, string) {
+		_, err := e.kube.CoreV1().Services("jobs").Get(e.ctx, group, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
 
 	// A node goes NotReady under a running job: its cards are reported in
 	// error, the job is requeued onto another node, the old pod deleted.

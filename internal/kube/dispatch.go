@@ -207,6 +207,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, job *model.Job, p model.Place
 			return err
 		}
 	}
+	if len(pods) > 1 {
+		if err := d.service(ctx, job, p); err != nil {
+			return err
+		}
+	}
 	for _, pod := range pods {
 		_, err := d.Client.CoreV1().Pods(d.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -236,6 +241,23 @@ func (d *Dispatcher) podGroup(ctx context.Context, job *model.Job, p model.Place
 	return nil
 }
 
+// service creates the headless Service that gives a gang's pods the DNS
+// names MASTER_ADDR uses (<pod>.<group>), published before the pods are
+// ready so that workers can meet while starting.
+func (d *Dispatcher) service(ctx context.Context, job *model.Job, p model.Placement) error {
+	l := map[string]string{LabelJob: labelValue(string(job.ID)), LabelPlacement: Key(p)}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: GroupName(job.ID, p), Namespace: d.Namespace, Labels: l,
+			Annotations: map[string]string{"suanli.io/job-id": string(job.ID)}},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: l, PublishNotReadyAddresses: true},
+	}
+	_, err := d.Client.CoreV1().Services(d.Namespace).Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("dispatch %s: create Service %s: %w", job.ID, svc.Name, err)
+	}
+	return nil
+}
+
 // Cancel deletes a job's pods (and PodGroup) with the grace period; the
 // pods' processes get SIGTERM, then SIGKILL when it runs out.
 func (d *Dispatcher) Cancel(ctx context.Context, job model.JobID) error {
@@ -252,6 +274,19 @@ func (d *Dispatcher) Cancel(ctx context.Context, job model.JobID) error {
 		err := d.Client.CoreV1().Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("cancel %s: delete pod %s: %w", job, p.Name, err)
+		}
+	}
+	svcs, err := d.Client.CoreV1().Services(d.Namespace).List(ctx, sel)
+	if err != nil {
+		return fmt.Errorf("cancel %s: list Services: %w", job, err)
+	}
+	for _, s := range svcs.Items {
+		if s.Annotations["suanli.io/job-id"] != string(job) {
+			continue
+		}
+		err := d.Client.CoreV1().Services(d.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("cancel %s: delete Service %s: %w", job, s.Name, err)
 		}
 	}
 	if d.Volcano && d.Dynamic != nil {
@@ -314,15 +349,28 @@ func (d *Dispatcher) Prune(ctx context.Context, keep map[model.JobID]string) (in
 			errs = append(errs, fmt.Errorf("prune: delete pod %s: %w", p.Name, err))
 		}
 	}
+	// Services and PodGroups carry the job's label value, not its full id.
+	kept := make(map[string]bool, len(keep))
+	for job, key := range keep {
+		kept[labelValue(string(job))+"/"+key] = true
+	}
+	svcs, err := d.Client.CoreV1().Services(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelJob})
+	if err != nil {
+		return deleted, errors.Join(append(errs, fmt.Errorf("prune: list Services: %w", err))...)
+	}
+	for _, s := range svcs.Items {
+		if s.DeletionTimestamp != nil || kept[s.Labels[LabelJob]+"/"+s.Labels[LabelPlacement]] {
+			continue
+		}
+		err := d.Client.CoreV1().Services(d.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("prune: delete Service %s: %w", s.Name, err))
+		}
+	}
 	if d.Volcano && d.Dynamic != nil {
 		groups, err := d.Dynamic.Resource(PodGroupGVR).Namespace(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelJob})
 		if err != nil {
 			return deleted, errors.Join(append(errs, fmt.Errorf("prune: list PodGroups: %w", err))...)
-		}
-		// PodGroups carry the job's label value, not its full id.
-		kept := make(map[string]bool, len(keep))
-		for job, key := range keep {
-			kept[labelValue(string(job))+"/"+key] = true
 		}
 		for _, g := range groups.Items {
 			l := g.GetLabels()
