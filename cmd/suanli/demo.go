@@ -225,19 +225,20 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 		return err
 	}
 	d.banner(tokenPath)
-	// The agents and the job stream stop when ctx ends or the control
-	// plane fails.
-	ctx, stopRun := context.WithCancel(ctx)
+	// The agents and the job stream stop after ctx ends (or the control
+	// plane fails) and the last status line is printed.
+	run, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
+	d.lastAt = time.Now() // heartbeats/s of the first status line: since the start
 	var wg sync.WaitGroup
-	wg.Go(func() { d.fleet.run(ctx) })
-	wg.Go(func() { d.track.follow(ctx, d.admin, d.say, log) })
-	wg.Go(func() { d.submitJobs(ctx) })
+	wg.Go(func() { d.fleet.run(run) })
+	wg.Go(func() { d.track.follow(run, d.admin, d.say, log) })
+	wg.Go(func() { d.submitJobs(run) })
 	if cfg.KillEvery > 0 {
-		wg.Go(func() { d.killAgents(ctx, &wg) })
+		wg.Go(func() { d.killAgents(run, &wg) })
 	}
 	if cfg.StatusEvery > 0 {
-		wg.Go(func() { d.printStatus(ctx) })
+		wg.Go(func() { d.printStatus(run) })
 	}
 	if cfg.ready != nil {
 		cfg.ready(url, d.admin.Token)
@@ -548,10 +549,7 @@ func (d *demo) status() {
 	ts := d.track.stats()
 	now := time.Now()
 	d.mu.Lock()
-	rate := 0.0
-	if !d.lastAt.IsZero() {
-		rate = float64(fs.beats-d.lastBeats) / now.Sub(d.lastAt).Seconds()
-	}
+	rate := float64(fs.beats-d.lastBeats) / max(now.Sub(d.lastAt).Seconds(), 1e-3)
 	d.lastBeats, d.lastAt = fs.beats, now
 	sub, ref, kills, revived := d.submitted, d.refused, d.kills, d.revived
 	d.mu.Unlock()
