@@ -95,8 +95,10 @@ func TestBridgeRealAPIServer(t *testing.T) {
 	})
 
 	// A gang of two whole nodes becomes two pods pinned to the placed nodes.
+	submitted := time.Now()
 	j1 := e.submit(2, map[string]string{"EPOCHS": "3"})
 	pods := e.livePods(j1, 2)
+	toPods := time.Since(submitted)
 	job, _ := e.admin.Job(e.ctx, j1)
 	for _, p := range pods {
 		c := p.Spec.Containers[0]
@@ -118,8 +120,10 @@ func TestBridgeRealAPIServer(t *testing.T) {
 	}
 	e.setPhase(pods, corev1.PodRunning)
 	e.jobState(j1, v1.StateRunning)
+	succeeded := time.Now()
 	e.setPhase(e.livePods(j1, 2), corev1.PodSucceeded)
 	e.jobState(j1, v1.StateCompleted)
+	t.Logf("figures: submit to pods %v, pods succeeded to job completed %v", toPods.Round(time.Millisecond), time.Since(succeeded).Round(time.Millisecond))
 	e.livePods(j1, 0) // finished pods are deleted, and the Service
 	e.until("the gang's Service deleted", func() (bool, string) {
 		_, err := e.kube.CoreV1().Services("jobs").Get(e.ctx, group, metav1.GetOptions{})
@@ -224,6 +228,22 @@ func TestBridgeRealAPIServer(t *testing.T) {
 		(got.DeletionGracePeriodSeconds == nil || *got.DeletionGracePeriodSeconds != 5) {
 		t.Errorf("cancelled pod deleted with grace %v, want 5 s", got.DeletionGracePeriodSeconds)
 	}
+
+	// A worker whose container fails fails the job. (The bridge reports the
+	// exit code; the server keeps the core's reason for ended jobs, so the
+	// API does not show it.)
+	j4 := e.submit(1, nil)
+	p4 := e.livePods(j4, 1)[0]
+	p4.Status.Phase = corev1.PodFailed
+	p4.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "worker", State: corev1.ContainerState{
+		Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error"}}}}
+	if _, err := e.kube.CoreV1().Pods("jobs").UpdateStatus(e.ctx, &p4, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.until("job "+j4+" failed", func() (bool, string) {
+		j, err := e.admin.Job(e.ctx, j4)
+		return err == nil && j.State == v1.StateFailed, j.State + " " + j.Reason
+	})
 }
 
 func newBridgeEnv(t *testing.T) *bridgeEnv {
