@@ -80,8 +80,10 @@ type Core struct {
 	dirty []*entry // changed since Advance, in first-change order
 	// startGen counts the changes to placements and node health that can
 	// move a reservation's expected start: every placement, every release
-	// but that of a job ending at its declared end.
+	// but that of a job ending at its declared end; modelGen counts those
+	// per model (by modelIdx number) that involve the model (moved).
 	startGen uint64
+	modelGen []uint64
 
 	// Scratch reused between decisions (preemption).
 	scratchCands []*entry
@@ -96,7 +98,7 @@ type entry struct {
 	st       JobStatus
 	placedAt int64
 	// startAt is the expected start of the job's reservation as estimated
-	// when Core.startGen was startGen.
+	// when the job's start stamp (Core.startStamp) was startGen.
 	startAt  int64
 	startGen uint64
 	classes  []string // model classes the job can use ("model:*" for any)

@@ -121,7 +121,7 @@ func (c *Core) place(e *entry, p *model.Placement) bool {
 	}
 	u := c.usage(p)
 	e.use = u
-	c.startGen++
+	c.moved(u.modelMilli)
 	if c.placed[e.job.Priority] == nil {
 		c.placed[e.job.Priority] = map[model.JobID]*entry{}
 	}
@@ -167,7 +167,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	}
 	_ = c.cluster.Release(*p) // the core applied it: it matches
 	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec != c.now {
-		c.startGen++ // not released where reservations expected it
+		c.moved(e.use.modelMilli) // not released where reservations expected it
 	}
 	u := e.use
 	e.use = usage{}
@@ -219,7 +219,7 @@ func (c *Core) nodeUp(id model.NodeID) {
 	delete(c.down, id)
 	n, _ := c.net.Node(id)
 	c.cluster.SetNodeHealthy(id, true)
-	c.startGen++
+	c.moved(map[string]int64{n.Model: 0})
 	c.capMilli[n.Model] += int64(n.Cards) * model.MilliCard
 	c.wake(modelClass(n.Model))
 	c.wake(classAny)
@@ -235,7 +235,7 @@ func (c *Core) nodeLost(id model.NodeID) {
 		c.down[id] = true
 		n, _ := c.net.Node(id)
 		c.cluster.SetNodeHealthy(id, false)
-		c.startGen++
+		c.moved(map[string]int64{n.Model: 0})
 		c.capMilli[n.Model] -= int64(n.Cards) * model.MilliCard
 	}
 	for _, e := range c.sortedOn(id) {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 
 	"github.com/suanli/suanli/internal/model"
@@ -160,19 +161,57 @@ func (c *Core) amount(e *entry, modelMilli map[string]int64) int64 {
 // now if it is (fragmentation blocks it, not a shortage), else the end of
 // the running job whose release completes it, by declared runtimes.
 //
-// The estimate is kept until placements change other than by a job ending
-// at its declared end, which leaves every later release where it was
-// (startGen).
+// The estimate is kept until placements on models the gang can use change
+// other than by a job ending at its declared end, which leaves every later
+// release where it was (startStamp).
 func (c *Core) expectedStart(e *entry) int64 {
-	if e.startGen == c.startGen && e.startGen != 0 {
+	stamp := c.startStamp(e)
+	if e.startGen == stamp && e.startGen != 0 {
 		if e.startAt < 0 {
 			return -1
 		}
 		return max(e.startAt, c.now)
 	}
 	at := c.estimateStart(e)
-	e.startGen, e.startAt = c.startGen, at
+	e.startGen, e.startAt = stamp, at
 	return at
+}
+
+// moved records a change to placements or node health on these models
+// that can move reservations' expected starts.
+func (c *Core) moved(models map[string]int64) {
+	c.startGen++
+	for m := range models {
+		i, ok := c.modelIdx[m]
+		if !ok {
+			continue // no job names it: only jobs of any model count it (startGen)
+		}
+		for int(i) >= len(c.modelGen) {
+			c.modelGen = append(c.modelGen, 0)
+		}
+		c.modelGen[i]++
+	}
+}
+
+// startStamp changes whenever something the job's expected start depends
+// on may have moved: placements and node health on the models it can use
+// (on any model, for a job of any model). Counts only grow, so their sum
+// changes when any of them does; it is never 0 for a job of named models.
+func (c *Core) startStamp(e *entry) uint64 {
+	if e.anyModel {
+		return c.startGen
+	}
+	stamp := uint64(1)
+	for w, word := range e.models {
+		for word != 0 {
+			i := w*64 + bits.TrailingZeros64(word)
+			word &= word - 1
+			if i < len(c.modelGen) {
+				stamp += c.modelGen[i]
+			}
+		}
+	}
+	return stamp
 }
 
 func (c *Core) estimateStart(e *entry) int64 {
