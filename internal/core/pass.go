@@ -276,19 +276,32 @@ func quotaDecision(e *entry, ts *tenantState) *sched.Decision {
 
 // reservedDecision explains a job held back by a gang's reservation.
 func reservedDecision(e *entry, r *reservation) *sched.Decision {
-	var text string
+	// The summary is the prefix and the text, built in one string whose
+	// tail is the text; the decision and its one unblock in one object.
+	const prefix = "behind a reservation: "
+	b := make([]byte, 0, 192)
+	b = append(b, prefix+"gang "...)
+	b = append(b, r.job.job.ID...)
+	b = append(b, " holds a reservation on these models"...)
 	switch {
 	case r.start < 0:
-		text = fmt.Sprintf("gang %s holds a reservation on these models; its start is unknown (jobs holding the capacity declared no runtime), so nothing backfills", r.job.job.ID)
+		b = append(b, "; its start is unknown (jobs holding the capacity declared no runtime), so nothing backfills"...)
 	case e.job.RuntimeSec <= 0:
-		text = fmt.Sprintf("gang %s holds a reservation on these models from t=%d; declare a runtime that ends by then to backfill", r.job.job.ID, r.start)
+		b = strconv.AppendInt(append(b, " from t="...), r.start, 10)
+		b = append(b, "; declare a runtime that ends by then to backfill"...)
 	default:
-		text = fmt.Sprintf("gang %s holds a reservation on these models from t=%d; this job's runtime of %d s would end after it", r.job.job.ID, r.start, e.job.RuntimeSec)
+		b = strconv.AppendInt(append(b, " from t="...), r.start, 10)
+		b = strconv.AppendInt(append(b, "; this job's runtime of "...), e.job.RuntimeSec, 10)
+		b = append(b, " s would end after it"...)
 	}
-	return &sched.Decision{Job: e.job.ID, Explanation: sched.Explanation{
-		Summary: "behind a reservation: " + text,
-		Unblock: []sched.Unblock{{Reason: ReasonReserved, Text: text}},
-	}}
+	summary := string(b)
+	x := &struct {
+		d sched.Decision
+		u [1]sched.Unblock
+	}{}
+	x.u[0] = sched.Unblock{Reason: ReasonReserved, Text: summary[len(prefix):]}
+	x.d = sched.Decision{Job: e.job.ID, Explanation: sched.Explanation{Summary: summary, Unblock: x.u[:]}}
+	return &x.d
 }
 
 // picker yields pending jobs in queue order, re-reading tenants' shares as

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched"
 )
 
 // TestShapeKeyIsTheFormattedFields checks the shape key against the
@@ -27,6 +28,29 @@ func TestShapeKeyIsTheFormattedFields(t *testing.T) {
 			j.Topology, j.TopologyRequired, j.CrossSite, j.Mixed, j.Classification)
 		if got := (&entry{job: *j}).shape(); got != want {
 			t.Errorf("job %d: shape\n%s\nwant\n%s", i, got, want)
+		}
+	}
+}
+
+// TestReservedDecisionText checks the appended texts of a decision behind a
+// reservation against their fmt forms, in all three cases.
+func TestReservedDecisionText(t *testing.T) {
+	g := &entry{job: model.Job{ID: "gang-7"}}
+	cases := []struct {
+		start, runtime int64
+		want           string
+	}{
+		{-1, 50, fmt.Sprintf("gang %s holds a reservation on these models; its start is unknown (jobs holding the capacity declared no runtime), so nothing backfills", g.job.ID)},
+		{1000, 0, fmt.Sprintf("gang %s holds a reservation on these models from t=%d; declare a runtime that ends by then to backfill", g.job.ID, 1000)},
+		{1000, 2000, fmt.Sprintf("gang %s holds a reservation on these models from t=%d; this job's runtime of %d s would end after it", g.job.ID, 1000, 2000)},
+	}
+	for _, tc := range cases {
+		e := &entry{job: model.Job{ID: "j", RuntimeSec: tc.runtime}}
+		d := reservedDecision(e, &reservation{job: g, start: tc.start})
+		x := d.Explanation
+		if d.Job != "j" || x.Summary != "behind a reservation: "+tc.want || len(x.Unblock) != 1 ||
+			x.Unblock[0] != (sched.Unblock{Reason: ReasonReserved, Text: tc.want}) || x.Placed || len(x.Rejections) != 0 {
+			t.Errorf("start %d runtime %d: %+v, want text %q", tc.start, tc.runtime, d, tc.want)
 		}
 	}
 }
