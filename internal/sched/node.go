@@ -21,15 +21,24 @@ func (s *search) searchNodes(workers int) {
 			continue
 		}
 		for f := k; f <= mi.maxCards; f++ {
-			s.scanBucket(s.c.byFree[m][f], m, func(n int32) { s.offerNode(n, m, k, f, workers) })
+			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
+				// No later node of the bucket costs less (nodes come
+				// cheapest site first): once the best score this one could
+				// reach is outranked, so is every later one's.
+				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: s.hetScore(m), Cost: s.costScore(s.st.nodes[n].site)}, 1000) {
+					return false
+				}
+				s.offerNode(n, m, k, f, workers)
+				return true
+			})
 		}
 	}
 }
 
 // scanBucket calls visit for the first Candidates nodes of a bucket that
 // pass the filters, skipping whole domains (and, under residency rules,
-// whole sites) that are filtered out.
-func (s *search) scanBucket(set bitset, m int32, visit func(n int32)) {
+// whole sites) that are filtered out, until visit returns false.
+func (s *search) scanBucket(set bitset, m int32, visit func(n int32) bool) {
 	taken := 0
 	hi := int32(len(s.st.nodes))
 	for n := set.next(0, hi); n >= 0 && taken < s.cfg.Candidates; n = set.next(n+1, hi) {
@@ -44,7 +53,9 @@ func (s *search) scanBucket(set bitset, m int32, visit func(n int32)) {
 			}
 			continue
 		}
-		visit(n)
+		if !visit(n) {
+			return
+		}
 		taken++
 	}
 }
@@ -136,11 +147,15 @@ func (s *search) buildNode(cd *cand, firstWorker int, out []model.Assignment) []
 // with the fewest free whole cards.
 func (s *search) searchShares() {
 	share, mem := s.job.ShareMilli, s.job.MemMiB
+	fragMax := fragScore(-int64(share)-1, 1) // offerShare
 	for _, m := range s.eligible {
 		mi := &s.st.models[m]
 		for b := share / 100; b < shareBuckets; b++ {
-			s.scanBucket(s.c.shareSet[m][b], m, func(n int32) {
+			s.scanBucket(s.c.shareSet[m][b], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
+				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: s.hetScore(m), Cost: s.costScore(ni.site)}, fragMax) {
+					return false // so is every later node's (searchNodes)
+				}
 				for k := int32(0); k < ni.cards; k++ {
 					g := ni.cardOff + k
 					u := int(s.c.usedMilli[g])
@@ -152,18 +167,23 @@ func (s *search) searchShares() {
 					}
 					s.offerShare(n, m, k, true)
 				}
+				return true
 			})
 		}
 		for f := 1; f <= mi.maxCards; f++ {
-			s.scanBucket(s.c.byFree[m][f], m, func(n int32) {
+			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
+				if s.laterOutranked(Score{Topology: 500, Heterogeneity: s.hetScore(m), Cost: s.costScore(ni.site)}, fragMax) {
+					return false // a free card scores at most 500 for topology (offerShare)
+				}
 				for k := int32(0); k < ni.cards; k++ {
 					g := ni.cardOff + k
 					if s.c.usedMilli[g] == 0 && s.c.usedMiB[g] == 0 {
 						s.offerShare(n, m, k, false)
-						return
+						return true
 					}
 				}
+				return true
 			})
 		}
 	}

@@ -237,17 +237,31 @@ func (s *search) offer(cd cand) {
 	s.top[i] = cd
 }
 
+// noPruning turns outranked off, for tests that compare decisions with
+// and without it.
+var noPruning bool
+
 // outranked reports whether a candidate scored sc, whose fragmentation
 // component can be at most fragMax, cannot be among the candidates offer
 // keeps, whatever its fragmentation: then that need not be measured. The
 // candidates it skips are exactly some of those offer would drop.
 func (s *search) outranked(sc Score, fragMax int64) bool {
-	if len(s.top) < 1+s.cfg.Alternatives || s.cfg.Weights.Frag < 0 {
+	if len(s.top) < 1+s.cfg.Alternatives || s.cfg.Weights.Frag < 0 || noPruning {
 		return false
 	}
 	sc.Frag = fragMax
 	s.total(&sc)
 	return sc.Total < s.top[len(s.top)-1].score.Total
+}
+
+// laterOutranked reports whether no candidate on this node or any later
+// node of a bucket can be kept: sc holds the most the node's candidates
+// can score for topology, the model's heterogeneity and the node's cost,
+// fragMax the most for fragmentation. Later nodes lie in sites that cost
+// no less, so with no negative weight their bound is no higher.
+func (s *search) laterOutranked(sc Score, fragMax int64) bool {
+	w := s.cfg.Weights
+	return w.Topology >= 0 && w.Cost >= 0 && s.outranked(sc, fragMax)
 }
 
 func better(a, b *cand) bool {
