@@ -235,8 +235,25 @@ func Synthesize(net *network.Network, cfg SynthConfig) ([]trace.Job, error) {
 	for i := range jobs {
 		jobs[i].DurationS = max(1, int64(math.Round(float64(jobs[i].DurationS)*scale)))
 	}
-	slices.SortStableFunc(jobs, func(a, b trace.Job) int { return cmp.Compare(a.ArrivalS, b.ArrivalS) })
-	return jobs, nil
+	return byArrival(jobs), nil
+}
+
+// byArrival orders jobs by arrival, keeping the generated order among
+// equal arrivals (what a stable sort gives), by sorting their indices
+// rather than moving the large job records about.
+func byArrival(jobs []trace.Job) []trace.Job {
+	idx := make([]int32, len(jobs))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(jobs[a].ArrivalS, jobs[b].ArrivalS), cmp.Compare(a, b))
+	})
+	out := make([]trace.Job, len(jobs))
+	for i, k := range idx {
+		out[i] = jobs[k]
+	}
+	return out
 }
 
 func pickWeighted(rng *rand.Rand, total int, w func(int) int, n int) int {
