@@ -61,8 +61,9 @@ type Core struct {
 	onNode  map[model.NodeID]map[model.JobID]*entry
 	resv    []*reservation
 	// placed holds the placed jobs by priority, so that preemption looks
-	// only at lower priorities (and costs nothing when none run).
-	placed map[int]map[model.JobID]*entry
+	// only at lower priorities (and costs nothing when none run); in no
+	// particular order (each entry knows its index, placedIx).
+	placed map[int][]*entry
 	// prioMilli is what the placed jobs of each priority hold per model,
 	// in thousandths of a card: preemption is not searched when lower
 	// priorities hold too little.
@@ -97,6 +98,7 @@ type entry struct {
 	job      model.Job
 	st       JobStatus
 	placedAt int64
+	placedIx int // 1 + its index in Core.placed[priority]; 0 when not there
 	// startAt is the expected start of the job's reservation as estimated
 	// when the job's start stamp (Core.startStamp) was startGen.
 	startAt  int64
@@ -166,7 +168,7 @@ func New(net *network.Network, cfg Config) *Core {
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
 		waiters: map[string]map[string]*group{}, groups: map[string]*group{},
 		onNode: map[model.NodeID]map[model.JobID]*entry{}, down: map[model.NodeID]bool{},
-		placed: map[int]map[model.JobID]*entry{}, prioMilli: map[int]map[string]int64{},
+		placed: map[int][]*entry{}, prioMilli: map[int]map[string]int64{},
 		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, modelIdx: map[string]uint{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
 	for i := range net.Nodes {

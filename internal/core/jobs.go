@@ -122,10 +122,10 @@ func (c *Core) place(e *entry, p *model.Placement) bool {
 	u := c.usage(p)
 	e.use = u
 	c.moved(u.modelMilli)
-	if c.placed[e.job.Priority] == nil {
-		c.placed[e.job.Priority] = map[model.JobID]*entry{}
+	if e.placedIx == 0 {
+		c.placed[e.job.Priority] = append(c.placed[e.job.Priority], e)
+		e.placedIx = len(c.placed[e.job.Priority])
 	}
-	c.placed[e.job.Priority][e.job.ID] = e
 	c.tenant(e.job.Tenant).add(u, 1)
 	held := c.prioMilli[e.job.Priority]
 	if held == nil {
@@ -171,9 +171,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	}
 	u := e.use
 	e.use = usage{}
-	if delete(c.placed[e.job.Priority], e.job.ID); len(c.placed[e.job.Priority]) == 0 {
-		delete(c.placed, e.job.Priority)
-	}
+	c.unlistPlaced(e)
 	c.tenant(e.job.Tenant).add(u, -1)
 	models := make([]string, 0, len(u.modelMilli))
 	held := c.prioMilli[e.job.Priority]
@@ -252,6 +250,24 @@ func (c *Core) sortedOn(id model.NodeID) []*entry {
 	}
 	slices.SortFunc(out, func(a, b *entry) int { return cmpUint(a.st.Position, b.st.Position) })
 	return out
+}
+
+// unlistPlaced takes a job out of Core.placed.
+func (c *Core) unlistPlaced(e *entry) {
+	if e.placedIx == 0 {
+		return
+	}
+	set := c.placed[e.job.Priority]
+	i, last := e.placedIx-1, len(set)-1
+	set[i] = set[last]
+	set[i].placedIx = i + 1
+	set[last] = nil
+	e.placedIx = 0
+	if last == 0 {
+		delete(c.placed, e.job.Priority)
+	} else {
+		c.placed[e.job.Priority] = set[:last]
+	}
 }
 
 // placedJobs lists every placed job in queue order.
