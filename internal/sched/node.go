@@ -20,12 +20,16 @@ func (s *search) searchNodes(workers int) {
 		if k <= 0 || k > mi.maxCards {
 			continue
 		}
+		het := s.hetScore(m)
 		for f := k; f <= mi.maxCards; f++ {
+			// A node of this bucket has at least f cards: taking k of them
+			// scores at most this for fragmentation (offerNode).
+			fragMax := fragScore(-int64(k)*model.MilliCard-1, int32(f))
 			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
 				// No later node of the bucket costs less (nodes come
 				// cheapest site first): once the best score this one could
 				// reach is outranked, so is every later one's.
-				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: s.hetScore(m), Cost: s.costScore(s.st.nodes[n].site)}, 1000) {
+				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: het, Cost: s.costScore(s.st.nodes[n].site)}, fragMax) {
 					return false
 				}
 				s.offerNode(n, m, k, f, workers)

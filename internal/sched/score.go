@@ -191,12 +191,15 @@ func clamp(x, lo, hi int64) int64 { return min(max(x, lo), hi) }
 
 // costScore is 1000 for the cheapest site, 0 for the dearest (1000 when
 // all sites cost the same).
-func (s *search) costScore(site int32) int64 {
-	span := s.st.maxCost - s.st.minCost
+func (s *search) costScore(site int32) int64 { return s.st.sites[site].costScore }
+
+// costScore computes siteInfo.costScore.
+func (st *static) costScore(site int32) int64 {
+	span := st.maxCost - st.minCost
 	if span <= 0 {
 		return 1000
 	}
-	return (s.st.maxCost - s.st.sites[site].cost) * 1000 / span
+	return (st.maxCost - st.sites[site].cost) * 1000 / span
 }
 
 // hetScore is 1000 for the model on which the job's throughput per unit of

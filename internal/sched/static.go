@@ -53,9 +53,10 @@ type modelInfo struct {
 }
 
 type siteInfo struct {
-	s      *model.Site
-	cost   int64 // power price × PUE, plus a surcharge for leased sites
-	lo, hi int32 // node range
+	s         *model.Site
+	cost      int64 // power price × PUE, plus a surcharge for leased sites
+	costScore int64 // search.costScore
+	lo, hi    int32 // node range
 }
 
 type domainInfo struct {
@@ -186,6 +187,9 @@ func newStatic(net *network.Network) *static {
 		if len(st.sites) == 1 || siteCost(s) < st.minCost {
 			st.minCost = siteCost(s)
 		}
+	}
+	for i := range st.sites {
+		st.sites[i].costScore = st.costScore(int32(i))
 	}
 	st.buildNodes(net)
 	return st
