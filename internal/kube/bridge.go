@@ -541,6 +541,12 @@ func (b *Bridge) reconcile(ctx context.Context, listedAll bool) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	type todo struct {
+		j v1.AssignedJob
+		p model.Placement
+		t *tracked
+	}
+	var start []todo
 	for _, id := range ids {
 		j := want[id]
 		p := b.placementOf(j)
@@ -556,7 +562,7 @@ func (b *Bridge) reconcile(ctx context.Context, listedAll bool) {
 			b.site.TrackPlacement(id, key, len(p.Assignments))
 		}
 		if !t.dispatched {
-			b.dispatch(kctx, j, p, t)
+			start = append(start, todo{j, p, t})
 		}
 	}
 	for id := range b.placed {
@@ -565,26 +571,42 @@ func (b *Bridge) reconcile(ctx context.Context, listedAll bool) {
 			b.site.Forget(id)
 		}
 	}
+	// Stop what ended or moved before starting what is new: a requeued
+	// job's old pods are terminating before its new ones exist, never two
+	// placements of a job running at once.
+	if !b.prune(kctx, keep, listedAll) {
+		return
+	}
+	for _, s := range start {
+		b.dispatch(kctx, s.j, s.p, s.t)
+	}
+}
+
+// prune deletes the pods of placements not in keep, once every node's
+// assignments are known and keep changed since the last prune. It reports
+// whether only kept placements have live pods.
+func (b *Bridge) prune(ctx context.Context, keep map[model.JobID]string, listedAll bool) bool {
 	for _, n := range b.nodes {
 		listedAll = listedAll && n.listed
 	}
 	if !listedAll {
-		return
+		return false
 	}
 	fp, _ := json.Marshal(keep)
 	if string(fp) == b.pruned {
-		return
+		return true
 	}
-	n, err := b.disp.Prune(kctx, keep)
+	n, err := b.disp.Prune(ctx, keep)
 	b.count(func(s *BridgeStatus) { s.Pruned += int64(n) })
 	if n > 0 {
 		b.log.Info("deleted the pods of placements that ended or moved", "pods", n)
 	}
 	if err != nil {
 		b.log.Warn("deleting pods of ended placements failed; will retry", "err", err)
-		return
+		return false
 	}
 	b.pruned = string(fp)
+	return true
 }
 
 // later reports whether placement time a is after b.

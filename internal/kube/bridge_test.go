@@ -137,20 +137,10 @@ func TestBridgeRealAPIServer(t *testing.T) {
 	e.setPhase([]corev1.Pod{old}, corev1.PodRunning)
 	e.jobState(j2, v1.StateRunning)
 	e.setReady(old.Spec.NodeName, false)
-	var moved corev1.Pod
-	e.until("the job requeued onto another node", func() (bool, string) {
-		ps := e.pods(j2)
-		live := alive(ps)
-		if len(live) != 1 || live[0].Spec.NodeName == old.Spec.NodeName {
-			return false, podSummary(ps)
-		}
-		moved = live[0]
-		gone := true
-		for _, p := range ps {
-			gone = gone && (p.Name != old.Name || p.DeletionTimestamp != nil)
-		}
-		return gone, podSummary(ps)
-	})
+	moved := e.replaced(j2, old)
+	if moved.Spec.NodeName == old.Spec.NodeName {
+		t.Errorf("the job was placed again on its NotReady node %s", old.Spec.NodeName)
+	}
 	ns, _ := e.admin.Nodes(e.ctx, "k8s")
 	for _, n := range ns {
 		if n.ID == "k8s-"+old.Spec.NodeName && (n.State != v1.NodeUnhealthy || !strings.Contains(n.Reason, "not Ready")) {
@@ -189,14 +179,7 @@ func TestBridgeRealAPIServer(t *testing.T) {
 	// The site returns: the nodes register again, the job is placed again
 	// and runs in exactly one pod.
 	e.px.start(t)
-	e.until("the job placed again", func() (bool, string) {
-		j, err := e.admin.Job(e.ctx, j2)
-		return err == nil && j.State == v1.StatePlaced, j.State
-	})
-	again := e.livePods(j2, 1)[0]
-	if again.Name == moved.Name {
-		t.Errorf("the new placement reuses pod %s of the earlier one", again.Name)
-	}
+	again := e.replaced(j2, moved)
 	e.setPhase([]corev1.Pod{again}, corev1.PodRunning)
 	e.jobState(j2, v1.StateRunning)
 
@@ -408,6 +391,26 @@ func (e *bridgeEnv) livePods(job string, n int) []corev1.Pod {
 		return len(live) == n, podSummary(ps)
 	})
 	return live
+}
+
+// replaced waits until the job runs in one live pod other than old, with
+// old deleted or being deleted; two live pods at any time fail the test.
+func (e *bridgeEnv) replaced(job string, old corev1.Pod) corev1.Pod {
+	e.t.Helper()
+	var now corev1.Pod
+	e.until("pod "+old.Name+" of "+job+" replaced", func() (bool, string) {
+		ps := e.pods(job)
+		live := alive(ps)
+		if len(live) > 1 {
+			e.t.Fatalf("job %s has %d live pods: %s", job, len(live), podSummary(ps))
+		}
+		if len(live) != 1 || live[0].Name == old.Name {
+			return false, podSummary(ps)
+		}
+		now = live[0]
+		return true, ""
+	})
+	return now
 }
 
 func alive(ps []corev1.Pod) []corev1.Pod {
