@@ -263,6 +263,7 @@ func (c *Core) Step(ev Event) error {
 	case TenantUpserted:
 		ts := c.tenant(ev.Tenant.ID)
 		ts.t = ev.Tenant
+		ts.ver++
 		if ts.t.Weight == 0 {
 			ts.t.Weight = 1
 		}

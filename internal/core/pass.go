@@ -101,10 +101,25 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 // preempting) no longer count against the tenant.
 func (c *Core) input(e *entry, victims []*entry) sched.Input {
 	ts := c.tenant(e.job.Tenant)
+	if len(victims) == 0 {
+		// The same view until the tenant changes; the scheduler only
+		// reads it.
+		if ts.in == nil || ts.inVer != ts.ver {
+			in := c.tenantInput(ts, nil)
+			ts.in, ts.inVer = &in, ts.ver
+		}
+		in := *ts.in
+		in.Policy, in.Seed = c.policy, c.cfg.Seed
+		return in
+	}
+	return c.tenantInput(ts, victims)
+}
+
+func (c *Core) tenantInput(ts *tenantState, victims []*entry) sched.Input {
 	t := ts.t
 	held, vendor := ts.gflops, maps0(ts.vendorMilli)
 	for _, v := range victims {
-		if v.job.Tenant == e.job.Tenant {
+		if v.job.Tenant == ts.t.ID {
 			u := v.use
 			held -= u.gflops
 			for k, m := range u.vendorMilli {

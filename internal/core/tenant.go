@@ -4,6 +4,7 @@ import (
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/sched"
 )
 
 // Rejection reasons the core adds to the scheduler's. Like the scheduler's,
@@ -68,6 +69,10 @@ type tenantState struct {
 	gflops      int64
 	memMiB      int64
 	vendorMilli map[string]int64
+	// ver counts changes to the above; in is the scheduler's view of the
+	// tenant (Core.input) as of inVer.
+	ver, inVer uint64
+	in         *sched.Input
 }
 
 func newTenantState(id model.TenantID) *tenantState {
@@ -75,6 +80,7 @@ func newTenantState(id model.TenantID) *tenantState {
 }
 
 func (ts *tenantState) add(u usage, sign int64) {
+	ts.ver++
 	ts.gflops += sign * u.gflops
 	ts.memMiB += sign * u.memMiB
 	for v, m := range u.vendorMilli {
