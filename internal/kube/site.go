@@ -3,11 +3,13 @@ package kube
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -164,9 +166,13 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 	nodeInf := nodesF.Core().V1().Nodes()
 	podInf := podsF.Core().V1().Pods()
 	watchErr := func(_ *cache.Reflector, err error) {
-		if !errors.Is(err, context.Canceled) {
-			s.setReachable(false, err, send)
+		// An expired resource version or a watch the server closed is the
+		// informer's routine: it lists again. Anything else is taken as
+		// unreachable until the next probe answers.
+		if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+			return
 		}
+		s.setReachable(false, err, send)
 	}
 	if err := nodeInf.Informer().SetWatchErrorHandler(watchErr); err != nil {
 		return err
