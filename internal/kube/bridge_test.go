@@ -14,8 +14,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -61,6 +63,9 @@ type bridgeEnv struct {
 	agent  *v1.Client
 	bridge *Bridge
 	stop   func() // stops the bridge and waits for it
+	// volcano runs the bridge with Volcano PodGroups, through dyn.
+	volcano bool
+	dyn     dynamic.Interface
 }
 
 // TestBridgeRealAPIServer runs a Kubernetes site through the bridge
@@ -73,7 +78,7 @@ func TestBridgeRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver")
 	}
-	e := newBridgeEnv(t)
+	e := newBridgeEnv(t, false)
 
 	// Registration: the Ascend nodes ready with their cards; the MetaX
 	// node's resource reported, not dropped, and its cards not scheduled.
@@ -229,9 +234,44 @@ func TestBridgeRealAPIServer(t *testing.T) {
 	})
 }
 
-func newBridgeEnv(t *testing.T) *bridgeEnv {
+// TestBridgeVolcano: at a Volcano site a gang's placement becomes a
+// PodGroup of minMember = workers and pods left to Volcano's scheduler,
+// pinned by node affinity; both go when the job ends.
+func TestBridgeVolcano(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real kube-apiserver")
+	}
+	e := newBridgeEnv(t, true)
+	j := e.submit(2, nil)
+	pods := e.livePods(j, 2)
+	job, _ := e.admin.Job(e.ctx, j)
+	group := pods[0].Annotations["scheduling.k8s.io/group-name"]
+	pg, err := e.dyn.Resource(PodGroupGVR).Namespace("jobs").Get(e.ctx, group, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mm, _, _ := unstructuredInt(pg.Object, "spec", "minMember"); mm != 2 {
+		t.Errorf("PodGroup minMember = %d, want 2", mm)
+	}
+	for _, p := range pods {
+		rank, _ := strconv.Atoi(env(p.Spec.Containers[0], "RANK"))
+		want := strings.TrimPrefix(job.Placement.Assignments[rank].Node, "k8s-")
+		terms := p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		if p.Spec.SchedulerName != "volcano" || p.Spec.NodeName != "" || terms[0].MatchExpressions[0].Values[0] != want {
+			t.Errorf("pod %s: scheduler %q, node %q, affinity %v; want volcano pinned to %s", p.Name, p.Spec.SchedulerName, p.Spec.NodeName, terms, want)
+		}
+	}
+	e.setPhase(pods, corev1.PodSucceeded)
+	e.jobState(j, v1.StateCompleted)
+	e.until("the PodGroup deleted", func() (bool, string) {
+		_, err := e.dyn.Resource(PodGroupGVR).Namespace("jobs").Get(e.ctx, group, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+}
+
+func newBridgeEnv(t *testing.T, volcano bool) *bridgeEnv {
 	dir := assets(t)
-	envt := &envtest.Environment{BinaryAssetsDirectory: dir}
+	envt := &envtest.Environment{BinaryAssetsDirectory: dir, CRDs: []*apiextensionsv1.CustomResourceDefinition{podGroupCRD()}}
 	cfg, err := envt.Start()
 	if err != nil {
 		t.Fatalf("start kube-apiserver: %v", err)
@@ -239,7 +279,7 @@ func newBridgeEnv(t *testing.T) *bridgeEnv {
 	t.Cleanup(func() { _ = envt.Stop() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	e := &bridgeEnv{t: t, ctx: ctx}
+	e := &bridgeEnv{t: t, ctx: ctx, volcano: volcano}
 
 	host := strings.TrimSuffix(strings.TrimPrefix(cfg.Host, "https://"), "/")
 	e.px = &proxy{addr: "127.0.0.1:0", target: host}
@@ -249,6 +289,7 @@ func newBridgeEnv(t *testing.T) *bridgeEnv {
 	siteCfg.Host = "https://" + e.px.addr
 	siteCfg.Timeout, siteCfg.QPS, siteCfg.Burst = 2*time.Second, 200, 400
 	e.site = kubernetes.NewForConfigOrDie(siteCfg)
+	e.dyn = dynamic.NewForConfigOrDie(siteCfg)
 	e.kube = kubernetes.NewForConfigOrDie(cfg)
 	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "jobs"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -320,7 +361,7 @@ func (e *bridgeEnv) startBridge() {
 			nodes = append(nodes, n)
 		}
 	}
-	b, err := NewBridge(BridgeConfig{Site: "k8s", Nodes: nodes, Kube: e.site, Catalog: e.nw.Catalog, Server: e.agent,
+	b, err := NewBridge(BridgeConfig{Site: "k8s", Nodes: nodes, Kube: e.site, Dynamic: e.dyn, Volcano: e.volcano, Catalog: e.nw.Catalog, Server: e.agent,
 		Namespace: "jobs", Image: "registry.local/train:1", GraceSeconds: 5, ProbeEvery: 200 * time.Millisecond,
 		Version: "test", Log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
