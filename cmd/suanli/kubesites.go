@@ -245,7 +245,15 @@ func (kb *kubeBridges) httpClient() (*http.Client, error) {
 // token and keeps it (mode 0600) for the next start.
 func (kb *kubeBridges) agentToken(ctx context.Context, url string, hc *http.Client) (string, error) {
 	if b, err := os.ReadFile(kb.flags.TokenFile); err == nil {
-		return strings.TrimSpace(string(b)), nil
+		secret := strings.TrimSpace(string(b))
+		c := v1.NewClient(url, secret)
+		c.HTTP = hc
+		_, err := c.Assignments(ctx, string(kb.sites[0].Nodes[0].ID))
+		var e *v1.Error
+		if !errors.As(err, &e) || (e.Status != http.StatusUnauthorized && e.Status != http.StatusForbidden) {
+			return secret, nil
+		}
+		kb.log.Warn("the bridges' agent token is not valid on this server; creating a new one", "path", kb.flags.TokenFile, "err", err)
 	}
 	admin, err := os.ReadFile(kb.admin)
 	if err != nil {

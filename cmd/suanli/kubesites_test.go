@@ -59,7 +59,7 @@ func kubeAssets(t *testing.T) string {
 
 // TestServeKubeSite: `suanli serve` on examples/network-kube.yaml, with its
 // kubeconfig pointing at a real kube-apiserver, registers the site's nodes
-// through its bridge, and a job submitted to it becomes a Pod bound to the
+// through its bridge (replacing a stale agent token), and a job submitted to it becomes a Pod bound to the
 // placed node that, once it succeeds, completes the job.
 func TestServeKubeSite(t *testing.T) {
 	if testing.Short() {
@@ -114,6 +114,13 @@ func TestServeKubeSite(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	data := filepath.Join(dir, "data")
+	// A stale agent token (from another server) is replaced, not used.
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "kube-bridge.token"), []byte("stale\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	sc := serveConfig{Listen: addr, DataDir: data, net: netFlags{network: specPath},
 		kube: kubeFlags{Namespace: "default", Image: "registry.local/train:1", Grace: 5 * time.Second}}
 	done := make(chan error, 1)
