@@ -19,6 +19,12 @@ func (s *search) domCap(d int32, C int) int {
 		if !s.classOK(s.st.nodes[dom.lo].class) {
 			return 0
 		}
+		if dom.hi-dom.lo == 1 { // one node: its free cards, if healthy
+			if !s.c.healthy[dom.lo] {
+				return 0
+			}
+			return int(s.c.free[dom.lo]) / C
+		}
 		stride := s.st.maxCards + 1
 		h := s.c.domHist[int(d)*stride : int(d+1)*stride]
 		w := 0
