@@ -117,7 +117,10 @@ func (c *Core) input(e *entry, victims []*entry) sched.Input {
 
 func (c *Core) tenantInput(ts *tenantState, victims []*entry) sched.Input {
 	t := ts.t
-	held, vendor := ts.gflops, maps0(ts.vendorMilli)
+	held, vendor := ts.gflops, ts.vendorMilli
+	if len(victims) > 0 {
+		vendor = maps0(vendor) // not the tenant's own
+	}
 	for _, v := range victims {
 		if v.job.Tenant == ts.t.ID {
 			u := v.use
