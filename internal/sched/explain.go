@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/suanli/suanli/internal/model"
@@ -351,10 +352,8 @@ func (s *search) summary(e *Explanation) string {
 }
 
 func (s *search) placedSummary(p *model.Placement, mixed bool) string {
-	nodes := map[model.NodeID]bool{}
 	cards := 0
 	for _, a := range p.Assignments {
-		nodes[a.Node] = true
 		cards += len(a.Cards)
 	}
 	cd := &s.top[0]
@@ -363,10 +362,41 @@ func (s *search) placedSummary(p *model.Placement, mixed bool) string {
 	if mixed {
 		kind = "mixed models"
 	}
+	// fmt.Sprintf("placed %d × %d‰ of %s on %d nodes, first %s", …) for
+	// shares, ("placed %d workers, %d cards of %s on %d nodes in %s %s", …)
+	// otherwise, appended directly.
+	b := make([]byte, 0, 96)
+	b = strconv.AppendInt(append(b, "placed "...), int64(len(p.Assignments)), 10)
 	if s.job.Fractional() {
-		return fmt.Sprintf("placed %d × %d‰ of %s on %d nodes, first %s", len(p.Assignments), s.job.ShareMilli, kind, len(nodes), where)
+		b = strconv.AppendInt(append(b, " × "...), int64(s.job.ShareMilli), 10)
+		b = append(append(b, "‰ of "...), kind...)
+		b = strconv.AppendInt(append(b, " on "...), int64(distinctNodes(p.Assignments)), 10)
+		b = append(append(b, " nodes, first "...), where...)
+		return string(b)
 	}
-	return fmt.Sprintf("placed %d workers, %d cards of %s on %d nodes in %s %s", len(p.Assignments), cards, kind, len(nodes), cd.scope, where)
+	b = strconv.AppendInt(append(b, " workers, "...), int64(cards), 10)
+	b = append(append(b, " cards of "...), kind...)
+	b = strconv.AppendInt(append(b, " on "...), int64(distinctNodes(p.Assignments)), 10)
+	b = append(append(append(append(b, " nodes in "...), cd.scope...), ' '), where...)
+	return string(b)
+}
+
+// distinctNodes counts the nodes assignments name.
+func distinctNodes(as []model.Assignment) int {
+	if len(as) > 32 {
+		nodes := make(map[model.NodeID]bool, len(as))
+		for _, a := range as {
+			nodes[a.Node] = true
+		}
+		return len(nodes)
+	}
+	n := 0
+	for i, a := range as {
+		if !slices.ContainsFunc(as[:i], func(b model.Assignment) bool { return b.Node == a.Node }) {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *search) nodeIndex(id model.NodeID) int32 { return s.st.nodeIdx[id] }

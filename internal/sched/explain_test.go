@@ -108,3 +108,58 @@ func TestTallyByRunsMatchesByDomain(t *testing.T) {
 		t.Fatalf("only %d jobs checked", checked)
 	}
 }
+
+// placedSummaryByFmt is the plain statement of placedSummary.
+func (s *search) placedSummaryByFmt(p *model.Placement, mixed bool) string {
+	nodes := map[model.NodeID]bool{}
+	cards := 0
+	for _, a := range p.Assignments {
+		nodes[a.Node] = true
+		cards += len(a.Cards)
+	}
+	cd := &s.top[0]
+	where := s.whereName(cd.scope, cd.where, cd.model)
+	kind := s.st.models[s.st.nodes[s.nodeIndex(p.Assignments[0].Node)].model].id
+	if mixed {
+		kind = "mixed models"
+	}
+	if s.job.Fractional() {
+		return fmt.Sprintf("placed %d × %d‰ of %s on %d nodes, first %s", len(p.Assignments), s.job.ShareMilli, kind, len(nodes), where)
+	}
+	return fmt.Sprintf("placed %d workers, %d cards of %s on %d nodes in %s %s", len(p.Assignments), cards, kind, len(nodes), cd.scope, where)
+}
+
+func TestPlacedSummaryMatchesFmt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	checked := 0
+	for range 60 {
+		net := randomNet(t, rng, 8, 8)
+		c := NewCluster(net)
+		for i := range 40 {
+			j := randomJob(rng, i, net)
+			if rng.IntN(8) == 0 {
+				j = model.Job{ID: j.ID, Tenant: "t", Kind: model.Gang, Workers: 40, CardsPerWorker: 1, CrossSite: true} // many assignments
+			}
+			if j.Validate() != nil {
+				continue
+			}
+			s := c.newSearch(&j, &Input{}, Config{}.withDefaults())
+			s.filterModels()
+			as, mixed := s.place()
+			if as == nil {
+				continue
+			}
+			p := &model.Placement{Job: j.ID, Assignments: as}
+			if got, want := s.placedSummary(p, mixed), s.placedSummaryByFmt(p, mixed); got != want {
+				t.Fatalf("job %+v: %q, want %q", j, got, want)
+			}
+			checked++
+			if err := c.Apply(*p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if checked < 500 {
+		t.Fatalf("only %d placements checked", checked)
+	}
+}
