@@ -180,7 +180,13 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 	if err := podInf.Informer().SetWatchErrorHandler(watchErr); err != nil {
 		return err
 	}
-	onNodes := func(any) { s.nodesChanged(nodeInf.Lister().List, send) }
+	// The inventory is reported once the first listing is in whole: a
+	// partial one would show the nodes not listed yet as absent.
+	onNodes := func(any) {
+		if nodeInf.Informer().HasSynced() {
+			s.nodesChanged(nodeInf.Lister().List, send)
+		}
+	}
 	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: onNodes, UpdateFunc: func(_, n any) { onNodes(n) }, DeleteFunc: onNodes,
 	}); err != nil {
@@ -209,6 +215,14 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 	podsF.Start(ctx.Done())
 	defer nodesF.Shutdown()
 	defer podsF.Shutdown()
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		if cache.WaitForCacheSync(ctx.Done(), nodeInf.Informer().HasSynced) {
+			onNodes(nil)
+		}
+	}()
+	defer func() { <-synced }()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
