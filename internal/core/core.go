@@ -58,6 +58,7 @@ type Core struct {
 	waiters map[string]map[string]*group // class → group key → group
 	groups  map[string]*group
 	woken   []*entry // group members woken mid-pass, for the picker
+	picker  *picker  // reused by every round of every pass (newPicker)
 	onNode  map[model.NodeID]map[model.JobID]*entry
 	resv    []*reservation
 	// placed holds the placed jobs by priority, so that preemption looks
@@ -120,6 +121,9 @@ type entry struct {
 	groupKey  string
 	keyReason string
 	keyWaits  []string
+	// resvWaits is []string{reservationClass(job.ID)}, made once: jobs
+	// behind the job's reservation wait on it (read only).
+	resvWaits []string
 	// resvDec is the decision last made for the job behind resvBy's
 	// reservation from resvStart, reused while it still holds.
 	resvDec   *sched.Decision

@@ -15,9 +15,17 @@ const (
 func modelClass(id string) string              { return "model:" + id }
 func quotaClass(t model.TenantID) string       { return "quota:" + string(t) }
 func reservationClass(j model.JobID) string    { return "reservation:" + string(j) }
-func (e *entry) reservedClass() string         { return reservationClass(e.job.ID) }
+func (e *entry) reservedClass() string         { return e.reservedWaits()[0] }
 func (c *Core) isDown(n model.NodeID) bool     { return c.down[n] }
 func (c *Core) freeMilli(modelID string) int64 { return c.capMilli[modelID] - c.usedMilli[modelID] }
+
+// reservedWaits is what jobs behind the job's reservation wait on.
+func (e *entry) reservedWaits() []string {
+	if e.resvWaits == nil {
+		e.resvWaits = []string{reservationClass(e.job.ID)}
+	}
+	return e.resvWaits
+}
 
 func (c *Core) submit(j model.Job) {
 	c.seq++

@@ -63,7 +63,7 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 			e.resvDec, e.resvBy, e.resvStart = reservedDecision(e, r), r.job, r.start
 		}
 		e.st.Decision = e.resvDec
-		c.block(e, ReasonReserved, []string{r.job.reservedClass()})
+		c.block(e, ReasonReserved, r.job.reservedWaits())
 		return false
 	}
 	key := e.shape()
@@ -327,34 +327,51 @@ func reservedDecision(e *entry, r *reservation) *sched.Decision {
 type picker struct {
 	c       *Core
 	classes []*prioClass // highest priority first
+	// byPrio keeps the classes of earlier rounds for reuse; those with
+	// round set are in classes.
+	byPrio map[int]*prioClass
+	round  uint64
 }
 
 type prioClass struct {
 	prio    int
 	tenants []model.TenantID            // sorted
 	queues  map[model.TenantID][]*entry // by position
+	round   uint64                      // the picker round it was filled for
 }
 
+// newPicker orders the pending jobs for a round. One picker serves every
+// round (rounds do not nest), its classes and maps reused.
 func (c *Core) newPicker() *picker {
-	byPrio := map[int]*prioClass{}
+	p := c.picker
+	if p == nil {
+		p = &picker{c: c, byPrio: map[int]*prioClass{}}
+		c.picker = p
+	}
+	p.round++
+	p.classes = p.classes[:0]
 	for _, e := range c.pending {
-		pc := byPrio[e.job.Priority]
+		pc := p.byPrio[e.job.Priority]
 		if pc == nil {
 			pc = &prioClass{prio: e.job.Priority, queues: map[model.TenantID][]*entry{}}
-			byPrio[e.job.Priority] = pc
+			p.byPrio[e.job.Priority] = pc
+		}
+		if pc.round != p.round {
+			pc.round = p.round
+			pc.tenants = pc.tenants[:0]
+			clear(pc.queues)
+			p.classes = append(p.classes, pc)
 		}
 		if _, ok := pc.queues[e.job.Tenant]; !ok {
 			pc.tenants = append(pc.tenants, e.job.Tenant)
 		}
 		pc.queues[e.job.Tenant] = append(pc.queues[e.job.Tenant], e)
 	}
-	p := &picker{c: c}
-	for _, pc := range byPrio {
+	for _, pc := range p.classes {
 		slices.Sort(pc.tenants)
 		for _, q := range pc.queues {
 			slices.SortFunc(q, func(a, b *entry) int { return cmpUint(a.st.Position, b.st.Position) })
 		}
-		p.classes = append(p.classes, pc)
 	}
 	slices.SortFunc(p.classes, func(a, b *prioClass) int { return cmp.Compare(b.prio, a.prio) })
 	return p
