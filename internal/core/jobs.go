@@ -117,17 +117,26 @@ func (c *Core) end(id model.JobID, st model.JobState) {
 }
 
 // place commits a decision to the core's view.
-func (c *Core) place(e *entry, p *model.Placement) bool {
+func (c *Core) place(e *entry, p *model.Placement) bool { return c.placeUsing(e, p, nil) }
+
+// placeUsing is place given p's usage, if already measured (nil if not).
+func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 	if e.committed != nil && p != e.committed && samePlacement(p, e.committed) {
 		// Back where the store has it: the stop was never committed, so
 		// the workload never stopped.
 		p = e.committed
 		e.stops = slices.DeleteFunc(e.stops, func(s stopRec) bool { return s.p == p })
+		pu = nil // measured on the other placement
 	}
 	if err := c.cluster.Apply(*p); err != nil {
 		return false
 	}
-	u := c.usage(p)
+	var u usage
+	if pu != nil {
+		u = *pu
+	} else {
+		u = c.usage(p)
+	}
 	e.use = u
 	c.moved(u.modelMilli)
 	if e.placedIx == 0 {

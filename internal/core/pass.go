@@ -158,7 +158,7 @@ func (c *Core) commitCheck(e *entry, p *model.Placement) sched.Reason {
 		return sched.QuotaExceeded
 	case !c.allowed(e, p):
 		return sched.PolicyDenied
-	case !c.place(e, p):
+	case !c.placeUsing(e, p, &u):
 		return sched.InsufficientCards
 	}
 	return ""
