@@ -178,6 +178,22 @@ func TestBridgeRealAPIServer(t *testing.T) {
 		}
 		return lost == 2, nodeStates(ns)
 	})
+	var capacity struct {
+		AI      struct{ Cards int64 } `json:"ai"`
+		Unknown *struct {
+			Cards int64
+			Sites []struct {
+				Site  string
+				Cards int64
+			}
+		} `json:"unknown"`
+	}
+	if err := e.admin.Get(e.ctx, "/v1/capacity", &capacity); err != nil {
+		t.Fatal(err)
+	}
+	if u := capacity.Unknown; capacity.AI.Cards != 32 || u == nil || u.Cards != 16 || len(u.Sites) != 1 || u.Sites[0].Site != "k8s" {
+		t.Errorf("capacity while the site is cut: %+v", capacity)
+	}
 	if j, _ := e.admin.Job(e.ctx, j2); j.State != v1.StatePending && j.State != v1.StateBlocked {
 		t.Errorf("job on a lost site is %s, want it requeued", j.State)
 	}

@@ -88,11 +88,12 @@ func (s *Server) allocation(ctx context.Context) (map[model.NodeID]int64, error)
 	return alloc, nil
 }
 
-// Capacity implements httpapi.Info: the live ledger.
+// Capacity implements httpapi.Info: the live ledger, and the capacity of
+// lost nodes as unknown.
 func (s *Server) Capacity(ctx context.Context) (any, error) {
 	alloc, err := s.allocation(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return ledger.Capacity(s.net, func(id model.NodeID) int64 { return alloc[id] }), nil
+	return capacityReport{Report: ledger.Capacity(s.net, func(id model.NodeID) int64 { return alloc[id] }), Unknown: s.unknown()}, nil
 }
