@@ -722,7 +722,13 @@ func (b *Bridge) report(ctx context.Context, st JobStatus) {
 				}
 			}
 		}
-		r := base(t.assign[0], v1.StateFailed)
+		a := t.assign[0]
+		for _, w := range t.assign {
+			if w.Worker == st.Worker {
+				a = w
+			}
+		}
+		r := base(a, v1.StateFailed)
 		r.Reason = st.Reason
 		if st.Requeue {
 			r.Reason = "evicted by Kubernetes: " + st.Reason

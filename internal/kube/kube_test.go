@@ -225,4 +225,10 @@ func TestStatusOf(t *testing.T) {
 			t.Errorf("case %d: %+v, want %s requeue=%v", i, st, tt.state, tt.requeue)
 		}
 	}
+	// A failure names the failed pod's worker.
+	failed := pod("b", corev1.PodFailed, "")
+	failed.Labels = map[string]string{LabelWorker: "1"}
+	if st := StatusOf("j", 2, []corev1.Pod{pod("a", corev1.PodRunning, ""), failed}); st.State != model.Failed || st.Worker != 1 {
+		t.Errorf("failed worker 1: %+v", st)
+	}
 }

@@ -20,6 +20,8 @@ type JobStatus struct {
 	// Placement is the key of the placement whose pods were counted, for
 	// placements tracked with Site.TrackPlacement.
 	Placement string `json:"placement,omitempty"`
+	// Worker is the rank of the pod that failed or was evicted.
+	Worker int `json:"worker,omitempty"`
 }
 
 // evictionReasons are pod failure reasons that are not the job's fault.
@@ -34,10 +36,11 @@ func StatusOf(job model.JobID, workers int, pods []corev1.Pod) JobStatus {
 	for _, p := range pods {
 		switch p.Status.Phase {
 		case corev1.PodFailed:
+			w, _ := strconv.Atoi(p.Labels[LabelWorker])
 			if evictionReasons[p.Status.Reason] || p.DeletionTimestamp != nil {
-				return JobStatus{Job: job, State: model.Preempted, Requeue: true, Reason: "pod " + p.Name + " " + nonEmpty(p.Status.Reason, "stopped") + ": " + p.Status.Message}
+				return JobStatus{Job: job, State: model.Preempted, Requeue: true, Worker: w, Reason: "pod " + p.Name + " " + nonEmpty(p.Status.Reason, "stopped") + ": " + p.Status.Message}
 			}
-			return JobStatus{Job: job, State: model.Failed, Reason: "pod " + p.Name + " failed" + exitCode(&p)}
+			return JobStatus{Job: job, State: model.Failed, Worker: w, Reason: "pod " + p.Name + " failed" + exitCode(&p)}
 		case corev1.PodSucceeded:
 			succeeded++
 		case corev1.PodRunning:
