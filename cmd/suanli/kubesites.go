@@ -76,6 +76,16 @@ func newKubeBridges(f kubeFlags, nw *network.Network, specPath, dataDir, tlsCert
 		if s.Kind != model.SiteKubernetes {
 			continue
 		}
+		var nodes []model.Node
+		for _, n := range nw.Nodes {
+			if n.Site == s.ID {
+				nodes = append(nodes, n)
+			}
+		}
+		if len(nodes) == 0 {
+			log.Warn("kubernetes site has no accelerator pools: nothing to bridge", "site", s.ID)
+			continue
+		}
 		path := s.Kubeconfig
 		if !filepath.IsAbs(path) && specPath != "" && specPath != "default" {
 			path = filepath.Join(filepath.Dir(specPath), path)
@@ -95,12 +105,6 @@ func newKubeBridges(f kubeFlags, nw *network.Network, specPath, dataDir, tlsCert
 		if err != nil {
 			errs = append(errs, fmt.Errorf("site %s: kubeconfig %s: %w", s.ID, path, err))
 			continue
-		}
-		var nodes []model.Node
-		for _, n := range nw.Nodes {
-			if n.Site == s.ID {
-				nodes = append(nodes, n)
-			}
 		}
 		kb.sites = append(kb.sites, kube.BridgeConfig{Site: s.ID, Nodes: nodes, Kube: cs, Dynamic: dyn, Catalog: nw.Catalog,
 			Namespace: f.Namespace, Volcano: f.Volcano, Image: f.Image, GraceSeconds: int64(f.Grace / time.Second),
