@@ -57,9 +57,9 @@ type Core struct {
 	pending []*entry                     // in no order; entry.pendingAt is the index
 	waiters map[string]map[string]*group // class → group key → group
 	groups  map[string]*group
-	woken   []*entry // group members woken mid-pass, for the picker
-	picker  *picker  // reused by every round of every pass (newPicker)
-	onNode  map[model.NodeID]map[model.JobID]*entry
+	woken   []*entry                  // group members woken mid-pass, for the picker
+	picker  *picker                   // reused by every round of every pass (newPicker)
+	onNode  map[model.NodeID][]*entry // placed jobs with a worker on the node, each once
 	resv    []*reservation
 	// placed holds the placed jobs by priority, so that preemption looks
 	// only at lower priorities (and costs nothing when none run); in no
@@ -171,7 +171,7 @@ func New(net *network.Network, cfg Config) *Core {
 		cfg: cfg, net: net, cluster: sched.NewCluster(net),
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
 		waiters: map[string]map[string]*group{}, groups: map[string]*group{},
-		onNode: map[model.NodeID]map[model.JobID]*entry{}, down: map[model.NodeID]bool{},
+		onNode: map[model.NodeID][]*entry{}, down: map[model.NodeID]bool{},
 		placed: map[int][]*entry{}, prioMilli: map[int]map[string]int64{},
 		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, modelIdx: map[string]uint{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
