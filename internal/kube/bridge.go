@@ -134,6 +134,10 @@ type tracked struct {
 	dispatched bool
 	reported   model.JobState // the last state the server accepted
 	done       map[int]bool   // workers reported completed
+	// stale: its pods' state may not have been reported (new, a report
+	// failed, or events passed while the API server was unreachable):
+	// the next tick reads it from the informer.
+	stale bool
 }
 
 // NewBridge checks the configuration and returns a bridge.
@@ -274,10 +278,15 @@ func (b *Bridge) handle(ctx context.Context, e Event) {
 		b.log.Warn("API server unreachable: heartbeats stop, so the server loses the site's nodes (capacity unknown) once their leases run out", "err", e.Err)
 	case Reachable:
 		b.reachable, b.pruned = true, ""
+		for _, t := range b.placed {
+			t.stale = true
+		}
 		b.tick(ctx)
 	case JobChanged:
 		if b.reachable {
 			b.report(ctx, *e.Status)
+		} else if t := b.placed[e.Status.Job]; t != nil {
+			t.stale = true
 		}
 	}
 }
@@ -557,7 +566,7 @@ func (b *Bridge) reconcile(ctx context.Context, listedAll bool) {
 		keep[id] = key
 		t := b.placed[id]
 		if t == nil || t.key != key {
-			t = &tracked{key: key, placedAt: j.PlacedAt, assign: p.Assignments, done: map[int]bool{}}
+			t = &tracked{key: key, placedAt: j.PlacedAt, assign: p.Assignments, done: map[int]bool{}, stale: true}
 			b.placed[id] = t
 			b.site.TrackPlacement(id, key, len(p.Assignments))
 		}
@@ -665,19 +674,20 @@ func (b *Bridge) dispatch(ctx context.Context, j v1.AssignedJob, p model.Placeme
 	b.log.Info("dispatched", "job", j.ID, "pods", len(p.Assignments), "placement", t.key)
 }
 
-// follow reports, from the informer's pods, the state of every placement
-// not yet reported ended: the retry path of reports that did not go
-// through, and the first report of pods that existed before the bridge.
+// follow reports, from the informer's pods, the state of the stale
+// placements: the retry path of reports that did not go through, and the
+// first report of pods that existed before the bridge.
 func (b *Bridge) follow(ctx context.Context) {
 	ids := make([]model.JobID, 0, len(b.placed))
 	for id, t := range b.placed {
-		if t.dispatched && !t.reported.Terminal() {
+		if t.stale && t.dispatched && !t.reported.Terminal() {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
 		if st, ok := b.site.JobStatus(id); ok {
+			b.placed[id].stale = false
 			b.report(ctx, st)
 		}
 	}
@@ -690,6 +700,11 @@ func (b *Bridge) report(ctx context.Context, st JobStatus) {
 		return
 	}
 	job := string(st.Job)
+	sent := func(r v1.WorkerReport) bool {
+		ok := b.send(ctx, job, r)
+		t.stale = t.stale || !ok
+		return ok
+	}
 	base := func(a model.Assignment, state string) v1.WorkerReport {
 		return v1.WorkerReport{Node: string(a.Node), Worker: a.Worker, PlacedAt: t.placedAt, State: state, At: time.Now().UTC()}
 	}
@@ -700,14 +715,14 @@ func (b *Bridge) report(ctx context.Context, st JobStatus) {
 		}
 		ok := true
 		for _, a := range t.assign {
-			ok = b.send(ctx, job, base(a, v1.StateRunning)) && ok
+			ok = sent(base(a, v1.StateRunning)) && ok
 		}
 		if ok {
 			t.reported = model.Running
 		}
 	case model.Completed:
 		for _, a := range t.assign {
-			if !t.done[a.Worker] && b.send(ctx, job, base(a, v1.StateCompleted)) {
+			if !t.done[a.Worker] && sent(base(a, v1.StateCompleted)) {
 				t.done[a.Worker] = true
 			}
 		}
@@ -733,7 +748,7 @@ func (b *Bridge) report(ctx context.Context, st JobStatus) {
 		if st.Requeue {
 			r.Reason = "evicted by Kubernetes: " + st.Reason
 		}
-		if b.send(ctx, job, r) {
+		if sent(r) {
 			t.reported = model.Failed
 		}
 	}
