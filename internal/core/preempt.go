@@ -35,7 +35,7 @@ func (c *Core) preempt(e *entry) bool {
 			if !overlaps(v, e) {
 				continue
 			}
-			if a := c.amount(e, v.use.modelMilli); a > 0 {
+			if a := c.amountOf(e, &v.use); a > 0 {
 				amt[v] = a
 				cands = append(cands, v)
 			}

@@ -157,6 +157,22 @@ func (c *Core) amount(e *entry, modelMilli map[string]int64) int64 {
 	return t
 }
 
+// amountOf is amount for a placed job's usage.
+func (c *Core) amountOf(e *entry, u *usage) int64 {
+	var t int64
+	for _, x := range u.models {
+		if !c.canUse(e, x.model) {
+			continue
+		}
+		if e.byGFLOPS {
+			t += x.milli * c.fp16[x.model] / model.MilliCard
+		} else {
+			t += x.milli
+		}
+	}
+	return t
+}
+
 // expectedStart estimates when the capacity a gang needs will be free:
 // now if it is (fragmentation blocks it, not a shortage), else the end of
 // the running job whose release completes it, by declared runtimes.
@@ -225,7 +241,7 @@ func (c *Core) estimateStart(e *entry) int64 {
 			if r == e || r.job.RuntimeSec <= 0 || !overlaps(r, e) {
 				continue
 			}
-			amt := c.amount(e, r.use.modelMilli)
+			amt := c.amountOf(e, &r.use)
 			if amt > 0 && c.healthy(r.st.Placement) {
 				rel = append(rel, release{at: r.placedAt + r.job.RuntimeSec, pos: r.st.Position, amt: amt})
 			}

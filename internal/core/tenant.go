@@ -27,6 +27,14 @@ type usage struct {
 	memMiB      int64
 	vendorMilli map[string]int64
 	modelMilli  map[string]int64
+	// models lists modelMilli's entries, for scans over many placed jobs
+	// (Core.amountOf), in no particular order.
+	models []modelAmount
+}
+
+type modelAmount struct {
+	model string
+	milli int64
 }
 
 // milli is the thousandths of a card the usage holds, over all models.
@@ -59,6 +67,10 @@ func usageBy(p *model.Placement, lookup func(id string) *catalog.Model) usage {
 		if m != nil {
 			u.vendorMilli[m.Vendor] += milli
 		}
+	}
+	u.models = make([]modelAmount, 0, len(u.modelMilli))
+	for m, milli := range u.modelMilli {
+		u.models = append(u.models, modelAmount{m, milli})
 	}
 	return u
 }
