@@ -38,10 +38,11 @@ import (
 type demoConfig struct {
 	Addr    string // API and dashboard (default 127.0.0.1:8080; a taken default falls back to a free port)
 	DataDir string // embedded store (default: a temporary directory, removed at exit)
-	// Heartbeat is the agents' heartbeat period (default 10 s): 15,906
-	// agents of the default network beat about 1,600 times a second, about
-	// a third of a core for server and agents together (internal/server
-	// README, "Agent heartbeats"). Three missed beats lose a node.
+	// Heartbeat is the agents' heartbeat period (default 10 s): the 15,906
+	// agents of the default network beat about 1,600 times a second, which
+	// costs about a quarter of a core for server and agents together
+	// (internal/server README, "Agent heartbeats"); the whole demo takes
+	// about a third of a core. Three missed beats lose a node (30 s).
 	Heartbeat time.Duration
 	Rate      float64       // jobs submitted per minute (default 300)
 	Load      float64       // offered load the runtimes are scaled to, a fraction of the network's cards (default 0.3)
@@ -81,7 +82,12 @@ It prints the dashboard's address and an admin token. Every --kill-agent-every
 it kills the agent of a node running work: after three missed heartbeats the
 server loses the node and requeues its jobs whole, from their last
 checkpoint, and places them elsewhere. Interrupt (Ctrl-C) or --duration
-stops it.`,
+stops it.
+
+A job's declared runtime is how long its simulated workers run, in seconds:
+the synthetic workload's runtimes are scaled so that jobs arriving at --rate
+offer --load of the network's cards. On the default network the demo takes
+about a third of a core and 1 GiB of memory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
