@@ -292,7 +292,12 @@ func (l *loop) flush(ctx context.Context) error {
 			r.State = js.State
 		}
 		r.Position = js.Position
-		r.Reason, r.Waits = js.Reason, js.Waits
+		// A job's end keeps the reason its agents or its canceller gave
+		// (worker, exit code; "cancelled by"): the core has none of its own.
+		if !r.State.Terminal() || r.Reason == "" {
+			r.Reason = js.Reason
+		}
+		r.Waits = js.Waits
 		r.Decision = nil
 		if d := js.Decision; d != nil {
 			// What the API shows (the explanation, the score), not the
