@@ -47,7 +47,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw})
+	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw, Heartbeat: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -410,4 +410,67 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("%d form controls without a label", n)
 		}
 	})
+
+	t.Run("unknown capacity", func(t *testing.T) {
+		b.t = t
+		// A node whose agent registers and then falls silent is lost: its
+		// capacity is unknown, not free, on the overview and its site.
+		nodes, err := s.admin.Nodes(ctx, "")
+		if err != nil || len(nodes) == 0 {
+			t.Fatalf("nodes: %v (%d)", err, len(nodes))
+		}
+		var n v1.Node
+		for _, x := range nodes {
+			if x.AllocatedMilli == 0 {
+				n = x
+				break
+			}
+		}
+		tok, err := s.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "silent"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		devs := make([]v1.NodeDevice, n.Cards)
+		for i := range devs {
+			devs[i] = v1.NodeDevice{Index: i, Vendor: "test", Model: n.Model, Health: "OK"}
+		}
+		if _, err := v1.NewClient(s.url, tok.Secret).RegisterNode(ctx, v1.NodeRegistration{Node: n.ID, Site: n.Site, Devices: devs}); err != nil {
+			t.Fatal(err)
+		}
+		var capDoc struct {
+			Unknown *struct {
+				Nodes  int   `json:"nodes"`
+				Cards  int64 `json:"cards"`
+				GFLOPS int64 `json:"gflops"`
+			} `json:"unknown"`
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for capDoc.Unknown == nil {
+			if time.Now().After(deadline) {
+				t.Fatal("the silent node's capacity never became unknown")
+			}
+			time.Sleep(50 * time.Millisecond)
+			if err := s.admin.Get(ctx, "/v1/capacity", &capDoc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if capDoc.Unknown.Nodes != 1 || capDoc.Unknown.Cards != int64(n.Cards) {
+			t.Fatalf("unknown %+v, want node %s's %d cards", *capDoc.Unknown, n.ID, n.Cards)
+		}
+		b.open(s.url, admin, "/ui/")
+		b.waitText("#k-free", "unknown")
+		if got := eval[string](b, `document.getElementById('k-free').dataset.unknownGflops`); got != strconv.FormatInt(capDoc.Unknown.GFLOPS, 10) {
+			t.Errorf("unknown GFLOPS shown %s, /v1/capacity says %d", got, capDoc.Unknown.GFLOPS)
+		}
+		row := eval[string](b, `document.querySelector('#sites tr[data-site="`+n.Site+`"]').textContent`)
+		if want := "capacity unknown: " + thousands(n.Cards) + " cards"; !strings.Contains(row, want) {
+			t.Errorf("site row %q lacks %q", row, want)
+		}
+		b.open(s.url, admin, "/ui/sites/"+n.Site)
+		b.waitText("#s-unknown", "Capacity unknown: 1 node ")
+		if hidden := eval[bool](b, `document.getElementById('s-unknown').hidden`); hidden {
+			t.Error("the site page hides its unknown capacity")
+		}
+		b.checkContrast("site with unknown capacity")
+	})
 }

@@ -35,7 +35,12 @@ function kpis(cap, ms) {
   const set = (id, ...kids) => S.$(id).replaceChildren(...kids);
   set("#k-installed", S.ef(ai.gflops) + " EF", S.el("small", {}, ` ${S.int(ai.cards)} cards`));
   set("#k-allocated", S.ef(ai.allocated_gflops) + " EF", S.el("small", {}, ` ${S.pct(ai.allocated_gflops, ai.gflops)}`));
-  set("#k-free", S.ef(ai.gflops - ai.allocated_gflops) + " EF");
+  // Capacity of nodes the server no longer hears from (a lost agent, an
+  // unreachable Kubernetes site) is unknown, not free.
+  const unk = cap.unknown || { gflops: 0, cards: 0, nodes: 0, sites: [] };
+  S.$("#k-free").dataset.unknownGflops = unk.gflops;
+  set("#k-free", S.ef(Math.max(0, ai.gflops - ai.allocated_gflops - unk.gflops)) + " EF",
+    ...(unk.nodes ? [S.el("small", { class: "unknown" }, ` + ${S.ef(unk.gflops)} EF unknown: ${S.int(unk.nodes)} nodes, ${S.int(unk.cards)} cards not heard from`)] : []));
   set("#k-ownership", `${S.ef(self.gflops)} / ${S.ef(leased.gflops)}`, S.el("small", {}, " EF"));
   set("#k-domestic", S.pct(dom.gflops, ai.gflops), S.el("small", {}, ` installed · ${S.pct(dom.allocated_gflops, ai.allocated_gflops)} allocated`));
   set("#k-queue", S.int(S.metricSum(ms, "suanli_queue_depth")), S.el("small", {}, " pending or blocked"));
@@ -49,9 +54,12 @@ function kpis(cap, ms) {
 
 function siteTable(net, cap) {
   const bySite = Object.fromEntries((cap.breakdowns.site || []).map((b) => [b.key, b]));
+  const unknown = Object.fromEntries(((cap.unknown || {}).sites || []).map((u) => [u.site, u]));
   const rows = [...net.sites].sort((a, b) => (bySite[b.id]?.gflops || 0) - (bySite[a.id]?.gflops || 0)).map((s) => {
     const b = bySite[s.id] || { cards: 0, gflops: 0, allocated_gflops: 0 };
-    return S.el("tr", {}, S.el("td", {}, S.el("a", { href: "/ui/sites/" + encodeURIComponent(s.id) }, s.name)),
+    const u = unknown[s.id];
+    const mark = u ? [S.el("span", { class: "unknown", title: "nodes not heard from: their capacity is unknown, not free" }, ` capacity unknown: ${S.int(u.cards)} cards`)] : [];
+    return S.el("tr", { "data-site": s.id }, S.el("td", {}, S.el("a", { href: "/ui/sites/" + encodeURIComponent(s.id) }, s.name), ...mark),
       S.el("td", {}, s.province), S.el("td", {}, s.ownership),
       S.el("td", { class: "num" }, S.int(b.cards)), S.el("td", { class: "num" }, S.ef(b.gflops)),
       S.el("td", { class: "num" }, S.pct(b.allocated_gflops, b.gflops)));

@@ -74,6 +74,10 @@ S.run(async () => {
   S.$("#s-installed").dataset.gflops = b.gflops;
   S.$("#s-allocated").textContent = `${S.ef(b.allocated_gflops)} EF (${S.pct(b.allocated_gflops, b.gflops)})`;
   S.$("#s-cards").textContent = S.int(b.cards);
+  const u = ((cap.unknown || {}).sites || []).find((x) => x.site === site);
+  const note = S.$("#s-unknown");
+  note.hidden = !u;
+  if (u) note.textContent = `Capacity unknown: ${S.int(u.nodes)} node${u.nodes === 1 ? "" : "s"} (${S.int(u.cards)} cards, ${S.ef(u.gflops)} EF) have not been heard from — a lost agent or an unreachable Kubernetes API server. Their cards are neither free nor allocated until they report again; their jobs were requeued.`;
   S.$("#s-vendors").textContent = [...new Set((ms.suanli_allocated_eflops || []).filter((m) => m.labels.site === site).map((m) => m.labels.vendor))].sort().join(", ") || "–";
   const both = async () => { const live = await S.liveJobs(); await Promise.all([heat(site, live), jobsHere(site, live)]); };
   await both();
