@@ -41,8 +41,8 @@ type demoConfig struct {
 	// Heartbeat is the agents' heartbeat period (default 10 s): the 15,906
 	// agents of the default network beat about 1,600 times a second, which
 	// costs about a quarter of a core for server and agents together
-	// (internal/server README, "Agent heartbeats"); the whole demo takes
-	// about a third of a core. Three missed beats lose a node (30 s).
+	// (internal/server README, "Agent heartbeats"); the whole demo takes a
+	// third to a half of a core. Three missed beats lose a node (30 s).
 	Heartbeat time.Duration
 	Rate      float64       // jobs submitted per minute (default 300)
 	Load      float64       // offered load the runtimes are scaled to, a fraction of the network's cards (default 0.3)
@@ -87,7 +87,8 @@ stops it.
 A job's declared runtime is how long its simulated workers run, in seconds:
 the synthetic workload's runtimes are scaled so that jobs arriving at --rate
 offer --load of the network's cards. On the default network the demo takes
-about a third of a core and 1 GiB of memory.`,
+a third to a half of a core (more as the running jobs grow) and about
+1.1 GiB of memory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
