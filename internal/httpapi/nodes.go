@@ -168,9 +168,22 @@ func (h *handler) workerReport(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) nodes(w http.ResponseWriter, r *http.Request) error {
+	devices := true
+	switch v := r.URL.Query().Get("devices"); v {
+	case "", "true":
+	case "false":
+		devices = false
+	default:
+		return Problems{{Field: "devices", Message: fmt.Sprintf("%q is not true or false", v)}}
+	}
 	ns, err := h.b.Nodes(r.Context(), r.URL.Query().Get("site"))
 	if err != nil {
 		return err
+	}
+	if !devices {
+		for i := range ns {
+			ns[i].Devices, ns[i].Warnings = nil, nil
+		}
 	}
 	writeJSON(w, http.StatusOK, ns)
 	return nil

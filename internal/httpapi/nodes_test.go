@@ -121,3 +121,37 @@ func FuzzAgentPayloads(f *testing.F) {
 		check(decodeReader(bytes.NewReader(b), &hb))
 	})
 }
+
+// nodesStub lists one node with its agent's devices.
+type nodesStub struct{ agentStub }
+
+func (n *nodesStub) Nodes(ctx context.Context, site string) ([]v1.Node, error) {
+	return []v1.Node{{ID: "n1", Site: "s", Model: "m", Cards: 2, State: v1.NodeReady, Healthy: true,
+		Devices:  []v1.NodeDevice{{Index: 0, Vendor: "v", Model: "m"}, {Index: 1, Vendor: "v", Model: "m"}},
+		Warnings: []string{"w"}}}, nil
+}
+
+// TestNodesWithoutDevices: ?devices=false leaves out what agents reported
+// (the dashboard's summary of the whole network); a bad value is a 400.
+func TestNodesWithoutDevices(t *testing.T) {
+	h := New(Config{Backend: &nodesStub{}})
+	get := func(q string) (int, []v1.Node, string) {
+		req := httptest.NewRequest("GET", "/v1/nodes"+q, nil)
+		req.Header.Set("Authorization", "Bearer sl_x")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var ns []v1.Node
+		_ = json.Unmarshal(rec.Body.Bytes(), &ns)
+		return rec.Code, ns, rec.Body.String()
+	}
+	if code, ns, body := get(""); code != 200 || len(ns) != 1 || len(ns[0].Devices) != 2 {
+		t.Fatalf("full listing: %d %s", code, body)
+	}
+	code, ns, body := get("?devices=false")
+	if code != 200 || len(ns) != 1 || ns[0].Devices != nil || ns[0].Warnings != nil || ns[0].Cards != 2 || !ns[0].Healthy {
+		t.Fatalf("summary: %d %s", code, body)
+	}
+	if code, _, body := get("?devices=no"); code != http.StatusBadRequest || !strings.Contains(body, "devices") {
+		t.Errorf("bad value: %d %s", code, body)
+	}
+}

@@ -28,7 +28,7 @@ var routes = []route{
 	{method: "POST", path: "/v1/jobs/{id}/status", summary: "An agent reports a placed job running, completed or failed.", roles: agents, request: v1.StatusReport{}, response: v1.Job{}, handle: (*handler).report},
 	{method: "GET", path: "/v1/nodes/{id}/assignments", summary: "The live jobs placed on a node, for its agent (with spec.workload and the checkpoint to resume from).", roles: agents, response: []v1.Job{}, handle: (*handler).assignments},
 	{method: "GET", path: "/v1/nodes", summary: "The network's nodes: site, domain, model, cards, allocation, state and what each agent reported.", roles: all,
-		query: []param{{"site", "only this site's nodes"}}, response: []v1.Node{}, handle: (*handler).nodes},
+		query: []param{{"site", "only this site's nodes"}, {"devices", "false: leave out each agent's device list and warnings (a summary for views of the whole network)"}}, response: []v1.Node{}, handle: (*handler).nodes},
 	{method: "POST", path: "/v1/nodes/{id}/register", summary: "An agent registers its node and devices (unknown models included) and gets a lease.", roles: agentOnly, request: v1.NodeRegistration{}, response: v1.NodeLease{}, handle: (*handler).register},
 	{method: "POST", path: "/v1/nodes/{id}/heartbeat", summary: "An agent renews its node's lease; 404: register again; 409: the lease expired or was superseded.", roles: agentOnly, request: v1.Heartbeat{}, response: v1.HeartbeatReply{}, handle: (*handler).heartbeat},
 	{method: "PUT", path: "/v1/nodes/{id}/devices", summary: "An agent reports its devices' health; a device in Error takes its node out of service.", roles: agentOnly, request: v1.DeviceReport{}, code: http.StatusNoContent, handle: (*handler).devices},

@@ -131,7 +131,9 @@ const S = (() => {
   // nodes lists the network's nodes where the server serves /v1/nodes,
   // each as {id, site, domain, model, cards, allocMilli, healthy, state}.
   async function nodes(site) {
-    const q = site ? "?site=" + encodeURIComponent(site) : "";
+    // Without each agent's device list: the views need the summary only
+    // (on the default network the full listing is about 25 MB).
+    const q = "?devices=false" + (site ? "&site=" + encodeURIComponent(site) : "");
     const body = await api("/v1/nodes" + q);
     const list = Array.isArray(body) ? body : body.nodes || body.items || [];
     const num = (...xs) => { for (const x of xs) if (typeof x === "number") return x; return 0; };
