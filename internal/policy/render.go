@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Text renders the report as the tables `suanli compliance` prints.
@@ -15,7 +16,7 @@ func (r *Report) Text() string {
 	if name == "" {
 		name = "(unnamed)"
 	}
-	fmt.Fprintf(&b, "Compliance at %d — policy %s version %d (revision %d)\n\n", r.At, name, r.PolicyVersion, r.Revision)
+	fmt.Fprintf(&b, "Compliance at %s — policy %s version %d (revision %d)\n\n", time.Unix(r.At, 0).UTC().Format(time.RFC3339), name, r.PolicyVersion, r.Revision)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "capacity \tcards\tFP16 TFLOPS\tdomestic\tunknown-FP16 cards\t")
