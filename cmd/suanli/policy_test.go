@@ -109,7 +109,9 @@ sites:
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	eventually("capacity --server", func(out string, err error) bool { return err == nil && strings.Contains(out, "allocated: 0.003 EFLOPS") },
+	eventually("capacity --server", func(out string, err error) bool {
+		return err == nil && strings.Contains(out, "allocated: 0.003 EFLOPS")
+	},
 		"capacity", "--server", hs.URL, "--token-file", tokenFile)
 	out, err := run(t, "advisory", "file", "--model", "H20", "--action", "evict", "--class", "sensitive", "--severity", "critical", "--summary", "under review", "--token-file", tokenFile)
 	if err != nil || !strings.Contains(out, "filed: evict critical on nvidia-h20") {
