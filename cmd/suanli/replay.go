@@ -353,12 +353,17 @@ func measureTiming(wall time.Duration, workers int) timing {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	t := timing{WallS: wall.Seconds(), CPUs: runtime.NumCPU(), Workers: workers}
+	return timing{WallS: wall.Seconds(), CPUs: runtime.NumCPU(), Workers: workers, PeakRSSMiB: peakRSSBytes() >> 20}
+}
+
+// peakRSSBytes is this process's peak resident memory (0 where the
+// system does not say).
+func peakRSSBytes() int64 {
 	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		t.PeakRSSMiB = int64(ru.Maxrss) / 1024 // kilobytes on Linux
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
 	}
-	return t
+	return int64(ru.Maxrss) * 1024 // kilobytes on Linux
 }
 
 // bar is a progress bar on a terminal; silent when stderr is not one.

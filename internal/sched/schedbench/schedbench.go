@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/suanli/suanli/internal/model"
@@ -59,8 +60,24 @@ type Result struct {
 	Scenarios      []Scenario `json:"scenarios"`
 }
 
+// ScenarioNames are the job streams Run knows, in the order it runs them.
+var ScenarioNames = []string{"mixed", "single-node", "gang-256"}
+
+// CheckScenarios says which of names Run does not know, before any work.
+func CheckScenarios(names []string) error {
+	for _, name := range names {
+		if !slices.Contains(ScenarioNames, name) {
+			return fmt.Errorf("unknown scenario %q (want %s)", name, strings.Join(ScenarioNames, ", "))
+		}
+	}
+	return nil
+}
+
 // Run builds the network and runs the scenarios.
 func Run(cfg Config) (Result, error) {
+	if err := CheckScenarios(cfg.Scenarios); err != nil {
+		return Result{}, err
+	}
 	if cfg.Nodes <= 0 {
 		cfg.Nodes = 12_500
 	}
@@ -74,7 +91,7 @@ func Run(cfg Config) (Result, error) {
 		cfg.TargetUtilMilli = 700
 	}
 	if len(cfg.Scenarios) == 0 {
-		cfg.Scenarios = []string{"mixed", "single-node", "gang-256"}
+		cfg.Scenarios = ScenarioNames
 	}
 	net, err := schedtest.Network(schedtest.NetConfig{Nodes: cfg.Nodes, Sites: cfg.Sites, Seed: cfg.Seed})
 	if err != nil {
@@ -110,8 +127,6 @@ func Run(cfg Config) (Result, error) {
 			jobs = schedtest.SingleNode(cfg.Decisions, cfg.Seed)
 		case "gang-256":
 			jobs = schedtest.Gangs(cfg.Decisions, 256, cfg.Seed)
-		default:
-			return res, fmt.Errorf("unknown scenario %q (want mixed, single-node or gang-256)", name)
 		}
 		res.Scenarios = append(res.Scenarios, runScenario(name, base.Clone(), jobs, cfg))
 	}
