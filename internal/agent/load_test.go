@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,51 +73,6 @@ func serverProc(b *testing.B, period time.Duration) (string, int, func()) {
 	return "", 0, nil
 }
 
-// procUsage reads a process's CPU time and resident memory from /proc.
-func procUsage(pid int) (cpu time.Duration, rssKiB int64) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err == nil {
-		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
-			f := strings.Fields(string(b)[i+1:])
-			if len(f) > 13 {
-				ut, _ := strconv.ParseInt(f[11], 10, 64)
-				st, _ := strconv.ParseInt(f[12], 10, 64)
-				cpu = time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
-			}
-		}
-	}
-	s, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	for _, line := range strings.Split(string(s), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			rssKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return cpu, rssKiB
-}
-
-// timing records the latency of heartbeat requests.
-type timing struct {
-	next http.RoundTripper
-	mu   sync.Mutex // guards on, lat
-	on   bool
-	lat  []time.Duration
-}
-
-func (t *timing) RoundTrip(r *http.Request) (*http.Response, error) {
-	if !strings.HasSuffix(r.URL.Path, "/heartbeat") {
-		return t.next.RoundTrip(r)
-	}
-	start := time.Now()
-	resp, err := t.next.RoundTrip(r)
-	d := time.Since(start)
-	t.mu.Lock()
-	if t.on {
-		t.lat = append(t.lat, d)
-	}
-	t.mu.Unlock()
-	return resp, err
-}
-
 // BenchmarkHeartbeats runs N in-process simulated agents heartbeating
 // against one agenttest server in another process over loopback, for two
 // heartbeat periods after one period of warm-up, and reports the server's
@@ -143,7 +97,7 @@ func heartbeatLoad(b *testing.B, n int, period time.Duration) {
 	defer stop()
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
-	tm := &timing{next: tr}
+	tm := &agenttest.BeatTimer{Next: tr}
 	hc := &http.Client{Transport: tm}
 	rep, err := device.ParseSimulate("Ascend910B3x8")
 	if err != nil {
@@ -164,18 +118,13 @@ func heartbeatLoad(b *testing.B, n int, period time.Duration) {
 	}
 	defer func() { cancel(); wg.Wait() }()
 	time.Sleep(period + period/2) // registrations are spread over the first period
-	tm.mu.Lock()
-	tm.on = true
-	tm.mu.Unlock()
-	cpu0, _ := procUsage(pid)
+	tm.Measure(true)
+	cpu0, _ := agenttest.ProcUsage(pid)
 	t0 := time.Now()
 	time.Sleep(2 * period)
-	cpu1, rss := procUsage(pid)
+	cpu1, rss := agenttest.ProcUsage(pid)
 	wall := time.Since(t0)
-	tm.mu.Lock()
-	lat := slices.Clone(tm.lat)
-	tm.on = false
-	tm.mu.Unlock()
+	lat, _ := tm.Measure(false)
 	registered := 0
 	for _, a := range agents {
 		if a.Status().Registered {

@@ -20,6 +20,7 @@ import (
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/agent"
+	"github.com/suanli/suanli/internal/agent/agenttest"
 	"github.com/suanli/suanli/internal/agent/workload"
 	"github.com/suanli/suanli/internal/device"
 	"github.com/suanli/suanli/internal/httpapi"
@@ -159,71 +160,11 @@ func (ls *loadServer) heapBytes(b *testing.B) float64 {
 	}
 }
 
-// procStat reads a process's CPU time and resident memory from /proc.
-func procStat(pid int) (cpu time.Duration, rssKiB int64) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err == nil {
-		if i := strings.LastIndexByte(string(raw), ')'); i >= 0 {
-			f := strings.Fields(string(raw)[i+1:])
-			if len(f) > 13 {
-				ut, _ := strconv.ParseInt(f[11], 10, 64)
-				st, _ := strconv.ParseInt(f[12], 10, 64)
-				cpu = time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
-			}
-		}
-	}
-	s, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	for _, line := range strings.Split(string(s), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			rssKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return cpu, rssKiB
-}
-
 // selfCPU is this process's CPU time (the agents' side).
 func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// beatTimer records the latency of acknowledged heartbeats.
-type beatTimer struct {
-	next http.RoundTripper
-	mu   sync.Mutex // guards on, lat, failed
-	on   bool
-	lat  []time.Duration
-	// failed counts heartbeats that got an error or a status other than 200.
-	failed int
-}
-
-func (t *beatTimer) RoundTrip(r *http.Request) (*http.Response, error) {
-	if !strings.HasSuffix(r.URL.Path, "/heartbeat") {
-		return t.next.RoundTrip(r)
-	}
-	start := time.Now()
-	resp, err := t.next.RoundTrip(r)
-	d := time.Since(start)
-	t.mu.Lock()
-	if t.on {
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.failed++
-		} else {
-			t.lat = append(t.lat, d)
-		}
-	}
-	t.mu.Unlock()
-	return resp, err
-}
-
-func (t *beatTimer) measure(on bool) (lat []time.Duration, failed int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.on = on
-	lat, failed = t.lat, t.failed
-	t.lat, t.failed = nil, 0
-	return lat, failed
 }
 
 // BenchmarkAgentHeartbeats runs N in-process simulated agents, one per node
@@ -267,7 +208,7 @@ func agentLoad(b *testing.B, n int, period time.Duration) {
 	defer ls.stop()
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
-	bt := &beatTimer{next: tr}
+	bt := &agenttest.BeatTimer{Next: tr}
 	hc := &http.Client{Transport: bt}
 	reports := map[string]device.Report{}
 	lease := v1.Lease{Period: period, Missed: v1.DefaultMissedBeats}
@@ -314,15 +255,15 @@ func agentLoad(b *testing.B, n int, period time.Duration) {
 	}
 	time.Sleep(period)
 	b.ResetTimer()
-	bt.measure(true)
-	cpu0, _ := procStat(ls.pid)
+	bt.Measure(true)
+	cpu0, _ := agenttest.ProcUsage(ls.pid)
 	self0 := selfCPU()
 	t0 := time.Now()
 	time.Sleep(2 * period)
-	cpu1, rss := procStat(ls.pid)
+	cpu1, rss := agenttest.ProcUsage(ls.pid)
 	self1 := selfCPU()
 	wall := time.Since(t0)
-	lat, failed := bt.measure(false)
+	lat, failed := bt.Measure(false)
 	b.StopTimer()
 	heap := ls.heapBytes(b)
 	lost := int64(0)
