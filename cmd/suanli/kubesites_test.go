@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/kube/kubetest"
 )
 
 // TestServeBadKubeconfig: a kubernetes site whose kubeconfig does not
@@ -40,23 +41,6 @@ func TestServeBadKubeconfig(t *testing.T) {
 	}
 }
 
-// kubeAssets finds the kube-apiserver and etcd that scripts/kube-tools.sh
-// builds, as internal/kube's tests do: outside CI a missing build skips.
-func kubeAssets(t *testing.T) string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	home, _ := os.UserHomeDir()
-	dir := filepath.Join(home, ".cache", "suanli", "kube-v1.37.2")
-	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no kube-apiserver in %s: run scripts/kube-tools.sh (make test does)", dir)
-		}
-		t.Skipf("no kube-apiserver in %s: run scripts/kube-tools.sh to build it (make test does)", dir)
-	}
-	return dir
-}
-
 // TestServeKubeSite: `suanli serve` on examples/network-kube.yaml, with its
 // kubeconfig pointing at a real kube-apiserver, registers the site's nodes
 // through its bridge (replacing a stale agent token), and a job submitted to it becomes a Pod bound to the
@@ -65,7 +49,7 @@ func TestServeKubeSite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver")
 	}
-	envt := &envtest.Environment{BinaryAssetsDirectory: kubeAssets(t)}
+	envt := &envtest.Environment{BinaryAssetsDirectory: kubetest.Assets(t)}
 	cfg, err := envt.Start()
 	if err != nil {
 		t.Fatalf("start kube-apiserver: %v", err)

@@ -24,6 +24,7 @@ import (
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/kube/kubetest"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/server"
@@ -286,7 +287,7 @@ func TestBridgeVolcano(t *testing.T) {
 }
 
 func newBridgeEnv(t *testing.T, volcano bool) *bridgeEnv {
-	dir := assets(t)
+	dir := kubetest.Assets(t)
 	envt := &envtest.Environment{BinaryAssetsDirectory: dir, CRDs: []*apiextensionsv1.CustomResourceDefinition{podGroupCRD()}}
 	cfg, err := envt.Start()
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,25 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/kube/kubetest"
 	"github.com/suanli/suanli/internal/model"
 )
-
-// assets finds the kube-apiserver and etcd that scripts/kube-tools.sh
-// builds; the README's test command builds them when missing.
-func assets(t *testing.T) string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	home, _ := os.UserHomeDir()
-	dir := filepath.Join(home, ".cache", "suanli", "kube-v1.37.2")
-	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no kube-apiserver in %s: run scripts/kube-tools.sh (make test does)", dir)
-		}
-		t.Skipf("no kube-apiserver in %s: run scripts/kube-tools.sh to build it (make test does)", dir)
-	}
-	return dir
-}
 
 func podGroupCRD() *apiextensionsv1.CustomResourceDefinition {
 	preserve := true
@@ -130,7 +113,7 @@ func TestRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver")
 	}
-	dir := assets(t)
+	dir := kubetest.Assets(t)
 	if _, err := exec.LookPath(filepath.Join(dir, "etcd")); err != nil {
 		t.Fatalf("etcd missing in %s", dir)
 	}
