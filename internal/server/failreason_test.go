@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -19,14 +18,7 @@ import (
 func TestFailedWorkerKeepsReason(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const period = time.Second
-		srv, err := New(Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = srv.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period})
 		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
 		const mlu = "cambricon-mlu370-x8"
 		for _, n := range nodesOf(t, mlu) {

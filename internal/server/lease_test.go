@@ -32,6 +32,21 @@ func devicesFor(modelID string, n int, health string) []v1.NodeDevice {
 	return out
 }
 
+// runInBubble starts a server with cfg in the calling synctest bubble and
+// stops it, waiting for it, when the test ends.
+func runInBubble(t *testing.T, cfg Config) (*Server, context.Context) {
+	t.Helper()
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv, ctx
+}
+
 // TestSilentNodeRequeued: in virtual time, a node whose agent stops
 // heartbeating is lost once three heartbeats are missed, and its gang is
 // requeued whole, from its last checkpoint, onto the other nodes — within
@@ -39,14 +54,7 @@ func devicesFor(modelID string, n int, health string) []v1.NodeDevice {
 func TestSilentNodeRequeued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const period = time.Second
-		srv, err := New(Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = srv.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period})
 		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
 		const mlu = "cambricon-mlu370-x8"
 		leases := map[string]string{}
@@ -158,8 +166,6 @@ func TestSilentNodeRequeued(t *testing.T) {
 		if !slices.ContainsFunc(audit.Entries, func(e v1.AuditEntry) bool { return e.Action == "node.lost" && e.Target == silent }) {
 			t.Error("no node.lost entry in the audit log")
 		}
-		cancel()
-		<-done
 	})
 }
 
@@ -169,18 +175,12 @@ func TestSilentNodeRequeued(t *testing.T) {
 // reports healthy again.
 func TestRegistrationAndDeviceHealth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, err := New(Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = srv.Run(ctx) }()
+		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: time.Second})
 		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
 		const mlu = "cambricon-mlu370-x8"
 		node := nodesOf(t, mlu)[0]
 
-		_, err = srv.RegisterNode(ctx, agent, v1.NodeRegistration{Node: node, Site: "nx", Domain: "elsewhere"})
+		_, err := srv.RegisterNode(ctx, agent, v1.NodeRegistration{Node: node, Site: "nx", Domain: "elsewhere"})
 		var probs httpapi.Problems
 		if !errors.As(err, &probs) || len(probs) != 2 {
 			t.Fatalf("a registration in the wrong site and domain: %v; want two problems", err)
@@ -245,7 +245,5 @@ func TestRegistrationAndDeviceHealth(t *testing.T) {
 		if err := srv.ReportDevices(ctx, agent, node, v1.DeviceReport{Lease: "ls-old", Devices: devs}); !errors.Is(err, httpapi.ErrConflict) {
 			t.Errorf("a device report on a stale lease: %v", err)
 		}
-		cancel()
-		<-done
 	})
 }
