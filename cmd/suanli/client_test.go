@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/network"
@@ -37,6 +38,10 @@ func TestClientDrivesAJob(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
 	if _, err := srv.Bootstrap(ctx, tokenFile); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := os.ReadFile(tokenFile)
+	if _, err := v1.NewClient(hs.URL, strings.TrimSpace(string(tok))).PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "client.yaml")

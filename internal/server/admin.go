@@ -54,6 +54,11 @@ func (s *Server) Authenticate(ctx context.Context, secret string) (httpapi.Princ
 
 // CreateToken implements httpapi.Admin.
 func (s *Server) CreateToken(ctx context.Context, p httpapi.Principal, req v1.TokenRequest) (v1.Token, error) {
+	if req.Tenant != "" {
+		if err := s.tenantExists(ctx, model.TenantID(req.Tenant)); err != nil {
+			return v1.Token{}, err
+		}
+	}
 	secret, err := httpapi.NewSecret()
 	if err != nil {
 		return v1.Token{}, err

@@ -28,6 +28,9 @@ func TestAgentsRunJobs(t *testing.T) {
 	admin := v1.NewClient(url, adminToken(t, srv))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
 	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "agents"})
 	if err != nil {
 		t.Fatal(err)

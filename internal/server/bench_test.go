@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/store"
 	"github.com/suanli/suanli/internal/store/bolt"
 	"github.com/suanli/suanli/internal/store/etcd"
@@ -83,7 +84,11 @@ func BenchmarkSubmitToPlaced(b *testing.B) {
 	e := start(b, st)
 	ctx := context.Background()
 	p := httpapi.Principal{TokenID: "bench", Role: v1.RoleAdmin}
-	spec, err := httpapi.JobFromSpec(v1.JobSpec{Kind: "batch", Workers: 1, CardsPerWorker: 1, Models: []string{"no-such-model"}}, "backlog")
+	// The backlog's tenant has a quota of 1 GFLOPS: its jobs stay blocked.
+	if _, err := e.srv.PutTenant(ctx, p, model.Tenant{ID: "backlog", Class: model.Private, QuotaGFLOPS: 1, Weight: 1}); err != nil {
+		b.Fatal(err)
+	}
+	spec, err := httpapi.JobFromSpec(v1.JobSpec{Kind: "batch", Workers: 1, CardsPerWorker: 1}, "backlog")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -89,6 +89,9 @@ func TestKillNine(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := v1.NewClient(url, strings.TrimSpace(string(tok)))
+		if _, err := c.PutTenant(context.Background(), v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+			t.Fatal(err)
+		}
 		check(t, c, acked, cycle)
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup

@@ -91,6 +91,9 @@ func TestFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	fc := v1.NewClient(follower.url, admin.Secret)
+	if _, err := fc.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	submit := func(n int) {
 		for i := range n {

@@ -17,6 +17,9 @@ import (
 // Submit implements httpapi.Jobs: the reply is sent once the job is
 // durable.
 func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job, wl *v1.Workload) (v1.Job, error) {
+	if err := s.admit(ctx, &spec); err != nil {
+		return v1.Job{}, err
+	}
 	now := s.now().UTC()
 	spec.ID = newJobID(now)
 	spec.SubmitTime = now.Unix()

@@ -32,8 +32,9 @@ func devicesFor(modelID string, n int, health string) []v1.NodeDevice {
 	return out
 }
 
-// runInBubble starts a server with cfg in the calling synctest bubble and
-// stops it, waiting for it, when the test ends.
+// runInBubble starts a server with cfg in the calling synctest bubble,
+// registers the tenant "acme", and stops the server, waiting for it, when
+// the test ends.
 func runInBubble(t *testing.T, cfg Config) (*Server, context.Context) {
 	t.Helper()
 	srv, err := New(cfg)
@@ -44,6 +45,9 @@ func runInBubble(t *testing.T, cfg Config) (*Server, context.Context) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	if _, err := srv.PutTenant(ctx, httpapi.Principal{TokenID: "tok-admin", Role: v1.RoleAdmin}, model.Tenant{ID: "acme", Class: model.Private, Weight: 1}); err != nil {
+		t.Fatal(err)
+	}
 	return srv, ctx
 }
 

@@ -238,6 +238,9 @@ func TestPolicyReplace(t *testing.T) {
 	srv, url, stop := runServer(t, Config{Store: st, Network: smallNetwork(t), TickEvery: 50 * time.Millisecond})
 	admin := v1.NewClient(url, adminToken(t, srv))
 	ctx := context.Background()
+	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := admin.ReplacePolicy(ctx, sovereign); err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,10 @@ type Server struct {
 	// beats is the last heartbeat this replica heard (or learnt of from
 	// another replica) per node, with the lease it carried.
 	beats map[model.NodeID]beat
+
+	// tenantSeen holds the ids of tenants known to exist (model.TenantID
+	// → struct{}); tenants are never deleted.
+	tenantSeen sync.Map
 }
 
 type cachedToken struct {
