@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -24,9 +26,25 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // decodeReader is decode without the HTTP plumbing (and what the fuzz
-// targets drive).
+// targets drive). Beyond encoding/json's own checks it refuses invalid
+// UTF-8, duplicate keys and keys that match a field only when case is
+// ignored.
 func decodeReader(body io.Reader, v any) error {
-	dec := json.NewDecoder(body)
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	if err := decodeBytes(b, v); err != nil {
+		return err
+	}
+	return checkNames(b, reflect.TypeOf(v))
+}
+
+func decodeBytes(b []byte, v any) error {
+	if err := checkUTF8(b); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var maxBytes *http.MaxBytesError

@@ -25,6 +25,14 @@ func TestDecodeStrict(t *testing.T) {
 		{"syntax", `{"kind":`, 400, "not valid JSON"},
 		{"type", `{"workers":"two"}`, 400, "want a int"},
 		{"too big", `{"name":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "limit"},
+		{"duplicate key", `{"kind":"gang","workers":2,"kind":"batch"}`, 400, `kind: duplicate key "kind"`},
+		{"case-variant duplicate", `{"kind":"gang","workers":2,"Kind":"batch"}`, 400, `"Kind" and "kind" differ only in case`},
+		{"case-variant key", `{"KIND":"gang","workers":2}`, 400, `KIND: not a field; did you mean "kind"? names are case-sensitive`},
+		{"case-variant nested", `{"kind":"gang","workers":2,"workload":{"Command":["true"]}}`, 400, `workload.Command: not a field; did you mean "command"?`},
+		{"duplicate map key", `{"kind":"gang","workers":2,"workload":{"command":["x"],"env":{"A":"1","A":"2"}}}`, 400, `workload.env.A: duplicate key "A"`},
+		{"case-distinct map keys", `{"kind":"gang","workers":2,"workload":{"command":["x"],"env":{"A":"1","a":"2"}}}`, 0, ""},
+		{"invalid UTF-8", "{\"kind\":\"g\xffang\",\"workers\":2}", 400, "not valid UTF-8 (at byte 10)"},
+		{"invalid UTF-8 in a key", "{\"kind\":\"gang\",\"workers\":2,\"workload\":{\"command\":[\"x\"],\"env\":{\"\xc3\":\"1\"}}}", 400, "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +102,8 @@ func FuzzDecodeJobSpec(f *testing.F) {
 	f.Add([]byte(`{"kind":"inference","workers":3,"compute_gflops":-1,"sites":[""]}`))
 	f.Add([]byte(`{"workers":1e99}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"kind":"gang","Kind":"batch","workload":{"command":[],"env":{"a":"1","a":"2"}}}`))
+	f.Add([]byte("{\"name\":\"\xff\"}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var spec v1.JobSpec
 		err := decodeReader(bytes.NewReader(b), &spec)
