@@ -174,3 +174,68 @@ func TestOpenAPI(t *testing.T) {
 		t.Errorf("GET /v1/openapi.json = %d, not the document", rec.Code)
 	}
 }
+
+// TestBounds: numbers out of their range and long or repetitive lists are
+// refused, each with its field and the range allowed.
+func TestBounds(t *testing.T) {
+	many := func(n int, v string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = v
+		}
+		return out
+	}
+	jobs := []struct {
+		name  string
+		spec  v1.JobSpec
+		field string
+		want  string
+	}{
+		{"mem", v1.JobSpec{Kind: "inference", Workers: 1, ShareMilli: 500, MemMiB: 1 << 62}, "mem_mib", "between 0 and 1073741824"},
+		{"min mem", v1.JobSpec{Kind: "gang", Workers: 1, CardsPerWorker: 1, MinMemMiB: 1 << 62}, "min_mem_mib", "between 0 and 1073741824"},
+		{"compute", v1.JobSpec{Kind: "gang", Workers: 1, ComputeGFLOPS: 1<<63 - 1}, "compute_gflops", "between 0 and 1000000000000000"},
+		{"runtime", v1.JobSpec{Kind: "gang", Workers: 1, CardsPerWorker: 1, RuntimeSec: 1<<63 - 1}, "runtime_sec", "between 0 and 316224000"},
+		{"duplicate sites", v1.JobSpec{Kind: "gang", Workers: 1, CardsPerWorker: 1, Sites: many(20_000, "gz")}, "sites", `"gz" is given 20000 times`},
+		{"duplicate models", v1.JobSpec{Kind: "gang", Workers: 1, CardsPerWorker: 1, Models: []string{"a", "b", "a"}}, "models", `"a" is given 2 times`},
+		{"long list", v1.JobSpec{Kind: "gang", Workers: 1, CardsPerWorker: 1, Regions: append(many(300, ""), "x")}, "regions", "at most 256"},
+	}
+	for _, tt := range jobs {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := JobFromSpec(tt.spec, "acme")
+			checkProblem(t, err, tt.field, tt.want)
+		})
+	}
+	tenants := []struct {
+		name  string
+		t     v1.Tenant
+		field string
+		want  string
+	}{
+		{"weight", v1.Tenant{ID: "a", Class: "private", Weight: 1<<63 - 1}, "weight", "between 0 and 1000"},
+		{"quota", v1.Tenant{ID: "a", Class: "private", QuotaGFLOPS: 1<<63 - 1}, "quota_gflops", "between 0 and 1000000000000000"},
+		{"vendor cap", v1.Tenant{ID: "a", Class: "private", VendorCaps: map[string]int{"Huawei": 1<<63 - 1}}, "vendor_caps.Huawei", "between 0 and 10000000"},
+	}
+	for _, tt := range tenants {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := TenantFromWire(tt.t)
+			checkProblem(t, err, tt.field, tt.want)
+		})
+	}
+}
+
+func checkProblem(t *testing.T, err error, field, want string) {
+	t.Helper()
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("err = %v, want Problems", err)
+	}
+	for _, p := range probs {
+		if p.Field == field && strings.Contains(p.Message, want) {
+			if len(p.Message) > 400 {
+				t.Errorf("message of %d bytes: %.100q…", len(p.Message), p.Message)
+			}
+			return
+		}
+	}
+	t.Errorf("no problem at %s containing %q in %v", field, want, probs)
+}

@@ -35,6 +35,12 @@ func JobFromSpec(s v1.JobSpec, tenant string) (model.Job, error) {
 	if s.Workers > 100_000 || s.CardsPerWorker > 100_000 {
 		probs = append(probs, v1.Problem{Field: "workers", Message: "workers and cards_per_worker must each be at most 100000"})
 	}
+	for _, l := range []struct {
+		field string
+		list  []string
+	}{{"models", s.Models}, {"stacks", s.Stacks}, {"pytorch", s.PyTorch}, {"regions", s.Regions}, {"sites", s.Sites}} {
+		probs = append(probs, listProblems(l.field, l.list)...)
+	}
 	probs = append(probs, ProblemsOf(j.Validate(), "")...)
 	if len(probs) > 0 {
 		return model.Job{}, probs
@@ -203,4 +209,33 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// MaxList is the most entries a job's list field (models, sites, regions,
+// stacks, pytorch) may hold.
+const MaxList = 256
+
+// listProblems refuses a list over MaxList entries and names every value
+// given more than once (each once, with its count).
+func listProblems(field string, list []string) Problems {
+	var probs Problems
+	if len(list) > MaxList {
+		probs = append(probs, v1.Problem{Field: field, Message: fmt.Sprintf("%d entries; at most %d", len(list), MaxList)})
+	}
+	count := map[string]int{}
+	var order []string
+	for _, v := range list {
+		if count[v]++; count[v] == 2 {
+			order = append(order, v)
+		}
+	}
+	const named = 10
+	for i, v := range order {
+		if i == named {
+			probs = append(probs, v1.Problem{Field: field, Message: fmt.Sprintf("and %d more values given more than once", len(order)-named)})
+			break
+		}
+		probs = append(probs, v1.Problem{Field: field, Message: fmt.Sprintf("%.64q is given %d times; give each value once", v, count[v])})
+	}
+	return probs
 }

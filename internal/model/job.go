@@ -108,6 +108,16 @@ func (j *Job) Cards() int { return j.Workers * j.CardsPerWorker }
 func (j *Job) Fractional() bool { return j.CardsPerWorker == 0 && j.ShareMilli > 0 }
 
 // Validate reports every problem with the job, each with its field path.
+// Bounds of numeric fields: far above any real request, low enough that
+// sums over a whole network cannot overflow an int64.
+const (
+	MaxMemMiB     = 1 << 30               // card memory a job asks for: 1 PiB
+	MaxGFLOPS     = 1_000_000_000_000_000 // a compute request or quota: a million EFLOPS
+	MaxRuntimeSec = 10 * 366 * 86400      // a declared runtime: ten years
+	MaxWeight     = 1000                  // a tenant's fair-share weight
+	MaxVendorCap  = 10_000_000            // a tenant's cards of one vendor
+)
+
 func (j *Job) Validate() error {
 	var errs []error
 	bad := func(field, format string, a ...any) {
@@ -144,14 +154,17 @@ func (j *Job) Validate() error {
 	if j.Kind == Gang && j.Fractional() {
 		bad("share_milli", "a training gang takes whole cards")
 	}
-	if j.MemMiB < 0 || j.MinMemMiB < 0 {
-		bad("mem_mib", "memory must not be negative")
+	if j.MemMiB < 0 || j.MemMiB > MaxMemMiB {
+		bad("mem_mib", "%d must be between 0 and %d", j.MemMiB, MaxMemMiB)
+	}
+	if j.MinMemMiB < 0 || j.MinMemMiB > MaxMemMiB {
+		bad("min_mem_mib", "%d must be between 0 and %d", j.MinMemMiB, MaxMemMiB)
 	}
 	if len(j.Models) > 0 && j.ComputeGFLOPS > 0 {
 		bad("compute_gflops", "give either models or a compute request, not both")
 	}
-	if j.ComputeGFLOPS < 0 {
-		bad("compute_gflops", "%d must not be negative", j.ComputeGFLOPS)
+	if j.ComputeGFLOPS < 0 || j.ComputeGFLOPS > MaxGFLOPS {
+		bad("compute_gflops", "%d must be between 0 and %d", j.ComputeGFLOPS, MaxGFLOPS)
 	}
 	if j.ComputeGFLOPS > 0 && j.CardsPerWorker > 0 {
 		bad("cards_per_worker", "a compute request sets the card count itself; leave cards_per_worker at 0")
@@ -172,8 +185,8 @@ func (j *Job) Validate() error {
 	if j.Priority < 0 || j.Priority > 1000 {
 		bad("priority", "%d must be between 0 and 1000", j.Priority)
 	}
-	if j.RuntimeSec < 0 {
-		bad("runtime_sec", "%d must not be negative", j.RuntimeSec)
+	if j.RuntimeSec < 0 || j.RuntimeSec > MaxRuntimeSec {
+		bad("runtime_sec", "%d must be between 0 and %d (ten years)", j.RuntimeSec, MaxRuntimeSec)
 	}
 	for i, m := range j.Models {
 		if strings.TrimSpace(m) == "" {

@@ -64,15 +64,15 @@ func (t *Tenant) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("class: %q is not one of government, state-owned, private, foreign", t.Class))
 	}
-	if t.QuotaGFLOPS < 0 {
-		errs = append(errs, fmt.Errorf("quota_gflops: %d must not be negative", t.QuotaGFLOPS))
+	if t.QuotaGFLOPS < 0 || t.QuotaGFLOPS > MaxGFLOPS {
+		errs = append(errs, fmt.Errorf("quota_gflops: %d must be between 0 and %d (0: no quota)", t.QuotaGFLOPS, MaxGFLOPS))
 	}
-	if t.Weight < 0 {
-		errs = append(errs, fmt.Errorf("weight: %d must not be negative", t.Weight))
+	if t.Weight < 0 || t.Weight > MaxWeight {
+		errs = append(errs, fmt.Errorf("weight: %d must be between 0 and %d (0: the default, 1)", t.Weight, MaxWeight))
 	}
 	for v, n := range t.VendorCaps {
-		if n < 0 {
-			errs = append(errs, fmt.Errorf("vendor_caps.%s: %d must not be negative", v, n))
+		if n < 0 || n > MaxVendorCap {
+			errs = append(errs, fmt.Errorf("vendor_caps.%s: %d must be between 0 and %d cards", v, n, MaxVendorCap))
 		}
 	}
 	return errors.Join(errs...)
