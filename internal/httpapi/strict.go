@@ -201,4 +201,3 @@ func structFields(t reflect.Type) (map[string]reflect.Type, map[string]string) {
 	fieldCache.Store(t, fs)
 	return fs.exact, fs.folded
 }
-
