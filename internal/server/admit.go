@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched"
 	"github.com/suanli/suanli/internal/store"
 )
 
@@ -29,11 +31,20 @@ func (s *Server) tenantExists(ctx context.Context, id model.TenantID) error {
 }
 
 // admit checks what a job needs beyond its own validity: a registered
-// tenant, so that its quota and policy class apply.
+// tenant, so that its quota and policy class apply, and models, sites,
+// regions and stacks the network has. It lists every problem.
 func (s *Server) admit(ctx context.Context, j *model.Job) error {
+	var probs httpapi.Problems
 	err := s.tenantExists(ctx, j.Tenant)
-	if errors.Is(err, httpapi.ErrNotFound) {
-		return httpapi.Problems{{Field: "tenant", Message: fmt.Sprintf("%q is not a registered tenant; an operator registers it first (PUT /v1/tenants/%s, or `suanli tenant create`)", j.Tenant, j.Tenant)}}
+	switch {
+	case errors.Is(err, httpapi.ErrNotFound):
+		probs = append(probs, v1.Problem{Field: "tenant", Message: fmt.Sprintf("%q is not a registered tenant; an operator registers it first (PUT /v1/tenants/%s, or `suanli tenant create`)", j.Tenant, j.Tenant)})
+	case err != nil:
+		return err
 	}
-	return err
+	probs = append(probs, httpapi.ProblemsOf(sched.CheckNames(s.net, j), "")...)
+	if len(probs) > 0 {
+		return probs
+	}
+	return nil
 }

@@ -73,3 +73,29 @@ func TestUnknownTenant(t *testing.T) {
 		t.Errorf("submit for a registered tenant: %v", err)
 	}
 }
+
+// TestSubmitUnknownNames: a job naming a model, site, region or stack the
+// network lacks is refused at submit with every problem and a suggestion,
+// not accepted and blocked forever.
+func TestSubmitUnknownNames(t *testing.T) {
+	e := start(t, mem.New(mem.Config{}))
+	ctx := context.Background()
+	_, err := e.client(v1.RoleTenant).Submit(ctx, v1.JobSpec{Kind: "gang", Workers: 1, CardsPerWorker: 8,
+		Models: []string{"Ascend 910X"}, Sites: []string{"../../etc"}, Regions: []string{"south"}})
+	var ae *v1.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+		t.Fatalf("submit: %v, want 400", err)
+	}
+	want := map[string]string{"models[0]": `did you mean "huawei-ascend-910`, "sites[0]": "not a site id", "regions[0]": `did you mean "South"?`}
+	for _, p := range ae.Problems {
+		if w, ok := want[p.Field]; ok && strings.Contains(p.Message, w) {
+			delete(want, p.Field)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("problems %+v lack %v", ae.Problems, want)
+	}
+	if l, _ := e.client(v1.RoleAdmin).Jobs(ctx, v1.JobFilter{}); len(l.Jobs) != 0 {
+		t.Errorf("%d jobs stored, want none", len(l.Jobs))
+	}
+}

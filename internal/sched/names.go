@@ -1,0 +1,181 @@
+package sched
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/agnivade/levenshtein"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+)
+
+// CheckNames reports every model, site, region and stack a job names that
+// the network does not have, each as "field[i]: message" with the closest
+// names it does have ("did you mean"), joined; nil when all are known. A
+// job naming only such values could never be placed, so it is refused at
+// submit rather than left blocked.
+func CheckNames(net *network.Network, j *model.Job) error {
+	var errs []error
+	bad := func(field string, i int, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s[%d]: %s", field, i, fmt.Sprintf(format, a...)))
+	}
+	inNet := map[string]bool{} // model ids with cards in the network
+	for i := range net.Nodes {
+		inNet[net.Nodes[i].Model] = true
+	}
+	netModels := sortedKeys(inNet)
+
+	if len(j.Models) > 0 {
+		placeable := false
+		for i, name := range j.Models {
+			m, ok := net.Catalog.Lookup(name)
+			switch {
+			case !ok:
+				var cands []string
+				names := map[string]string{}
+				for _, cm := range net.Catalog.Models() {
+					cands = append(cands, cm.ID, cm.Name)
+					names[cm.ID], names[cm.Name] = cm.ID, cm.ID
+				}
+				bad("models", i, "unknown model %q%s (see `suanli catalog`)", name, didYouMean(name, cands, names))
+			case inNet[m.ID]:
+				placeable = true
+			}
+		}
+		if !placeable && len(errs) == 0 {
+			errs = append(errs, fmt.Errorf("models: no card of this network is one of %s; it has %s", strings.Join(j.Models, ", "), strings.Join(netModels, ", ")))
+		}
+	}
+
+	var siteIDs []string
+	regions := map[string]bool{}
+	for i := range net.Sites {
+		siteIDs = append(siteIDs, string(net.Sites[i].ID))
+		regions[net.Sites[i].Region] = true
+	}
+	for i, s := range j.Sites {
+		if _, ok := net.Site(s); ok {
+			continue
+		}
+		if !siteIDPattern(string(s)) {
+			bad("sites", i, "%.64q is not a site id (lower-case letters, digits and dashes, up to 64)%s", s, didYouMean(string(s), siteIDs, nil))
+			continue
+		}
+		bad("sites", i, "unknown site %q%s (see `suanli network`)", s, didYouMean(string(s), siteIDs, nil))
+	}
+	for i, r := range j.Regions {
+		if !regions[r] {
+			bad("regions", i, "unknown region %.64q%s (the network's regions: %s)", r, didYouMean(r, sortedKeys(regions), nil), strings.Join(sortedKeys(regions), ", "))
+		}
+	}
+
+	var stacks []string // the heads of the network's models' stacks
+	for _, id := range netModels {
+		if m := net.Model(id); m != nil && m.Stack != "" {
+			head, _, _ := strings.Cut(m.Stack, "(")
+			stacks = append(stacks, strings.TrimSpace(head))
+		}
+	}
+	for i, st := range j.Stacks {
+		known := false
+		for _, id := range netModels {
+			if m := net.Model(id); m != nil && fieldMatches([]string{st}, m.Stack) {
+				known = true
+				break
+			}
+		}
+		if !known {
+			bad("stacks", i, "no model of this network runs the stack %.64q%s", st, didYouMean(st, stacks, nil))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func siteIDPattern(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// didYouMean suggests up to three candidates close to s: those that
+// contain it, or within an edit distance of a third of its length (at
+// least 2), comparing letters and digits only and ignoring case. as maps a
+// candidate to the name to suggest for it (nil: itself).
+func didYouMean(s string, cands []string, as map[string]string) string {
+	key := fold(s)
+	if key == "" || len(key) > 64 {
+		return ""
+	}
+	best := map[string]int{}
+	for _, c := range cands {
+		ck := fold(c)
+		d := levenshtein.ComputeDistance(key, ck)
+		switch {
+		case ck == key:
+			d = -1 // the same but for case and punctuation: the only suggestion
+		case strings.Contains(ck, key) || strings.Contains(key, ck) && len(ck) >= 3:
+			d = 0
+		}
+		if d > max(2, len(key)/3) {
+			continue
+		}
+		name := c
+		if as != nil {
+			name = as[c]
+		}
+		if old, ok := best[name]; !ok || d < old {
+			best[name] = d
+		}
+	}
+	if len(best) == 0 {
+		return ""
+	}
+	exact := slices.Contains(slices.Collect(maps.Values(best)), -1)
+	names := make([]string, 0, len(best))
+	for n, d := range best {
+		if exact && d >= 0 {
+			continue
+		}
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(best[a], best[b]), cmp.Compare(a, b)) })
+	if len(names) > 3 {
+		names = names[:3]
+	}
+	for i := range names {
+		names[i] = fmt.Sprintf("%q", names[i])
+	}
+	return "; did you mean " + strings.Join(names, " or ") + "?"
+}
+
+// fold keeps letters and digits, lower-cased.
+func fold(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

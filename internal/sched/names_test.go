@@ -1,0 +1,58 @@
+package sched
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+)
+
+// TestCheckNames: models, sites, regions and stacks the network lacks are
+// refused with the field and, where one is close, a suggestion; names it
+// has (in any spelling the scheduler accepts) pass.
+func TestCheckNames(t *testing.T) {
+	net, err := network.Default(catalog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		job  model.Job
+		want []string // substrings of the error, in order; none: no error
+	}{
+		{"known everything", model.Job{Models: []string{"Ascend 910B3", "huawei-ascend-910c", "mlu590"}, Sites: []model.SiteID{"cm-hohhot"}, Regions: []string{"North"}, Stacks: []string{"CANN", "NeuWare"}}, nil},
+		{"unknown model", model.Job{Models: []string{"Ascend 910X"}}, []string{`models[0]: unknown model "Ascend 910X"; did you mean "huawei-ascend-910`}},
+		{"model typo", model.Job{Models: []string{"nvidia-h801"}}, []string{`did you mean "nvidia-h800"`}},
+		{"model not in the network", model.Job{Models: []string{"nvidia-h100-sxm"}}, []string{"models: no card of this network is one of nvidia-h100-sxm; it has"}},
+		{"one known model is enough", model.Job{Models: []string{"nvidia-h100-sxm", "nvidia-h800"}}, nil},
+		{"path as site", model.Job{Sites: []model.SiteID{"../../etc"}}, []string{`sites[0]: "../../etc" is not a site id`}},
+		{"site typo", model.Job{Sites: []model.SiteID{"cm-hohot"}}, []string{`sites[0]: unknown site "cm-hohot"; did you mean "cm-hohhot"?`}},
+		{"region case", model.Job{Regions: []string{"south"}}, []string{`regions[0]: unknown region "south"; did you mean "South"?`}},
+		{"stack typo", model.Job{Stacks: []string{"CUDAA"}}, []string{`stacks[0]: no model of this network runs the stack "CUDAA"; did you mean "CUDA"`}},
+		{"every problem", model.Job{Models: []string{"zzz"}, Sites: []model.SiteID{"nowhere"}, Regions: []string{"Mars"}}, []string{"models[0]", "sites[0]", "regions[0]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckNames(net, &tt.job)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("CheckNames: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				i := strings.Index(msg, w)
+				if i < 0 {
+					t.Fatalf("error %q lacks %q", msg, w)
+				}
+				msg = msg[i+len(w):]
+			}
+		})
+	}
+}
