@@ -148,10 +148,7 @@ func runPlane(ctx context.Context, p plane, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log, UI: web.FS}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	hs := httpapi.DefaultTimeouts.Server(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log, UI: web.FS}))
 	go func() {
 		var err error
 		if p.TLSCert != "" {

@@ -27,6 +27,9 @@ type Config struct {
 	// UI holds the dashboard's templates/ and static/ (web.FS), served
 	// under /ui/. Nil: no dashboard.
 	UI fs.FS
+	// Timeouts: the body and write deadlines of each request (zero
+	// fields: DefaultTimeouts); serve the handler with Timeouts.Server.
+	Timeouts Timeouts
 }
 
 // route is one endpoint: the mux pattern, who may call it and its shape
@@ -36,9 +39,10 @@ type route struct {
 	summary      string
 	roles        []string // nil: public, no token
 	query        []param
-	request      any // sample of the body type, nil for none
-	response     any // sample of the 2xx body type
-	code         int // success status
+	request      any  // sample of the body type, nil for none
+	response     any  // sample of the 2xx body type
+	code         int  // success status
+	stream       bool // a long-lived stream: no body or write deadline
 	handle       func(h *handler, w http.ResponseWriter, r *http.Request) error
 }
 
@@ -61,6 +65,7 @@ type handler struct {
 	latency  *prometheus.HistogramVec
 	doc      []byte       // the OpenAPI document
 	prom     http.Handler // serves /metrics
+	timeouts Timeouts
 }
 
 // New returns the API's HTTP handler.
@@ -72,9 +77,10 @@ func New(cfg Config) http.Handler {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{
-		b:   cfg.Backend,
-		log: cfg.Log,
-		reg: cfg.Registry,
+		b:        cfg.Backend,
+		log:      cfg.Log,
+		reg:      cfg.Registry,
+		timeouts: cfg.Timeouts.withDefaults(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "suanli_http_requests_total", Help: "API requests by route and status.",
 		}, []string{"route", "code"}),
@@ -96,7 +102,10 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, v1.Error{Message: "no such endpoint " + r.Method + " " + r.URL.Path + "; see /v1/openapi.json"})
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.timeouts.deadlines(w, false) // a streaming route lifts them
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // statusWriter records the status a handler wrote.
@@ -131,6 +140,9 @@ func (h *handler) wrap(rt route) http.Handler {
 	name := rt.method + " " + rt.path
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if rt.stream {
+			h.timeouts.deadlines(w, true)
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -31,6 +32,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 // ignored.
 func decodeReader(body io.Reader, v any) error {
 	b, err := io.ReadAll(body)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: the body did not arrive within the server's read timeout; send it at once", errDecode)
+	}
 	if err != nil {
 		return err
 	}

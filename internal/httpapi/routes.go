@@ -34,7 +34,7 @@ var routes = []route{
 	{method: "PUT", path: "/v1/nodes/{id}/devices", summary: "An agent reports its devices' health; a device in Error takes its node out of service.", roles: agentOnly, request: v1.DeviceReport{}, code: http.StatusNoContent, handle: (*handler).devices},
 	{method: "POST", path: "/v1/jobs/{id}/workers/{worker}/status", summary: "An agent reports on one worker: running, a checkpoint, completed, failed or stopped.", roles: agentOnly, request: v1.WorkerReport{}, response: v1.Job{}, handle: (*handler).workerReport},
 	{method: "GET", path: "/v1/events", summary: "Server-Sent Events: every job change (a tenant's own only); resumes from Last-Event-ID.", roles: all,
-		query: []param{{"from", "revision to stream after (default: now)"}}, response: v1.Event{}, handle: (*handler).events},
+		query: []param{{"from", "revision to stream after (default: now)"}}, response: v1.Event{}, stream: true, handle: (*handler).events},
 
 	{method: "GET", path: "/v1/tenants", summary: "List tenants.", roles: staff, response: []v1.Tenant{}, handle: (*handler).tenants},
 	{method: "GET", path: "/v1/tenants/{id}", summary: "One tenant (a tenant may read its own).", roles: people, response: v1.Tenant{}, handle: (*handler).getTenant},
