@@ -22,7 +22,9 @@ const MaxPage = 1000
 type Jobs interface {
 	// Submit stores the job durably (acknowledged) and returns it. The
 	// spec is already validated; the backend assigns its id and submit
-	// time.
+	// time. When ctx carries an Idempotency (IdempotencyFrom), a key the
+	// principal used before returns that job (Replayed set) for the same
+	// digest and an ErrConflict for another.
 	Submit(ctx context.Context, p Principal, spec model.Job, workload *v1.Workload) (v1.Job, error)
 	Job(ctx context.Context, id string) (v1.Job, error)
 	Jobs(ctx context.Context, q JobQuery) (v1.JobList, error)

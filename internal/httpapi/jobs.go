@@ -68,11 +68,24 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := h.b.Submit(r.Context(), p, j, spec.Workload)
+	idem, err := idempotency(r, spec, tenant)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, out)
+	ctx := r.Context()
+	if idem != nil {
+		ctx = WithIdempotency(ctx, idem)
+	}
+	out, err := h.b.Submit(ctx, p, j, spec.Workload)
+	if err != nil {
+		return err
+	}
+	code := http.StatusCreated
+	if idem != nil && idem.Replayed {
+		code = http.StatusOK
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, code, out)
 	return nil
 }
 

@@ -20,6 +20,16 @@ func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job
 	if err := s.admit(ctx, &spec); err != nil {
 		return v1.Job{}, err
 	}
+	idem := httpapi.IdempotencyFrom(ctx)
+	var idemRev int64
+	if idem != nil {
+		s.sweepIdem(ctx)
+		j, done, rev, err := s.replay(ctx, p, idem)
+		if done || err != nil {
+			return j, err
+		}
+		idemRev = rev
+	}
 	now := s.now().UTC()
 	spec.ID = newJobID(now)
 	spec.SubmitTime = now.Unix()
@@ -28,11 +38,23 @@ func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job
 	if err != nil {
 		return v1.Job{}, fmt.Errorf("encode job %s: %w", spec.ID, err)
 	}
-	rev, err := s.w.apply(ctx, &mutation{
+	m := &mutation{
 		conds: []store.Cond{{Key: jobKey(spec.ID), ModRev: 0}},
 		ops:   []store.Op{store.PutOp(jobKey(spec.ID), b)},
 		audit: []audit.Record{{Actor: p.Actor(), Action: "job.submit", Target: string(spec.ID), Detail: fmt.Sprintf("tenant=%s kind=%s workers=%d", spec.Tenant, spec.Kind, spec.Workers)}},
-	})
+	}
+	if idem != nil {
+		if err := s.idemOps(m, p, idem, idemRev, spec.ID); err != nil {
+			return v1.Job{}, err
+		}
+	}
+	rev, err := s.w.apply(ctx, m)
+	if idem != nil && errors.Is(err, store.ErrConflict) {
+		// A concurrent submit with the same key won: answer with its job.
+		if j, done, _, rerr := s.replay(ctx, p, idem); done || rerr != nil {
+			return j, rerr
+		}
+	}
 	if err != nil {
 		return v1.Job{}, fmt.Errorf("store job %s: %w", spec.ID, err)
 	}

@@ -89,6 +89,9 @@ type Server struct {
 	// tenantSeen holds the ids of tenants known to exist (model.TenantID
 	// → struct{}); tenants are never deleted.
 	tenantSeen sync.Map
+	// idemSwept is when this replica last swept expired idempotency keys
+	// (Unix nanoseconds).
+	idemSwept atomic.Int64
 }
 
 type cachedToken struct {
