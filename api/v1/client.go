@@ -58,9 +58,17 @@ func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*
 // do sends a request with an optional JSON body and decodes the JSON reply
 // into out (when non-nil). Replies of 400 and above become *Error.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doHeader(ctx, method, path, nil, in, out)
+}
+
+// doHeader is do with extra request headers.
+func (c *Client) doHeader(ctx context.Context, method, path string, hdr http.Header, in, out any) error {
 	req, err := c.newRequest(ctx, method, path, in)
 	if err != nil {
 		return err
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
@@ -87,6 +95,19 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 func (c *Client) Submit(ctx context.Context, spec JobSpec) (*Job, error) {
 	var j Job
 	return &j, c.do(ctx, http.MethodPost, "/v1/jobs", spec, &j)
+}
+
+// IdempotencyHeader is the request header SubmitIdempotent sends.
+const IdempotencyHeader = "Idempotency-Key"
+
+// SubmitIdempotent is Submit with an idempotency key (up to 255 printable
+// ASCII characters, e.g. a UUID): a retry with the same key and spec, by
+// the same token within 24 hours, returns the job the first call created
+// instead of making another, so it is safe after a timeout or a dropped
+// connection. The key with a different spec is a 409.
+func (c *Client) SubmitIdempotent(ctx context.Context, spec JobSpec, key string) (*Job, error) {
+	var j Job
+	return &j, c.doHeader(ctx, http.MethodPost, "/v1/jobs", http.Header{IdempotencyHeader: {key}}, spec, &j)
 }
 
 // JobFilter narrows a job listing. Zero fields do not filter.

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,7 +152,33 @@ func parseJobSpec(b []byte) (v1.JobSpec, error) {
 	return spec, nil
 }
 
+// submitAttempts is how many times submit sends its request when the
+// server cannot be reached or answers 502, 503 or 504; the idempotency key
+// makes the retries safe.
+const submitAttempts = 4
+
+// submitOnce submits spec with key, retrying on transport errors and
+// unavailable servers with a growing pause.
+func submitOnce(ctx context.Context, c *v1.Client, spec v1.JobSpec, key string) (*v1.Job, error) {
+	pause := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		j, err := c.SubmitIdempotent(ctx, spec, key)
+		var e *v1.Error
+		retry := err != nil && (!errors.As(err, &e) || e.Status == http.StatusBadGateway || e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout)
+		if !retry || attempt == submitAttempts || ctx.Err() != nil {
+			return j, err
+		}
+		select {
+		case <-ctx.Done():
+			return j, err
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
+}
+
 func newSubmitCmd() *cobra.Command {
+	var key string
 	return clientCmd("submit JOB.yaml", "Submit a job (YAML or JSON spec; - for stdin)", cobra.ExactArgs(1),
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, args []string) error {
 			var b []byte
@@ -167,7 +195,10 @@ func newSubmitCmd() *cobra.Command {
 			if err != nil {
 				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
-			j, err := c.Submit(ctx, spec)
+			if key == "" {
+				key = "suanli-" + rand.Text()
+			}
+			j, err := submitOnce(ctx, c, spec, key)
 			if err != nil {
 				return err
 			}
@@ -176,7 +207,9 @@ func newSubmitCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "%s %s\n", j.ID, j.State)
 			return nil
-		}, nil)
+		}, func(cmd *cobra.Command) {
+			cmd.Flags().StringVar(&key, "idempotency-key", "", "the submit's Idempotency-Key (default: a fresh random one); a submit repeated with the same key and spec within 24 h returns the first job instead of making another")
+		})
 }
 
 func newJobsCmd() *cobra.Command {
