@@ -182,3 +182,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestManyDuplicateSites: a spec repeating one site 20,000 times is
+// refused naming the duplicates, in an error of bounded size.
+func TestManyDuplicateSites(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: dup\nsites:\n")
+	for range 20_000 {
+		b.WriteString("- {id: gz, region: South, operator: Op, ownership: leased, pools: [{model: cambricon-mlu370-x8, nodes: 1}]}\n")
+	}
+	_, err := Parse([]byte(b.String()), "dup.yaml", catalog.Default())
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{`sites[1].id: "gz" duplicates sites[0]`, "sites: 19989 more sites repeat an id given earlier"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q", want)
+		}
+	}
+	if n := len(err.Error()); n > 4096 {
+		t.Errorf("error of %d bytes: %.300s…", n, err)
+	}
+}

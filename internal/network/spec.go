@@ -133,6 +133,8 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 	}
 	n := &Network{Name: s.Name, Note: s.Note, Illustrative: s.Illustrative, Catalog: cat}
 	seen := map[string]int{}
+	dups := 0 // sites repeating an earlier id; the first namedDups are named
+	const namedDups = 10
 	totalNodes := 0
 	for i := range s.Sites {
 		ss := &s.Sites[i]
@@ -140,7 +142,9 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 		if !idPattern.MatchString(ss.ID) {
 			bad(path+".id", "%q must be lower-case letters, digits and dashes (1-64)", ss.ID)
 		} else if j, dup := seen[ss.ID]; dup {
-			bad(path+".id", "%q duplicates sites[%d]", ss.ID, j)
+			if dups++; dups <= namedDups {
+				bad(path+".id", "%q duplicates sites[%d]", ss.ID, j)
+			}
 		} else {
 			seen[ss.ID] = i
 		}
@@ -167,6 +171,9 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 			}
 		}
 		n.Sites = append(n.Sites, site)
+	}
+	if dups > namedDups {
+		bad("sites", "%d more sites repeat an id given earlier", dups-namedDups)
 	}
 	if len(errs) == 0 {
 		ids := make(map[model.NodeID]bool, len(n.Nodes))
