@@ -15,83 +15,103 @@ import (
 	"github.com/suanli/suanli/internal/network"
 )
 
-// CheckNames reports every model, site, region and stack a job names that
-// the network does not have, each as "field[i]: message" with the closest
-// names it does have ("did you mean"), joined; nil when all are known. A
-// job naming only such values could never be placed, so it is refused at
+// Names checks the names a job gives against one network: see Check.
+// Make one per network with NewNames; it is read-only and safe for
+// concurrent use.
+type Names struct {
+	net        *network.Network
+	inNet      map[string]bool // model ids with cards in the network
+	netModels  []string        // the same, sorted
+	modelCands []string        // catalog ids and names, for suggestions
+	modelAs    map[string]string
+	siteIDs    []string
+	regions    map[string]bool
+	regionList []string
+	stacks     []string // the heads of the network's models' stacks
+}
+
+// NewNames indexes the network's models, sites, regions and stacks.
+func NewNames(net *network.Network) *Names {
+	n := &Names{net: net, inNet: map[string]bool{}, modelAs: map[string]string{}, regions: map[string]bool{}}
+	for i := range net.Nodes {
+		n.inNet[net.Nodes[i].Model] = true
+	}
+	n.netModels = sortedKeys(n.inNet)
+	for _, cm := range net.Catalog.Models() {
+		n.modelCands = append(n.modelCands, cm.ID, cm.Name)
+		n.modelAs[cm.ID], n.modelAs[cm.Name] = cm.ID, cm.ID
+	}
+	for i := range net.Sites {
+		n.siteIDs = append(n.siteIDs, string(net.Sites[i].ID))
+		n.regions[net.Sites[i].Region] = true
+	}
+	n.regionList = sortedKeys(n.regions)
+	for _, id := range n.netModels {
+		if m := net.Model(id); m != nil && m.Stack != "" {
+			head, _, _ := strings.Cut(m.Stack, "(")
+			n.stacks = append(n.stacks, strings.TrimSpace(head))
+		}
+	}
+	return n
+}
+
+// CheckNames is NewNames(net).Check(j).
+func CheckNames(net *network.Network, j *model.Job) error { return NewNames(net).Check(j) }
+
+// Check reports every model, site, region and stack the job names that the
+// network does not have, each as "field[i]: message" with the closest names
+// it does have ("did you mean"), joined; nil when all are known. A job
+// naming only such values could never be placed, so it is refused at
 // submit rather than left blocked.
-func CheckNames(net *network.Network, j *model.Job) error {
+func (n *Names) Check(j *model.Job) error {
 	var errs []error
 	bad := func(field string, i int, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s[%d]: %s", field, i, fmt.Sprintf(format, a...)))
 	}
-	inNet := map[string]bool{} // model ids with cards in the network
-	for i := range net.Nodes {
-		inNet[net.Nodes[i].Model] = true
-	}
-	netModels := sortedKeys(inNet)
-
 	if len(j.Models) > 0 {
 		placeable := false
 		for i, name := range j.Models {
-			m, ok := net.Catalog.Lookup(name)
+			m, ok := n.net.Catalog.Lookup(name)
 			switch {
 			case !ok:
-				var cands []string
-				names := map[string]string{}
-				for _, cm := range net.Catalog.Models() {
-					cands = append(cands, cm.ID, cm.Name)
-					names[cm.ID], names[cm.Name] = cm.ID, cm.ID
-				}
-				bad("models", i, "unknown model %q%s (see `suanli catalog`)", name, didYouMean(name, cands, names))
-			case inNet[m.ID]:
+				bad("models", i, "unknown model %.64q%s (see `suanli catalog`)", name, didYouMean(name, n.modelCands, n.modelAs))
+			case n.inNet[m.ID]:
 				placeable = true
 			}
 		}
 		if !placeable && len(errs) == 0 {
-			errs = append(errs, fmt.Errorf("models: no card of this network is one of %s; it has %s", strings.Join(j.Models, ", "), strings.Join(netModels, ", ")))
+			named := fmt.Sprintf("%.64q", j.Models[0])
+			if len(j.Models) > 1 {
+				named = fmt.Sprintf("any of the %d models named", len(j.Models))
+			}
+			errs = append(errs, fmt.Errorf("models: no card of this network is %s; it has %s", named, strings.Join(n.netModels, ", ")))
 		}
 	}
-
-	var siteIDs []string
-	regions := map[string]bool{}
-	for i := range net.Sites {
-		siteIDs = append(siteIDs, string(net.Sites[i].ID))
-		regions[net.Sites[i].Region] = true
-	}
 	for i, s := range j.Sites {
-		if _, ok := net.Site(s); ok {
+		if _, ok := n.net.Site(s); ok {
 			continue
 		}
 		if !siteIDPattern(string(s)) {
-			bad("sites", i, "%.64q is not a site id (lower-case letters, digits and dashes, up to 64)%s", s, didYouMean(string(s), siteIDs, nil))
+			bad("sites", i, "%.64q is not a site id (lower-case letters, digits and dashes, up to 64)%s", s, didYouMean(string(s), n.siteIDs, nil))
 			continue
 		}
-		bad("sites", i, "unknown site %q%s (see `suanli network`)", s, didYouMean(string(s), siteIDs, nil))
+		bad("sites", i, "unknown site %q%s (see `suanli network`)", s, didYouMean(string(s), n.siteIDs, nil))
 	}
 	for i, r := range j.Regions {
-		if !regions[r] {
-			bad("regions", i, "unknown region %.64q%s (the network's regions: %s)", r, didYouMean(r, sortedKeys(regions), nil), strings.Join(sortedKeys(regions), ", "))
-		}
-	}
-
-	var stacks []string // the heads of the network's models' stacks
-	for _, id := range netModels {
-		if m := net.Model(id); m != nil && m.Stack != "" {
-			head, _, _ := strings.Cut(m.Stack, "(")
-			stacks = append(stacks, strings.TrimSpace(head))
+		if !n.regions[r] {
+			bad("regions", i, "unknown region %.64q%s (the network's regions: %s)", r, didYouMean(r, n.regionList, nil), strings.Join(n.regionList, ", "))
 		}
 	}
 	for i, st := range j.Stacks {
 		known := false
-		for _, id := range netModels {
-			if m := net.Model(id); m != nil && fieldMatches([]string{st}, m.Stack) {
+		for _, id := range n.netModels {
+			if m := n.net.Model(id); m != nil && fieldMatches([]string{st}, m.Stack) {
 				known = true
 				break
 			}
 		}
 		if !known {
-			bad("stacks", i, "no model of this network runs the stack %.64q%s", st, didYouMean(st, stacks, nil))
+			bad("stacks", i, "no model of this network runs the stack %.64q%s", st, didYouMean(st, n.stacks, nil))
 		}
 	}
 	return errors.Join(errs...)

@@ -25,7 +25,7 @@ func TestCheckNames(t *testing.T) {
 		{"known everything", model.Job{Models: []string{"Ascend 910B3", "huawei-ascend-910c", "mlu590"}, Sites: []model.SiteID{"cm-hohhot"}, Regions: []string{"North"}, Stacks: []string{"CANN", "NeuWare"}}, nil},
 		{"unknown model", model.Job{Models: []string{"Ascend 910X"}}, []string{`models[0]: unknown model "Ascend 910X"; did you mean "huawei-ascend-910`}},
 		{"model typo", model.Job{Models: []string{"nvidia-h801"}}, []string{`did you mean "nvidia-h800"`}},
-		{"model not in the network", model.Job{Models: []string{"nvidia-h100-sxm"}}, []string{"models: no card of this network is one of nvidia-h100-sxm; it has"}},
+		{"model not in the network", model.Job{Models: []string{"nvidia-h100-sxm"}}, []string{`models: no card of this network is "nvidia-h100-sxm"; it has`}},
 		{"one known model is enough", model.Job{Models: []string{"nvidia-h100-sxm", "nvidia-h800"}}, nil},
 		{"path as site", model.Job{Sites: []model.SiteID{"../../etc"}}, []string{`sites[0]: "../../etc" is not a site id`}},
 		{"site typo", model.Job{Sites: []model.SiteID{"cm-hohot"}}, []string{`sites[0]: unknown site "cm-hohot"; did you mean "cm-hohhot"?`}},

@@ -42,7 +42,8 @@ func (s *Server) admit(ctx context.Context, j *model.Job) error {
 	case err != nil:
 		return err
 	}
-	probs = append(probs, httpapi.ProblemsOf(sched.CheckNames(s.net, j), "")...)
+	s.namesOnce.Do(func() { s.names = sched.NewNames(s.net) })
+	probs = append(probs, httpapi.ProblemsOf(s.names.Check(j), "")...)
 	if len(probs) > 0 {
 		return probs
 	}

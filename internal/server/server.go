@@ -92,6 +92,9 @@ type Server struct {
 	// idemSwept is when this replica last swept expired idempotency keys
 	// (Unix nanoseconds).
 	idemSwept atomic.Int64
+	// names checks the names a job gives against the network; made once.
+	namesOnce sync.Once
+	names     *sched.Names
 }
 
 type cachedToken struct {
