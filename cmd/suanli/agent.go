@@ -84,7 +84,7 @@ func runAgent(ctx context.Context, cfg agentConfig, log *slog.Logger) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	var disc device.Discoverer = device.ToolDiscoverer{Runner: device.ExecRunner{}}
+	disc := device.Default(device.ExecRunner{})
 	if cfg.Simulate != "" {
 		rep, err := device.ParseSimulate(cfg.Simulate)
 		if err != nil {

@@ -19,7 +19,9 @@ type NVML struct{}
 // reported with Error health rather than dropped; NVLink peers (P2P over
 // NVLink) form the domains.
 func (NVML) Discover(ctx context.Context) (Report, error) {
-	if ret := nvml.Init(); ret != nvml.SUCCESS {
+	if ret := nvml.Init(); ret == nvml.ERROR_LIBRARY_NOT_FOUND {
+		return Report{}, fmt.Errorf("nvml: init: %v: %w", ret, ErrNoLibrary)
+	} else if ret != nvml.SUCCESS {
 		return Report{}, fmt.Errorf("nvml: init: %v; is the Nvidia driver installed?", ret)
 	}
 	defer nvml.Shutdown()
