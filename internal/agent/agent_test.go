@@ -151,7 +151,7 @@ func TestServerLosesNodeAfterThreeMissedHeartbeats(t *testing.T) {
 		e.srv.SetDown(true) // the beats at 3P, 4P, 5P are missed
 		last := time.Now().Add(-time.Second)
 		for _, at := range []time.Duration{period, 2 * period, 3 * period} {
-			time.Sleep(last.Add(at).Sub(time.Now()))
+			time.Sleep(time.Until(last.Add(at)))
 			synctest.Wait()
 			if lost := e.srv.Sweep(time.Now()); len(lost) != 0 {
 				t.Fatalf("node lost %s after its last heartbeat, before three were missed", at)
@@ -177,7 +177,7 @@ func TestStopsWorkWhenLeaseExpiresAndRegistersAgain(t *testing.T) {
 		e.srv.SetDown(true)
 		lastAcked := e.agent.Status().LastAcked
 		expiry := lastAcked.Add(lease.TTL())
-		time.Sleep(expiry.Sub(time.Now()) - time.Nanosecond)
+		time.Sleep(time.Until(expiry) - time.Nanosecond)
 		synctest.Wait()
 		if st := e.agent.Status(); st.Running != 1 || st.LeasesLost != 0 {
 			t.Fatalf("a nanosecond before the lease expires: %+v", st)

@@ -12,12 +12,10 @@ const (
 	classPolicy = "policy"  // a policy change
 )
 
-func modelClass(id string) string              { return "model:" + id }
-func quotaClass(t model.TenantID) string       { return "quota:" + string(t) }
-func reservationClass(j model.JobID) string    { return "reservation:" + string(j) }
-func (e *entry) reservedClass() string         { return e.reservedWaits()[0] }
-func (c *Core) isDown(n model.NodeID) bool     { return c.down[n] }
-func (c *Core) freeMilli(modelID string) int64 { return c.capMilli[modelID] - c.usedMilli[modelID] }
+func modelClass(id string) string           { return "model:" + id }
+func quotaClass(t model.TenantID) string    { return "quota:" + string(t) }
+func reservationClass(j model.JobID) string { return "reservation:" + string(j) }
+func (e *entry) reservedClass() string      { return e.reservedWaits()[0] }
 
 // reservedWaits is what jobs behind the job's reservation wait on.
 func (e *entry) reservedWaits() []string {
@@ -295,9 +293,7 @@ func (c *Core) unlistPlaced(e *entry) {
 func (c *Core) placedJobs() []*entry {
 	var out []*entry
 	for _, set := range c.placed {
-		for _, e := range set {
-			out = append(out, e)
-		}
+		out = append(out, set...)
 	}
 	slices.SortFunc(out, func(a, b *entry) int { return cmpUint(a.st.Position, b.st.Position) })
 	return out

@@ -565,10 +565,7 @@ func TestBridgeUnreachableAtStart(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	var nodes []model.Node
-	for _, n := range nw.Nodes {
-		nodes = append(nodes, n)
-	}
+	nodes := append([]model.Node(nil), nw.Nodes...)
 	b, err := NewBridge(BridgeConfig{Site: "k8s", Nodes: nodes, Catalog: nw.Catalog, Server: agent, Image: "x",
 		Kube:  kubernetes.NewForConfigOrDie(&rest.Config{Host: "https://" + closed, Timeout: 200 * time.Millisecond}),
 		Lease: v1.Lease{Period: 100 * time.Millisecond, Missed: 3}, ProbeEvery: 100 * time.Millisecond})

@@ -206,7 +206,6 @@ func TestGoldenTiny(t *testing.T) {
 		{CPUMilli: 32000, MemMiB: 65536, NumGPU: 2, GPUMilli: 1000},
 		{CPUMilli: 6000, MemMiB: 12288, NumGPU: 1, GPUMilli: 500},
 	}
-	want := map[string]float64{}
 	got := map[string]float64{}
 	sum, err := Compare(nodes, pods, Names(), []uint64{1, 2, 3}, Config{})
 	if err != nil {
@@ -215,9 +214,8 @@ func TestGoldenTiny(t *testing.T) {
 	for _, s := range sum {
 		got[s.Policy] = math.Round(s.Points[len(s.Points)-1].UnallocatedGPUs.Mean*1000) / 1000
 	}
-	want = goldenTiny
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("unallocated GPUs at 130%% per policy:\n got %#v\nwant %#v", got, want)
+	if !reflect.DeepEqual(got, goldenTiny) {
+		t.Fatalf("unallocated GPUs at 130%% per policy:\n got %#v\nwant %#v", got, goldenTiny)
 	}
 }
 
