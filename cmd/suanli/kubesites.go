@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	v1 "github.com/suanli/suanli/api/v1"
@@ -96,7 +95,7 @@ func newKubeBridges(f kubeFlags, nw *network.Network, specPath, dataDir, tlsCert
 			continue
 		}
 		rc.QPS, rc.Burst, rc.Timeout = 50, 100, 10*time.Second
-		cs, err := kubernetes.NewForConfig(rc)
+		cs, err := kube.NewCore(rc)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("site %s: kubeconfig %s: %w", s.ID, path, err))
 			continue

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/catalog"
@@ -36,7 +35,7 @@ type BridgeConfig struct {
 	Nodes []model.Node
 	// Kube reaches the site's API server (required); Dynamic too, for
 	// Volcano PodGroups.
-	Kube    kubernetes.Interface
+	Kube    Core
 	Dynamic dynamic.Interface
 	// Catalog names the accelerator models (required): the network's.
 	Catalog *catalog.Catalog

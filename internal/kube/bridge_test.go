@@ -57,7 +57,7 @@ type bridgeEnv struct {
 	t      *testing.T
 	ctx    context.Context
 	kube   kubernetes.Interface // straight to the API server: the test plays the kubelets
-	site   kubernetes.Interface // through the proxy: the bridge's view
+	site   Core                 // through the proxy: the bridge's view
 	px     *proxy
 	nw     *network.Network
 	admin  *v1.Client
@@ -305,7 +305,7 @@ func newBridgeEnv(t *testing.T, volcano bool) *bridgeEnv {
 	siteCfg := rest.CopyConfig(cfg)
 	siteCfg.Host = "https://" + e.px.addr
 	siteCfg.Timeout, siteCfg.QPS, siteCfg.Burst = 2*time.Second, 200, 400
-	e.site = kubernetes.NewForConfigOrDie(siteCfg)
+	e.site = mustCore(t, siteCfg)
 	e.dyn = dynamic.NewForConfigOrDie(siteCfg)
 	e.kube = kubernetes.NewForConfigOrDie(cfg)
 	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "jobs"}}, metav1.CreateOptions{}); err != nil {
@@ -567,7 +567,7 @@ func TestBridgeUnreachableAtStart(t *testing.T) {
 	ln.Close()
 	nodes := append([]model.Node(nil), nw.Nodes...)
 	b, err := NewBridge(BridgeConfig{Site: "k8s", Nodes: nodes, Catalog: nw.Catalog, Server: agent, Image: "x",
-		Kube:  kubernetes.NewForConfigOrDie(&rest.Config{Host: "https://" + closed, Timeout: 200 * time.Millisecond}),
+		Kube:  mustCore(t, &rest.Config{Host: "https://" + closed, Timeout: 200 * time.Millisecond}),
 		Lease: v1.Lease{Period: 100 * time.Millisecond, Missed: 3}, ProbeEvery: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/model"
@@ -35,7 +34,7 @@ type Workload struct {
 // Dispatcher turns placements into Pods at one Kubernetes site.
 type Dispatcher struct {
 	Site      model.SiteID
-	Client    kubernetes.Interface
+	Client    Core
 	Dynamic   dynamic.Interface // for Volcano PodGroups; nil when the site has no Volcano
 	Catalog   *catalog.Catalog
 	Namespace string
@@ -213,7 +212,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, job *model.Job, p model.Place
 		}
 	}
 	for _, pod := range pods {
-		_, err := d.Client.CoreV1().Pods(d.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+		_, err := d.Client.Pods(d.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("dispatch %s: create pod %s: %w", job.ID, pod.Name, err)
 		}
@@ -251,7 +250,7 @@ func (d *Dispatcher) service(ctx context.Context, job *model.Job, p model.Placem
 			Annotations: map[string]string{"suanli.io/job-id": string(job.ID)}},
 		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: l, PublishNotReadyAddresses: true},
 	}
-	_, err := d.Client.CoreV1().Services(d.Namespace).Create(ctx, svc, metav1.CreateOptions{})
+	_, err := d.Client.Services(d.Namespace).Create(ctx, svc, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("dispatch %s: create Service %s: %w", job.ID, svc.Name, err)
 	}
@@ -262,7 +261,7 @@ func (d *Dispatcher) service(ctx context.Context, job *model.Job, p model.Placem
 // pods' processes get SIGTERM, then SIGKILL when it runs out.
 func (d *Dispatcher) Cancel(ctx context.Context, job model.JobID) error {
 	sel := metav1.ListOptions{LabelSelector: LabelJob + "=" + labelValue(string(job))}
-	pods, err := d.Client.CoreV1().Pods(d.Namespace).List(ctx, sel)
+	pods, err := d.Client.Pods(d.Namespace).List(ctx, sel)
 	if err != nil {
 		return fmt.Errorf("cancel %s: %w", job, err)
 	}
@@ -271,12 +270,12 @@ func (d *Dispatcher) Cancel(ctx context.Context, job model.JobID) error {
 		if p.Annotations["suanli.io/job-id"] != string(job) {
 			continue
 		}
-		err := d.Client.CoreV1().Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+		err := d.Client.Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("cancel %s: delete pod %s: %w", job, p.Name, err)
 		}
 	}
-	svcs, err := d.Client.CoreV1().Services(d.Namespace).List(ctx, sel)
+	svcs, err := d.Client.Services(d.Namespace).List(ctx, sel)
 	if err != nil {
 		return fmt.Errorf("cancel %s: list Services: %w", job, err)
 	}
@@ -284,7 +283,7 @@ func (d *Dispatcher) Cancel(ctx context.Context, job model.JobID) error {
 		if s.Annotations["suanli.io/job-id"] != string(job) {
 			continue
 		}
-		err := d.Client.CoreV1().Services(d.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
+		err := d.Client.Services(d.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("cancel %s: delete Service %s: %w", job, s.Name, err)
 		}
@@ -329,7 +328,7 @@ func sortedKeys(m map[string]string) []string {
 // placed elsewhere loses its pods this way; pods already terminating are
 // left alone. It returns how many pods it deleted.
 func (d *Dispatcher) Prune(ctx context.Context, keep map[model.JobID]string) (int, error) {
-	pods, err := d.Client.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelJob})
+	pods, err := d.Client.Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelJob})
 	if err != nil {
 		return 0, fmt.Errorf("prune: list pods: %w", err)
 	}
@@ -341,7 +340,7 @@ func (d *Dispatcher) Prune(ctx context.Context, keep map[model.JobID]string) (in
 		if job == "" || p.DeletionTimestamp != nil || keep[job] == p.Labels[LabelPlacement] {
 			continue
 		}
-		err := d.Client.CoreV1().Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+		err := d.Client.Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 		switch {
 		case err == nil:
 			deleted++
@@ -354,7 +353,7 @@ func (d *Dispatcher) Prune(ctx context.Context, keep map[model.JobID]string) (in
 	for job, key := range keep {
 		kept[labelValue(string(job))+"/"+key] = true
 	}
-	svcs, err := d.Client.CoreV1().Services(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelJob})
+	svcs, err := d.Client.Services(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelJob})
 	if err != nil {
 		return deleted, errors.Join(append(errs, fmt.Errorf("prune: list Services: %w", err))...)
 	}
@@ -362,7 +361,7 @@ func (d *Dispatcher) Prune(ctx context.Context, keep map[model.JobID]string) (in
 		if s.DeletionTimestamp != nil || kept[s.Labels[LabelJob]+"/"+s.Labels[LabelPlacement]] {
 			continue
 		}
-		err := d.Client.CoreV1().Services(d.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
+		err := d.Client.Services(d.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("prune: delete Service %s: %w", s.Name, err))
 		}

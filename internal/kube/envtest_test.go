@@ -134,7 +134,7 @@ func TestRealAPIServer(t *testing.T) {
 	siteCfg := rest.CopyConfig(cfg)
 	siteCfg.Host = "https://" + px.addr
 	siteCfg.Timeout = 2 * time.Second
-	cs := kubernetes.NewForConfigOrDie(siteCfg)
+	cs := mustCore(t, siteCfg)
 	admin := kubernetes.NewForConfigOrDie(cfg)
 
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "jobs"}}, metav1.CreateOptions{}); err != nil {
@@ -242,7 +242,7 @@ func TestRealAPIServer(t *testing.T) {
 	// A Volcano site keeps gang semantics through a PodGroup (straight to
 	// the API server: a new CRD's first request can outlast the proxy
 	// client's short timeout).
-	d.Volcano, d.Client, d.Dynamic = true, admin, dynamic.NewForConfigOrDie(cfg)
+	d.Volcano, d.Client, d.Dynamic = true, mustCore(t, cfg), dynamic.NewForConfigOrDie(cfg)
 	job3, p3 := placement()
 	job3.ID = "gang-3"
 	p3.Job = job3.ID

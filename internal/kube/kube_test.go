@@ -99,7 +99,7 @@ func dispatcher(objs ...runtime.Object) (*Dispatcher, *fake.Clientset) {
 	cs := fake.NewSimpleClientset(objs...)
 	inv := BuildInventory("k8s", catalog.Default(), testNodes())
 	return &Dispatcher{
-		Site: "k8s", Client: cs, Catalog: catalog.Default(), Namespace: "jobs", GraceSeconds: 30,
+		Site: "k8s", Client: clientsetCore{cs}, Catalog: catalog.Default(), Namespace: "jobs", GraceSeconds: 30,
 		Resource: func(id model.NodeID) (string, bool) { r, ok := inv.Resource[id]; return r, ok },
 	}, cs
 }

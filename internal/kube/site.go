@@ -12,8 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/suanli/suanli/internal/catalog"
@@ -47,7 +48,7 @@ type Event struct {
 // inventory, its jobs' states, lost nodes and its own reachability.
 type Site struct {
 	ID         model.SiteID
-	Client     kubernetes.Interface
+	Client     Core
 	Catalog    *catalog.Catalog
 	Namespace  string
 	ProbeEvery time.Duration // reachability probe period (default 5 s)
@@ -160,11 +161,8 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 		case <-ctx.Done():
 		}
 	}
-	nodesF := informers.NewSharedInformerFactory(s.Client, 0)
-	podsF := informers.NewSharedInformerFactoryWithOptions(s.Client, 0, informers.WithNamespace(s.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelJob }))
-	nodeInf := nodesF.Core().V1().Nodes()
-	podInf := podsF.Core().V1().Pods()
+	nodeInf, nodeLister := nodeInformer(s.Client)
+	podInf, podLister := podInformer(s.Client, s.Namespace)
 	watchErr := func(_ *cache.Reflector, err error) {
 		// An expired resource version or a watch the server closed is the
 		// informer's routine: it lists again. Anything else is taken as
@@ -174,20 +172,20 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 		}
 		s.setReachable(false, err, send)
 	}
-	if err := nodeInf.Informer().SetWatchErrorHandler(watchErr); err != nil {
+	if err := nodeInf.SetWatchErrorHandler(watchErr); err != nil {
 		return err
 	}
-	if err := podInf.Informer().SetWatchErrorHandler(watchErr); err != nil {
+	if err := podInf.SetWatchErrorHandler(watchErr); err != nil {
 		return err
 	}
 	// The inventory is reported once the first listing is in whole: a
 	// partial one would show the nodes not listed yet as absent.
 	onNodes := func(any) {
-		if nodeInf.Informer().HasSynced() {
-			s.nodesChanged(nodeInf.Lister().List, send)
+		if nodeInf.HasSynced() {
+			s.nodesChanged(nodeLister.List, send)
 		}
 	}
-	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: onNodes, UpdateFunc: func(_, n any) { onNodes(n) }, DeleteFunc: onNodes,
 	}); err != nil {
 		return err
@@ -200,25 +198,25 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 			}
 		}
 		if ok {
-			s.podChanged(pod, podInf.Lister().Pods(s.Namespace).List, send)
+			s.podChanged(pod, podLister.Pods(s.Namespace).List, send)
 		}
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod,
 	}); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.podList = func(sel labels.Selector) ([]*corev1.Pod, error) { return podInf.Lister().Pods(s.Namespace).List(sel) }
+	s.podList = func(sel labels.Selector) ([]*corev1.Pod, error) { return podLister.Pods(s.Namespace).List(sel) }
 	s.mu.Unlock()
-	nodesF.Start(ctx.Done())
-	podsF.Start(ctx.Done())
-	defer nodesF.Shutdown()
-	defer podsF.Shutdown()
+	var informers sync.WaitGroup
+	defer informers.Wait()
+	informers.Go(func() { nodeInf.RunWithContext(ctx) })
+	informers.Go(func() { podInf.RunWithContext(ctx) })
 	synced := make(chan struct{})
 	go func() {
 		defer close(synced)
-		if cache.WaitForCacheSync(ctx.Done(), nodeInf.Informer().HasSynced) {
+		if cache.WaitForCacheSync(ctx.Done(), nodeInf.HasSynced) {
 			onNodes(nil)
 		}
 	}()
@@ -230,7 +228,7 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			_, err := s.Client.Discovery().ServerVersion()
+			err := s.Client.Probe(ctx)
 			s.setReachable(err == nil, err, send)
 		}
 	}
@@ -320,4 +318,30 @@ func (s *Site) podChanged(pod *corev1.Pod, list func(labels.Selector) ([]*corev1
 	if !seen || prev != st {
 		send(Event{Kind: JobChanged, Status: &st})
 	}
+}
+
+// nodeInformer watches every node of the cluster.
+func nodeInformer(core Core) (cache.SharedIndexInformer, corev1listers.NodeLister) {
+	c := core.Nodes()
+	lw := &cache.ListWatch{
+		ListWithContextFunc:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return c.List(ctx, o) },
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return c.Watch(ctx, o) },
+	}
+	// As the generated informers do: a client that says it cannot stream
+	// a list (the fake clientset) lists, then watches.
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, core), &corev1.Node{}, 0, cache.Indexers{})
+	return inf, corev1listers.NewNodeLister(inf.GetIndexer())
+}
+
+// podInformer watches the pods that carry the job label in one namespace.
+func podInformer(core Core, ns string) (cache.SharedIndexInformer, corev1listers.PodLister) {
+	c := core.Pods(ns)
+	sel := func(o *metav1.ListOptions) metav1.ListOptions { o.LabelSelector = LabelJob; return *o }
+	lw := &cache.ListWatch{
+		ListWithContextFunc:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return c.List(ctx, sel(&o)) },
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return c.Watch(ctx, sel(&o)) },
+	}
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, core), &corev1.Pod{},
+		0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	return inf, corev1listers.NewPodLister(inf.GetIndexer())
 }

@@ -23,7 +23,7 @@ func TestSiteFirstInventoryWhole(t *testing.T) {
 		n := node(fmt.Sprintf("ascend-%03d", i), true, nil, map[string]int64{"huawei.com/Ascend910B3": 8})
 		objs = append(objs, &n)
 	}
-	s := &Site{ID: "k8s", Client: fake.NewClientset(objs...), Catalog: catalog.Default(), Namespace: "jobs", ProbeEvery: time.Hour}
+	s := &Site{ID: "k8s", Client: clientsetCore{fake.NewClientset(objs...)}, Catalog: catalog.Default(), Namespace: "jobs", ProbeEvery: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := make(chan Event, 16)
