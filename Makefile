@@ -6,4 +6,4 @@ test:
 	./scripts/test.sh
 
 build:
-	go build -o bin/suanli ./cmd/suanli
+	go build -trimpath -ldflags "-s -w" -o bin/suanli ./cmd/suanli

@@ -8,7 +8,7 @@ import (
 
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/sched"
-	"github.com/suanli/suanli/internal/sched/schedtest"
+	"github.com/suanli/suanli/internal/sched/gen"
 )
 
 // benchStream schedules jobs in a loop on a 100,000-card network, applying
@@ -16,7 +16,7 @@ import (
 // held, and reports decisions per second (time inside Schedule only), p50
 // and p99 decision latency. ns/op and allocs/op include Apply and Release.
 func benchStream(b *testing.B, jobs []model.Job) {
-	net, err := schedtest.Network(schedtest.NetConfig{})
+	net, err := gen.Network(gen.NetConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -52,18 +52,18 @@ func benchStream(b *testing.B, jobs []model.Job) {
 }
 
 func BenchmarkSchedule(b *testing.B) {
-	b.Run("cards=100000/mixed", func(b *testing.B) { benchStream(b, schedtest.Stream(20_000, schedtest.DefaultMix, 1)) })
-	b.Run("cards=100000/single-node", func(b *testing.B) { benchStream(b, schedtest.SingleNode(20_000, 1)) })
+	b.Run("cards=100000/mixed", func(b *testing.B) { benchStream(b, gen.Stream(20_000, gen.DefaultMix, 1)) })
+	b.Run("cards=100000/single-node", func(b *testing.B) { benchStream(b, gen.SingleNode(20_000, 1)) })
 	for _, g := range []int{16, 256, 1024} {
-		b.Run(fmt.Sprintf("cards=100000/gang=%d", g), func(b *testing.B) { benchStream(b, schedtest.Gangs(2_000, g, 1)) })
+		b.Run(fmt.Sprintf("cards=100000/gang=%d", g), func(b *testing.B) { benchStream(b, gen.Gangs(2_000, g, 1)) })
 	}
 	b.Run("cards=100000/fractional", func(b *testing.B) {
-		benchStream(b, schedtest.Stream(20_000, schedtest.Mix{Fractional: 1}, 1))
+		benchStream(b, gen.Stream(20_000, gen.Mix{Fractional: 1}, 1))
 	})
 }
 
 func BenchmarkClone(b *testing.B) {
-	net, err := schedtest.Network(schedtest.NetConfig{})
+	net, err := gen.Network(gen.NetConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

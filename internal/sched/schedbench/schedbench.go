@@ -13,7 +13,7 @@ import (
 
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/sched"
-	"github.com/suanli/suanli/internal/sched/schedtest"
+	"github.com/suanli/suanli/internal/sched/gen"
 )
 
 // Config sizes a run. The zero value is the standard run: 100,000 cards
@@ -93,7 +93,7 @@ func Run(cfg Config) (Result, error) {
 	if len(cfg.Scenarios) == 0 {
 		cfg.Scenarios = ScenarioNames
 	}
-	net, err := schedtest.Network(schedtest.NetConfig{Nodes: cfg.Nodes, Sites: cfg.Sites, Seed: cfg.Seed})
+	net, err := gen.Network(gen.NetConfig{Nodes: cfg.Nodes, Sites: cfg.Sites, Seed: cfg.Seed})
 	if err != nil {
 		return Result{}, fmt.Errorf("generate network: %w", err)
 	}
@@ -122,11 +122,11 @@ func Run(cfg Config) (Result, error) {
 		var jobs []model.Job
 		switch name {
 		case "mixed":
-			jobs = schedtest.Stream(cfg.Decisions, schedtest.DefaultMix, cfg.Seed)
+			jobs = gen.Stream(cfg.Decisions, gen.DefaultMix, cfg.Seed)
 		case "single-node":
-			jobs = schedtest.SingleNode(cfg.Decisions, cfg.Seed)
+			jobs = gen.SingleNode(cfg.Decisions, cfg.Seed)
 		case "gang-256":
-			jobs = schedtest.Gangs(cfg.Decisions, 256, cfg.Seed)
+			jobs = gen.Gangs(cfg.Decisions, 256, cfg.Seed)
 		}
 		res.Scenarios = append(res.Scenarios, runScenario(name, base.Clone(), jobs, cfg))
 	}

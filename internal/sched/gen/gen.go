@@ -1,6 +1,7 @@
-// Package schedtest generates networks and job streams for the scheduler's
-// tests and benchmarks: deterministic for a seed, of any size.
-package schedtest
+// Package gen generates networks and job streams for the scheduler's
+// tests, benchmarks and `suanli bench`: deterministic for a seed, of any
+// size.
+package gen
 
 import (
 	"fmt"
