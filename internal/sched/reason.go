@@ -104,3 +104,8 @@ func (e *Explanation) Count(r Reason) int {
 	}
 	return 0
 }
+
+// CanNeverFit: the job cannot be placed even on the empty network — no
+// model, node, domain, site or set of sites it may use holds it (FitsEmpty).
+// It is a job's reason, not a node's: waiting frees nothing that helps.
+const CanNeverFit Reason = "can-never-fit"

@@ -29,7 +29,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the sc
 //
 // Commands: network (a network spec), tenant (the tenant and what it
 // holds), policy deny-vendor V, schedule (a job: decide and apply),
-// explain (a job: decide, print the whole decision, apply nothing),
+// explain (a job: decide, print the whole decision, apply nothing), fits
+// (a job: FitsEmpty under the policy),
 // fail-node ID, heal-node ID, release JOB, usage.
 type step struct {
 	pre   string // comment lines before the step
@@ -136,6 +137,16 @@ func (sc *scenario) run(st *step) (string, error) {
 		}
 		sc.live[j.ID] = *d.Placement
 		return describe(d), nil
+	case "fits":
+		var j model.Job
+		if err := yaml.UnmarshalStrict([]byte(st.input), &j); err != nil {
+			return "", err
+		}
+		u := sc.c.Limits().FitsEmpty(&j, sc.in.Policy, Config{})
+		if u == nil {
+			return "fits", nil
+		}
+		return fmt.Sprintf("%s (limit %s, policy %t)\nfix: %s", u.Text, u.Limit, u.Policy, u.Fix), nil
 	case "release":
 		p, ok := sc.live[model.JobID(fields[1])]
 		if !ok {
