@@ -40,7 +40,21 @@ type Config struct {
 	// Seed is handed to the scheduler to break ties between equal
 	// candidates (0 keeps the network's preference order).
 	Seed uint64
+	// MaxReservations bounds the gangs holding a reservation at once
+	// (default 8): the first blocked gangs in queue order get one.
+	MaxReservations int
+	// ReservationPatienceSec is how long a reservation may hold back
+	// backfill without progress — no job on its planned nodes ending —
+	// before it stops holding anything back (default 3600; it holds again
+	// once a job on its nodes ends).
+	ReservationPatienceSec int64
 }
+
+// Defaults of Config.
+const (
+	DefaultMaxReservations        = 8
+	DefaultReservationPatienceSec = 3600
+)
 
 // Core is the state machine. It is not safe for concurrent use: one
 // goroutine owns it.
@@ -61,6 +75,14 @@ type Core struct {
 	picker  *picker                   // reused by every round of every pass (newPicker)
 	onNode  map[model.NodeID][]*entry // placed jobs with a worker on the node, each once
 	resv    []*reservation
+	// resvOn lists the reservations planned on each node; resvGen counts
+	// changes to any reservation's nodes (plans behind it depend on them).
+	resvOn  map[model.NodeID][]*reservation
+	resvGen uint64
+	// limits checks jobs against the empty network; unfit remembers its
+	// verdicts per shape until the policy changes (neverFits).
+	limits *sched.Limits
+	unfit  map[string]*sched.Unfit
 	// placed holds the placed jobs by priority, so that preemption looks
 	// only at lower priorities (and costs nothing when none run); in no
 	// particular order (each entry knows its index, placedIx).
@@ -91,7 +113,9 @@ type Core struct {
 	scratchCands []*entry
 	scratchAmt   map[*entry]int64
 	scratchFree  map[string]int64
-	scratchRel   []release // reservations' expected starts
+	scratchRel   []release      // reservations' plans
+	scratchHold  []*reservation // holders
+	scratchPlan  []*entry       // plan
 }
 
 // entry is the core's state for one job.
@@ -100,10 +124,6 @@ type entry struct {
 	st       JobStatus
 	placedAt int64
 	placedIx int // 1 + its index in Core.placed[priority]; 0 when not there
-	// startAt is the expected start of the job's reservation as estimated
-	// when the job's start stamp (Core.startStamp) was startGen.
-	startAt  int64
-	startGen uint64
 	classes  []string // model classes the job can use ("model:*" for any)
 	anyModel bool     // classes is "model:*"
 	models   []uint64 // the models of classes, as a set of modelIdx numbers
@@ -124,11 +144,6 @@ type entry struct {
 	// resvWaits is []string{reservationClass(job.ID)}, made once: jobs
 	// behind the job's reservation wait on it (read only).
 	resvWaits []string
-	// resvDec is the decision last made for the job behind resvBy's
-	// reservation from resvStart, reused while it still holds.
-	resvDec   *sched.Decision
-	resvBy    *entry
-	resvStart int64
 
 	committed      *model.Placement // the placement the store holds
 	committedState model.JobState
@@ -167,11 +182,17 @@ func New(net *network.Network, cfg Config) *Core {
 	if cfg.PreemptCandidates <= 0 {
 		cfg.PreemptCandidates = 64
 	}
+	if cfg.MaxReservations <= 0 {
+		cfg.MaxReservations = DefaultMaxReservations
+	}
+	if cfg.ReservationPatienceSec <= 0 {
+		cfg.ReservationPatienceSec = DefaultReservationPatienceSec
+	}
 	c := &Core{
 		cfg: cfg, net: net, cluster: sched.NewCluster(net),
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
 		waiters: map[string]map[string]*group{}, groups: map[string]*group{},
-		onNode: map[model.NodeID][]*entry{}, down: map[model.NodeID]bool{},
+		onNode: map[model.NodeID][]*entry{}, down: map[model.NodeID]bool{}, resvOn: map[model.NodeID][]*reservation{},
 		placed: map[int][]*entry{}, prioMilli: map[int]map[string]int64{},
 		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, modelIdx: map[string]uint{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
@@ -275,6 +296,7 @@ func (c *Core) Step(ev Event) error {
 	case PolicyChanged:
 		c.policy = ev.Policy
 		c.recheckPolicy()
+		c.recheckFits()
 		c.wake(classPolicy)
 	case CommitFailed:
 		c.undo()

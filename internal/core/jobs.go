@@ -179,6 +179,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		return
 	}
 	_ = c.cluster.Release(*p) // the core applied it: it matches
+	c.progressed(p)
 	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec != c.now {
 		c.moved(e.use.modelMilli) // not released where reservations expected it
 	}

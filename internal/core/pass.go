@@ -51,19 +51,13 @@ type failure struct {
 
 // try decides one job. It reports whether it preempted.
 func (c *Core) try(e *entry, memo map[string]*failure) bool {
+	if c.tryUnfit(e) {
+		return false
+	}
 	ts := c.tenant(e.job.Tenant)
 	if ts.exhausted() {
 		e.st.Decision = quotaDecision(e, ts)
 		c.block(e, ReasonQuotaExceeded, []string{quotaClass(e.job.Tenant)})
-		return false
-	}
-	if r := c.reservationAhead(e); r != nil && !r.admits(e, c.now) {
-		c.dropReservation(e) // no longer the head of its line
-		if e.resvDec == nil || e.st.Decision != e.resvDec || e.resvBy != r.job || e.resvStart != r.start {
-			e.resvDec, e.resvBy, e.resvStart = reservedDecision(e, r), r.job, r.start
-		}
-		e.st.Decision = e.resvDec
-		c.block(e, ReasonReserved, r.job.reservedWaits())
 		return false
 	}
 	key := e.shape()
@@ -72,7 +66,36 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 		c.block(e, f.reason, slices.Clone(f.waits))
 		return false
 	}
+	hold := c.holders(e)
+	var heldKey string
+	if len(hold) > 0 {
+		heldKey = heldMemoKey(e, hold)
+		if f := memo[heldKey]; f != nil {
+			c.blockReserved(e, f)
+			return false
+		}
+	}
 	d := sched.Schedule(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
+	if d.Placement != nil && len(hold) > 0 {
+		if by := touches(d.Placement, hold); len(by) > 0 {
+			// The placement takes nodes reserved for gangs ahead: look
+			// for one elsewhere.
+			var md sched.Decision
+			c.masked(hold, func() { md = sched.Schedule(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched) })
+			if md.Placement == nil {
+				f := &failure{reason: ReasonReserved, d: reservedDecision(e, by[0])}
+				f.waits = c.waitsFor(e, &md.Explanation)
+				for _, r := range by {
+					f.waits = append(f.waits, r.job.reservedClass())
+				}
+				slices.Sort(f.waits)
+				memo[heldKey] = f
+				c.blockReserved(e, f)
+				return false
+			}
+			d = md
+		}
+	}
 	if d.Placement != nil {
 		if why := c.commitCheck(e, d.Placement); why == "" {
 			e.st.Decision = &d
@@ -95,6 +118,31 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 	memo[key] = &failure{reason: reason, waits: waits, d: &d}
 	c.block(e, reason, slices.Clone(waits))
 	return false
+}
+
+// blockReserved blocks a job that would take nodes reserved for a gang
+// ahead of it and fits nowhere else; a gang among them plans its own
+// reservation around the others.
+func (c *Core) blockReserved(e *entry, f *failure) {
+	if e.job.Kind == model.Gang {
+		c.reserve(e)
+	} else {
+		c.dropReservation(e)
+	}
+	e.st.Decision = f.d
+	c.block(e, f.reason, slices.Clone(f.waits))
+}
+
+// heldMemoKey is the memo key of a job held back by reservations: its
+// shape, its declared runtime (which decides backfill) and the gangs
+// holding it.
+func heldMemoKey(e *entry, hold []*reservation) string {
+	b := append([]byte(e.shape()), "|held|"...)
+	b = strconv.AppendInt(b, e.job.RuntimeSec, 10)
+	for _, r := range hold {
+		b = append(append(b, '|'), r.job.job.ID...)
+	}
+	return string(b)
 }
 
 // input is the scheduler's view of the job's tenant; victims (when
@@ -292,24 +340,29 @@ func quotaDecision(e *entry, ts *tenantState) *sched.Decision {
 	}}
 }
 
-// reservedDecision explains a job held back by a gang's reservation.
+// reservedDecision explains a job held back by a gang's reservation: it
+// would take a card of the nodes planned for the gang, and fits nowhere
+// else now.
 func reservedDecision(e *entry, r *reservation) *sched.Decision {
 	// The summary is the prefix and the text, built in one string whose
 	// tail is the text; the decision and its one unblock in one object.
 	const prefix = "behind a reservation: "
-	b := make([]byte, 0, 192)
+	b := make([]byte, 0, 224)
 	b = append(b, prefix+"gang "...)
 	b = append(b, r.job.job.ID...)
-	b = append(b, " holds a reservation on these models"...)
+	b = strconv.AppendInt(append(b, " holds the "...), int64(len(r.nodes)), 10)
+	b = append(b, " nodes it is planned to start on (first "...)
+	b = append(b, r.first...)
+	b = append(b, "), which this job would need: nothing else fits now"...)
 	switch {
 	case r.start < 0:
-		b = append(b, "; its start is unknown (jobs holding the capacity declared no runtime), so nothing backfills"...)
+		b = append(b, "; the gang's start is unknown (jobs on those nodes declared no runtime), so nothing backfills there"...)
 	case e.job.RuntimeSec <= 0:
-		b = strconv.AppendInt(append(b, " from t="...), r.start, 10)
-		b = append(b, "; declare a runtime that ends by then to backfill"...)
+		b = strconv.AppendInt(append(b, "; the gang starts at t="...), r.start, 10)
+		b = append(b, ": declare a runtime that ends by then to backfill"...)
 	default:
-		b = strconv.AppendInt(append(b, " from t="...), r.start, 10)
-		b = strconv.AppendInt(append(b, "; this job's runtime of "...), e.job.RuntimeSec, 10)
+		b = strconv.AppendInt(append(b, "; the gang starts at t="...), r.start, 10)
+		b = strconv.AppendInt(append(b, ": this job's runtime of "...), e.job.RuntimeSec, 10)
 		b = append(b, " s would end after it"...)
 	}
 	summary := string(b)

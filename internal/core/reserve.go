@@ -1,22 +1,36 @@
 package core
 
 import (
-	"cmp"
+	"maps"
 	"math/bits"
 	"slices"
 
 	"github.com/suanli/suanli/internal/model"
 )
 
-// reservation holds capacity for a blocked head-of-line gang: jobs queued
-// behind it that would use the same models may only backfill, that is run
-// if their declared runtime ends before the gang's expected start.
+// reservation holds the nodes a blocked gang is planned to start on: jobs
+// queued behind the gang that would take a card of those nodes may only
+// backfill, that is run if their declared runtime ends before the gang's
+// expected start. Jobs that fit elsewhere are not held back.
 type reservation struct {
 	job *entry
-	// start is when enough of the gang's capacity is expected to be free,
-	// from the declared runtimes of the jobs holding it; -1 when some of it
-	// is held by jobs that declared none (then nothing backfills).
+	// start is when the jobs holding the planned nodes are expected to
+	// have ended, by their declared runtimes; -1 when one of them declared
+	// none (then nothing backfills there).
 	start int64
+	// nodes are the nodes of the gang's planned placement (plan); models
+	// the models on them.
+	nodes  map[model.NodeID]bool
+	first  model.NodeID // the plan's first node, for explanations
+	models []string
+	// stamp and gen are the job's startStamp and Core.resvGen the plan was
+	// made at: it is kept while both hold.
+	stamp, gen uint64
+	// progress is when the reservation was made or a job on its nodes last
+	// ended; after Config.ReservationPatienceSec without progress it is
+	// stale and holds nothing back.
+	progress int64
+	stale    bool
 }
 
 // admits reports whether a job queued behind the reservation may run now:
@@ -55,52 +69,173 @@ func (c *Core) canUse(e *entry, modelID string) bool {
 	return ok && int(i/64) < len(e.models) && e.models[i/64]&(1<<(i%64)) != 0
 }
 
-// reservationAhead returns the first reservation, held by a job ahead of e,
-// on models e could use.
-func (c *Core) reservationAhead(e *entry) *reservation {
+// resvOf returns the job's reservation, nil when it holds none.
+func (c *Core) resvOf(e *entry) *reservation {
 	for _, r := range c.resv {
-		if r.job != e && ahead(r.job, e) && overlaps(r.job, e) {
+		if r.job == e {
 			return r
 		}
 	}
 	return nil
 }
 
-// reserve gives a blocked gang a reservation, or refreshes its expected
-// start; jobs waiting on the reservation are woken when it changes.
-func (c *Core) reserve(e *entry) {
-	if c.reservationAhead(e) != nil {
-		return // not the head of its line
-	}
-	start := c.expectedStart(e)
-	e.reservedFrom = start
+// holders lists the reservations that hold e back: made by gangs ahead of
+// e, not stale, on nodes of models e can use, from a start e's declared
+// runtime does not end before. The slice is scratch, valid until the next
+// call.
+func (c *Core) holders(e *entry) []*reservation {
+	out := c.scratchHold[:0]
 	for _, r := range c.resv {
-		if r.job == e {
-			if r.start != start {
-				r.start = start
-				c.wake(e.reservedClass())
-			}
-			return
+		if r.job == e || r.stale || !ahead(r.job, e) || r.admits(e, c.now) {
+			continue
+		}
+		if slices.ContainsFunc(r.models, func(m string) bool { return c.canUse(e, m) }) {
+			out = append(out, r)
 		}
 	}
-	c.resv = append(c.resv, &reservation{job: e, start: start})
-	slices.SortFunc(c.resv, func(a, b *reservation) int {
-		if ahead(a.job, b.job) {
-			return -1
-		}
-		if ahead(b.job, a.job) {
-			return 1
-		}
-		return 0
-	})
+	c.scratchHold = out
+	return out
 }
 
-// dropReservation ends a job's reservation (placed, cancelled) and wakes
-// the jobs that waited behind it.
+// touches lists the reservations of hold whose nodes p uses.
+func touches(p *model.Placement, hold []*reservation) []*reservation {
+	var out []*reservation
+	for _, r := range hold {
+		if slices.ContainsFunc(p.Assignments, func(a model.Assignment) bool { return r.nodes[a.Node] }) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// masked runs f with the nodes of the reservations taken out of the
+// core's cluster (marked unhealthy), and puts them back.
+func (c *Core) masked(rs []*reservation, f func()) {
+	var off []model.NodeID
+	for _, r := range rs {
+		for n := range r.nodes {
+			if !c.down[n] && !slices.Contains(off, n) {
+				off = append(off, n)
+			}
+		}
+	}
+	slices.Sort(off)
+	for _, n := range off {
+		c.cluster.SetNodeHealthy(n, false)
+	}
+	f()
+	for _, n := range off {
+		c.cluster.SetNodeHealthy(n, true)
+	}
+}
+
+// reserve gives a blocked gang a reservation, or refreshes it: its plan is
+// kept while nothing it depends on moved (placements and node health on
+// its models, the reservations ahead of it). Jobs waiting on the
+// reservation are woken when its nodes or start change. Only the first
+// Config.MaxReservations gangs in queue order hold one.
+func (c *Core) reserve(e *entry) {
+	r := c.resvOf(e)
+	stamp := c.startStamp(e)
+	if r != nil && r.stamp == stamp && r.gen == c.resvGen {
+		return
+	}
+	var ahead_ []*reservation
+	for _, x := range c.resv {
+		if x.job != e && ahead(x.job, e) {
+			ahead_ = append(ahead_, x)
+		}
+	}
+	if len(ahead_) >= c.cfg.MaxReservations {
+		c.dropReservation(e)
+		return
+	}
+	p, start := c.plan(e, ahead_)
+	if p == nil {
+		c.dropReservation(e)
+		return
+	}
+	if r == nil {
+		r = &reservation{job: e, progress: c.now}
+		c.resv = append(c.resv, r)
+		slices.SortFunc(c.resv, func(a, b *reservation) int {
+			if ahead(a.job, b.job) {
+				return -1
+			}
+			if ahead(b.job, a.job) {
+				return 1
+			}
+			return 0
+		})
+		if len(c.resv) > c.cfg.MaxReservations {
+			c.dropReservation(c.resv[len(c.resv)-1].job)
+		}
+	}
+	nodes := map[model.NodeID]bool{}
+	var models []string
+	for _, a := range p.Assignments {
+		nodes[a.Node] = true
+		if !slices.Contains(models, a.Model) {
+			models = append(models, a.Model)
+		}
+	}
+	slices.Sort(models)
+	moved := !maps.Equal(nodes, r.nodes)
+	if moved {
+		c.unindex(r)
+		r.nodes, r.models, r.first = nodes, models, p.Assignments[0].Node
+		for n := range nodes {
+			c.resvOn[n] = append(c.resvOn[n], r)
+		}
+		c.resvGen++
+	}
+	r.stamp, r.gen = stamp, c.resvGen
+	e.reservedFrom = start
+	if moved || r.start != start {
+		r.start = start
+		c.wake(e.reservedClass())
+	}
+	if moved {
+		// Plans behind this one that overlap it move now: plans are
+		// disjoint.
+		for _, x := range slices.Clone(c.resv) {
+			if x != r && ahead(e, x.job) && overlapping(r, x) && c.resvOf(x.job) == x {
+				x.gen = c.resvGen + 1
+				c.reserve(x.job)
+			}
+		}
+	}
+}
+
+func overlapping(a, b *reservation) bool {
+	for n := range a.nodes {
+		if b.nodes[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// unindex takes a reservation out of resvOn.
+func (c *Core) unindex(r *reservation) {
+	for n := range r.nodes {
+		rs := slices.DeleteFunc(c.resvOn[n], func(x *reservation) bool { return x == r })
+		if len(rs) == 0 {
+			delete(c.resvOn, n)
+		} else {
+			c.resvOn[n] = rs
+		}
+	}
+}
+
+// dropReservation ends a job's reservation (placed, cancelled, refused,
+// crowded out) and wakes the jobs that waited behind it.
 func (c *Core) dropReservation(e *entry) {
 	for i, r := range c.resv {
 		if r.job == e {
 			e.reservedFrom = 0
+			c.unindex(r)
+			c.resvGen++
 			c.resv = slices.Delete(c.resv, i, i+1)
 			c.wake(e.reservedClass())
 			return
@@ -108,17 +243,34 @@ func (c *Core) dropReservation(e *entry) {
 	}
 }
 
-// refreshReservations re-estimates reservations whose expected start has
-// passed without the gang starting (jobs overran their declared runtime).
+// progressed records that a job on these nodes ended: the reservations
+// planned there make progress.
+func (c *Core) progressed(p *model.Placement) {
+	for _, a := range p.Assignments {
+		for _, r := range c.resvOn[a.Node] {
+			r.progress = c.now
+			r.stale = false
+		}
+	}
+}
+
+// refreshReservations re-plans reservations whose expected start has
+// passed without the gang starting (jobs overran their declared runtime),
+// and lets those without progress for Config.ReservationPatienceSec stop
+// holding jobs back.
 func (c *Core) refreshReservations() {
-	for _, r := range c.resv {
+	for _, r := range slices.Clone(c.resv) {
 		if r.start >= 0 && r.start < c.now {
-			if s := c.expectedStart(r.job); s != r.start {
-				r.start = s
-				r.job.reservedFrom, r.job.st.ReservedFrom = s, s
+			r.gen = c.resvGen + 1 // re-plan
+			c.reserve(r.job)
+			if c.resvOf(r.job) == r {
+				r.job.st.ReservedFrom = r.start
 				c.touch(r.job)
-				c.wake(r.job.reservedClass())
 			}
+		}
+		if stale := c.now-r.progress > c.cfg.ReservationPatienceSec; stale && !r.stale {
+			r.stale = true
+			c.wake(r.job.reservedClass())
 		}
 	}
 }
@@ -173,26 +325,6 @@ func (c *Core) amountOf(e *entry, u *usage) int64 {
 	return t
 }
 
-// expectedStart estimates when the capacity a gang needs will be free:
-// now if it is (fragmentation blocks it, not a shortage), else the end of
-// the running job whose release completes it, by declared runtimes.
-//
-// The estimate is kept until placements on models the gang can use change
-// other than by a job ending at its declared end, which leaves every later
-// release where it was (startStamp).
-func (c *Core) expectedStart(e *entry) int64 {
-	stamp := c.startStamp(e)
-	if e.startGen == stamp && e.startGen != 0 {
-		if e.startAt < 0 {
-			return -1
-		}
-		return max(e.startAt, c.now)
-	}
-	at := c.estimateStart(e)
-	e.startGen, e.startAt = stamp, at
-	return at
-}
-
 // moved records a change to placements or node health on these models
 // that can move reservations' expected starts.
 func (c *Core) moved(models map[string]int64) {
@@ -228,34 +360,6 @@ func (c *Core) startStamp(e *entry) uint64 {
 		}
 	}
 	return stamp
-}
-
-func (c *Core) estimateStart(e *entry) int64 {
-	have, need := c.amount(e, c.freeByModel()), e.demand()
-	if have >= need {
-		return c.now
-	}
-	rel := c.scratchRel[:0]
-	for _, set := range c.placed { // any order: sorted below
-		for _, r := range set {
-			if r == e || r.job.RuntimeSec <= 0 || !overlaps(r, e) {
-				continue
-			}
-			amt := c.amountOf(e, &r.use)
-			if amt > 0 && c.healthy(r.st.Placement) {
-				rel = append(rel, release{at: r.placedAt + r.job.RuntimeSec, pos: r.st.Position, amt: amt})
-			}
-		}
-	}
-	c.scratchRel = rel[:0]
-	slices.SortFunc(rel, func(a, b release) int { return cmp.Or(cmp.Compare(a.at, b.at), cmpUint(a.pos, b.pos)) })
-	for _, r := range rel {
-		have += r.amt
-		if have >= need {
-			return max(r.at, c.now)
-		}
-	}
-	return -1
 }
 
 // release is capacity a placed job frees at its declared end.

@@ -24,7 +24,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	----
 //	2 nodes, 16 cards
 //
-// Commands: cluster, tenant, submit, tick, schedule, start, finish, cancel,
+// Commands: cluster [max-reservations=K] [patience=S], tenant, submit, tick, schedule, start, finish, cancel,
 // checkpoint, fail-node, heal-node, policy, commit-fail, explain, state,
 // usage. Stepping commands take at=T (default: the current time) and
 // noadvance, which leaves their Ready uncommitted (for commit-fail).
@@ -141,7 +141,12 @@ func (s *scenario) run(cmdLine string, input []string) string {
 		if err != nil {
 			return "error: " + err.Error() + "\n"
 		}
-		s.c = New(net, Config{})
+		mr, err1 := a.int("max-reservations", 0)
+		pat, err2 := a.int("patience", 0)
+		if err := firstErr(err1, err2); err != nil {
+			return "error: " + err.Error() + "\n"
+		}
+		s.c = New(net, Config{MaxReservations: int(mr), ReservationPatienceSec: pat})
 		return fmt.Sprintf("%d nodes, %d cards\n", len(net.Nodes), net.Cards())
 	case "tenant":
 		for _, l := range append([]string{strings.Join(fields[1:], " ")}, input...) {

@@ -36,17 +36,20 @@ func TestShapeKeyIsTheFormattedFields(t *testing.T) {
 // reservation against their fmt forms, in all three cases.
 func TestReservedDecisionText(t *testing.T) {
 	g := &entry{job: model.Job{ID: "gang-7"}}
+	r := reservation{job: g, nodes: map[model.NodeID]bool{"a-n1": true, "a-n2": true}, first: "a-n1"}
+	head := fmt.Sprintf("gang %s holds the %d nodes it is planned to start on (first %s), which this job would need: nothing else fits now", g.job.ID, 2, "a-n1")
 	cases := []struct {
 		start, runtime int64
 		want           string
 	}{
-		{-1, 50, fmt.Sprintf("gang %s holds a reservation on these models; its start is unknown (jobs holding the capacity declared no runtime), so nothing backfills", g.job.ID)},
-		{1000, 0, fmt.Sprintf("gang %s holds a reservation on these models from t=%d; declare a runtime that ends by then to backfill", g.job.ID, 1000)},
-		{1000, 2000, fmt.Sprintf("gang %s holds a reservation on these models from t=%d; this job's runtime of %d s would end after it", g.job.ID, 1000, 2000)},
+		{-1, 50, head + "; the gang's start is unknown (jobs on those nodes declared no runtime), so nothing backfills there"},
+		{1000, 0, head + fmt.Sprintf("; the gang starts at t=%d: declare a runtime that ends by then to backfill", 1000)},
+		{1000, 2000, head + fmt.Sprintf("; the gang starts at t=%d: this job's runtime of %d s would end after it", 1000, 2000)},
 	}
 	for _, tc := range cases {
 		e := &entry{job: model.Job{ID: "j", RuntimeSec: tc.runtime}}
-		d := reservedDecision(e, &reservation{job: g, start: tc.start})
+		r.start = tc.start
+		d := reservedDecision(e, &r)
 		x := d.Explanation
 		if d.Job != "j" || x.Summary != "behind a reservation: "+tc.want || len(x.Unblock) != 1 ||
 			x.Unblock[0] != (sched.Unblock{Reason: ReasonReserved, Text: tc.want}) || x.Placed || len(x.Rejections) != 0 {

@@ -1,0 +1,93 @@
+package core
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched"
+)
+
+// plan finds where a blocked gang would start and when: the placement the
+// scheduler picks on the future-free snapshot — the core's cluster with the
+// jobs that could free the gang's capacity released in the order they are
+// expected to end (declared runtimes first, by their end, then the others
+// in queue order), as few as it takes, and the nodes of the reservations
+// ahead of it taken out. The start is when the last job holding a card of
+// the planned nodes is expected to end (-1 when one of them declared no
+// runtime; now when none holds one). It returns a nil placement when the
+// gang would not fit even then.
+//
+// The jobs are released on the core's own cluster and applied again
+// before returning: no copy of the cluster is made. The scheduler is asked
+// once enough capacity is released, then after every doubling of what is
+// released: O(log n) decisions for n running jobs.
+func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
+	rel := c.scratchPlan[:0]
+	for _, set := range c.placed { // any order: sorted below
+		for _, r := range set {
+			if r != e && overlaps(r, e) && c.healthy(r.st.Placement) {
+				rel = append(rel, r)
+			}
+		}
+	}
+	end := func(r *entry) int64 {
+		if r.job.RuntimeSec <= 0 {
+			return math.MaxInt64
+		}
+		return r.placedAt + r.job.RuntimeSec
+	}
+	slices.SortFunc(rel, func(a, b *entry) int { return cmp.Or(cmp.Compare(end(a), end(b)), cmpUint(a.st.Position, b.st.Position)) })
+	have, need := c.amount(e, c.freeByModel()), e.demand()
+	var p *model.Placement
+	k := 0
+	c.masked(ahead, func() {
+		try := func() bool {
+			d := sched.Schedule(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
+			p = d.Placement
+			return p != nil
+		}
+		next := 1 // jobs to release before the next try, once have ≥ need
+		for {
+			if have >= need && try() {
+				break
+			}
+			if k == len(rel) {
+				break
+			}
+			n := 1
+			if have >= need {
+				n, next = next, next*2
+			}
+			for ; n > 0 && k < len(rel); n-- {
+				_ = c.cluster.Release(*rel[k].st.Placement) // the core applied it
+				have += c.amountOf(e, &rel[k].use)
+				k++
+			}
+		}
+		for i := k - 1; i >= 0; i-- {
+			_ = c.cluster.Apply(*rel[i].st.Placement) // it was there a moment ago
+		}
+	})
+	start := c.now
+	if p != nil {
+		on := map[model.NodeID]bool{}
+		for _, a := range p.Assignments {
+			on[a.Node] = true
+		}
+		for _, r := range rel[:k] {
+			if !slices.ContainsFunc(r.st.Placement.Assignments, func(a model.Assignment) bool { return on[a.Node] }) {
+				continue
+			}
+			if end(r) == math.MaxInt64 {
+				start = -1
+				break
+			}
+			start = max(start, end(r))
+		}
+	}
+	clear(rel)
+	c.scratchPlan = rel[:0]
+	return p, start
+}
