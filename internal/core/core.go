@@ -123,7 +123,7 @@ type entry struct {
 	job      model.Job
 	st       JobStatus
 	placedAt int64
-	placedIx int // 1 + its index in Core.placed[priority]; 0 when not there
+	placedIx int      // 1 + its index in Core.placed[priority]; 0 when not there
 	classes  []string // model classes the job can use ("model:*" for any)
 	anyModel bool     // classes is "model:*"
 	models   []uint64 // the models of classes, as a set of modelIdx numbers

@@ -38,7 +38,9 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 		}
 		return r.placedAt + r.job.RuntimeSec
 	}
-	slices.SortFunc(rel, func(a, b *entry) int { return cmp.Or(cmp.Compare(end(a), end(b)), cmpUint(a.st.Position, b.st.Position)) })
+	slices.SortFunc(rel, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(end(a), end(b)), cmpUint(a.st.Position, b.st.Position))
+	})
 	have, need := c.amount(e, c.freeByModel()), e.demand()
 	var p *model.Placement
 	k := 0
