@@ -20,6 +20,10 @@ var (
 	ErrConflict     = errors.New("conflict")
 	ErrInvalid      = errors.New("invalid request")
 	ErrUnavailable  = errors.New("unavailable")
+	// ErrUnsatisfiable: the job can never be placed on the network, even
+	// empty (too large for every model, node, domain or site it may use,
+	// or ruled out by the policy); the message names the limit. 422.
+	ErrUnsatisfiable = errors.New("the job can never fit the network")
 )
 
 // Problems is a request's validation failures, every one with its field
@@ -84,6 +88,8 @@ func status(err error) (int, v1.Error) {
 		return http.StatusBadRequest, v1.Error{Message: "the request is invalid", Problems: []v1.Problem{{Field: field, Message: fmt.Sprintf("want a %s, got a JSON %s", typ.Type, typ.Value)}}}
 	case errors.Is(err, errDecode), errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest, v1.Error{Message: err.Error()}
+	case errors.Is(err, ErrUnsatisfiable):
+		return http.StatusUnprocessableEntity, v1.Error{Message: err.Error()}
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized, v1.Error{Message: err.Error() + `; send "Authorization: Bearer <token>"`}
 	case errors.Is(err, ErrForbidden):

@@ -33,6 +33,9 @@ func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job
 	now := s.now().UTC()
 	spec.ID = newJobID(now)
 	spec.SubmitTime = now.Unix()
+	if err := s.fits(ctx, &spec); err != nil {
+		return v1.Job{}, err
+	}
 	rec := &jobRecord{Spec: spec, State: model.Pending, SubmittedAt: now, Workload: wl}
 	b, err := json.Marshal(rec)
 	if err != nil {

@@ -71,7 +71,9 @@ type Server struct {
 	w   *writer
 	v   *view
 	m   *metrics
-	now func() time.Time
+	// limits checks submitted jobs against the empty network.
+	limits *sched.Limits
+	now    func() time.Time
 
 	// pol is the policy engine, kept in step with the store's policy/
 	// keys; polMu serialises this replica's policy changes.
@@ -127,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
 		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, beats: map[model.NodeID]beat{}}
+	s.limits = sched.NewLimits(cfg.Network)
 	s.pol.Store(policy.NewEngine(cfg.Network.Catalog))
 	s.polReady = make(chan struct{})
 	s.m = newMetrics(cfg.Registry, cfg.Network)

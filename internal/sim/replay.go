@@ -319,9 +319,16 @@ func replay(ctx context.Context, net *network.Network, jobs source, cfg ReplayCo
 			}
 		}
 		for i := range rd.Jobs {
-			if st := &rd.Jobs[i]; st.State == model.Blocked {
+			switch st := &rd.Jobs[i]; {
+			case st.State == model.Blocked:
 				if r := byID[st.Job]; r != nil {
 					r.reason = st.Reason
+				}
+			case st.State == model.Failed && st.Reason == core.ReasonNeverFits:
+				// Refused: the network can never hold it; it waits no more.
+				if r := byID[st.Job]; r != nil && !r.running {
+					r.reason = st.Reason
+					queued--
 				}
 			}
 		}
