@@ -87,13 +87,13 @@ type fitter struct {
 	s *search
 	// Per eligible model: workers of the job each allowed node could hold
 	// when empty, summed per domain, per (site, model) group and in all.
-	dom   []int // by domain
 	sm    []int // by (site, model) group
 	total []int // by model
 	// Nodes removed by residency and by the policy, with a rule.
 	residency, denied int
 	rule              string
-	bestD             int32 // the domain holding the most workers
+	bestD             int32 // the domain holding the most workers, bestW
+	bestW             int
 }
 
 // models applies the per-model filters; it reports an unfit job when no
@@ -158,10 +158,22 @@ func (f *fitter) models() *Unfit {
 // when empty and checks the scopes the job may use.
 func (f *fitter) capacity() *Unfit {
 	s, job := f.s, f.s.job
-	f.dom, f.sm, f.total = make([]int, len(s.st.domains)), make([]int, len(s.st.sm)), make([]int, len(s.st.models))
+	W := job.Workers
+	// The path Schedule takes (place): replicas anywhere, all on one node,
+	// or a gang, which fits when one domain holds it (every gang path tries
+	// domains first). Most jobs fit: the scan stops at the first proof.
+	replicas := job.Fractional() || job.Kind == model.Inference && job.Topology == model.TopoNone && !s.nodeScoped() && W > 1
+	onNode := !replicas && (job.Kind == model.Batch || W == 1 || job.Topology == model.TopoNode && job.TopologyRequired)
+	gang := !replicas && !onNode
+	required := job.TopologyRequired && job.Topology != model.TopoNone
+	siteOK := gang && !(required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode))
+	crossOK := gang && job.CrossSite && !required
+	f.sm, f.total = make([]int, len(s.st.sm)), make([]int, len(s.st.models))
 	maxNode := make([]int, len(s.st.models)) // most cards on one allowed node, per model
 	anyAllowed := false
+	all := 0
 	for _, m := range s.eligible {
+		need := s.workerCards(m)
 		mi := &s.st.models[m]
 		for _, sm := range mi.sms {
 			smi := &s.st.sm[sm]
@@ -182,19 +194,26 @@ func (f *fitter) capacity() *Unfit {
 						continue
 					}
 					anyAllowed = true
+					if onNode && int(ni.cards) >= need {
+						return nil
+					}
 					w += f.workersOnEmpty(n, m)
 					maxNode[m] = max(maxNode[m], int(ni.cards))
 				}
-				f.dom[d] = w
-				if f.bestD < 0 || w > f.dom[f.bestD] {
-					f.bestD = d
+				if gang && w >= W {
+					return nil
+				}
+				if f.bestD < 0 || w > f.bestW {
+					f.bestD, f.bestW = d, w
 				}
 				f.sm[sm] += w
 				f.total[m] += w
+				if all += w; replicas && all >= W || siteOK && f.sm[sm] >= W || crossOK && f.total[m] >= W {
+					return nil
+				}
 			}
 		}
 	}
-	W := job.Workers
 	if !anyAllowed {
 		return f.noNodes()
 	}
@@ -224,7 +243,6 @@ func (f *fitter) capacity() *Unfit {
 			s.workerCards(f.smallest()), best, s.st.models[bestM].id), "use fewer cards per node, or allow more models or sites")
 	}
 	// A gang.
-	required := job.TopologyRequired && job.Topology != model.TopoNone
 	if job.Topology == model.TopoNode {
 		for _, m := range s.eligible {
 			if maxNode[m] >= s.perWorker[m]*W {
@@ -232,11 +250,7 @@ func (f *fitter) capacity() *Unfit {
 			}
 		}
 	}
-	bestD := f.bestD
-	bestDom := f.dom[bestD]
-	if bestDom >= W {
-		return nil
-	}
+	bestD, bestDom := f.bestD, f.bestW
 	if required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode) {
 		dom := &s.st.domains[bestD]
 		return f.short(TopologyUnsatisfiable, fmt.Sprintf("%s must lie in one high-bandwidth domain; the largest allowed domain holds %d such workers (%s, %d cards of %s at %s)",
@@ -253,7 +267,6 @@ func (f *fitter) capacity() *Unfit {
 			}
 		}
 	}
-	crossOK := job.CrossSite && !required
 	bestTotal, bestM := -1, int32(-1)
 	for _, m := range s.eligible {
 		if crossOK && f.total[m] >= W {
