@@ -107,7 +107,9 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 		}
 	}
 	reason := mainReason(&d.Explanation)
-	if capacityBound(&d.Explanation) && c.preempt(e) {
+	// A job held back by reservations does not preempt: what it would
+	// free, the gangs ahead of it may need.
+	if capacityBound(&d.Explanation) && len(hold) == 0 && c.preempt(e) {
 		return true
 	}
 	waits := c.waitsFor(e, &d.Explanation)
