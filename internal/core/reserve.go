@@ -263,9 +263,9 @@ func (c *Core) refreshReservations() {
 		if r.start >= 0 && r.start < c.now {
 			r.gen = c.resvGen + 1 // re-plan
 			c.reserve(r.job)
-			if c.resvOf(r.job) == r {
-				r.job.st.ReservedFrom = r.start
-				c.touch(r.job)
+			if e := r.job; e.st.ReservedFrom != e.reservedFrom && e.st.State == model.Blocked {
+				e.st.ReservedFrom = e.reservedFrom
+				c.touch(e)
 			}
 		}
 		if stale := c.now-r.progress > c.cfg.ReservationPatienceSec; stale && !r.stale {
