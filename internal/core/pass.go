@@ -84,11 +84,20 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 			c.masked(hold, func() { md = sched.Schedule(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched) })
 			if md.Placement == nil {
 				f := &failure{reason: ReasonReserved, d: reservedDecision(e, by[0])}
-				f.waits = c.waitsFor(e, &md.Explanation)
-				for _, r := range by {
+				// It waits on every reservation it was scheduled around:
+				// any of them moving may let it fit.
+				// So does every model it can use: it fits the cluster,
+				// only not off the reserved nodes.
+				f.waits = append(c.waitsFor(e, &md.Explanation), e.classes...)
+				if e.anyModel {
+					f.waits = slices.DeleteFunc(f.waits, func(w string) bool { return strings.HasPrefix(w, "model:") && w != classAny })
+					f.waits = append(f.waits, classAny)
+				}
+				for _, r := range hold {
 					f.waits = append(f.waits, r.job.reservedClass())
 				}
 				slices.Sort(f.waits)
+				f.waits = slices.Compact(f.waits)
 				memo[heldKey] = f
 				c.blockReserved(e, f)
 				return false

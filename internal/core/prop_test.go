@@ -248,6 +248,27 @@ func checkInvariants(c *Core, s *store, jobs map[model.JobID]model.Job) error {
 		}
 	}
 	resvSeen += len(c.resv)
+	// A job held back by reservations fits nowhere but on their nodes:
+	// with the nodes of the reservations that hold it taken out, the
+	// scheduler cannot place it.
+	for _, e := range c.jobs {
+		if e.st.State != model.Blocked || e.st.Reason != ReasonReserved {
+			continue
+		}
+		hold := slices.Clone(c.holders(e))
+		if len(hold) == 0 {
+			return fmt.Errorf("job %s is blocked %s but no reservation holds it back", e.job.ID, ReasonReserved)
+		}
+		var d sched.Decision
+		c.masked(hold, func() { d = sched.Schedule(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched) })
+		if d.Placement != nil && c.tenant(e.job.Tenant).fits(c.usage(d.Placement)) {
+			var hs []string
+			for _, r := range hold {
+				hs = append(hs, fmt.Sprintf("%s start=%d stale=%v nodes=%v", r.job.job.ID, r.start, r.stale, r.nodes))
+			}
+			return fmt.Errorf("job %s (%+v, runtime %d, since %d, group head %s) is held back by reservations %v but fits elsewhere: %s", e.job.ID, e.st.Waits, e.job.RuntimeSec, e.st.Since, e.group.jobs[0].job.ID, hs, placementString(d.Placement))
+		}
+	}
 	// What-if trials (preemption) leave the core's cluster as they found it.
 	if got := c.cluster.UsedCardsMilli(); got != usedMilli {
 		return fmt.Errorf("the core's cluster holds %d‰ of cards, its placements %d‰", got, usedMilli)
