@@ -43,7 +43,7 @@ func (u *Unfit) Error() string { return u.Text }
 func (u *Unfit) Explanation() Explanation {
 	return Explanation{
 		Summary:    u.Text,
-		Rejections: []Rejection{{Reason: CanNeverFit, Count: 1, Detail: string(u.Limit)}},
+		Rejections: []Rejection{{Reason: CanNeverFit, Count: 1, Unit: UnitJob, Detail: string(u.Limit)}},
 		Unblock:    []Unblock{{Reason: CanNeverFit, Text: u.Fix}},
 	}
 }

@@ -48,6 +48,7 @@ const (
 	UnitDomains Unit = "domains"
 	UnitSites   Unit = "sites"
 	UnitTenant  Unit = "tenant"
+	UnitJob     Unit = "job" // the job itself (can-never-fit)
 )
 
 // Rejection counts the candidates one reason removed: Count of Unit
