@@ -83,6 +83,9 @@ func TestStoredJobThatCanNeverFitIsFailed(t *testing.T) {
 	}
 	srv, url, _ := runServer(t, Config{Store: st, Network: smallNetwork(t), TickEvery: 10 * time.Millisecond})
 	admin := v1.NewClient(url, adminToken(t, srv))
+	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "other", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
 	got := waitState(t, admin, string(id), v1.StateFailed)
 	if got.Reason != "can-never-fit" {
 		t.Fatalf("reason %q, want can-never-fit", got.Reason)
