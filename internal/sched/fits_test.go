@@ -7,7 +7,7 @@ import (
 
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
-	"github.com/suanli/suanli/internal/sched/schedtest"
+	"github.com/suanli/suanli/internal/sched/gen"
 )
 
 // TestFitsEmptyMatchesSchedule: on random networks, with and without a
@@ -125,7 +125,7 @@ func TestFitsEmptyNamesTheLimit(t *testing.T) {
 // network: the cost of the check at submit, for a gang that fits and one
 // that never can (which visits every node of its models).
 func BenchmarkFitsEmpty(b *testing.B) {
-	net, err := schedtest.Network(schedtest.NetConfig{})
+	net, err := gen.Network(gen.NetConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
