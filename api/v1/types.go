@@ -211,7 +211,7 @@ type TokenRotation struct {
 
 // NodeCredentialRequest exchanges a bootstrap token for a node's own
 // agent credential. CSR, a PEM certificate request whose common name or
-// URI SAN is suanli:node:<id> (or the bare node id), asks for a client
+// URI SAN is suanli:node:<id>, asks for a client
 // certificate too, signed by the server's client CA when it holds the key.
 type NodeCredentialRequest struct {
 	CSR string `json:"csr,omitempty"`

@@ -125,8 +125,8 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 // NodeOfCert returns the node a client certificate names: its URI SAN
-// suanli:node:<id>, or else its common name (suanli:node:<id> or the bare
-// id).
+// suanli:node:<id>, or else its common name suanli:node:<id>. A
+// certificate that names no node this way is no node's credential.
 func NodeOfCert(c *x509.Certificate) (string, bool) {
 	for _, u := range c.URIs {
 		if u.Scheme == "suanli" && strings.HasPrefix(u.Opaque, "node:") {
@@ -134,8 +134,8 @@ func NodeOfCert(c *x509.Certificate) (string, bool) {
 			return id, validID(id)
 		}
 	}
-	id := strings.TrimPrefix(c.Subject.CommonName, v1.NodeCertURI)
-	return id, validID(id)
+	id, ok := strings.CutPrefix(c.Subject.CommonName, v1.NodeCertURI)
+	return id, ok && validID(id)
 }
 
 // certPrincipal is the agent a verified client certificate stands for,
