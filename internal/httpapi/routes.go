@@ -34,7 +34,7 @@ var routes = []route{
 	{method: "POST", path: "/v1/nodes/{id}/heartbeat", summary: "An agent renews its node's lease; 404: register again; 409: the lease expired or was superseded.", roles: agentOnly, request: v1.Heartbeat{}, response: v1.HeartbeatReply{}, handle: (*handler).heartbeat},
 	{method: "PUT", path: "/v1/nodes/{id}/devices", summary: "An agent reports its devices' health; a device in Error takes its node out of service.", roles: agentOnly, request: v1.DeviceReport{}, code: http.StatusNoContent, handle: (*handler).devices},
 	{method: "POST", path: "/v1/jobs/{id}/workers/{worker}/status", summary: "An agent reports on one worker: running, a checkpoint, completed, failed or stopped.", roles: agentOnly, request: v1.WorkerReport{}, response: v1.Job{}, handle: (*handler).workerReport},
-	{method: "GET", path: "/v1/events", summary: "Server-Sent Events: every job change (a tenant's own only); resumes from Last-Event-ID.", roles: all,
+	{method: "GET", path: "/v1/events", summary: "Server-Sent Events: every job change (a tenant's own only; agents read their nodes' assignments instead); resumes from Last-Event-ID.", roles: people,
 		query: []param{{"from", "revision to stream after (default: now)"}}, response: v1.Event{}, stream: true, handle: (*handler).events},
 
 	{method: "GET", path: "/v1/tenants", summary: "List tenants.", roles: staff, response: []v1.Tenant{}, handle: (*handler).tenants},

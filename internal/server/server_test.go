@@ -202,7 +202,7 @@ func TestEndpointRoles(t *testing.T) {
 		{"POST", "/v1/nodes/" + other + "/credentials", `{}`, [10]int{401, 401, 403, 403, 403, 403, 403, 403, 403, 409}},
 		{"POST", "/v1/nodes/" + fresh + "/credentials", `{}`, [10]int{401, 401, 403, 403, 403, 403, 403, 403, 403, 201}},
 		{"POST", "/v1/nodes/" + fresh + "/credentials", `{}`, [10]int{401, 401, 403, 403, 403, 403, 403, 403, 403, 409}},
-		{"GET", "/v1/events?from=0", "", [10]int{401, 401, 200, 200, 200, 200, 200, 200, 200, 403}},
+		{"GET", "/v1/events?from=0", "", [10]int{401, 401, 200, 200, 200, 200, 403, 403, 403, 403}}, // job specs of every node
 		{"GET", "/v1/tenants", "", [10]int{401, 401, 200, 200, 403, 403, 403, 403, 403, 403}},
 		{"GET", "/v1/tenants/acme", "", [10]int{401, 401, 200, 200, 200, 404, 403, 403, 403, 403}},
 		{"PUT", "/v1/tenants/acme", `{"class":"private","weight":2}`, [10]int{401, 401, 200, 200, 403, 403, 403, 403, 403, 403}},
