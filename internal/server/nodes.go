@@ -89,12 +89,12 @@ func deviceState(devs []v1.NodeDevice) (state, reason string) {
 // re-registration supersedes the old lease) and returns the lease.
 func (s *Server) RegisterNode(ctx context.Context, p httpapi.Principal, reg v1.NodeRegistration) (v1.NodeLease, error) {
 	id := model.NodeID(reg.Node)
-	if err := s.actsFor(p, reg.Node); err != nil {
-		return v1.NodeLease{}, err
-	}
 	n, ok := s.net.Node(id)
-	if !ok {
+	if !ok { // the network is public: saying so reveals nothing
 		return v1.NodeLease{}, httpapi.Problems{{Field: "node", Message: fmt.Sprintf("%q is not a node of network %s; add it to the network spec first", reg.Node, s.net.Name)}}
+	}
+	if err := p.ActsFor(reg.Node, string(n.Site)); err != nil {
+		return v1.NodeLease{}, err
 	}
 	var probs httpapi.Problems
 	if reg.Site != "" && reg.Site != string(n.Site) {
