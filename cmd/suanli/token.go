@@ -152,7 +152,7 @@ func newTokenCmd() *cobra.Command {
 			cmd.Flags().DurationVar(&overlap, "overlap", time.Hour, "how long the previous secret keeps working (0: it stops now)")
 			rf.add(cmd)
 		}))
-	cmd.AddCommand(clientCmd("revoke ID", "Revoke a token: every secret of it stops working", cobra.ExactArgs(1),
+	cmd.AddCommand(clientCmd("revoke ID", "Revoke a token (every secret of it, and the node certificate signed with it), or a node certificate by its id cert-<serial in hex>", cobra.ExactArgs(1),
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, args []string) error {
 			if err := c.RevokeToken(ctx, args[0]); err != nil {
 				return err

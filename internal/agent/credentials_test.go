@@ -175,6 +175,38 @@ func TestNodeJoinsWithBootstrapToken(t *testing.T) {
 	if _, err := byForged.RegisterNode(ctx, v1.NodeRegistration{Node: node, Devices: []v1.NodeDevice{}}); err == nil {
 		t.Fatal("a certificate from another CA registered the node")
 	}
+	// Revoking the node's token revokes the certificate signed with it;
+	// an operator-issued certificate is revoked by its id cert-<serial>.
+	ts2, err := admin.Tokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range ts2 {
+		if tk.Node == node {
+			if err := admin.RevokeToken(ctx, tk.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := byCert.Assignments(ctx, node); !isStatus(err, 401) {
+		t.Fatalf("the certificate of a revoked node token: %v, want 401", err)
+	}
+	opCert, _ := tls.X509KeyPair(op.CertPEM, op.KeyPEM)
+	leaf, _ := x509.ParseCertificate(opCert.Certificate[0])
+	if err := admin.RevokeToken(ctx, "cert-"+leaf.SerialNumber.Text(16)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := byOp.Assignments(ctx, other); !isStatus(err, 401) {
+		t.Fatalf("a revoked operator-issued certificate: %v, want 401", err)
+	}
+	if err := admin.RevokeToken(ctx, "cert-xyz"); !isStatus(err, 400) {
+		t.Fatalf("revoke cert-xyz: %v, want 400", err)
+	}
+	// The node joins again once its old credential is revoked.
+	if _, err := agent.Join(ctx, bc, node, t.TempDir()); err != nil {
+		t.Fatalf("join after revocation: %v", err)
+	}
+
 	// No certificate and no token: 401.
 	if _, err := client(t, ts.URL, "", pinned).Assignments(ctx, node); !isStatus(err, 401) {
 		t.Fatalf("no credential: %v, want 401", err)

@@ -179,6 +179,11 @@ func (h *handler) authorize(r *http.Request, rt route) error {
 		}
 	} else if p, ok = certPrincipal(r); !ok {
 		return ErrUnauthorized
+	} else if ca, ok := h.b.(CertAuthenticator); ok {
+		var err error
+		if p, err = ca.AuthenticateCert(r.Context(), p); err != nil {
+			return err
+		}
 	}
 	for _, role := range rt.roles {
 		if role == p.Role {

@@ -102,6 +102,14 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, secret string) (Principal, error)
 }
 
+// CertAuthenticator is implemented by backends that can revoke node
+// certificates: it checks the principal of a verified client certificate
+// (TokenID cert-<serial in hex>) and returns it, or an error wrapping
+// ErrUnauthorized.
+type CertAuthenticator interface {
+	AuthenticateCert(ctx context.Context, p Principal) (Principal, error)
+}
+
 type principalKey struct{}
 
 func withPrincipal(ctx context.Context, p Principal) context.Context {

@@ -44,7 +44,7 @@ var routes = []route{
 	{method: "POST", path: "/v1/tokens", summary: "Create a bearer token; its secret is in this reply only.", roles: adminOnly, request: v1.TokenRequest{}, response: v1.Token{}, code: http.StatusCreated, handle: (*handler).createToken},
 	{method: "GET", path: "/v1/tokens", summary: "List tokens (never their secrets) with their expiry, rotation and last use.", roles: adminOnly, response: []v1.Token{}, handle: (*handler).tokens},
 	{method: "POST", path: "/v1/tokens/{id}/rotate", summary: "Issue a new secret for a token; the old one keeps working for the overlap window. The new secret is in this reply only.", roles: adminOnly, request: v1.TokenRotation{}, response: v1.Token{}, handle: (*handler).rotateToken},
-	{method: "DELETE", path: "/v1/tokens/{id}", summary: "Revoke a token: every secret of it stops working.", roles: adminOnly, code: http.StatusNoContent, handle: (*handler).revokeToken},
+	{method: "DELETE", path: "/v1/tokens/{id}", summary: "Revoke a token: every secret of it stops working, and the node certificate signed with it; the id cert-<serial in hex> revokes a node certificate.", roles: adminOnly, code: http.StatusNoContent, handle: (*handler).revokeToken},
 
 	{method: "GET", path: "/v1/usage", summary: "A tenant's metered use in a month: PFLOP-hours and card-hours by site and model, priced.", roles: people,
 		query: []param{{"tenant", "the tenant (a tenant token: its own, the default)"}, {"month", "YYYY-MM, UTC (default: this month)"}}, response: v1.Usage{}, handle: (*handler).usage},

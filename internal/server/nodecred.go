@@ -57,15 +57,16 @@ func LoadNodeCA(certFile, keyFile string) (*NodeCA, error) {
 	return &NodeCA{Cert: cert, Key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})}, nil
 }
 
-// sign issues a client certificate for node to the CSR's key.
-func (ca *NodeCA) sign(node string, csr *x509.CertificateRequest, now time.Time) ([]byte, error) {
+// sign issues a client certificate for node to the CSR's key and returns
+// it (PEM) with its serial number in hex.
+func (ca *NodeCA) sign(node string, csr *x509.CertificateRequest, now time.Time) ([]byte, string, error) {
 	ttl := ca.TTL
 	if ttl <= 0 {
 		ttl = DefaultNodeCertTTL
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	end := now.Add(ttl)
 	if end.After(ca.Cert.NotAfter) {
@@ -83,9 +84,9 @@ func (ca *NodeCA) sign(node string, csr *x509.CertificateRequest, now time.Time)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.Key)
 	if err != nil {
-		return nil, fmt.Errorf("sign the certificate of node %s: %w", node, err)
+		return nil, "", fmt.Errorf("sign the certificate of node %s: %w", node, err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), serial.Text(16), nil
 }
 
 // parseCSR reads a node's certificate request: PEM, self-signed, naming
@@ -165,16 +166,16 @@ func (s *Server) NodeCredential(ctx context.Context, p httpapi.Principal, node s
 	}
 	var out v1.NodeCredential
 	out.Node = node
+	t := tokenRecord{ID: newTokenID(), Role: v1.RoleAgent, Node: node, Name: "node " + node + " (joined with " + p.TokenID + ")", CreatedAt: now, IssuedAt: now}
 	if csr != nil && s.cfg.NodeCA != nil {
-		certPEM, err := s.cfg.NodeCA.sign(node, csr, now)
+		certPEM, serial, err := s.cfg.NodeCA.sign(node, csr, now)
 		if err != nil {
 			return v1.NodeCredential{}, err
 		}
-		out.Certificate, out.CA = string(certPEM), string(s.cfg.NodeCA.PEM)
+		out.Certificate, out.CA, t.CertSerial = string(certPEM), string(s.cfg.NodeCA.PEM), serial
 	}
-	t := tokenRecord{ID: newTokenID(), Role: v1.RoleAgent, Node: node, Name: "node " + node + " (joined with " + p.TokenID + ")", CreatedAt: now, IssuedAt: now}
 	m := &mutation{conds: []store.Cond{{Key: markKey, ModRev: markRev}}, ops: []store.Op{store.PutOp(markKey, []byte(t.ID))},
-		audit: []audit.Record{{Actor: p.Actor(), Action: "node.join", Target: node, Detail: fmt.Sprintf("token=%s certificate=%t", t.ID, out.Certificate != "")}}}
+		audit: []audit.Record{{Actor: p.Actor(), Action: "node.join", Target: node, Detail: fmt.Sprintf("token=%s certificate=%q", t.ID, t.CertSerial)}}}
 	tok, err := s.storeToken(ctx, p, t, m)
 	if errors.Is(err, store.ErrConflict) {
 		return v1.NodeCredential{}, fmt.Errorf("node %s is joining from elsewhere at the same time: %w", node, httpapi.ErrConflict)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,11 @@ import (
 // (a token has two while a rotation's overlap lasts); tokenuse/<id> its
 // last use, written at most once a usedFlushEvery per replica.
 const tokenUsePrefix = "tokenuse/"
+
+// revokedCertPrefix + serial (hex) marks a revoked node certificate: one
+// the server signed for a node whose token was revoked, or one revoked by
+// its id cert-<serial>.
+const revokedCertPrefix = "revokedcerts/"
 
 const (
 	// tokenCacheFor is how long an authenticated token is trusted without
@@ -42,13 +48,16 @@ const (
 // tokenRecord is one secret of a bearer token as the store holds it:
 // never the secret.
 type tokenRecord struct {
-	ID        string    `json:"id"`
-	Role      string    `json:"role"`
-	Tenant    string    `json:"tenant,omitempty"`
-	Name      string    `json:"name,omitempty"`
-	Node      string    `json:"node,omitempty"`
-	Sites     []string  `json:"sites,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	ID     string   `json:"id"`
+	Role   string   `json:"role"`
+	Tenant string   `json:"tenant,omitempty"`
+	Name   string   `json:"name,omitempty"`
+	Node   string   `json:"node,omitempty"`
+	Sites  []string `json:"sites,omitempty"`
+	// CertSerial is the serial (hex) of the certificate signed with this
+	// node token when it joined: revoking the token revokes it too.
+	CertSerial string    `json:"cert_serial,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
 	// IssuedAt is when this secret was issued: CreatedAt, or a rotation.
 	IssuedAt  time.Time  `json:"issued_at,omitzero"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
@@ -131,6 +140,34 @@ func (s *Server) Authenticate(ctx context.Context, secret string) (httpapi.Princ
 	}
 	s.tokens[h] = cachedToken{p: p, exp: now.Add(tokenCacheFor), until: t.until()}
 	s.used[t.ID] = now
+	s.mu.Unlock()
+	return p, nil
+}
+
+// AuthenticateCert implements httpapi.CertAuthenticator: a verified node
+// certificate is refused once revoked (cached like tokens).
+func (s *Server) AuthenticateCert(ctx context.Context, p httpapi.Principal) (httpapi.Principal, error) {
+	key := "cert:" + p.TokenID
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.tokens[key]
+	s.mu.Unlock()
+	if ok && now.Before(c.exp) && c.p.Node == p.Node {
+		return p, nil
+	}
+	serial := strings.TrimPrefix(p.TokenID, "cert-")
+	_, err := s.s.Get(ctx, revokedCertPrefix+serial)
+	switch {
+	case err == nil:
+		return httpapi.Principal{}, fmt.Errorf("%w: node certificate %s was revoked; join the node again or ask for a new one", httpapi.ErrUnauthorized, p.TokenID)
+	case !errors.Is(err, store.ErrNotFound):
+		return httpapi.Principal{}, fmt.Errorf("read certificate revocations: %w", err)
+	}
+	s.mu.Lock()
+	if len(s.tokens) > 10_000 {
+		clear(s.tokens)
+	}
+	s.tokens[key] = cachedToken{p: p, exp: now.Add(tokenCacheFor)}
 	s.mu.Unlock()
 	return p, nil
 }
@@ -388,8 +425,20 @@ func (s *Server) RotateToken(ctx context.Context, p httpapi.Principal, id string
 }
 
 // RevokeToken implements httpapi.Admin: every secret of the token stops
-// working (on other replicas within tokenCacheFor).
+// working (on other replicas within tokenCacheFor), and the certificate
+// signed with it. An id cert-<serial> revokes that node certificate.
 func (s *Server) RevokeToken(ctx context.Context, p httpapi.Principal, id string) error {
+	if serial, ok := strings.CutPrefix(id, "cert-"); ok {
+		if _, ok := new(big.Int).SetString(serial, 16); !ok || len(serial) > 40 {
+			return fmt.Errorf("%w: %q: a certificate is revoked by its id cert-<serial number in hex>", httpapi.ErrInvalid, id)
+		}
+		_, err := s.w.apply(ctx, &mutation{ops: []store.Op{store.PutOp(revokedCertPrefix+serial, []byte(id))},
+			audit: []audit.Record{{Actor: p.Actor(), Action: "cert.revoke", Target: id}}})
+		s.mu.Lock()
+		clear(s.tokens)
+		s.mu.Unlock()
+		return err
+	}
 	secrets, err := s.tokenSecrets(ctx)
 	if err != nil {
 		return err
@@ -403,6 +452,9 @@ func (s *Server) RevokeToken(ctx context.Context, p httpapi.Principal, id string
 	for _, o := range ss {
 		m.conds = append(m.conds, store.Cond{Key: o.key, ModRev: o.rev})
 		m.ops = append(m.ops, store.DeleteOp(o.key))
+		if o.rec.CertSerial != "" {
+			m.ops = append(m.ops, store.PutOp(revokedCertPrefix+o.rec.CertSerial, []byte(id)))
+		}
 	}
 	_, err = s.w.apply(ctx, m)
 	s.mu.Lock()
