@@ -193,3 +193,22 @@ func find(t *testing.T, c *v1.Client, id string) v1.Token {
 	t.Fatalf("token %s not listed", id)
 	return v1.Token{}
 }
+
+// BenchmarkAuthenticate is a token's check as a request pays it: cached
+// (a store read every 2 s), its use noted in memory for the next flush.
+func BenchmarkAuthenticate(b *testing.B) {
+	st := mem.New(mem.Config{})
+	srv, url, _ := runServer(b, Config{Store: st, Network: smallNetwork(b)})
+	tok, err := v1.NewClient(url, adminToken(b, srv)).CreateToken(context.Background(), v1.TokenRequest{Role: v1.RoleOperator})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := srv.Authenticate(ctx, tok.Secret); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
