@@ -83,7 +83,7 @@ suanli token rotate ID --out <data-dir>/admin.token.`,
 	f.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "CA of node client certificates: a certificate naming suanli:node:<id> is that node's agent credential (mutual TLS; needs --tls-cert)")
 	f.StringVar(&cfg.ClientCAKeyFile, "client-ca-key-file", "", "key of --client-ca-file: sign the CSRs of nodes joining with a bootstrap token")
 	f.DurationVar(&cfg.NodeCertTTL, "node-cert-ttl", server.DefaultNodeCertTTL, "lifetime of the node certificates the server signs")
-	f.DurationVar(&cfg.TenantTokenTTL, "tenant-token-ttl", server.DefaultTenantTokenTTL, "lifetime of tenant tokens created without one (negative: they never expire)")
+	f.DurationVar(&cfg.TenantTokenTTL, "tenant-token-ttl", server.DefaultTenantTokenTTL, "lifetime of tenant tokens created without one (0: the default; negative: they never expire)")
 	cfg.net.add(cmd)
 	cfg.kube.add(cmd)
 	return cmd
@@ -98,9 +98,6 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	if cfg.ClientCAKeyFile != "" && cfg.ClientCAFile == "" {
 		return usageErr(errors.New("--client-ca-key-file needs --client-ca-file"))
-	}
-	if cfg.TenantTokenTTL == 0 {
-		return usageErr(errors.New("--tenant-token-ttl 0: give a lifetime such as 2160h, or a negative one for no expiry"))
 	}
 	var nodeCA *server.NodeCA
 	var clientCAs *x509.CertPool
