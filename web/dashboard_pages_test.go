@@ -426,7 +426,7 @@ func TestDashboard(t *testing.T) {
 				break
 			}
 		}
-		tok, err := s.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "silent"})
+		tok, err := s.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "silent", Node: n.ID})
 		if err != nil {
 			t.Fatal(err)
 		}

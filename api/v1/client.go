@@ -204,6 +204,19 @@ func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, nil)
 }
 
+// RotateToken issues a new secret for a token; the reply carries it once.
+func (c *Client) RotateToken(ctx context.Context, id string, r TokenRotation) (*Token, error) {
+	var t Token
+	return &t, c.do(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(id)+"/rotate", r, &t)
+}
+
+// NodeCredential exchanges a bootstrap token (the client's) for the
+// node's own agent credential.
+func (c *Client) NodeCredential(ctx context.Context, node string, r NodeCredentialRequest) (*NodeCredential, error) {
+	var nc NodeCredential
+	return &nc, c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/credentials", r, &nc)
+}
+
 // Audit returns a page of the audit log from sequence number after+1.
 func (c *Client) Audit(ctx context.Context, after int64, limit int) (*AuditList, error) {
 	var l AuditList

@@ -15,8 +15,16 @@ const (
 	RoleAdmin    = "admin"    // everything, including tokens and the audit log
 	RoleOperator = "operator" // tenants, quotas, every job, policy
 	RoleTenant   = "tenant"   // its own jobs and usage only
-	RoleAgent    = "agent"    // node registration, assignments, job status reports
+	RoleAgent    = "agent"    // one node's (or a bridge's sites') registration, assignments, reports
+	// RoleBootstrap may only exchange itself, once per node, for that
+	// node's own agent credential (POST /v1/nodes/{id}/credentials), the
+	// way kubelets join a cluster with a bootstrap token.
+	RoleBootstrap = "bootstrap"
 )
+
+// NodeCertURI is the URI SAN (and common name) prefix of a node
+// certificate: suanli:node:<node id>.
+const NodeCertURI = "suanli:node:"
 
 // Job states, as the server reports them.
 const (
@@ -158,17 +166,65 @@ type TokenRequest struct {
 	Role   string `json:"role"`
 	Tenant string `json:"tenant,omitempty"` // required for the tenant role
 	Name   string `json:"name,omitempty"`
+	// Node binds an agent token to the one node it acts for.
+	Node string `json:"node,omitempty"`
+	// Sites binds an agent token to every node of these sites (a
+	// Kubernetes site bridge, a simulated fleet), or limits the nodes a
+	// bootstrap token may join.
+	Sites []string `json:"sites,omitempty"`
+	// TTLSeconds is the token's lifetime; 0: the role's default (tenant
+	// tokens 90 days unless the server sets another, bootstrap tokens 24
+	// hours, others none); -1: never expires.
+	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
 }
 
 // Token describes a bearer token. Secret is set only in the reply that
-// creates it; the server keeps a hash, never the secret.
+// creates or rotates it; the server keeps a hash, never the secret.
 type Token struct {
-	ID        string    `json:"id"`
-	Role      string    `json:"role"`
-	Tenant    string    `json:"tenant,omitempty"`
-	Name      string    `json:"name,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	Secret    string    `json:"secret,omitempty"`
+	ID        string     `json:"id"`
+	Role      string     `json:"role"`
+	Tenant    string     `json:"tenant,omitempty"`
+	Name      string     `json:"name,omitempty"`
+	Node      string     `json:"node,omitempty"`
+	Sites     []string   `json:"sites,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// RotatedAt is when the current secret was issued (nil: never rotated).
+	RotatedAt *time.Time `json:"rotated_at,omitempty"`
+	// PreviousUntil is when the secret a rotation replaced stops working (nil:
+	// no previous secret works any more).
+	PreviousUntil *time.Time `json:"previous_until,omitempty"`
+	// LastUsed is when any of its secrets last authenticated a request,
+	// to within a minute (nil: never).
+	LastUsed *time.Time `json:"last_used,omitempty"`
+	Secret   string     `json:"secret,omitempty"`
+}
+
+// TokenRotation asks for a new secret for a token. The old secret keeps
+// working for OverlapSeconds (0: one hour; -1: none, it stops now).
+type TokenRotation struct {
+	OverlapSeconds int64 `json:"overlap_seconds,omitempty"`
+	// TTLSeconds is the new secret's lifetime (0: the token's lifetime
+	// so far, or its role's default; -1: never expires).
+	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+}
+
+// NodeCredentialRequest exchanges a bootstrap token for a node's own
+// agent credential. CSR, a PEM certificate request whose common name or
+// URI SAN is suanli:node:<id>, asks for a client
+// certificate too, signed by the server's client CA when it holds the key.
+type NodeCredentialRequest struct {
+	CSR string `json:"csr,omitempty"`
+}
+
+// NodeCredential is a node's own agent credential: a bearer token bound
+// to the node and, when asked for and the server can sign, a client
+// certificate (PEM) for mutual TLS, with its CA.
+type NodeCredential struct {
+	Node        string `json:"node"`
+	Token       Token  `json:"token"`
+	Certificate string `json:"certificate,omitempty"`
+	CA          string `json:"ca,omitempty"`
 }
 
 // Usage is a tenant's metered use in one month, in the unified measure of

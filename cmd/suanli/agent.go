@@ -22,20 +22,28 @@ import (
 
 // agentConfig is the configuration of `suanli agent`.
 type agentConfig struct {
-	Server        string // server URL (env SUANLI_SERVER; default http://127.0.0.1:7480)
-	Token         string // agent bearer token (env SUANLI_TOKEN)
-	TokenFile     string // file holding the token
-	Node          string // node id in the network (default: the host name)
-	Site          string
-	Domain        string
-	Labels        string        // k=v,k=v
-	Address       string        // address other nodes reach this one at (default: the node id)
-	Simulate      string        // MODELxCOUNT: simulated devices instead of the vendor tools
-	Heartbeat     time.Duration // heartbeat period until the server sets one (default 5 s)
-	Grace         time.Duration // SIGTERM to SIGKILL (default 10 s)
-	Rediscover    time.Duration // device re-discovery period (default 1 min)
-	CheckpointDir string        // root of the workers' checkpoint directories (default: none)
-	SimRuntime    bool          // run command-less jobs as simulated workers
+	Server    string // server URL (env SUANLI_SERVER; default http://127.0.0.1:7480)
+	Token     string // agent bearer token (env SUANLI_TOKEN)
+	TokenFile string // file holding the token
+	// TLS: CAFile pins the server's CA; CertFile/KeyFile are the node's
+	// client certificate (mutual TLS: the certificate is the credential).
+	CAFile, CertFile, KeyFile string
+	// BootstrapTokenFile joins the node on first start: the bootstrap
+	// token is exchanged for the node's own credential, kept in
+	// CredentialsDir (default ./suanli-agent) for later starts.
+	BootstrapTokenFile string
+	CredentialsDir     string
+	Node               string // node id in the network (default: the host name)
+	Site               string
+	Domain             string
+	Labels             string        // k=v,k=v
+	Address            string        // address other nodes reach this one at (default: the node id)
+	Simulate           string        // MODELxCOUNT: simulated devices instead of the vendor tools
+	Heartbeat          time.Duration // heartbeat period until the server sets one (default 5 s)
+	Grace              time.Duration // SIGTERM to SIGKILL (default 10 s)
+	Rediscover         time.Duration // device re-discovery period (default 1 min)
+	CheckpointDir      string        // root of the workers' checkpoint directories (default: none)
+	SimRuntime         bool          // run command-less jobs as simulated workers
 }
 
 func init() { register(newAgentCmd) }
@@ -63,7 +71,12 @@ workers: the server has requeued them elsewhere.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Server, "server", "", "server URL (env SUANLI_SERVER; default http://127.0.0.1:7480)")
 	f.StringVar(&cfg.Token, "token", "", "agent bearer token (env SUANLI_TOKEN)")
-	f.StringVar(&cfg.TokenFile, "token-file", "", "file holding the bearer token")
+	f.StringVar(&cfg.TokenFile, "token-file", "", "file holding the node's bearer token (suanli token create --agent --node N)")
+	f.StringVar(&cfg.CAFile, "ca-file", "", "trust only this CA for the server's certificate (pin it)")
+	f.StringVar(&cfg.CertFile, "cert-file", "", "node client certificate naming suanli:node:<id>, for mutual TLS (with --key-file)")
+	f.StringVar(&cfg.KeyFile, "key-file", "", "key of --cert-file")
+	f.StringVar(&cfg.BootstrapTokenFile, "bootstrap-token-file", "", "bootstrap token: on first start exchange it for the node's own token and certificate, kept in --credentials-dir")
+	f.StringVar(&cfg.CredentialsDir, "credentials-dir", "./suanli-agent", "where the node's own credential from a bootstrap token is kept (mode 0600)")
 	f.StringVar(&cfg.Node, "node", "", "node id in the network (default: the host name)")
 	f.StringVar(&cfg.Site, "site", "", "site of the node")
 	f.StringVar(&cfg.Domain, "domain", "", "high-bandwidth domain (supernode or rack) of the node")
@@ -106,13 +119,12 @@ func runAgent(ctx context.Context, cfg agentConfig, log *slog.Logger) error {
 		}
 		node = h
 	}
-	cc := clientConfig{Server: cfg.Server, Token: cfg.Token, TokenFile: cfg.TokenFile}
-	client, err := cc.resolve()
-	if err != nil {
-		errs = append(errs, err)
-	}
 	if len(errs) > 0 {
 		return usageErr(errors.Join(errs...))
+	}
+	client, err := agentClient(ctx, cfg, node, log)
+	if err != nil {
+		return err
 	}
 	rediscover := cfg.Rediscover
 	if rediscover == 0 {
@@ -131,6 +143,75 @@ func runAgent(ctx context.Context, cfg agentConfig, log *slog.Logger) error {
 	}
 	log.Info("agent starting", "node", node, "server", client.Base, "simulate", cfg.Simulate)
 	return a.Run(ctx)
+}
+
+// agentClient resolves the server and the node's credential: a node
+// token (--token, SUANLI_TOKEN, --token-file), a node certificate
+// (--cert-file), or the credential a bootstrap token got on an earlier
+// start or gets now (--bootstrap-token-file, kept in --credentials-dir).
+func agentClient(ctx context.Context, cfg agentConfig, node string, log *slog.Logger) (*v1.Client, error) {
+	server := cfg.Server
+	if server == "" {
+		server = os.Getenv("SUANLI_SERVER")
+	}
+	if server == "" {
+		server = "http://127.0.0.1:7480"
+	}
+	if !strings.Contains(server, "://") {
+		server = "http://" + server
+	}
+	if (cfg.CAFile != "" || cfg.CertFile != "") && !strings.HasPrefix(server, "https://") {
+		return nil, usageErr(fmt.Errorf("--ca-file and --cert-file need an https:// server, not %s", server))
+	}
+	token := cfg.Token
+	if token == "" {
+		token = os.Getenv("SUANLI_TOKEN")
+	}
+	if token == "" && cfg.TokenFile != "" {
+		b, err := os.ReadFile(cfg.TokenFile)
+		if err != nil {
+			return nil, usageErr(fmt.Errorf("--token-file: %w", err))
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	files := agent.TLSFiles{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}
+	hc, err := agent.HTTPClient(files)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	if token == "" && cfg.CertFile == "" {
+		cred, ok, err := agent.LoadCredential(cfg.CredentialsDir)
+		switch {
+		case err != nil:
+			return nil, err
+		case !ok && cfg.BootstrapTokenFile == "":
+			return nil, usageErr(errors.New("no credential: give the node's token (--token-file; suanli token create --agent --node N), its certificate (--cert-file, --key-file), or a bootstrap token to join with (--bootstrap-token-file)"))
+		case !ok:
+			b, err := os.ReadFile(cfg.BootstrapTokenFile)
+			if err != nil {
+				return nil, usageErr(fmt.Errorf("--bootstrap-token-file: %w", err))
+			}
+			bc := v1.NewClient(server, strings.TrimSpace(string(b)))
+			bc.HTTP = hc
+			if cred, err = agent.Join(ctx, bc, node, cfg.CredentialsDir); err != nil {
+				return nil, err
+			}
+			log.Info("joined with the bootstrap token; the node's credential is kept", "dir", cfg.CredentialsDir, "certificate", cred.CertFile != "")
+		}
+		token = cred.Token
+		if cred.CertFile != "" && strings.HasPrefix(server, "https://") {
+			// The node certificate is the credential: identity rests on
+			// its key, not on a bearer secret.
+			files.CertFile, files.KeyFile = cred.CertFile, cred.KeyFile
+			if hc, err = agent.HTTPClient(files); err != nil {
+				return nil, err
+			}
+			token = ""
+		}
+	}
+	c := v1.NewClient(server, token)
+	c.HTTP = hc
+	return c, nil
 }
 
 // parseLabels reads "k=v,k2=v2"; it reports every malformed entry.

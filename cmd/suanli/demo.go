@@ -359,7 +359,16 @@ func (d *demo) setup(ctx context.Context) error {
 		d.tenants[id] = v1.NewClient(d.url, tok.Secret)
 		d.tenantIDs = append(d.tenantIDs, id)
 	}
-	tok, err := d.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "demo agents"})
+	// The simulated fleet stands in for the agents of every node outside
+	// the kubernetes sites: one credential bound to those sites, as a
+	// bridge holds (a real agent holds its node's own).
+	var sites []string
+	for _, s := range d.net.Sites {
+		if s.Kind != model.SiteKubernetes {
+			sites = append(sites, string(s.ID))
+		}
+	}
+	tok, err := d.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "demo agents", Sites: sites})
 	if err != nil {
 		return fmt.Errorf("agents' token: %w", err)
 	}

@@ -13,7 +13,7 @@ var layers = []struct {
 	prefix string
 	layer  int
 }{
-	{"internal/catalog", 0}, {"internal/model", 0},
+	{"internal/catalog", 0}, {"internal/model", 0}, {"internal/pkitest", 0},
 	{"internal/network", 1}, {"internal/ledger", 1}, {"internal/policy", 1}, {"internal/sched", 1},
 	{"internal/core", 2},
 	{"internal/store", 3}, {"api/v1", 3}, {"internal/device", 3}, {"internal/trace", 3}, {"internal/audit", 3},

@@ -33,7 +33,7 @@ type kubeFlags struct {
 	Image     string        // --kube-image: image of jobs whose workload sets no SUANLI_IMAGE
 	Volcano   bool          // --kube-volcano: gang-schedule placements as Volcano PodGroups
 	Grace     time.Duration // --kube-grace: grace of pod deletions (default 30 s)
-	TokenFile string        // --kube-token-file: agent token of the bridges (default <data-dir>/kube-bridge.token)
+	TokenFile string        // --kube-token-file: agent token of the bridges, bound to their sites (default <data-dir>/kube-bridge.token)
 }
 
 func (f *kubeFlags) add(cmd *cobra.Command) {
@@ -251,7 +251,14 @@ func (kb *kubeBridges) agentToken(ctx context.Context, url string, hc *http.Clie
 		secret := strings.TrimSpace(string(b))
 		c := v1.NewClient(url, secret)
 		c.HTTP = hc
-		_, err := c.Assignments(ctx, string(kb.sites[0].Nodes[0].ID))
+		// Valid when it acts for every bridged site (a site added to the
+		// network needs a new token).
+		var err error
+		for _, s := range kb.sites {
+			if _, err = c.Assignments(ctx, string(s.Nodes[0].ID)); err != nil {
+				break
+			}
+		}
 		var e *v1.Error
 		if !errors.As(err, &e) || (e.Status != http.StatusUnauthorized && e.Status != http.StatusForbidden) {
 			return secret, nil
@@ -264,7 +271,12 @@ func (kb *kubeBridges) agentToken(ctx context.Context, url string, hc *http.Clie
 	}
 	c := v1.NewClient(url, strings.TrimSpace(string(admin)))
 	c.HTTP = hc
-	tok, err := c.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "kubernetes site bridges"})
+	// The bridges act for the nodes of their sites only.
+	var sites []string
+	for _, s := range kb.sites {
+		sites = append(sites, string(s.Site))
+	}
+	tok, err := c.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "kubernetes site bridges", Sites: sites})
 	if err != nil {
 		return "", fmt.Errorf("create the bridges' agent token: %w", err)
 	}

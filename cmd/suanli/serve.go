@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +17,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/server"
@@ -32,8 +33,19 @@ type serveConfig struct {
 	EtcdEndpoints []string // etcd cluster for HA; empty: the embedded store
 	TLSCert       string   // certificate file; with TLSKey, serve HTTPS
 	TLSKey        string
-	net           netFlags
-	kube          kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
+	// etcd client TLS (the flags Kubernetes uses): plaintext endpoints
+	// are refused unless EtcdInsecure.
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+	EtcdInsecure                          bool
+	// ClientCAFile: node certificates signed by this CA are accepted as
+	// their node's agent credential (needs TLSCert); with ClientCAKeyFile
+	// the server also signs the CSRs of nodes joining with a bootstrap
+	// token, valid for NodeCertTTL.
+	ClientCAFile, ClientCAKeyFile string
+	NodeCertTTL                   time.Duration
+	TenantTokenTTL                time.Duration // lifetime of tenant tokens created without one
+	net                           netFlags
+	kube                          kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
 }
 
 func init() { register(newServeCmd) }
@@ -46,8 +58,11 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the control plane. With no flags it keeps its state in ./suanli-data
 (an embedded, fsync'd store) and schedules on the embedded national network.
 With --etcd-endpoints several replicas share an etcd cluster; one leads
-scheduling, the others serve reads and accept writes. The first start writes
-an admin token to <data-dir>/admin.token (mode 0600).`,
+scheduling, the others serve reads and accept writes. etcd endpoints are
+https:// with --etcd-cafile, --etcd-certfile and --etcd-keyfile; plaintext
+ones are refused unless --etcd-insecure. The first start writes an admin
+token to <data-dir>/admin.token (mode 0600); rotate it in place with
+suanli token rotate ID --out <data-dir>/admin.token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -61,6 +76,14 @@ an admin token to <data-dir>/admin.token (mode 0600).`,
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints (comma-separated) for several replicas; default: the embedded store")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (with --tls-cert)")
+	f.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "CA file that signs the etcd members' certificates (https:// endpoints)")
+	f.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "client certificate for etcd's client-cert auth (with --etcd-keyfile)")
+	f.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "key of --etcd-certfile")
+	f.BoolVar(&cfg.EtcdInsecure, "etcd-insecure", false, "accept plaintext (http://) etcd endpoints; without it they are refused")
+	f.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "CA of node client certificates: a certificate naming suanli:node:<id> is that node's agent credential (mutual TLS; needs --tls-cert)")
+	f.StringVar(&cfg.ClientCAKeyFile, "client-ca-key-file", "", "key of --client-ca-file: sign the CSRs of nodes joining with a bootstrap token")
+	f.DurationVar(&cfg.NodeCertTTL, "node-cert-ttl", server.DefaultNodeCertTTL, "lifetime of the node certificates the server signs")
+	f.DurationVar(&cfg.TenantTokenTTL, "tenant-token-ttl", server.DefaultTenantTokenTTL, "lifetime of tenant tokens created without one (0: the default; negative: they never expire)")
 	cfg.net.add(cmd)
 	cfg.kube.add(cmd)
 	return cmd
@@ -69,6 +92,30 @@ an admin token to <data-dir>/admin.token (mode 0600).`,
 func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return usageErr(errors.New("--tls-cert and --tls-key go together; give both or neither"))
+	}
+	if cfg.ClientCAFile != "" && cfg.TLSCert == "" {
+		return usageErr(errors.New("--client-ca-file needs --tls-cert and --tls-key: client certificates travel over TLS"))
+	}
+	if cfg.ClientCAKeyFile != "" && cfg.ClientCAFile == "" {
+		return usageErr(errors.New("--client-ca-key-file needs --client-ca-file"))
+	}
+	var nodeCA *server.NodeCA
+	var clientCAs *x509.CertPool
+	if cfg.ClientCAFile != "" {
+		b, err := os.ReadFile(cfg.ClientCAFile)
+		if err != nil {
+			return usageErr(fmt.Errorf("--client-ca-file: %w", err))
+		}
+		clientCAs = x509.NewCertPool()
+		if !clientCAs.AppendCertsFromPEM(b) {
+			return usageErr(fmt.Errorf("--client-ca-file %s holds no PEM certificate", cfg.ClientCAFile))
+		}
+		if cfg.ClientCAKeyFile != "" {
+			if nodeCA, err = server.LoadNodeCA(cfg.ClientCAFile, cfg.ClientCAKeyFile); err != nil {
+				return usageErr(err)
+			}
+			nodeCA.TTL = cfg.NodeCertTTL
+		}
 	}
 	nw, err := cfg.net.load()
 	if err != nil {
@@ -84,7 +131,11 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	var st store.Store
 	var elector server.Elector
 	if len(cfg.EtcdEndpoints) > 0 {
-		es, err := etcd.Dial(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 5 * time.Second}, etcd.Config{})
+		conn := etcd.Conn{Endpoints: cfg.EtcdEndpoints, CAFile: cfg.EtcdCAFile, CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile, Insecure: cfg.EtcdInsecure}
+		if _, err := conn.ClientConfig(); err != nil {
+			return usageErr(err)
+		}
+		es, err := etcd.Connect(ctx, conn, etcd.Config{})
 		if err != nil {
 			return err
 		}
@@ -107,8 +158,8 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return ln, nil
 	}
 	defer kb.stop()
-	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log},
-		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
+	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA},
+		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ClientCAs: clientCAs,
 		StoreName: storeName(cfg), Ready: kb.start}, log)
 }
 
@@ -120,6 +171,9 @@ type plane struct {
 	Listen    func(ctx context.Context) (net.Listener, error) // called once the admin token exists
 	TLSCert   string                                          // with TLSKey: serve HTTPS
 	TLSKey    string
+	// ClientCAs, when set, verifies the client certificates agents
+	// present: a node certificate is its node's credential.
+	ClientCAs *x509.CertPool
 	StoreName string // for the log
 	// Ready, when set, is called with the URL once the API serves.
 	Ready func(url string)
@@ -149,6 +203,9 @@ func runPlane(ctx context.Context, p plane, log *slog.Logger) error {
 		return err
 	}
 	hs := httpapi.DefaultTimeouts.Server(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log, UI: web.FS}))
+	if p.ClientCAs != nil {
+		hs.TLSConfig = &tls.Config{ClientCAs: p.ClientCAs, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
+	}
 	go func() {
 		var err error
 		if p.TLSCert != "" {

@@ -147,6 +147,30 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request) error {
 	case req.Tenant != "" && !validID(req.Tenant):
 		probs = append(probs, v1.Problem{Field: "tenant", Message: fmt.Sprintf("%q is not a valid tenant id", req.Tenant)})
 	}
+	switch {
+	case req.Role == v1.RoleAgent && req.Node == "" && len(req.Sites) == 0:
+		probs = append(probs, v1.Problem{Field: "node", Message: "an agent token acts for one node: name it (node), or the sites of a bridge (sites); or give agents a bootstrap token to join with"})
+	case req.Role == v1.RoleAgent && req.Node != "" && len(req.Sites) > 0:
+		probs = append(probs, v1.Problem{Field: "sites", Message: "an agent token names its node or its sites, not both"})
+	case req.Role != v1.RoleAgent && req.Node != "":
+		probs = append(probs, v1.Problem{Field: "node", Message: "only an agent token names a node"})
+	case req.Role != v1.RoleAgent && req.Role != v1.RoleBootstrap && len(req.Sites) > 0:
+		probs = append(probs, v1.Problem{Field: "sites", Message: "only an agent or bootstrap token names sites"})
+	}
+	if req.Node != "" && !validID(req.Node) {
+		probs = append(probs, v1.Problem{Field: "node", Message: fmt.Sprintf("%q is not a valid node id", req.Node)})
+	}
+	if len(req.Sites) > 256 {
+		probs = append(probs, v1.Problem{Field: "sites", Message: fmt.Sprintf("%d sites; at most 256", len(req.Sites))})
+	}
+	for i, st := range req.Sites {
+		if !validID(st) {
+			probs = append(probs, v1.Problem{Field: fmt.Sprintf("sites[%d]", i), Message: fmt.Sprintf("%q is not a valid site id", st)})
+		}
+	}
+	if req.TTLSeconds < -1 {
+		probs = append(probs, v1.Problem{Field: "ttl_seconds", Message: fmt.Sprintf("%d: give a lifetime in seconds, 0 for the role's default or -1 for none", req.TTLSeconds)})
+	}
 	if len(req.Name) > 128 {
 		probs = append(probs, v1.Problem{Field: "name", Message: "longer than 128 bytes"})
 	}
@@ -158,6 +182,31 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+func (h *handler) rotateToken(w http.ResponseWriter, r *http.Request) error {
+	var req v1.TokenRotation
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &req); err != nil {
+			return err
+		}
+	}
+	var probs Problems
+	if req.OverlapSeconds < -1 {
+		probs = append(probs, v1.Problem{Field: "overlap_seconds", Message: fmt.Sprintf("%d: give seconds, 0 for the default (one hour) or -1 for none", req.OverlapSeconds)})
+	}
+	if req.TTLSeconds < -1 {
+		probs = append(probs, v1.Problem{Field: "ttl_seconds", Message: fmt.Sprintf("%d: give a lifetime in seconds, 0 for the token's own or -1 for none", req.TTLSeconds)})
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	t, err := h.b.RotateToken(r.Context(), PrincipalFrom(r.Context()), r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
 	return nil
 }
 

@@ -50,6 +50,7 @@ type param struct{ name, doc string }
 
 var (
 	all       = []string{v1.RoleAdmin, v1.RoleOperator, v1.RoleTenant, v1.RoleAgent}
+	bootstrap = []string{v1.RoleBootstrap}
 	people    = []string{v1.RoleAdmin, v1.RoleOperator, v1.RoleTenant}
 	staff     = []string{v1.RoleAdmin, v1.RoleOperator}
 	adminOnly = []string{v1.RoleAdmin}
@@ -170,13 +171,19 @@ func (h *handler) authorize(r *http.Request, rt route) error {
 	if rt.roles == nil {
 		return nil
 	}
-	secret, ok := bearer(r)
-	if !ok {
+	var p Principal
+	if secret, ok := bearer(r); ok {
+		var err error
+		if p, err = h.b.Authenticate(r.Context(), secret); err != nil {
+			return err
+		}
+	} else if p, ok = certPrincipal(r); !ok {
 		return ErrUnauthorized
-	}
-	p, err := h.b.Authenticate(r.Context(), secret)
-	if err != nil {
-		return err
+	} else if ca, ok := h.b.(CertAuthenticator); ok {
+		var err error
+		if p, err = ca.AuthenticateCert(r.Context(), p); err != nil {
+			return err
+		}
 	}
 	for _, role := range rt.roles {
 		if role == p.Role {

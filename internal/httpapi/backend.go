@@ -32,8 +32,9 @@ type Jobs interface {
 	Explain(ctx context.Context, id string) (v1.Explanation, error)
 	// Report records an agent's status report for a placed job.
 	Report(ctx context.Context, p Principal, id string, r v1.StatusReport) (v1.Job, error)
-	// Assignments lists the live jobs placed on a node.
-	Assignments(ctx context.Context, node string) ([]v1.Job, error)
+	// Assignments lists the live jobs placed on a node, for a principal
+	// that acts for it.
+	Assignments(ctx context.Context, p Principal, node string) ([]v1.Job, error)
 	// Events streams job changes after revision from.
 	Events(ctx context.Context, from int64) (<-chan v1.Event, error)
 }
@@ -46,6 +47,9 @@ type Admin interface {
 	CreateToken(ctx context.Context, p Principal, r v1.TokenRequest) (v1.Token, error)
 	Tokens(ctx context.Context) ([]v1.Token, error)
 	RevokeToken(ctx context.Context, p Principal, id string) error
+	// RotateToken issues a new secret for the token; the old one works
+	// for the overlap window.
+	RotateToken(ctx context.Context, p Principal, id string, r v1.TokenRotation) (v1.Token, error)
 	Usage(ctx context.Context, tenant, month string) (v1.Usage, error)
 	Audit(ctx context.Context, after int64, limit int) (v1.AuditList, error)
 	VerifyAudit(ctx context.Context) (v1.AuditVerification, error)
@@ -71,6 +75,9 @@ type Nodes interface {
 	// Heartbeat renews a lease: ErrNotFound for a node never registered,
 	// ErrConflict for a superseded or expired lease (register again).
 	Heartbeat(ctx context.Context, p Principal, node string, hb v1.Heartbeat) (v1.HeartbeatReply, error)
+	// NodeCredential exchanges a bootstrap principal for the node's own
+	// agent credential (ErrConflict while the node holds a live one).
+	NodeCredential(ctx context.Context, p Principal, node string, r v1.NodeCredentialRequest) (v1.NodeCredential, error)
 	// ReportDevices replaces the node's device health.
 	ReportDevices(ctx context.Context, p Principal, node string, r v1.DeviceReport) error
 	// ReportWorker records a report on one worker of a placed job.

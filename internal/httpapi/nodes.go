@@ -91,6 +91,28 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// maxCSRBytes bounds a node's certificate request.
+const maxCSRBytes = 16 << 10
+
+func (h *handler) nodeCredential(w http.ResponseWriter, r *http.Request) error {
+	var req v1.NodeCredentialRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if len(req.CSR) > maxCSRBytes {
+		return Problems{{Field: "csr", Message: fmt.Sprintf("%d bytes; at most %d", len(req.CSR), maxCSRBytes)}}
+	}
+	if id := r.PathValue("id"); !validID(id) {
+		return Problems{{Field: "node", Message: fmt.Sprintf("%q is not a valid node id", id)}}
+	}
+	nc, err := h.b.NodeCredential(r.Context(), PrincipalFrom(r.Context()), r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, nc)
+	return nil
+}
+
 func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	var hb v1.Heartbeat
 	if err := decode(w, r, &hb); err != nil {

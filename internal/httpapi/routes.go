@@ -29,11 +29,12 @@ var routes = []route{
 	{method: "GET", path: "/v1/nodes/{id}/assignments", summary: "The live jobs placed on a node, for its agent (with spec.workload and the checkpoint to resume from).", roles: agents, response: []v1.Job{}, handle: (*handler).assignments},
 	{method: "GET", path: "/v1/nodes", summary: "The network's nodes: site, domain, model, cards, allocation, state and what each agent reported.", roles: all,
 		query: []param{{"site", "only this site's nodes"}, {"devices", "false: leave out each agent's device list and warnings (a summary for views of the whole network)"}}, response: []v1.Node{}, handle: (*handler).nodes},
+	{method: "POST", path: "/v1/nodes/{id}/credentials", summary: "A bootstrap token joins a node: it gets the node's own agent token and, for a CSR, a client certificate naming the node (once per node; 409 while the node holds a live credential).", roles: bootstrap, request: v1.NodeCredentialRequest{}, response: v1.NodeCredential{}, code: http.StatusCreated, handle: (*handler).nodeCredential},
 	{method: "POST", path: "/v1/nodes/{id}/register", summary: "An agent registers its node and devices (unknown models included) and gets a lease.", roles: agentOnly, request: v1.NodeRegistration{}, response: v1.NodeLease{}, handle: (*handler).register},
 	{method: "POST", path: "/v1/nodes/{id}/heartbeat", summary: "An agent renews its node's lease; 404: register again; 409: the lease expired or was superseded.", roles: agentOnly, request: v1.Heartbeat{}, response: v1.HeartbeatReply{}, handle: (*handler).heartbeat},
 	{method: "PUT", path: "/v1/nodes/{id}/devices", summary: "An agent reports its devices' health; a device in Error takes its node out of service.", roles: agentOnly, request: v1.DeviceReport{}, code: http.StatusNoContent, handle: (*handler).devices},
 	{method: "POST", path: "/v1/jobs/{id}/workers/{worker}/status", summary: "An agent reports on one worker: running, a checkpoint, completed, failed or stopped.", roles: agentOnly, request: v1.WorkerReport{}, response: v1.Job{}, handle: (*handler).workerReport},
-	{method: "GET", path: "/v1/events", summary: "Server-Sent Events: every job change (a tenant's own only); resumes from Last-Event-ID.", roles: all,
+	{method: "GET", path: "/v1/events", summary: "Server-Sent Events: every job change (a tenant's own only; agents read their nodes' assignments instead); resumes from Last-Event-ID.", roles: people,
 		query: []param{{"from", "revision to stream after (default: now)"}}, response: v1.Event{}, stream: true, handle: (*handler).events},
 
 	{method: "GET", path: "/v1/tenants", summary: "List tenants.", roles: staff, response: []v1.Tenant{}, handle: (*handler).tenants},
@@ -41,8 +42,9 @@ var routes = []route{
 	{method: "PUT", path: "/v1/tenants/{id}", summary: "Create or replace a tenant and its quota.", roles: staff, request: v1.Tenant{}, response: v1.Tenant{}, handle: (*handler).putTenant},
 
 	{method: "POST", path: "/v1/tokens", summary: "Create a bearer token; its secret is in this reply only.", roles: adminOnly, request: v1.TokenRequest{}, response: v1.Token{}, code: http.StatusCreated, handle: (*handler).createToken},
-	{method: "GET", path: "/v1/tokens", summary: "List tokens (never their secrets).", roles: adminOnly, response: []v1.Token{}, handle: (*handler).tokens},
-	{method: "DELETE", path: "/v1/tokens/{id}", summary: "Revoke a token.", roles: adminOnly, code: http.StatusNoContent, handle: (*handler).revokeToken},
+	{method: "GET", path: "/v1/tokens", summary: "List tokens (never their secrets) with their expiry, rotation and last use.", roles: adminOnly, response: []v1.Token{}, handle: (*handler).tokens},
+	{method: "POST", path: "/v1/tokens/{id}/rotate", summary: "Issue a new secret for a token; the old one keeps working for the overlap window. The new secret is in this reply only.", roles: adminOnly, request: v1.TokenRotation{}, response: v1.Token{}, handle: (*handler).rotateToken},
+	{method: "DELETE", path: "/v1/tokens/{id}", summary: "Revoke a token: every secret of it stops working, and the node certificate signed with it; the id cert-<serial in hex> revokes a node certificate.", roles: adminOnly, code: http.StatusNoContent, handle: (*handler).revokeToken},
 
 	{method: "GET", path: "/v1/usage", summary: "A tenant's metered use in a month: PFLOP-hours and card-hours by site and model, priced.", roles: people,
 		query: []param{{"tenant", "the tenant (a tenant token: its own, the default)"}, {"month", "YYYY-MM, UTC (default: this month)"}}, response: v1.Usage{}, handle: (*handler).usage},

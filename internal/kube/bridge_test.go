@@ -363,7 +363,7 @@ func startSuanli(t *testing.T, ctx context.Context, period time.Duration) (*netw
 	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "kube bridge"})
+	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "kube bridge", Sites: []string{string(nw.Sites[0].ID)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,110 +14,6 @@ import (
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/store"
 )
-
-// tokenCacheFor is how long an authenticated token is trusted without a
-// store read; a revocation takes effect within it.
-const tokenCacheFor = 2 * time.Second
-
-// Authenticate implements httpapi.Authenticator.
-func (s *Server) Authenticate(ctx context.Context, secret string) (httpapi.Principal, error) {
-	h := httpapi.HashSecret(secret)
-	now := s.now()
-	s.mu.Lock()
-	c, ok := s.tokens[h]
-	s.mu.Unlock()
-	if ok && now.Before(c.exp) {
-		return c.p, nil
-	}
-	kv, err := s.s.Get(ctx, tokenPrefix+h)
-	if errors.Is(err, store.ErrNotFound) {
-		return httpapi.Principal{}, httpapi.ErrUnauthorized
-	}
-	if err != nil {
-		return httpapi.Principal{}, fmt.Errorf("read token: %w", err)
-	}
-	var t tokenRecord
-	if err := json.Unmarshal(kv.Value, &t); err != nil {
-		return httpapi.Principal{}, fmt.Errorf("decode token %s: %w", h[:8], err)
-	}
-	p := httpapi.Principal{TokenID: t.ID, Role: t.Role, Tenant: t.Tenant}
-	s.mu.Lock()
-	if len(s.tokens) > 10_000 {
-		clear(s.tokens)
-	}
-	s.tokens[h] = cachedToken{p: p, exp: now.Add(tokenCacheFor)}
-	s.mu.Unlock()
-	return p, nil
-}
-
-// CreateToken implements httpapi.Admin.
-func (s *Server) CreateToken(ctx context.Context, p httpapi.Principal, req v1.TokenRequest) (v1.Token, error) {
-	if req.Tenant != "" {
-		if err := s.tenantExists(ctx, model.TenantID(req.Tenant)); err != nil {
-			return v1.Token{}, err
-		}
-	}
-	secret, err := httpapi.NewSecret()
-	if err != nil {
-		return v1.Token{}, err
-	}
-	var id [6]byte
-	_, _ = rand.Read(id[:])
-	t := tokenRecord{ID: "tok-" + hex.EncodeToString(id[:]), Role: req.Role, Tenant: req.Tenant, Name: req.Name, CreatedAt: s.now().UTC()}
-	b, _ := json.Marshal(t)
-	key := tokenPrefix + httpapi.HashSecret(secret)
-	if _, err := s.w.apply(ctx, &mutation{
-		conds: []store.Cond{{Key: key, ModRev: 0}},
-		ops:   []store.Op{store.PutOp(key, b)},
-		audit: []audit.Record{{Actor: p.Actor(), Action: "token.create", Target: t.ID, Detail: "role=" + t.Role + " tenant=" + t.Tenant}},
-	}); err != nil {
-		return v1.Token{}, fmt.Errorf("store token: %w", err)
-	}
-	w := t.wire()
-	w.Secret = secret
-	return w, nil
-}
-
-// Tokens implements httpapi.Admin.
-func (s *Server) Tokens(ctx context.Context) ([]v1.Token, error) {
-	kvs, _, err := s.s.List(ctx, tokenPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	var out []v1.Token
-	for _, kv := range kvs {
-		var t tokenRecord
-		if err := json.Unmarshal(kv.Value, &t); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", kv.Key[:len(tokenPrefix)+8], err)
-		}
-		out = append(out, t.wire())
-	}
-	return out, nil
-}
-
-// RevokeToken implements httpapi.Admin.
-func (s *Server) RevokeToken(ctx context.Context, p httpapi.Principal, id string) error {
-	kvs, _, err := s.s.List(ctx, tokenPrefix)
-	if err != nil {
-		return fmt.Errorf("list tokens: %w", err)
-	}
-	for _, kv := range kvs {
-		var t tokenRecord
-		if json.Unmarshal(kv.Value, &t) != nil || t.ID != id {
-			continue
-		}
-		_, err := s.w.apply(ctx, &mutation{
-			conds: []store.Cond{{Key: kv.Key, ModRev: kv.ModRev}},
-			ops:   []store.Op{store.DeleteOp(kv.Key)},
-			audit: []audit.Record{{Actor: p.Actor(), Action: "token.revoke", Target: id}},
-		})
-		s.mu.Lock()
-		clear(s.tokens)
-		s.mu.Unlock()
-		return err
-	}
-	return fmt.Errorf("token %q: %w", id, httpapi.ErrNotFound)
-}
 
 // Tenants implements httpapi.Admin.
 func (s *Server) Tenants(ctx context.Context) ([]v1.Tenant, error) {

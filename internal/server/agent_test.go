@@ -31,7 +31,7 @@ func TestAgentsRunJobs(t *testing.T) {
 	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "agents"})
+	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "agents", Sites: allSites(srv.net)})
 	if err != nil {
 		t.Fatal(err)
 	}

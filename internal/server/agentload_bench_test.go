@@ -84,7 +84,7 @@ func TestAgentLoadServerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	tok, err := v1.NewClient(url, strings.TrimSpace(string(secret))).CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "load"})
+	tok, err := v1.NewClient(url, strings.TrimSpace(string(secret))).CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "load", Sites: allSites(srv.net)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestFailedWorkerKeepsReason(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const period = time.Second
 		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period})
-		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
+		agent := fleetAgent(srv.net)
 		const mlu = "cambricon-mlu370-x8"
 		for _, n := range nodesOf(t, mlu) {
 			if _, err := srv.RegisterNode(ctx, agent, v1.NodeRegistration{Node: n, Devices: devicesFor(mlu, 8, "OK")}); err != nil {

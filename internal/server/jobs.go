@@ -177,6 +177,9 @@ func (s *Server) Cancel(ctx context.Context, p httpapi.Principal, id string) (v1
 // Report implements httpapi.Jobs: an agent's report on a placed job.
 func (s *Server) Report(ctx context.Context, p httpapi.Principal, id string, rep v1.StatusReport) (v1.Job, error) {
 	return s.update(ctx, p, id, "job.report", func(r *jobRecord) (bool, error) {
+		if err := s.actsForJob(p, r); err != nil {
+			return false, err
+		}
 		if r.State != model.Placed && r.State != model.Running {
 			return false, fmt.Errorf("job %s is %s, not placed or running: %w", id, r.State, httpapi.ErrConflict)
 		}
@@ -188,9 +191,28 @@ func (s *Server) Report(ctx context.Context, p httpapi.Principal, id string, rep
 	})
 }
 
+// actsForJob checks that p acts for a node the job is placed on: an
+// agent reports only on its own nodes' jobs.
+func (s *Server) actsForJob(p httpapi.Principal, r *jobRecord) error {
+	if p.Role != v1.RoleAgent {
+		return nil
+	}
+	if r.Placement != nil {
+		for _, a := range r.Placement.Assignments {
+			if s.actsFor(p, string(a.Node)) == nil {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: job %s is not placed on a node this credential acts for", httpapi.ErrForbidden, r.Spec.ID)
+}
+
 // Assignments implements httpapi.Jobs: the live jobs placed on the node,
 // from the replica's job index.
-func (s *Server) Assignments(ctx context.Context, node string) ([]v1.Job, error) {
+func (s *Server) Assignments(ctx context.Context, p httpapi.Principal, node string) ([]v1.Job, error) {
+	if err := s.actsFor(p, node); err != nil {
+		return nil, err
+	}
 	if _, ok := s.net.Node(model.NodeID(node)); !ok {
 		return nil, fmt.Errorf("node %q: %w", node, httpapi.ErrNotFound)
 	}

@@ -59,7 +59,7 @@ func TestSilentNodeRequeued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const period = time.Second
 		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period})
-		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
+		agent := fleetAgent(srv.net)
 		const mlu = "cambricon-mlu370-x8"
 		leases := map[string]string{}
 		for _, n := range nodesOf(t, mlu) {
@@ -180,7 +180,7 @@ func TestSilentNodeRequeued(t *testing.T) {
 func TestRegistrationAndDeviceHealth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: time.Second})
-		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
+		agent := fleetAgent(srv.net)
 		const mlu = "cambricon-mlu370-x8"
 		node := nodesOf(t, mlu)[0]
 

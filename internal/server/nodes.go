@@ -90,8 +90,11 @@ func deviceState(devs []v1.NodeDevice) (state, reason string) {
 func (s *Server) RegisterNode(ctx context.Context, p httpapi.Principal, reg v1.NodeRegistration) (v1.NodeLease, error) {
 	id := model.NodeID(reg.Node)
 	n, ok := s.net.Node(id)
-	if !ok {
+	if !ok { // the network is public: saying so reveals nothing
 		return v1.NodeLease{}, httpapi.Problems{{Field: "node", Message: fmt.Sprintf("%q is not a node of network %s; add it to the network spec first", reg.Node, s.net.Name)}}
+	}
+	if err := p.ActsFor(reg.Node, string(n.Site)); err != nil {
+		return v1.NodeLease{}, err
 	}
 	var probs httpapi.Problems
 	if reg.Site != "" && reg.Site != string(n.Site) {
@@ -156,6 +159,9 @@ func (s *Server) deviceWarnings(specModel string, cards int, devs []v1.NodeDevic
 
 // Heartbeat implements httpapi.Nodes: it renews the node's lease.
 func (s *Server) Heartbeat(ctx context.Context, p httpapi.Principal, node string, hb v1.Heartbeat) (v1.HeartbeatReply, error) {
+	if err := s.actsFor(p, node); err != nil {
+		return v1.HeartbeatReply{}, err
+	}
 	id := model.NodeID(node)
 	if err := s.v.wait(ctx); err != nil {
 		return v1.HeartbeatReply{}, fmt.Errorf("%w: %v", httpapi.ErrUnavailable, err)
@@ -186,6 +192,9 @@ func (s *Server) Heartbeat(ctx context.Context, p httpapi.Principal, node string
 // what the server knew; a device in Error makes the node unhealthy (no
 // work; its jobs are requeued), all healthy again makes it ready.
 func (s *Server) ReportDevices(ctx context.Context, p httpapi.Principal, node string, rep v1.DeviceReport) error {
+	if err := s.actsFor(p, node); err != nil {
+		return err
+	}
 	id := model.NodeID(node)
 	if err := s.v.wait(ctx); err != nil {
 		return fmt.Errorf("%w: %v", httpapi.ErrUnavailable, err)

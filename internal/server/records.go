@@ -156,19 +156,6 @@ func (r *jobRecord) explain() v1.Explanation {
 	return e
 }
 
-// tokenRecord is a bearer token as the store holds it: never the secret.
-type tokenRecord struct {
-	ID        string    `json:"id"`
-	Role      string    `json:"role"`
-	Tenant    string    `json:"tenant,omitempty"`
-	Name      string    `json:"name,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-func (t tokenRecord) wire() v1.Token {
-	return v1.Token{ID: t.ID, Role: t.Role, Tenant: t.Tenant, Name: t.Name, CreatedAt: t.CreatedAt}
-}
-
 func tenantWire(t model.Tenant) v1.Tenant {
 	return v1.Tenant{ID: string(t.ID), Name: t.Name, Class: string(t.Class), QuotaGFLOPS: t.QuotaGFLOPS, Weight: t.Weight, VendorCaps: t.VendorCaps}
 }

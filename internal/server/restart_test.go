@@ -60,6 +60,21 @@ func smallNetwork(t testing.TB) *network.Network {
 	return smallNet
 }
 
+// fleetAgent is an agent credential bound to every site of nw, as a
+// simulated fleet holds.
+func fleetAgent(nw *network.Network) httpapi.Principal {
+	return httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent, Sites: allSites(nw)}
+}
+
+// allSites is the ids of nw's sites.
+func allSites(nw *network.Network) []string {
+	var out []string
+	for _, s := range nw.Sites {
+		out = append(out, string(s.ID))
+	}
+	return out
+}
+
 // runServer runs a server on st until the returned stop is called.
 func runServer(t testing.TB, cfg Config) (srv *Server, url string, stop func()) {
 	t.Helper()

@@ -60,6 +60,12 @@ type Config struct {
 	// registered are taken as healthy (no agents: the demo, tests).
 	Heartbeat   time.Duration
 	MissedBeats int
+	// TenantTokenTTL is the lifetime of tenant tokens created without one
+	// (default DefaultTenantTokenTTL; negative: they never expire).
+	TenantTokenTTL time.Duration
+	// NodeCA signs the client certificates of nodes that join with a
+	// bootstrap token and send a CSR; nil: they get a token only.
+	NodeCA *NodeCA
 }
 
 // Server is one control-plane replica.
@@ -81,8 +87,10 @@ type Server struct {
 	polMu    sync.Mutex
 	polReady chan struct{} // closed once the engine has read the store
 
-	mu     sync.Mutex // guards tokens, leader and beats
+	mu     sync.Mutex // guards tokens, used, leader and beats
 	tokens map[string]cachedToken
+	// used is when each token last authenticated, since the last flush.
+	used   map[string]time.Time
 	leader bool
 	// beats is the last heartbeat this replica heard (or learnt of from
 	// another replica) per node, with the lease it carried.
@@ -97,11 +105,6 @@ type Server struct {
 	// names checks the names a job gives against the network; made once.
 	namesOnce sync.Once
 	names     *sched.Names
-}
-
-type cachedToken struct {
-	p   httpapi.Principal
-	exp time.Time
 }
 
 // New returns a server; Run starts it.
@@ -127,8 +130,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MissedBeats <= 0 {
 		cfg.MissedBeats = v1.DefaultMissedBeats
 	}
+	if cfg.TenantTokenTTL == 0 {
+		cfg.TenantTokenTTL = DefaultTenantTokenTTL
+	}
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
-		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, beats: map[model.NodeID]beat{}}
+		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, used: map[string]time.Time{}, beats: map[model.NodeID]beat{}}
 	s.limits = sched.NewLimits(cfg.Network)
 	s.pol.Store(policy.NewEngine(cfg.Network.Catalog))
 	s.polReady = make(chan struct{})
@@ -148,7 +154,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	done := make(chan struct{})
 	vdone := make(chan struct{})
+	udone := make(chan struct{})
 	go func() { defer close(done); s.w.run(ctx) }()
+	go func() { defer close(udone); s.runUsedFlush(ctx) }()
 	go func() {
 		defer close(vdone)
 		s.v.run(ctx, s.s, s.applyPolicyKV, func() {
@@ -159,7 +167,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		})
 	}()
-	defer func() { <-done; <-vdone }()
+	defer func() { <-done; <-vdone; <-udone }()
 	for ctx.Err() == nil {
 		lctx := ctx
 		if s.cfg.Elector != nil {

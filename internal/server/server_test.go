@@ -76,7 +76,6 @@ func start(t testing.TB, st store.Store) *env {
 		v1.RoleOperator: {Role: v1.RoleOperator},
 		v1.RoleTenant:   {Role: v1.RoleTenant, Tenant: "acme"},
 		"tenant2":       {Role: v1.RoleTenant, Tenant: "other"},
-		v1.RoleAgent:    {Role: v1.RoleAgent},
 	} {
 		tok, err := admin.CreateToken(ctx, req)
 		if err != nil {
@@ -122,7 +121,43 @@ func TestEndpointRoles(t *testing.T) {
 	waitState(t, e.client(v1.RoleTenant), job.ID, v1.StatePlaced)
 	placed, _ := e.client(v1.RoleAdmin).Job(ctx, job.ID)
 	node := placed.Placement.Assignments[0].Node
-	tokens, _ := e.client(v1.RoleAdmin).Tokens(ctx)
+	site := placed.Placement.Assignments[0].Site
+	other, fresh := "", ""
+	for _, n := range e.srv.net.Nodes {
+		switch {
+		case other == "" && string(n.Site) != site:
+			other = string(n.ID)
+		case other != "" && string(n.ID) != node:
+			fresh = string(n.ID)
+		}
+		if fresh != "" {
+			break
+		}
+	}
+	// Agent credentials: one bound to the job's node, one to a node of
+	// another site, one to the job's site (a bridge's); and a bootstrap
+	// token, which may only join nodes.
+	admin := e.client(v1.RoleAdmin)
+	for name, req := range map[string]v1.TokenRequest{
+		v1.RoleAgent:     {Role: v1.RoleAgent, Node: node},
+		"agent-other":    {Role: v1.RoleAgent, Node: other},
+		"agent-site":     {Role: v1.RoleAgent, Sites: []string{site}},
+		v1.RoleBootstrap: {Role: v1.RoleBootstrap},
+		"spare":          {Role: v1.RoleOperator, Name: "rotated by the table"},
+	} {
+		tok, err := admin.CreateToken(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[name] = tok.Secret
+	}
+	tokens, _ := admin.Tokens(ctx)
+	spare := ""
+	for _, tk := range tokens {
+		if tk.Name == "rotated by the table" {
+			spare = tk.ID
+		}
+	}
 	lease, err := e.client(v1.RoleAgent).RegisterNode(ctx, v1.NodeRegistration{Node: node, Devices: []v1.NodeDevice{}})
 	if err != nil {
 		t.Fatal(err)
@@ -133,48 +168,58 @@ func TestEndpointRoles(t *testing.T) {
 	}
 	pol := `{"document":"version: 1\nrules:\n- id: R1\n  match: {classification: [sensitive]}\n  effect: require\n  require: {origin: domestic}\n"}`
 	spec := `{"kind":"batch","workers":1,"cards_per_worker":1,"tenant":"acme"}`
-	roles := []string{"none", "bad", v1.RoleAdmin, v1.RoleOperator, v1.RoleTenant, "tenant2", v1.RoleAgent}
+	roles := []string{"none", "bad", v1.RoleAdmin, v1.RoleOperator, v1.RoleTenant, "tenant2", v1.RoleAgent, "agent-other", "agent-site", v1.RoleBootstrap}
 	type row struct {
 		method, path, body string
-		want               [7]int // in the order of roles
+		want               [10]int // in the order of roles
 	}
 	j := "/v1/jobs/" + job.ID
 	rows := []row{
-		{"GET", "/healthz", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
-		{"GET", "/readyz", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
-		{"GET", "/metrics", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
-		{"GET", "/v1/openapi.json", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
-		{"GET", "/v1/catalog", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
-		{"GET", "/v1/network", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
-		{"GET", "/v1/capacity", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
-		{"POST", "/v1/jobs", spec, [7]int{401, 401, 201, 201, 201, 403, 403}},
-		{"GET", "/v1/jobs", "", [7]int{401, 401, 200, 200, 200, 200, 403}},
-		{"GET", j, "", [7]int{401, 401, 200, 200, 200, 404, 403}},
-		{"GET", j + "/explain", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
-		{"POST", j + "/status", `{"state":"running"}`, [7]int{401, 401, 200, 200, 403, 403, 200}},
-		{"GET", "/v1/nodes/" + node + "/assignments", "", [7]int{401, 401, 200, 200, 403, 403, 200}},
-		{"GET", "/v1/nodes?site=" + placed.Placement.Assignments[0].Site, "", [7]int{401, 401, 200, 200, 200, 200, 200}},
-		{"POST", "/v1/nodes/" + node + "/heartbeat", `{"lease":"` + lease.Lease + `"}`, [7]int{401, 401, 403, 403, 403, 403, 200}},
-		{"PUT", "/v1/nodes/" + node + "/devices", `{"lease":"` + lease.Lease + `","devices":[]}`, [7]int{401, 401, 403, 403, 403, 403, 204}},
-		{"POST", j + "/workers/0/status", `{"node":"` + node + `","worker":0,"state":"running"}`, [7]int{401, 401, 403, 403, 403, 403, 200}},
-		{"POST", "/v1/nodes/" + node + "/register", reg, [7]int{401, 401, 403, 403, 403, 403, 200}},
-		{"GET", "/v1/events?from=0", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
-		{"GET", "/v1/tenants", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
-		{"GET", "/v1/tenants/acme", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
-		{"PUT", "/v1/tenants/acme", `{"class":"private","weight":2}`, [7]int{401, 401, 200, 200, 403, 403, 403}},
-		{"POST", "/v1/tokens", `{"role":"agent"}`, [7]int{401, 401, 201, 403, 403, 403, 403}},
-		{"GET", "/v1/tokens", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
-		{"DELETE", "/v1/tokens/" + tokens[0].ID + "-none", "", [7]int{401, 401, 404, 403, 403, 403, 403}},
-		{"GET", "/v1/usage?tenant=acme&month=2026-11", "", [7]int{401, 401, 200, 200, 200, 403, 403}},
-		{"GET", "/v1/policy", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
-		{"PUT", "/v1/policy", pol, [7]int{401, 401, 200, 403, 403, 403, 403}},
-		{"GET", "/v1/advisories", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
-		{"POST", "/v1/advisories", `{"vendor":"Nvidia","severity":"low","action":"watch"}`, [7]int{401, 401, 201, 403, 403, 403, 403}},
-		{"POST", "/v1/advisories/ADV-T1/lift", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
-		{"GET", "/v1/compliance", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
-		{"GET", "/v1/audit", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
-		{"GET", "/v1/audit/verify", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
-		{"POST", j + "/cancel", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
+		{"GET", "/healthz", "", [10]int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "/readyz", "", [10]int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "/metrics", "", [10]int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "/v1/openapi.json", "", [10]int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "/v1/catalog", "", [10]int{401, 401, 200, 200, 200, 200, 200, 200, 200, 403}},
+		{"GET", "/v1/network", "", [10]int{401, 401, 200, 200, 200, 200, 200, 200, 200, 403}},
+		{"GET", "/v1/capacity", "", [10]int{401, 401, 200, 200, 200, 200, 200, 200, 200, 403}},
+		{"POST", "/v1/jobs", spec, [10]int{401, 401, 201, 201, 201, 403, 403, 403, 403, 403}},
+		{"GET", "/v1/jobs", "", [10]int{401, 401, 200, 200, 200, 200, 403, 403, 403, 403}},
+		{"GET", j, "", [10]int{401, 401, 200, 200, 200, 404, 403, 403, 403, 403}},
+		{"GET", j + "/explain", "", [10]int{401, 401, 200, 200, 200, 404, 403, 403, 403, 403}},
+		{"POST", j + "/status", `{"state":"running"}`, [10]int{401, 401, 200, 200, 403, 403, 200, 403, 200, 403}},
+		{"GET", "/v1/nodes/" + node + "/assignments", "", [10]int{401, 401, 200, 200, 403, 403, 200, 403, 200, 403}},
+		{"GET", "/v1/nodes?site=" + placed.Placement.Assignments[0].Site, "", [10]int{401, 401, 200, 200, 200, 200, 200, 200, 200, 403}},
+		{"POST", "/v1/nodes/" + node + "/heartbeat", `{"lease":"` + lease.Lease + `"}`, [10]int{401, 401, 403, 403, 403, 403, 200, 403, 200, 403}},
+		{"PUT", "/v1/nodes/" + node + "/devices", `{"lease":"` + lease.Lease + `","devices":[]}`, [10]int{401, 401, 403, 403, 403, 403, 204, 403, 204, 403}},
+		{"POST", j + "/workers/0/status", `{"node":"` + node + `","worker":0,"state":"running"}`, [10]int{401, 401, 403, 403, 403, 403, 200, 403, 200, 403}},
+		{"POST", "/v1/nodes/" + node + "/register", reg, [10]int{401, 401, 403, 403, 403, 403, 200, 403, 200, 403}},
+		// Agent-to-node binding: another node's assignments (commands and
+		// env), and registering it with a device in error.
+		{"GET", "/v1/nodes/" + other + "/assignments", "", [10]int{401, 401, 200, 200, 403, 403, 403, 200, 403, 403}},
+		{"POST", "/v1/nodes/" + other + "/register", `{"node":"` + other + `","devices":[{"index":0,"vendor":"x","name":"x","health":"Error"}]}`, [10]int{401, 401, 403, 403, 403, 403, 403, 200, 403, 403}},
+		// A bootstrap token joins a node once, and never one that holds a
+		// live credential.
+		{"POST", "/v1/nodes/" + other + "/credentials", `{}`, [10]int{401, 401, 403, 403, 403, 403, 403, 403, 403, 409}},
+		{"POST", "/v1/nodes/" + fresh + "/credentials", `{}`, [10]int{401, 401, 403, 403, 403, 403, 403, 403, 403, 201}},
+		{"POST", "/v1/nodes/" + fresh + "/credentials", `{}`, [10]int{401, 401, 403, 403, 403, 403, 403, 403, 403, 409}},
+		{"GET", "/v1/events?from=0", "", [10]int{401, 401, 200, 200, 200, 200, 403, 403, 403, 403}}, // job specs of every node
+		{"GET", "/v1/tenants", "", [10]int{401, 401, 200, 200, 403, 403, 403, 403, 403, 403}},
+		{"GET", "/v1/tenants/acme", "", [10]int{401, 401, 200, 200, 200, 404, 403, 403, 403, 403}},
+		{"PUT", "/v1/tenants/acme", `{"class":"private","weight":2}`, [10]int{401, 401, 200, 200, 403, 403, 403, 403, 403, 403}},
+		{"POST", "/v1/tokens", `{"role":"agent","node":"` + node + `"}`, [10]int{401, 401, 201, 403, 403, 403, 403, 403, 403, 403}},
+		{"POST", "/v1/tokens/" + spare + "/rotate", `{}`, [10]int{401, 401, 200, 403, 403, 403, 403, 403, 403, 403}},
+		{"GET", "/v1/tokens", "", [10]int{401, 401, 200, 403, 403, 403, 403, 403, 403, 403}},
+		{"DELETE", "/v1/tokens/" + tokens[0].ID + "-none", "", [10]int{401, 401, 404, 403, 403, 403, 403, 403, 403, 403}},
+		{"GET", "/v1/usage?tenant=acme&month=2026-11", "", [10]int{401, 401, 200, 200, 200, 403, 403, 403, 403, 403}},
+		{"GET", "/v1/policy", "", [10]int{401, 401, 200, 200, 403, 403, 403, 403, 403, 403}},
+		{"PUT", "/v1/policy", pol, [10]int{401, 401, 200, 403, 403, 403, 403, 403, 403, 403}},
+		{"GET", "/v1/advisories", "", [10]int{401, 401, 200, 200, 403, 403, 403, 403, 403, 403}},
+		{"POST", "/v1/advisories", `{"vendor":"Nvidia","severity":"low","action":"watch"}`, [10]int{401, 401, 201, 403, 403, 403, 403, 403, 403, 403}},
+		{"POST", "/v1/advisories/ADV-T1/lift", "", [10]int{401, 401, 200, 403, 403, 403, 403, 403, 403, 403}},
+		{"GET", "/v1/compliance", "", [10]int{401, 401, 200, 200, 403, 403, 403, 403, 403, 403}},
+		{"GET", "/v1/audit", "", [10]int{401, 401, 200, 403, 403, 403, 403, 403, 403, 403}},
+		{"GET", "/v1/audit/verify", "", [10]int{401, 401, 200, 403, 403, 403, 403, 403, 403, 403}},
+		{"POST", j + "/cancel", "", [10]int{401, 401, 200, 200, 200, 404, 403, 403, 403, 403}},
 	}
 	// Every documented operation is in the table.
 	var doc struct {

@@ -17,6 +17,9 @@ import (
 // of its placement has, and fails when one fails; stopped (the agent
 // stopped a worker no longer assigned) changes nothing.
 func (s *Server) ReportWorker(ctx context.Context, p httpapi.Principal, id string, rep v1.WorkerReport) (v1.Job, error) {
+	if err := s.actsFor(p, rep.Node); err != nil {
+		return v1.Job{}, err
+	}
 	return s.update(ctx, p, id, "job.worker."+rep.State, func(r *jobRecord) (bool, error) {
 		if r.Placement == nil || (r.State != model.Placed && r.State != model.Running) {
 			return false, fmt.Errorf("job %s is %s, not placed or running; the report is stale: %w", id, r.State, httpapi.ErrConflict)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/client/pkg/v3/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -53,9 +54,23 @@ func freeURL(t testing.TB) url.URL {
 	return url.URL{Scheme: "http", Host: l.Addr().String()}
 }
 
+// Options change how a cluster is started.
+type Options struct {
+	// ClientTLS, when set, serves clients over TLS (https:// client URLs)
+	// with these files; with ClientCertAuth, clients must present a
+	// certificate signed by TrustedCAFile. Peers stay on plain loopback.
+	ClientTLS *transport.TLSInfo
+}
+
 // Start starts an n-member cluster, waits until every member is ready and a
 // leader is elected, and stops it when the test ends.
 func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	return StartWith(t, n, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, n int, o Options) *Cluster {
 	t.Helper()
 	cfgs := make([]*embed.Config, n)
 	var initial []string
@@ -64,6 +79,10 @@ func Start(t testing.TB, n int) *Cluster {
 		cfg.Name = fmt.Sprintf("m%d", i)
 		cfg.Dir = t.TempDir()
 		peer, client := freeURL(t), freeURL(t)
+		if o.ClientTLS != nil {
+			client.Scheme = "https"
+			cfg.ClientTLSInfo = *o.ClientTLS
+		}
 		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 		cfg.TickMs, cfg.ElectionMs = TickMs, ElectionMs
