@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/gentype"
 	"k8s.io/client-go/rest"
 )
 
@@ -74,18 +74,59 @@ type restCore struct {
 }
 
 func (c restCore) Pods(ns string) PodClient {
-	return gentype.NewClientWithList[*corev1.Pod, *corev1.PodList]("pods", c.rc, c.pc, ns,
-		func() *corev1.Pod { return &corev1.Pod{} }, func() *corev1.PodList { return &corev1.PodList{} })
+	return restResource[*corev1.Pod, *corev1.PodList]{c, "pods", ns,
+		func() *corev1.Pod { return &corev1.Pod{} }, func() *corev1.PodList { return &corev1.PodList{} }}
 }
 
 func (c restCore) Services(ns string) ServiceClient {
-	return gentype.NewClientWithList[*corev1.Service, *corev1.ServiceList]("services", c.rc, c.pc, ns,
-		func() *corev1.Service { return &corev1.Service{} }, func() *corev1.ServiceList { return &corev1.ServiceList{} })
+	return restResource[*corev1.Service, *corev1.ServiceList]{c, "services", ns,
+		func() *corev1.Service { return &corev1.Service{} }, func() *corev1.ServiceList { return &corev1.ServiceList{} }}
 }
 
 func (c restCore) Nodes() NodeClient {
-	return gentype.NewClientWithList[*corev1.Node, *corev1.NodeList]("nodes", c.rc, c.pc, "",
-		func() *corev1.Node { return &corev1.Node{} }, func() *corev1.NodeList { return &corev1.NodeList{} })
+	return restResource[*corev1.Node, *corev1.NodeList]{c, "nodes", "",
+		func() *corev1.Node { return &corev1.Node{} }, func() *corev1.NodeList { return &corev1.NodeList{} }}
+}
+
+// restResource is one kind of object over the REST client: what client-go's
+// gentype does, without the fake client that package links in.
+type restResource[T, L runtime.Object] struct {
+	c        restCore
+	name, ns string // resource and namespace ("" for cluster-scoped)
+	new      func() T
+	newList  func() L
+}
+
+func (r restResource[T, L]) req(verb func() *rest.Request) *rest.Request {
+	return verb().NamespaceIfScoped(r.ns, r.ns != "").Resource(r.name)
+}
+
+func (r restResource[T, L]) Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error) {
+	out := r.new()
+	err := r.req(r.c.rc.Post).VersionedParams(&opts, r.c.pc).Body(obj).Do(ctx).Into(out)
+	return out, err
+}
+
+func (r restResource[T, L]) List(ctx context.Context, opts metav1.ListOptions) (L, error) {
+	out := r.newList()
+	err := r.req(r.c.rc.Get).VersionedParams(&opts, r.c.pc).Timeout(timeout(opts)).Do(ctx).Into(out)
+	return out, err
+}
+
+func (r restResource[T, L]) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
+	return r.req(r.c.rc.Delete).Name(name).Body(&opts).Do(ctx).Error()
+}
+
+func (r restResource[T, L]) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	opts.Watch = true
+	return r.req(r.c.rc.Get).VersionedParams(&opts, r.c.pc).Timeout(timeout(opts)).Watch(ctx)
+}
+
+func timeout(opts metav1.ListOptions) time.Duration {
+	if opts.TimeoutSeconds == nil {
+		return 0
+	}
+	return time.Duration(*opts.TimeoutSeconds) * time.Second
 }
 
 // Probe asks the API server for its version.
