@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Client talks to a Suanli server. The zero HTTP client is
@@ -80,7 +81,11 @@ func (c *Client) doHeader(ctx context.Context, method, path string, hdr http.Hea
 		return fmt.Errorf("%s %s: read reply: %w", method, path, err)
 	}
 	if resp.StatusCode >= 400 {
-		return decodeError(resp.StatusCode, body)
+		e := decodeError(resp.StatusCode, body)
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+		return e
 	}
 	if out == nil {
 		return nil

@@ -240,9 +240,12 @@ type Problem struct {
 
 // Error is the body of every 4xx and 5xx reply.
 type Error struct {
-	Status   int       `json:"-"`
-	Message  string    `json:"error"`
-	Problems []Problem `json:"problems,omitempty"`
+	Status int `json:"-"`
+	// RetryAfter is the reply's Retry-After header (a 429 or 503): how
+	// long to wait before sending again; zero when absent.
+	RetryAfter time.Duration `json:"-"`
+	Message    string        `json:"error"`
+	Problems   []Problem     `json:"problems,omitempty"`
 }
 
 func (e *Error) Error() string {

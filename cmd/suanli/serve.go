@@ -32,8 +32,11 @@ type serveConfig struct {
 	EtcdEndpoints []string // etcd cluster for HA; empty: the embedded store
 	TLSCert       string   // certificate file; with TLSKey, serve HTTPS
 	TLSKey        string
-	net           netFlags
-	kube          kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
+	// Fairness is the API's admission control per priority level
+	// (default httpapi.DefaultFairness()).
+	Fairness httpapi.Fairness
+	net      netFlags
+	kube     kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
 }
 
 func init() { register(newServeCmd) }
@@ -61,14 +64,43 @@ an admin token to <data-dir>/admin.token (mode 0600).`,
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints (comma-separated) for several replicas; default: the embedded store")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (with --tls-cert)")
+	addFairnessFlags(cmd, &cfg.Fairness)
 	cfg.net.add(cmd)
 	cfg.kube.add(cmd)
 	return cmd
 }
 
+// addFairnessFlags binds the API's admission control to flags, with
+// httpapi.DefaultFairness() as their defaults.
+func addFairnessFlags(cmd *cobra.Command, f *httpapi.Fairness) {
+	*f = httpapi.DefaultFairness()
+	fl := cmd.Flags()
+	fl.IntVar(&f.Agent.Seats, "api-agent-seats", f.Agent.Seats, "node agents' requests (heartbeats, reports) served at once; they never wait for other clients' seats (0: no limit)")
+	fl.IntVar(&f.Staff.Seats, "api-staff-seats", f.Staff.Seats, "admins' and operators' requests served at once (0: no limit)")
+	fl.IntVar(&f.Tenant.Seats, "api-tenant-seats", f.Tenant.Seats, "tenants' requests served at once, all tenants together, shared round-robin by tenant (0: no limit)")
+	fl.IntVar(&f.Tenant.FlowSeats, "tenant-concurrency", f.Tenant.FlowSeats, "one tenant's requests served at once; more wait in its queue (0: no limit)")
+	fl.Float64Var(&f.Tenant.Rate, "tenant-rate", f.Tenant.Rate, "one tenant's sustained requests a second; more are refused with 429 and Retry-After (0: no limit)")
+	fl.IntVar(&f.Tenant.Burst, "tenant-burst", f.Tenant.Burst, "requests a tenant may send at once above its rate")
+	fl.IntVar(&f.Tenant.Queue, "tenant-queue", f.Tenant.Queue, "one tenant's requests waiting for a seat; one more is refused with 429")
+	fl.DurationVar(&f.Tenant.Wait, "api-wait", f.Tenant.Wait, "the longest a request waits for a seat before it is refused with 429")
+}
+
+// fairness checks the flags and applies --api-wait to every level.
+func fairness(f httpapi.Fairness) (httpapi.Fairness, error) {
+	f.Agent.Wait, f.Staff.Wait = f.Tenant.Wait, f.Tenant.Wait
+	if err := f.Validate(); err != nil {
+		return f, usageErr(fmt.Errorf("admission control flags: %w", err))
+	}
+	return f, nil
+}
+
 func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return usageErr(errors.New("--tls-cert and --tls-key go together; give both or neither"))
+	}
+	fair, err := fairness(cfg.Fairness)
+	if err != nil {
+		return err
 	}
 	nw, err := cfg.net.load()
 	if err != nil {
@@ -109,7 +141,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	defer kb.stop()
 	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
-		StoreName: storeName(cfg), Ready: kb.start}, log)
+		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
 }
 
 // plane is a control plane to run: a server, its API and dashboard. serve
@@ -123,6 +155,8 @@ type plane struct {
 	StoreName string // for the log
 	// Ready, when set, is called with the URL once the API serves.
 	Ready func(url string)
+	// Fairness is the API's admission control (zero: none).
+	Fairness httpapi.Fairness
 }
 
 // runPlane runs the server and serves its API and dashboard until ctx ends
@@ -148,7 +182,7 @@ func runPlane(ctx context.Context, p plane, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	hs := httpapi.DefaultTimeouts.Server(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log, UI: web.FS}))
+	hs := httpapi.DefaultTimeouts.Server(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log, UI: web.FS, Fairness: p.Fairness}))
 	go func() {
 		var err error
 		if p.TLSCert != "" {
