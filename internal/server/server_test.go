@@ -44,6 +44,12 @@ type env struct {
 
 func start(t testing.TB, st store.Store) *env {
 	t.Helper()
+	return startFair(t, st, httpapi.Fairness{})
+}
+
+// startFair is start with the API's admission control.
+func startFair(t testing.TB, st store.Store, fair httpapi.Fairness) *env {
+	t.Helper()
 	srv, err := New(Config{Store: st, Network: defaultNetwork(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +57,7 @@ func start(t testing.TB, st store.Store) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Run(ctx) }()
-	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry()}))
+	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Fairness: fair}))
 	t.Cleanup(func() { hs.Close(); cancel(); <-done })
 	path := filepath.Join(t.TempDir(), "admin.token")
 	first, err := srv.Bootstrap(ctx, path)
