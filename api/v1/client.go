@@ -96,6 +96,24 @@ func (c *Client) doHeader(ctx context.Context, method, path string, hdr http.Hea
 	return nil
 }
 
+// PutSecret creates or replaces a secret of a tenant; the reply lists
+// its keys, never its values.
+func (c *Client) PutSecret(ctx context.Context, s Secret) (*Secret, error) {
+	var out Secret
+	return &out, c.do(ctx, http.MethodPut, "/v1/tenants/"+url.PathEscape(s.Tenant)+"/secrets/"+url.PathEscape(s.Name), s, &out)
+}
+
+// Secrets lists a tenant's secrets: names and keys.
+func (c *Client) Secrets(ctx context.Context, tenant string) ([]Secret, error) {
+	var out []Secret
+	return out, c.do(ctx, http.MethodGet, "/v1/tenants/"+url.PathEscape(tenant)+"/secrets", nil, &out)
+}
+
+// DeleteSecret deletes a tenant's secret.
+func (c *Client) DeleteSecret(ctx context.Context, tenant, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/tenants/"+url.PathEscape(tenant)+"/secrets/"+url.PathEscape(name), nil, nil)
+}
+
 // Submit submits a job and returns it as acknowledged (durably stored).
 func (c *Client) Submit(ctx context.Context, spec JobSpec) (*Job, error) {
 	var j Job

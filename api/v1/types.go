@@ -171,6 +171,18 @@ type Token struct {
 	Secret    string    `json:"secret,omitempty"`
 }
 
+// Secret is a named set of values (API keys, passwords, certificates)
+// that the server keeps encrypted for one tenant's workloads to reference
+// (Workload.SecretEnv). Data is sent to write it and never returned:
+// replies list the key names only.
+type Secret struct {
+	Tenant    string            `json:"tenant"`
+	Name      string            `json:"name"`
+	Data      map[string]string `json:"data,omitempty"`
+	Keys      []string          `json:"keys,omitempty"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
 // Usage is a tenant's metered use in one month, in the unified measure of
 // heterogeneous compute: FP16 PFLOP-hours, and card-hours, by site and
 // model. Quantities are integers in thousandths; money in fen (0.01 CNY).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,6 +33,11 @@ type serveConfig struct {
 	EtcdEndpoints []string // etcd cluster for HA; empty: the embedded store
 	TLSCert       string   // certificate file; with TLSKey, serve HTTPS
 	TLSKey        string
+	// SecretKeyFile holds the key that seals tenants' secrets (64 hex
+	// digits). Default: <data-dir>/secret.key, created on the first start
+	// with the embedded store; with etcd, give every replica the same
+	// file, or the server keeps no secrets.
+	SecretKeyFile string
 	// Fairness is the API's admission control per priority level
 	// (default httpapi.DefaultFairness()).
 	Fairness httpapi.Fairness
@@ -64,6 +70,7 @@ an admin token to <data-dir>/admin.token (mode 0600).`,
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints (comma-separated) for several replicas; default: the embedded store")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (with --tls-cert)")
+	f.StringVar(&cfg.SecretKeyFile, "secret-key-file", "", "file holding the key that encrypts tenants' secrets, 64 hex digits (default <data-dir>/secret.key, created on the first start with the embedded store; with --etcd-endpoints give every replica the same file)")
 	addFairnessFlags(cmd, &cfg.Fairness)
 	cfg.net.add(cmd)
 	cfg.kube.add(cmd)
@@ -131,6 +138,21 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		st = bs
 	}
 	defer st.Close()
+	keyPath, explicit := cfg.SecretKeyFile, cfg.SecretKeyFile != ""
+	if !explicit {
+		keyPath = filepath.Join(cfg.DataDir, "secret.key")
+	}
+	// A replica of etcd must not invent a key of its own: the others
+	// could not open what it seals.
+	secretKey, created, err := loadSecretKey(keyPath, !explicit && len(cfg.EtcdEndpoints) == 0)
+	switch {
+	case err != nil && (explicit || !errors.Is(err, fs.ErrNotExist)):
+		return err
+	case err != nil:
+		log.Warn("no secret key: this replica keeps no secrets; give every replica the same --secret-key-file", "looked", keyPath)
+	case created:
+		log.Info("wrote a new secret key; back it up apart from the store", "path", keyPath)
+	}
 	listen := func(ctx context.Context) (net.Listener, error) {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
 		if err != nil {
@@ -139,7 +161,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return ln, nil
 	}
 	defer kb.stop()
-	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log},
+	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, SecretKey: secretKey},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
 		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
 }

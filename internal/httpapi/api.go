@@ -58,6 +58,9 @@ var (
 	adminOnly = []string{v1.RoleAdmin}
 	agents    = []string{v1.RoleAdmin, v1.RoleOperator, v1.RoleAgent}
 	agentOnly = []string{v1.RoleAgent}
+	// secretKeepers manage secrets: an admin any tenant's, a tenant its
+	// own. Operators run the network, not tenants' credentials.
+	secretKeepers = []string{v1.RoleAdmin, v1.RoleTenant}
 )
 
 type handler struct {

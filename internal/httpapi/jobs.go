@@ -155,7 +155,7 @@ func (h *handler) report(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) assignments(w http.ResponseWriter, r *http.Request) error {
-	js, err := h.b.Assignments(r.Context(), r.PathValue("id"))
+	js, err := h.b.Assignments(r.Context(), PrincipalFrom(r.Context()), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,10 @@ type Config struct {
 	// registered are taken as healthy (no agents: the demo, tests).
 	Heartbeat   time.Duration
 	MissedBeats int
+	// SecretKey seals the secrets workloads reference (AES-256-GCM,
+	// SecretKeyBytes long). It is never written to the store: give every
+	// replica the same key. Nil: the server keeps no secrets.
+	SecretKey []byte
 }
 
 // Server is one control-plane replica.
@@ -74,6 +78,8 @@ type Server struct {
 	// limits checks submitted jobs against the empty network.
 	limits *sched.Limits
 	now    func() time.Time
+	// seal seals and opens secrets; nil without Config.SecretKey.
+	seal *sealer
 
 	// pol is the policy engine, kept in step with the store's policy/
 	// keys; polMu serialises this replica's policy changes.
@@ -130,6 +136,10 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
 		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, beats: map[model.NodeID]beat{}}
 	s.limits = sched.NewLimits(cfg.Network)
+	var err error
+	if s.seal, err = newSealer(cfg.SecretKey); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.pol.Store(policy.NewEngine(cfg.Network.Catalog))
 	s.polReady = make(chan struct{})
 	s.m = newMetrics(cfg.Registry, cfg.Network)

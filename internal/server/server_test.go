@@ -35,6 +35,9 @@ func defaultNetwork(t testing.TB) *network.Network {
 	return defNet
 }
 
+// testSecretKey seals the secrets of test servers.
+var testSecretKey = []byte("0123456789abcdef0123456789abcdef")
+
 // env is a running server on an httptest listener with one token per role.
 type env struct {
 	srv    *Server
@@ -50,7 +53,7 @@ func start(t testing.TB, st store.Store) *env {
 // startFair is start with the API's admission control.
 func startFair(t testing.TB, st store.Store, fair httpapi.Fairness) *env {
 	t.Helper()
-	srv, err := New(Config{Store: st, Network: defaultNetwork(t)})
+	srv, err := New(Config{Store: st, Network: defaultNetwork(t), SecretKey: testSecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +170,9 @@ func TestEndpointRoles(t *testing.T) {
 		{"GET", "/v1/events?from=0", "", [7]int{401, 401, 200, 200, 200, 200, 200}},
 		{"GET", "/v1/tenants", "", [7]int{401, 401, 200, 200, 403, 403, 403}},
 		{"GET", "/v1/tenants/acme", "", [7]int{401, 401, 200, 200, 200, 404, 403}},
+		{"PUT", "/v1/tenants/acme/secrets/db", `{"data":{"password":"pw"}}`, [7]int{401, 401, 200, 403, 200, 404, 403}},
+		{"GET", "/v1/tenants/acme/secrets", "", [7]int{401, 401, 200, 403, 200, 404, 403}},
+		{"DELETE", "/v1/tenants/acme/secrets/none", "", [7]int{401, 401, 404, 403, 404, 404, 403}},
 		{"PUT", "/v1/tenants/acme", `{"class":"private","weight":2}`, [7]int{401, 401, 200, 200, 403, 403, 403}},
 		{"POST", "/v1/tokens", `{"role":"agent"}`, [7]int{401, 401, 201, 403, 403, 403, 403}},
 		{"GET", "/v1/tokens", "", [7]int{401, 401, 200, 403, 403, 403, 403}},
@@ -240,6 +246,9 @@ func pattern(p string) string {
 		}
 		if i > 0 && parts[i-1] == "workers" {
 			parts[i] = "{worker}"
+		}
+		if i > 0 && parts[i-1] == "secrets" {
+			parts[i] = "{name}"
 		}
 	}
 	return strings.Join(parts, "/")
