@@ -151,6 +151,7 @@ func (h *handler) wrap(rt route) http.Handler {
 		if rt.stream {
 			h.timeouts.deadlines(w, true)
 		}
+		securityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
