@@ -21,8 +21,8 @@ const floodClients = 24
 // BenchmarkFlood: one tenant floods the API with submits from 24 clients
 // that ignore 429s, while a node agent heartbeats every 10 ms and another
 // tenant submits at 75% of its rate limit. b.N is the other tenant's
-// submits per phase; the same b.N runs first with no flood (idle) and then
-// with it. Reported: heartbeat and submit p50/p99 in both phases, the
+// submits in each of the two phases, with no flood (idle) and with it,
+// which alternate in four rounds. Reported: heartbeat and submit p50/p99 in both phases, the
 // flood's ratio of p99s to the idle ones, and what the flooder sent and got
 // through. The embedded (bolt) store, the real server over loopback HTTP.
 //
@@ -72,9 +72,9 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	}
 	spec := v1.JobSpec{Kind: "batch", Workers: 1, CardsPerWorker: 1}
 
-	// phase measures b.N paced submits by the other tenant and heartbeats
+	// phase measures n paced submits by the other tenant and heartbeats
 	// every 10 ms meanwhile.
-	phase := func() (beats, submits []time.Duration) {
+	phase := func(n int) (beats, submits []time.Duration) {
 		done := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -95,7 +95,7 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 			}
 		})
 		t := time.NewTicker(pace)
-		for range b.N {
+		for range n {
 			<-t.C
 			t0 := time.Now()
 			if _, err := victim.Submit(ctx, spec); err != nil {
@@ -137,53 +137,81 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 		every = time.Duration(floodClients * int64(time.Second) / max(sustained, 1))
 	}
 
-	b.ResetTimer()
-	idleBeats, idleSubmits := phase()
-	stop := make(chan struct{})
-	var flood sync.WaitGroup
-	var sent, refused atomic.Int64
-	for range floodClients {
-		flood.Go(func() {
-			var tick <-chan time.Time
-			if every > 0 {
-				t := time.NewTicker(every)
-				defer t.Stop()
-				tick = t.C
-			}
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick:
-				default:
-					if tick != nil {
-						select {
-						case <-stop:
-							return
-						case <-tick:
+	// flood starts the flooding clients; the function it returns stops
+	// them and says how many requests they sent and how many were refused.
+	flood := func() func() (sent, refused int64) {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var sent, refused atomic.Int64
+		for range floodClients {
+			wg.Go(func() {
+				var tick <-chan time.Time
+				if every > 0 {
+					t := time.NewTicker(every)
+					defer t.Stop()
+					tick = t.C
+				}
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick:
+					default:
+						if tick != nil {
+							select {
+							case <-stop:
+								return
+							case <-tick:
+							}
 						}
 					}
+					_, err := flooder.Submit(ctx, spec)
+					sent.Add(1)
+					var apiErr *v1.Error
+					if errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
+						refused.Add(1)
+					} else if err != nil {
+						b.Error("flood:", err)
+						return
+					}
 				}
-				_, err := flooder.Submit(ctx, spec)
-				sent.Add(1)
-				var apiErr *v1.Error
-				if errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
-					refused.Add(1)
-				} else if err != nil {
-					b.Error("flood:", err)
-					return
-				}
-			}
-		})
+			})
+		}
+		time.Sleep(200 * time.Millisecond) // the flood is under way
+		s0, r0 := sent.Load(), refused.Load()
+		return func() (int64, int64) {
+			s, r := sent.Load()-s0, refused.Load()-r0
+			close(stop)
+			wg.Wait()
+			return s, r
+		}
 	}
-	time.Sleep(200 * time.Millisecond) // the flood is under way
-	t0 := time.Now()
-	sent0, refused0 := sent.Load(), refused.Load()
-	floodBeats, floodSubmits := phase()
-	secs := time.Since(t0).Seconds()
-	sentN, refusedN := sent.Load()-sent0, refused.Load()-refused0
-	close(stop)
-	flood.Wait()
+
+	// Idle and flood phases alternate in rounds, so that whatever else the
+	// machine runs weighs on both alike.
+	const rounds = 4
+	var idleBeats, idleSubmits, floodBeats, floodSubmits []time.Duration
+	var sentN, refusedN int64
+	var secs float64
+	b.ResetTimer()
+	for r := range rounds {
+		n := b.N / rounds
+		if r < b.N%rounds {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		bs, ss := phase(n)
+		idleBeats, idleSubmits = append(idleBeats, bs...), append(idleSubmits, ss...)
+		stop := flood()
+		t0 := time.Now()
+		bs, ss = phase(n)
+		secs += time.Since(t0).Seconds()
+		s, f := stop()
+		sentN, refusedN = sentN+s, refusedN+f
+		floodBeats, floodSubmits = append(floodBeats, bs...), append(floodSubmits, ss...)
+	}
 	b.StopTimer()
 
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
