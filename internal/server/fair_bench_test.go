@@ -116,6 +116,9 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	var sustained int64
 	if !unbounded {
 		admin := client(v1.RoleAdmin)
+		if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "capacity", Class: "private"}); err != nil {
+			b.Fatal(err)
+		}
 		aspec := spec
 		aspec.Tenant = "capacity"
 		var n atomic.Int64
