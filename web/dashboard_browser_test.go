@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -246,6 +247,13 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("lang", "en-GB"), chromedp.WindowSize(1440, 1000), chromedp.UserDataDir(t.TempDir()))
 	b := &browser{t: t}
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		// A Content-Security-Policy violation is an error like an exception:
+		// the page did something its policy forbids.
+		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil && strings.Contains(e.Entry.Text, "Content Security Policy") {
+			b.mu.Lock()
+			b.errs = append(b.errs, fmt.Sprintf("CSP violation: %s (%s:%d)", e.Entry.Text, e.Entry.URL, e.Entry.LineNumber))
+			b.mu.Unlock()
+		}
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
 			b.mu.Lock()
 			d := e.ExceptionDetails

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/httpapi"
 )
 
 // capacityDoc is the part of /v1/capacity the tests compare.
@@ -114,6 +116,35 @@ func TestDashboard(t *testing.T) {
 		if got := eval[string](b, `document.getElementById('k-nodes').dataset.healthy`); got != strconv.Itoa(healthy) {
 			t.Errorf("nodes in service %s, /v1/nodes says %d of %d", got, healthy, len(nodes))
 		}
+		// The page is served under the strict policy, which the browser
+		// enforces (an inline style is refused and reported), and a chart's
+		// tooltip breaks none of it.
+		res, err := http.Get(s.url + "/ui/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if csp := res.Header.Get("Content-Security-Policy"); csp != httpapi.ContentSecurityPolicy || res.Header.Get("X-Frame-Options") != "DENY" || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("the page's security headers: %v", res.Header)
+		}
+		b.do("show a tooltip", chromedp.Evaluate[chromedp.Void](`echarts.getInstanceByDom(document.getElementById('vendors')).dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: 0})`),
+			chromedp.Evaluate[chromedp.Void](`echarts.getInstanceByDom(document.getElementById('map')).dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: 0})`),
+			chromedp.Sleep(300*time.Millisecond))
+		if err := chromedp.Do(b.ctx, chromedp.Evaluate[chromedp.Void](`(() => { const d = document.createElement("div"); d.id = "csp-probe"; d.innerHTML = '<b style="color: red">x</b>'; document.body.append(d); })()`),
+			chromedp.Sleep(300*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		b.mu.Lock()
+		refused := len(b.errs) > 0 && strings.Contains(strings.Join(b.errs, ";"), "CSP violation")
+		b.errs = nil
+		b.mu.Unlock()
+		if !refused {
+			t.Error("an inline style went unreported: the policy is not enforced, or violations are not seen")
+		}
+		if c := eval[string](b, `getComputedStyle(document.querySelector('#csp-probe b')).color`); c == "rgb(255, 0, 0)" {
+			t.Error("the browser applied an inline style")
+		}
+		b.do("remove the probe", chromedp.Evaluate[chromedp.Void](`document.getElementById("csp-probe").remove()`))
 		// Resizing the window redraws the map (the screenshot does too).
 		b.do("resize", chromedp.EmulateViewport(1200, 900), chromedp.Sleep(300*time.Millisecond), chromedp.EmulateViewport(1440, 1000), chromedp.Sleep(300*time.Millisecond))
 		b.screenshot("overview")

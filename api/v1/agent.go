@@ -120,10 +120,29 @@ type DeviceReport struct {
 // Workload is what a worker runs: argv, extra environment and working
 // directory. A job without one is run by a simulated executor when the agent
 // has one, and fails otherwise.
+//
+// SecretEnv sets variables from secrets stored on the server for the job's
+// tenant. A job read shows only the references; the values reach nothing
+// but the agent of a node the job is placed on, while it is placed, which
+// finds them in Env with the plain variables.
 type Workload struct {
-	Command []string          `json:"command"`
-	Env     map[string]string `json:"env,omitempty"`
-	Dir     string            `json:"dir,omitempty"`
+	Command   []string          `json:"command"`
+	Env       map[string]string `json:"env,omitempty"`
+	SecretEnv []SecretEnv       `json:"secret_env,omitempty"`
+	Dir       string            `json:"dir,omitempty"`
+}
+
+// SecretEnv is an environment variable whose value is one key of a stored
+// secret.
+type SecretEnv struct {
+	Name   string    `json:"name"`
+	Secret SecretRef `json:"secret"`
+}
+
+// SecretRef names one key of a secret of the job's tenant.
+type SecretRef struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
 }
 
 // Checkpoint is a checkpoint a worker saved: Step is the workload's own

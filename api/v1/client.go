@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Client talks to a Suanli server. The zero HTTP client is
@@ -80,7 +81,11 @@ func (c *Client) doHeader(ctx context.Context, method, path string, hdr http.Hea
 		return fmt.Errorf("%s %s: read reply: %w", method, path, err)
 	}
 	if resp.StatusCode >= 400 {
-		return decodeError(resp.StatusCode, body)
+		e := decodeError(resp.StatusCode, body)
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+		return e
 	}
 	if out == nil {
 		return nil
@@ -89,6 +94,24 @@ func (c *Client) doHeader(ctx context.Context, method, path string, hdr http.Hea
 		return fmt.Errorf("%s %s: decode reply: %w", method, path, err)
 	}
 	return nil
+}
+
+// PutSecret creates or replaces a secret of a tenant; the reply lists
+// its keys, never its values.
+func (c *Client) PutSecret(ctx context.Context, s Secret) (*Secret, error) {
+	var out Secret
+	return &out, c.do(ctx, http.MethodPut, "/v1/tenants/"+url.PathEscape(s.Tenant)+"/secrets/"+url.PathEscape(s.Name), s, &out)
+}
+
+// Secrets lists a tenant's secrets: names and keys.
+func (c *Client) Secrets(ctx context.Context, tenant string) ([]Secret, error) {
+	var out []Secret
+	return out, c.do(ctx, http.MethodGet, "/v1/tenants/"+url.PathEscape(tenant)+"/secrets", nil, &out)
+}
+
+// DeleteSecret deletes a tenant's secret.
+func (c *Client) DeleteSecret(ctx context.Context, tenant, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/tenants/"+url.PathEscape(tenant)+"/secrets/"+url.PathEscape(name), nil, nil)
 }
 
 // Submit submits a job and returns it as acknowledged (durably stored).

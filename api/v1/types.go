@@ -227,6 +227,18 @@ type NodeCredential struct {
 	CA          string `json:"ca,omitempty"`
 }
 
+// Secret is a named set of values (API keys, passwords, certificates)
+// that the server keeps encrypted for one tenant's workloads to reference
+// (Workload.SecretEnv). Data is sent to write it and never returned:
+// replies list the key names only.
+type Secret struct {
+	Tenant    string            `json:"tenant"`
+	Name      string            `json:"name"`
+	Data      map[string]string `json:"data,omitempty"`
+	Keys      []string          `json:"keys,omitempty"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
 // Usage is a tenant's metered use in one month, in the unified measure of
 // heterogeneous compute: FP16 PFLOP-hours, and card-hours, by site and
 // model. Quantities are integers in thousandths; money in fen (0.01 CNY).
@@ -296,9 +308,12 @@ type Problem struct {
 
 // Error is the body of every 4xx and 5xx reply.
 type Error struct {
-	Status   int       `json:"-"`
-	Message  string    `json:"error"`
-	Problems []Problem `json:"problems,omitempty"`
+	Status int `json:"-"`
+	// RetryAfter is the reply's Retry-After header (a 429 or 503): how
+	// long to wait before sending again; zero when absent.
+	RetryAfter time.Duration `json:"-"`
+	Message    string        `json:"error"`
+	Problems   []Problem     `json:"problems,omitempty"`
 }
 
 func (e *Error) Error() string {

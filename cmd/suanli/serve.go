@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,8 +45,16 @@ type serveConfig struct {
 	ClientCAFile, ClientCAKeyFile string
 	NodeCertTTL                   time.Duration
 	TenantTokenTTL                time.Duration // lifetime of tenant tokens created without one
-	net                           netFlags
-	kube                          kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
+	// SecretKeyFile holds the key that seals tenants' secrets (64 hex
+	// digits). Default: <data-dir>/secret.key, created on the first start
+	// with the embedded store; with etcd, give every replica the same
+	// file, or the server keeps no secrets.
+	SecretKeyFile string
+	// Fairness is the API's admission control per priority level
+	// (default httpapi.DefaultFairness()).
+	Fairness httpapi.Fairness
+	net      netFlags
+	kube     kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
 }
 
 func init() { register(newServeCmd) }
@@ -84,9 +93,35 @@ suanli token rotate ID --out <data-dir>/admin.token.`,
 	f.StringVar(&cfg.ClientCAKeyFile, "client-ca-key-file", "", "key of --client-ca-file: sign the CSRs of nodes joining with a bootstrap token")
 	f.DurationVar(&cfg.NodeCertTTL, "node-cert-ttl", server.DefaultNodeCertTTL, "lifetime of the node certificates the server signs")
 	f.DurationVar(&cfg.TenantTokenTTL, "tenant-token-ttl", server.DefaultTenantTokenTTL, "lifetime of tenant tokens created without one (0: the default; negative: they never expire)")
+	f.StringVar(&cfg.SecretKeyFile, "secret-key-file", "", "file holding the key that encrypts tenants' secrets, 64 hex digits (default <data-dir>/secret.key, created on the first start with the embedded store; with --etcd-endpoints give every replica the same file)")
+	addFairnessFlags(cmd, &cfg.Fairness)
 	cfg.net.add(cmd)
 	cfg.kube.add(cmd)
 	return cmd
+}
+
+// addFairnessFlags binds the API's admission control to flags, with
+// httpapi.DefaultFairness() as their defaults.
+func addFairnessFlags(cmd *cobra.Command, f *httpapi.Fairness) {
+	*f = httpapi.DefaultFairness()
+	fl := cmd.Flags()
+	fl.IntVar(&f.Agent.Seats, "api-agent-seats", f.Agent.Seats, "node agents' requests (heartbeats, reports) served at once; they never wait for other clients' seats (0: no limit)")
+	fl.IntVar(&f.Staff.Seats, "api-staff-seats", f.Staff.Seats, "admins' and operators' requests served at once (0: no limit)")
+	fl.IntVar(&f.Tenant.Seats, "api-tenant-seats", f.Tenant.Seats, "tenants' requests served at once, all tenants together, shared round-robin by tenant (0: no limit)")
+	fl.IntVar(&f.Tenant.FlowSeats, "tenant-concurrency", f.Tenant.FlowSeats, "one tenant's requests served at once; more wait in its queue (0: no limit)")
+	fl.Float64Var(&f.Tenant.Rate, "tenant-rate", f.Tenant.Rate, "one tenant's sustained requests a second; more are refused with 429 and Retry-After (0: no limit)")
+	fl.IntVar(&f.Tenant.Burst, "tenant-burst", f.Tenant.Burst, "requests a tenant may send at once above its rate")
+	fl.IntVar(&f.Tenant.Queue, "tenant-queue", f.Tenant.Queue, "one tenant's requests waiting for a seat; one more is refused with 429")
+	fl.DurationVar(&f.Tenant.Wait, "api-wait", f.Tenant.Wait, "the longest a request waits for a seat before it is refused with 429")
+}
+
+// fairness checks the flags and applies --api-wait to every level.
+func fairness(f httpapi.Fairness) (httpapi.Fairness, error) {
+	f.Agent.Wait, f.Staff.Wait = f.Tenant.Wait, f.Tenant.Wait
+	if err := f.Validate(); err != nil {
+		return f, usageErr(fmt.Errorf("admission control flags: %w", err))
+	}
+	return f, nil
 }
 
 func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
@@ -116,6 +151,10 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			}
 			nodeCA.TTL = cfg.NodeCertTTL
 		}
+	}
+	fair, err := fairness(cfg.Fairness)
+	if err != nil {
+		return err
 	}
 	nw, err := cfg.net.load()
 	if err != nil {
@@ -150,6 +189,21 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		st = bs
 	}
 	defer st.Close()
+	keyPath, explicit := cfg.SecretKeyFile, cfg.SecretKeyFile != ""
+	if !explicit {
+		keyPath = filepath.Join(cfg.DataDir, "secret.key")
+	}
+	// A replica of etcd must not invent a key of its own: the others
+	// could not open what it seals.
+	secretKey, created, err := loadSecretKey(keyPath, !explicit && len(cfg.EtcdEndpoints) == 0)
+	switch {
+	case err != nil && (explicit || !errors.Is(err, fs.ErrNotExist)):
+		return err
+	case err != nil:
+		log.Warn("no secret key: this replica keeps no secrets; give every replica the same --secret-key-file", "looked", keyPath)
+	case created:
+		log.Info("wrote a new secret key; back it up apart from the store", "path", keyPath)
+	}
 	listen := func(ctx context.Context) (net.Listener, error) {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
 		if err != nil {
@@ -158,9 +212,9 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return ln, nil
 	}
 	defer kb.stop()
-	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA},
+	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA, SecretKey: secretKey},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ClientCAs: clientCAs,
-		StoreName: storeName(cfg), Ready: kb.start}, log)
+		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
 }
 
 // plane is a control plane to run: a server, its API and dashboard. serve
@@ -177,6 +231,8 @@ type plane struct {
 	StoreName string // for the log
 	// Ready, when set, is called with the URL once the API serves.
 	Ready func(url string)
+	// Fairness is the API's admission control (zero: none).
+	Fairness httpapi.Fairness
 }
 
 // runPlane runs the server and serves its API and dashboard until ctx ends
@@ -202,7 +258,7 @@ func runPlane(ctx context.Context, p plane, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	hs := httpapi.DefaultTimeouts.Server(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log, UI: web.FS}))
+	hs := httpapi.DefaultTimeouts.Server(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Log: log, UI: web.FS, Fairness: p.Fairness}))
 	if p.ClientCAs != nil {
 		hs.TLSConfig = &tls.Config{ClientCAs: p.ClientCAs, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
 	}

@@ -30,6 +30,9 @@ type Config struct {
 	// Timeouts: the body and write deadlines of each request (zero
 	// fields: DefaultTimeouts); serve the handler with Timeouts.Server.
 	Timeouts Timeouts
+	// Fairness is the admission control per priority level (fair.go).
+	// The zero value admits every request at once.
+	Fairness Fairness
 }
 
 // route is one endpoint: the mux pattern, who may call it and its shape
@@ -42,7 +45,7 @@ type route struct {
 	request      any  // sample of the body type, nil for none
 	response     any  // sample of the 2xx body type
 	code         int  // success status
-	stream       bool // a long-lived stream: no body or write deadline
+	stream       bool // a long-lived stream: no body or write deadline; rate limited, takes no seat
 	handle       func(h *handler, w http.ResponseWriter, r *http.Request) error
 }
 
@@ -56,6 +59,9 @@ var (
 	adminOnly = []string{v1.RoleAdmin}
 	agents    = []string{v1.RoleAdmin, v1.RoleOperator, v1.RoleAgent}
 	agentOnly = []string{v1.RoleAgent}
+	// secretKeepers manage secrets: an admin any tenant's, a tenant its
+	// own. Operators run the network, not tenants' credentials.
+	secretKeepers = []string{v1.RoleAdmin, v1.RoleTenant}
 )
 
 type handler struct {
@@ -64,6 +70,7 @@ type handler struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	adm      *admission
 	doc      []byte       // the OpenAPI document
 	prom     http.Handler // serves /metrics
 	timeouts Timeouts
@@ -91,6 +98,7 @@ func New(cfg Config) http.Handler {
 		}, []string{"route"}),
 	}
 	cfg.Registry.MustRegister(h.requests, h.latency)
+	h.adm = newAdmission(cfg.Fairness, cfg.Registry)
 	h.prom = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})
 	h.doc = openapiJSON(routes)
 	mux := http.NewServeMux()
@@ -144,6 +152,7 @@ func (h *handler) wrap(rt route) http.Handler {
 		if rt.stream {
 			h.timeouts.deadlines(w, true)
 		}
+		securityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
@@ -158,6 +167,14 @@ func (h *handler) wrap(rt route) http.Handler {
 		if err := h.authorize(r, rt); err != nil {
 			writeError(sw, r, h.log, err)
 			return
+		}
+		if rt.roles != nil {
+			release, err := h.adm.admit(r.Context(), PrincipalFrom(r.Context()), rt.stream)
+			if err != nil {
+				writeError(sw, r, h.log, err)
+				return
+			}
+			defer release()
 		}
 		if err := rt.handle(h, sw, r); err != nil {
 			writeError(sw, r, h.log, err)

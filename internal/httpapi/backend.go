@@ -33,7 +33,8 @@ type Jobs interface {
 	// Report records an agent's status report for a placed job.
 	Report(ctx context.Context, p Principal, id string, r v1.StatusReport) (v1.Job, error)
 	// Assignments lists the live jobs placed on a node, for a principal
-	// that acts for it.
+	// that acts for it; an agent's reply carries the jobs' secret values
+	// (Workload.SecretEnv resolved into Workload.Env).
 	Assignments(ctx context.Context, p Principal, node string) ([]v1.Job, error)
 	// Events streams job changes after revision from.
 	Events(ctx context.Context, from int64) (<-chan v1.Event, error)
@@ -106,5 +107,6 @@ type Backend interface {
 	Nodes
 	Policies
 	Admin
+	Secrets
 	Info
 }

@@ -73,7 +73,10 @@ func status(err error) (int, v1.Error) {
 	var maxBytes *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var thr *Throttled
 	switch {
+	case errors.As(err, &thr):
+		return http.StatusTooManyRequests, v1.Error{Message: thr.Error()}
 	case errors.As(err, &probs):
 		return http.StatusBadRequest, v1.Error{Message: "the request is invalid; fix every problem listed", Problems: probs}
 	case errors.As(err, &maxBytes):
@@ -107,6 +110,10 @@ func status(err error) (int, v1.Error) {
 // writeError writes err as a JSON error reply.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code, body := status(err)
+	var thr *Throttled
+	if errors.As(err, &thr) {
+		w.Header().Set("Retry-After", thr.retryAfter())
+	}
 	if code >= 500 {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

@@ -49,6 +49,7 @@ func workloadProblems(wl *v1.Workload) Problems {
 	if len(wl.Env) > maxLabels {
 		probs = append(probs, v1.Problem{Field: "workload.env", Message: fmt.Sprintf("%d variables; at most %d", len(wl.Env), maxLabels)})
 	}
+	probs = append(probs, secretEnvProblems(wl)...)
 	return probs
 }
 

@@ -74,6 +74,7 @@ func openapiDoc(rs []route) obj {
 			op["x-roles"] = rt.roles
 			responses["401"] = errRef
 			responses["403"] = errRef
+			responses["429"] = obj{"$ref": "#/components/responses/Throttled"}
 		} else {
 			op["security"] = []any{}
 		}
@@ -100,10 +101,17 @@ func openapiDoc(rs []route) obj {
 		"components": obj{
 			"schemas":         schemas,
 			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer"}},
-			"responses": obj{"Error": obj{
-				"description": "An error, with every problem of an invalid request and its field path.",
-				"content":     obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/Error"}}},
-			}},
+			"responses": obj{
+				"Error": obj{
+					"description": "An error, with every problem of an invalid request and its field path.",
+					"content":     obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/Error"}}},
+				},
+				"Throttled": obj{
+					"description": "Refused by admission control: the caller's tenant is over its request rate, or its queue is full, or it waited too long for a seat. Retry after the Retry-After header's seconds.",
+					"headers":     obj{"Retry-After": obj{"description": "seconds to wait before retrying", "schema": obj{"type": "integer"}}},
+					"content":     obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/Error"}}},
+				},
+			},
 		},
 	}
 }

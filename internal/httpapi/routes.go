@@ -41,6 +41,10 @@ var routes = []route{
 	{method: "GET", path: "/v1/tenants/{id}", summary: "One tenant (a tenant may read its own).", roles: people, response: v1.Tenant{}, handle: (*handler).getTenant},
 	{method: "PUT", path: "/v1/tenants/{id}", summary: "Create or replace a tenant and its quota.", roles: staff, request: v1.Tenant{}, response: v1.Tenant{}, handle: (*handler).putTenant},
 
+	{method: "GET", path: "/v1/tenants/{id}/secrets", summary: "A tenant's secrets: names and keys, never values (a tenant lists its own).", roles: secretKeepers, response: []v1.Secret{}, handle: (*handler).secrets},
+	{method: "PUT", path: "/v1/tenants/{id}/secrets/{name}", summary: "Create or replace a secret of a tenant (a tenant: its own); stored encrypted, its values go only to the agents of nodes its tenant's jobs are placed on.", roles: secretKeepers, request: v1.Secret{}, response: v1.Secret{}, handle: (*handler).putSecret},
+	{method: "DELETE", path: "/v1/tenants/{id}/secrets/{name}", summary: "Delete a secret (a tenant: its own).", roles: secretKeepers, code: http.StatusNoContent, handle: (*handler).deleteSecret},
+
 	{method: "POST", path: "/v1/tokens", summary: "Create a bearer token; its secret is in this reply only.", roles: adminOnly, request: v1.TokenRequest{}, response: v1.Token{}, code: http.StatusCreated, handle: (*handler).createToken},
 	{method: "GET", path: "/v1/tokens", summary: "List tokens (never their secrets) with their expiry, rotation and last use.", roles: adminOnly, response: []v1.Token{}, handle: (*handler).tokens},
 	{method: "POST", path: "/v1/tokens/{id}/rotate", summary: "Issue a new secret for a token; the old one keeps working for the overlap window. The new secret is in this reply only.", roles: adminOnly, request: v1.TokenRotation{}, response: v1.Token{}, handle: (*handler).rotateToken},

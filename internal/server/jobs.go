@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	v1 "github.com/suanli/suanli/api/v1"
@@ -30,6 +32,9 @@ func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job
 		}
 		idemRev = rev
 	}
+	if err := s.checkSecretRefs(ctx, string(spec.Tenant), wl); err != nil {
+		return v1.Job{}, err
+	}
 	now := s.now().UTC()
 	spec.ID = newJobID(now)
 	spec.SubmitTime = now.Unix()
@@ -44,7 +49,7 @@ func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job
 	m := &mutation{
 		conds: []store.Cond{{Key: jobKey(spec.ID), ModRev: 0}},
 		ops:   []store.Op{store.PutOp(jobKey(spec.ID), b)},
-		audit: []audit.Record{{Actor: p.Actor(), Action: "job.submit", Target: string(spec.ID), Detail: fmt.Sprintf("tenant=%s kind=%s workers=%d", spec.Tenant, spec.Kind, spec.Workers)}},
+		audit: []audit.Record{{Actor: p.Actor(), Action: "job.submit", Target: string(spec.ID), Detail: submitDetail(spec, wl)}},
 	}
 	if idem != nil {
 		if err := s.idemOps(m, p, idem, idemRev, spec.ID); err != nil {
@@ -221,8 +226,13 @@ func (s *Server) Assignments(ctx context.Context, p httpapi.Principal, node stri
 	}
 	js := s.v.onNode(model.NodeID(node))
 	out := make([]v1.Job, 0, len(js))
+	secrets := receivesSecrets(p, node)
 	for _, j := range js {
-		out = append(out, j.rec.wire(s.net, j.rev))
+		w := j.rec.wire(s.net, j.rev)
+		if secrets {
+			w = s.withSecrets(ctx, w)
+		}
+		out = append(out, w)
 	}
 	return out, nil
 }
@@ -284,4 +294,24 @@ func (s *Server) jobsSorted(ctx context.Context) ([]*jobRecord, []int64, int64, 
 		revs = append(revs, kv.ModRev)
 	}
 	return recs, revs, rev, nil
+}
+
+// submitDetail is a submit's audit detail: the job's shape and the names
+// of its workload's variables, never their values.
+func submitDetail(spec model.Job, wl *v1.Workload) string {
+	d := fmt.Sprintf("tenant=%s kind=%s workers=%d", spec.Tenant, spec.Kind, spec.Workers)
+	if wl == nil {
+		return d
+	}
+	if len(wl.Env) > 0 {
+		d += " env=" + strings.Join(slices.Sorted(maps.Keys(wl.Env)), ",")
+	}
+	if len(wl.SecretEnv) > 0 {
+		refs := make([]string, len(wl.SecretEnv))
+		for i, e := range wl.SecretEnv {
+			refs[i] = e.Name + "=" + e.Secret.Name + "/" + e.Secret.Key
+		}
+		d += " secret_env=" + strings.Join(refs, ",")
+	}
+	return d
 }

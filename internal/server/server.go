@@ -66,6 +66,10 @@ type Config struct {
 	// NodeCA signs the client certificates of nodes that join with a
 	// bootstrap token and send a CSR; nil: they get a token only.
 	NodeCA *NodeCA
+	// SecretKey seals the secrets workloads reference (AES-256-GCM,
+	// SecretKeyBytes long). It is never written to the store: give every
+	// replica the same key. Nil: the server keeps no secrets.
+	SecretKey []byte
 }
 
 // Server is one control-plane replica.
@@ -80,6 +84,8 @@ type Server struct {
 	// limits checks submitted jobs against the empty network.
 	limits *sched.Limits
 	now    func() time.Time
+	// seal seals and opens secrets; nil without Config.SecretKey.
+	seal *sealer
 
 	// pol is the policy engine, kept in step with the store's policy/
 	// keys; polMu serialises this replica's policy changes.
@@ -136,6 +142,10 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
 		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, used: map[string]time.Time{}, beats: map[model.NodeID]beat{}}
 	s.limits = sched.NewLimits(cfg.Network)
+	var err error
+	if s.seal, err = newSealer(cfg.SecretKey); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.pol.Store(policy.NewEngine(cfg.Network.Catalog))
 	s.polReady = make(chan struct{})
 	s.m = newMetrics(cfg.Registry, cfg.Network)

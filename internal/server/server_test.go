@@ -35,6 +35,9 @@ func defaultNetwork(t testing.TB) *network.Network {
 	return defNet
 }
 
+// testSecretKey seals the secrets of test servers.
+var testSecretKey = []byte("0123456789abcdef0123456789abcdef")
+
 // env is a running server on an httptest listener with one token per role.
 type env struct {
 	srv    *Server
@@ -44,14 +47,20 @@ type env struct {
 
 func start(t testing.TB, st store.Store) *env {
 	t.Helper()
-	srv, err := New(Config{Store: st, Network: defaultNetwork(t)})
+	return startFair(t, st, httpapi.Fairness{})
+}
+
+// startFair is start with the API's admission control.
+func startFair(t testing.TB, st store.Store, fair httpapi.Fairness) *env {
+	t.Helper()
+	srv, err := New(Config{Store: st, Network: defaultNetwork(t), SecretKey: testSecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Run(ctx) }()
-	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry()}))
+	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry(), Fairness: fair}))
 	t.Cleanup(func() { hs.Close(); cancel(); <-done })
 	path := filepath.Join(t.TempDir(), "admin.token")
 	first, err := srv.Bootstrap(ctx, path)
@@ -205,6 +214,9 @@ func TestEndpointRoles(t *testing.T) {
 		{"GET", "/v1/events?from=0", "", [10]int{401, 401, 200, 200, 200, 200, 403, 403, 403, 403}}, // job specs of every node
 		{"GET", "/v1/tenants", "", [10]int{401, 401, 200, 200, 403, 403, 403, 403, 403, 403}},
 		{"GET", "/v1/tenants/acme", "", [10]int{401, 401, 200, 200, 200, 404, 403, 403, 403, 403}},
+		{"PUT", "/v1/tenants/acme/secrets/db", `{"data":{"password":"pw"}}`, [10]int{401, 401, 200, 403, 200, 404, 403, 403, 403, 403}},
+		{"GET", "/v1/tenants/acme/secrets", "", [10]int{401, 401, 200, 403, 200, 404, 403, 403, 403, 403}},
+		{"DELETE", "/v1/tenants/acme/secrets/none", "", [10]int{401, 401, 404, 403, 404, 404, 403, 403, 403, 403}},
 		{"PUT", "/v1/tenants/acme", `{"class":"private","weight":2}`, [10]int{401, 401, 200, 200, 403, 403, 403, 403, 403, 403}},
 		{"POST", "/v1/tokens", `{"role":"agent","node":"` + node + `"}`, [10]int{401, 401, 201, 403, 403, 403, 403, 403, 403, 403}},
 		{"POST", "/v1/tokens/" + spare + "/rotate", `{}`, [10]int{401, 401, 200, 403, 403, 403, 403, 403, 403, 403}},
@@ -279,6 +291,9 @@ func pattern(p string) string {
 		}
 		if i > 0 && parts[i-1] == "workers" {
 			parts[i] = "{worker}"
+		}
+		if i > 0 && parts[i-1] == "secrets" {
+			parts[i] = "{name}"
 		}
 	}
 	return strings.Join(parts, "/")

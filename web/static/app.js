@@ -60,11 +60,15 @@ const S = (() => {
   }
 
   // el builds an element: el("td", {class: "num"}, "text", child, …).
+  // A style is set through the CSSOM: the Content-Security-Policy refuses
+  // style attributes.
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v === undefined || v === null || v === false) continue;
-      if (k === "text") e.textContent = v; else e.setAttribute(k, v === true ? "" : v);
+      if (k === "text") e.textContent = v;
+      else if (k === "style") e.style.cssText = v;
+      else e.setAttribute(k, v === true ? "" : v);
     }
     for (const k of kids.flat()) if (k !== undefined && k !== null) e.append(k instanceof Node ? k : String(k));
     return e;
@@ -164,13 +168,19 @@ const S = (() => {
   }
   const metricSum = (ms, name) => (ms[name] || []).reduce((a, s) => a + s.value, 0);
 
-  // chart makes an ECharts instance that follows the window's size.
+  // chart makes an ECharts instance that follows the window's size. Its
+  // tooltips are drawn on the canvas (richText), never as HTML: no markup
+  // from the data reaches the page, and no inline style, which the
+  // Content-Security-Policy forbids.
   function chart(node, option) {
     const c = echarts.init(node, null, { renderer: "canvas" });
+    const set = c.setOption.bind(c);
+    c.setOption = (o, ...rest) => set(o && o.tooltip ? { ...o, tooltip: { ...o.tooltip, renderMode: "richText" } } : o, ...rest);
     c.setOption({
       backgroundColor: "transparent",
       textStyle: { color: "#e8eef6", fontFamily: "inherit" },
       aria: { enabled: true },
+      tooltip: { renderMode: "richText" },
       ...option,
     });
     window.addEventListener("resize", () => c.resize());

@@ -89,7 +89,7 @@ function drawMap(net, cap, mixInfo) {
     const b = bySite[s.id] || { gflops: 0, allocated_gflops: 0, cards: 0 };
     const mix = mixInfo.mix[s.id] || {};
     const vendors = Object.keys(mix).sort();
-    const tip = `${s.name}<br>${s.city}, ${s.province} · ${s.operator} · ${s.ownership}<br>${S.ef(b.gflops)} EF FP16 on ${S.int(b.cards)} cards, ${S.pct(b.allocated_gflops, b.gflops)} allocated<br>`;
+    const tip = `${s.name}\n${s.city}, ${s.province} · ${s.operator} · ${s.ownership}\n${S.ef(b.gflops)} EF FP16 on ${S.int(b.cards)} cards, ${S.pct(b.allocated_gflops, b.gflops)} allocated\n`;
     series.push({ type: "pie", coordinateSystem: "geo", center: [s.lon, s.lat], radius: radius(b.gflops), name: s.id,
       label: { show: false }, itemStyle: { borderColor: "#0e1621", borderWidth: 1 },
       tooltip: { formatter: (p) => tip + `${p.name}: ${S.ef(p.value)} EF (${p.percent}%)` },
