@@ -43,6 +43,7 @@ type agentConfig struct {
 	Grace              time.Duration // SIGTERM to SIGKILL (default 10 s)
 	Rediscover         time.Duration // device re-discovery period (default 1 min)
 	CheckpointDir      string        // root of the workers' checkpoint directories (default: none)
+	DataDir            string        // the agent's state: the workers it runs (default ./suanli-agent)
 	SimRuntime         bool          // run command-less jobs as simulated workers
 }
 
@@ -59,8 +60,12 @@ vendor tools on PATH (npu-smi, cnmon, mx-smi, …) or simulates them with
 with a heartbeat every period, runs the workers the server assigns to the
 node as processes with the vendor's visible-devices variable and the rank
 variables of gangs, and reports their status, exit code, output tail and
-checkpoints. If no heartbeat is acknowledged for three periods it stops its
-workers: the server has requeued them elsewhere.`,
+checkpoints. Workers run on while the server cannot be reached; when it
+answers again the agent reports what ended meanwhile and stops the workers
+whose jobs the server has since placed elsewhere. The workers it runs are
+recorded in <data-dir>/workers.json: an agent started again after a crash
+adopts those still assigned and kills the others before their cards take
+new work.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -86,6 +91,7 @@ workers: the server has requeued them elsewhere.`,
 	f.DurationVar(&cfg.Heartbeat, "heartbeat", 5*time.Second, "heartbeat period until the server sets one")
 	f.DurationVar(&cfg.Grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when a worker is stopped")
 	f.DurationVar(&cfg.Rediscover, "rediscover", time.Minute, "how often devices are discovered again to follow their health (0: never)")
+	f.StringVar(&cfg.DataDir, "data-dir", "./suanli-agent", "directory of the agent's state (the workers it runs, found again after a crash); one per node")
 	f.StringVar(&cfg.CheckpointDir, "checkpoint-dir", "", "root of the workers' checkpoint directories ($SUANLI_CHECKPOINT_DIR)")
 	f.BoolVar(&cfg.SimRuntime, "simulate-workloads", false, "run jobs without a workload command as simulated workers (runtimes drawn from the job)")
 	return cmd
@@ -133,7 +139,7 @@ func runAgent(ctx context.Context, cfg agentConfig, log *slog.Logger) error {
 	ac := agent.Config{Client: client, Node: node, Site: cfg.Site, Domain: cfg.Domain, Labels: labels, Address: cfg.Address,
 		Version: version, Discoverer: disc, Executor: workload.Proc{},
 		Lease: v1.Lease{Period: cfg.Heartbeat, Missed: v1.DefaultMissedBeats}, Rediscover: rediscover,
-		Grace: cfg.Grace, CheckpointRoot: cfg.CheckpointDir, Log: log}
+		Grace: cfg.Grace, CheckpointRoot: cfg.CheckpointDir, DataDir: cfg.DataDir, Log: log}
 	if cfg.SimRuntime {
 		ac.Simulator = workload.Sim{Seed: uint64(time.Now().UnixNano())}
 	}

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
@@ -53,6 +54,12 @@ type Config struct {
 	// Grace is how long a stopped worker has between SIGTERM and SIGKILL
 	// (default 10 s).
 	Grace time.Duration
+	// DataDir, when set, holds the agent's state file (workers.json: the
+	// workers it runs, by process group), so that an agent started again
+	// after a crash adopts or stops what its predecessor left running
+	// before it starts anything on their cards. Each node's agent needs
+	// its own. Empty: no state is kept (simulated nodes).
+	DataDir string
 	// CheckpointRoot, when set, holds one checkpoint directory per worker
 	// (<root>/<job>/<worker>), given to it as $SUANLI_CHECKPOINT_DIR.
 	CheckpointRoot string
@@ -73,7 +80,9 @@ type Status struct {
 	LastAcked   time.Time // send time of the last acknowledged heartbeat
 	Running     int       // workers running now
 	Started     int64     // workers started since the agent started
-	LeasesLost  int64     // times the lease ran out and the workers were stopped
+	Adopted     int64     // workers found running from an earlier agent process
+	Deferred    int       // wanted workers waiting for a stopped worker to leave their cards
+	LeasesLost  int64     // times the lease ran out (the server unreachable); the workers ran on
 	Unhealthy   int       // devices not OK at the last discovery
 	Devices     int
 	Unknown     int // devices that map to no catalog model
@@ -96,7 +105,11 @@ type Agent struct {
 	lastAcked  time.Time
 	seq        int64
 	assignRev  int64
-	listed     bool // assignments listed since the last registration
+	listed     bool   // assignments listed since the last registration
+	wants      []Want // the workers the last listing asked for
+	deferred   int    // of wants, those waiting for cards a stopping worker holds
+	unreached  bool   // the lease ran out without an acknowledged heartbeat
+	stateRead  bool   // the state file was read: it may be written
 	workers    map[string]*worker
 	finished   map[string]bool // placements whose worker on this node ended
 	pending    []pendingReport
@@ -107,6 +120,9 @@ type Agent struct {
 	devDirty   bool // device health changed and is not reported yet
 	rng        *rand.Rand
 	wg         sync.WaitGroup // worker waiters
+	// abandon makes Run return without stopping the workers, as a crash
+	// would (tests only).
+	abandon atomic.Bool
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -187,6 +203,7 @@ func (a *Agent) publish() {
 	}
 	a.mu.Lock()
 	s.Heartbeats, s.Started, s.LeasesLost = a.status.Heartbeats, a.status.Started, a.status.LeasesLost
+	s.Adopted, s.Deferred = a.status.Adopted, a.status.Deferred
 	a.status = s
 	a.mu.Unlock()
 }
@@ -199,9 +216,14 @@ func (a *Agent) count(f func(s *Status)) {
 
 // Run runs the agent until ctx ends; then it stops its workers (SIGTERM,
 // SIGKILL after the grace period), waits for them and returns nil. It
-// returns an error only when it cannot start.
+// returns an error only when it cannot start (a state file it cannot
+// read).
 func (a *Agent) Run(ctx context.Context) error {
+	if err := a.recover(); err != nil {
+		return err
+	}
 	defer a.shutdown()
+	a.publish()
 	if a.cfg.StartJitter > 0 {
 		t := time.NewTimer(a.jitter(a.cfg.StartJitter))
 		select {
@@ -241,8 +263,8 @@ func (a *Agent) Run(ctx context.Context) error {
 // tick registers or heartbeats and returns the time until the next tick.
 func (a *Agent) tick(ctx context.Context, backoff *time.Duration) time.Duration {
 	now := time.Now()
-	if a.registered && a.lease.Expired(a.lastAcked, now) {
-		a.loseLease(now)
+	if a.registered && !a.unreached && a.lease.Expired(a.lastAcked, now) {
+		a.unreachable()
 	}
 	if !a.registered {
 		if err := a.register(ctx); err != nil {
@@ -311,13 +333,15 @@ func (a *Agent) heartbeat(ctx context.Context, sent time.Time) error {
 			hb.Running = append(hb.Running, v1.WorkerRef{Job: w.job, Worker: w.worker})
 		}
 	}
-	// A beat may not outlive the lease it renews.
-	deadline := min(a.lease.Period, a.lastAcked.Add(a.lease.TTL()).Sub(sent))
-	cctx, cancel := context.WithTimeout(ctx, max(deadline, time.Millisecond))
+	cctx, cancel := context.WithTimeout(ctx, a.lease.Period)
 	defer cancel()
 	r, err := a.c.Heartbeat(cctx, a.cfg.Node, hb)
 	if err != nil {
 		return fmt.Errorf("heartbeat %s: %w", a.cfg.Node, err)
+	}
+	if a.unreached {
+		a.log.Warn("the server answers again; the workers ran on", "unreachable_since", a.lastAcked, "workers", len(a.workers))
+		a.unreached = false
 	}
 	a.lastAcked = sent
 	a.count(func(s *Status) { s.Heartbeats++ })
@@ -338,21 +362,28 @@ func mustRegister(err error) bool {
 	return errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusConflict || e.Status == http.StatusGone)
 }
 
-// loseLease stops every worker: the server has given (or is about to give)
-// their work to other nodes. Their ends are not reported.
-func (a *Agent) loseLease(now time.Time) {
-	a.log.Error("lease expired: no acknowledged heartbeat for the lease time; stopping every worker",
+// unreachable notes that the lease ran out without an acknowledged
+// heartbeat. The workers run on: the server holds a silent node's work as
+// disconnected until its lost_after, and a short partition must not
+// destroy hours of training. Heartbeats go on with the same lease; when
+// the server answers, either the lease is still good (nothing was moved)
+// or it says to register again, and the assignments listed then decide
+// which workers stay (those of work requeued elsewhere are stopped). The
+// reports of what ended meanwhile wait in the queue and are sent then.
+func (a *Agent) unreachable() {
+	a.log.Error("no acknowledged heartbeat for the lease time: the server is unreachable; the workers run on",
 		"last_acked", a.lastAcked, "ttl", a.lease.TTL(), "workers", len(a.workers))
-	for _, w := range a.workers {
-		w.silent = true
-		w.proc.Stop(a.cfg.Grace)
-	}
-	a.pending = nil
-	a.registered, a.leaseID = false, ""
+	a.unreached = true
 	a.count(func(s *Status) { s.LeasesLost++ })
 }
 
 func (a *Agent) shutdown() {
+	if a.abandon.Load() {
+		// A crash, for tests: the workers are left running and recorded.
+		close(a.quit)
+		a.wg.Wait()
+		return
+	}
 	for _, w := range a.workers {
 		w.silent = true
 		w.proc.Stop(a.cfg.Grace)
@@ -363,6 +394,7 @@ func (a *Agent) shutdown() {
 	close(a.quit)
 	a.wg.Wait()
 	a.workers = map[string]*worker{}
+	a.saveState()
 	a.registered = false
 	a.publish()
 }

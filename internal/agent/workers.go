@@ -18,10 +18,17 @@ type worker struct {
 	job      string
 	worker   int
 	placedAt *time.Time
+	cards    []int // the node's card indices the worker was given
 	proc     workload.Process
-	// silent workers were stopped because the lease ran out or the agent
-	// is shutting down: their ends are not reported.
+	// silent workers were stopped because the agent is shutting down:
+	// their ends are not reported.
 	silent bool
+	// adopted workers were started by an earlier agent process (found in
+	// the state file): kept if still assigned, stopped otherwise.
+	adopted bool
+	// stopping: Stop was called; the worker holds its cards until it is
+	// gone.
+	stopping bool
 }
 
 // event is what a worker tells the loop: a checkpoint, or its end.
@@ -136,21 +143,34 @@ func (a *Agent) listAssignments(ctx context.Context) error {
 		return fmt.Errorf("list assignments of %s: %w", a.cfg.Node, err)
 	}
 	a.listed = true
-	a.reconcile(ctx, Wants(a.cfg.Node, a.cfg.Address, a.cfg.CheckpointRoot, jobs, a.vendorOf))
+	a.wants = Wants(a.cfg.Node, a.cfg.Address, a.cfg.CheckpointRoot, jobs, a.vendorOf)
+	a.reconcile(ctx, a.wants)
 	return nil
 }
 
 // reconcile starts the wanted workers that are not running and stops the
-// running ones no longer wanted (cancelled, preempted, requeued).
+// running ones no longer wanted (cancelled, preempted, requeued, or left
+// by an earlier agent process and no longer this node's). A wanted worker
+// whose cards a stopping worker still holds waits until that one is gone
+// (its whole process group): one card never has two workers of different
+// placements alive at once.
 func (a *Agent) reconcile(ctx context.Context, wants []Want) {
 	want := map[string]bool{}
 	for _, w := range wants {
 		want[w.Key] = true
 	}
+	held := map[int]string{} // card → a stopping worker holding it
 	for key, w := range a.workers {
-		if !want[key] && !w.silent {
-			a.log.Info("stopping a worker no longer assigned", "worker", key)
+		if want[key] || w.silent {
+			continue
+		}
+		if !w.stopping {
+			a.log.Info("stopping a worker no longer assigned", "worker", key, "adopted", w.adopted)
+			w.stopping = true
 			w.proc.Stop(a.cfg.Grace)
+		}
+		for _, c := range w.cards {
+			held[c] = key
 		}
 	}
 	for key := range a.finished {
@@ -158,12 +178,29 @@ func (a *Agent) reconcile(ctx context.Context, wants []Want) {
 			delete(a.finished, key)
 		}
 	}
+	a.deferred = 0
 	for _, w := range wants {
 		if a.workers[w.Key] != nil || a.finished[w.Key] {
 			continue
 		}
+		if old, busy := holder(held, w.Cards); busy {
+			a.deferred++
+			a.log.Info("waiting for a stopped worker to end before starting one on its cards", "worker", w.Key, "cards", w.Cards, "held_by", old)
+			continue
+		}
 		a.start(ctx, w)
 	}
+	a.count(func(s *Status) { s.Deferred = a.deferred })
+}
+
+// holder names a worker in held that holds one of cards.
+func holder(held map[int]string, cards []int) (string, bool) {
+	for _, c := range cards {
+		if k, ok := held[c]; ok {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 func (a *Agent) start(ctx context.Context, w Want) {
@@ -193,21 +230,28 @@ func (a *Agent) start(ctx context.Context, w Want) {
 		a.queue(w.Job, report)
 		return
 	}
-	a.workers[key] = &worker{key: key, job: w.Job, worker: w.Worker, placedAt: w.PlacedAt, proc: p}
+	wk := &worker{key: key, job: w.Job, worker: w.Worker, placedAt: w.PlacedAt, cards: w.Cards, proc: p}
+	a.workers[key] = wk
+	a.saveState()
 	a.count(func(s *Status) { s.Started++ })
 	a.log.Info("started worker", "worker", key, "vendor", w.Vendor, "cards", w.Cards, "simulated", ex == a.cfg.Simulator)
 	report.State = v1.StateRunning
 	a.queue(w.Job, report)
+	a.watch(wk)
+}
+
+// watch tells the loop when a worker ends.
+func (a *Agent) watch(w *worker) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		select {
-		case <-p.Done():
+		case <-w.proc.Done():
 		case <-a.quit:
 			return
 		}
 		select {
-		case a.ev <- event{key: key, exit: true, res: p.Result(), at: time.Now()}:
+		case a.ev <- event{key: w.key, exit: true, res: w.proc.Result(), at: time.Now()}:
 		case <-a.quit:
 		}
 	}()
@@ -230,11 +274,9 @@ func (a *Agent) handle(ctx context.Context, e event) {
 		return
 	}
 	delete(a.workers, e.key)
+	a.saveState()
 	a.log.Info("worker ended", "worker", e.key, "result", e.res.String(), "stopped", e.res.Stopped)
 	if w.silent {
-		// Stopped for a lost lease: if the placement is still this
-		// node's after registering again, it runs again.
-		a.listed = false
 		return
 	}
 	a.finished[e.key] = true
@@ -249,6 +291,10 @@ func (a *Agent) handle(ctx context.Context, e event) {
 		report.State = v1.StateCompleted
 	}
 	a.queue(w.job, report)
+	if a.deferred > 0 {
+		// Its cards are free now: start what waited for them.
+		a.reconcile(ctx, a.wants)
+	}
 	a.flush(ctx)
 }
 

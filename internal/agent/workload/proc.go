@@ -74,6 +74,8 @@ func (e Proc) Start(ctx context.Context, t Task) (Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", t.ID, err)
 	}
+	p.group = Group{PGID: cmd.Process.Pid}
+	p.group.StartTicks, _ = startTicks(cmd.Process.Pid)
 	go p.wait()
 	if t.CheckpointDir != "" {
 		poll := e.CheckpointPoll
@@ -90,6 +92,7 @@ type proc struct {
 	done   chan struct{}
 	tail   *Tail
 	start  time.Time
+	group  Group
 	onCkpt func(int64)
 	dir    string       // checkpoint directory; "" for none
 	last   atomic.Int64 // latest checkpoint step reported
@@ -100,6 +103,9 @@ type proc struct {
 }
 
 func (p *proc) Done() <-chan struct{} { return p.done }
+
+// Group implements Grouped.
+func (p *proc) Group() Group { return p.group }
 
 func (p *proc) Result() Result {
 	p.mu.Lock()
@@ -126,8 +132,11 @@ func (p *proc) checkpoint(step int64) {
 func (p *proc) wait() {
 	err := p.cmd.Wait()
 	pid := p.cmd.Process.Pid
-	// Whatever the leader left behind in its group goes with it.
+	// Whatever the leader left behind in its group goes with it, and the
+	// worker has ended only when the whole group is gone: its cards are
+	// free from then on.
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	waitGroupGone(pid)
 	res := Result{Duration: time.Since(p.start), Tail: p.tail.String(), ExitCode: -1}
 	if st := p.cmd.ProcessState; st != nil {
 		res.ExitCode = st.ExitCode()
