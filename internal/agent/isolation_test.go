@@ -183,7 +183,9 @@ func placeOn(srv *agenttest.Server, id string, cards []int, wl *v1.Workload) {
 		Placement: &v1.Placement{Assignments: []v1.Assignment{{Worker: 0, Node: "n1", Model: "huawei-ascend-910b3", Cards: cards}}}}, wl, 0)
 }
 
-func tag(t *testing.T) string { return strconv.Itoa(os.Getpid()) + "-" + strings.ReplaceAll(t.Name(), "/", "-") }
+func tag(t *testing.T) string {
+	return strconv.Itoa(os.Getpid()) + "-" + strings.ReplaceAll(t.Name(), "/", "-")
+}
 
 func TestRestartedAgentAdoptsItsWorkers(t *testing.T) {
 	srv := agenttest.New(v1.Lease{Period: 50 * time.Millisecond, Missed: 3})
