@@ -283,6 +283,8 @@ func (c *Core) Step(ev Event) error {
 		c.nodeUp(ev.Node)
 	case NodeLost:
 		c.nodeLost(ev.Node)
+	case NodeDisconnected:
+		c.nodeDown(ev.Node)
 	case Tick:
 		c.refreshReservations()
 	case TenantUpserted:
@@ -324,6 +326,8 @@ func (c *Core) check(ev Event) error {
 	case NodeHealthy:
 		return c.checkNode(ev.Node)
 	case NodeLost:
+		return c.checkNode(ev.Node)
+	case NodeDisconnected:
 		return c.checkNode(ev.Node)
 	case TenantUpserted:
 		if err := ev.Tenant.Validate(); err != nil {

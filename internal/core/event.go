@@ -75,6 +75,15 @@ type NodeLost struct {
 	Node model.NodeID
 }
 
+// NodeDisconnected records that a node stopped answering but its work is
+// held for it (a partition, perhaps): the node takes no new work, and the
+// jobs placed on it stay placed, holding their cards, until NodeLost
+// requeues them or NodeHealthy brings the node back.
+type NodeDisconnected struct {
+	At   int64
+	Node model.NodeID
+}
+
 // NodeHealthy records that a lost node is back.
 type NodeHealthy struct {
 	At   int64
@@ -110,16 +119,17 @@ type CommitFailed struct {
 	At int64
 }
 
-func (e JobSubmitted) time() int64   { return e.At }
-func (e JobRestored) time() int64    { return e.At }
-func (e JobCancelled) time() int64   { return e.At }
-func (e JobStarted) time() int64     { return e.At }
-func (e JobFinished) time() int64    { return e.At }
-func (e Checkpointed) time() int64   { return e.At }
-func (e NodeRegistered) time() int64 { return e.At }
-func (e NodeLost) time() int64       { return e.At }
-func (e NodeHealthy) time() int64    { return e.At }
-func (e Tick) time() int64           { return e.At }
-func (e TenantUpserted) time() int64 { return e.At }
-func (e PolicyChanged) time() int64  { return e.At }
-func (e CommitFailed) time() int64   { return e.At }
+func (e JobSubmitted) time() int64     { return e.At }
+func (e JobRestored) time() int64      { return e.At }
+func (e JobCancelled) time() int64     { return e.At }
+func (e JobStarted) time() int64       { return e.At }
+func (e JobFinished) time() int64      { return e.At }
+func (e Checkpointed) time() int64     { return e.At }
+func (e NodeRegistered) time() int64   { return e.At }
+func (e NodeLost) time() int64         { return e.At }
+func (e NodeHealthy) time() int64      { return e.At }
+func (e NodeDisconnected) time() int64 { return e.At }
+func (e Tick) time() int64             { return e.At }
+func (e TenantUpserted) time() int64   { return e.At }
+func (e PolicyChanged) time() int64    { return e.At }
+func (e CommitFailed) time() int64     { return e.At }

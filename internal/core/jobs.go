@@ -252,17 +252,24 @@ func (c *Core) nodeUp(id model.NodeID) {
 // A node that was already down (never registered since a restart) may
 // still hold restored placements: they are stopped too.
 func (c *Core) nodeLost(id model.NodeID) {
-	if !c.down[id] {
-		c.down[id] = true
-		n, _ := c.net.Node(id)
-		c.cluster.SetNodeHealthy(id, false)
-		c.moved(map[string]int64{n.Model: 0})
-		c.capMilli[n.Model] -= int64(n.Cards) * model.MilliCard
-	}
+	c.nodeDown(id)
 	for _, e := range c.sortedOn(id) {
 		c.unplace(e, StopNodeLost, "")
 		c.requeue(e, StopNodeLost)
 	}
+}
+
+// nodeDown takes a node's cards out of the capacity new work may use; the
+// jobs placed on it keep their placements (NodeDisconnected).
+func (c *Core) nodeDown(id model.NodeID) {
+	if c.down[id] {
+		return
+	}
+	c.down[id] = true
+	n, _ := c.net.Node(id)
+	c.cluster.SetNodeHealthy(id, false)
+	c.moved(map[string]int64{n.Model: 0})
+	c.capMilli[n.Model] -= int64(n.Cards) * model.MilliCard
 }
 
 // sortedOn lists the jobs with a worker on a node, in queue order.

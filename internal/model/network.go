@@ -57,6 +57,9 @@ type Site struct {
 	GeneralCPUCores  int64  `json:"general_cpu_cores"`
 	GFLOPSPerCPUCore int64  `json:"gflops_per_cpu_core"`
 	Kubeconfig       string `json:"kubeconfig,omitempty"`
+	// LostAfterSec is how long a node of the site may stay disconnected
+	// before its work is requeued elsewhere (0: the server's default).
+	LostAfterSec int64 `json:"lost_after_sec,omitempty"`
 }
 
 // DomainKind names what a high-bandwidth domain is physically.

@@ -204,3 +204,21 @@ func TestManyDuplicateSites(t *testing.T) {
 		t.Errorf("error of %d bytes: %.300s…", n, err)
 	}
 }
+
+func TestSiteLostAfter(t *testing.T) {
+	spec := strings.Replace(good, "  ownership: self-built\n", "  ownership: self-built\n  lost_after: 20m\n", 1)
+	n, err := Parse([]byte(spec), "t.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := n.Site("a"); s.LostAfterSec != 1200 {
+		t.Fatalf("lost_after 20m gave %d s", s.LostAfterSec)
+	}
+	for _, bad := range []string{"soon", "0s", "-5m", "1500ms", "200h"} {
+		spec := strings.Replace(good, "  ownership: self-built\n", "  ownership: self-built\n  lost_after: "+bad+"\n", 1)
+		_, err := Parse([]byte(spec), "t.yaml", nil)
+		if err == nil || !strings.Contains(err.Error(), "sites[0].lost_after") {
+			t.Errorf("lost_after %s: %v", bad, err)
+		}
+	}
+}

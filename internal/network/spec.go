@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -45,6 +46,10 @@ type SiteSpec struct {
 	General    *GeneralSpec `json:"general"`
 	Pools      []PoolSpec   `json:"pools"`
 	Note       string       `json:"note"`
+	// LostAfter is how long the site's nodes may stay disconnected (their
+	// heartbeats missed) before their work is requeued elsewhere, as a Go
+	// duration ("10m"); default: the server's --lost-after.
+	LostAfter string `json:"lost_after"`
 }
 
 // GeneralSpec is a site's general-purpose (CPU) compute.
@@ -191,6 +196,10 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 	return n, nil
 }
 
+// MaxLostAfter bounds a site's lost_after: work on a silent node is held
+// for at most a week.
+const MaxLostAfter = 7 * 24 * time.Hour
+
 func (ss *SiteSpec) site(path string) (model.Site, []error) {
 	var errs []error
 	bad := func(field, format string, a ...any) {
@@ -223,6 +232,17 @@ func (ss *SiteSpec) site(path string) (model.Site, []error) {
 		}
 	default:
 		bad("kind", "%q is not one of agents, kubernetes", ss.Kind)
+	}
+	if ss.LostAfter != "" {
+		d, err := time.ParseDuration(ss.LostAfter)
+		switch {
+		case err != nil:
+			bad("lost_after", "%q is not a duration such as 10m or 1h", ss.LostAfter)
+		case d < time.Second || d > MaxLostAfter || d%time.Second != 0:
+			bad("lost_after", "%s must be whole seconds between 1s and %s", d, MaxLostAfter)
+		default:
+			s.LostAfterSec = int64(d / time.Second)
+		}
 	}
 	if ss.Lat < -90 || ss.Lat > 90 || math.IsNaN(ss.Lat) {
 		bad("lat", "%v is not a latitude", ss.Lat)
