@@ -89,7 +89,8 @@ const (
 	NodeUnregistered = "unregistered" // no agent has registered it: taken as healthy
 	NodeReady        = "ready"        // registered, lease held, devices healthy
 	NodeUnhealthy    = "unhealthy"    // a device reported in Error: no work
-	NodeLost         = "lost"         // heartbeats missed: its jobs were requeued
+	NodeDisconnected = "disconnected" // heartbeats missed: no new work; its jobs are held for it until lost_after
+	NodeLost         = "lost"         // disconnected for longer than lost_after: its jobs were requeued
 )
 
 // Node is one node of the network as the server sees it: its place, its

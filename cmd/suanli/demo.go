@@ -42,14 +42,17 @@ type demoConfig struct {
 	// agents of the default network beat about 1,600 times a second, which
 	// costs about a quarter of a core for server and agents together
 	// (internal/server README, "Agent heartbeats"); the whole demo takes a
-	// third to a half of a core. Three missed beats lose a node (30 s).
+	// third to a half of a core. Three missed beats disconnect a node (30 s);
+	// the demo's lost_after is as long again, so a killed agent's node is
+	// lost and its work requeued after 60 s.
 	Heartbeat time.Duration
 	Rate      float64       // jobs submitted per minute (default 300)
 	Load      float64       // offered load the runtimes are scaled to, a fraction of the network's cards (default 0.3)
 	KillEvery time.Duration // kill the agent of a node running work this often (default 2 min; 0: never)
 	// ReviveAfter restarts a killed agent this long after the kill
-	// (default 1 min; 0: never); never sooner than twice the lease time, so
-	// that the server has lost the node and requeued its work first.
+	// (default 1 min; 0: never); never sooner than three times the lease
+	// time, so that the server has lost the node (disconnected after one
+	// lease time, lost one more later) and requeued its work first.
 	ReviveAfter time.Duration
 	Duration    time.Duration // stop after this long (default 0: until interrupted)
 	StatusEvery time.Duration // print a status line this often (default 10 s; 0: never)
@@ -80,8 +83,9 @@ tasks — drawn from the synthetic national workload (suanli replay
 --synthetic) and submitted through the API with each tenant's own token.
 It prints the dashboard's address and an admin token. Every --kill-agent-every
 it kills the agent of a node running work: after three missed heartbeats the
-server loses the node and requeues its jobs whole, from their last
-checkpoint, and places them elsewhere. Interrupt (Ctrl-C) or --duration
+server disconnects the node (its work held for it), as long again later it
+loses the node and requeues its jobs whole, from their last checkpoint, and
+places them elsewhere. Interrupt (Ctrl-C) or --duration
 stops it.
 
 A job's declared runtime is how long its simulated workers run, in seconds:
@@ -107,7 +111,7 @@ a third to a half of a core (more as the running jobs grow) and about
 	f.Float64Var(&cfg.Rate, "rate", 300, "jobs submitted per minute")
 	f.Float64Var(&cfg.Load, "load", 0.3, "offered load the job runtimes are scaled to, as a fraction of the network's cards")
 	f.DurationVar(&cfg.KillEvery, "kill-agent-every", 2*time.Minute, "kill the agent of a node running work this often (0: never)")
-	f.DurationVar(&cfg.ReviveAfter, "revive-after", time.Minute, "restart a killed agent this long after (0: never; at least twice the lease time)")
+	f.DurationVar(&cfg.ReviveAfter, "revive-after", time.Minute, "restart a killed agent this long after (0: never; at least three times the lease time)")
 	f.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (0: until interrupted)")
 	f.DurationVar(&cfg.StatusEvery, "status-every", 10*time.Second, "print a status line this often (0: never)")
 	f.Uint64Var(&cfg.Seed, "seed", 1, "seed of the job stream, the simulated workers and the kills")
@@ -148,12 +152,12 @@ func (c demoConfig) lease() v1.Lease {
 }
 
 // reviveDelay is how long a killed agent stays dead: ReviveAfter, but at
-// least twice the lease time, so the server has lost the node first.
+// least three times the lease time, so the server has lost the node first.
 func (c demoConfig) reviveDelay() time.Duration {
 	if c.ReviveAfter <= 0 {
 		return 0
 	}
-	return max(c.ReviveAfter, 2*c.lease().TTL())
+	return max(c.ReviveAfter, 3*c.lease().TTL())
 }
 
 // runDemo runs the demo until ctx ends or cfg.Duration passes.
@@ -205,7 +209,8 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 	go func() {
 		defer close(planeDone)
 		planeErr = runPlane(planeCtx, plane{
-			Server:    server.Config{Store: st, Network: nw, Log: log, Heartbeat: cfg.Heartbeat, MissedBeats: v1.DefaultMissedBeats, TickEvery: cfg.tick},
+			Server: server.Config{Store: st, Network: nw, Log: log, Heartbeat: cfg.Heartbeat, MissedBeats: v1.DefaultMissedBeats, TickEvery: cfg.tick,
+				LostAfter: cfg.lease().TTL()},
 			TokenPath: tokenPath, StoreName: "embedded " + dir,
 			Listen: func(context.Context) (net.Listener, error) { return ln, nil },
 			Ready:  func(url string) { urlc <- url },
@@ -387,8 +392,8 @@ func (d *demo) banner(tokenPath string) {
 	fmt.Fprintf(w, "  dashboard     %s/ui/  (sign in with the admin token)\n", d.url)
 	fmt.Fprintf(w, "  admin token   %s  (also in %s)\n", d.admin.Token, tokenPath)
 	fmt.Fprintf(w, "  CLI           SUANLI_SERVER=%s SUANLI_TOKEN=%s suanli jobs\n", d.url, d.admin.Token)
-	fmt.Fprintf(w, "  agents        %d simulated (%d cards), heartbeat %s, a node is lost after %d missed beats (%s)\n",
-		nodes, cards, lease.Period, lease.Missed, lease.TTL())
+	fmt.Fprintf(w, "  agents        %d simulated (%d cards), heartbeat %s, a node is disconnected after %d missed beats (%s) and lost %s later\n",
+		nodes, cards, lease.Period, lease.Missed, lease.TTL(), lease.TTL())
 	if skipped := len(d.net.Nodes) - nodes; skipped > 0 {
 		fmt.Fprintf(w, "                %d nodes of Kubernetes sites have no agent here; work placed on them waits for their adapter\n", skipped)
 	}
@@ -514,8 +519,8 @@ func (d *demo) killAgents(ctx context.Context, wg *sync.WaitGroup) {
 		d.mu.Lock()
 		d.kills++
 		d.mu.Unlock()
-		d.say("killed the agent of node %s with %d job(s) on it (%s); after %d missed heartbeats (%s) the server loses the node and requeues them",
-			node, len(jobs), shortList(jobs, 5), lease.Missed, lease.TTL())
+		d.say("killed the agent of node %s with %d job(s) on it (%s); after %d missed heartbeats (%s) the server disconnects the node, %s later it loses it and requeues them",
+			node, len(jobs), shortList(jobs, 5), lease.Missed, lease.TTL(), lease.TTL())
 		if d.cfg.onKill != nil {
 			d.cfg.onKill(k)
 		}

@@ -52,9 +52,10 @@ type serveConfig struct {
 	SecretKeyFile string
 	// Fairness is the API's admission control per priority level
 	// (default httpapi.DefaultFairness()).
-	Fairness httpapi.Fairness
-	net      netFlags
-	kube     kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
+	Fairness  httpapi.Fairness
+	LostAfter time.Duration // how long a disconnected node's work is held (default server.DefaultLostAfter; a site's lost_after wins)
+	net       netFlags
+	kube      kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
 }
 
 func init() { register(newServeCmd) }
@@ -95,6 +96,7 @@ suanli token rotate ID --out <data-dir>/admin.token.`,
 	f.DurationVar(&cfg.TenantTokenTTL, "tenant-token-ttl", server.DefaultTenantTokenTTL, "lifetime of tenant tokens created without one (0: the default; negative: they never expire)")
 	f.StringVar(&cfg.SecretKeyFile, "secret-key-file", "", "file holding the key that encrypts tenants' secrets, 64 hex digits (default <data-dir>/secret.key, created on the first start with the embedded store; with --etcd-endpoints give every replica the same file)")
 	addFairnessFlags(cmd, &cfg.Fairness)
+	f.DurationVar(&cfg.LostAfter, "lost-after", server.DefaultLostAfter, "how long a node whose heartbeats stopped keeps its work (disconnected) before the work is requeued; a site's lost_after in the network spec wins")
 	cfg.net.add(cmd)
 	cfg.kube.add(cmd)
 	return cmd
@@ -127,6 +129,9 @@ func fairness(f httpapi.Fairness) (httpapi.Fairness, error) {
 func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return usageErr(errors.New("--tls-cert and --tls-key go together; give both or neither"))
+	}
+	if cfg.LostAfter < 0 {
+		return usageErr(fmt.Errorf("--lost-after %s: must not be negative; give e.g. 5m", cfg.LostAfter))
 	}
 	if cfg.ClientCAFile != "" && cfg.TLSCert == "" {
 		return usageErr(errors.New("--client-ca-file needs --tls-cert and --tls-key: client certificates travel over TLS"))
@@ -212,7 +217,8 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return ln, nil
 	}
 	defer kb.stop()
-	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA, SecretKey: secretKey},
+	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA, SecretKey: secretKey,
+		LostAfter: cfg.LostAfter},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ClientCAs: clientCAs,
 		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
 }

@@ -273,7 +273,7 @@ func (b *Bridge) handle(ctx context.Context, e Event) {
 		b.log.Info("kubernetes node Ready again", "node", e.Node)
 	case Unreachable:
 		b.reachable = false
-		b.log.Warn("API server unreachable: heartbeats stop, so the server loses the site's nodes (capacity unknown) once their leases run out", "err", e.Err)
+		b.log.Warn("API server unreachable: heartbeats stop, so the server disconnects the site's nodes (capacity unknown) once their leases run out, and requeues their work after lost_after", "err", e.Err)
 	case Reachable:
 		b.reachable, b.pruned = true, ""
 		for _, t := range b.placed {

@@ -342,7 +342,7 @@ func startSuanli(t *testing.T, ctx context.Context, period time.Duration) (*netw
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw,
-		Heartbeat: period, MissedBeats: 3, TickEvery: 50 * time.Millisecond})
+		Heartbeat: period, MissedBeats: 3, LostAfter: period, TickEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

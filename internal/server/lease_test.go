@@ -52,13 +52,14 @@ func runInBubble(t *testing.T, cfg Config) (*Server, context.Context) {
 }
 
 // TestSilentNodeRequeued: in virtual time, a node whose agent stops
-// heartbeating is lost once three heartbeats are missed, and its gang is
-// requeued whole, from its last checkpoint, onto the other nodes — within
-// three heartbeat periods of the first missed heartbeat.
+// heartbeating is disconnected once three heartbeats are missed and lost
+// lost_after later; then its gang is requeued whole, from its last
+// checkpoint, onto the other nodes.
 func TestSilentNodeRequeued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const period = time.Second
-		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period})
+		const lostAfter = 2 * period
+		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period, LostAfter: lostAfter})
 		agent := fleetAgent(srv.net)
 		const mlu = "cambricon-mlu370-x8"
 		leases := map[string]string{}
@@ -130,11 +131,11 @@ func TestSilentNodeRequeued(t *testing.T) {
 			moved := got.Placement == nil || !slices.ContainsFunc(got.Placement.Assignments, func(a v1.Assignment) bool { return a.Node == silent })
 			elapsed := time.Since(stopped)
 			if moved {
-				// Lost after three missed heartbeats: not before 3 periods
-				// since the last one, and within 3 periods of the first
-				// missed one (sweeps run every quarter period).
-				if elapsed <= 3*period || elapsed > 4*period {
-					t.Fatalf("the job left the silent node %s after the last heartbeat; want in (3, 4] periods", elapsed)
+				// Disconnected after three missed heartbeats (3 periods since
+				// the last one, sweeps every quarter period), lost lost_after
+				// later.
+				if elapsed <= 3*period+lostAfter || elapsed > 4*period+lostAfter {
+					t.Fatalf("the job left the silent node %s after the last heartbeat; want in (5, 6] periods", elapsed)
 				}
 				break
 			}

@@ -29,7 +29,7 @@ type loop struct {
 	recs     map[model.JobID]*jobRecord
 	revs     map[model.JobID]int64
 	nodes    map[model.NodeID]viewNode // registered nodes, as the store holds them
-	down     map[model.NodeID]bool     // nodes the core holds lost
+	down     map[model.NodeID]string   // nodes the core holds disconnected or lost, by v1 state
 	tenants  map[model.TenantID]*model.Tenant
 	polSnap  *policy.Snapshot // the policy the core was last given
 	queueAt  time.Time        // when the queue-depth gauge was last set

@@ -30,10 +30,15 @@ type nodeRecord struct {
 	HeartbeatMillis int64               `json:"heartbeat_millis"`
 	MissedBeats     int                 `json:"missed_beats"`
 	RegisteredAt    time.Time           `json:"registered_at"`
-	// State is ready, unhealthy (a device in Error) or lost (heartbeats
-	// missed); the scheduling leader steps the core to match.
+	// State is ready, unhealthy (a device in Error), disconnected
+	// (heartbeats missed; its work held) or lost (disconnected for longer
+	// than lost_after; its work requeued); the scheduling leader steps the
+	// core to match.
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
+	// DisconnectedAt is when the node was disconnected (lost_after counts
+	// from it, across leader changes).
+	DisconnectedAt *time.Time `json:"disconnected_at,omitempty"`
 }
 
 func (r *nodeRecord) ID() model.NodeID { return model.NodeID(r.Reg.Node) }
@@ -174,6 +179,8 @@ func (s *Server) Heartbeat(ctx context.Context, p httpapi.Principal, node string
 		return v1.HeartbeatReply{}, fmt.Errorf("%w: the lease of node %s was superseded; register again", httpapi.ErrConflict, node)
 	case rec.State == v1.NodeLost:
 		return v1.HeartbeatReply{}, fmt.Errorf("%w: the lease of node %s expired (%s) and its jobs were requeued; register again", httpapi.ErrConflict, node, rec.Reason)
+	case rec.State == v1.NodeDisconnected:
+		return v1.HeartbeatReply{}, fmt.Errorf("%w: node %s was disconnected (%s); register again to reconnect it", httpapi.ErrConflict, node, rec.Reason)
 	}
 	now := s.now().UTC()
 	b := beat{Lease: hb.Lease, At: now}
@@ -204,7 +211,7 @@ func (s *Server) ReportDevices(ctx context.Context, p httpapi.Principal, node st
 		switch {
 		case !ok:
 			return fmt.Errorf("node %s is not registered; register it again: %w", node, httpapi.ErrNotFound)
-		case rec.Lease != rep.Lease || rec.State == v1.NodeLost:
+		case rec.Lease != rep.Lease || rec.State == v1.NodeLost || rec.State == v1.NodeDisconnected:
 			return fmt.Errorf("%w: the lease of node %s is no longer valid; register again", httpapi.ErrConflict, node)
 		}
 		next := *rec

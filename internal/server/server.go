@@ -56,7 +56,7 @@ type Config struct {
 	TickEvery time.Duration
 	// Heartbeat is the period agents heartbeat at (default
 	// v1.DefaultHeartbeatMillis); MissedBeats heartbeats in a row missed
-	// lose the node (default v1.DefaultMissedBeats). Nodes that never
+	// disconnect the node (default v1.DefaultMissedBeats). Nodes that never
 	// registered are taken as healthy (no agents: the demo, tests).
 	Heartbeat   time.Duration
 	MissedBeats int
@@ -70,7 +70,16 @@ type Config struct {
 	// SecretKeyBytes long). It is never written to the store: give every
 	// replica the same key. Nil: the server keeps no secrets.
 	SecretKey []byte
+	// LostAfter is how long a disconnected node's work is held for it (it
+	// keeps running there, and is not placed elsewhere) before the node is
+	// lost and its work requeued; a site's lost_after in the network spec
+	// overrides it (default DefaultLostAfter).
+	LostAfter time.Duration
 }
+
+// DefaultLostAfter is Config.LostAfter's default: a backbone blip or an
+// agent restart is far shorter, a dead node's work waits no longer.
+const DefaultLostAfter = 5 * time.Minute
 
 // Server is one control-plane replica.
 type Server struct {
@@ -138,6 +147,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.TenantTokenTTL == 0 {
 		cfg.TenantTokenTTL = DefaultTenantTokenTTL
+	}
+	if cfg.LostAfter <= 0 {
+		cfg.LostAfter = DefaultLostAfter
 	}
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
 		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, used: map[string]time.Time{}, beats: map[model.NodeID]beat{}}
