@@ -48,6 +48,11 @@ type Config struct {
 	// before it stops holding anything back (default 3600; it holds again
 	// once a job on its nodes ends).
 	ReservationPatienceSec int64
+	// ReleaseWithin, when positive, makes a stopped placement hold its
+	// cards on the nodes whose agents report their workers (NodeReports)
+	// until WorkersGone, or for at most this many seconds (hold.go). Zero
+	// frees them at once (replay, tests, benchmarks).
+	ReleaseWithin int64
 }
 
 // Defaults of Config.
@@ -91,6 +96,9 @@ type Core struct {
 	// in thousandths of a card: preemption is not searched when lower
 	// priorities hold too little.
 	prioMilli map[int]map[string]int64
+
+	holds   map[holdKey]*hold     // cards of stopped placements not yet released (hold.go)
+	reports map[model.NodeID]bool // nodes whose agents report their workers' ends
 
 	down        map[model.NodeID]bool
 	capMilli    map[string]int64          // per model: cards on healthy nodes, in thousandths
@@ -285,7 +293,12 @@ func (c *Core) Step(ev Event) error {
 		c.nodeLost(ev.Node)
 	case NodeDisconnected:
 		c.nodeDown(ev.Node)
+	case NodeReports:
+		c.setReports(ev.Node, ev.On)
+	case WorkersGone:
+		c.release(holdKey{ev.Job, ev.Node})
 	case Tick:
+		c.releaseExpired()
 		c.refreshReservations()
 	case TenantUpserted:
 		ts := c.tenant(ev.Tenant.ID)
@@ -328,6 +341,8 @@ func (c *Core) check(ev Event) error {
 	case NodeLost:
 		return c.checkNode(ev.Node)
 	case NodeDisconnected:
+		return c.checkNode(ev.Node)
+	case NodeReports:
 		return c.checkNode(ev.Node)
 	case TenantUpserted:
 		if err := ev.Tenant.Validate(); err != nil {

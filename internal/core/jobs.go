@@ -100,12 +100,15 @@ func (c *Core) end(id model.JobID, st model.JobState) {
 	if st != model.Cancelled && e.st.Placement == nil {
 		return // a stale report about a job that is not placed
 	}
-	if e.st.Placement != nil {
+	if p := e.st.Placement; p != nil {
 		reason := ""
 		if st == model.Cancelled {
 			reason = StopCancelled
 		}
 		c.unplace(e, reason, "")
+		if st == model.Failed && p == e.committed {
+			c.holdStopped(e.job.ID, p) // one worker failed; the others still run
+		}
 	}
 	c.unqueue(e)
 	c.dropReservation(e)
@@ -119,6 +122,9 @@ func (c *Core) place(e *entry, p *model.Placement) bool { return c.placeUsing(e,
 
 // placeUsing is place given p's usage, if already measured (nil if not).
 func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
+	if len(c.holds) > 0 && e.committed != nil && (p == e.committed || samePlacement(p, e.committed)) {
+		c.releaseJob(e.job.ID) // its stop never reached the store: nothing stopped
+	}
 	if e.committed != nil && p != e.committed && samePlacement(p, e.committed) {
 		// Back where the store has it: the stop was never committed, so
 		// the workload never stopped.
@@ -180,6 +186,9 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	}
 	_ = c.cluster.Release(*p) // the core applied it: it matches
 	c.progressed(p)
+	if reason != "" && reason != StopPreempted && p == e.committed {
+		c.holdStopped(e.job.ID, p) // its workers run until their agents stop them
+	}
 	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec != c.now {
 		c.moved(e.use.modelMilli) // not released where reservations expected it
 	}
@@ -253,6 +262,7 @@ func (c *Core) nodeUp(id model.NodeID) {
 // still hold restored placements: they are stopped too.
 func (c *Core) nodeLost(id model.NodeID) {
 	c.nodeDown(id)
+	c.releaseNode(id)
 	for _, e := range c.sortedOn(id) {
 		c.unplace(e, StopNodeLost, "")
 		c.requeue(e, StopNodeLost)
