@@ -317,10 +317,23 @@ func (c *Core) Step(ev Event) error {
 		c.undo()
 		c.recheckPolicy()
 	}
-	if _, restoring := ev.(JobRestored); !restoring {
+	if !quiet(ev) {
 		c.pass()
 	}
 	return nil
+}
+
+// quiet reports whether an event can make nothing placeable, so that Step
+// skips the pass: a restore (see JobRestored), a node's agent starting to
+// report (a shell steps it for every node it loads).
+func quiet(ev Event) bool {
+	switch ev := ev.(type) {
+	case JobRestored:
+		return true
+	case NodeReports:
+		return ev.On
+	}
+	return false
 }
 
 func (c *Core) check(ev Event) error {

@@ -57,6 +57,9 @@ func (l *loop) health(r *nodeRecord) {
 	if _, ok := l.s.net.Node(id); !ok {
 		return
 	}
+	// A registered agent reports its workers' ends in its heartbeats: the
+	// cards of a placement stopped there stay taken until it has.
+	_ = l.c.Step(core.NodeReports{At: l.s.now().Unix(), Node: id, On: r.State == v1.NodeReady || r.State == v1.NodeDisconnected})
 	want := ""
 	switch r.State {
 	case v1.NodeReady:
@@ -147,6 +150,7 @@ func (l *loop) sweep(ctx context.Context) error {
 			}
 		}
 	}
+	l.released(now)
 	slices.Sort(silent)
 	slices.Sort(lost)
 	for _, id := range silent {
@@ -160,6 +164,23 @@ func (l *loop) sweep(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// released steps WorkersGone for every held stop whose node's agent has
+// since sent a heartbeat (on its current lease, in a later second than the
+// stop) that lists no worker of the job.
+func (l *loop) released(now time.Time) {
+	for _, h := range l.c.Holds() {
+		n, ok := l.nodes[h.Node]
+		if !ok {
+			continue
+		}
+		b, ok := l.s.lastBeat(h.Node)
+		if !ok || !b.Heard || b.Lease != n.rec.Lease || b.At.Unix() <= h.Since || slices.Contains(b.Jobs, string(h.Job)) {
+			continue
+		}
+		_ = l.c.Step(core.WorkersGone{At: now.Unix(), Job: h.Job, Node: h.Node})
+	}
 }
 
 // markDisconnected records a silent node disconnected: its work is held.

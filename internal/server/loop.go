@@ -107,7 +107,7 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list tenants: %w", err)
 	}
-	l.c = core.New(s.net, core.Config{Sched: s.cfg.Sched})
+	l.c = core.New(s.net, core.Config{Sched: s.cfg.Sched, ReleaseWithin: max(int64(s.cfg.ReleaseWithin/time.Second), 1)})
 	l.recs, l.revs = map[model.JobID]*jobRecord{}, map[model.JobID]int64{}
 	l.tenants = map[model.TenantID]*model.Tenant{}
 	now := s.now().Unix()

@@ -57,10 +57,15 @@ func decodeNode(b []byte) (*nodeRecord, error) {
 	return &r, nil
 }
 
-// beat is the last heartbeat heard from a node, with its lease.
+// beat is the last heartbeat heard from a node, with its lease and the
+// jobs its agent still runs workers of (stopping ones included).
 type beat struct {
 	Lease string    `json:"lease"`
 	At    time.Time `json:"at"`
+	Jobs  []string  `json:"jobs,omitempty"`
+	// Heard: a heartbeat of the agent (Jobs is its word), not a lease
+	// renewed by a registration or a new leader.
+	Heard bool `json:"heard,omitempty"`
 }
 
 // noteBeat records a heartbeat unless a later one is known.
@@ -183,7 +188,12 @@ func (s *Server) Heartbeat(ctx context.Context, p httpapi.Principal, node string
 		return v1.HeartbeatReply{}, fmt.Errorf("%w: node %s was disconnected (%s); register again to reconnect it", httpapi.ErrConflict, node, rec.Reason)
 	}
 	now := s.now().UTC()
-	b := beat{Lease: hb.Lease, At: now}
+	b := beat{Lease: hb.Lease, At: now, Heard: true}
+	for _, w := range hb.Running {
+		if !slices.Contains(b.Jobs, w.Job) {
+			b.Jobs = append(b.Jobs, w.Job)
+		}
+	}
 	s.noteBeat(id, b)
 	if !s.Leader() {
 		// The leader sweeps leases: tell it, through the store.

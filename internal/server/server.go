@@ -75,6 +75,11 @@ type Config struct {
 	// lost and its work requeued; a site's lost_after in the network spec
 	// overrides it (default DefaultLostAfter).
 	LostAfter time.Duration
+	// ReleaseWithin bounds how long the cards of a stopped placement stay
+	// taken on a node whose agent has not yet said (in its heartbeats) that
+	// the placement's workers are gone (default 2 minutes: an agent's
+	// grace period and a few heartbeats).
+	ReleaseWithin time.Duration
 }
 
 // DefaultLostAfter is Config.LostAfter's default: a backbone blip or an
@@ -150,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.LostAfter <= 0 {
 		cfg.LostAfter = DefaultLostAfter
+	}
+	if cfg.ReleaseWithin <= 0 {
+		cfg.ReleaseWithin = 2 * time.Minute
 	}
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
 		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, used: map[string]time.Time{}, beats: map[model.NodeID]beat{}}
