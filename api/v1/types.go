@@ -63,6 +63,10 @@ type JobSpec struct {
 	Mixed            bool     `json:"mixed,omitempty"`
 	Classification   string   `json:"classification,omitempty"`
 	RuntimeSec       int64    `json:"runtime_sec,omitempty"`
+	// LostAfterSec shortens how long the job's work on a disconnected
+	// node is held for it before it is requeued (0: as long as the node's
+	// site holds it, by default 5 minutes).
+	LostAfterSec int64 `json:"lost_after_sec,omitempty"`
 	// Workload is what each worker runs; nil leaves it to the agent (a
 	// simulated executor, where it has one).
 	Workload *Workload `json:"workload,omitempty"`

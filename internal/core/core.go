@@ -293,6 +293,11 @@ func (c *Core) Step(ev Event) error {
 		c.nodeLost(ev.Node)
 	case NodeDisconnected:
 		c.nodeDown(ev.Node)
+	case JobLost:
+		if e := c.jobs[ev.Job]; e != nil && e.st.Placement != nil && !c.healthy(e.st.Placement) {
+			c.unplace(e, StopNodeLost, "")
+			c.requeue(e, StopNodeLost)
+		}
 	case NodeReports:
 		c.setReports(ev.Node, ev.On)
 	case WorkersGone:

@@ -71,3 +71,32 @@ func TestDisconnectedNodeKeepsItsWork(t *testing.T) {
 		t.Fatal("an unknown node was disconnected")
 	}
 }
+
+// JobLost requeues a job with a worker on a down node; on healthy nodes
+// it changes nothing.
+func TestJobLostRequeuesOnlyFromADownNode(t *testing.T) {
+	c := testCore(t)
+	for _, id := range []model.JobID{"a", "b"} {
+		if err := c.Step(JobSubmitted{At: 1, Job: model.Job{ID: id, Tenant: "t", Kind: model.Batch, Workers: 1, CardsPerWorker: 4}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Advance(c.Ready())
+	if err := c.Step(JobLost{At: 2, Job: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if rd := c.Ready(); len(rd.Stops) != 0 {
+		t.Fatalf("JobLost on a healthy node: %s", readyString(&rd))
+	}
+	st, _ := c.Job("a")
+	node := st.Placement.Assignments[0].Node
+	_ = c.Step(NodeDisconnected{At: 3, Node: node})
+	_ = c.Step(JobLost{At: 4, Job: "a"})
+	rd := c.Ready()
+	if len(rd.Stops) != 1 || rd.Stops[0].Job != "a" || rd.Stops[0].Reason != StopNodeLost {
+		t.Fatalf("JobLost on a disconnected node: %s", readyString(&rd))
+	}
+	if st, _ := c.Job("b"); st.Placement == nil {
+		t.Fatal("b lost its placement: only a was lost")
+	}
+}

@@ -84,6 +84,14 @@ type NodeDisconnected struct {
 	Node model.NodeID
 }
 
+// JobLost requeues a placed job, whole, from its last checkpoint, if a
+// node of its placement is down (disconnected for longer than the job's
+// own lost_after); otherwise it changes nothing.
+type JobLost struct {
+	At  int64
+	Job model.JobID
+}
+
 // NodeHealthy records that a lost node is back.
 type NodeHealthy struct {
 	At   int64
@@ -129,6 +137,7 @@ func (e NodeRegistered) time() int64   { return e.At }
 func (e NodeLost) time() int64         { return e.At }
 func (e NodeHealthy) time() int64      { return e.At }
 func (e NodeDisconnected) time() int64 { return e.At }
+func (e JobLost) time() int64          { return e.At }
 func (e Tick) time() int64             { return e.At }
 func (e TenantUpserted) time() int64   { return e.At }
 func (e PolicyChanged) time() int64    { return e.At }

@@ -99,7 +99,14 @@ type Job struct {
 	SubmitTime     int64 `json:"submit_time"`
 	RuntimeSec     int64 `json:"runtime_sec,omitempty"` // declared, for backfill
 	CheckpointTime int64 `json:"checkpoint_time,omitempty"`
+	// LostAfterSec, when set, is how long the job's work on a disconnected
+	// node is held before it is requeued, if shorter than the node's site
+	// holds it (an inference service that must fail over fast).
+	LostAfterSec int64 `json:"lost_after_sec,omitempty"`
 }
+
+// MaxLostAfterSec bounds a job's lost_after_sec (a week).
+const MaxLostAfterSec = 7 * 24 * 3600
 
 // Cards is the whole cards the job asks for (zero for fractional jobs).
 func (j *Job) Cards() int { return j.Workers * j.CardsPerWorker }
@@ -187,6 +194,9 @@ func (j *Job) Validate() error {
 	}
 	if j.RuntimeSec < 0 || j.RuntimeSec > MaxRuntimeSec {
 		bad("runtime_sec", "%d must be between 0 and %d (ten years)", j.RuntimeSec, MaxRuntimeSec)
+	}
+	if j.LostAfterSec < 0 || j.LostAfterSec > MaxLostAfterSec {
+		bad("lost_after_sec", "%d must be between 0 (the site's) and %d (a week)", j.LostAfterSec, MaxLostAfterSec)
 	}
 	for i, m := range j.Models {
 		if strings.TrimSpace(m) == "" {

@@ -22,6 +22,9 @@ func TestJobValidate(t *testing.T) {
 		{"fractional gang", func(j *Job) { j.CardsPerWorker = 0; j.ShareMilli = 500 }, []string{"whole cards"}},
 		{"models and compute", func(j *Job) { j.Models = []string{"x"}; j.ComputeGFLOPS = 5; j.CardsPerWorker = 0 }, []string{"either models or a compute request"}},
 		{"batch of two", func(j *Job) { j.Kind = Batch; j.Workers = 2 }, []string{"batch job is one task"}},
+		{"lost after a minute", func(j *Job) { j.LostAfterSec = 60 }, nil},
+		{"lost after never", func(j *Job) { j.LostAfterSec = MaxLostAfterSec + 1 }, []string{"lost_after_sec: 604801"}},
+		{"lost after negative", func(j *Job) { j.LostAfterSec = -1 }, []string{"lost_after_sec: -1"}},
 	}
 	for _, tt := range tests {
 		j := ok

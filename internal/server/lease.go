@@ -147,6 +147,8 @@ func (l *loop) sweep(ctx context.Context) error {
 			}
 			if now.Sub(since) >= l.s.lostAfter(id) {
 				lost = append(lost, id)
+			} else {
+				l.jobsLost(id, now.Sub(since), now)
 			}
 		}
 	}
@@ -180,6 +182,16 @@ func (l *loop) released(now time.Time) {
 			continue
 		}
 		_ = l.c.Step(core.WorkersGone{At: now.Unix(), Job: h.Job, Node: h.Node})
+	}
+}
+
+// jobsLost requeues the jobs on a node disconnected for d whose own
+// lost_after_sec is shorter than the node's.
+func (l *loop) jobsLost(id model.NodeID, d time.Duration, now time.Time) {
+	for _, vj := range l.s.v.onNode(id) {
+		if s := vj.rec.Spec.LostAfterSec; s > 0 && d >= time.Duration(s)*time.Second {
+			_ = l.c.Step(core.JobLost{At: now.Unix(), Job: vj.rec.Spec.ID})
+		}
 	}
 }
 

@@ -216,3 +216,83 @@ func TestPartitionHoldsWorkUntilLostAfter(t *testing.T) {
 		}
 	})
 }
+
+// TestJobLostAfterIsShorter: a job's own lost_after_sec requeues it from a
+// disconnected node before the node's site gives up on the rest.
+func TestJobLostAfterIsShorter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const period = time.Second
+		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period, LostAfter: time.Hour})
+		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
+		admin := httpapi.Principal{TokenID: "tok-admin", Role: v1.RoleAdmin}
+		const mlu = "cambricon-mlu370-x8"
+		nodes := nodesOf(t, mlu)
+		leases := map[string]string{}
+		for _, n := range nodes {
+			l, err := srv.RegisterNode(ctx, agent, v1.NodeRegistration{Node: n, Devices: devicesFor(mlu, 8, "OK")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			leases[n] = l.Lease
+		}
+		submit := func(lostAfter int64) string {
+			j, err := srv.Submit(ctx, admin, model.Job{Tenant: "acme", Kind: model.Batch, Workers: 1, CardsPerWorker: 4, Models: []string{mlu},
+				LostAfterSec: lostAfter}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return j.ID
+		}
+		fast, slow := submit(10), submit(0)
+		time.Sleep(period / 2)
+		get := func(id string) v1.Job {
+			j, err := srv.Job(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return j
+		}
+		f0, s0 := get(fast), get(slow)
+		if f0.Placement == nil || s0.Placement == nil || f0.Placement.Assignments[0].Node != s0.Placement.Assignments[0].Node {
+			t.Fatalf("want both jobs packed on one node: %+v %+v", f0.Placement, s0.Placement)
+		}
+		silent := f0.Placement.Assignments[0].Node
+		var disc time.Time
+		for i := 0; ; i++ {
+			for _, n := range nodes {
+				if n != silent {
+					if _, err := srv.Heartbeat(ctx, agent, n, v1.Heartbeat{Lease: leases[n]}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			time.Sleep(period / 4)
+			synctest.Wait()
+			ns, _ := srv.Nodes(ctx, "gz")
+			state := ""
+			for _, n := range ns {
+				if n.ID == silent {
+					state = n.State
+				}
+			}
+			if state == v1.NodeDisconnected && disc.IsZero() {
+				disc = time.Now()
+			}
+			if state == v1.NodeLost {
+				t.Fatal("the node was lost; its site holds work for an hour")
+			}
+			if j := get(fast); j.Placement == nil || !j.PlacedAt.Equal(*f0.PlacedAt) {
+				if disc.IsZero() || time.Since(disc) < 10*time.Second-period {
+					t.Fatalf("the job left the node %s after it was disconnected; its lost_after_sec is 10", time.Since(disc))
+				}
+				break
+			}
+			if i > 400 {
+				t.Fatal("the job with lost_after_sec 10 was never requeued")
+			}
+		}
+		if j := get(slow); j.Placement == nil || !j.PlacedAt.Equal(*s0.PlacedAt) {
+			t.Fatalf("the job without its own lost_after moved: %+v", j.Placement)
+		}
+	})
+}
