@@ -271,3 +271,33 @@ func TestRequeuedWorkerStartsAfterTheOldGroupIsGone(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// An agent that cannot read its state file does not start: starting
+// without it could put two workers on one card.
+func TestUnreadableStateStopsTheAgent(t *testing.T) {
+	for name, content := range map[string]string{
+		"garbage":      "{not json",
+		"version":      `{"version": 99, "node": "n1", "workers": []}`,
+		"another node": `{"version": 1, "node": "n7", "workers": []}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, stateFile)
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			srv := agenttest.New(v1.Lease{Period: 50 * time.Millisecond, Missed: 3})
+			p := runProcAgent(t, srv, dir, tag(t))
+			<-p.done
+			if p.err == nil || !strings.Contains(p.err.Error(), path) {
+				t.Fatalf("Run: %v; want an error naming %s", p.err, path)
+			}
+			if b, _ := os.ReadFile(path); string(b) != content {
+				t.Fatal("the unreadable state file was overwritten")
+			}
+			if n, _ := srv.Node("n1"); n.Registered != 0 {
+				t.Fatal("registered without its state")
+			}
+		})
+	}
+}
