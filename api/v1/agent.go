@@ -94,10 +94,13 @@ type Heartbeat struct {
 	Running []WorkerRef `json:"running,omitempty"`
 }
 
-// WorkerRef names one worker of one placement of a job.
+// WorkerRef names one worker of one placement of a job. PlacedAt names
+// the placement (a worker of an earlier placement may still be stopping
+// while the job runs again); absent, it is taken for any placement.
 type WorkerRef struct {
-	Job    string `json:"job"`
-	Worker int    `json:"worker"`
+	Job      string     `json:"job"`
+	Worker   int        `json:"worker"`
+	PlacedAt *time.Time `json:"placed_at,omitempty"`
 }
 
 // HeartbeatReply renews the lease until Expires. Assignments is the

@@ -330,7 +330,7 @@ func (a *Agent) heartbeat(ctx context.Context, sent time.Time) error {
 	hb := v1.Heartbeat{Lease: a.leaseID, Seq: a.seq}
 	for _, w := range a.workers {
 		if !w.silent {
-			hb.Running = append(hb.Running, v1.WorkerRef{Job: w.job, Worker: w.worker})
+			hb.Running = append(hb.Running, v1.WorkerRef{Job: w.job, Worker: w.worker, PlacedAt: w.placedAt})
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, a.lease.Period)

@@ -170,7 +170,8 @@ func (l *loop) sweep(ctx context.Context) error {
 
 // released steps WorkersGone for every held stop whose node's agent has
 // since sent a heartbeat (on its current lease, in a later second than the
-// stop) that lists no worker of the job.
+// stop) that lists no worker of the job but those of its current
+// placement.
 func (l *loop) released(now time.Time) {
 	for _, h := range l.c.Holds() {
 		n, ok := l.nodes[h.Node]
@@ -178,8 +179,17 @@ func (l *loop) released(now time.Time) {
 			continue
 		}
 		b, ok := l.s.lastBeat(h.Node)
-		if !ok || !b.Heard || b.Lease != n.rec.Lease || b.At.Unix() <= h.Since || slices.Contains(b.Jobs, string(h.Job)) {
+		if !ok || !b.Heard || b.Lease != n.rec.Lease || b.At.Unix() <= h.Since {
 			continue
+		}
+		var placed *time.Time
+		if r := l.recs[h.Job]; r != nil && r.Placement != nil {
+			placed = r.PlacedAt
+		}
+		if slices.ContainsFunc(b.Running, func(w v1.WorkerRef) bool {
+			return w.Job == string(h.Job) && (w.PlacedAt == nil || placed == nil || !w.PlacedAt.Equal(*placed))
+		}) {
+			continue // a worker of the stopped placement still runs there
 		}
 		_ = l.c.Step(core.WorkersGone{At: now.Unix(), Job: h.Job, Node: h.Node})
 	}

@@ -58,12 +58,12 @@ func decodeNode(b []byte) (*nodeRecord, error) {
 }
 
 // beat is the last heartbeat heard from a node, with its lease and the
-// jobs its agent still runs workers of (stopping ones included).
+// workers its agent still runs (stopping ones included).
 type beat struct {
-	Lease string    `json:"lease"`
-	At    time.Time `json:"at"`
-	Jobs  []string  `json:"jobs,omitempty"`
-	// Heard: a heartbeat of the agent (Jobs is its word), not a lease
+	Lease   string         `json:"lease"`
+	At      time.Time      `json:"at"`
+	Running []v1.WorkerRef `json:"running,omitempty"`
+	// Heard: a heartbeat of the agent (Running is its word), not a lease
 	// renewed by a registration or a new leader.
 	Heard bool `json:"heard,omitempty"`
 }
@@ -188,12 +188,7 @@ func (s *Server) Heartbeat(ctx context.Context, p httpapi.Principal, node string
 		return v1.HeartbeatReply{}, fmt.Errorf("%w: node %s was disconnected (%s); register again to reconnect it", httpapi.ErrConflict, node, rec.Reason)
 	}
 	now := s.now().UTC()
-	b := beat{Lease: hb.Lease, At: now, Heard: true}
-	for _, w := range hb.Running {
-		if !slices.Contains(b.Jobs, w.Job) {
-			b.Jobs = append(b.Jobs, w.Job)
-		}
-	}
+	b := beat{Lease: hb.Lease, At: now, Heard: true, Running: hb.Running}
 	s.noteBeat(id, b)
 	if !s.Leader() {
 		// The leader sweeps leases: tell it, through the store.
