@@ -107,7 +107,7 @@ a third to a half of a core (more as the running jobs grow) and about
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address of the API and dashboard (when the default is taken, a free port)")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory of the embedded store (default: a temporary one, removed at exit)")
-	f.DurationVar(&cfg.Heartbeat, "heartbeat", 10*time.Second, "agents' heartbeat period; three missed beats lose a node")
+	f.DurationVar(&cfg.Heartbeat, "heartbeat", 10*time.Second, "agents' heartbeat period; three missed beats disconnect a node, as long again later it is lost")
 	f.Float64Var(&cfg.Rate, "rate", 300, "jobs submitted per minute")
 	f.Float64Var(&cfg.Load, "load", 0.3, "offered load the job runtimes are scaled to, as a fraction of the network's cards")
 	f.DurationVar(&cfg.KillEvery, "kill-agent-every", 2*time.Minute, "kill the agent of a node running work this often (0: never)")
