@@ -215,6 +215,9 @@ func checkInvariants(c *Core, s *store, jobs map[model.JobID]model.Job) error {
 			usedMilli += usageOf(c.net, p).milli()
 		}
 	}
+	for _, h := range c.holds { // stopped placements' cards not yet released
+		usedMilli += usageOf(c.net, &h.p).milli()
+	}
 	// Reservations are few, disjoint, held by blocked gangs that could fit,
 	// and indexed by node.
 	if len(c.resv) > c.cfg.MaxReservations {
