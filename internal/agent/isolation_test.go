@@ -301,3 +301,21 @@ func TestUnreadableStateStopsTheAgent(t *testing.T) {
 		})
 	}
 }
+
+func TestUnwritableDataDirStopsTheAgent(t *testing.T) {
+	// A directory where the temporary file goes: no write succeeds, even
+	// as root.
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, stateFile+".tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	srv := agenttest.New(v1.Lease{Period: 50 * time.Millisecond, Missed: 3})
+	p := runProcAgent(t, srv, dir, tag(t))
+	<-p.done
+	if p.err == nil || !strings.Contains(p.err.Error(), "--data-dir") {
+		t.Fatalf("Run: %v; want an error asking for a writable --data-dir", p.err)
+	}
+	if n, _ := srv.Node("n1"); n.Registered != 0 {
+		t.Fatal("registered without a place to record its workers")
+	}
+}

@@ -136,6 +136,13 @@ func (a *Agent) recover() error {
 	if doc.Node != "" && doc.Node != a.cfg.Node {
 		return fmt.Errorf("agent state %s belongs to node %s, not %s; give each node's agent its own --data-dir", path, doc.Node, a.cfg.Node)
 	}
+	if doc.Version == 0 {
+		// A first start: the directory must take the file, or a crash
+		// would leave workers nobody finds.
+		if err := writeState(path, stateDoc{Version: stateVersion, Node: a.cfg.Node, Workers: []workerState{}}); err != nil {
+			return fmt.Errorf("agent state: %w; give a writable --data-dir", err)
+		}
+	}
 	for _, ws := range doc.Workers {
 		p, ok := workload.Adopt(ws.Group)
 		if !ok {
