@@ -105,9 +105,6 @@ type Job struct {
 	LostAfterSec int64 `json:"lost_after_sec,omitempty"`
 }
 
-// MaxLostAfterSec bounds a job's lost_after_sec (a week).
-const MaxLostAfterSec = 7 * 24 * 3600
-
 // Cards is the whole cards the job asks for (zero for fractional jobs).
 func (j *Job) Cards() int { return j.Workers * j.CardsPerWorker }
 
@@ -118,11 +115,12 @@ func (j *Job) Fractional() bool { return j.CardsPerWorker == 0 && j.ShareMilli >
 // Bounds of numeric fields: far above any real request, low enough that
 // sums over a whole network cannot overflow an int64.
 const (
-	MaxMemMiB     = 1 << 30               // card memory a job asks for: 1 PiB
-	MaxGFLOPS     = 1_000_000_000_000_000 // a compute request or quota: a million EFLOPS
-	MaxRuntimeSec = 10 * 366 * 86400      // a declared runtime: ten years
-	MaxWeight     = 1000                  // a tenant's fair-share weight
-	MaxVendorCap  = 10_000_000            // a tenant's cards of one vendor
+	MaxMemMiB       = 1 << 30               // card memory a job asks for: 1 PiB
+	MaxGFLOPS       = 1_000_000_000_000_000 // a compute request or quota: a million EFLOPS
+	MaxRuntimeSec   = 10 * 366 * 86400      // a declared runtime: ten years
+	MaxLostAfterSec = 7 * 86400             // how long a job's work is held on a disconnected node: a week
+	MaxWeight       = 1000                  // a tenant's fair-share weight
+	MaxVendorCap    = 10_000_000            // a tenant's cards of one vendor
 )
 
 func (j *Job) Validate() error {
