@@ -319,6 +319,10 @@ func (a *Agent) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("register node %s: %w", a.cfg.Node, err)
 	}
+	if a.unreached {
+		a.log.Warn("the server answers again; the workers ran on", "unreachable_since", a.lastAcked, "workers", len(a.workers))
+		a.unreached = false
+	}
 	a.lease, a.leaseID, a.registered, a.lastAcked = v1.LeaseOf(*l), l.Lease, true, sent
 	a.listed, a.devDirty = false, false
 	a.log.Info("registered", "lease", l.Lease, "period", a.lease.Period, "missed", a.lease.Missed, "devices", len(a.devices))
