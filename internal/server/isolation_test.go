@@ -173,7 +173,7 @@ func TestPartitionWithRealWorkers(t *testing.T) {
 	admin := v1.NewClient(url, adminToken(t, srv))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "agents"})
+	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "agents", Sites: []string{"gz"}})
 	if err != nil {
 		t.Fatal(err)
 	}

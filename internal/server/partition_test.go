@@ -34,7 +34,7 @@ func TestPartitionHoldsWorkUntilLostAfter(t *testing.T) {
 		}
 		// The server's own default is far longer: the site's wins.
 		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: nw, Heartbeat: period, TickEvery: period, LostAfter: time.Hour})
-		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
+		agent := fleetAgent(srv.net)
 		admin := httpapi.Principal{TokenID: "tok-admin", Role: v1.RoleAdmin}
 		const mlu = "cambricon-mlu370-x8"
 		leases := map[string]string{}
@@ -223,7 +223,7 @@ func TestJobLostAfterIsShorter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const period = time.Second
 		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period, LostAfter: time.Hour})
-		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
+		agent := fleetAgent(srv.net)
 		admin := httpapi.Principal{TokenID: "tok-admin", Role: v1.RoleAdmin}
 		const mlu = "cambricon-mlu370-x8"
 		nodes := nodesOf(t, mlu)

@@ -21,7 +21,7 @@ func TestStoppedCardsFreeOnlyWhenTheAgentSaysSo(t *testing.T) {
 		const releaseWithin = 20 * time.Second
 		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period,
 			ReleaseWithin: releaseWithin})
-		agent := httpapi.Principal{TokenID: "tok-agent", Role: v1.RoleAgent}
+		agent := fleetAgent(srv.net)
 		admin := httpapi.Principal{TokenID: "tok-admin", Role: v1.RoleAdmin}
 		const mlu = "cambricon-mlu370-x8"
 		leases := map[string]string{}
