@@ -167,9 +167,9 @@ func TestPartitionWithRealWorkers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real agents and processes for several seconds")
 	}
-	period := 100 * time.Millisecond
+	period := 200 * time.Millisecond
 	srv, url, _ := runServer(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: 50 * time.Millisecond,
-		LostAfter: 500 * time.Millisecond})
+		LostAfter: time.Second})
 	admin := v1.NewClient(url, adminToken(t, srv))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
