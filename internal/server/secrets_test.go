@@ -58,11 +58,7 @@ func TestSecretsReachOnlyTheirNodesAgent(t *testing.T) {
 		}
 		tokens[tn] = tok.Secret
 	}
-	agentTok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acme, other, agent := v1.NewClient(url, tokens["acme"]), v1.NewClient(url, tokens["other"]), v1.NewClient(url, agentTok.Secret)
+	acme, other := v1.NewClient(url, tokens["acme"]), v1.NewClient(url, tokens["other"])
 
 	put, err := acme.PutSecret(ctx, v1.Secret{Tenant: "acme", Name: "hf", Data: map[string]string{"token": secretValue, "user": "bot"}})
 	if err != nil {
@@ -111,6 +107,11 @@ func TestSecretsReachOnlyTheirNodesAgent(t *testing.T) {
 	}
 	placed := waitState(t, acme, j.ID, v1.StatePlaced)
 	node := placed.Placement.Assignments[0].Node
+	agentTok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Node: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := v1.NewClient(url, agentTok.Secret)
 
 	// The node's agent gets the value, with the plain variables.
 	as, err := agent.Assignments(ctx, node)
