@@ -302,8 +302,21 @@ type Event struct {
 // Health is the body of /healthz and /readyz.
 type Health struct {
 	Status string `json:"status"` // ok or a reason
-	Leader bool   `json:"leader"`
+	Leader bool   `json:"leader"` // this replica runs the scheduling loop
+	// Scheduling is who schedules, as this replica sees it: SchedLeading,
+	// SchedFollowing (LeaderName leads) or SchedNoLeader (jobs are accepted
+	// but nobody places them; a replica is being elected, or the store is
+	// unreachable).
+	Scheduling string `json:"scheduling"`
+	LeaderName string `json:"leader_name,omitempty"`
 }
+
+// Health.Scheduling values.
+const (
+	SchedLeading   = "leading"
+	SchedFollowing = "following"
+	SchedNoLeader  = "no leader"
+)
 
 // Problem is one thing wrong with a request, with the field path.
 type Problem struct {

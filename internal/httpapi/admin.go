@@ -10,8 +10,10 @@ import (
 	"github.com/suanli/suanli/internal/model"
 )
 
+// healthz answers 200 while the process serves requests; its body says
+// what readyz says (the store, who schedules).
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, v1.Health{Status: "ok"})
+	writeJSON(w, http.StatusOK, h.b.Ready(r.Context()))
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/store"
 	"github.com/suanli/suanli/internal/store/etcd"
 	"github.com/suanli/suanli/internal/store/etcdtest"
 )
@@ -27,11 +28,21 @@ type replica struct {
 
 func startReplica(t *testing.T, c *etcdtest.Cluster, name string) *replica {
 	t.Helper()
+	return startReplicaOn(t, c, name, nil)
+}
+
+// startReplicaOn starts a replica whose store is wrap(the etcd store) (nil:
+// the etcd store itself).
+func startReplicaOn(t *testing.T, c *etcdtest.Cluster, name string, wrap func(store.Store) store.Store) *replica {
+	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := etcd.New(cli, etcd.Config{})
+	var st store.Store = etcd.New(cli, etcd.Config{})
+	if wrap != nil {
+		st = wrap(st)
+	}
 	srv, err := New(Config{Store: st, Network: defaultNetwork(t), Elector: EtcdElector{Client: cli, Candidate: name, TTL: 1}})
 	if err != nil {
 		t.Fatal(err)

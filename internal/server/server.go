@@ -32,9 +32,16 @@ import (
 // Elector decides which replica schedules.
 type Elector interface {
 	// Campaign blocks until this replica leads or ctx ends. The returned
-	// context ends when leadership is lost.
-	Campaign(ctx context.Context) (context.Context, error)
+	// context ends when leadership is lost; resign gives leadership up
+	// (ending the context) and returns once it is given up, or could not
+	// be and will lapse. Each Campaign is a fresh candidacy.
+	Campaign(ctx context.Context) (lctx context.Context, resign func(), err error)
+	// Leader names the replica that leads, or returns ErrNoLeader.
+	Leader(ctx context.Context) (string, error)
 }
+
+// ErrNoLeader: no replica leads scheduling.
+var ErrNoLeader = errors.New("no replica leads scheduling")
 
 // Config is what a server needs.
 type Config struct {
@@ -199,10 +206,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	defer func() { <-done; <-vdone; <-udone }()
 	for ctx.Err() == nil {
-		lctx := ctx
+		lctx, resign := ctx, func() {}
 		if s.cfg.Elector != nil {
 			var err error
-			lctx, err = s.cfg.Elector.Campaign(ctx)
+			lctx, resign, err = s.cfg.Elector.Campaign(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					break
@@ -215,11 +222,15 @@ func (s *Server) Run(ctx context.Context) error {
 		s.setLeader(true)
 		s.log.Info("leading scheduling")
 		err := s.lead(lctx)
+		// Whatever stopped the loop (a commit that failed, a lost lease),
+		// this replica steps down: another, or this one with a fresh
+		// candidacy, takes over from the store's state.
 		s.setLeader(false)
+		resign()
 		if ctx.Err() != nil {
 			break
 		}
-		s.log.Warn("scheduling loop stopped; starting over", "err", err)
+		s.log.Warn("scheduling loop stopped; stepped down and campaigning again", "err", err)
 		sleep(ctx, 100*time.Millisecond)
 	}
 	return nil
@@ -275,14 +286,28 @@ func (s *Server) Bootstrap(ctx context.Context, path string) (bool, error) {
 	return true, nil
 }
 
-// Ready implements httpapi.Info.
+// Ready implements httpapi.Info: whether the store answers, and who
+// schedules.
 func (s *Server) Ready(ctx context.Context) v1.Health {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	h := v1.Health{Status: "ok", Leader: s.Leader(), Scheduling: v1.SchedNoLeader}
 	if _, _, err := audit.LoadHead(ctx, s.s); err != nil {
-		return v1.Health{Status: "store unreachable: " + err.Error(), Leader: s.Leader()}
+		h.Status = "store unavailable: " + err.Error()
 	}
-	return v1.Health{Status: "ok", Leader: s.Leader()}
+	switch {
+	case h.Leader:
+		h.Scheduling = v1.SchedLeading
+	case s.cfg.Elector != nil:
+		name, err := s.cfg.Elector.Leader(ctx)
+		switch {
+		case err == nil:
+			h.Scheduling, h.LeaderName = v1.SchedFollowing, name
+		case !errors.Is(err, ErrNoLeader) && h.Status == "ok":
+			h.Status = "store unavailable: " + err.Error()
+		}
+	}
+	return h
 }
 
 // Catalog implements httpapi.Info.

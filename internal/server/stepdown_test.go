@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/store"
+	"github.com/suanli/suanli/internal/store/etcdtest"
+)
+
+// failingStore fails the scheduler's next fail commits (transactions fenced
+// by the epoch that write a job) the way etcd does when its raft leader
+// dies under a write.
+type failingStore struct {
+	store.Store
+	fail atomic.Int32
+}
+
+func (f *failingStore) Txn(ctx context.Context, t store.Txn) (int64, error) {
+	if f.fail.Load() > 0 && schedulerCommit(t) && f.fail.Add(-1) >= 0 {
+		return 0, errors.New("txn: etcdserver: request timed out")
+	}
+	return f.Store.Txn(ctx, t)
+}
+
+func schedulerCommit(t store.Txn) bool {
+	fenced := false
+	for _, c := range t.Conds {
+		fenced = fenced || c.Key == epochKey
+	}
+	for _, op := range t.Ops {
+		if fenced && strings.HasPrefix(op.Key, jobPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLeaderStepsDownOnCommitFailure: a leader whose scheduling loop stops
+// on a commit error gives up its leadership; a leader exists again within a
+// few seconds and pending jobs are placed.
+func TestLeaderStepsDownOnCommitFailure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an etcd cluster")
+	}
+	cluster := etcdtest.Start(t, 3)
+	var fs []*failingStore
+	wrap := func(s store.Store) store.Store {
+		f := &failingStore{Store: s}
+		fs = append(fs, f)
+		return f
+	}
+	a := startReplicaOn(t, cluster, "a", wrap)
+	b := startReplicaOn(t, cluster, "b", wrap)
+	ctx := context.Background()
+	waitLeader(t, a, b)
+	if _, err := a.srv.Bootstrap(ctx, t.TempDir()+"/admin.token"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := a.srv.CreateToken(ctx, httpapi.Principal{TokenID: "test", Role: v1.RoleAdmin}, v1.TokenRequest{Role: v1.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := v1.NewClient(a.url, admin.Secret)
+	j, err := c.Submit(ctx, v1.JobSpec{Tenant: "acme", Kind: "batch", Workers: 1, CardsPerWorker: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, c, j.ID, v1.StatePlaced)
+	for _, f := range fs {
+		f.fail.Store(1)
+	}
+	failed := time.Now()
+	var ids []string
+	for range 5 {
+		j, err := c.Submit(ctx, v1.JobSpec{Tenant: "acme", Kind: "batch", Workers: 1, CardsPerWorker: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	deadline := time.Now().Add(8 * time.Second)
+	for _, id := range ids {
+		for {
+			j, err := c.Job(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.State == v1.StatePlaced {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s is still %s %v after a commit failed: no replica leads again (a: %+v, b: %+v)",
+					id, j.State, time.Since(failed).Round(time.Millisecond), a.srv.Ready(ctx), b.srv.Ready(ctx))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Logf("pending jobs placed %v after the leader's commit failed", time.Since(failed).Round(time.Millisecond))
+	// Health reports the real state: one replica leads, the other follows
+	// it by name.
+	lead := waitLeader(t, a, b)
+	for _, r := range []*replica{a, b} {
+		h, err := v1.NewClient(r.url, "").Health(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := v1.Health{Status: "ok", Leader: r == lead, Scheduling: v1.SchedFollowing, LeaderName: "a"}
+		if lead == b {
+			want.LeaderName = "b"
+		}
+		if r == lead {
+			want.Scheduling, want.LeaderName = v1.SchedLeading, ""
+		}
+		if *h != want {
+			t.Errorf("readyz of %s = %+v, want %+v", r.url, *h, want)
+		}
+	}
+	if n := fs[0].fail.Load() + fs[1].fail.Load(); n > 1 {
+		t.Errorf("%d injected failures left; the scheduler never committed through the failing store", n)
+	}
+}
+
+// waitLeader waits until one of the replicas leads and returns it.
+func waitLeader(t *testing.T, rs ...*replica) *replica {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, r := range rs {
+			if r.srv.Leader() {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leader after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
