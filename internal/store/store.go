@@ -39,6 +39,9 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable: the store did not answer (no quorum, no leader, a
+	// timeout); the request may or may not have been applied. Retry later.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // KV is one key at one revision.

@@ -14,6 +14,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/suanli/suanli/internal/store"
 )
@@ -95,8 +97,26 @@ func mapErr(err error) error {
 	case errors.Is(err, rpctypes.ErrTooManyOps), errors.Is(err, rpctypes.ErrDuplicateKey),
 		errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrEmptyKey):
 		return fmt.Errorf("%w (etcd: %v)", store.ErrInvalid, err)
+	case unavailable(err):
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
+}
+
+// unavailable reports whether err says the cluster did not answer: no
+// leader or quorum, a timeout, a member that stopped.
+func unavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var c interface{ Code() codes.Code }
+	if errors.As(err, &c) {
+		return c.Code() == codes.Unavailable || c.Code() == codes.DeadlineExceeded
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded
+	}
+	return false
 }
 
 func (s *Store) kv(kv *mvccpb.KeyValue) store.KV {

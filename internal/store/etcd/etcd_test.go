@@ -2,9 +2,11 @@ package etcd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/suanli/suanli/internal/store"
 	"github.com/suanli/suanli/internal/store/etcd"
@@ -64,5 +66,30 @@ func TestListPages(t *testing.T) {
 	kvs2, rev2, err := s.List(ctx, "k/")
 	if err != nil || len(kvs2) != n || rev2 <= rev {
 		t.Fatalf("second list: %d keys, rev %d (first %d), err %v", len(kvs2), rev2, rev, err)
+	}
+}
+
+// A cluster that lost its quorum answers with ErrUnavailable, not an
+// opaque error.
+func TestNoQuorumIsUnavailable(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	s := etcd.New(c.Client(t, 0), etcd.Config{})
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Txn(ctx, store.Txn{Ops: []store.Op{store.PutOp("k", []byte("v"))}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(1)
+	c.Kill(2)
+	tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err := s.Txn(tctx, store.Txn{Ops: []store.Op{store.PutOp("k", []byte("w"))}})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("txn without quorum: %v, want ErrUnavailable", err)
+	}
+	gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, _, err := s.List(gctx, "k"); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("list without quorum: %v, want ErrUnavailable", err)
 	}
 }
