@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"testing"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/store"
 )
 
 func TestDecodeStrict(t *testing.T) {
@@ -85,6 +88,7 @@ func TestStatusMapping(t *testing.T) {
 		{ErrUnauthorized, 401}, {ErrForbidden, 403}, {ErrNotFound, 404}, {ErrConflict, 409},
 		{ErrInvalid, 400}, {ErrUnavailable, 503}, {errors.New("disk on fire"), 500},
 		{&http.MaxBytesError{Limit: 5}, 413},
+		{fmt.Errorf("store job j-1: %w", fmt.Errorf("txn: %w: etcdserver: request timed out", store.ErrUnavailable)), 503},
 	}
 	for _, tt := range tests {
 		if code, body := status(tt.err); code != tt.code {
@@ -92,6 +96,12 @@ func TestStatusMapping(t *testing.T) {
 		} else if code == 500 && strings.Contains(body.Message, "fire") {
 			t.Errorf("a 500 leaks its detail: %q", body.Message)
 		}
+	}
+	// A 503 tells the client when to come back.
+	rec := httptest.NewRecorder()
+	writeError(rec, httptest.NewRequest("POST", "/v1/jobs", nil), slog.New(slog.DiscardHandler), fmt.Errorf("store job: %w", store.ErrUnavailable))
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("store unavailable: %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }
 

@@ -26,6 +26,10 @@ var (
 	ErrUnsatisfiable = errors.New("the job can never fit the network")
 )
 
+// retryAfter is the Retry-After of a 503, in seconds: about one etcd
+// leader election.
+const retryAfter = "2"
+
 // Problems is a request's validation failures, every one with its field
 // path. It is a client mistake: 400.
 type Problems []v1.Problem
@@ -103,6 +107,8 @@ func status(err error) (int, v1.Error) {
 		return http.StatusConflict, v1.Error{Message: err.Error() + "; re-read and retry"}
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable, v1.Error{Message: err.Error()}
+	case errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, v1.Error{Message: "the store is unavailable (no quorum or a timeout); a write may or may not have been applied: retry after a few seconds"}
 	}
 	return http.StatusInternalServerError, v1.Error{Message: "internal error; the server log has the detail"}
 }
@@ -116,6 +122,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	if code >= 500 {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeJSON(w, code, body)
 }
