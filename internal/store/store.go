@@ -22,6 +22,10 @@ const (
 	MaxKeyBytes   = 4 << 10 // longest key
 	MaxValueBytes = 1 << 20 // largest value
 	MaxTxnOps     = 128     // most conditions, and most ops, in one Txn
+	// MaxTxnBytes bounds the keys and values of one Txn together: etcd
+	// refuses a request over 1.5 MiB (--max-request-bytes), this leaves
+	// room for the request's own encoding.
+	MaxTxnBytes = 1<<20 + 1<<18 // 1.25 MiB
 )
 
 // Sentinel errors. Implementations wrap them with the operation and key; test

@@ -57,6 +57,16 @@ func (t Txn) Validate() error {
 		}
 	}
 	seen := make(map[string]int, len(t.Ops))
+	total := 0
+	for _, c := range t.Conds {
+		total += len(c.Key)
+	}
+	for _, op := range t.Ops {
+		total += len(op.Key) + len(op.Value)
+	}
+	if total > MaxTxnBytes {
+		add("ops", fmt.Errorf("keys and values of %d bytes, over the %d-byte transaction limit: %w", total, MaxTxnBytes, ErrInvalid))
+	}
 	for i, op := range t.Ops {
 		path := fmt.Sprintf("ops[%d]", i)
 		add(path, ValidateKey(op.Key))

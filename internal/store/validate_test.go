@@ -19,6 +19,8 @@ func TestTxnValidate(t *testing.T) {
 		{"valid", store.Txn{Conds: []store.Cond{{Key: "a", ModRev: 3}, {Key: "a"}}, Ops: []store.Op{store.PutOp("a", nil), store.DeleteOp("b")}}, nil},
 		{"key at the limit", store.Txn{Ops: []store.Op{store.PutOp(long[1:], nil)}}, nil},
 		{"value at the limit", store.Txn{Ops: []store.Op{store.PutOp("a", make([]byte, store.MaxValueBytes))}}, nil},
+		{"txn at the byte limit", store.Txn{Ops: []store.Op{store.PutOp("a", make([]byte, store.MaxValueBytes)), store.PutOp("b", make([]byte, store.MaxTxnBytes-store.MaxValueBytes-2))}}, nil},
+		{"txn over the byte limit", store.Txn{Ops: []store.Op{store.PutOp("a", make([]byte, store.MaxValueBytes)), store.PutOp("b", make([]byte, store.MaxTxnBytes-store.MaxValueBytes-1))}}, []string{"over the 1310720-byte transaction limit"}},
 		{"empty key", store.Txn{Ops: []store.Op{store.PutOp("", nil)}}, []string{"ops[0]: key is empty"}},
 		{"long key", store.Txn{Conds: []store.Cond{{Key: long}}}, []string{"conds[0]: key", "over the 4096-byte limit"}},
 		{"negative rev", store.Txn{Conds: []store.Cond{{Key: "a", ModRev: -1}}}, []string{"conds[0]: mod revision -1"}},
