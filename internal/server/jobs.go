@@ -46,6 +46,9 @@ func (s *Server) Submit(ctx context.Context, p httpapi.Principal, spec model.Job
 	if err != nil {
 		return v1.Job{}, fmt.Errorf("encode job %s: %w", spec.ID, err)
 	}
+	if err := s.boundRecord(rec, len(b)); err != nil {
+		return v1.Job{}, err
+	}
 	m := &mutation{
 		conds: []store.Cond{{Key: jobKey(spec.ID), ModRev: 0}},
 		ops:   []store.Op{store.PutOp(jobKey(spec.ID), b)},

@@ -260,11 +260,6 @@ func (l *loop) flush(ctx context.Context) error {
 	start := time.Now()
 	rd := l.c.Ready()
 	now := l.s.now().UTC()
-	type change struct {
-		id   model.JobID
-		rec  *jobRecord
-		stop *core.Stop
-	}
 	stops := map[model.JobID]*core.Stop{}
 	for i := range rd.Stops {
 		stops[rd.Stops[i].Job] = &rd.Stops[i]
@@ -307,36 +302,61 @@ func (l *loop) flush(ctx context.Context) error {
 		if r.State.Terminal() && r.EndedAt == nil {
 			r.EndedAt = &now
 		}
-		changes = append(changes, change{js.Job, &r, stops[js.Job]})
-	}
-	for i := 0; i < len(changes); i += jobsPerCommit {
-		chunk := changes[i:min(i+jobsPerCommit, len(changes))]
-		m := &mutation{conds: []store.Cond{{Key: epochKey, ModRev: l.epochRev}}}
-		for _, ch := range chunk {
-			b, err := json.Marshal(ch.rec)
-			if err != nil {
-				return fmt.Errorf("encode job %s: %w", ch.id, err)
-			}
-			m.conds = append(m.conds, store.Cond{Key: jobKey(ch.id), ModRev: l.revs[ch.id]})
-			m.ops = append(m.ops, store.PutOp(jobKey(ch.id), b))
-			m.audit = append(m.audit, decisionAudit(ch.id, ch.rec, ch.stop))
+		b, err := json.Marshal(&r)
+		if err != nil {
+			return fmt.Errorf("encode job %s: %w", js.Job, err)
 		}
-		rev, err := l.s.w.apply(ctx, m)
+		changes = append(changes, change{id: js.Job, rec: &r, stop: stops[js.Job], enc: b, prev: old})
+	}
+	var quarantined []model.JobID
+	committed := false // some of this Ready is in the store
+	for i := 0; i < len(changes); {
+		// A chunk is at most jobsPerCommit jobs and half a transaction's
+		// bytes: the writer may add other writes to it.
+		j, size := i, 0
+		for j < len(changes) && j-i < jobsPerCommit && (j == i || size+len(changes[j].enc) <= store.MaxTxnBytes/2) {
+			size += len(changes[j].enc)
+			j++
+		}
+		chunk := changes[i:j]
+		i = j
+		rev, err := l.commit(ctx, chunk)
+		if errors.Is(err, store.ErrInvalid) {
+			// The store refuses a record of the chunk (too large):
+			// commit each job alone and quarantine the ones it refuses,
+			// so that one job never holds up the others.
+			err = nil
+			for _, ch := range chunk {
+				rev, e := l.commit(ctx, []change{ch})
+				if errors.Is(e, store.ErrInvalid) {
+					rev, e = l.quarantine(ctx, ch, e)
+					if e == nil {
+						quarantined = append(quarantined, ch.id)
+						committed = true
+						continue
+					}
+				}
+				if e != nil {
+					err = e
+					break
+				}
+				l.committed([]change{ch}, rev)
+				committed = true
+			}
+			if err == nil {
+				continue
+			}
+		}
 		var ce *store.ConflictError
 		switch {
 		case err == nil:
-			for _, ch := range chunk {
-				l.recs[ch.id], l.revs[ch.id] = ch.rec, rev
-				l.s.m.decisions.WithLabelValues(string(ch.rec.State)).Inc()
-				if ch.rec.State.Terminal() {
-					delete(l.recs, ch.id)
-				}
-			}
+			l.committed(chunk, rev)
+			committed = true
 			l.s.m.commits.WithLabelValues("ok").Inc()
 		case errors.As(err, &ce) && ce.Key == epochKey:
 			l.s.m.commits.WithLabelValues("conflict").Inc()
 			return fmt.Errorf("another replica took over scheduling: %w", err)
-		case errors.As(err, &ce) && i == 0:
+		case errors.As(err, &ce) && !committed:
 			// Nothing of this Ready is committed: learn what changed and
 			// let the core decide again.
 			l.s.m.commits.WithLabelValues("conflict").Inc()
@@ -345,13 +365,18 @@ func (l *loop) flush(ctx context.Context) error {
 			}
 			return l.c.Step(core.CommitFailed{At: now.Unix()})
 		default:
-			// Part of the Ready is committed: start over from a fresh
-			// snapshot.
+			// Part of the Ready is committed, or the store did not
+			// answer: start over from a fresh snapshot (the replica
+			// steps down and campaigns again).
 			l.s.m.commits.WithLabelValues("error").Inc()
 			return fmt.Errorf("commit decisions: %w", err)
 		}
 	}
 	l.c.Advance(rd)
+	for _, id := range quarantined {
+		// The core placed or queued it; the store holds it failed.
+		_ = l.c.Step(core.JobFinished{At: now.Unix(), Job: id, Failed: true})
+	}
 	l.s.m.latency.Observe(time.Since(start).Seconds())
 	if now := time.Now(); now.Sub(l.queueAt) >= 250*time.Millisecond {
 		// Counting walks every live job: a gauge need not be fresher.
@@ -359,6 +384,73 @@ func (l *loop) flush(ctx context.Context) error {
 		l.s.m.queue.Set(float64(l.queued()))
 	}
 	return nil
+}
+
+// change is one job's decided record, encoded.
+type change struct {
+	id   model.JobID
+	rec  *jobRecord
+	prev *jobRecord // the record the decision was made on
+	stop *core.Stop
+	enc  []byte
+}
+
+// commit writes decided records in one transaction fenced by the epoch
+// and the revisions they were decided on.
+func (l *loop) commit(ctx context.Context, chunk []change) (int64, error) {
+	m := &mutation{conds: []store.Cond{{Key: epochKey, ModRev: l.epochRev}}}
+	for _, ch := range chunk {
+		m.conds = append(m.conds, store.Cond{Key: jobKey(ch.id), ModRev: l.revs[ch.id]})
+		m.ops = append(m.ops, store.PutOp(jobKey(ch.id), ch.enc))
+		m.audit = append(m.audit, decisionAudit(ch.id, ch.rec, ch.stop))
+	}
+	return l.s.w.apply(ctx, m)
+}
+
+// committed takes up records the store now holds at rev.
+func (l *loop) committed(chunk []change, rev int64) {
+	for _, ch := range chunk {
+		l.recs[ch.id], l.revs[ch.id] = ch.rec, rev
+		l.s.m.decisions.WithLabelValues(string(ch.rec.State)).Inc()
+		if ch.rec.State.Terminal() {
+			delete(l.recs, ch.id)
+		}
+	}
+}
+
+// quarantine stores a job the store refused to hold as decided (cause) as
+// failed, with the reason, in a record cut down to what fits: the job
+// holds up no one, and its owner sees why.
+func (l *loop) quarantine(ctx context.Context, ch change, cause error) (int64, error) {
+	now := l.s.now().UTC()
+	r := *ch.prev
+	r.State, r.EndedAt = model.Failed, &now
+	r.Reason = fmt.Sprintf("quarantined: the scheduler's record of the job cannot be stored (%v); the job is failed so that it holds up no other job", cause)
+	r.Placement, r.PlacedAt, r.Decision, r.Waits, r.Reported, r.Done = nil, nil, nil, nil, "", nil
+	for attempt := 0; ; attempt++ {
+		b, err := json.Marshal(&r)
+		if err != nil {
+			return 0, fmt.Errorf("encode job %s: %w", ch.id, err)
+		}
+		rev, err := l.s.w.apply(ctx, &mutation{
+			conds: []store.Cond{{Key: epochKey, ModRev: l.epochRev}, {Key: jobKey(ch.id), ModRev: l.revs[ch.id]}},
+			ops:   []store.Op{store.PutOp(jobKey(ch.id), b)},
+			audit: []audit.Record{{Actor: "scheduler", Action: "sched.quarantine", Target: string(ch.id), Detail: r.Reason}},
+		})
+		if errors.Is(err, store.ErrInvalid) && attempt == 0 {
+			// Even the job as submitted does not fit now: keep what
+			// says what it was, drop what it carried.
+			r.Workload, r.Spans, r.OutputTail = nil, nil, ""
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("quarantine job %s: %w", ch.id, err)
+		}
+		l.recs[ch.id], l.revs[ch.id] = &r, rev
+		l.s.m.decisions.WithLabelValues("quarantined").Inc()
+		l.s.log.Warn("job quarantined: its record cannot be stored", "job", ch.id, "err", cause)
+		return rev, nil
+	}
 }
 
 // refresh re-reads a job whose revision check failed.

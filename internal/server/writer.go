@@ -28,6 +28,25 @@ type result struct {
 // size is the ops and conditions the mutation adds to a transaction.
 func (m *mutation) size() (ops, conds int) { return len(m.ops) + len(m.audit), len(m.conds) }
 
+// auditBytes is what one audit entry may add to a transaction: its record
+// with the chain's fields (sequence, time, two hashes) and its key.
+const auditBytes = 512
+
+// bytes is about what the mutation adds to a transaction's keys and values.
+func (m *mutation) bytes() int {
+	n := 0
+	for _, c := range m.conds {
+		n += len(c.Key)
+	}
+	for _, op := range m.ops {
+		n += len(op.Key) + len(op.Value)
+	}
+	for _, r := range m.audit {
+		n += auditBytes + len(r.Actor) + len(r.Action) + len(r.Target) + len(r.Detail)
+	}
+	return n
+}
+
 // clashes reports whether the mutation writes a key already in keys (a
 // transaction writes each key once).
 func (m *mutation) clashes(keys map[string]bool) bool {
@@ -89,6 +108,7 @@ func (w *writer) run(ctx context.Context) {
 			batch = append(batch, m)
 		}
 		ops, conds := batch[0].size()
+		size := batch[0].bytes()
 		keys := map[string]bool{}
 		batch[0].addKeys(keys)
 	fill:
@@ -96,17 +116,18 @@ func (w *writer) run(ctx context.Context) {
 			select {
 			case m := <-w.in:
 				o, c := m.size()
-				if ops+o+1 > store.MaxTxnOps || conds+c+1 > store.MaxTxnOps || m.clashes(keys) {
+				b := m.bytes()
+				if ops+o+1 > store.MaxTxnOps || conds+c+1 > store.MaxTxnOps || size+b+auditBytes > store.MaxTxnBytes || m.clashes(keys) {
 					w.commit(ctx, batch)
 					batch = append(batch[:0], m)
-					ops, conds = o, c
+					ops, conds, size = o, c, b
 					clear(keys)
 					m.addKeys(keys)
 					continue
 				}
 				batch = append(batch, m)
 				m.addKeys(keys)
-				ops, conds = ops+o, conds+c
+				ops, conds, size = ops+o, conds+c, size+b
 			default:
 				break fill
 			}
@@ -163,6 +184,14 @@ func (w *writer) commit(ctx context.Context, batch []*mutation) {
 			m := owner[ce.Key]
 			m.done <- result{err: err}
 			live = remove(live, m)
+		case errors.Is(err, store.ErrInvalid) && len(live) > 1:
+			// Some mutation's write is one the store refuses (too
+			// large): nothing was written. Commit each alone, so that
+			// only the bad one fails.
+			for _, m := range live {
+				w.commit(ctx, []*mutation{m})
+			}
+			return
 		default:
 			w.rev = -1 // the outcome is unknown: re-read the head
 			finish(live, 0, err)
