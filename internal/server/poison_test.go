@@ -145,4 +145,3 @@ func TestOversizedJobsRefusedAtSubmit(t *testing.T) {
 	}
 	waitState(t, c, j.ID, v1.StatePlaced)
 }
-
