@@ -402,9 +402,22 @@ func (l *loop) commit(ctx context.Context, chunk []change) (int64, error) {
 	for _, ch := range chunk {
 		m.conds = append(m.conds, store.Cond{Key: jobKey(ch.id), ModRev: l.revs[ch.id]})
 		m.ops = append(m.ops, store.PutOp(jobKey(ch.id), ch.enc))
-		m.audit = append(m.audit, decisionAudit(ch.id, ch.rec, ch.stop))
+		if transition(ch) {
+			m.audit = append(m.audit, decisionAudit(ch.id, ch.rec, ch.stop))
+		}
 	}
 	return l.s.w.apply(ctx, m)
+}
+
+// transition reports whether a decision changes what the audit log last
+// said of the job: its state, its reason or its placement, or a stop. A
+// job decided again as it was (blocked for the same reason, on every
+// leader start and on every wake-up) gets no new entry: the stored record
+// it was decided on says what was audited last, across restarts too.
+func transition(ch change) bool {
+	p, r := ch.prev, ch.rec
+	return ch.stop != nil || p == nil || p.State != r.State || p.Reason != r.Reason ||
+		(p.Placement == nil) != (r.Placement == nil) || (p.Placement != nil && !samePlacement(p.Placement, r.Placement))
 }
 
 // committed takes up records the store now holds at rev.
