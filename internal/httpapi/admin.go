@@ -291,7 +291,7 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) verifyAudit(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.b.VerifyAudit(r.Context())
+	v, err := h.b.VerifyAudit(r.Context(), r.URL.Query()["key"])
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,9 @@ type Admin interface {
 	RotateToken(ctx context.Context, p Principal, id string, r v1.TokenRotation) (v1.Token, error)
 	Usage(ctx context.Context, tenant, month string) (v1.Usage, error)
 	Audit(ctx context.Context, after int64, limit int) (v1.AuditList, error)
-	VerifyAudit(ctx context.Context) (v1.AuditVerification, error)
+	// VerifyAudit checks the audit chain; with keys (base64 ed25519 public
+	// keys) also its signatures.
+	VerifyAudit(ctx context.Context, keys []string) (v1.AuditVerification, error)
 }
 
 // Info is the read-only view of the network and the server's state.

@@ -61,5 +61,6 @@ var routes = []route{
 
 	{method: "GET", path: "/v1/audit", summary: "A page of the hash-chained audit log.", roles: adminOnly,
 		query: []param{{"after", "sequence number to list after (default 0)"}, {"limit", "page size, 1 to 1000 (default 100)"}}, response: v1.AuditList{}, handle: (*handler).audit},
-	{method: "GET", path: "/v1/audit/verify", summary: "Check the whole audit chain for edits and deletions.", roles: adminOnly, response: v1.AuditVerification{}, handle: (*handler).verifyAudit},
+	{method: "GET", path: "/v1/audit/verify", summary: "Check the whole audit chain for edits and deletions; with key, its signatures.", roles: adminOnly,
+		query: []param{{"key", "base64 ed25519 public key the head and checkpoints must be signed with (repeatable)"}}, response: v1.AuditVerification{}, handle: (*handler).verifyAudit},
 }
