@@ -248,9 +248,13 @@ func (c *Client) Audit(ctx context.Context, after int64, limit int) (*AuditList,
 }
 
 // VerifyAudit asks the server to check the whole audit chain.
-func (c *Client) VerifyAudit(ctx context.Context) (*AuditVerification, error) {
+func (c *Client) VerifyAudit(ctx context.Context, keys ...string) (*AuditVerification, error) {
 	var v AuditVerification
-	return &v, c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, &v)
+	path := "/v1/audit/verify"
+	for i, k := range keys {
+		path += map[bool]string{true: "?", false: "&"}[i == 0] + "key=" + url.QueryEscape(k)
+	}
+	return &v, c.do(ctx, http.MethodGet, path, nil, &v)
 }
 
 // Nodes lists the network's nodes (of one site when site is set).

@@ -290,6 +290,8 @@ type AuditVerification struct {
 	Entries  int      `json:"entries"`
 	OK       bool     `json:"ok"`
 	Problems []string `json:"problems,omitempty"`
+	// Signed: the signatures were checked against the keys asked for.
+	Signed bool `json:"signed"`
 }
 
 // Event is one change, streamed as Server-Sent Events from /v1/events.

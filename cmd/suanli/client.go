@@ -332,9 +332,10 @@ func fen(v int64) string   { return fmt.Sprintf("%d.%02d", v/100, v%100) }
 
 func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read and verify the hash-chained audit log"}
-	cmd.AddCommand(clientCmd("verify", "Check the whole chain; exit status 1 if any entry was edited or deleted", cobra.NoArgs,
+	var keys []string
+	cmd.AddCommand(clientCmd("verify", "Check the whole chain, and with --key its signatures; exit status 1 if any entry was edited or deleted", cobra.NoArgs,
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, _ []string) error {
-			v, err := c.VerifyAudit(ctx)
+			v, err := c.VerifyAudit(ctx, keys...)
 			if err != nil {
 				return err
 			}
@@ -349,10 +350,16 @@ func newAuditCmd() *cobra.Command {
 				return fmt.Errorf("audit log: %d problem(s) in %d entries", len(v.Problems), v.Entries)
 			}
 			if !cc.json {
-				fmt.Fprintf(out, "audit log intact: %d entries\n", v.Entries)
+				if v.Signed {
+					fmt.Fprintf(out, "audit log intact and signed by the given key: %d entries\n", v.Entries)
+				} else {
+					fmt.Fprintf(out, "audit log hash chain intact: %d entries (signatures not checked; pass --key with the public key the server logs at start)\n", v.Entries)
+				}
 			}
 			return nil
-		}, nil))
+		}, func(cmd *cobra.Command) {
+			cmd.Flags().StringSliceVar(&keys, "key", nil, "base64 ed25519 public key the log must be signed with (as 'suanli serve' logs it); repeat for several")
+		}))
 	var after int64
 	var limit int
 	cmd.AddCommand(clientCmd("list", "List audit entries", cobra.NoArgs,

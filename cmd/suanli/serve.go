@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/suanli/suanli/internal/audit"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store"
@@ -54,8 +55,11 @@ type serveConfig struct {
 	// (default httpapi.DefaultFairness()).
 	Fairness  httpapi.Fairness
 	LostAfter time.Duration // how long a disconnected node's work is held (default server.DefaultLostAfter; a site's lost_after wins)
-	net       netFlags
-	kube      kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
+	// AuditKey is the ed25519 key signing the audit chain (default
+	// <data-dir>/audit.key).
+	AuditKey string
+	net      netFlags
+	kube     kubeFlags // bridges of the network's kubernetes sites (kubesites.go)
 }
 
 func init() { register(newServeCmd) }
@@ -72,7 +76,10 @@ scheduling, the others serve reads and accept writes. etcd endpoints are
 https:// with --etcd-cafile, --etcd-certfile and --etcd-keyfile; plaintext
 ones are refused unless --etcd-insecure. The first start writes an admin
 token to <data-dir>/admin.token (mode 0600); rotate it in place with
-suanli token rotate ID --out <data-dir>/admin.token.`,
+suanli token rotate ID --out <data-dir>/admin.token. The first start also
+writes the key that signs the audit log to <data-dir>/audit.key (mode
+0600); every start logs the key's public half, which 'suanli audit verify
+--key' checks the log against, and verifies the log with it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -97,6 +104,7 @@ suanli token rotate ID --out <data-dir>/admin.token.`,
 	f.StringVar(&cfg.SecretKeyFile, "secret-key-file", "", "file holding the key that encrypts tenants' secrets, 64 hex digits (default <data-dir>/secret.key, created on the first start with the embedded store; with --etcd-endpoints give every replica the same file)")
 	addFairnessFlags(cmd, &cfg.Fairness)
 	f.DurationVar(&cfg.LostAfter, "lost-after", server.DefaultLostAfter, "how long a node whose heartbeats stopped keeps its work (disconnected) before the work is requeued; a site's lost_after in the network spec wins")
+	f.StringVar(&cfg.AuditKey, "audit-key", "", "file of the ed25519 key that signs the audit log, created on first start (default <data-dir>/audit.key); keep it off the store's machines; replicas sharing a store share it")
 	cfg.net.add(cmd)
 	cfg.kube.add(cmd)
 	return cmd
@@ -172,6 +180,14 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if cfg.AuditKey == "" {
+		cfg.AuditKey = filepath.Join(cfg.DataDir, "audit.key")
+	}
+	akey, created, err := audit.LoadOrCreateKey(cfg.AuditKey)
+	if err != nil {
+		return err
+	}
+	log.Info("audit log signed", "public_key", audit.NewSigner(akey).Public(), "key_file", cfg.AuditKey, "created", created)
 	var st store.Store
 	var elector server.Elector
 	if len(cfg.EtcdEndpoints) > 0 {
@@ -218,7 +234,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	defer kb.stop()
 	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA, SecretKey: secretKey,
-		LostAfter: cfg.LostAfter},
+		LostAfter: cfg.LostAfter, AuditKey: akey},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ClientCAs: clientCAs,
 		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
 }

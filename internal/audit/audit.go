@@ -8,11 +8,13 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,10 +49,11 @@ type Entry struct {
 	Hash string `json:"hash"`
 }
 
-// Head is the chain's newest link.
+// Head is the chain's newest link, signed when the writer has a Signer.
 type Head struct {
-	Seq  int64  `json:"seq"`
-	Hash string `json:"hash"`
+	Seq       int64      `json:"seq"`
+	Hash      string     `json:"hash"`
+	Signature *Signature `json:"signature,omitempty"`
 }
 
 // Sum is the hash of the entry: SHA-256 over its JSON form without Hash.
@@ -137,8 +140,10 @@ func Read(ctx context.Context, l store.Lister, after int64, limit int) ([]Entry,
 // Verify checks the whole chain in the store: every entry decodes, sits
 // under its own key, follows its predecessor without a gap, carries its
 // predecessor's hash and its own true hash, and the head names the last.
+// With keys, the head's signature and every checkpoint's must be by one of
+// them and match the entries: a log rewritten without the key fails.
 // It returns the number of entries and every problem found.
-func Verify(ctx context.Context, s store.Lister) (int, []string, error) {
+func Verify(ctx context.Context, s store.Lister, keys map[string]ed25519.PublicKey) (int, []string, error) {
 	// One snapshot of the log and the head: writers may be appending.
 	all, _, err := s.List(ctx, prefix)
 	if err != nil {
@@ -146,16 +151,25 @@ func Verify(ctx context.Context, s store.Lister) (int, []string, error) {
 	}
 	var kvs []store.KV
 	var headKV *store.KV
+	var probs []string
+	cps := map[int64]Checkpoint{}
 	for i := range all {
 		switch {
 		case all[i].Key == HeadKey:
 			headKV = &all[i]
 		case strings.HasPrefix(all[i].Key, LogPrefix):
 			kvs = append(kvs, all[i])
+		case strings.HasPrefix(all[i].Key, CheckpointPrefix):
+			var cp Checkpoint
+			if err := json.Unmarshal(all[i].Value, &cp); err != nil || all[i].Key != CheckpointKey(cp.Seq) {
+				probs = append(probs, fmt.Sprintf("%s: not a checkpoint of its entry", all[i].Key))
+				continue
+			}
+			cps[cp.Seq] = cp
 		}
 	}
-	var probs []string
 	prev := Head{Hash: Genesis}
+	var lastCP int64 // the newest checkpoint seen
 	for _, kv := range kvs {
 		var e Entry
 		if err := json.Unmarshal(kv.Value, &e); err != nil {
@@ -174,7 +188,32 @@ func Verify(ctx context.Context, s store.Lister) (int, []string, error) {
 		if sum := e.Sum(); sum != e.Hash {
 			probs = append(probs, fmt.Sprintf("entry %d: content does not match its hash; it was edited", e.Seq))
 		}
+		switch {
+		case e.Action == ActionHeadRejected:
+			probs = append(probs, fmt.Sprintf("entry %d: a writer found a head it had not signed: %s", e.Seq, e.Detail))
+		case e.Action == ActionSignStart && lastCP > 0:
+			probs = append(probs, fmt.Sprintf("entry %d: says the log was unsigned before it, but entry %d has a signed checkpoint: the head's signature was stripped", e.Seq, lastCP))
+		}
+		if cp, ok := cps[e.Seq]; ok {
+			lastCP = e.Seq
+			delete(cps, e.Seq)
+			if cp.Hash != e.Hash {
+				probs = append(probs, fmt.Sprintf("entry %d: its hash %.12s… is not the one its signed checkpoint names (%.12s…); it or an earlier entry was rewritten", e.Seq, e.Hash, cp.Hash))
+			} else if keys != nil {
+				if err := check(keys, &cp.Signature, cp.Seq, cp.Hash); err != nil {
+					probs = append(probs, fmt.Sprintf("checkpoint of entry %d %v", cp.Seq, err))
+				}
+			}
+		}
 		prev = Head{Seq: e.Seq, Hash: e.Hash}
+	}
+	gone := make([]int64, 0, len(cps))
+	for seq := range cps {
+		gone = append(gone, seq)
+	}
+	slices.Sort(gone)
+	for _, seq := range gone {
+		probs = append(probs, fmt.Sprintf("checkpoint of entry %d: the entry is gone (the log ends at entry %d); entries were dropped", seq, prev.Seq))
 	}
 	head := Head{Hash: Genesis}
 	if headKV != nil {
@@ -184,6 +223,11 @@ func Verify(ctx context.Context, s store.Lister) (int, []string, error) {
 	}
 	if head.Seq != prev.Seq || head.Hash != prev.Hash {
 		probs = append(probs, fmt.Sprintf("head names entry %d (%.12s…) but the log ends at entry %d (%.12s…); the newest entries were deleted or edited", head.Seq, head.Hash, prev.Seq, prev.Hash))
+	}
+	if keys != nil && head.Seq > 0 {
+		if err := check(keys, head.Signature, head.Seq, head.Hash); err != nil {
+			probs = append(probs, fmt.Sprintf("head (entry %d) %v", head.Seq, err))
+		}
 	}
 	return len(kvs), probs, nil
 }

@@ -105,7 +105,7 @@ func TestVerify(t *testing.T) {
 			defer s.Close()
 			appendN(t, s, 10)
 			tt.tamper(s)
-			n, probs, err := Verify(ctx, s)
+			n, probs, err := Verify(ctx, s, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

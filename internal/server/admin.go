@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,11 +142,38 @@ func (s *Server) Audit(ctx context.Context, after int64, limit int) (v1.AuditLis
 	return out, nil
 }
 
-// VerifyAudit implements httpapi.Admin.
-func (s *Server) VerifyAudit(ctx context.Context) (v1.AuditVerification, error) {
-	n, probs, err := audit.Verify(ctx, s.s)
+// VerifyAudit implements httpapi.Admin: the hash chain, and with keys
+// (base64 ed25519 public keys) the signed head and checkpoints.
+func (s *Server) VerifyAudit(ctx context.Context, keys []string) (v1.AuditVerification, error) {
+	var trusted map[string]ed25519.PublicKey
+	if len(keys) > 0 {
+		var err error
+		if trusted, err = audit.ParseKeys(keys); err != nil {
+			return v1.AuditVerification{}, fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
+		}
+	}
+	n, probs, err := audit.Verify(ctx, s.s, trusted)
 	if err != nil {
 		return v1.AuditVerification{}, err
 	}
-	return v1.AuditVerification{Entries: n, OK: len(probs) == 0, Problems: probs}, nil
+	return v1.AuditVerification{Entries: n, OK: len(probs) == 0, Problems: probs, Signed: trusted != nil}, nil
+}
+
+// verifyAuditAtStart checks the log against this replica's own key and
+// says what it found.
+func (s *Server) verifyAuditAtStart(ctx context.Context) {
+	if s.cfg.AuditKey == nil {
+		return
+	}
+	signer := audit.NewSigner(s.cfg.AuditKey)
+	v, err := s.VerifyAudit(ctx, []string{signer.Public()})
+	switch {
+	case err != nil:
+		s.log.Warn("audit log not verified at start", "err", err)
+	case !v.OK:
+		s.log.Error("AUDIT LOG FAILS VERIFICATION: it was edited, truncated or signed by another key", "entries", v.Entries, "problems", len(v.Problems), "first", v.Problems[0])
+		s.m.auditBroken.Set(1)
+	default:
+		s.log.Info("audit log verified", "entries", v.Entries, "key", signer.Public())
+	}
 }

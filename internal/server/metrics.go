@@ -18,6 +18,8 @@ type metrics struct {
 	commits   *prometheus.CounterVec
 	submits   prometheus.Counter
 	leader    prometheus.Gauge
+	// auditBroken is 1 when the audit log failed verification at start.
+	auditBroken prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry, net *network.Network) *metrics {
@@ -31,8 +33,10 @@ func newMetrics(reg *prometheus.Registry, net *network.Network) *metrics {
 			Help: "Scheduler commits by outcome (ok, conflict, error)."}, []string{"outcome"}),
 		submits: prometheus.NewCounter(prometheus.CounterOpts{Name: "suanli_submits_total", Help: "Jobs acknowledged by this replica."}),
 		leader:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "suanli_leader", Help: "1 while this replica runs the scheduling loop."}),
+		auditBroken: prometheus.NewGauge(prometheus.GaugeOpts{Name: "suanli_audit_broken",
+			Help: "1 if the audit log failed verification (hash chain or signatures) when this replica started."}),
 	}
-	reg.MustRegister(m.queue, m.decisions, m.latency, m.commits, m.submits, m.leader)
+	reg.MustRegister(m.queue, m.decisions, m.latency, m.commits, m.submits, m.leader, m.auditBroken)
 	return m
 }
 

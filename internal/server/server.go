@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,10 @@ type Config struct {
 	Log *slog.Logger
 	// Registry receives the server's metrics; nil: a fresh one.
 	Registry *prometheus.Registry
+	// AuditKey signs the audit chain (its head on every append, a
+	// checkpoint every audit.CheckpointEvery entries); nil: unsigned.
+	// Replicas sharing a store share the key.
+	AuditKey ed25519.PrivateKey
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 	// TickEvery is how often the scheduler gets a Tick (default 1 s).
@@ -173,6 +178,9 @@ func New(cfg Config) (*Server, error) {
 	if s.seal, err = newSealer(cfg.SecretKey); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	if cfg.AuditKey != nil {
+		s.w.sign = audit.NewSigner(cfg.AuditKey)
+	}
 	s.pol.Store(policy.NewEngine(cfg.Network.Catalog))
 	s.polReady = make(chan struct{})
 	s.m = newMetrics(cfg.Registry, cfg.Network)
@@ -204,7 +212,9 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		})
 	}()
-	defer func() { <-done; <-vdone; <-udone }()
+	adone := make(chan struct{})
+	go func() { defer close(adone); s.verifyAuditAtStart(ctx) }()
+	defer func() { <-done; <-vdone; <-udone; <-adone }()
 	for ctx.Err() == nil {
 		lctx, resign := ctx, func() {}
 		if s.cfg.Elector != nil {

@@ -28,6 +28,11 @@ type result struct {
 // size is the ops and conditions the mutation adds to a transaction.
 func (m *mutation) size() (ops, conds int) { return len(m.ops) + len(m.audit), len(m.conds) }
 
+// auditOps is the ops a transaction adds to its mutations': the audit head,
+// every audit.CheckpointEvery entries a signed checkpoint, and once an
+// entry about the head found (audit.Signer.Vouch).
+const auditOps = 3
+
 // auditBytes is what one audit entry may add to a transaction: its record
 // with the chain's fields (sequence, time, two hashes) and its key.
 const auditBytes = 512
@@ -70,7 +75,11 @@ type writer struct {
 	in   chan *mutation
 	now  func() time.Time
 	head audit.Head
-	rev  int64 // the head key's mod revision; -1: unknown
+	rev  int64         // the head key's mod revision; -1: unknown
+	sign *audit.Signer // nil: the chain is not signed
+	// note is what the head last loaded needs said before anything is
+	// signed on top of it (audit.Signer.Vouch); nil: nothing.
+	note *audit.Record
 }
 
 func newWriter(s store.Store, now func() time.Time) *writer {
@@ -79,7 +88,7 @@ func newWriter(s store.Store, now func() time.Time) *writer {
 
 // apply queues a mutation and waits for its outcome.
 func (w *writer) apply(ctx context.Context, m *mutation) (int64, error) {
-	if len(m.ops)+len(m.audit)+1 > store.MaxTxnOps || len(m.conds)+1 > store.MaxTxnOps {
+	if len(m.ops)+len(m.audit)+auditOps > store.MaxTxnOps || len(m.conds)+1 > store.MaxTxnOps {
 		return 0, fmt.Errorf("write of %d ops: over the transaction limit", len(m.ops)+len(m.audit))
 	}
 	m.done = make(chan result, 1)
@@ -117,7 +126,7 @@ func (w *writer) run(ctx context.Context) {
 			case m := <-w.in:
 				o, c := m.size()
 				b := m.bytes()
-				if ops+o+1 > store.MaxTxnOps || conds+c+1 > store.MaxTxnOps || size+b+auditBytes > store.MaxTxnBytes || m.clashes(keys) {
+				if ops+o+auditOps > store.MaxTxnOps || conds+c+1 > store.MaxTxnOps || size+b+auditBytes > store.MaxTxnBytes || m.clashes(keys) {
 					w.commit(ctx, batch)
 					batch = append(batch[:0], m)
 					ops, conds, size = o, c, b
@@ -150,9 +159,13 @@ func (w *writer) commit(ctx context.Context, batch []*mutation) {
 				return
 			}
 			w.head, w.rev = h, rev
+			w.note = w.sign.Vouch(h)
 		}
 		var t store.Txn
 		var recs []audit.Record
+		if w.note != nil {
+			recs = append(recs, *w.note)
+		}
 		owner := map[string]*mutation{}
 		for _, m := range live {
 			t.Conds = append(t.Conds, m.conds...)
@@ -164,15 +177,20 @@ func (w *writer) commit(ctx context.Context, batch []*mutation) {
 		}
 		t.Conds = append(t.Conds, store.Cond{Key: audit.HeadKey, ModRev: w.rev})
 		entries, head := audit.Chain(w.head, recs, w.now())
+		cops, err := w.sign.Sign(entries, &head)
+		if err != nil {
+			finish(live, 0, err)
+			return
+		}
 		aops, err := audit.Ops(entries, head)
 		if err != nil {
 			finish(live, 0, err)
 			return
 		}
-		t.Ops = append(t.Ops, aops...)
+		t.Ops = append(append(t.Ops, aops...), cops...)
 		rev, err := w.s.Txn(ctx, t)
 		if err == nil {
-			w.head, w.rev = head, rev
+			w.head, w.rev, w.note = head, rev, nil
 			finish(live, rev, nil)
 			return
 		}
