@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/audit"
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/network"
@@ -26,7 +27,11 @@ func TestClientDrivesAJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw})
+	akey, _, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw, AuditKey: akey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +96,14 @@ func TestClientDrivesAJob(t *testing.T) {
 	}
 	if out, err = run(t, "audit", "verify", "--config", cfg); err != nil || !strings.Contains(out, "intact") {
 		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+	pub := audit.NewSigner(akey).Public()
+	if out, err = run(t, "audit", "verify", "--key", pub, "--config", cfg); err != nil || !strings.Contains(out, "signed by the given key") {
+		t.Fatalf("audit verify --key: %v\n%s", err, out)
+	}
+	other, _, _ := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "other.key"))
+	if out, err = run(t, "audit", "verify", "--key", audit.NewSigner(other).Public(), "--config", cfg); err == nil || !strings.Contains(out, "not a trusted key") {
+		t.Fatalf("audit verify with another key: %v\n%s", err, out)
 	}
 	// Bad input exits 2 with the field named.
 	bad := filepath.Join(dir, "bad.yaml")
