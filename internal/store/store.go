@@ -126,6 +126,11 @@ type Lister interface {
 	// List returns every key with the prefix ("" for all), sorted by key, as
 	// of revision rev, which it also returns.
 	List(ctx context.Context, prefix string) (kvs []KV, rev int64, err error)
+	// ListPage returns up to limit keys with the prefix that sort after
+	// after ("": from the first), sorted by key, and the revision read at.
+	// Reading a large range page by page takes memory for one page; pages
+	// may be read at different revisions.
+	ListPage(ctx context.Context, prefix, after string, limit int) (kvs []KV, rev int64, err error)
 }
 
 // Committer writes.

@@ -26,6 +26,17 @@ func ValidatePrefix(prefix string) error {
 	return nil
 }
 
+// ValidatePage reports whether a ListPage request is usable.
+func ValidatePage(prefix string, limit int) error {
+	if err := ValidatePrefix(prefix); err != nil {
+		return err
+	}
+	if limit <= 0 {
+		return fmt.Errorf("page of %d keys: give a limit of at least 1: %w", limit, ErrInvalid)
+	}
+	return nil
+}
+
 // ValidateFromRev reports whether fromRev is usable for Watch.
 func ValidateFromRev(fromRev int64) error {
 	if fromRev < 0 {

@@ -198,6 +198,38 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, int64, err
 	return kvs, rev, nil
 }
 
+// ListPage implements store.Lister.
+func (s *Store) ListPage(ctx context.Context, prefix, after string, limit int) ([]store.KV, int64, error) {
+	if err := store.ValidatePage(prefix, limit); err != nil {
+		return nil, 0, fmt.Errorf("list page: %w", err)
+	}
+	var (
+		kvs []store.KV
+		rev int64
+	)
+	p := []byte(prefix)
+	from := p
+	if after >= prefix {
+		from = []byte(after + "\x00")
+	}
+	err := s.view(func(tx *bbolt.Tx) error {
+		rev = u64(tx.Bucket(bucketMeta).Get(metaRev))
+		c := tx.Bucket(bucketKV).Cursor()
+		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, p) && len(kvs) < limit; k, v = c.Next() {
+			kv, err := decodeKV(string(k), v)
+			if err != nil {
+				return err
+			}
+			kvs = append(kvs, kv)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list page %q: %w", prefix, err)
+	}
+	return kvs, rev, nil
+}
+
 // Watch implements store.Watcher.
 func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) (<-chan store.Event, error) {
 	ch, err := s.feed.Watch(ctx, prefix, fromRev)

@@ -182,6 +182,30 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, int64, err
 	}
 }
 
+// ListPage implements store.Lister: one round trip.
+func (s *Store) ListPage(ctx context.Context, prefix, after string, limit int) ([]store.KV, int64, error) {
+	if err := store.ValidatePage(prefix, limit); err != nil {
+		return nil, 0, fmt.Errorf("list page: %w", err)
+	}
+	if err := s.check(); err != nil {
+		return nil, 0, fmt.Errorf("list page %q: %w", prefix, err)
+	}
+	from := s.prefix + prefix
+	end := clientv3.GetPrefixRangeEnd(from)
+	if after >= prefix {
+		from = s.prefix + after + "\x00"
+	}
+	resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(int64(limit)))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list page %q: %w", prefix, mapErr(err))
+	}
+	kvs := make([]store.KV, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		kvs = append(kvs, s.kv(kv))
+	}
+	return kvs, resp.Header.Revision, nil
+}
+
 // Txn implements store.Committer as one etcd Txn: If(conds) Then(ops)
 // Else(read the cond keys), the Else branch naming the conflicting key.
 func (s *Store) Txn(ctx context.Context, t store.Txn) (int64, error) {

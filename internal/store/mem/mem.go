@@ -108,6 +108,34 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, int64, err
 	return out, s.rev, nil
 }
 
+// ListPage implements store.Lister.
+func (s *Store) ListPage(ctx context.Context, prefix, after string, limit int) ([]store.KV, int64, error) {
+	if err := store.ValidatePage(prefix, limit); err != nil {
+		return nil, 0, fmt.Errorf("list page: %w", err)
+	}
+	s.mu.Lock() // the index may need rebuilding
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, 0, fmt.Errorf("list page %q: %w", prefix, store.ErrClosed)
+	}
+	s.reindex()
+	from := prefix
+	if after >= from {
+		from = after + "\x00"
+	}
+	var out []store.KV
+	for i := sort.SearchStrings(s.sorted, from); i < len(s.sorted) && len(out) < limit; i++ {
+		k := s.sorted[i]
+		if !strings.HasPrefix(k, prefix) {
+			break
+		}
+		if kv, ok := s.kvs[k]; ok {
+			out = append(out, clone(kv))
+		}
+	}
+	return out, s.rev, nil
+}
+
 // reindex folds added keys into sorted and drops deleted ones when either has
 // piled up. Called with mu held for writing.
 func (s *Store) reindex() {

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"NoOpTxn", testNoOpTxn},
 		{"Values", testValues},
 		{"ListPrefix", testListPrefix},
+		{"ListPage", testListPage},
 		{"RevisionMonotonic", testRevisionMonotonic},
 		{"WatchFromPast", testWatchFromPast},
 		{"WatchFromPresent", testWatchFromPresent},
@@ -334,6 +335,59 @@ func testListPrefix(t *testing.T, st store.Store) {
 	}
 	if want := "[node/ node/10 node/2]"; fmt.Sprint(got) != want {
 		t.Fatalf("after delete and re-create: list = %v, want %s", got, want)
+	}
+}
+
+func testListPage(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	var want []string
+	for i := range 25 {
+		k := fmt.Sprintf("log/%03d", i)
+		blindPut(t, st, k, "v-"+k)
+		want = append(want, k)
+	}
+	blindPut(t, st, "log", "outside")
+	last := blindPut(t, st, "loh/1", "outside")
+	// Page through in sevens.
+	var got []string
+	after := ""
+	for range 10 {
+		kvs, rev, err := st.ListPage(ctx, "log/", after, 7)
+		if err != nil {
+			t.Fatalf("page after %q: %v", after, err)
+		}
+		if rev != last {
+			t.Errorf("page after %q: rev %d, want %d", after, rev, last)
+		}
+		if len(kvs) > 7 {
+			t.Fatalf("page after %q: %d keys, over the limit of 7", after, len(kvs))
+		}
+		for _, kv := range kvs {
+			if string(kv.Value) != "v-"+kv.Key {
+				t.Errorf("page: %s has the wrong value", fmtKV(kv))
+			}
+			got = append(got, kv.Key)
+		}
+		if len(kvs) < 7 {
+			break
+		}
+		after = kvs[len(kvs)-1].Key
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("paged = %v, want %v", got, want)
+	}
+	// after before the prefix starts at its first key; after beyond it is empty.
+	if kvs, _, err := st.ListPage(ctx, "log/", "a", 2); err != nil || len(kvs) != 2 || kvs[0].Key != "log/000" {
+		t.Errorf("page after a key before the prefix: %v %v", kvs, err)
+	}
+	if kvs, _, err := st.ListPage(ctx, "log/", "log/024", 5); err != nil || len(kvs) != 0 {
+		t.Errorf("page after the last key: %v %v", kvs, err)
+	}
+	if kvs, _, err := st.ListPage(ctx, "log/", "log/010", 1); err != nil || len(kvs) != 1 || kvs[0].Key != "log/011" {
+		t.Errorf("page after log/010: %v %v", kvs, err)
+	}
+	if _, _, err := st.ListPage(ctx, "log/", "", 0); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("page of 0 keys: %v, want ErrInvalid", err)
 	}
 }
 
