@@ -114,20 +114,15 @@ func LoadHead(ctx context.Context, g store.Getter) (Head, int64, error) {
 	return h, kv.ModRev, nil
 }
 
-// Read returns up to limit entries after sequence number after.
+// Read returns up to limit entries after sequence number after: one page
+// read from the store.
 func Read(ctx context.Context, l store.Lister, after int64, limit int) ([]Entry, error) {
-	kvs, _, err := l.List(ctx, LogPrefix)
+	kvs, _, err := l.ListPage(ctx, LogPrefix, Key(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit log: %w", err)
 	}
-	var out []Entry
+	out := make([]Entry, 0, len(kvs))
 	for _, kv := range kvs {
-		if len(out) == limit {
-			break
-		}
-		if kv.Key <= Key(after) {
-			continue
-		}
 		var e Entry
 		if err := json.Unmarshal(kv.Value, &e); err != nil {
 			return nil, fmt.Errorf("decode audit entry %s: %w", kv.Key, err)
@@ -137,75 +132,130 @@ func Read(ctx context.Context, l store.Lister, after int64, limit int) ([]Entry,
 	return out, nil
 }
 
+// verifyPage is how many entries Verify reads at a time.
+const verifyPage = 1000
+
+// maxProblems bounds the problems Verify lists; the rest are counted.
+const maxProblems = 1000
+
+// readHead reads the head (Genesis when there is none).
+func readHead(ctx context.Context, s store.Lister) (Head, error) {
+	kvs, _, err := s.ListPage(ctx, HeadKey, "", 1)
+	if err != nil {
+		return Head{}, fmt.Errorf("read audit head: %w", err)
+	}
+	h := Head{Hash: Genesis}
+	if len(kvs) == 1 && kvs[0].Key == HeadKey {
+		if err := json.Unmarshal(kvs[0].Value, &h); err != nil {
+			return Head{}, fmt.Errorf("head does not decode: %v", err)
+		}
+	}
+	return h, nil
+}
+
 // Verify checks the whole chain in the store: every entry decodes, sits
 // under its own key, follows its predecessor without a gap, carries its
-// predecessor's hash and its own true hash, and the head names the last.
-// With keys, the head's signature and every checkpoint's must be by one of
-// them and match the entries: a log rewritten without the key fails.
-// It returns the number of entries and every problem found.
+// predecessor's hash and its own true hash, and the head names the last;
+// every checkpoint names its entry's hash. With keys, the head's signature
+// and every checkpoint's must be by one of them: a log rewritten without
+// the key fails. It reads the log a page at a time (memory for one page
+// and the checkpoints, not the log) up to the head it read first: entries
+// appended meanwhile are left for the next run. It returns the number of
+// entries checked and the problems found (at most maxProblems listed).
 func Verify(ctx context.Context, s store.Lister, keys map[string]ed25519.PublicKey) (int, []string, error) {
-	// One snapshot of the log and the head: writers may be appending.
-	all, _, err := s.List(ctx, prefix)
-	if err != nil {
-		return 0, nil, fmt.Errorf("list audit log: %w", err)
-	}
-	var kvs []store.KV
-	var headKV *store.KV
 	var probs []string
+	more := 0
+	problem := func(format string, a ...any) {
+		if len(probs) < maxProblems {
+			probs = append(probs, fmt.Sprintf(format, a...))
+		} else {
+			more++
+		}
+	}
+	head, err := readHead(ctx, s)
+	if err != nil && strings.Contains(err.Error(), "does not decode") {
+		return 0, []string{err.Error()}, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
 	cps := map[int64]Checkpoint{}
-	for i := range all {
-		switch {
-		case all[i].Key == HeadKey:
-			headKV = &all[i]
-		case strings.HasPrefix(all[i].Key, LogPrefix):
-			kvs = append(kvs, all[i])
-		case strings.HasPrefix(all[i].Key, CheckpointPrefix):
+	var beyond []int64 // checkpoints past the head
+	for after := ""; ; {
+		kvs, _, err := s.ListPage(ctx, CheckpointPrefix, after, verifyPage)
+		if err != nil {
+			return 0, nil, fmt.Errorf("list audit checkpoints: %w", err)
+		}
+		for _, kv := range kvs {
 			var cp Checkpoint
-			if err := json.Unmarshal(all[i].Value, &cp); err != nil || all[i].Key != CheckpointKey(cp.Seq) {
-				probs = append(probs, fmt.Sprintf("%s: not a checkpoint of its entry", all[i].Key))
+			if err := json.Unmarshal(kv.Value, &cp); err != nil || kv.Key != CheckpointKey(cp.Seq) {
+				problem("%s: not a checkpoint of its entry", kv.Key)
 				continue
 			}
-			cps[cp.Seq] = cp
-		}
-	}
-	prev := Head{Hash: Genesis}
-	var lastCP int64 // the newest checkpoint seen
-	for _, kv := range kvs {
-		var e Entry
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
-			probs = append(probs, fmt.Sprintf("%s: does not decode: %v", kv.Key, err))
-			continue
-		}
-		if seq, err := strconv.ParseInt(strings.TrimPrefix(kv.Key, LogPrefix), 10, 64); err != nil || seq != e.Seq {
-			probs = append(probs, fmt.Sprintf("%s: holds entry %d", kv.Key, e.Seq))
-		}
-		switch {
-		case e.Seq != prev.Seq+1:
-			probs = append(probs, fmt.Sprintf("entry %d: follows entry %d; entries %d to %d are missing", e.Seq, prev.Seq, prev.Seq+1, e.Seq-1))
-		case e.Prev != prev.Hash:
-			probs = append(probs, fmt.Sprintf("entry %d: prev hash %.12s… does not match entry %d's %.12s…; an entry was edited or replaced", e.Seq, e.Prev, prev.Seq, prev.Hash))
-		}
-		if sum := e.Sum(); sum != e.Hash {
-			probs = append(probs, fmt.Sprintf("entry %d: content does not match its hash; it was edited", e.Seq))
-		}
-		switch {
-		case e.Action == ActionHeadRejected:
-			probs = append(probs, fmt.Sprintf("entry %d: a writer found a head it had not signed: %s", e.Seq, e.Detail))
-		case e.Action == ActionSignStart && lastCP > 0:
-			probs = append(probs, fmt.Sprintf("entry %d: says the log was unsigned before it, but entry %d has a signed checkpoint: the head's signature was stripped", e.Seq, lastCP))
-		}
-		if cp, ok := cps[e.Seq]; ok {
-			lastCP = e.Seq
-			delete(cps, e.Seq)
-			if cp.Hash != e.Hash {
-				probs = append(probs, fmt.Sprintf("entry %d: its hash %.12s… is not the one its signed checkpoint names (%.12s…); it or an earlier entry was rewritten", e.Seq, e.Hash, cp.Hash))
-			} else if keys != nil {
-				if err := check(keys, &cp.Signature, cp.Seq, cp.Hash); err != nil {
-					probs = append(probs, fmt.Sprintf("checkpoint of entry %d %v", cp.Seq, err))
-				}
+			if cp.Seq <= head.Seq {
+				cps[cp.Seq] = cp
+			} else {
+				beyond = append(beyond, cp.Seq)
 			}
 		}
-		prev = Head{Seq: e.Seq, Hash: e.Hash}
+		if len(kvs) < verifyPage {
+			break
+		}
+		after = kvs[len(kvs)-1].Key
+	}
+	n := 0
+	prev := Head{Hash: Genesis}
+	var lastCP int64 // the newest checkpoint seen
+	for after := ""; prev.Seq < head.Seq; {
+		kvs, _, err := s.ListPage(ctx, LogPrefix, after, verifyPage)
+		if err != nil {
+			return 0, nil, fmt.Errorf("list audit log: %w", err)
+		}
+		for _, kv := range kvs {
+			var e Entry
+			if err := json.Unmarshal(kv.Value, &e); err != nil {
+				problem("%s: does not decode: %v", kv.Key, err)
+				continue
+			}
+			if e.Seq > head.Seq {
+				break // appended after the head was read, or past a truncated head (below)
+			}
+			n++
+			if seq, err := strconv.ParseInt(strings.TrimPrefix(kv.Key, LogPrefix), 10, 64); err != nil || seq != e.Seq {
+				problem("%s: holds entry %d", kv.Key, e.Seq)
+			}
+			switch {
+			case e.Seq != prev.Seq+1:
+				problem("entry %d: follows entry %d; entries %d to %d are missing", e.Seq, prev.Seq, prev.Seq+1, e.Seq-1)
+			case e.Prev != prev.Hash:
+				problem("entry %d: prev hash %.12s… does not match entry %d's %.12s…; an entry was edited or replaced", e.Seq, e.Prev, prev.Seq, prev.Hash)
+			}
+			if sum := e.Sum(); sum != e.Hash {
+				problem("entry %d: content does not match its hash; it was edited", e.Seq)
+			}
+			switch {
+			case e.Action == ActionHeadRejected:
+				problem("entry %d: a writer found a head it had not signed: %s", e.Seq, e.Detail)
+			case e.Action == ActionSignStart && lastCP > 0:
+				problem("entry %d: says the log was unsigned before it, but entry %d has a signed checkpoint: the head's signature was stripped", e.Seq, lastCP)
+			}
+			if cp, ok := cps[e.Seq]; ok {
+				lastCP = e.Seq
+				delete(cps, e.Seq)
+				if cp.Hash != e.Hash {
+					problem("entry %d: its hash %.12s… is not the one its signed checkpoint names (%.12s…); it or an earlier entry was rewritten", e.Seq, e.Hash, cp.Hash)
+				} else if keys != nil {
+					if err := check(keys, &cp.Signature, cp.Seq, cp.Hash); err != nil {
+						problem("checkpoint of entry %d %v", cp.Seq, err)
+					}
+				}
+			}
+			prev = Head{Seq: e.Seq, Hash: e.Hash}
+		}
+		if len(kvs) < verifyPage {
+			break
+		}
+		after = kvs[len(kvs)-1].Key
 	}
 	gone := make([]int64, 0, len(cps))
 	for seq := range cps {
@@ -213,21 +263,31 @@ func Verify(ctx context.Context, s store.Lister, keys map[string]ed25519.PublicK
 	}
 	slices.Sort(gone)
 	for _, seq := range gone {
-		probs = append(probs, fmt.Sprintf("checkpoint of entry %d: the entry is gone (the log ends at entry %d); entries were dropped", seq, prev.Seq))
-	}
-	head := Head{Hash: Genesis}
-	if headKV != nil {
-		if err := json.Unmarshal(headKV.Value, &head); err != nil {
-			return len(kvs), append(probs, fmt.Sprintf("head does not decode: %v", err)), nil
-		}
+		problem("checkpoint of entry %d: the entry is gone (the log ends at entry %d); entries were dropped", seq, prev.Seq)
 	}
 	if head.Seq != prev.Seq || head.Hash != prev.Hash {
-		probs = append(probs, fmt.Sprintf("head names entry %d (%.12s…) but the log ends at entry %d (%.12s…); the newest entries were deleted or edited", head.Seq, head.Hash, prev.Seq, prev.Hash))
+		problem("head names entry %d (%.12s…) but the log ends at entry %d (%.12s…); the newest entries were deleted or edited", head.Seq, head.Hash, prev.Seq, prev.Hash)
+	}
+	// Entries or checkpoints past the head: appended since it was read
+	// (the head moved on), or left behind a head moved back.
+	past, _, err := s.ListPage(ctx, LogPrefix, Key(head.Seq), 1)
+	if err == nil && (len(past) == 1 || len(beyond) > 0) {
+		if now, err := readHead(ctx, s); err == nil && now.Seq == head.Seq && now.Hash == head.Hash {
+			if len(past) == 1 {
+				problem("the log holds entries after the head (entry %d): the head was moved back", head.Seq)
+			}
+			for _, seq := range beyond {
+				problem("checkpoint of entry %d: the entry is gone (the log ends at entry %d); entries were dropped", seq, head.Seq)
+			}
+		}
 	}
 	if keys != nil && head.Seq > 0 {
 		if err := check(keys, head.Signature, head.Seq, head.Hash); err != nil {
-			probs = append(probs, fmt.Sprintf("head (entry %d) %v", head.Seq, err))
+			problem("head (entry %d) %v", head.Seq, err)
 		}
 	}
-	return len(kvs), probs, nil
+	if more > 0 {
+		probs = append(probs, fmt.Sprintf("… and %d more problems", more))
+	}
+	return n, probs, nil
 }

@@ -17,7 +17,7 @@ import (
 
 // appendSigned writes n entries in batches of three, signed as the server
 // signs them; it returns the head as stored after each batch.
-func appendSigned(t *testing.T, s store.Store, sg *Signer, n int) map[int64][]byte {
+func appendSigned(t testing.TB, s store.Store, sg *Signer, n int) map[int64][]byte {
 	t.Helper()
 	ctx := context.Background()
 	heads := map[int64][]byte{}
@@ -48,7 +48,7 @@ func appendSigned(t *testing.T, s store.Store, sg *Signer, n int) map[int64][]by
 	return heads
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -253,5 +253,68 @@ func TestVouch(t *testing.T) {
 	_, probs, _ = Verify(ctx, s, keys)
 	if !strings.Contains(strings.Join(probs, "\n"), "the head's signature was stripped") {
 		t.Errorf("problems %q do not report the stripped signature", probs)
+	}
+}
+
+// pageOnly fails the test if the log is read whole (List) or in pages
+// larger than verifyPage.
+type pageOnly struct {
+	store.Store
+	t     *testing.T
+	pages int
+}
+
+func (p *pageOnly) List(ctx context.Context, prefix string) ([]store.KV, int64, error) {
+	p.t.Errorf("List(%q): the audit log is read whole", prefix)
+	return p.Store.List(ctx, prefix)
+}
+
+func (p *pageOnly) ListPage(ctx context.Context, prefix, after string, limit int) ([]store.KV, int64, error) {
+	if limit > verifyPage {
+		p.t.Errorf("ListPage(%q, %d): a page over %d entries", prefix, limit, verifyPage)
+	}
+	p.pages++
+	return p.Store.ListPage(ctx, prefix, after, limit)
+}
+
+// TestVerifyAndReadPage: verification and reads go a page at a time, so
+// their memory does not grow with the log.
+func TestVerifyAndReadPage(t *testing.T) {
+	ctx := context.Background()
+	s := mem.New(mem.Config{})
+	sg := NewSigner(newKey(t))
+	appendSigned(t, s, sg, 3*verifyPage+7)
+	p := &pageOnly{Store: s, t: t}
+	keys, _ := ParseKeys([]string{sg.Public()})
+	n, probs, err := Verify(ctx, p, keys)
+	if err != nil || len(probs) > 0 || n != 3*verifyPage+7 {
+		t.Fatalf("verify: %d entries, %q, %v", n, probs, err)
+	}
+	if p.pages < 4 {
+		t.Errorf("verify read %d pages for 3007 entries", p.pages)
+	}
+	es, err := Read(ctx, p, 2500, 10)
+	if err != nil || len(es) != 10 || es[0].Seq != 2501 {
+		t.Fatalf("read after 2500: %d entries from %v, %v", len(es), es, err)
+	}
+}
+
+// BenchmarkVerify: the heap Verify allocates per entry stays flat as the
+// log grows (a page at a time).
+func BenchmarkVerify(b *testing.B) {
+	for _, n := range []int{3000, 30000} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			s := mem.New(mem.Config{})
+			sg := NewSigner(newKey(b))
+			appendSigned(b, s, sg, n)
+			keys, _ := ParseKeys([]string{sg.Public()})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, probs, err := Verify(context.Background(), s, keys); err != nil || len(probs) > 0 {
+					b.Fatal(probs, err)
+				}
+			}
+		})
 	}
 }
