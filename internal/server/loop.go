@@ -61,6 +61,14 @@ func (s *Server) lead(ctx context.Context) error {
 	defer tick.Stop()
 	sweep := time.NewTicker(max(s.cfg.Heartbeat/4, time.Millisecond))
 	defer sweep.Stop()
+	var compact <-chan time.Time
+	var compactTo int64 // the revision one period ago
+	cs, canCompact := s.s.(store.Compactor)
+	if canCompact && s.cfg.CompactEvery > 0 {
+		t := time.NewTicker(s.cfg.CompactEvery)
+		defer t.Stop()
+		compact = t.C
+	}
 	for {
 		if err := l.flush(ctx); err != nil {
 			return err
@@ -74,6 +82,8 @@ func (s *Server) lead(ctx context.Context) error {
 			if err := l.sweep(ctx); err != nil {
 				return err
 			}
+		case <-compact:
+			compactTo = l.compact(ctx, cs, compactTo)
 		case ev, ok := <-all:
 			if !ok {
 				return errors.New("watch closed")
@@ -93,6 +103,25 @@ func (s *Server) lead(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// compact discards the store's history up to to (the revision read one
+// period ago) and returns the revision now, for the next period. A failure
+// is logged: history is only kept longer.
+func (l *loop) compact(ctx context.Context, cs store.Compactor, to int64) int64 {
+	_, now, err := l.s.s.List(ctx, epochKey)
+	if err != nil {
+		l.s.log.Warn("read the store's revision for compaction", "err", err)
+		return to
+	}
+	if to > 0 {
+		if err := cs.Compact(ctx, to); err != nil && !errors.Is(err, store.ErrCompacted) {
+			l.s.log.Warn("compact the store's history", "revision", to, "err", err)
+		} else {
+			l.s.log.Debug("compacted the store's history", "revision", to)
+		}
+	}
+	return now
 }
 
 // load builds a fresh core from the store's snapshot and returns its

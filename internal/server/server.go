@@ -66,6 +66,11 @@ type Config struct {
 	Now func() time.Time
 	// TickEvery is how often the scheduler gets a Tick (default 1 s).
 	TickEvery time.Duration
+	// CompactEvery is how often the leader discards the store's history
+	// of old revisions (store.Compactor: etcd's revision history, which
+	// etcd keeps until compacted), keeping at least CompactEvery of it
+	// for watchers that fell behind (default 5 min; negative: never).
+	CompactEvery time.Duration
 	// Heartbeat is the period agents heartbeat at (default
 	// v1.DefaultHeartbeatMillis); MissedBeats heartbeats in a row missed
 	// disconnect the node (default v1.DefaultMissedBeats). Nodes that never
@@ -155,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.TickEvery <= 0 {
 		cfg.TickEvery = time.Second
+	}
+	if cfg.CompactEvery == 0 {
+		cfg.CompactEvery = 5 * time.Minute
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = v1.DefaultHeartbeatMillis * time.Millisecond
