@@ -143,3 +143,70 @@ func waitLeader(t *testing.T, rs ...*replica) *replica {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestEtcdLeaderKilled: killing the etcd raft leader under a scheduling
+// replica leaves a scheduling leader within seconds; with the quorum gone,
+// health says the store is unavailable and nobody leads.
+func TestEtcdLeaderKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an etcd cluster")
+	}
+	cluster := etcdtest.Start(t, 3)
+	a := startReplica(t, cluster, "a")
+	b := startReplica(t, cluster, "b")
+	ctx := context.Background()
+	waitLeader(t, a, b)
+	if _, err := a.srv.Bootstrap(ctx, t.TempDir()+"/admin.token"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := a.srv.CreateToken(ctx, httpapi.Principal{TokenID: "test", Role: v1.RoleAdmin}, v1.TokenRequest{Role: v1.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := []*v1.Client{v1.NewClient(a.url, admin.Secret), v1.NewClient(b.url, admin.Secret)}
+	for round := range 2 {
+		m := cluster.Leader()
+		if m < 0 {
+			t.Fatal("no etcd leader")
+		}
+		cluster.Kill(m)
+		killed := time.Now()
+		if round == 1 {
+			break // the second kill takes the quorum: see below
+		}
+		var ids []string
+		var c *v1.Client
+		for len(ids) < 5 {
+			for _, cl := range clients {
+				j, err := cl.Submit(ctx, v1.JobSpec{Tenant: "acme", Kind: "batch", Workers: 1, CardsPerWorker: 1})
+				if err == nil {
+					ids, c = append(ids, j.ID), cl
+					break
+				}
+			}
+			if time.Since(killed) > 15*time.Second {
+				t.Fatal("no replica accepts a submit 15 s after the etcd leader was killed")
+			}
+		}
+		for _, id := range ids {
+			waitState(t, c, id, v1.StatePlaced)
+		}
+		t.Logf("5 jobs placed %v after etcd member %d (the raft leader) was killed", time.Since(killed).Round(time.Millisecond), m)
+	}
+	// One member of three left: no quorum.
+	deadline := time.Now().Add(15 * time.Second)
+	for _, c := range clients {
+		for {
+			_, err := c.Health(ctx) // a 503's body comes back in the error
+			var ae *v1.Error
+			if errors.As(err, &ae) && ae.Status == 503 && strings.Contains(err.Error(), `"status":"store unavailable`) &&
+				strings.Contains(err.Error(), `"leader":false,"scheduling":"no leader"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("health without quorum: %v; want 503, store unavailable, no leader", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
