@@ -73,7 +73,12 @@ func (s *Server) Usage(ctx context.Context, tenant, month string) (v1.Usage, err
 			continue
 		}
 		for _, sp := range r.Spans {
-			ivs = append(ivs, s.intervals(r, sp.Placement, sp.Start, sp.End)...)
+			if sp.Placement != nil {
+				ivs = append(ivs, s.intervals(r, *sp.Placement, sp.Start, sp.End)...)
+			}
+			for _, h := range sp.Held {
+				ivs = append(ivs, s.interval(r, h.Site, h.Model, h.MilliCards, sp.Start, sp.End)...)
+			}
 		}
 		if r.Placement != nil && r.PlacedAt != nil {
 			var end time.Time
@@ -100,30 +105,33 @@ func (s *Server) Usage(ctx context.Context, tenant, month string) (v1.Usage, err
 func (s *Server) intervals(r *jobRecord, p model.Placement, start, end time.Time) []ledger.Interval {
 	var out []ledger.Interval
 	for _, a := range p.Assignments {
-		iv := ledger.Interval{Tenant: r.Spec.Tenant, Job: r.Spec.ID, Model: a.Model, Start: start.Unix()}
-		if !end.IsZero() {
-			iv.End = end.Unix()
-			if iv.End <= iv.Start {
-				continue
-			}
-		}
+		var site model.SiteID
 		if n, ok := s.net.Node(a.Node); ok {
-			iv.Site = n.Site
-			if site, ok := s.net.Site(n.Site); ok {
-				iv.Ownership = site.Ownership
-			}
+			site = n.Site
 		}
-		iv.MilliCards = int64(len(a.Cards)) * model.MilliCard
-		if a.ShareMilli > 0 {
-			iv.MilliCards = int64(a.ShareMilli)
-		}
-		if m := s.net.Model(a.Model); m != nil {
-			g, _, _ := m.FP16GFLOPS()
-			iv.GFLOPS = g * iv.MilliCards / model.MilliCard
-		}
-		out = append(out, iv)
+		out = append(out, s.interval(r, site, a.Model, assignmentMilli(a), start, end)...)
 	}
 	return out
+}
+
+// interval is one metering interval: milli cards of a model at a site
+// held over [start, end) (end zero: still held); none when empty.
+func (s *Server) interval(r *jobRecord, site model.SiteID, mdl string, milli int64, start, end time.Time) []ledger.Interval {
+	iv := ledger.Interval{Tenant: r.Spec.Tenant, Job: r.Spec.ID, Model: mdl, Site: site, Start: start.Unix(), MilliCards: milli}
+	if !end.IsZero() {
+		iv.End = end.Unix()
+		if iv.End <= iv.Start {
+			return nil
+		}
+	}
+	if st, ok := s.net.Site(site); ok {
+		iv.Ownership = st.Ownership
+	}
+	if m := s.net.Model(mdl); m != nil {
+		g, _, _ := m.FP16GFLOPS()
+		iv.GFLOPS = g * iv.MilliCards / model.MilliCard
+	}
+	return []ledger.Interval{iv}
 }
 
 // Audit implements httpapi.Admin.

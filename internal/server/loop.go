@@ -302,7 +302,7 @@ func (l *loop) flush(ctx context.Context) error {
 		r := *old
 		if r.Placement != nil && (js.Placement == nil || !samePlacement(r.Placement, js.Placement)) {
 			if r.PlacedAt != nil {
-				r.Spans = append(r.Spans, span{Start: *r.PlacedAt, End: now, Placement: *r.Placement})
+				r.Spans = append(r.Spans, spanOf(l.s.net, r.Placement, *r.PlacedAt, now))
 			}
 			r.Placement, r.PlacedAt = nil, nil
 		}

@@ -3,12 +3,14 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/model"
@@ -144,4 +146,31 @@ func TestOversizedJobsRefusedAtSubmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, c, j.ID, v1.StatePlaced)
+}
+
+// TestRequeueSpansStaySmall: a stopped placement is kept for metering as
+// what it held per site and model: a requeued large job's record grows by
+// a few hundred bytes per requeue, not by its placement.
+func TestRequeueSpansStaySmall(t *testing.T) {
+	net := defaultNetwork(t)
+	p := &model.Placement{Job: "j"}
+	for w := range 5000 {
+		n := net.Nodes[w%len(net.Nodes)]
+		p.Assignments = append(p.Assignments, model.Assignment{Worker: w, Node: n.ID, Model: n.Model, Cards: []int{w % n.Cards}, ShareMilli: 100, MemMiB: 1024})
+	}
+	whole, _ := json.Marshal(p)
+	now := time.Now()
+	sp := spanOf(net, p, now.Add(-time.Hour), now)
+	b, _ := json.Marshal(sp)
+	if len(b) > 8<<10 {
+		t.Errorf("span of a 5000-worker placement: %d bytes (the placement: %d)", len(b), len(whole))
+	}
+	var milli int64
+	for _, h := range sp.Held {
+		milli += h.MilliCards
+	}
+	if milli != 5000*100 {
+		t.Errorf("span holds %d milli cards, want %d", milli, 5000*100)
+	}
+	t.Logf("placement %d bytes, its span %d bytes", len(whole), len(b))
 }

@@ -52,11 +52,55 @@ type jobRecord struct {
 	OutputTail string `json:"output_tail,omitempty"`
 }
 
-// span is one stretch a placement held its cards.
+// span is one stretch a placement held its cards: what metering needs of
+// it, per site and model, so that a requeued job's record grows by a few
+// lines per requeue, not by its placement.
 type span struct {
-	Start     time.Time       `json:"start"`
-	End       time.Time       `json:"end"`
-	Placement model.Placement `json:"placement"`
+	Start time.Time   `json:"start"`
+	End   time.Time   `json:"end"`
+	Held  []heldCards `json:"held,omitempty"`
+	// Placement is the whole placement, in spans stored before Held.
+	Placement *model.Placement `json:"placement,omitempty"`
+}
+
+// heldCards is what a placement held of one model at one site.
+type heldCards struct {
+	Site       model.SiteID `json:"site"`
+	Model      string       `json:"model"`
+	MilliCards int64        `json:"milli_cards"`
+}
+
+// spanOf sums a placement held over [start, end) per site and model.
+func spanOf(net *network.Network, p *model.Placement, start, end time.Time) span {
+	type key struct {
+		site  model.SiteID
+		model string
+	}
+	sums := map[key]int64{}
+	var order []key
+	for _, a := range p.Assignments {
+		k := key{model: a.Model}
+		if n, ok := net.Node(a.Node); ok {
+			k.site = n.Site
+		}
+		if _, seen := sums[k]; !seen {
+			order = append(order, k)
+		}
+		sums[k] += assignmentMilli(a)
+	}
+	sp := span{Start: start, End: end}
+	for _, k := range order {
+		sp.Held = append(sp.Held, heldCards{Site: k.site, Model: k.model, MilliCards: sums[k]})
+	}
+	return sp
+}
+
+// assignmentMilli is the cards an assignment holds, in thousandths.
+func assignmentMilli(a model.Assignment) int64 {
+	if a.ShareMilli > 0 {
+		return int64(a.ShareMilli)
+	}
+	return int64(len(a.Cards)) * model.MilliCard
 }
 
 func jobKey(id model.JobID) string { return jobPrefix + string(id) }
