@@ -49,6 +49,7 @@ func TestLeaderStartAuditsOnlyTransitions(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // a few ticks: nothing changes
 	b0, n0 := count()
+	_, rev0, _ := st.List(ctx, "jobs/")
 	if b0 != 5 {
 		t.Errorf("%d sched.blocked entries for 5 blocked jobs", b0)
 	}
@@ -62,6 +63,9 @@ func TestLeaderStartAuditsOnlyTransitions(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	b1, n1 := count()
+	if _, rev1, _ := st.List(ctx, "jobs/"); rev1-rev0 > 3 {
+		t.Errorf("three leader starts made %d store revisions (want one epoch write each): the queue was rewritten", rev1-rev0)
+	}
 	if b1 != b0 {
 		t.Errorf("three leader starts wrote %d more sched.blocked entries; the queue did not change", b1-b0)
 	}

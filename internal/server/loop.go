@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -334,6 +335,16 @@ func (l *loop) flush(ctx context.Context) error {
 		b, err := json.Marshal(&r)
 		if err != nil {
 			return fmt.Errorf("encode job %s: %w", js.Job, err)
+		}
+		if stops[js.Job] == nil {
+			// Decided again as the store holds it (a queued job on a
+			// leader start): nothing to write.
+			if ob, err := json.Marshal(old); err == nil && bytes.Equal(ob, b) {
+				if r.State.Terminal() {
+					delete(l.recs, js.Job)
+				}
+				continue
+			}
 		}
 		changes = append(changes, change{id: js.Job, rec: &r, stop: stops[js.Job], enc: b, prev: old})
 	}
