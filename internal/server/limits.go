@@ -15,11 +15,12 @@ import (
 
 // MaxJobRecordBytes bounds a job's stored record at submit: its spec and
 // workload as stored (JSON, escapes included) plus the largest placement
-// it can be given. It is half the store's value limit (store.MaxValueBytes,
-// etcd's default request size leaves no more for one record): the other
-// half is for what the scheduler adds while the job lives (its decision,
-// reasons, the placements it held before a requeue). Both stores apply it.
-const MaxJobRecordBytes = store.MaxValueBytes / 2
+// it can be given. It is three quarters of the store's value limit
+// (store.MaxValueBytes, which etcd's default request size binds): the last
+// quarter is for what the scheduler adds while the job lives (its
+// decision, reasons, completed workers, a few hundred bytes per requeue).
+// Both stores apply it.
+const MaxJobRecordBytes = store.MaxValueBytes * 3 / 4
 
 // shape is the network's widest assignment fields, for estimating how
 // large a placement can be.
@@ -50,7 +51,7 @@ func shapeOf(n *network.Network) shape {
 
 // placementBytes is an upper estimate of the encoded placement of a job of
 // this shape: one assignment per worker, each with the network's longest
-// node and model names.
+// node and model names and widest card indices.
 func placementBytes(n *network.Network, j *model.Job) int {
 	s := shapeOf(n)
 	cards := j.CardsPerWorker
@@ -62,10 +63,15 @@ func placementBytes(n *network.Network, j *model.Job) int {
 	}
 	idx := make([]int, cards)
 	for i := range idx {
-		idx[i] = s.cards
+		idx[i] = max(s.cards-1, 0)
 	}
-	a := model.Assignment{Worker: j.Workers, Node: model.NodeID(s.node), Model: s.model, Cards: idx,
-		ShareMilli: j.ShareMilli, MemMiB: j.MemMiB, WorkShareMilli: model.MilliCard}
+	a := model.Assignment{Worker: j.Workers, Node: model.NodeID(s.node), Model: s.model, Cards: idx, ShareMilli: j.ShareMilli}
+	if j.ShareMilli > 0 {
+		a.MemMiB = max(j.MemMiB, 1<<20) // the card's memory when not asked
+	}
+	if j.Mixed {
+		a.WorkShareMilli = model.MilliCard
+	}
 	b, _ := json.Marshal(a)
 	return j.Workers*(len(b)+1) + 128
 }
@@ -86,12 +92,12 @@ func (s *Server) boundRecord(rec *jobRecord, encoded int) error {
 	if p > MaxJobRecordBytes/2 {
 		per := max(p/max(rec.Spec.Workers, 1), 1)
 		probs = append(probs, v1.Problem{Field: "spec.workers", Message: fmt.Sprintf(
-			"%d workers take a placement record of about %d bytes; a job's record is limited to %d bytes (half the store's %d-byte value limit): at most about %d workers of this shape",
-			rec.Spec.Workers, p, MaxJobRecordBytes, store.MaxValueBytes, (MaxJobRecordBytes/2)/per)})
+			"%d workers take a placement record of about %d bytes; a job's record is limited to %d bytes (three quarters of the store's %d-byte value limit): at most about %d workers of this shape",
+			rec.Spec.Workers, p, MaxJobRecordBytes, store.MaxValueBytes, max(MaxJobRecordBytes-encoded, 0)/per)})
 	}
 	if len(probs) == 0 || wl > MaxJobRecordBytes/4 {
 		probs = append(probs, v1.Problem{Field: "workload", Message: fmt.Sprintf(
-			"the command and env take %d bytes as stored (JSON-escaped: %s); with the spec and a placement of about %d bytes the job's record would be %d bytes, over the %d-byte limit (half the store's %d-byte value limit): pass large data as a file or URL",
+			"the command and env take %d bytes as stored (JSON-escaped: %s); with the spec and a placement of about %d bytes the job's record would be %d bytes, over the %d-byte limit (three quarters of the store's %d-byte value limit): pass large data as a file or URL",
 			wl, escapeNote(rec), p, encoded+p, MaxJobRecordBytes, store.MaxValueBytes)})
 	}
 	return probs

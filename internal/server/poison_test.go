@@ -174,3 +174,24 @@ func TestRequeueSpansStaySmall(t *testing.T) {
 	}
 	t.Logf("placement %d bytes, its span %d bytes", len(whole), len(b))
 }
+
+// TestAdmitLargestPool: the record bound leaves room for a gang over the
+// largest model pool of the default network (16,384 cards) in 8-card
+// workers, and for thousands of single-card or fractional workers.
+func TestAdmitLargestPool(t *testing.T) {
+	srv, err := New(Config{Store: mem.New(mem.Config{}), Network: defaultNetwork(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range []model.Job{
+		{Tenant: "acme", Kind: model.Gang, Workers: 2048, CardsPerWorker: 8},
+		{Tenant: "acme", Kind: model.Gang, Workers: 6000, CardsPerWorker: 1},
+		{Tenant: "acme", Kind: model.Inference, Workers: 4000, ShareMilli: 100},
+	} {
+		rec := &jobRecord{Spec: j, State: model.Pending}
+		b, _ := json.Marshal(rec)
+		if err := srv.admit(rec, len(b)); err != nil {
+			t.Errorf("%d × %d cards (share %d): %v", j.Workers, j.CardsPerWorker, j.ShareMilli, err)
+		}
+	}
+}
