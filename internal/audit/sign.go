@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -173,4 +174,72 @@ func LoadOrCreateKey(path string) (key ed25519.PrivateKey, created bool, err err
 		return nil, false, fmt.Errorf("write audit key: %w", err)
 	}
 	return key, true, nil
+}
+
+// Witness is a file outside the store where a writer keeps the newest
+// checkpoint it signed. A store rolled back to an older state that was
+// genuinely signed (the newest entries dropped, an old head restored) is
+// caught by comparing the store with it at start.
+type Witness string
+
+// Save records cp (written to a temporary file and renamed).
+func (w Witness) Save(cp Checkpoint) error {
+	if w == "" {
+		return nil
+	}
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return fmt.Errorf("encode audit witness: %w", err)
+	}
+	tmp := string(w) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write audit witness: %w", err)
+	}
+	if err := os.Rename(tmp, string(w)); err != nil {
+		return fmt.Errorf("write audit witness: %w", err)
+	}
+	return nil
+}
+
+// Check compares the store with the witness: the checkpoint it names must
+// still be in the log with the same hash. It returns the problem, or "".
+func (w Witness) Check(ctx context.Context, g store.Getter) (string, error) {
+	if w == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(string(w))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read audit witness: %w", err)
+	}
+	var cp Checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return "", fmt.Errorf("audit witness %s does not decode: %w", w, err)
+	}
+	kv, err := g.Get(ctx, Key(cp.Seq))
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Sprintf("entry %d, which this replica signed as a checkpoint (%s), is gone from the store: the log was rolled back", cp.Seq, w), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read audit entry %d: %w", cp.Seq, err)
+	}
+	var e Entry
+	if err := json.Unmarshal(kv.Value, &e); err != nil || e.Hash != cp.Hash {
+		return fmt.Sprintf("entry %d is not the one this replica signed as a checkpoint (%s): the log was rewritten", cp.Seq, w), nil
+	}
+	return "", nil
+}
+
+// Checkpoints returns the checkpoints due among entries, unsigned (Seq and
+// Hash): for a writer to Save the newest once they are committed.
+func Checkpoints(entries []Entry) []Checkpoint {
+	var out []Checkpoint
+	for _, e := range entries {
+		if e.Seq%CheckpointEvery == 0 {
+			out = append(out, Checkpoint{Seq: e.Seq, Hash: e.Hash})
+		}
+	}
+	return out
 }

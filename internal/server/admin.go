@@ -175,6 +175,12 @@ func (s *Server) verifyAuditAtStart(ctx context.Context) {
 	}
 	signer := audit.NewSigner(s.cfg.AuditKey)
 	v, err := s.VerifyAudit(ctx, []string{signer.Public()})
+	if err == nil {
+		var prob string
+		if prob, err = audit.Witness(s.cfg.AuditWitness).Check(ctx, s.s); prob != "" {
+			v.OK, v.Problems = false, append(v.Problems, prob)
+		}
+	}
 	switch {
 	case err != nil:
 		s.log.Warn("audit log not verified at start", "err", err)

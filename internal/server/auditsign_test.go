@@ -105,3 +105,64 @@ func TestAuditSignedAndVerifiedAtStart(t *testing.T) {
 		t.Errorf("rewritten log with the key: %+v %v", v, err)
 	}
 }
+
+// TestAuditRollbackCaughtByWitness: a store rolled back to an older,
+// genuinely signed state (the newest entries and their checkpoint dropped,
+// the head as it was then) passes verification with the key, but the next
+// start compares it with the checkpoint this replica kept outside the
+// store and says so.
+func TestAuditRollbackCaughtByWitness(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	pub := audit.NewSigner(key).Public()
+	st := mem.New(mem.Config{})
+	witness := t.TempDir() + "/audit.key.witness"
+	cfg := Config{Store: st, Network: smallNetwork(t), AuditKey: key, AuditWitness: witness}
+	srv, _, stop := runServer(t, cfg)
+	ctx := context.Background()
+	var old []byte // the head, signed, before the checkpoint
+	for range 9 {
+		m := &mutation{}
+		for range 120 {
+			m.audit = append(m.audit, audit.Record{Actor: "test", Action: "test.fill"})
+		}
+		if _, err := srv.w.apply(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if kv, err := st.Get(ctx, audit.HeadKey); err == nil {
+			var h audit.Head
+			_ = json.Unmarshal(kv.Value, &h)
+			if h.Seq < audit.CheckpointEvery {
+				old = kv.Value
+			}
+		}
+	}
+	stop()
+	var h audit.Head
+	_ = json.Unmarshal(old, &h)
+	kv, _ := st.Get(ctx, audit.HeadKey)
+	var last audit.Head
+	_ = json.Unmarshal(kv.Value, &last)
+	ops := []store.Op{store.PutOp(audit.HeadKey, old), store.DeleteOp(audit.CheckpointKey(audit.CheckpointEvery))}
+	for seq := h.Seq + 1; seq <= last.Seq; seq++ {
+		ops = append(ops, store.DeleteOp(audit.Key(seq)))
+	}
+	for i := 0; i < len(ops); i += store.MaxTxnOps {
+		if _, err := st.Txn(ctx, store.Txn{Ops: ops[i:min(i+store.MaxTxnOps, len(ops))]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, _ := audit.ParseKeys([]string{pub})
+	if _, probs, err := audit.Verify(ctx, st, keys); err != nil || len(probs) > 0 {
+		t.Fatalf("the rolled-back log was expected to pass the store-only check: %q %v", probs, err)
+	}
+	var logs syncBuf
+	cfg.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	runServer(t, cfg)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "AUDIT LOG FAILS VERIFICATION") || !strings.Contains(logs.String(), "rolled back") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the start did not say the log was rolled back; log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -62,6 +62,9 @@ type Config struct {
 	// checkpoint every audit.CheckpointEvery entries); nil: unsigned.
 	// Replicas sharing a store share the key.
 	AuditKey ed25519.PrivateKey
+	// AuditWitness is a file outside the store where this replica keeps
+	// the newest checkpoint it signed, checked at start ("": none).
+	AuditWitness string
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 	// TickEvery is how often the scheduler gets a Tick (default 1 s).
@@ -188,7 +191,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AuditKey != nil {
 		s.w.sign = audit.NewSigner(cfg.AuditKey)
+		s.w.witness = audit.Witness(cfg.AuditWitness)
 	}
+	s.w.log = cfg.Log
 	s.pol.Store(policy.NewEngine(cfg.Network.Catalog))
 	s.polReady = make(chan struct{})
 	s.m = newMetrics(cfg.Registry, cfg.Network)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/suanli/suanli/internal/audit"
@@ -71,12 +72,14 @@ func (m *mutation) addKeys(keys map[string]bool) {
 
 // writer owns the audit head and serialises every write of this replica.
 type writer struct {
-	s    store.Store
-	in   chan *mutation
-	now  func() time.Time
-	head audit.Head
-	rev  int64         // the head key's mod revision; -1: unknown
-	sign *audit.Signer // nil: the chain is not signed
+	s       store.Store
+	in      chan *mutation
+	now     func() time.Time
+	head    audit.Head
+	rev     int64         // the head key's mod revision; -1: unknown
+	sign    *audit.Signer // nil: the chain is not signed
+	witness audit.Witness // where the newest signed checkpoint is kept ("": nowhere)
+	log     *slog.Logger
 	// note is what the head last loaded needs said before anything is
 	// signed on top of it (audit.Signer.Vouch); nil: nothing.
 	note *audit.Record
@@ -191,6 +194,11 @@ func (w *writer) commit(ctx context.Context, batch []*mutation) {
 		rev, err := w.s.Txn(ctx, t)
 		if err == nil {
 			w.head, w.rev, w.note = head, rev, nil
+			if cps := audit.Checkpoints(entries); w.sign != nil && len(cps) > 0 {
+				if err := w.witness.Save(cps[len(cps)-1]); err != nil {
+					w.log.Warn("audit witness not saved", "err", err)
+				}
+			}
 			finish(live, rev, nil)
 			return
 		}
