@@ -79,7 +79,9 @@ token to <data-dir>/admin.token (mode 0600); rotate it in place with
 suanli token rotate ID --out <data-dir>/admin.token. The first start also
 writes the key that signs the audit log to <data-dir>/audit.key (mode
 0600); every start logs the key's public half, which 'suanli audit verify
---key' checks the log against, and verifies the log with it.`,
+--key' checks the log against, and verifies the log with it (and with
+<audit-key>.witness, the newest checkpoint it signed, which catches a store
+rolled back to an older signed state).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
