@@ -190,7 +190,7 @@ func TestAdmitLargestPool(t *testing.T) {
 	} {
 		rec := &jobRecord{Spec: j, State: model.Pending}
 		b, _ := json.Marshal(rec)
-		if err := srv.admit(rec, len(b)); err != nil {
+		if err := srv.boundRecord(rec, len(b)); err != nil {
 			t.Errorf("%d × %d cards (share %d): %v", j.Workers, j.CardsPerWorker, j.ShareMilli, err)
 		}
 	}

@@ -68,6 +68,9 @@ func TestLeaderStepsDownOnCommitFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := v1.NewClient(a.url, admin.Secret)
+	if _, err := c.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
 	j, err := c.Submit(ctx, v1.JobSpec{Tenant: "acme", Kind: "batch", Workers: 1, CardsPerWorker: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +167,9 @@ func TestEtcdLeaderKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	clients := []*v1.Client{v1.NewClient(a.url, admin.Secret), v1.NewClient(b.url, admin.Secret)}
+	if _, err := clients[0].PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
 	for round := range 2 {
 		m := cluster.Leader()
 		if m < 0 {
