@@ -26,6 +26,10 @@ func (s *slowStub) Authenticate(ctx context.Context, secret string) (Principal, 
 	return Principal{TokenID: "t", Role: v1.RoleAdmin}, nil
 }
 
+func (s *slowStub) Ready(ctx context.Context) v1.Health {
+	return v1.Health{Status: "ok", Leader: true, Scheduling: v1.SchedLeading}
+}
+
 func (s *slowStub) Events(ctx context.Context, from int64) (<-chan v1.Event, error) {
 	ch := make(chan v1.Event, 1)
 	go func() {
