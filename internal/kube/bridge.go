@@ -196,13 +196,6 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 	return b, nil
 }
 
-// Status returns a snapshot of the bridge.
-func (b *Bridge) Status() BridgeStatus {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.status
-}
-
 func (b *Bridge) count(f func(s *BridgeStatus)) {
 	b.mu.Lock()
 	f(&b.status)

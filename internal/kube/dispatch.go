@@ -257,52 +257,6 @@ func (d *Dispatcher) service(ctx context.Context, job *model.Job, p model.Placem
 	return nil
 }
 
-// Cancel deletes a job's pods (and PodGroup) with the grace period; the
-// pods' processes get SIGTERM, then SIGKILL when it runs out.
-func (d *Dispatcher) Cancel(ctx context.Context, job model.JobID) error {
-	sel := metav1.ListOptions{LabelSelector: LabelJob + "=" + labelValue(string(job))}
-	pods, err := d.Client.Pods(d.Namespace).List(ctx, sel)
-	if err != nil {
-		return fmt.Errorf("cancel %s: %w", job, err)
-	}
-	grace := d.GraceSeconds
-	for _, p := range pods.Items {
-		if p.Annotations["suanli.io/job-id"] != string(job) {
-			continue
-		}
-		err := d.Client.Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("cancel %s: delete pod %s: %w", job, p.Name, err)
-		}
-	}
-	svcs, err := d.Client.Services(d.Namespace).List(ctx, sel)
-	if err != nil {
-		return fmt.Errorf("cancel %s: list Services: %w", job, err)
-	}
-	for _, s := range svcs.Items {
-		if s.Annotations["suanli.io/job-id"] != string(job) {
-			continue
-		}
-		err := d.Client.Services(d.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("cancel %s: delete Service %s: %w", job, s.Name, err)
-		}
-	}
-	if d.Volcano && d.Dynamic != nil {
-		groups, err := d.Dynamic.Resource(PodGroupGVR).Namespace(d.Namespace).List(ctx, sel)
-		if err != nil {
-			return fmt.Errorf("cancel %s: list PodGroups: %w", job, err)
-		}
-		for _, g := range groups.Items {
-			err := d.Dynamic.Resource(PodGroupGVR).Namespace(d.Namespace).Delete(ctx, g.GetName(), metav1.DeleteOptions{})
-			if err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("cancel %s: delete PodGroup: %w", job, err)
-			}
-		}
-	}
-	return nil
-}
-
 // labelValue makes a job id a valid label value (63 characters, alphanumeric
 // ends); the full id stays in an annotation.
 func labelValue(s string) string {

@@ -64,10 +64,6 @@ type Site struct {
 	inventory Inventory
 }
 
-// Track tells the site how many pods a dispatched job has, so that its state
-// can be derived from them.
-func (s *Site) Track(job model.JobID, workers int) { s.TrackPlacement(job, "", workers) }
-
 // TrackPlacement is Track for one placement of a job: only the pods
 // labelled with its key (LabelPlacement) count, so that pods of an earlier
 // placement of a requeued job, still terminating, do not. Its JobStatus
@@ -122,21 +118,6 @@ func podsOf(job model.JobID, key string, pods []*corev1.Pod) []corev1.Pod {
 		}
 	}
 	return mine
-}
-
-// Reachable reports whether the API server answered the last probe; while it
-// does not, the site's capacity is unknown, not free.
-func (s *Site) Reachable() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reachable
-}
-
-// Inventory returns the last inventory seen.
-func (s *Site) Inventory() Inventory {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inventory
 }
 
 // Run watches the site until ctx ends, sending events to out.
