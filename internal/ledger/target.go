@@ -66,9 +66,6 @@ func ParseFLOPS(s string) (int64, error) {
 // integers only.
 func EF(gflops int64) string { return scaled(gflops, 1_000_000) }
 
-// PF formats GFLOPS as PFLOPS with three decimals.
-func PF(gflops int64) string { return scaled(gflops, 1_000) }
-
 func scaled(v, div int64) string {
 	neg := v < 0
 	if neg {

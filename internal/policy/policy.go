@@ -10,7 +10,6 @@ package policy
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -120,19 +119,6 @@ func Parse(data []byte, cat *catalog.Catalog) (*Policy, error) {
 	p := d.policy(tree)
 	if err := d.err(); err != nil {
 		return nil, err
-	}
-	return p, nil
-}
-
-// LoadFile reads and parses a policy file.
-func LoadFile(path string, cat *catalog.Catalog) (*Policy, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
-	}
-	p, err := Parse(b, cat)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, nil
 }

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 
@@ -29,30 +28,6 @@ type Exemption struct {
 	// it holds while now < Expires.
 	Expires int64  `json:"expires"`
 	Reason  string `json:"reason,omitempty"`
-}
-
-// ValidateExemptions reports every problem with the exemptions, each with
-// its path.
-func ValidateExemptions(ex []Exemption) error {
-	var errs []error
-	seen := map[string]int{}
-	for i, e := range ex {
-		p := fmt.Sprintf("exemptions[%d]", i)
-		if e.ID == "" {
-			errs = append(errs, fmt.Errorf("%s.id: missing", p))
-		} else if j, dup := seen[e.ID]; dup {
-			errs = append(errs, fmt.Errorf("%s.id: %q is already used by exemptions[%d]", p, e.ID, j))
-		} else {
-			seen[e.ID] = i
-		}
-		if (e.Job == "") == (e.Tenant == "") {
-			errs = append(errs, fmt.Errorf("%s: give exactly one of job, tenant", p))
-		}
-		if e.Expires <= 0 {
-			errs = append(errs, fmt.Errorf("%s.expires: %d; every exemption needs an expiry time", p, e.Expires))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func (e *Exemption) covers(job *model.Job, tenant model.TenantID, rule string) bool {

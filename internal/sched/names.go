@@ -55,9 +55,6 @@ func NewNames(net *network.Network) *Names {
 	return n
 }
 
-// CheckNames is NewNames(net).Check(j).
-func CheckNames(net *network.Network, j *model.Job) error { return NewNames(net).Check(j) }
-
 // Check reports every model, site, region and stack the job names that the
 // network does not have, each as "field[i]: message" with the closest names
 // it does have ("did you mean"), joined; nil when all are known. A job

@@ -56,3 +56,6 @@ func TestCheckNames(t *testing.T) {
 		})
 	}
 }
+
+// CheckNames is NewNames(net).Check(j).
+func CheckNames(net *network.Network, j *model.Job) error { return NewNames(net).Check(j) }

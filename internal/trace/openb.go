@@ -52,9 +52,6 @@ type Pod struct {
 	CreationTime, DeletionTime, ScheduledTime int64
 }
 
-// TotalGPUMilli is the pod's whole GPU request in thousandths of a GPU.
-func (p Pod) TotalGPUMilli() int64 { return int64(p.NumGPU) * int64(p.GPUMilli) }
-
 // Options tune the readers.
 type Options struct {
 	// SkipBad skips bad rows (counting them in the Report) instead of failing.
