@@ -224,9 +224,6 @@ func New(net *network.Network, cfg Config) *Core {
 	return c
 }
 
-// Now is the latest time the core has seen.
-func (c *Core) Now() int64 { return c.now }
-
 // Job returns the core's record of a job it holds (terminal jobs are
 // dropped once advanced).
 func (c *Core) Job(id model.JobID) (JobStatus, bool) {
@@ -235,13 +232,6 @@ func (c *Core) Job(id model.JobID) (JobStatus, bool) {
 		return JobStatus{}, false
 	}
 	return e.st, true
-}
-
-// Tenant returns a tenant's definition and the FP16 GFLOPS its placed jobs
-// hold.
-func (c *Core) Tenant(id model.TenantID) (model.Tenant, int64) {
-	ts := c.tenant(id)
-	return ts.t, ts.gflops
 }
 
 // Errors Step returns for events it cannot apply; the core is unchanged.

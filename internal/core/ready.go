@@ -31,11 +31,6 @@ type Ready struct {
 	versions []uint64 // of each job in Jobs, for Advance
 }
 
-// Empty reports whether there is nothing to persist.
-func (rd *Ready) Empty() bool {
-	return len(rd.Placements) == 0 && len(rd.Stops) == 0 && len(rd.Jobs) == 0
-}
-
 // Stop is a committed placement to stop.
 type Stop struct {
 	Job       model.JobID     `json:"job"`

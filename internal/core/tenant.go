@@ -3,7 +3,6 @@ package core
 import (
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/model"
-	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/sched"
 )
 
@@ -36,18 +35,6 @@ type modelAmount struct {
 	model string
 	milli int64
 }
-
-// milli is the thousandths of a card the usage holds, over all models.
-func (u usage) milli() int64 {
-	var t int64
-	for _, m := range u.modelMilli {
-		t += m
-	}
-	return t
-}
-
-// usageOf measures a placement against the network's catalog.
-func usageOf(net *network.Network, p *model.Placement) usage { return usageBy(p, net.Model) }
 
 // usage is usageOf with the core's remembered catalog look-ups.
 func (c *Core) usage(p *model.Placement) usage { return usageBy(p, c.model) }

@@ -155,13 +155,6 @@ func (c *Cluster) modelID(name string) string {
 	return id
 }
 
-// Network is the network the cluster allocates.
-func (c *Cluster) Network() *network.Network { return c.st.net }
-
-// Version counts the changes made to the cluster (Apply, Release,
-// SetNodeHealthy); a caller can tell whether capacity may have changed.
-func (c *Cluster) Version() uint64 { return c.version }
-
 // index adds (sign +1) or removes (sign -1) a node from the indexes,
 // according to its current free count and partly used cards.
 func (c *Cluster) index(n int32, sign int32) {
@@ -369,11 +362,6 @@ func (b bitset) set(i int32, on bool) {
 			sum[w>>6] &^= 1 << (uint(w) & 63)
 		}
 	}
-}
-
-func (b bitset) has(i int32) bool {
-	_, data := b.split()
-	return data[i>>6]&(1<<(uint(i)&63)) != 0
 }
 
 // next returns the first member ≥ i and < hi, or -1.

@@ -103,16 +103,6 @@ func (l *Leadership) Resign(ctx context.Context) error {
 	return nil
 }
 
-// Candidate returns the value this leader published.
-func (l *Leadership) Candidate() string { return l.name }
-
-// Key and Rev identify the leadership in etcd: a Txn guarded by
-// CreateRevision(Key) == Rev commits only while this leadership lasts.
-func (l *Leadership) Key() string { return l.election.Key() }
-
-// Rev is the leadership key's create revision (see Key).
-func (l *Leadership) Rev() int64 { return l.election.Rev() }
-
 // Leader returns the current leader's candidate value, or ErrNoLeader.
 func Leader(ctx context.Context, cli *clientv3.Client, name string) (string, error) {
 	resp, err := cli.Get(ctx, ElectionPrefix+name+"/", clientv3.WithFirstCreate()...)
