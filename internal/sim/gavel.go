@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -620,4 +621,51 @@ func cloneCounts(m map[string]int) map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// GavelWindow is the job ids Gavel measures: [GavelWindowLo, GavelWindowHi).
+const (
+	GavelWindowLo = 4000
+	GavelWindowHi = 5000
+)
+
+// GenerateGavelJobs draws a single-GPU job stream from the distribution of
+// Gavel's generator (scheduler/utils.py:generate_job): the job type uniform
+// over the matrix's types that run on v100; a duration on a V100 of
+// 60·10^U(1.5,3) s with probability 0.8, else 60·10^U(3,4) s; total steps
+// = duration × the type's V100 throughput; Poisson arrivals with mean gap
+// lamS. It does not reproduce Gavel's own streams (those come from
+// Python's generator), only their distribution. Jobs GavelWindowLo to
+// GavelWindowHi−1 are the window.
+func GenerateGavelJobs(seed uint64, n int, lamS float64, tp Throughputs) ([]GavelJob, error) {
+	var types []string
+	for name, r := range tp {
+		if r["v100"] > 0 {
+			types = append(types, name)
+		}
+	}
+	if len(types) == 0 {
+		return nil, errors.New("the throughput matrix has no v100 rates: the generator sizes jobs by their V100 time")
+	}
+	if n < 1 || !(lamS > 0) {
+		return nil, fmt.Errorf("generate %d jobs with mean gap %v s: want at least one job and a positive gap", n, lamS)
+	}
+	slices.Sort(types)
+	rng := rand.New(rand.NewPCG(seed, 0x6761_76656c)) // "gavel"
+	jobs := make([]GavelJob, n)
+	t := 0.0
+	for i := range jobs {
+		if i > 0 {
+			t += -lamS * math.Log(1-rng.Float64())
+		}
+		typ := types[rng.IntN(len(types))]
+		lo, hi := 1.5, 3.0
+		if rng.Float64() >= 0.8 {
+			lo, hi = 3, 4
+		}
+		dur := 60 * math.Pow(10, lo+(hi-lo)*rng.Float64())
+		jobs[i] = GavelJob{ID: i, ArrivalS: t, Type: typ, ScaleFactor: 1, TotalSteps: dur * tp[typ]["v100"],
+			InWindow: i >= GavelWindowLo && i < GavelWindowHi}
+	}
+	return jobs, nil
 }
