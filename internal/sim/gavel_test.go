@@ -3,9 +3,9 @@ package sim
 import (
 	"context"
 	"math"
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/suanli/suanli/internal/core"
@@ -240,4 +240,3 @@ func TestGavelFull(t *testing.T) {
 		}
 	}
 }
-
