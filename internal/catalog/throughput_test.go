@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -93,5 +94,77 @@ entries:
 	}
 	if _, err := tp.Overlay([]byte("classes: [{id: a, unit: x, flops_per_unit: 1, bogus: 1}]"), "strict.yaml"); err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("unknown field: %v", err)
+	}
+}
+
+// TestRateEstimatorConverges feeds noisy reports (log-normal, σ = 0.25:
+// a quarter of reports off by more than 25%) of true rates 0.5× to 2× the
+// matrix's figures; after N = 100 reports per pair every estimate is within
+// 10% of the truth, and after 2 it has barely left the default.
+func TestRateEstimatorConverges(t *testing.T) {
+	tp := DefaultThroughput()
+	cat := Default()
+	rng := rand.New(rand.NewPCG(7, 11))
+	est := NewRateEstimator(tp)
+	type pair struct {
+		class string
+		m     *Model
+		truth float64
+		prior float64
+	}
+	var pairs []pair
+	for _, c := range tp.Classes() {
+		for _, m := range cat.Models() {
+			f, ok := tp.Rate(c.ID, m)
+			if !ok {
+				continue
+			}
+			pairs = append(pairs, pair{c.ID, m, f.V * math.Exp2(2*rng.Float64()-1), f.V})
+		}
+	}
+	report := func(n int) {
+		for _, p := range pairs {
+			for range n {
+				secs := 60 + 600*rng.Float64()
+				if err := est.Report(p.class, p.m.ID, p.truth*math.Exp(0.25*rng.NormFloat64())*secs, secs); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	report(2)
+	moved := 0
+	for _, p := range pairs {
+		f, _ := est.Estimate(p.class, p.m)
+		if math.Abs(math.Log(f.V/p.prior)) > 0.5*math.Abs(math.Log(p.truth/p.prior))+0.15 {
+			moved++
+		}
+		if f.Conf == Observed {
+			t.Fatalf("%s on %s: observed after 2 reports", p.class, p.m.ID)
+		}
+	}
+	if moved > len(pairs)/10 {
+		t.Errorf("%d of %d estimates left the default after 2 reports", moved, len(pairs))
+	}
+	report(98)
+	worst := 0.0
+	for _, p := range pairs {
+		f, _ := est.Estimate(p.class, p.m)
+		worst = max(worst, math.Abs(f.V/p.truth-1))
+		if f.Conf != Observed {
+			t.Errorf("%s on %s: %s after 100 reports", p.class, p.m.ID, f.Conf)
+		}
+	}
+	t.Logf("%d pairs, worst error after 100 reports: %.1f%%", len(pairs), 100*worst)
+	if worst > 0.10 {
+		t.Errorf("worst estimate %.1f%% off after 100 reports", 100*worst)
+	}
+	for _, bad := range [][2]float64{{0, 1}, {1, 0}, {-1, 1}, {math.NaN(), 1}, {1, math.Inf(1)}} {
+		if err := est.Report("vision-train", "x", bad[0], bad[1]); err == nil {
+			t.Errorf("report %v accepted", bad)
+		}
+	}
+	if err := est.Report("nope", "x", 1, 1); err == nil {
+		t.Error("unknown class accepted")
 	}
 }
