@@ -3,7 +3,6 @@ package core
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -326,12 +325,6 @@ func (e *entry) shape() string {
 		b = append(strconv.AppendBool(b, x), '|')
 	}
 	b = append(b, j.Classification...)
-	if len(j.Rates) > 0 { // the heterogeneity term reads them
-		b = append(b, "|rates"...)
-		for _, m := range slices.Sorted(maps.Keys(j.Rates)) {
-			b = strconv.AppendFloat(append(strconv.AppendQuote(append(b, ' '), m), '='), j.Rates[m], 'g', -1, 64)
-		}
-	}
 	e.shapeKey = string(b)
 	return e.shapeKey
 }
