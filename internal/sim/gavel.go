@@ -334,8 +334,8 @@ type gavelRun struct {
 	firstRun  int64 // -1 until placed
 	moves     int
 	running   bool
+	restoring bool // its current placement began with a restore (after a move)
 	gen       int
-	version   int // bumped on each migration: the core's job id suffix
 	done      float64
 }
 
@@ -398,12 +398,7 @@ func RunGavel(ctx context.Context, jobs []GavelJob, cfg GavelConfig) (*GavelRepo
 		}
 	}
 	rate := func(r *gavelRun, typ string) float64 { return cfg.Throughputs[r.j.Type][typ] }
-	jobID := func(i int) model.JobID {
-		if runs[i].version == 0 {
-			return model.JobID(fmt.Sprintf("gavel-%d", runs[i].j.ID))
-		}
-		return model.JobID(fmt.Sprintf("gavel-%d.%d", runs[i].j.ID, runs[i].version))
-	}
+	jobID := func(i int) model.JobID { return model.JobID(fmt.Sprintf("gavel-%d", runs[i].j.ID)) }
 	coreJob := func(i int, at int64) model.Job {
 		j := model.Job{ID: jobID(i), Tenant: "gavel", Kind: model.Batch, Workers: 1, CardsPerWorker: 1, SubmitTime: at}
 		if cfg.Aware {
@@ -438,7 +433,7 @@ func RunGavel(ctx context.Context, jobs []GavelJob, cfg GavelConfig) (*GavelRepo
 	}
 	stop := func(r *gavelRun, t int64) {
 		ran := float64(t - r.startedAt)
-		if r.moves > 0 {
+		if r.restoring {
 			ran -= float64(cfg.Migration.RestoreCostS)
 		}
 		if ran > 0 {
@@ -476,7 +471,7 @@ func RunGavel(ctx context.Context, jobs []GavelJob, cfg GavelConfig) (*GavelRepo
 					r.firstRun = t
 				}
 				restore := int64(0)
-				if r.moves > 0 {
+				if r.restoring = r.moves > 0; r.restoring {
 					restore = cfg.Migration.RestoreCostS
 				}
 				heap.Push(&fq, finish{t: finishAt(r, t, restore), run: &run{i: i}, gen: r.gen})
@@ -514,20 +509,9 @@ func RunGavel(ctx context.Context, jobs []GavelJob, cfg GavelConfig) (*GavelRepo
 				return nil
 			}
 			r := &runs[best]
-			old := jobID(best)
-			if err := c.Step(core.JobCancelled{At: t, Job: old}); err != nil {
-				return err
-			}
-			delete(byID, old)
-			stop(r, t)
-			if err := drain(t); err != nil {
-				return err
-			}
 			r.moves++
-			r.version++
 			rep.Migrations++
-			byID[jobID(best)] = best
-			if err := c.Step(core.JobSubmitted{At: t, Job: coreJob(best, t)}); err != nil {
+			if err := c.Step(core.JobMigrated{At: t, Job: jobID(best)}); err != nil {
 				return err
 			}
 			if err := drain(t); err != nil {
