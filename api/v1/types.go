@@ -41,28 +41,33 @@ const (
 // JobSpec is what a client submits: the shape of the work and its
 // constraints. Tenant defaults to the caller's own tenant.
 type JobSpec struct {
-	Tenant           string   `json:"tenant,omitempty"`
-	Name             string   `json:"name,omitempty"`
-	Kind             string   `json:"kind"`
-	Priority         int      `json:"priority,omitempty"`
-	Workers          int      `json:"workers"`
-	CardsPerWorker   int      `json:"cards_per_worker,omitempty"`
-	ShareMilli       int      `json:"share_milli,omitempty"`
-	MemMiB           int64    `json:"mem_mib,omitempty"`
-	Models           []string `json:"models,omitempty"`
-	ComputeGFLOPS    int64    `json:"compute_gflops,omitempty"`
-	EfficiencyMilli  int      `json:"efficiency_milli,omitempty"`
-	Stacks           []string `json:"stacks,omitempty"`
-	PyTorch          []string `json:"pytorch,omitempty"`
-	MinMemMiB        int64    `json:"min_mem_mib,omitempty"`
-	Regions          []string `json:"regions,omitempty"`
-	Sites            []string `json:"sites,omitempty"`
-	Topology         string   `json:"topology,omitempty"`
-	TopologyRequired bool     `json:"topology_required,omitempty"`
-	CrossSite        bool     `json:"cross_site,omitempty"`
-	Mixed            bool     `json:"mixed,omitempty"`
-	Classification   string   `json:"classification,omitempty"`
-	RuntimeSec       int64    `json:"runtime_sec,omitempty"`
+	Tenant          string   `json:"tenant,omitempty"`
+	Name            string   `json:"name,omitempty"`
+	Kind            string   `json:"kind"`
+	Priority        int      `json:"priority,omitempty"`
+	Workers         int      `json:"workers"`
+	CardsPerWorker  int      `json:"cards_per_worker,omitempty"`
+	ShareMilli      int      `json:"share_milli,omitempty"`
+	MemMiB          int64    `json:"mem_mib,omitempty"`
+	Models          []string `json:"models,omitempty"`
+	ComputeGFLOPS   int64    `json:"compute_gflops,omitempty"`
+	EfficiencyMilli int      `json:"efficiency_milli,omitempty"`
+	// Rates is the job's measured throughput per card on each model
+	// (catalog id or name → work per second, in one unit of the job's
+	// choosing). Where given, placement ranks models by it instead of by
+	// peak FLOPS; it never says how much work the job has.
+	Rates            map[string]float64 `json:"rates,omitempty"`
+	Stacks           []string           `json:"stacks,omitempty"`
+	PyTorch          []string           `json:"pytorch,omitempty"`
+	MinMemMiB        int64              `json:"min_mem_mib,omitempty"`
+	Regions          []string           `json:"regions,omitempty"`
+	Sites            []string           `json:"sites,omitempty"`
+	Topology         string             `json:"topology,omitempty"`
+	TopologyRequired bool               `json:"topology_required,omitempty"`
+	CrossSite        bool               `json:"cross_site,omitempty"`
+	Mixed            bool               `json:"mixed,omitempty"`
+	Classification   string             `json:"classification,omitempty"`
+	RuntimeSec       int64              `json:"runtime_sec,omitempty"`
 	// LostAfterSec shortens how long the job's work on a disconnected
 	// node is held for it before it is requeued (0: as long as the node's
 	// site holds it, by default 5 minutes).

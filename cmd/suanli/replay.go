@@ -50,6 +50,15 @@ type replayConfig struct {
 	samples   int   // time series points; default 240
 	compress  int64 // protocol B: divide arrival times by this; default 1
 	net       netFlags
+
+	// Gavel's benchmark
+	gavelPath    string  // Gavel's job stream (JSON lines)
+	gavelSeed    int64   // generate a stream from Gavel's distribution with this seed instead (-1: none)
+	throughputs  string  // throughput matrix (Gavel's isolated CSV or simulation_throughputs.json)
+	gavelCluster string  // type:cards,…
+	jobsPerHour  float64 // rescale arrivals (0: the stream's own)
+	gavelResults string  // Gavel's summary.csv (default: gavel_results/summary.csv beside the stream)
+	gavelMode    string  // both, aware, agnostic
 }
 
 func newReplayCmd() *cobra.Command {
@@ -68,12 +77,18 @@ func newReplayCmd() *cobra.Command {
                    utilisation and fragmentation over time, job completion.
   --synthetic month  a seeded synthetic national month (about a million jobs) on
                    --network, replayed through the core.
+  --gavel JOBS     Gavel's (OSDI '20) job stream on its cluster (--cluster), through the core:
+                   a job's runtime on a type is its steps ÷ the type's throughput (--throughputs);
+                   the scheduler sees rates only (aware) or peak FLOPS (agnostic). Average JCT over
+                   jobs 4000–4999, utilisation and makespan, beside Gavel's own runs.
 
 The openb traces are Alibaba's cluster-trace-gpu-v2023 (research use only); by default
 they are read from ` + openbRel + ` next to the repository.`,
 		Example: `  suanli replay --protocol fgd --trace ../shared/data/alibaba-gpu-v2023/openb_pod_list_default.csv --plot fgd.svg
   suanli replay --protocol time --json
-  suanli replay --network default --synthetic month --plot month.svg`,
+  suanli replay --network default --synthetic month --plot month.svg
+  suanli replay --gavel ../shared/data/gavel/jobs_seed0_lam1125_singlegpu.jsonl \
+      --throughputs ../shared/data/gavel/throughputs_isolated.csv --cluster v100:36,p100:36,k80:36`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runReplay(cmd, &cfg) },
 	}
@@ -94,6 +109,13 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.IntVar(&cfg.workers, "workers", 0, "protocol A: runs in parallel (default: the CPUs)")
 	f.IntVar(&cfg.samples, "samples", 240, "time-based replays: points in the time series")
 	f.Int64Var(&cfg.compress, "compress", 1, "protocol time: divide the pods' arrival times by this, raising the load (run times stay)")
+	f.StringVar(&cfg.gavelPath, "gavel", "", "replay Gavel's job stream (JSON lines) on --cluster; needs --throughputs")
+	f.Int64Var(&cfg.gavelSeed, "gavel-seed", -1, "replay a stream drawn from Gavel's generator distribution with this seed (7,000 jobs); needs --throughputs")
+	f.StringVar(&cfg.throughputs, "throughputs", "", "with --gavel: throughput matrix, steps/s per job type and GPU type (Gavel's throughputs_isolated.csv or simulation_throughputs.json)")
+	f.StringVar(&cfg.gavelCluster, "cluster", "v100:36,p100:36,k80:36", "with --gavel: GPU types and cards, one GPU per server")
+	f.Float64Var(&cfg.jobsPerHour, "jobs-per-hour", 0, "with --gavel: rescale arrivals to this rate (default: the stream's own, 3.2)")
+	f.StringVar(&cfg.gavelResults, "gavel-results", "", "with --gavel: Gavel's summary.csv to show beside (default: gavel_results/summary.csv next to the stream, if there)")
+	f.StringVar(&cfg.gavelMode, "mode", "both", "with --gavel: aware, agnostic or both")
 	cfg.net.add(cmd)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	return cmd
@@ -101,7 +123,15 @@ they are read from ` + openbRel + ` next to the repository.`,
 
 // check reports every problem with the flags.
 func (cfg *replayConfig) check(cmd *cobra.Command) error {
+	if cfg.gavelPath != "" || cfg.gavelSeed >= 0 {
+		return cfg.checkGavel(cmd)
+	}
 	var errs []error
+	for _, name := range []string{"throughputs", "cluster", "jobs-per-hour", "gavel-results", "mode", "gavel-seed"} {
+		if cmd.Flags().Changed(name) {
+			errs = append(errs, fmt.Errorf("--%s needs --gavel or --gavel-seed", name))
+		}
+	}
 	synthetic := cfg.synthetic != "" || cfg.jobsPath != ""
 	switch cfg.protocol {
 	case "fgd", "time":
@@ -219,6 +249,12 @@ func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
 		plot   func(io.Writer) error
 	)
 	switch {
+	case cfg.gavelPath != "" || cfg.gavelSeed >= 0:
+		rs, tbl, err := cfg.runGavel(ctx)
+		if err != nil {
+			return err
+		}
+		report, table = rs, tbl
 	case cfg.synthetic != "" || cfg.jobsPath != "":
 		r, err := cfg.runSynthetic(ctx, bar)
 		if err != nil {

@@ -266,6 +266,11 @@ func (c *Core) Step(ev Event) error {
 			st = model.Failed
 		}
 		c.end(ev.Job, st)
+	case JobMigrated:
+		if e := c.jobs[ev.Job]; e != nil && e.st.Placement != nil {
+			c.unplace(e, StopMigrated, "")
+			c.requeue(e, StopMigrated)
+		}
 	case JobStarted:
 		if e := c.jobs[ev.Job]; e != nil && e.st.State == model.Placed {
 			e.st.State = model.Running

@@ -246,3 +246,53 @@ func TestRestore(t *testing.T) {
 		t.Fatalf("node loss of a restored job: %s", readyString(&rd))
 	}
 }
+
+// TestJobMigrated moves a job placed on its slower model to its faster one
+// once that frees: the old placement is stopped as migrated and the job is
+// placed again in the same Ready, at its old queue position, ahead of a
+// job submitted after it.
+func TestJobMigrated(t *testing.T) {
+	net, err := specLines([]string{
+		"site=a model=huawei-ascend-910c nodes=1 cards=1",
+		"site=a model=huawei-ascend-910b4 nodes=1 cards=1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(net, Config{})
+	node := func(p *model.Placement) string { n, _ := net.Node(p.Assignments[0].Node); return n.Model }
+	fast := map[string]float64{"huawei-ascend-910b4": 3, "huawei-ascend-910c": 1}
+	blocker := model.Job{ID: "blocker", Tenant: "t", Kind: model.Batch, Workers: 1, CardsPerWorker: 1, Models: []string{"huawei-ascend-910b4"}}
+	mover := model.Job{ID: "mover", Tenant: "t", Kind: model.Batch, Workers: 1, CardsPerWorker: 1, Rates: fast}
+	for _, j := range []model.Job{blocker, mover} {
+		if err := c.Step(JobSubmitted{At: 1, Job: j}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := c.Ready()
+	c.Advance(rd)
+	before, _ := c.Job("mover")
+	if before.Placement == nil || node(before.Placement) != "huawei-ascend-910c" {
+		t.Fatalf("mover not on the 910C while the 910B4 is taken: %+v", before.Placement)
+	}
+	// Nothing happens to a job that is not placed.
+	if err := c.Step(JobMigrated{At: 2, Job: "ghost"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(JobFinished{At: 5, Job: "blocker"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(c.Ready())
+	if err := c.Step(JobMigrated{At: 6, Job: "mover"}); err != nil {
+		t.Fatal(err)
+	}
+	rd = c.Ready()
+	c.Advance(rd)
+	if len(rd.Stops) != 1 || rd.Stops[0].Job != "mover" || rd.Stops[0].Reason != StopMigrated {
+		t.Fatalf("stops %+v, want mover migrated", rd.Stops)
+	}
+	after, _ := c.Job("mover")
+	if after.Placement == nil || node(after.Placement) != "huawei-ascend-910b4" || after.Position != before.Position {
+		t.Fatalf("after the move: %+v at position %d (was %d)", after.Placement, after.Position, before.Position)
+	}
+}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/suanli/suanli/internal/model"
@@ -29,6 +30,7 @@ func (c *Core) submit(j model.Job) {
 	c.seq++
 	e := &entry{job: j, byGFLOPS: len(j.Models) == 0 && j.ComputeGFLOPS > 0}
 	e.job.Models = slices.Clone(j.Models)
+	e.job.Rates = maps.Clone(j.Rates)
 	for _, name := range j.Models {
 		id := name
 		if m := c.model(name); m != nil {

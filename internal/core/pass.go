@@ -296,7 +296,9 @@ func (c *Core) waitsFor(e *entry, x *sched.Explanation) []string {
 }
 
 // shape is the key of everything a decision depends on besides the
-// cluster: jobs of one shape get the same decision in one pass.
+// cluster: jobs of one shape get the same decision in one pass. (Rates are
+// not in it: they rank placements and never decide whether one exists,
+// and the key only memoizes failures.)
 func (e *entry) shape() string {
 	if e.shapeKey != "" {
 		return e.shapeKey

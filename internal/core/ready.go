@@ -11,6 +11,7 @@ const (
 	StopNodeLost  = "node-lost"     // a node of the placement was lost; requeued whole
 	StopEvicted   = "policy-denied" // the policy no longer allows the placement; requeued
 	StopCancelled = "cancelled"     // the user cancelled the job
+	StopMigrated  = "migrated"      // moved to where it runs faster; requeued at its position
 )
 
 // Ready is what the core decided since the last Advance: what the shell must

@@ -80,6 +80,19 @@ func TestJobFromSpecListsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestJobFromSpecRates(t *testing.T) {
+	spec := v1.JobSpec{Kind: "batch", Workers: 1, CardsPerWorker: 1, Rates: map[string]float64{"huawei-ascend-910b4": 2300, "metax-c500": 1900}}
+	j, err := JobFromSpec(spec, "acme")
+	if err != nil || j.Rates["metax-c500"] != 1900 || len(j.Rates) != 2 {
+		t.Fatalf("rates not carried: %+v, %v", j.Rates, err)
+	}
+	spec.Rates = map[string]float64{"metax-c500": -1}
+	_, err = JobFromSpec(spec, "acme")
+	if code, _ := status(err); code != 400 || !strings.Contains(err.Error(), `rates["metax-c500"]`) {
+		t.Errorf("negative rate: %d %v", code, err)
+	}
+}
+
 func TestStatusMapping(t *testing.T) {
 	tests := []struct {
 		err  error

@@ -81,6 +81,13 @@ type Job struct {
 	// a card count per candidate model at EfficiencyMilli.
 	ComputeGFLOPS   int64 `json:"compute_gflops,omitempty"`
 	EfficiencyMilli int   `json:"efficiency_milli,omitempty"`
+	// Rates is the job's throughput per card on each model (catalog id →
+	// work per second, in one unit of the job's choosing: steps/s,
+	// tokens/s …), measured or taken from a throughput matrix. Where it is
+	// given, the scheduler's heterogeneity term ranks models by it instead
+	// of by peak FLOPS; a model it leaves out ranks last. It never says how
+	// much work the job has.
+	Rates map[string]float64 `json:"rates,omitempty"`
 
 	Stacks    []string `json:"stacks,omitempty"`      // acceptable software stacks (CANN, NeuWare …)
 	PyTorch   []string `json:"pytorch,omitempty"`     // acceptable PyTorch integrations (torch_npu …)
@@ -121,6 +128,8 @@ const (
 	MaxLostAfterSec = 7 * 86400             // how long a job's work is held on a disconnected node: a week
 	MaxWeight       = 1000                  // a tenant's fair-share weight
 	MaxVendorCap    = 10_000_000            // a tenant's cards of one vendor
+	MaxRates        = 256                   // entries of a job's throughput table
+	MaxRate         = 1e12                  // one throughput figure, in the job's unit per second
 )
 
 func (j *Job) Validate() error {
@@ -195,6 +204,17 @@ func (j *Job) Validate() error {
 	}
 	if j.LostAfterSec < 0 || j.LostAfterSec > MaxLostAfterSec {
 		bad("lost_after_sec", "%d must be between 0 (the site's) and %d (a week)", j.LostAfterSec, MaxLostAfterSec)
+	}
+	if len(j.Rates) > MaxRates {
+		bad("rates", "%d entries: at most %d (one per accelerator model)", len(j.Rates), MaxRates)
+	}
+	for m, r := range j.Rates {
+		if strings.TrimSpace(m) == "" {
+			bad("rates", "an entry has an empty model id")
+		}
+		if !(r > 0 && r <= MaxRate) { // also refuses NaN
+			bad(fmt.Sprintf("rates[%q]", m), "%v must be a positive throughput of at most %g", r, float64(MaxRate))
+		}
 	}
 	for i, m := range j.Models {
 		if strings.TrimSpace(m) == "" {

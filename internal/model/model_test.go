@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,10 @@ func TestJobValidate(t *testing.T) {
 		{"fraction too big", func(j *Job) { j.Kind = Inference; j.CardsPerWorker = 0; j.ShareMilli = 1000 }, []string{"share_milli: 1000"}},
 		{"fractional gang", func(j *Job) { j.CardsPerWorker = 0; j.ShareMilli = 500 }, []string{"whole cards"}},
 		{"models and compute", func(j *Job) { j.Models = []string{"x"}; j.ComputeGFLOPS = 5; j.CardsPerWorker = 0 }, []string{"either models or a compute request"}},
+		{"valid rates", func(j *Job) { j.Rates = map[string]float64{"ascend-910b": 7.5, "mlu590": 3} }, nil},
+		{"bad rates", func(j *Job) {
+			j.Rates = map[string]float64{"a": 0, "b": -1, "c": math.NaN(), "d": math.Inf(1), " ": 1}
+		}, []string{`rates["a"]: 0`, `rates["b"]: -1`, `rates["c"]: NaN`, `rates["d"]: +Inf`, "empty model id"}},
 		{"batch of two", func(j *Job) { j.Kind = Batch; j.Workers = 2 }, []string{"batch job is one task"}},
 		{"lost after a minute", func(j *Job) { j.LostAfterSec = 60 }, nil},
 		{"lost after never", func(j *Job) { j.LostAfterSec = MaxLostAfterSec + 1 }, []string{"lost_after_sec: 604801"}},

@@ -23,7 +23,7 @@ type search struct {
 	// the whole cards per worker it would take.
 	modReason []Reason
 	perWorker []int
-	modValue  []int64 // heterogeneity value (GFLOPS × free fraction)
+	modValue  []int64 // heterogeneity value (GFLOPS × free fraction, or the job's rate)
 	maxValue  int64
 	eligible  []int32 // eligible models, in id order
 
@@ -110,6 +110,10 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 	return s
 }
 
+// rateScale is the heterogeneity value of the model where a job with a
+// throughput table runs fastest.
+const rateScale = 1_000_000_000
+
 func resize[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
@@ -128,6 +132,15 @@ func (s *search) filterModels() {
 		named = make(map[string]bool, len(job.Models))
 		for _, name := range job.Models {
 			named[s.c.modelID(name)] = true
+		}
+	}
+	var rates map[string]float64
+	var maxRate float64
+	if len(job.Rates) > 0 {
+		rates = make(map[string]float64, len(job.Rates))
+		for name, r := range job.Rates {
+			rates[s.c.modelID(name)] = r
+			maxRate = max(maxRate, r)
 		}
 	}
 	eff := int64(job.EfficiencyMilli)
@@ -152,7 +165,12 @@ func (s *search) filterModels() {
 		s.modReason[m] = reason
 		if reason == "" {
 			s.eligible = append(s.eligible, int32(m))
-			if mi.cards > 0 {
+			switch {
+			case rates != nil:
+				// Measured throughput: the model where the job runs
+				// fastest ranks first, whatever else is free.
+				s.modValue[m] = int64(rates[mi.id] / maxRate * rateScale)
+			case mi.cards > 0:
 				s.modValue[m] = mi.gflops * int64(s.c.modFree[m]) / int64(mi.cards)
 			}
 			s.maxValue = max(s.maxValue, s.modValue[m])

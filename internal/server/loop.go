@@ -547,6 +547,7 @@ var stopActions = map[string]string{
 	core.StopEvicted:   "sched.evict",
 	core.StopPreempted: "sched.preempt",
 	core.StopNodeLost:  "sched.requeue",
+	core.StopMigrated:  "sched.migrate",
 }
 
 // decisionAudit is the audit record of one committed decision: a stop (an

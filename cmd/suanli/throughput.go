@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/suanli/suanli/internal/catalog"
+)
+
+func init() { register(newThroughputCmd) }
+
+func newThroughputCmd() *cobra.Command {
+	var (
+		net    netFlags
+		file   string
+		class  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "throughput [MODEL]",
+		Short: "Print the throughput matrix: per workload class and accelerator model, what one card delivers, with confidence and sources",
+		Long: `Throughput prints the matrix the scheduler can rank accelerators by: for each workload
+class (dense LLM pre-training, MoE, fine-tuning, LLM prefill and decode, vision,
+recommendation …) and each catalog model, the throughput of one card in the class's
+unit. Measured entries carry their confidence and sources; the others are derived:
+
+  rate = peak FP16 FLOPS × stack efficiency × class efficiency ÷ FLOPs per unit
+
+--throughput FILE overlays classes, stack efficiencies and entries (same schema as the
+embedded data, internal/catalog/data/throughput.yaml).`,
+		Example: `  suanli throughput
+  suanli throughput --class dense-llm-pretrain
+  suanli throughput "Ascend 910B4" --throughput our-benchmarks.yaml --json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cat, err := net.loadCatalog()
+			if err != nil {
+				return err
+			}
+			tp := catalog.DefaultThroughput()
+			if file != "" {
+				if tp, err = catalog.LoadThroughputFile(file); err != nil {
+					return usageErr(fmt.Errorf("--throughput: %w", err))
+				}
+			}
+			classes := tp.Classes()
+			if class != "" {
+				c, ok := tp.Class(class)
+				if !ok {
+					return usageErr(fmt.Errorf("--class %q: no such workload class (run `suanli throughput` for the list)", class))
+				}
+				classes = []catalog.WorkloadClass{c}
+			}
+			models := cat.Models()
+			if len(args) == 1 {
+				m, ok := cat.Lookup(args[0])
+				if !ok {
+					return usageErr(fmt.Errorf("no model %q in the catalog (run `suanli catalog` for the list)", args[0]))
+				}
+				models = []*catalog.Model{m}
+			}
+			// Measured entries for models the catalog lacks still show.
+			seen := map[string]bool{}
+			for _, m := range models {
+				seen[m.ID] = true
+			}
+			if len(args) == 0 {
+				for _, e := range tp.Entries() {
+					if !seen[e.Model] {
+						seen[e.Model] = true
+						models = append(models, &catalog.Model{ID: e.Model})
+					}
+				}
+			}
+			var figs []catalog.RateFigure
+			for _, c := range classes {
+				for _, m := range models {
+					if f, ok := tp.Rate(c.ID, m); ok {
+						figs = append(figs, f)
+					}
+				}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"classes": classes, "rates": figs})
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLASS\tMODEL\tRATE\tUNIT\tCONF\tBASIS")
+			for _, f := range figs {
+				basis := f.Note
+				for _, s := range f.Sources {
+					basis += " [" + s + ": " + tp.Source(s) + "]"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Class, f.Model, strconv.FormatFloat(f.V, 'g', 4, 64), f.Unit, f.Conf, basis)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "\nPer card. derived = peak FP16 FLOPS × stack efficiency × class efficiency ÷ FLOPs per unit; the stack\n"+
+				"efficiencies are assumptions (unverified) until measured rates replace them.")
+			return nil
+		},
+	}
+	net.add(cmd)
+	cmd.Flags().Lookup("network").Hidden = true
+	cmd.Flags().StringVar(&file, "throughput", "", "overlay this throughput file (YAML, the embedded schema) on the defaults")
+	cmd.Flags().StringVar(&class, "class", "", "only this workload class")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
