@@ -161,7 +161,10 @@ func TestHeartbeatsNotQueuedBehindTenants(t *testing.T) {
 		if rec.Code != http.StatusOK {
 			t.Fatalf("heartbeat: %d %s", rec.Code, rec.Body)
 		}
-		if d := time.Since(start); d > time.Second {
+		// Queued behind the tenants it would wait until they are released,
+		// which happens only after this loop: any bound far above a
+		// heartbeat's cost tells the two apart on a loaded machine.
+		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("heartbeat took %s behind the tenants' requests", d)
 		}
 	}
@@ -199,7 +202,7 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, lvl string) float64 {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !ok() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
