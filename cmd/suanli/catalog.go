@@ -90,6 +90,7 @@ func writeModel(cmd *cobra.Command, m *catalog.Model) error {
 	fig("memory GB", m.MemoryGB)
 	fig("bandwidth GB/s", m.BandwidthGBps)
 	fig("TDP W", m.TDPW)
+	fig("price CNY", m.ListPriceCNY)
 	row("interconnect", dash(m.Interconnect)+" "+m.Topology)
 	fig("link GB/s", m.LinkGBps)
 	row("cards per server", fmt.Sprint(m.CardsPerServer))

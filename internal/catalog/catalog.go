@@ -41,6 +41,10 @@ type Model struct {
 	MemoryType    string `json:"memory_type,omitempty"`
 	BandwidthGBps Figure `json:"memory_bandwidth_gbps"`
 	TDPW          Figure `json:"tdp_w"`
+	// ListPriceCNY is the purchase price of one card in CNY (a street or
+	// distributor price where no list price is published), with its
+	// confidence; unknown for most models.
+	ListPriceCNY Figure `json:"list_price_cny"`
 
 	Interconnect string `json:"interconnect,omitempty"`
 	Topology     string `json:"topology,omitempty"`
@@ -78,6 +82,32 @@ func (m *Model) FP16GFLOPS() (gflops int64, conf Confidence, ok bool) {
 		return 0, Unknown, false
 	}
 	return m.FP16.Milli, m.FP16.Conf, true // TFLOPS×1000 = GFLOPS
+}
+
+// PowerW is the board power of one card in watts: the TDP when the catalog
+// has a figure, else the upper end of the range the sources give (counted
+// as derived: a conservative estimate); ok is false when neither is known.
+func (m *Model) PowerW() (w int64, conf Confidence, ok bool) {
+	switch {
+	case m.TDPW.Known:
+		return m.TDPW.Milli / 1000, m.TDPW.Conf, true
+	case m.TDPW.High > 0:
+		return m.TDPW.High / 1000, Derived, true
+	}
+	return 0, Unknown, false
+}
+
+// PriceCNY is the purchase price of one card in CNY with its confidence
+// (the upper end of a range when only a range is known); ok is false when
+// the catalog has no figure.
+func (m *Model) PriceCNY() (cny int64, conf Confidence, ok bool) {
+	switch {
+	case m.ListPriceCNY.Known:
+		return m.ListPriceCNY.Milli / 1000, m.ListPriceCNY.Conf, true
+	case m.ListPriceCNY.High > 0:
+		return m.ListPriceCNY.High / 1000, Derived, true
+	}
+	return 0, Unknown, false
 }
 
 // MemMiB is the card memory in MiB (capacities in the data are binary GB),
@@ -198,6 +228,7 @@ type rawModel struct {
 	MemoryType     string          `json:"memory_type"`
 	Bandwidth      *rawFigure      `json:"memory_bandwidth_gbps"`
 	TDP            *rawFigure      `json:"tdp_w"`
+	ListPrice      *rawFigure      `json:"list_price_cny"`
 	Interconnect   *rawLink        `json:"interconnect"`
 	CardsPerServer *rawFigure      `json:"cards_per_server"`
 	DomainCards    *int            `json:"domain_cards"`

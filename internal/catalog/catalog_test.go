@@ -154,3 +154,54 @@ func FuzzOverlay(f *testing.F) {
 		}
 	})
 }
+
+func TestPowerAndPrice(t *testing.T) {
+	c := Default()
+	tests := []struct {
+		id             string
+		w              int64
+		wConf          Confidence
+		wOK            bool
+		price          int64
+		pConf          Confidence
+		pOK            bool
+		keepSourceFrom string // an id of the facts file the overlay must not drop
+	}{
+		{"nvidia-h20", 400, Press, true, 110000, Press, true, "willitrunai-h20"},
+		// A press range only: the upper end, counted as derived.
+		{"huawei-ascend-910b3", 400, Derived, true, 120000, Press, true, "jishuzhan-910b"},
+		{"cambricon-mlu370-x8", 250, VendorSpec, true, 0, Unknown, false, ""},
+		// No figure at all stays unknown.
+		{"huawei-ascend-910c", 0, Unknown, false, 0, Unknown, false, ""},
+	}
+	for _, tt := range tests {
+		m, ok := c.Lookup(tt.id)
+		if !ok {
+			t.Fatalf("%s missing", tt.id)
+		}
+		w, wc, wok := m.PowerW()
+		if w != tt.w || wc != tt.wConf || wok != tt.wOK {
+			t.Errorf("%s PowerW = %d %s %v, want %d %s %v", tt.id, w, wc, wok, tt.w, tt.wConf, tt.wOK)
+		}
+		p, pc, pok := m.PriceCNY()
+		if p != tt.price || pc != tt.pConf || pok != tt.pOK {
+			t.Errorf("%s PriceCNY = %d %s %v, want %d %s %v", tt.id, p, pc, pok, tt.price, tt.pConf, tt.pOK)
+		}
+		if tt.pOK && len(m.ListPriceCNY.Sources) == 0 {
+			t.Errorf("%s: price without a source", tt.id)
+		}
+		for _, s := range m.ListPriceCNY.Sources {
+			if m.Sources[s] == "" {
+				t.Errorf("%s: price source %q is not in the model's sources", tt.id, s)
+			}
+		}
+		if tt.keepSourceFrom != "" && m.Sources[tt.keepSourceFrom] == "" {
+			t.Errorf("%s: the overlay dropped source %q of the facts file", tt.id, tt.keepSourceFrom)
+		}
+	}
+	// A bad price is refused with its path.
+	_, err := c.Overlay([]byte("accelerators:\n- id: nvidia-h20\n  list_price_cny: {v: -1, conf: press}\n"), "x.yaml")
+	if err == nil || !strings.Contains(err.Error(), "list_price_cny") {
+		t.Errorf("negative price: err = %v", err)
+	}
+}

@@ -46,6 +46,7 @@ func merge(m *Model, r *rawModel) error {
 	setF("memory_gb", &m.MemoryGB, r.Memory)
 	setF("memory_bandwidth_gbps", &m.BandwidthGBps, r.Bandwidth)
 	setF("tdp_w", &m.TDPW, r.TDP)
+	setF("list_price_cny", &m.ListPriceCNY, r.ListPrice)
 	if r.Interconnect != nil {
 		setS(&m.Interconnect, r.Interconnect.Name)
 		setS(&m.Topology, r.Interconnect.Topology)
@@ -93,7 +94,13 @@ func merge(m *Model, r *rawModel) error {
 		}
 	}
 	if len(r.Sources) > 0 {
-		m.Sources = map[string]string{}
+		// An overlay adds sources to the model's own (a copy: the map is
+		// shared with the catalog the overlay started from).
+		old := m.Sources
+		m.Sources = make(map[string]string, len(old)+len(r.Sources))
+		for k, v := range old {
+			m.Sources[k] = v
+		}
 		for _, s := range r.Sources {
 			m.Sources[s.ID] = s.Ref
 		}
