@@ -68,6 +68,8 @@ type Report struct {
 	General      General             `json:"general"`
 	Breakdowns   map[string][]Bucket `json:"breakdowns"`
 	Target       *Progress           `json:"target,omitempty"`
+	// Power is the power ledger: installed and drawn MW per site.
+	Power *PowerReport `json:"power,omitempty"`
 }
 
 // Allocation gives the allocated capacity of a node in thousandths of a
@@ -130,6 +132,8 @@ func Capacity(n *network.Network, alloc Allocation) Report {
 		})
 		r.Breakdowns[d] = list
 	}
+	p := Power(n, alloc)
+	r.Power = &p
 	return r
 }
 

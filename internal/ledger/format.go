@@ -91,6 +91,9 @@ func WriteTable(w io.Writer, r *Report) error {
 			return err
 		}
 	}
+	if r.Power != nil {
+		return WritePowerTable(w, r.Power)
+	}
 	return nil
 }
 

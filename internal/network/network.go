@@ -19,8 +19,14 @@ type Network struct {
 	Sites        []model.Site
 	Domains      []model.Domain
 	Nodes        []model.Node
+	// Energy holds each site's power, carbon and lease facts (in site
+	// order); Links the backbone; Prices the tenants' price table.
+	Energy []SiteEnergy
+	Links  []Link
+	Prices []Price
 
-	siteIdx map[model.SiteID]int
+	siteIdx   map[model.SiteID]int
+	energyIdx map[model.SiteID]int
 	nodeIdx map[model.NodeID]int
 }
 
@@ -31,6 +37,15 @@ func (n *Network) Site(id model.SiteID) (*model.Site, bool) {
 		return nil, false
 	}
 	return &n.Sites[i], true
+}
+
+// SiteEnergy returns the energy facts of a site.
+func (n *Network) SiteEnergy(id model.SiteID) (*SiteEnergy, bool) {
+	i, ok := n.energyIdx[id]
+	if !ok {
+		return nil, false
+	}
+	return &n.Energy[i], true
 }
 
 // Node returns the node with the id.
@@ -63,6 +78,10 @@ func (n *Network) index() {
 	n.siteIdx = make(map[model.SiteID]int, len(n.Sites))
 	for i := range n.Sites {
 		n.siteIdx[n.Sites[i].ID] = i
+	}
+	n.energyIdx = make(map[model.SiteID]int, len(n.Energy))
+	for i := range n.Energy {
+		n.energyIdx[n.Energy[i].Site] = i
 	}
 	n.nodeIdx = make(map[model.NodeID]int, len(n.Nodes))
 	for i := range n.Nodes {

@@ -25,6 +25,10 @@ type Spec struct {
 	// this network, in the catalog file's schema (a list of entries).
 	Catalog json.RawMessage `json:"catalog"`
 	Sites   []SiteSpec      `json:"sites"`
+	// Links are the backbone links between sites; Prices what tenants pay
+	// (usage and bills are priced from them).
+	Links  []LinkSpec  `json:"links,omitempty"`
+	Prices []PriceSpec `json:"prices,omitempty"`
 }
 
 // SiteSpec is one site in a spec.
@@ -50,6 +54,17 @@ type SiteSpec struct {
 	// heartbeats missed) before their work is requeued elsewhere, as a Go
 	// duration ("10m"); default: the server's --lost-after.
 	LostAfter string `json:"lost_after"`
+	// Energy and build-out facts: the facility power envelope available now
+	// (MW) and planned by year ("2027": 150), the grid carbon factor
+	// (kgCO2/kWh; default: the province's published factor), the host's
+	// power as a fraction of card power (default DefaultHostShare), rack
+	// slots, and for a leased site what the operator pays per card-hour.
+	PowerMW      *Fact              `json:"power_mw,omitempty"`
+	PowerByYear  map[string]float64 `json:"power_mw_by_year,omitempty"`
+	CarbonFactor *Fact              `json:"carbon_factor,omitempty"`
+	HostShare    float64            `json:"host_share,omitempty"`
+	Racks        int                `json:"racks,omitempty"`
+	LeasePrice   float64            `json:"lease_price,omitempty"`
 }
 
 // GeneralSpec is a site's general-purpose (CPU) compute.
@@ -141,6 +156,7 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 	dups := 0 // sites repeating an earlier id; the first namedDups are named
 	const namedDups = 10
 	totalNodes := 0
+	grid := DefaultGridFactors()
 	for i := range s.Sites {
 		ss := &s.Sites[i]
 		path := fmt.Sprintf("sites[%d]", i)
@@ -155,6 +171,9 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 		}
 		site, siteErrs := ss.site(path)
 		errs = append(errs, siteErrs...)
+		en, enErrs := ss.energy(path, grid, site.Ownership)
+		errs = append(errs, enErrs...)
+		n.Energy = append(n.Energy, en)
 		if len(ss.Pools) == 0 {
 			bad(path+".pools", "a site needs at least one pool of accelerator nodes")
 		}
@@ -180,6 +199,11 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 	if dups > namedDups {
 		bad("sites", "%d more sites repeat an id given earlier", dups-namedDups)
 	}
+	links, lerrs := checkLinks(s.Links, seen)
+	errs = append(errs, lerrs...)
+	prices, perrs := checkPrices(s.Prices, seen, cat)
+	errs = append(errs, perrs...)
+	n.Links, n.Prices = links, prices
 	if len(errs) == 0 {
 		ids := make(map[model.NodeID]bool, len(n.Nodes))
 		for _, node := range n.Nodes {
