@@ -27,7 +27,7 @@ type Network struct {
 
 	siteIdx   map[model.SiteID]int
 	energyIdx map[model.SiteID]int
-	nodeIdx map[model.NodeID]int
+	nodeIdx   map[model.NodeID]int
 }
 
 // Site returns the site with the id.
