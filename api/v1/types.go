@@ -259,6 +259,11 @@ type Usage struct {
 	CardHoursMilli  int64       `json:"card_hours_milli"`
 	PFLOPHoursMilli int64       `json:"pflop_hours_milli"`
 	CostFen         int64       `json:"cost_fen"`
+	// Energy at the facility (cards, their hosts' share, PUE), its CO2 at
+	// each site's grid factor and its electricity cost.
+	KWhMilli   int64 `json:"kwh_milli"`
+	KgCO2Milli int64 `json:"kg_co2_milli"`
+	EnergyFen  int64 `json:"energy_fen"`
 }
 
 // UsageLine is one tenant's use of one model at one site.
@@ -269,7 +274,14 @@ type UsageLine struct {
 	CardHoursMilli  int64  `json:"card_hours_milli"`
 	PFLOPHoursMilli int64  `json:"pflop_hours_milli"`
 	FenPerCardHour  int64  `json:"fen_per_card_hour"`
+	FenPerPFLOPHour int64  `json:"fen_per_pflop_hour"`
 	CostFen         int64  `json:"cost_fen"`
+	KWhMilli        int64  `json:"kwh_milli"`
+	KgCO2Milli      int64  `json:"kg_co2_milli"`
+	EnergyFen       int64  `json:"energy_fen"`
+	// UnmeteredCardHoursMilli is use on cards whose model has no power
+	// figure: its energy is not in KWhMilli.
+	UnmeteredCardHoursMilli int64 `json:"unmetered_card_hours_milli"`
 }
 
 // AuditEntry is one link of the hash-chained audit log.

@@ -315,16 +315,37 @@ func newUsageCmd() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(out, "tenant %s, %s (UTC)\n", u.Tenant, u.Month)
-			fmt.Fprintln(tw, "SITE\tMODEL\tOWNERSHIP\tCARD-H\tFP16 PFLOP-H\tCNY/CARD-H\tCNY\t")
+			fmt.Fprintln(tw, "SITE\tMODEL\tOWNERSHIP\tCARD-H\tFP16 PFLOP-H\tkWh\tkg CO2\tPRICE\tCNY\t")
+			var unmetered int64
 			for _, l := range u.Lines {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.Site, l.Model, l.Ownership, milli(l.CardHoursMilli), milli(l.PFLOPHoursMilli), fen(l.FenPerCardHour), fen(l.CostFen))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.Site, l.Model, l.Ownership, milli(l.CardHoursMilli), milli(l.PFLOPHoursMilli),
+					milli(l.KWhMilli), milli(l.KgCO2Milli), rate(l.FenPerCardHour, l.FenPerPFLOPHour), fen(l.CostFen))
+				unmetered += l.UnmeteredCardHoursMilli
 			}
-			fmt.Fprintf(tw, "total\t\t\t%s\t%s\t\t%s\t\n", milli(u.CardHoursMilli), milli(u.PFLOPHoursMilli), fen(u.CostFen))
-			return tw.Flush()
+			fmt.Fprintf(tw, "total\t\t\t%s\t%s\t%s\t%s\t\t%s\t\n", milli(u.CardHoursMilli), milli(u.PFLOPHoursMilli), milli(u.KWhMilli), milli(u.KgCO2Milli), fen(u.CostFen))
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "energy at the facility (cards, host share, PUE); its electricity cost CNY %s\n", fen(u.EnergyFen))
+			if unmetered > 0 {
+				fmt.Fprintf(out, "%s card-hours ran on cards with no power figure: their energy is not counted\n", milli(unmetered))
+			}
+			return nil
 		}, func(cmd *cobra.Command) {
 			cmd.Flags().StringVar(&tenant, "tenant", "", "the tenant (a tenant token: its own)")
 			cmd.Flags().StringVar(&month, "month", "", "YYYY-MM, UTC (default: this month)")
 		})
+}
+
+// rate renders a price per card-hour or per PFLOP-hour.
+func rate(perCard, perPFLOP int64) string {
+	switch {
+	case perPFLOP > 0:
+		return fen(perPFLOP) + "/PFLOP-h"
+	case perCard > 0:
+		return fen(perCard) + "/card-h"
+	}
+	return "-"
 }
 
 func milli(v int64) string { return fmt.Sprintf("%d.%03d", v/1000, v%1000) }

@@ -92,12 +92,19 @@ func (s *Server) Usage(ctx context.Context, tenant, month string) (v1.Usage, err
 	if err != nil {
 		return v1.Usage{}, fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
 	}
-	out := v1.Usage{Tenant: tenant, Month: month, Lines: []v1.UsageLine{}, CardHoursMilli: u.CardHoursMilli, PFLOPHoursMilli: u.PFLOPHoursMilli, CostFen: u.CostFen}
+	return usageWire(u), nil
+}
+
+// usageWire converts metered usage to its API form.
+func usageWire(u ledger.Usage) v1.Usage {
+	out := v1.Usage{Tenant: string(u.Tenant), Month: u.Month, Lines: []v1.UsageLine{}, CardHoursMilli: u.CardHoursMilli, PFLOPHoursMilli: u.PFLOPHoursMilli, CostFen: u.CostFen,
+		KWhMilli: u.KWhMilli, KgCO2Milli: u.KgCO2Milli, EnergyFen: u.EnergyFen}
 	for _, l := range u.Lines {
 		out.Lines = append(out.Lines, v1.UsageLine{Site: string(l.Site), Model: l.Model, Ownership: string(l.Ownership),
-			CardHoursMilli: l.CardHoursMilli, PFLOPHoursMilli: l.PFLOPHoursMilli, FenPerCardHour: l.FenPerCardHour, CostFen: l.CostFen})
+			CardHoursMilli: l.CardHoursMilli, PFLOPHoursMilli: l.PFLOPHoursMilli, FenPerCardHour: l.FenPerCardHour, FenPerPFLOPHour: l.FenPerPFLOPHour, CostFen: l.CostFen,
+			KWhMilli: l.KWhMilli, KgCO2Milli: l.KgCO2Milli, EnergyFen: l.EnergyFen, UnmeteredCardHoursMilli: l.UnmeteredMilliCardSeconds / 3600})
 	}
-	return out, nil
+	return out
 }
 
 // intervals splits a placement held over [start, end) into per-assignment
@@ -124,12 +131,21 @@ func (s *Server) interval(r *jobRecord, site model.SiteID, mdl string, milli int
 			return nil
 		}
 	}
-	if st, ok := s.net.Site(site); ok {
+	st, _ := s.net.Site(site)
+	if st != nil {
 		iv.Ownership = st.Ownership
+		iv.PowerFenPerKWh = st.PowerFenPerKWh
+	}
+	en, _ := s.net.SiteEnergy(site)
+	if en != nil {
+		iv.GCO2PerKWh = en.GCO2PerKWh
 	}
 	if m := s.net.Model(mdl); m != nil {
 		g, _, _ := m.FP16GFLOPS()
 		iv.GFLOPS = g * iv.MilliCards / model.MilliCard
+		if st != nil {
+			iv.FacilityW, _, _ = ledger.CardFacilityW(m, st, en)
+		}
 	}
 	return []ledger.Interval{iv}
 }

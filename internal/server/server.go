@@ -50,7 +50,8 @@ type Config struct {
 	Network *network.Network
 	// Elector picks the scheduling leader; nil: this replica always leads.
 	Elector Elector
-	// Prices for metering; nil: no prices (cost 0).
+	// Prices for metering; nil: the network spec's prices (and leased
+	// sites at their lease price).
 	Prices *ledger.PriceTable
 	// Sched tunes the scheduler.
 	Sched sched.Config
@@ -181,6 +182,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ReleaseWithin <= 0 {
 		cfg.ReleaseWithin = 2 * time.Minute
+	}
+	if cfg.Prices == nil {
+		pt, err := ledger.NetworkPrices(cfg.Network)
+		if err != nil {
+			return nil, fmt.Errorf("server: network prices: %w", err)
+		}
+		cfg.Prices = pt
 	}
 	s := &Server{cfg: cfg, s: cfg.Store, net: cfg.Network, log: cfg.Log, now: cfg.Now,
 		w: newWriter(cfg.Store, cfg.Now), v: newView(), tokens: map[string]cachedToken{}, used: map[string]time.Time{}, beats: map[model.NodeID]beat{}}
