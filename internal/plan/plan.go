@@ -1,0 +1,658 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/optimize/convex/lp"
+
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/ledger"
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+)
+
+// Objectives.
+const (
+	MinCost   = "cost"   // capex + energy opex over the horizon
+	MinCarbon = "carbon" // kg CO2 of the added cards over the horizon
+)
+
+// Config is a planning question.
+type Config struct {
+	// From is the year the network stands at (its end); the plan adds
+	// cards in From+1 … By.
+	From, By     int
+	TargetGFLOPS int64
+	// Budget is the capex allowed per year in CNY (a year absent: no
+	// limit).
+	Budget map[int]float64
+	// MinDomestic is the least domestic share of FP16 FLOPS in every
+	// planned year (0 … 1).
+	MinDomestic float64
+	// Utilisation is the average load the energy opex assumes (0 … 1].
+	Utilisation float64
+	Objective   string
+	Supply      *Supply
+	// MaxNodes caps the branch-and-bound search (default 200 LP solves);
+	// the search also stops once the plan is within GapTolerance of the
+	// best bound (a fraction, default 0.001; negative: search to the end).
+	MaxNodes     int
+	GapTolerance float64
+}
+
+// Add is one purchase: servers of a model at a site in a year.
+type Add struct {
+	Year  int    `json:"year"`
+	Site  string `json:"site"`
+	Model string `json:"model"`
+	Nodes int64  `json:"nodes"`
+	Cards int64  `json:"cards"`
+}
+
+// Year is the network after a planned year.
+type Year struct {
+	Year          int     `json:"year"`
+	TargetEF      float64 `json:"target_ef"`
+	EF            float64 `json:"ef"`
+	DomesticShare float64 `json:"domestic_share"`
+	CapexCNY      float64 `json:"capex_cny"`
+	// OpexCNY and KgCO2 are the year's energy at the assumed utilisation
+	// for the whole network (installed and added).
+	OpexCNY float64 `json:"opex_cny"`
+	KgCO2   float64 `json:"kg_co2"`
+	MW      float64 `json:"mw"`
+}
+
+// SiteYear is a site's draw against its envelope in a year.
+type SiteYear struct {
+	Year       int     `json:"year"`
+	Site       string  `json:"site"`
+	MW         float64 `json:"mw"` // facility MW at full load
+	EnvelopeMW float64 `json:"envelope_mw"`
+	AddedCards int64   `json:"added_cards"`
+}
+
+// Binding is a constraint the LP optimum sits on and what relaxing it by
+// one step would save in the objective.
+type Binding struct {
+	Constraint string  `json:"constraint"`
+	Year       int     `json:"year"`
+	Relax      string  `json:"relax"`      // the step, e.g. "+10 MW"
+	Saves      float64 `json:"saves"`      // objective units (CNY or kg CO2); NaN-free
+	Unit       string  `json:"unit"`       // CNY or kg CO2
+	Infeasible bool    `json:"infeasible"` // true when the plan needs it (relaxing the other way)
+}
+
+// Result is a plan.
+type Result struct {
+	Objective  string     `json:"objective"`
+	Years      []Year     `json:"years"`
+	Adds       []Add      `json:"adds"`
+	Sites      []SiteYear `json:"sites"`
+	LPBound    float64    `json:"lp_bound"`    // the root LP optimum
+	Bound      float64    `json:"bound"`       // no integer plan beats it (branch-and-bound's best bound)
+	Integer    float64    `json:"integer"`     // the integer plan's objective
+	GapPercent float64    `json:"gap_percent"` // (integer - bound) / bound
+	Proven     bool       `json:"proven"`      // the search finished: the plan is optimal
+	Binding    []Binding  `json:"binding"`
+	// Closed lists sites that take no new cards because the spec gives no
+	// power envelope for them.
+	Closed []string `json:"closed_sites,omitempty"`
+	// Notes say what the figures rest on.
+	Notes []string `json:"notes"`
+}
+
+// variable is one LP column: servers of an offer at a site bought in a year.
+type variable struct {
+	site     int
+	offer    int
+	year     int
+	nodeEF   float64 // FP16 EF per server
+	nodeMW   float64 // facility MW per server at full load
+	nodeCapM float64 // capex, million CNY per server
+	cost     float64 // objective coefficient
+	domestic bool
+	cards    int
+}
+
+type row struct {
+	name  string
+	year  int
+	coef  map[int]float64
+	rhs   float64
+	ge    bool   // ≥ (else ≤)
+	kind  string // target, power, supply, budget, domestic
+	relax float64
+	step  string
+}
+
+type problem struct {
+	cfg    Config
+	n      *network.Network
+	sites  []model.Site
+	vars   []variable
+	rows   []row
+	years  []int
+	base   baseState
+	closed []string
+}
+
+type baseState struct {
+	ef, domEF float64
+	siteMW    []float64
+	mwTotal   float64
+	opexCNY   float64 // a year of the installed network's energy
+	kgCO2     float64
+}
+
+// Solve computes the plan.
+func Solve(n *network.Network, cfg Config) (*Result, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	p, err := build(n, cfg)
+	if err != nil {
+		return nil, err
+	}
+	x, obj, err := p.solve(nil)
+	if err != nil {
+		if errors.Is(err, lp.ErrInfeasible) {
+			return nil, fmt.Errorf("no plan meets the target within the limits (power envelopes, supply, budgets, domestic share): %w", err)
+		}
+		return nil, err
+	}
+	ints, err := p.round(x)
+	if err != nil {
+		return nil, err
+	}
+	maxNodes := cfg.MaxNodes
+	if maxNodes == 0 {
+		maxNodes = 200
+	}
+	tol := cfg.GapTolerance
+	if tol == 0 {
+		tol = 0.001
+	}
+	ints, incObj, bound, done := p.branchAndBound(x, obj, ints, p.objective(ints), maxNodes, tol)
+	r := p.result(ints)
+	r.LPBound = obj
+	r.Bound = bound
+	r.Integer = incObj
+	r.Proven = done
+	if bound > 0 {
+		r.GapPercent = 100 * (r.Integer - bound) / bound
+	}
+	r.Binding = p.binding(x, obj)
+	return r, nil
+}
+
+func (c *Config) check() error {
+	var errs []error
+	if c.By <= c.From {
+		errs = append(errs, fmt.Errorf("the target year %d must come after the base year %d", c.By, c.From))
+	}
+	if c.By-c.From > 20 {
+		errs = append(errs, fmt.Errorf("a plan spans at most 20 years (%d-%d asked)", c.From, c.By))
+	}
+	if c.TargetGFLOPS <= 0 {
+		errs = append(errs, errors.New("the target must be positive"))
+	}
+	if c.MinDomestic < 0 || c.MinDomestic > 1 || math.IsNaN(c.MinDomestic) {
+		errs = append(errs, fmt.Errorf("the minimum domestic share %v must be between 0 and 1", c.MinDomestic))
+	}
+	if c.Utilisation == 0 {
+		c.Utilisation = 0.7
+	}
+	if c.Utilisation < 0 || c.Utilisation > 1 || math.IsNaN(c.Utilisation) {
+		errs = append(errs, fmt.Errorf("the utilisation %v must be between 0 and 1", c.Utilisation))
+	}
+	switch c.Objective {
+	case "":
+		c.Objective = MinCost
+	case MinCost, MinCarbon:
+	default:
+		errs = append(errs, fmt.Errorf("objective %q: want cost or carbon", c.Objective))
+	}
+	for y, b := range c.Budget {
+		if b < 0 || math.IsNaN(b) {
+			errs = append(errs, fmt.Errorf("budget %d: %v CNY must not be negative", y, b))
+		}
+	}
+	if c.Supply == nil || len(c.Supply.Offers) == 0 {
+		errs = append(errs, errors.New("a supply file with at least one model is required"))
+	}
+	return errors.Join(errs...)
+}
+
+const hoursPerYear = 8760
+
+func build(n *network.Network, cfg Config) (*problem, error) {
+	p := &problem{cfg: cfg, n: n, sites: n.Sites}
+	for y := cfg.From + 1; y <= cfg.By; y++ {
+		p.years = append(p.years, y)
+	}
+	// The installed network.
+	pw := ledger.Power(n, nil)
+	siteIdx := map[model.SiteID]int{}
+	for i := range n.Sites {
+		siteIdx[n.Sites[i].ID] = i
+	}
+	p.base.siteMW = make([]float64, len(n.Sites))
+	for _, sp := range pw.Sites {
+		i := siteIdx[model.SiteID(sp.Site)]
+		p.base.siteMW[i] = float64(sp.FacilityW) / 1e6
+		p.base.mwTotal += float64(sp.FacilityW) / 1e6
+		kwh := float64(sp.FacilityW) / 1000 * hoursPerYear * cfg.Utilisation
+		p.base.opexCNY += kwh * float64(n.Sites[i].PowerFenPerKWh) / 100
+		p.base.kgCO2 += kwh * float64(sp.GCO2PerKWh) / 1000
+	}
+	for i := range n.Nodes {
+		node := &n.Nodes[i]
+		m := n.Model(node.Model)
+		g, _, _ := m.FP16GFLOPS()
+		ef := float64(g) * float64(node.Cards) / 1e9
+		p.base.ef += ef
+		if m.Domestic() {
+			p.base.domEF += ef
+		}
+	}
+	// Columns: every site with an envelope × offer × year with supply.
+	for si := range n.Sites {
+		site := &n.Sites[si]
+		e, _ := n.SiteEnergy(site.ID)
+		if e == nil || (e.EnvelopeConf == catalog.Unknown && len(e.PlannedMW) == 0) {
+			p.closed = append(p.closed, string(site.ID))
+			continue
+		}
+		for oi, o := range cfg.Supply.Offers {
+			w, _, _ := ledger.CardFacilityW(o.Model, site, e)
+			g, _, _ := o.Model.FP16GFLOPS()
+			cps := o.Model.CardsPerServer
+			for _, y := range p.years {
+				if o.Cards[y] <= 0 {
+					continue
+				}
+				v := variable{site: si, offer: oi, year: y, cards: cps, domestic: o.Model.Domestic(),
+					nodeEF:   float64(g) * float64(cps) / 1e9,
+					nodeMW:   float64(w) * float64(cps) / 1e6,
+					nodeCapM: o.PriceCNY * float64(cps) / 1e6,
+				}
+				years := float64(cfg.By - y + 1)
+				kwh := v.nodeMW * 1000 * hoursPerYear * cfg.Utilisation * years
+				if cfg.Objective == MinCarbon {
+					// kg CO2, in tonnes for scale; a sliver of capex breaks ties.
+					v.cost = kwh*float64(e.GCO2PerKWh)/1e6 + 1e-6*v.nodeCapM
+				} else {
+					v.cost = v.nodeCapM + kwh*float64(site.PowerFenPerKWh)/100/1e6
+				}
+				p.vars = append(p.vars, v)
+			}
+		}
+	}
+	if len(p.vars) == 0 {
+		return nil, errors.New("nothing can be bought: no site has a power envelope, or no model has supply in the plan's years")
+	}
+	// Rows.
+	steps := len(p.years)
+	for k, y := range p.years {
+		t := p.targetIn(k + 1)
+		r := row{name: "target", year: y, coef: map[int]float64{}, rhs: t - p.base.ef, ge: true, kind: "target", relax: -1, step: "-1 EF"}
+		d := row{name: fmt.Sprintf("domestic share ≥ %.0f%%", 100*cfg.MinDomestic), year: y, coef: map[int]float64{}, ge: true, kind: "domestic",
+			rhs: cfg.MinDomestic*p.base.ef - p.base.domEF, relax: -0.01 * p.base.ef, step: "-1 point"}
+		for j, v := range p.vars {
+			if v.year > y {
+				continue
+			}
+			r.coef[j] = v.nodeEF
+			if v.domestic {
+				d.coef[j] = (1 - cfg.MinDomestic) * v.nodeEF
+			} else {
+				d.coef[j] = -cfg.MinDomestic * v.nodeEF
+			}
+		}
+		p.rows = append(p.rows, r)
+		if cfg.MinDomestic > 0 {
+			p.rows = append(p.rows, d)
+		}
+		if b, ok := cfg.Budget[y]; ok {
+			br := row{name: "budget", year: y, coef: map[int]float64{}, rhs: b / 1e6, kind: "budget", relax: 100, step: "+100 M CNY"}
+			for j, v := range p.vars {
+				if v.year == y {
+					br.coef[j] = v.nodeCapM
+				}
+			}
+			p.rows = append(p.rows, br)
+		}
+		for oi, o := range cfg.Supply.Offers {
+			if o.Cards[y] <= 0 {
+				continue
+			}
+			sr := row{name: "supply " + o.Model.ID, year: y, coef: map[int]float64{}, rhs: o.Cards[y], kind: "supply", relax: 1000, step: "+1,000 cards"}
+			for j, v := range p.vars {
+				if v.year == y && v.offer == oi {
+					sr.coef[j] = float64(v.cards)
+				}
+			}
+			p.rows = append(p.rows, sr)
+		}
+		for si := range n.Sites {
+			e, _ := n.SiteEnergy(n.Sites[si].ID)
+			env, ok := e.EnvelopeIn(y)
+			if !ok {
+				continue
+			}
+			pr := row{name: "power " + string(n.Sites[si].ID), year: y, coef: map[int]float64{}, rhs: math.Max(0, env-p.base.siteMW[si]), kind: "power", relax: 10, step: "+10 MW"}
+			for j, v := range p.vars {
+				if v.site == si && v.year <= y {
+					pr.coef[j] = v.nodeMW
+				}
+			}
+			if len(pr.coef) > 0 {
+				p.rows = append(p.rows, pr)
+			}
+		}
+	}
+	_ = steps
+	return p, nil
+}
+
+// targetIn is the EF the network must reach k years after From: a
+// geometric path from the installed EF to the target.
+func (p *problem) targetIn(k int) float64 {
+	target := float64(p.cfg.TargetGFLOPS) / 1e9
+	if p.base.ef >= target || p.base.ef <= 0 {
+		return target
+	}
+	span := float64(p.cfg.By - p.cfg.From)
+	return p.base.ef * math.Pow(target/p.base.ef, float64(k)/span)
+}
+
+// solve runs the simplex with the rows' right-hand sides (changed by delta
+// on row delta.i when given) and returns the columns and the objective.
+func (p *problem) solve(delta *struct {
+	i int
+	d float64
+}) ([]float64, float64, error) {
+	return p.solveWith(p.rows, delta)
+}
+
+func (p *problem) solveWith(rows []row, delta *struct {
+	i int
+	d float64
+}) ([]float64, float64, error) {
+	nv, nr := len(p.vars), len(rows)
+	a := mat.NewDense(nr, nv+nr, nil)
+	b := make([]float64, nr)
+	c := make([]float64, nv+nr)
+	for j, v := range p.vars {
+		c[j] = v.cost
+	}
+	for i, r := range rows {
+		for j, v := range r.coef {
+			a.Set(i, j, v)
+		}
+		if r.ge {
+			a.Set(i, nv+i, -1)
+		} else {
+			a.Set(i, nv+i, 1)
+		}
+		b[i] = r.rhs
+		if delta != nil && delta.i == i {
+			b[i] += delta.d
+		}
+	}
+	obj, x, err := lp.Simplex(c, a, b, 1e-10, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	return x[:nv], obj, nil
+}
+
+func (p *problem) feasible(x []float64) (ok bool, firstViolated int) {
+	for i, r := range p.rows {
+		var s float64
+		for j, v := range r.coef {
+			s += v * x[j]
+		}
+		if r.ge && s < r.rhs-1e-9 || !r.ge && s > r.rhs+1e-9 {
+			return false, i
+		}
+	}
+	return true, -1
+}
+
+// round turns the LP's fractional servers into whole ones: round down
+// (keeping every ≤ row), then add one server at a time where it keeps the ≤
+// rows and costs least per EF, until the ≥ rows (target, domestic share)
+// hold again.
+func (p *problem) round(x []float64) ([]float64, error) {
+	ints := make([]float64, len(x))
+	for j, v := range x {
+		ints[j] = math.Floor(v + 1e-7)
+	}
+	for iter := 0; iter < 100_000; iter++ {
+		ok, i := p.feasible(ints)
+		if ok {
+			return ints, nil
+		}
+		r := p.rows[i]
+		if !r.ge {
+			return nil, fmt.Errorf("rounding broke the %s limit of %d (report this: rounding down must not)", r.name, r.year)
+		}
+		best, bestScore := -1, math.Inf(1)
+		for j, coef := range r.coef {
+			if coef <= 0 {
+				continue
+			}
+			ints[j]++
+			if p.leRowsHold(ints) {
+				if s := p.vars[j].cost / coef; s < bestScore || (s == bestScore && j < best) {
+					best, bestScore = j, s
+				}
+			}
+			ints[j]--
+		}
+		if best < 0 {
+			return nil, fmt.Errorf("no whole-server plan found for the %s of %d: the limits leave less than one server of room", r.name, r.year)
+		}
+		ints[best]++
+	}
+	return nil, errors.New("rounding did not converge")
+}
+
+func (p *problem) leRowsHold(x []float64) bool {
+	for _, r := range p.rows {
+		if r.ge {
+			continue
+		}
+		var s float64
+		for j, v := range r.coef {
+			s += v * x[j]
+		}
+		if s > r.rhs+1e-9 {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *problem) objective(x []float64) float64 {
+	var s float64
+	for j, v := range p.vars {
+		s += v.cost * x[j]
+	}
+	return s
+}
+
+// binding re-solves with each row at (or within a hair of) its limit
+// relaxed by one step and reports the objective saved.
+func (p *problem) binding(x []float64, obj float64) []Binding {
+	var out []Binding
+	unit := "M CNY"
+	if p.cfg.Objective == MinCarbon {
+		unit = "t CO2"
+	}
+	for i, r := range p.rows {
+		var s float64
+		for j, v := range r.coef {
+			s += v * x[j]
+		}
+		scale := math.Max(1, math.Abs(r.rhs))
+		if math.Abs(s-r.rhs) > 1e-7*scale {
+			continue
+		}
+		if !r.ge && r.rhs == 0 && s == 0 && r.kind == "power" {
+			// A site already at its envelope: relaxing still tells.
+		}
+		_, o2, err := p.solve(&struct {
+			i int
+			d float64
+		}{i, r.relax})
+		b := Binding{Constraint: r.name, Year: r.year, Relax: r.step, Unit: unit}
+		if err != nil {
+			continue
+		}
+		b.Saves = obj - o2
+		if b.Saves <= 1e-9*math.Max(1, obj) {
+			continue // degenerate: at the limit but not what holds the plan back
+		}
+		out = append(out, b)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Saves > out[j].Saves })
+	return out
+}
+
+func (p *problem) result(x []float64) *Result {
+	r := &Result{Objective: p.cfg.Objective, Closed: p.closed}
+	cum := make([]float64, len(p.vars))
+	for k, y := range p.years {
+		for j, v := range p.vars {
+			if v.year == y {
+				cum[j] = x[j]
+			}
+		}
+		yr := Year{Year: y, TargetEF: p.targetIn(k + 1), EF: p.base.ef, MW: p.base.mwTotal, OpexCNY: p.base.opexCNY, KgCO2: p.base.kgCO2}
+		dom := p.base.domEF
+		siteMW := append([]float64(nil), p.base.siteMW...)
+		added := make([]int64, len(p.sites))
+		for j, v := range p.vars {
+			if v.year > y || x[j] == 0 {
+				continue
+			}
+			nodes := x[j]
+			yr.EF += nodes * v.nodeEF
+			if v.domestic {
+				dom += nodes * v.nodeEF
+			}
+			yr.MW += nodes * v.nodeMW
+			siteMW[v.site] += nodes * v.nodeMW
+			added[v.site] += int64(nodes) * int64(v.cards)
+			e, _ := p.n.SiteEnergy(p.sites[v.site].ID)
+			kwh := nodes * v.nodeMW * 1000 * hoursPerYear * p.cfg.Utilisation
+			yr.OpexCNY += kwh * float64(p.sites[v.site].PowerFenPerKWh) / 100
+			yr.KgCO2 += kwh * float64(e.GCO2PerKWh) / 1000
+			if v.year == y {
+				yr.CapexCNY += nodes * v.nodeCapM * 1e6
+				r.Adds = append(r.Adds, Add{Year: y, Site: string(p.sites[v.site].ID), Model: p.cfg.Supply.Offers[v.offer].Model.ID, Nodes: int64(nodes), Cards: int64(nodes) * int64(v.cards)})
+			}
+		}
+		if yr.EF > 0 {
+			yr.DomesticShare = dom / yr.EF
+		}
+		r.Years = append(r.Years, yr)
+		for si := range p.sites {
+			e, _ := p.n.SiteEnergy(p.sites[si].ID)
+			env, _ := e.EnvelopeIn(y)
+			r.Sites = append(r.Sites, SiteYear{Year: y, Site: string(p.sites[si].ID), MW: siteMW[si], EnvelopeMW: env, AddedCards: added[si]})
+		}
+	}
+	_ = cum
+	r.Notes = []string{
+		fmt.Sprintf("energy opex and CO2 assume %.0f%% average load, facility power (cards, host share, PUE) and each site's power price and grid factor", 100*p.cfg.Utilisation),
+		"the target path is geometric from the installed EF to the target; prices, supply and envelopes carry the confidences of the supply file and network spec",
+	}
+	return r
+}
+
+// branchAndBound improves the rounded plan by a depth-first search on the
+// most fractional server count, pruning by the incumbent, within maxNodes LP
+// solves. It returns the best plan, its objective, the best bound on any
+// integer plan, and whether the search finished (the plan is optimal).
+func (p *problem) branchAndBound(root []float64, rootObj float64, inc []float64, incObj float64, maxNodes int, tol float64) ([]float64, float64, float64, bool) {
+	type node struct {
+		extra []row
+		x     []float64
+		obj   float64
+	}
+	stack := []node{{x: root, obj: rootObj}}
+	solved := 0
+	openBound := func() float64 {
+		b := incObj
+		for _, nd := range stack {
+			b = math.Min(b, nd.obj)
+		}
+		return b
+	}
+	for len(stack) > 0 && solved < maxNodes {
+		if b := openBound(); tol >= 0 && b > 0 && (incObj-b)/b <= tol {
+			break
+		}
+		nd := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if nd.obj >= incObj-1e-9*math.Max(1, math.Abs(incObj)) {
+			continue
+		}
+		j, frac := -1, 0.0
+		for k, v := range nd.x {
+			f := v - math.Floor(v)
+			if d := math.Min(f, 1-f); d > 1e-6 && d > frac {
+				j, frac = k, d
+			}
+		}
+		if j < 0 {
+			ints := make([]float64, len(nd.x))
+			for k, v := range nd.x {
+				ints[k] = math.Round(v)
+			}
+			if ok, _ := p.feasible(ints); ok {
+				if o := p.objective(ints); o < incObj {
+					inc, incObj = ints, o
+				}
+			}
+			continue
+		}
+		v := nd.x[j]
+		var children []node
+		for _, br := range []row{
+			{coef: map[int]float64{j: 1}, rhs: math.Ceil(v), ge: true},
+			{coef: map[int]float64{j: 1}, rhs: math.Floor(v)},
+		} {
+			extra := append(append([]row(nil), nd.extra...), br)
+			x, obj, err := p.solveWith(append(append([]row(nil), p.rows...), extra...), nil)
+			solved++
+			if err != nil {
+				continue // infeasible branch
+			}
+			children = append(children, node{extra: extra, x: x, obj: obj})
+		}
+		// Explore the cheaper child first (pushed last).
+		sort.Slice(children, func(a, b int) bool { return children[a].obj > children[b].obj })
+		stack = append(stack, children...)
+	}
+	bound := math.Max(openBound(), rootObj)
+	// Nodes no better than the plan are pruned, not open.
+	proven := true
+	for _, nd := range stack {
+		if nd.obj < incObj-1e-9*math.Max(1, math.Abs(incObj)) {
+			proven = false
+		}
+	}
+	if proven {
+		bound = incObj
+	}
+	return inc, incObj, bound, proven
+}
