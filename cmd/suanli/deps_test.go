@@ -15,7 +15,7 @@ var layers = []struct {
 }{
 	{"internal/catalog", 0}, {"internal/model", 0}, {"internal/pkitest", 0},
 	{"internal/network", 1}, {"internal/ledger", 1}, {"internal/policy", 1}, {"internal/sched", 1},
-	{"internal/core", 2},
+	{"internal/core", 2}, {"internal/plan", 2},
 	{"internal/store", 3}, {"api/v1", 3}, {"internal/device", 3}, {"internal/trace", 3}, {"internal/audit", 3},
 	{"internal/server", 4}, {"internal/httpapi", 4}, {"internal/agent", 4}, {"internal/sim", 4}, {"internal/kube", 4},
 	{"cmd/", 5}, {"web", 5},

@@ -269,3 +269,26 @@ func BenchmarkDefaultPlan(b *testing.B) {
 		}
 	}
 }
+
+// A power envelope that holds the plan back is reported with what 10 MW
+// more would save.
+func TestBindingPowerEnvelope(t *testing.T) {
+	n, err := network.Parse([]byte(strings.Replace(smallSpec, `"2027": 0.03`, `"2027": 0.02`, 1)), "small.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, _ := ParseSupply([]byte(smallSupply), "supply.yaml", n.Catalog)
+	r, err := Solve(n, Config{From: 2025, By: 2027, TargetGFLOPS: 6000 * 1000, Utilisation: 0.5, Supply: sup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, b := range r.Binding {
+		if strings.HasPrefix(b.Constraint, "power a") && b.Saves > 0 && b.Relax == "+10 MW" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("site a's envelope does not show as binding: %+v", r.Binding)
+	}
+}

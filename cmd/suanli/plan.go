@@ -1,0 +1,277 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/suanli/suanli/internal/ledger"
+	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/plan"
+)
+
+type planConfig struct {
+	net          netFlags
+	target       string
+	by, from     int
+	supply       string
+	budgets      []string
+	minDomestic  float64
+	utilisation  float64
+	objective    string
+	json         bool
+	writeNetwork int
+	out          string
+	maxNodes     int
+}
+
+func init() { register(newPlanCmd) }
+
+func newPlanCmd() *cobra.Command {
+	var c planConfig
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Plan the build-out to a capacity target: cards of each model at each site per year, at least cost or carbon",
+		Long: `Plan solves a linear program (gonum's simplex) for the servers of each model to add
+at each site in each year so that the network follows a geometric path from its
+installed FP16 EFLOPS to the target, within each site's power envelope (power_mw and
+power_mw_by_year in the network spec; sites without one take no new cards), the
+vendors' supply per year (--supply, a YAML; the embedded default carries its sources),
+yearly capex budgets and a minimum domestic share, minimising capex plus energy opex
+over the horizon (or CO2 with --objective carbon). Whole servers come from
+branch-and-bound from a rounded plan; the gap to the best bound is reported. Binding
+constraints are priced by re-solving with each relaxed by one step.`,
+		Example: `  suanli plan --target 100EF --by 2028 --from 2025
+  suanli plan --target 100EF --by 2028 --from 2025 --min-domestic 0.9 --budget 2026=8e9 --budget 2027=8e9
+  suanli plan --target 100EF --by 2028 --from 2025 --objective carbon --json
+  suanli plan --target 100EF --by 2028 --from 2025 --write-network 2028 --out planned-2028.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPlan(cmd, &c) },
+	}
+	c.net.add(cmd)
+	f := cmd.Flags()
+	f.StringVar(&c.target, "target", "", "FP16 capacity target, e.g. 100EF (required)")
+	f.IntVar(&c.by, "by", 0, "year the target is due (required)")
+	f.IntVar(&c.from, "from", 0, "year the network stands at, its end (default: this year)")
+	f.StringVar(&c.supply, "supply", "", "supply YAML: models, price per card, cards per year (default: the embedded file)")
+	f.StringArrayVar(&c.budgets, "budget", nil, "capex budget of a year in CNY, YEAR=CNY (repeatable), e.g. 2027=8e9")
+	f.Float64Var(&c.minDomestic, "min-domestic", 0, "least domestic share of FP16 FLOPS in every year, 0-1")
+	f.Float64Var(&c.utilisation, "utilisation", 0.7, "average load the energy opex and CO2 assume, 0-1")
+	f.StringVar(&c.objective, "objective", plan.MinCost, "cost (capex + energy opex) or carbon")
+	f.BoolVar(&c.json, "json", false, "print the plan as JSON")
+	f.IntVar(&c.writeNetwork, "write-network", 0, "write the network as planned at the end of this year, as a spec (to --out or stdout)")
+	f.StringVar(&c.out, "out", "", "file for --write-network (default: stdout)")
+	f.IntVar(&c.maxNodes, "max-nodes", 200, "branch-and-bound limit in LP solves")
+	return cmd
+}
+
+func runPlan(cmd *cobra.Command, c *planConfig) error {
+	var errs []error
+	if c.target == "" || c.by == 0 {
+		errs = append(errs, errors.New("--target and --by are required, e.g. --target 100EF --by 2028"))
+	}
+	target, err := ledger.ParseFLOPS(c.target)
+	if c.target != "" && err != nil {
+		errs = append(errs, fmt.Errorf("--target: %w", err))
+	}
+	if c.from == 0 {
+		c.from = time.Now().Year()
+	}
+	budgets := map[int]float64{}
+	for _, b := range c.budgets {
+		ys, vs, ok := strings.Cut(b, "=")
+		y, err1 := strconv.Atoi(ys)
+		v, err2 := strconv.ParseFloat(vs, 64)
+		if !ok || err1 != nil || err2 != nil {
+			errs = append(errs, fmt.Errorf("--budget %q: want YEAR=CNY, e.g. 2027=8e9", b))
+			continue
+		}
+		budgets[y] = v
+	}
+	if c.writeNetwork != 0 && (c.writeNetwork <= c.from || c.writeNetwork > c.by) {
+		errs = append(errs, fmt.Errorf("--write-network %d: want a planned year, %d-%d", c.writeNetwork, c.from+1, c.by))
+	}
+	if c.maxNodes < 0 {
+		errs = append(errs, fmt.Errorf("--max-nodes %d must not be negative", c.maxNodes))
+	}
+	if len(errs) > 0 {
+		return usageErr(errors.Join(errs...))
+	}
+	n, err := c.net.load()
+	if err != nil {
+		return err
+	}
+	data, name := plan.DefaultSupply(), "embedded supply.yaml"
+	if c.supply != "" {
+		if data, err = os.ReadFile(c.supply); err != nil {
+			return usageErr(fmt.Errorf("--supply: %w", err))
+		}
+		name = c.supply
+	}
+	sup, err := plan.ParseSupply(data, name, n.Catalog)
+	if err != nil {
+		return usageErr(err)
+	}
+	cfg := plan.Config{From: c.from, By: c.by, TargetGFLOPS: target, Budget: budgets, MinDomestic: c.minDomestic,
+		Utilisation: c.utilisation, Objective: c.objective, Supply: sup, MaxNodes: c.maxNodes}
+	if c.maxNodes == 0 {
+		cfg.MaxNodes = -1
+	}
+	r, err := plan.Solve(n, cfg)
+	if err != nil {
+		return usageErr(err)
+	}
+	out := cmd.OutOrStdout()
+	if c.writeNetwork != 0 {
+		spec, err := plannedSpec(c, r)
+		if err != nil {
+			return err
+		}
+		if c.out == "" {
+			_, err = out.Write(spec)
+			return err
+		}
+		if err := os.WriteFile(c.out, spec, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "wrote the network planned for end-%d to %s\n", c.writeNetwork, c.out)
+		return nil
+	}
+	if c.json {
+		return printJSON(out, r)
+	}
+	return writePlan(out, c, n, r)
+}
+
+// plannedSpec is the input spec with the plan's servers up to the chosen
+// year added as pools.
+func plannedSpec(c *planConfig, r *plan.Result) ([]byte, error) {
+	src := network.DefaultSpec()
+	if c.net.network != "" && c.net.network != "default" {
+		var err error
+		if src, err = os.ReadFile(c.net.network); err != nil {
+			return nil, err
+		}
+	}
+	var s network.Spec
+	if err := yaml.Unmarshal(src, &s); err != nil {
+		return nil, err
+	}
+	type key struct{ site, model string }
+	nodes := map[key]int{}
+	for _, a := range r.Adds {
+		if a.Year <= c.writeNetwork {
+			nodes[key{a.Site, a.Model}] += int(a.Nodes)
+		}
+	}
+	for i := range s.Sites {
+		var models []string
+		for k := range nodes {
+			if k.site == s.Sites[i].ID {
+				models = append(models, k.model)
+			}
+		}
+		sort.Strings(models)
+		for _, m := range models {
+			s.Sites[i].Pools = append(s.Sites[i].Pools, network.PoolSpec{Model: m, Nodes: nodes[key{s.Sites[i].ID, m}],
+				Labels: map[string]string{"suanli.io/planned": strconv.Itoa(c.writeNetwork)}})
+		}
+	}
+	s.Name = fmt.Sprintf("%s, as planned for end-%d", s.Name, c.writeNetwork)
+	s.Illustrative = true
+	s.Note = strings.TrimSpace(s.Note + fmt.Sprintf(" Pools labelled suanli.io/planned were added by `suanli plan --target %s --by %d` (objective %s).", c.target, c.by, r.Objective))
+	b, err := yaml.Marshal(&s)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("# Written by suanli plan: the input network plus the planned servers.\n"), b...), nil
+}
+
+func writePlan(w io.Writer, c *planConfig, n *network.Network, r *plan.Result) error {
+	what := "capex + energy opex"
+	unit := "M CNY"
+	if r.Objective == plan.MinCarbon {
+		what, unit = "CO2 of the added cards", "t CO2"
+	}
+	base := ledger.Capacity(n, nil)
+	fmt.Fprintf(w, "Plan: %s FP16 by %d from %s EFLOPS at end-%d, minimising %s\n", c.target, c.by, ledger.EF(base.Total.GFLOPS), c.from, what)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "YEAR\tTARGET EF\tEF\tDOMESTIC\tMW\tCAPEX M CNY\tENERGY M CNY\tkt CO2\t")
+	for _, y := range r.Years {
+		fmt.Fprintf(tw, "%d\t%.2f\t%.2f\t%.1f%%\t%.1f\t%.0f\t%.0f\t%.0f\t\n", y.Year, y.TargetEF, y.EF, 100*y.DomesticShare, y.MW, y.CapexCNY/1e6, y.OpexCNY/1e6, y.KgCO2/1e6)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nServers added")
+	fmt.Fprintln(tw, "YEAR\tSITE\tMODEL\tSERVERS\tCARDS\t")
+	for _, a := range r.Adds {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t\n", a.Year, a.Site, a.Model, a.Nodes, a.Cards)
+	}
+	if len(r.Adds) == 0 {
+		fmt.Fprintln(tw, "none: the network already meets the path\t\t\t\t\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nPower at full load against the envelope (MW), sites that grow")
+	head := "SITE\t"
+	for _, y := range r.Years {
+		head += strconv.Itoa(y.Year) + "\t"
+	}
+	fmt.Fprintln(tw, head)
+	grows := map[string]bool{}
+	for _, s := range r.Sites {
+		if s.AddedCards > 0 {
+			grows[s.Site] = true
+		}
+	}
+	rows := map[string][]string{}
+	var order []string
+	for _, s := range r.Sites {
+		if !grows[s.Site] {
+			continue
+		}
+		if _, ok := rows[s.Site]; !ok {
+			order = append(order, s.Site)
+		}
+		rows[s.Site] = append(rows[s.Site], fmt.Sprintf("%.1f / %.0f", s.MW, s.EnvelopeMW))
+	}
+	for _, s := range order {
+		fmt.Fprintln(tw, s+"\t"+strings.Join(rows[s], "\t")+"\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nBinding constraints: what relaxing each by one step saves (%s)\n", unit)
+	for _, b := range r.Binding {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.1f\t\n", b.Constraint, b.Year, b.Relax, b.Saves)
+	}
+	if len(r.Binding) == 0 {
+		fmt.Fprintln(tw, "none\t\t\t\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	state := "proven optimal"
+	if !r.Proven {
+		state = "search stopped at the node limit or the gap tolerance"
+	}
+	fmt.Fprintf(w, "\nWhole servers: %.1f %s; best bound %.1f (LP %.1f); gap %.3f%% (%s)\n", r.Integer, unit, r.Bound, r.LPBound, r.GapPercent, state)
+	if len(r.Closed) > 0 {
+		fmt.Fprintf(w, "No power envelope, no new cards: %s\n", strings.Join(r.Closed, ", "))
+	}
+	for _, note := range r.Notes {
+		fmt.Fprintln(w, "Note: "+note)
+	}
+	return nil
+}
