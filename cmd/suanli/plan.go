@@ -32,6 +32,7 @@ type planConfig struct {
 	writeNetwork int
 	out          string
 	maxNodes     int
+	scenario     string
 }
 
 func init() { register(newPlanCmd) }
@@ -71,6 +72,7 @@ constraints are priced by re-solving with each relaxed by one step.`,
 	f.IntVar(&c.writeNetwork, "write-network", 0, "write the network as planned at the end of this year, as a spec (to --out or stdout)")
 	f.StringVar(&c.out, "out", "", "file for --write-network (default: stdout)")
 	f.IntVar(&c.maxNodes, "max-nodes", 200, "branch-and-bound limit in LP solves")
+	f.StringVar(&c.scenario, "scenario", "", "compare what-ifs side by side: a scenario YAML, or \"default\" for the embedded ones")
 	return cmd
 }
 
@@ -100,6 +102,9 @@ func runPlan(cmd *cobra.Command, c *planConfig) error {
 	if c.writeNetwork != 0 && (c.writeNetwork <= c.from || c.writeNetwork > c.by) {
 		errs = append(errs, fmt.Errorf("--write-network %d: want a planned year, %d-%d", c.writeNetwork, c.from+1, c.by))
 	}
+	if c.scenario != "" && c.writeNetwork != 0 {
+		errs = append(errs, errors.New("--scenario and --write-network: choose one"))
+	}
 	if c.maxNodes < 0 {
 		errs = append(errs, fmt.Errorf("--max-nodes %d must not be negative", c.maxNodes))
 	}
@@ -126,11 +131,29 @@ func runPlan(cmd *cobra.Command, c *planConfig) error {
 	if c.maxNodes == 0 {
 		cfg.MaxNodes = -1
 	}
+	out := cmd.OutOrStdout()
+	if c.scenario != "" {
+		data, name := plan.DefaultScenarios(), "embedded scenarios.yaml"
+		if c.scenario != "default" {
+			if data, err = os.ReadFile(c.scenario); err != nil {
+				return usageErr(fmt.Errorf("--scenario: %w", err))
+			}
+			name = c.scenario
+		}
+		scs, err := plan.ParseScenarios(data, name, n, sup)
+		if err != nil {
+			return usageErr(err)
+		}
+		rs := plan.Compare(n, cfg, scs)
+		if c.json {
+			return printJSON(out, rs)
+		}
+		return writeScenarios(out, rs)
+	}
 	r, err := plan.Solve(n, cfg)
 	if err != nil {
 		return usageErr(err)
 	}
-	out := cmd.OutOrStdout()
 	if c.writeNetwork != 0 {
 		spec, err := plannedSpec(c, r)
 		if err != nil {
@@ -273,5 +296,97 @@ func writePlan(w io.Writer, c *planConfig, n *network.Network, r *plan.Result) e
 	for _, note := range r.Notes {
 		fmt.Fprintln(w, "Note: "+note)
 	}
+	return nil
+}
+
+// writeScenarios prints the scenarios side by side, one column each.
+func writeScenarios(w io.Writer, rs []plan.ScenarioResult) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "\t"
+	for _, r := range rs {
+		head += r.Name + "\t"
+	}
+	fmt.Fprintln(tw, head)
+	line := func(label string, f func(*plan.Result) string) {
+		s := label + "\t"
+		for _, r := range rs {
+			if r.Result == nil {
+				s += "-\t"
+				continue
+			}
+			s += f(r.Result) + "\t"
+		}
+		fmt.Fprintln(tw, s)
+	}
+	s := "plan\t"
+	for _, r := range rs {
+		if r.Error != "" {
+			s += "none\t"
+		} else {
+			s += "ok\t"
+		}
+	}
+	fmt.Fprintln(tw, s)
+	var years []int
+	for _, r := range rs {
+		if r.Result != nil {
+			for _, y := range r.Result.Years {
+				years = append(years, y.Year)
+			}
+			break
+		}
+	}
+	for k, y := range years {
+		line(fmt.Sprintf("EF %d", y), func(r *plan.Result) string { return fmt.Sprintf("%.2f", r.Years[k].EF) })
+	}
+	last := len(years) - 1
+	if last >= 0 {
+		line("domestic share", func(r *plan.Result) string { return fmt.Sprintf("%.1f%%", 100*r.Years[last].DomesticShare) })
+		line(fmt.Sprintf("MW %d", years[last]), func(r *plan.Result) string { return fmt.Sprintf("%.1f", r.Years[last].MW) })
+		line(fmt.Sprintf("kt CO2 in %d", years[last]), func(r *plan.Result) string { return fmt.Sprintf("%.0f", r.Years[last].KgCO2/1e6) })
+	}
+	line("capex M CNY", func(r *plan.Result) string {
+		var c float64
+		for _, y := range r.Years {
+			c += y.CapexCNY
+		}
+		return fmt.Sprintf("%.0f", c/1e6)
+	})
+	line("energy M CNY", func(r *plan.Result) string {
+		var c float64
+		for _, y := range r.Years {
+			c += y.OpexCNY
+		}
+		return fmt.Sprintf("%.0f", c/1e6)
+	})
+	line("cards added", func(r *plan.Result) string {
+		var c int64
+		for _, a := range r.Adds {
+			c += a.Cards
+		}
+		return fmt.Sprintf("%d", c)
+	})
+	line("sites built", func(r *plan.Result) string {
+		sites := map[string]bool{}
+		for _, a := range r.Adds {
+			sites[a.Site] = true
+		}
+		return fmt.Sprintf("%d", len(sites))
+	})
+	line("binds most", func(r *plan.Result) string {
+		if len(r.Binding) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%s %d", r.Binding[0].Constraint, r.Binding[0].Year)
+	})
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s: no plan: %s\n", r.Name, r.Error)
+		}
+	}
+	fmt.Fprintln(w, "Queueing delay and utilisation of each planned network are not simulated here: write one with --write-network and run `suanli replay --network` on it.")
 	return nil
 }

@@ -51,6 +51,16 @@ func TestPlanCommand(t *testing.T) {
 	if out, err := run(t, "capacity", "--network", path); err != nil || !strings.Contains(out, "as planned for end-2027") {
 		t.Errorf("capacity on the planned network: %v\n%s", err, out)
 	}
+	// What-ifs side by side: the embedded scenarios, one without a plan.
+	out, err = run(t, append(args, "--scenario", "default")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"base", "Xining power +100 MW", "EF 2028", "Ascend supply -70%: no plan"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scenario table lacks %q:\n%s", want, out)
+		}
+	}
 	// Bad input: a usage error naming the flag.
 	for _, bad := range [][]string{
 		{"plan"},
@@ -58,6 +68,7 @@ func TestPlanCommand(t *testing.T) {
 		{"plan", "--target", "100EF", "--by", "2028", "--from", "2025", "--write-network", "2031"},
 		{"plan", "--target", "100EF", "--by", "2028", "--from", "2025", "--objective", "speed"},
 		{"plan", "--target", "1000000EF", "--by", "2028", "--from", "2025"},
+		{"plan", "--target", "100EF", "--by", "2028", "--from", "2025", "--scenario", "/nonexistent.yaml"},
 	} {
 		_, err := run(t, bad...)
 		var ee *exitError

@@ -340,3 +340,27 @@ func checkPrices(prices []PriceSpec, sites map[string]int, cat *catalog.Catalog)
 	}
 	return out, errs
 }
+
+// WithEnvelope returns a copy of the network whose site's power envelope is
+// raised by addMW now and in every planned year (a what-if); the original
+// is unchanged.
+func (n *Network) WithEnvelope(site model.SiteID, addMW float64) (*Network, error) {
+	i, ok := n.energyIdx[site]
+	if !ok {
+		return nil, fmt.Errorf("unknown site %q", site)
+	}
+	cp := *n
+	cp.Energy = append([]SiteEnergy(nil), n.Energy...)
+	e := &cp.Energy[i]
+	e.EnvelopeMW += addMW
+	if e.EnvelopeConf == catalog.Unknown || e.EnvelopeConf == "" {
+		e.EnvelopeConf = catalog.Override
+	}
+	planned := make(map[int]float64, len(e.PlannedMW))
+	for y, mw := range e.PlannedMW {
+		planned[y] = mw + addMW
+	}
+	e.PlannedMW = planned
+	cp.index()
+	return &cp, nil
+}

@@ -292,3 +292,90 @@ func TestBindingPowerEnvelope(t *testing.T) {
 		t.Errorf("site a's envelope does not show as binding: %+v", r.Binding)
 	}
 }
+
+func TestScenarios(t *testing.T) {
+	n, err := network.Parse([]byte(strings.Replace(smallSpec, `"2027": 0.03`, `"2027": 0.02`, 1)), "small.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, _ := ParseSupply([]byte(smallSupply), "supply.yaml", n.Catalog)
+	scs, err := ParseScenarios([]byte(`
+scenarios:
+- name: base
+- name: a +1 MW
+  envelope_add_mw: {a: 1}
+- name: no NVIDIA
+  drop_vendors: [nvidia]
+- name: half the MLU
+  supply_scale: {MLU370-X8: 0.5}
+`), "s.yaml", n, sup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := Compare(n, Config{From: 2025, By: 2027, TargetGFLOPS: 6000 * 1000, Utilisation: 0.5, Supply: sup}, scs)
+	if len(rs) != 4 || rs[0].Result == nil || rs[1].Result == nil {
+		t.Fatalf("results %+v", rs)
+	}
+	// More power at the cheap site: cheaper, and the envelope no longer binds.
+	if rs[1].Result.Integer >= rs[0].Result.Integer {
+		t.Errorf("a +1 MW costs %v, base %v", rs[1].Result.Integer, rs[0].Result.Integer)
+	}
+	for _, b := range rs[1].Result.Binding {
+		if strings.HasPrefix(b.Constraint, "power a") {
+			t.Errorf("a's envelope still binds after +1 MW: %+v", b)
+		}
+	}
+	// Without NVIDIA the MLU alone reaches the target, dearer.
+	if r := rs[2].Result; r == nil || r.Integer < rs[0].Result.Integer {
+		t.Errorf("no NVIDIA: %+v", rs[2])
+	} else {
+		for _, a := range r.Adds {
+			if a.Model == "nvidia-h20" {
+				t.Errorf("no NVIDIA, yet %+v", a)
+			}
+		}
+	}
+	if r := rs[3].Result; r != nil {
+		for _, a := range r.Adds {
+			if a.Model == "cambricon-mlu370-x8" && a.Cards > 20 {
+				t.Errorf("half the MLU supply, yet %d cards in %d", a.Cards, a.Year)
+			}
+		}
+	}
+	// Too little of everything: no plan, said so.
+	none := Compare(n, Config{From: 2025, By: 2027, TargetGFLOPS: 6000 * 1000, Utilisation: 0.5, Supply: sup}, []Scenario{{Name: "scarce", SupplyScale: map[string]float64{"nvidia-h20": 0, "cambricon-mlu370-x8": 0.1}}})
+	if none[0].Result != nil || !strings.Contains(none[0].Error, "no plan meets the target") {
+		t.Errorf("scarce: %+v", none[0])
+	}
+	// The original network is untouched by the what-if.
+	if e, _ := n.SiteEnergy("a"); e.EnvelopeMW != 0.02 {
+		t.Errorf("the scenario changed the network: %+v", e)
+	}
+	// Bad scenarios name their path.
+	_, err = ParseScenarios([]byte(`
+scenarios:
+- name: x
+  drop_models: [nope]
+  supply_scale: {nvidia-h20: -1}
+  envelope_add_mw: {zz: 5}
+  objective: speed
+- name: x
+`), "s.yaml", n, sup)
+	for _, want := range []string{`drop_models[0]: unknown model "nope"`, "supply_scale.nvidia-h20", `unknown site "zz"`, `"speed"`, `scenarios[1].name: "x" repeats`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
+
+func TestDefaultScenariosParse(t *testing.T) {
+	n, err := network.Default(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, _ := ParseSupply(DefaultSupply(), "supply", n.Catalog)
+	scs, err := ParseScenarios(DefaultScenarios(), "scenarios", n, sup)
+	if err != nil || len(scs) < 4 {
+		t.Fatalf("%v %d", err, len(scs))
+	}
+}
