@@ -364,3 +364,15 @@ func (c *Client) LiftAdvisory(ctx context.Context, id string) (*Advisory, error)
 func (c *Client) Compliance(ctx context.Context, out any) error {
 	return c.do(ctx, http.MethodGet, "/v1/compliance", nil, out)
 }
+
+// Prices returns the price table in force.
+func (c *Client) Prices(ctx context.Context) (*PriceList, error) {
+	var out PriceList
+	return &out, c.do(ctx, http.MethodGet, "/v1/prices", nil, &out)
+}
+
+// ReplacePrices replaces the price table (admin).
+func (c *Client) ReplacePrices(ctx context.Context, u PriceUpdate) (*PriceList, error) {
+	var out PriceList
+	return &out, c.do(ctx, http.MethodPut, "/v1/prices", u, &out)
+}

@@ -284,6 +284,36 @@ type UsageLine struct {
 	UnmeteredCardHoursMilli int64 `json:"unmetered_card_hours_milli"`
 }
 
+// PriceEntry is what one card-hour, or one FP16 PFLOP-hour, of a model at
+// a site costs a tenant, in fen (0.01 CNY); exactly one rate is set. An
+// empty site or model matches any; the most specific entry wins (site and
+// model, then model, then site). Leased sites the table does not price are
+// billed at their lease price from the network spec.
+type PriceEntry struct {
+	Site            string `json:"site,omitempty"`
+	Model           string `json:"model,omitempty"`
+	FenPerCardHour  int64  `json:"fen_per_card_hour,omitempty"`
+	FenPerPFLOPHour int64  `json:"fen_per_pflop_hour,omitempty"`
+}
+
+// PriceList is the price table in force. Version 0 is the network spec's
+// table; every replacement through the API adds one and is audited.
+type PriceList struct {
+	Version   int64        `json:"version"`
+	Source    string       `json:"source"` // "network spec" or "api"
+	UpdatedAt *time.Time   `json:"updated_at,omitempty"`
+	UpdatedBy string       `json:"updated_by,omitempty"`
+	Prices    []PriceEntry `json:"prices"`
+}
+
+// PriceUpdate replaces the price table. Version must be the version in
+// force (a stale one is refused with 409, so two admins cannot overwrite
+// each other unseen).
+type PriceUpdate struct {
+	Version int64        `json:"version"`
+	Prices  []PriceEntry `json:"prices"`
+}
+
 // AuditEntry is one link of the hash-chained audit log.
 type AuditEntry struct {
 	Seq    int64     `json:"seq"`

@@ -52,6 +52,10 @@ type Admin interface {
 	// for the overlap window.
 	RotateToken(ctx context.Context, p Principal, id string, r v1.TokenRotation) (v1.Token, error)
 	Usage(ctx context.Context, tenant, month string) (v1.Usage, error)
+	// Prices is the price table in force; ReplacePrices puts a new one in
+	// force when u.Version is the current version (ErrConflict if not).
+	Prices(ctx context.Context) (v1.PriceList, error)
+	ReplacePrices(ctx context.Context, p Principal, u v1.PriceUpdate) (v1.PriceList, error)
 	Audit(ctx context.Context, after int64, limit int) (v1.AuditList, error)
 	// VerifyAudit checks the audit chain; with keys (base64 ed25519 public
 	// keys) also its signatures.

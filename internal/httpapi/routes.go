@@ -37,6 +37,8 @@ var routes = []route{
 	{method: "GET", path: "/v1/events", summary: "Server-Sent Events: every job change (a tenant's own only; agents read their nodes' assignments instead); resumes from Last-Event-ID.", roles: people,
 		query: []param{{"from", "revision to stream after (default: now)"}}, response: v1.Event{}, stream: true, handle: (*handler).events},
 
+	{method: "GET", path: "/v1/prices", summary: "The price table usage and bills are priced from: version, who set it, entries per site and model.", roles: staff, response: v1.PriceList{}, handle: (*handler).prices},
+	{method: "PUT", path: "/v1/prices", summary: "Replace the price table (audited); version must be the one in force, else 409; a table with errors is refused with every error listed.", roles: adminOnly, request: v1.PriceUpdate{}, response: v1.PriceList{}, handle: (*handler).replacePrices},
 	{method: "GET", path: "/v1/tenants", summary: "List tenants.", roles: staff, response: []v1.Tenant{}, handle: (*handler).tenants},
 	{method: "GET", path: "/v1/tenants/{id}", summary: "One tenant (a tenant may read its own).", roles: people, response: v1.Tenant{}, handle: (*handler).getTenant},
 	{method: "PUT", path: "/v1/tenants/{id}", summary: "Create or replace a tenant and its quota.", roles: staff, request: v1.Tenant{}, response: v1.Tenant{}, handle: (*handler).putTenant},

@@ -59,9 +59,19 @@ type PriceTable struct {
 // unless the spec prices the site itself.
 func NetworkPrices(n *network.Network) (*PriceTable, error) {
 	var ps []Price
-	siteLevel := map[model.SiteID]bool{}
 	for _, p := range n.Prices {
 		ps = append(ps, Price{Site: p.Site, Model: p.Model, FenPerCardHour: p.FenPerCardHour, FenPerPFLOPHour: p.FenPerPFLOPHour})
+	}
+	return PricesWithLeases(ps, n)
+}
+
+// PricesWithLeases builds a price table from the entries plus, for each
+// leased site of the network with a lease price that no entry prices as a
+// site, that lease price per card-hour.
+func PricesWithLeases(prices []Price, n *network.Network) (*PriceTable, error) {
+	ps := append([]Price(nil), prices...)
+	siteLevel := map[model.SiteID]bool{}
+	for _, p := range prices {
 		if p.Site != "" && p.Model == "" {
 			siteLevel[p.Site] = true
 		}

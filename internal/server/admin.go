@@ -88,7 +88,11 @@ func (s *Server) Usage(ctx context.Context, tenant, month string) (v1.Usage, err
 			ivs = append(ivs, s.intervals(r, *r.Placement, *r.PlacedAt, end)...)
 		}
 	}
-	u, err := ledger.Meter(model.TenantID(tenant), month, ivs, s.cfg.Prices, s.now().Unix())
+	prices, err := s.priceTable(ctx)
+	if err != nil {
+		return v1.Usage{}, err
+	}
+	u, err := ledger.Meter(model.TenantID(tenant), month, ivs, prices, s.now().Unix())
 	if err != nil {
 		return v1.Usage{}, fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
 	}

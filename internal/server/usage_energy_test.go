@@ -88,3 +88,72 @@ func TestUsageEnergyCarbonAndPrice(t *testing.T) {
 		t.Errorf("totals %+v", u)
 	}
 }
+
+// TestPricesAPI: the price table is read by staff, replaced by an admin
+// only, versioned (a stale version is refused), audited, and usage is
+// priced from it at once.
+func TestPricesAPI(t *testing.T) {
+	e := start(t, mem.New(mem.Config{}))
+	ctx := context.Background()
+	admin := e.client(v1.RoleAdmin)
+	pl, err := e.client(v1.RoleOperator).Prices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.Version != 0 || pl.Source != "network spec" || len(pl.Prices) == 0 {
+		t.Fatalf("initial prices %+v", pl)
+	}
+	if _, err := e.client(v1.RoleTenant).Prices(ctx); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("a tenant read the price table: %v", err)
+	}
+	upd := v1.PriceUpdate{Version: 0, Prices: []v1.PriceEntry{{FenPerCardHour: 700}, {Site: "cu-xining", Model: "BR100", FenPerPFLOPHour: 300}}}
+	if _, err := e.client(v1.RoleOperator).ReplacePrices(ctx, upd); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("an operator replaced the prices: %v", err)
+	}
+	// Every problem at once, with its field.
+	_, err = admin.ReplacePrices(ctx, v1.PriceUpdate{Prices: []v1.PriceEntry{{Site: "atlantis", FenPerCardHour: 1}, {Model: "nope", FenPerCardHour: 1}, {Site: "cu-xining"}, {FenPerCardHour: -1}, {FenPerCardHour: 5, FenPerPFLOPHour: 5}}})
+	for _, want := range []string{"400", "prices[0].site", "prices[1].model", "prices[2]", "prices[3].fen_per_card_hour", "not both"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad table: error lacks %q: %v", want, err)
+		}
+	}
+	pl, err = admin.ReplacePrices(ctx, upd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.Version != 1 || pl.Source != "api" || pl.UpdatedBy == "" || pl.Prices[1].Model != "biren-br100" {
+		t.Errorf("after replace %+v", pl)
+	}
+	// A second admin working from version 0 is refused, not silently lost.
+	if _, err := admin.ReplacePrices(ctx, upd); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Errorf("stale version: %v", err)
+	}
+	audits, err := admin.Audit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range audits.Entries {
+		if a.Action == "prices.replace" && strings.Contains(a.Detail, "version 0 -> 1") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the replacement is not in the audit log")
+	}
+	// Usage is priced from the new table (Meter takes what priceTable
+	// returns).
+	pt, err := e.srv.priceTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := pt.Rate("cu-xining", "biren-br100"); r.FenPerPFLOPHour != 300 {
+		t.Errorf("Xining BR100 rate %+v", r)
+	}
+	if r := pt.Rate("cm-ulanqab-leased", "huawei-ascend-910c"); r.FenPerCardHour != 1200 {
+		t.Errorf("a leased site keeps its lease price: %+v", r)
+	}
+	if r := pt.Rate("cm-hohhot", "huawei-ascend-910b3"); r.FenPerCardHour != 700 {
+		t.Errorf("the default entry: %+v", r)
+	}
+}
