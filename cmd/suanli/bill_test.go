@@ -129,6 +129,29 @@ func TestBill(t *testing.T) {
 		t.Errorf("bills %+v", bills)
 	}
 
+	// The price table through the CLI: shown, replaced (versioned), and the
+	// bill follows it.
+	out, err = run(t, "prices", "--config", cfg)
+	if err != nil || !strings.Contains(out, "version 0 (network spec)") || !strings.Contains(out, "10.00/PFLOP-h") {
+		t.Fatalf("prices: %v\n%s", err, out)
+	}
+	table := filepath.Join(dir, "prices.yaml")
+	_ = os.WriteFile(table, []byte("version: 0\nprices:\n- {fen_per_card_hour: 1000}\n"), 0o600)
+	if out, err = run(t, "prices", "set", table, "--config", cfg); err != nil || !strings.Contains(out, "version 1 (api)") {
+		t.Fatalf("prices set: %v\n%s", err, out)
+	}
+	if _, err = run(t, "prices", "set", table, "--config", cfg); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Errorf("a stale version was accepted: %v", err)
+	}
+	out, err = run(t, "bill", "--month", "2026-11", "--tenant", "acme", "--format", "json", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bills = nil
+	if err := json.Unmarshal([]byte(out), &bills); err != nil || len(bills) != 1 || bills[0].TotalFen != 32*1000 {
+		t.Errorf("bill at 10 CNY per card-hour: %v %+v", err, bills)
+	}
+
 	// Bad input exits 2 with the flag named.
 	for _, args := range [][]string{{"bill"}, {"bill", "--month", "2026-13"}, {"bill", "--month", "2026-11", "--format", "xml"}} {
 		_, err := run(t, append(args, "--config", cfg)...)
