@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -173,5 +174,20 @@ prices:
 		if got := pt.Rate(model.SiteID(tt.site), tt.model); got != tt.want {
 			t.Errorf("%s/%s = %+v, want %+v", tt.site, tt.model, got, tt.want)
 		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	prices, _ := NewPriceTable([]Price{{Site: "x", FenPerPFLOPHour: 1000}, {Site: "y", FenPerCardHour: 900}})
+	ivs := []Interval{
+		{Tenant: "a", Site: "x", Model: "m", MilliCards: 8000, GFLOPS: 8 * 96_000, Start: 0, End: 36000, FacilityW: 375, GCO2PerKWh: 500, PowerFenPerKWh: 30},
+		{Tenant: "b", Site: "y", Model: "m", MilliCards: 500, GFLOPS: 48_000, Start: 0, End: 3600, FacilityW: 375, GCO2PerKWh: 157, PowerFenPerKWh: 25},
+		{Tenant: "b", Site: "y", Model: "n", MilliCards: 1000, GFLOPS: 1000, Start: 0, End: 7200}, // no power figure
+	}
+	s := Summarize(ivs, prices)
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
+	if !near(s.KWh, 30.187) || !near(s.KgCO2, 15.029359) || !near(s.EnergyCNY, 9.04675) || !near(s.PFLOPHours, 7.728+0.002) ||
+		!near(s.PricedCNY, 76.8+4.5+18) || !near(s.UnmeteredCardHours, 2) || !near(s.KWhPerPFLOPHour, 30.187/7.73) {
+		t.Errorf("summary %+v", s)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/suanli/suanli/internal/core"
+	"github.com/suanli/suanli/internal/ledger"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
 )
@@ -35,6 +36,8 @@ type ReplayConfig struct {
 	HorizonS int64
 	// Progress, if set, hears about submitted jobs.
 	Progress ProgressFunc
+	// Prices for the energy summary (nil: the network spec's).
+	Prices *ledger.PriceTable
 	// measure, if set, is called at each sample with the card usage.
 	measure func(u *usage) (fragGPUs, fragRatio float64)
 }
@@ -129,6 +132,9 @@ type TimedReport struct {
 	ByKind   []Group  `json:"by_kind"`
 	ByTenant []Group  `json:"by_tenant,omitempty"`
 	Series   []Sample `json:"series"`
+	// Energy is the facility energy, CO2 and cost of the work delivered,
+	// and each per FP16 PFLOP-hour.
+	Energy *ledger.EnergySummary `json:"energy,omitempty"`
 }
 
 // maxIdleTicks bounds the ticks a replay sends once no event is left while
@@ -254,6 +260,12 @@ func replay(ctx context.Context, net *network.Network, jobs source, cfg ReplayCo
 			end = max(end, jobs.submitTime(i)+jobs.durationS(i))
 		}
 	}
+	var ivs []ledger.Interval
+	meter := func(p *model.Placement, i int, from, to int64) {
+		if to > from {
+			ivs = append(ivs, ledger.PlacementIntervals(net, model.TenantID(jobs.tenant(i)), p, from, to)...)
+		}
+	}
 	c := core.New(net, cfg.Core)
 	for _, t := range cfg.Tenants {
 		if err := c.Step(core.TenantUpserted{At: 0, Tenant: t}); err != nil {
@@ -309,6 +321,7 @@ func replay(ctx context.Context, net *network.Network, jobs source, cfg ReplayCo
 				continue
 			}
 			u.apply(&s.Placement, -1)
+			meter(&s.Placement, r.i, r.placedAt, now)
 			r.cardSeconds += r.milli * (now - r.placedAt)
 			r.running = false
 			r.gen++
@@ -414,6 +427,7 @@ func replay(ctx context.Context, net *network.Network, jobs source, cfg ReplayCo
 				return nil, err
 			}
 			u.apply(&r.placement, -1)
+			meter(&r.placement, r.i, r.placedAt, t)
 			r.placement = model.Placement{}
 			delete(byID, id)
 			r.cardSeconds += r.milli * (t - r.placedAt)
@@ -464,6 +478,20 @@ func replay(ctx context.Context, net *network.Network, jobs source, cfg ReplayCo
 		cfg.Progress(int64(nJobs), int64(nJobs))
 	}
 	summarizeRuns(rep, jobs, runs, finalT)
+	for i := range runs {
+		if r := &runs[i]; r.running {
+			meter(&r.placement, r.i, r.placedAt, finalT)
+		}
+	}
+	prices := cfg.Prices
+	if prices == nil {
+		var err error
+		if prices, err = ledger.NetworkPrices(net); err != nil {
+			return nil, err
+		}
+	}
+	es := ledger.Summarize(ivs, prices)
+	rep.Energy = &es
 	for id, r := range byID {
 		if r.firstPlaced < 0 {
 			if st, ok := c.Job(id); ok {

@@ -82,6 +82,13 @@ func TimedTable(r *TimedReport) string {
 	fmt.Fprintf(&b, "; %d placed, %d completed, %d running at the end, %d never placed; %d preemptions\n",
 		r.Placed, r.Completed, r.RunningAtEnd, r.NeverPlaced, r.Preemptions)
 	fmt.Fprintf(&b, "virtual time %s; utilisation mean %.1f%%, peak %.1f%%\n", hours(float64(r.EndS)), 100*r.MeanUtil, 100*r.PeakUtil)
+	if e := r.Energy; e != nil && e.PFLOPHours > 0 {
+		fmt.Fprintf(&b, "energy: %.0f FP16 PFLOP-h delivered; %.0f kWh (%.3f per PFLOP-h), %.0f kg CO2 (%.3f per PFLOP-h), electricity CNY %.0f (%.3f per PFLOP-h), priced CNY %.0f\n",
+			e.PFLOPHours, e.KWh, e.KWhPerPFLOPHour, e.KgCO2, e.KgCO2PerPFLOPHour, e.EnergyCNY, e.CNYPerPFLOPHour, e.PricedCNY)
+		if e.UnmeteredCardHours > 0 {
+			fmt.Fprintf(&b, "  %.0f card-hours ran on cards with no power figure (not in the kWh)\n", e.UnmeteredCardHours)
+		}
+	}
 	fmt.Fprintf(&b, "queueing delay: mean %s, p50 %s, p90 %s, p99 %s, max %s\n", hours(r.QueueDelay.Mean),
 		hours(float64(r.QueueDelay.P50)), hours(float64(r.QueueDelay.P90)), hours(float64(r.QueueDelay.P99)), hours(float64(r.QueueDelay.Max)))
 	fmt.Fprintf(&b, "completion time: mean %s, p50 %s, p99 %s\n", hours(r.Completion.Mean), hours(float64(r.Completion.P50)), hours(float64(r.Completion.P99)))
