@@ -9,6 +9,10 @@ import (
 //go:embed data/default.yaml
 var defaultSpec []byte
 
+// DefaultSpec returns the YAML of the embedded default network (`suanli
+// plan --write-network` extends it).
+func DefaultSpec() []byte { return append([]byte(nil), defaultSpec...) }
+
 // Default loads the embedded default national network against the catalog
 // (catalog.Default() when cat is nil).
 func Default(cat *catalog.Catalog) (*Network, error) {
