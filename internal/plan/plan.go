@@ -230,6 +230,9 @@ func (c *Config) check() error {
 
 const hoursPerYear = 8760
 
+// maxCells bounds the dense LP matrix (8 bytes a cell: 160 MB).
+const maxCells = 20_000_000
+
 func build(n *network.Network, cfg Config) (*problem, error) {
 	p := &problem{cfg: cfg, n: n, sites: n.Sites}
 	for y := cfg.From + 1; y <= cfg.By; y++ {
@@ -357,6 +360,11 @@ func build(n *network.Network, cfg Config) (*problem, error) {
 		}
 	}
 	_ = steps
+	// The simplex works on a dense matrix: refuse a question too large for
+	// it rather than exhaust memory.
+	if cells := len(p.rows) * (len(p.vars) + len(p.rows)); cells > maxCells {
+		return nil, fmt.Errorf("the plan has %d columns and %d rows, more than this solver handles (%d cells); plan fewer years, sites or models", len(p.vars), len(p.rows), maxCells)
+	}
 	return p, nil
 }
 

@@ -379,3 +379,33 @@ func TestDefaultScenariosParse(t *testing.T) {
 		t.Fatalf("%v %d", err, len(scs))
 	}
 }
+
+// A question too large for the dense simplex is refused, not attempted.
+func TestPlanTooLarge(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: big\nsites:\n")
+	for i := range 400 {
+		fmt.Fprintf(&b, "- {id: s%d, region: R, operator: O, ownership: self-built, power_mw: 100, pools: [{model: nvidia-h20, nodes: 1}]}\n", i)
+	}
+	n, err := network.Parse([]byte(b.String()), "big.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sup strings.Builder
+	sup.WriteString("models:\n")
+	for _, m := range []string{"nvidia-h20", "nvidia-a800", "nvidia-h800"} {
+		fmt.Fprintf(&sup, "- model: %s\n  price_cny: 100000\n  supply: {", m)
+		for y := 2026; y <= 2045; y++ {
+			fmt.Fprintf(&sup, "\"%d\": 1000, ", y)
+		}
+		sup.WriteString("}\n")
+	}
+	s, err := ParseSupply([]byte(sup.String()), "s.yaml", n.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Solve(n, Config{From: 2025, By: 2045, TargetGFLOPS: 100e9, Supply: s})
+	if err == nil || !strings.Contains(err.Error(), "more than this solver handles") {
+		t.Errorf("err = %v", err)
+	}
+}
