@@ -49,6 +49,23 @@ func TestUsageEnergyCarbonAndPrice(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := waitState(t, admin, job.ID, "placed", "running")
+	// The live ledger draws the placed cards' facility power.
+	var capRep struct {
+		Power *ledger.PowerReport `json:"power"`
+	}
+	if err := admin.Get(ctx, "/v1/capacity", &capRep); err != nil {
+		t.Fatal(err)
+	}
+	{
+		a := j.Placement.Assignments[0]
+		node, _ := nw.Node(model.NodeID(a.Node))
+		site, _ := nw.Site(node.Site)
+		en, _ := nw.SiteEnergy(node.Site)
+		w, _, _ := ledger.CardFacilityW(nw.Model(a.Model), site, en)
+		if capRep.Power == nil || capRep.Power.Total.DrawnW != 8*w {
+			t.Errorf("live power ledger %+v, want %d W drawn", capRep.Power, 8*w)
+		}
+	}
 	offset.Store(int64(time.Hour))
 	if _, err := admin.Cancel(ctx, job.ID); err != nil {
 		t.Fatal(err)
