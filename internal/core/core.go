@@ -121,7 +121,6 @@ type Core struct {
 	scratchCands []*entry
 	scratchAmt   map[*entry]int64
 	scratchFree  map[string]int64
-	scratchRel   []release      // reservations' plans
 	scratchHold  []*reservation // holders
 	scratchPlan  []*entry       // plan
 }

@@ -361,10 +361,3 @@ func (c *Core) startStamp(e *entry) uint64 {
 	}
 	return stamp
 }
-
-// release is capacity a placed job frees at its declared end.
-type release struct {
-	at  int64
-	pos uint64
-	amt int64
-}
