@@ -128,11 +128,27 @@ type DeviceReport struct {
 // tenant. A job read shows only the references; the values reach nothing
 // but the agent of a node the job is placed on, while it is placed, which
 // finds them in Env with the plain variables.
+//
+// Image and Resources are used at Kubernetes sites only: the container
+// image of the job's pods (without it, the server's --kube-image, or the
+// env variable SUANLI_IMAGE), and the CPU and memory each pod asks for
+// besides its accelerators. Node agents run Command on the host and
+// ignore them.
 type Workload struct {
-	Command   []string          `json:"command"`
-	Env       map[string]string `json:"env,omitempty"`
-	SecretEnv []SecretEnv       `json:"secret_env,omitempty"`
-	Dir       string            `json:"dir,omitempty"`
+	Command   []string           `json:"command"`
+	Env       map[string]string  `json:"env,omitempty"`
+	SecretEnv []SecretEnv        `json:"secret_env,omitempty"`
+	Dir       string             `json:"dir,omitempty"`
+	Image     string             `json:"image,omitempty"`
+	Resources *WorkloadResources `json:"resources,omitempty"`
+}
+
+// WorkloadResources is what one worker's pod asks for besides its
+// accelerators (requests and limits alike): CPU in thousandths of a core,
+// memory in MiB. Zero asks for none.
+type WorkloadResources struct {
+	CPUMilli  int64 `json:"cpu_milli,omitempty"`
+	MemoryMiB int64 `json:"memory_mib,omitempty"`
 }
 
 // SecretEnv is an environment variable whose value is one key of a stored

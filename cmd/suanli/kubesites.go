@@ -30,7 +30,7 @@ import (
 type kubeFlags struct {
 	Off       bool          // --no-kube-bridges: run none
 	Namespace string        // --kube-namespace: namespace of the pods (default suanli)
-	Image     string        // --kube-image: image of jobs whose workload sets no SUANLI_IMAGE
+	Image     string        // --kube-image: image of jobs whose workload names none
 	Volcano   bool          // --kube-volcano: gang-schedule placements as Volcano PodGroups
 	Grace     time.Duration // --kube-grace: grace of pod deletions (default 30 s)
 	TokenFile string        // --kube-token-file: agent token of the bridges, bound to their sites (default <data-dir>/kube-bridge.token)
@@ -40,7 +40,7 @@ func (f *kubeFlags) add(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.BoolVar(&f.Off, "no-kube-bridges", false, "do not run the bridges of the network's kubernetes sites")
 	fs.StringVar(&f.Namespace, "kube-namespace", "suanli", "namespace of the pods at kubernetes sites")
-	fs.StringVar(&f.Image, "kube-image", "", "container image of jobs whose workload env sets no "+kube.EnvImage)
+	fs.StringVar(&f.Image, "kube-image", "", "container image of jobs whose workload names none (workload.image, or "+kube.EnvImage+" in its env)")
 	fs.BoolVar(&f.Volcano, "kube-volcano", false, "gang-schedule placements at kubernetes sites as Volcano PodGroups")
 	fs.DurationVar(&f.Grace, "kube-grace", 30*time.Second, "grace period of pod deletions on cancel, preemption and requeue")
 	fs.StringVar(&f.TokenFile, "kube-token-file", "", "agent token of the kubernetes site bridges (default <data-dir>/kube-bridge.token, created with the admin token)")
@@ -71,6 +71,12 @@ func newKubeBridges(f kubeFlags, nw *network.Network, specPath, dataDir, tlsCert
 		return kb, nil
 	}
 	var errs []error
+	endpoints := map[model.SiteID]model.GangEndpoint{}
+	for _, s := range nw.Sites {
+		if s.GangEndpoint != nil {
+			endpoints[s.ID] = *s.GangEndpoint
+		}
+	}
 	for _, s := range nw.Sites {
 		if s.Kind != model.SiteKubernetes {
 			continue
@@ -107,7 +113,7 @@ func newKubeBridges(f kubeFlags, nw *network.Network, specPath, dataDir, tlsCert
 		}
 		kb.sites = append(kb.sites, kube.BridgeConfig{Site: s.ID, Nodes: nodes, Kube: cs, Dynamic: dyn, Catalog: nw.Catalog,
 			Namespace: f.Namespace, Volcano: f.Volcano, Image: f.Image, GraceSeconds: int64(f.Grace / time.Second),
-			Version: "serve", Log: log})
+			Endpoints: endpoints, Version: "serve", Log: log})
 	}
 	if len(errs) > 0 {
 		return nil, usageErr(errors.Join(errs...))

@@ -262,3 +262,27 @@ func checkProblem(t *testing.T, err error, field, want string) {
 	}
 	t.Errorf("no problem at %s containing %q in %v", field, want, probs)
 }
+
+func TestWorkloadImageAndResources(t *testing.T) {
+	ok := v1.JobSpec{Kind: "gang", Workers: 1, CardsPerWorker: 8, Workload: &v1.Workload{Command: []string{"train"},
+		Image: "registry.example.com/team/train:1.0", Resources: &v1.WorkloadResources{CPUMilli: 8000, MemoryMiB: 65536}}}
+	if _, err := JobFromSpec(ok, "acme"); err != nil {
+		t.Fatalf("good workload refused: %v", err)
+	}
+	bad := ok
+	bad.Workload = &v1.Workload{Command: []string{"train"}, Image: "not an image", Resources: &v1.WorkloadResources{CPUMilli: -1, MemoryMiB: -2}}
+	_, err := JobFromSpec(bad, "acme")
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("err = %v, want Problems", err)
+	}
+	got := map[string]bool{}
+	for _, p := range probs {
+		got[p.Field] = true
+	}
+	for _, f := range []string{"workload.image", "workload.resources.cpu_milli", "workload.resources.memory_mib"} {
+		if !got[f] {
+			t.Errorf("no problem reported for %s in %v", f, probs)
+		}
+	}
+}

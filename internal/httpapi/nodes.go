@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	v1 "github.com/suanli/suanli/api/v1"
 )
@@ -48,6 +49,17 @@ func workloadProblems(wl *v1.Workload) Problems {
 	}
 	if len(wl.Env) > maxLabels {
 		probs = append(probs, v1.Problem{Field: "workload.env", Message: fmt.Sprintf("%d variables; at most %d", len(wl.Env), maxLabels)})
+	}
+	if len(wl.Image) > 512 || strings.ContainsAny(wl.Image, " \t\n\r") {
+		probs = append(probs, v1.Problem{Field: "workload.image", Message: "not an image reference such as registry.example.com/team/train:1.0 (at most 512 bytes, no spaces)"})
+	}
+	if r := wl.Resources; r != nil {
+		if r.CPUMilli < 0 || r.CPUMilli > 10_000_000 {
+			probs = append(probs, v1.Problem{Field: "workload.resources.cpu_milli", Message: fmt.Sprintf("%d: give thousandths of a core, 0 to 10000000", r.CPUMilli)})
+		}
+		if r.MemoryMiB < 0 || r.MemoryMiB > 1<<30 {
+			probs = append(probs, v1.Problem{Field: "workload.resources.memory_mib", Message: fmt.Sprintf("%d: give MiB, 0 to %d", r.MemoryMiB, 1<<30)})
+		}
 	}
 	probs = append(probs, secretEnvProblems(wl)...)
 	return probs

@@ -45,9 +45,12 @@ type BridgeConfig struct {
 	Namespace string
 	// Volcano gang-schedules each placement as a PodGroup.
 	Volcano bool
-	// Image runs jobs whose workload sets no SUANLI_IMAGE; with neither, the
-	// job fails with the reason.
+	// Image runs jobs whose workload names no image (workload.image, or
+	// SUANLI_IMAGE in its env); with none, the job fails with the reason.
 	Image string
+	// Endpoints are the network's sites' gang_endpoint: where a gang that
+	// spans sites reaches its rank 0.
+	Endpoints map[model.SiteID]model.GangEndpoint
 	// GraceSeconds is the grace of pod deletions on cancel, preemption and
 	// requeue (default 30).
 	GraceSeconds int64
@@ -191,7 +194,7 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 	b.cfg, b.lease, b.log = cfg, cfg.Lease, cfg.Log.With("site", cfg.Site)
 	b.site = &Site{ID: cfg.Site, Client: cfg.Kube, Catalog: cfg.Catalog, Namespace: cfg.Namespace, ProbeEvery: cfg.ProbeEvery, Log: b.log}
 	b.disp = &Dispatcher{Site: cfg.Site, Client: cfg.Kube, Dynamic: cfg.Dynamic, Catalog: cfg.Catalog, Namespace: cfg.Namespace,
-		Volcano: cfg.Volcano, GraceSeconds: cfg.GraceSeconds,
+		Volcano: cfg.Volcano, GraceSeconds: cfg.GraceSeconds, Endpoints: cfg.Endpoints,
 		Resource: func(id model.NodeID) (string, bool) { r, ok := b.inv.Resource[id]; return r, ok }}
 	return b, nil
 }
@@ -481,15 +484,30 @@ func (b *Bridge) placementOf(j v1.AssignedJob) model.Placement {
 
 func (b *Bridge) dispatch(ctx context.Context, j v1.AssignedJob, p model.Placement, t *tracked) {
 	w := Workload{Image: b.cfg.Image, Env: map[string]string{}}
-	if j.Workload != nil {
-		w.Command = j.Workload.Command
-		for k, v := range j.Workload.Env {
+	if wl := j.Workload; wl != nil {
+		w.Command = wl.Command
+		for k, v := range wl.Env {
 			if k == EnvImage {
 				w.Image = v
 				continue
 			}
 			w.Env[k] = v
 		}
+		if wl.Image != "" {
+			w.Image = wl.Image
+		}
+		if r := wl.Resources; r != nil {
+			w.CPUMilli, w.MemoryMiB = r.CPUMilli, r.MemoryMiB
+		}
+	}
+	if all := j.Placement.Assignments; len(all) > len(p.Assignments) {
+		g := &Gang{Workers: len(all)}
+		for _, a := range all {
+			if a.Worker == 0 {
+				g.Master, g.MasterSite = model.NodeID(a.Node), model.SiteID(a.Site)
+			}
+		}
+		w.Gang = g
 	}
 	if j.Checkpoint > 0 {
 		w.Env["SUANLI_RESUME_STEP"] = strconv.FormatInt(j.Checkpoint, 10)
@@ -501,7 +519,12 @@ func (b *Bridge) dispatch(ctx context.Context, j v1.AssignedJob, p model.Placeme
 		t.reported = model.Failed
 		return
 	}
-	if err := b.disp.Dispatch(ctx, &model.Job{ID: model.JobID(j.ID)}, p, w); err != nil {
+	if err := b.disp.Dispatch(ctx, &model.Job{ID: model.JobID(j.ID)}, p, w); errors.Is(err, ErrNoEndpoint) {
+		t.dispatched = true
+		b.send(ctx, j.ID, v1.WorkerReport{Node: string(t.assign[0].Node), Worker: t.assign[0].Worker, PlacedAt: t.placedAt, State: v1.StateFailed, Reason: err.Error()})
+		t.reported = model.Failed
+		return
+	} else if err != nil {
 		b.log.Warn("dispatch failed; will retry", "job", j.ID, "err", err)
 		return
 	}

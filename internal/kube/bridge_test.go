@@ -198,10 +198,33 @@ func TestBridgeRealAPIServer(t *testing.T) {
 	if j, _ := e.admin.Job(e.ctx, j2); j.State != v1.StatePending && j.State != v1.StateBlocked {
 		t.Errorf("job on a lost site is %s, want it requeued", j.State)
 	}
-	// The site returns: the nodes register again, the job is placed again
-	// and runs in exactly one pod.
+	// The site returns: the nodes register again, the pod of the placement
+	// the server requeued is deleted before the new placement's pod is
+	// created (the watch sees them in that order), and the job runs in
+	// exactly one pod.
+	w, err := e.kube.CoreV1().Pods("jobs").Watch(e.ctx, metav1.ListOptions{LabelSelector: LabelJob + "=" + labelValue(j2)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.px.start(t)
 	again := e.replaced(j2, moved)
+	deletedFirst := false
+	for ev := range w.ResultChan() {
+		p, ok := ev.Object.(*corev1.Pod)
+		if !ok {
+			continue
+		}
+		if p.Name == moved.Name && (ev.Type == "DELETED" || p.DeletionTimestamp != nil) {
+			deletedFirst = true
+		}
+		if p.Name == again.Name {
+			if !deletedFirst {
+				t.Errorf("pod %s of the new placement was created before pod %s of the requeued one was deleted", again.Name, moved.Name)
+			}
+			break
+		}
+	}
+	w.Stop()
 	e.setPhase([]corev1.Pod{again}, corev1.PodRunning)
 	e.jobState(j2, v1.StateRunning)
 
@@ -337,7 +360,13 @@ func newBridgeEnv(t *testing.T, volcano bool) *bridgeEnv {
 // store, HTTP) with heartbeats every period, and returns the network, an
 // admin client and an agent client. Tenant acme exists.
 func startSuanli(t *testing.T, ctx context.Context, period time.Duration) (*network.Network, *v1.Client, *v1.Client) {
-	nw, err := network.Parse([]byte(bridgeSpec), "bridge-test", nil)
+	return startSuanliSpec(t, ctx, period, bridgeSpec)
+}
+
+// startSuanliSpec is startSuanli on another network spec; the agent token
+// is bound to all of its sites.
+func startSuanliSpec(t *testing.T, ctx context.Context, period time.Duration, spec string) (*network.Network, *v1.Client, *v1.Client) {
+	nw, err := network.Parse([]byte(spec), "bridge-test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +392,11 @@ func startSuanli(t *testing.T, ctx context.Context, period time.Duration) (*netw
 	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "kube bridge", Sites: []string{string(nw.Sites[0].ID)}})
+	var sites []string
+	for _, s := range nw.Sites {
+		sites = append(sites, string(s.ID))
+	}
+	tok, err := admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Name: "kube bridge", Sites: sites})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/suanli/suanli/internal/catalog"
@@ -29,6 +30,21 @@ type Workload struct {
 	Image   string
 	Command []string
 	Env     map[string]string
+	// CPUMilli and MemoryMiB are each pod's CPU and memory (requests and
+	// limits), besides its accelerators; zero asks for none.
+	CPUMilli  int64
+	MemoryMiB int64
+	// Gang is the whole gang when the placement's workers span sites; nil
+	// when the placement at this site is all of it.
+	Gang *Gang
+}
+
+// Gang is a placement's whole gang across sites: this site's pods count
+// every worker in WORLD_SIZE and meet rank 0 where it runs.
+type Gang struct {
+	Workers    int          // every worker at every site
+	Master     model.NodeID // rank 0's node
+	MasterSite model.SiteID
 }
 
 // Dispatcher turns placements into Pods at one Kubernetes site.
@@ -48,6 +64,29 @@ type Dispatcher struct {
 	GraceSeconds int64
 	// MasterPort is the rendezvous port of gang workers (default 29500).
 	MasterPort int
+	// Endpoints are the sites' cross-site rendezvous addresses (the
+	// network spec's gang_endpoint): a gang spanning sites reaches its
+	// rank 0 at the endpoint of rank 0's site, on a NodePort that site's
+	// dispatcher exposes.
+	Endpoints map[model.SiteID]model.GangEndpoint
+}
+
+// ErrNoEndpoint: a gang spans sites and its rank 0's site has no
+// gang_endpoint in the network spec. Retrying cannot help.
+var ErrNoEndpoint = errors.New("no gang_endpoint in the network spec")
+
+// GangPort is the NodePort a cross-site gang's rank 0 is exposed on at
+// its site: a hash of the gang (job and placement time, the same at every
+// site) into the endpoint's range, so that every site's bridge derives it
+// without talking to the others.
+func GangPort(gang string, ep model.GangEndpoint) int {
+	sum := sha256.Sum256([]byte(gang))
+	n := uint64(ep.PortMax - ep.PortMin + 1)
+	var h uint64
+	for _, c := range sum[:8] {
+		h = h<<8 | uint64(c)
+	}
+	return ep.PortMin + int(h%n)
 }
 
 // PodGroupGVR is Volcano's PodGroup resource.
@@ -98,7 +137,29 @@ func (d *Dispatcher) Pods(job *model.Job, p model.Placement, w Workload) ([]*cor
 	if port == 0 {
 		port = 29500
 	}
-	master := PodName(job.ID, p, p.Assignments[0].Worker)
+	world := len(p.Assignments)
+	masterAddr := PodName(job.ID, p, p.Assignments[0].Worker) + "." + group
+	masterPort := port
+	if g := w.Gang; g != nil {
+		world = g.Workers
+		if g.MasterSite != d.Site {
+			ep, ok := d.Endpoints[g.MasterSite]
+			if !ok {
+				return nil, fmt.Errorf("%w: the gang's rank 0 runs at site %s, which has none, so workers at %s cannot reach it; give that site a gang_endpoint (a host and NodePort range other sites reach)", ErrNoEndpoint, g.MasterSite, d.Site)
+			}
+			masterAddr, masterPort = ep.Host, GangPort(string(p.Job), ep)
+		} else {
+			masterAddr = ""
+			for _, a := range p.Assignments {
+				if a.Node == g.Master {
+					masterAddr = PodName(job.ID, p, a.Worker) + "." + group
+				}
+			}
+			if masterAddr == "" {
+				return nil, fmt.Errorf("the gang's rank 0 node %s is not in this site's placement", g.Master)
+			}
+		}
+	}
 	var pods []*corev1.Pod
 	var errs []error
 	for _, a := range p.Assignments {
@@ -117,12 +178,18 @@ func (d *Dispatcher) Pods(job *model.Job, p model.Placement, w Workload) ([]*cor
 			errs = append(errs, err)
 			continue
 		}
+		if w.CPUMilli > 0 {
+			limits[corev1.ResourceCPU] = *resource.NewMilliQuantity(w.CPUMilli, resource.DecimalSI)
+		}
+		if w.MemoryMiB > 0 {
+			limits[corev1.ResourceMemory] = *resource.NewQuantity(w.MemoryMiB<<20, resource.BinarySI)
+		}
 		env := []corev1.EnvVar{
 			{Name: "SUANLI_JOB", Value: string(job.ID)},
-			{Name: "WORLD_SIZE", Value: strconv.Itoa(len(p.Assignments))},
+			{Name: "WORLD_SIZE", Value: strconv.Itoa(world)},
 			{Name: "RANK", Value: strconv.Itoa(a.Worker)},
-			{Name: "MASTER_ADDR", Value: master + "." + group},
-			{Name: "MASTER_PORT", Value: strconv.Itoa(port)},
+			{Name: "MASTER_ADDR", Value: masterAddr},
+			{Name: "MASTER_PORT", Value: strconv.Itoa(masterPort)},
 		}
 		for _, k := range sortedKeys(w.Env) {
 			env = append(env, corev1.EnvVar{Name: k, Value: w.Env[k]})
@@ -211,6 +278,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, job *model.Job, p model.Place
 			return err
 		}
 	}
+	if g := w.Gang; g != nil && g.MasterSite == d.Site && g.Workers > len(p.Assignments) {
+		if err := d.rendezvous(ctx, job, p, g); err != nil {
+			return err
+		}
+	}
 	for _, pod := range pods {
 		_, err := d.Client.Pods(d.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -253,6 +325,43 @@ func (d *Dispatcher) service(ctx context.Context, job *model.Job, p model.Placem
 	_, err := d.Client.Services(d.Namespace).Create(ctx, svc, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("dispatch %s: create Service %s: %w", job.ID, svc.Name, err)
+	}
+	return nil
+}
+
+// rendezvous exposes a cross-site gang's rank 0 on the site's gang
+// endpoint: a NodePort Service on GangPort forwarding to the master port of
+// the rank-0 pod.
+func (d *Dispatcher) rendezvous(ctx context.Context, job *model.Job, p model.Placement, g *Gang) error {
+	ep, ok := d.Endpoints[d.Site]
+	if !ok {
+		return fmt.Errorf("dispatch %s: %w: the gang spans sites and its rank 0 runs at site %s, which has none; give it one (a host and NodePort range other sites reach)", job.ID, ErrNoEndpoint, d.Site)
+	}
+	port := d.MasterPort
+	if port == 0 {
+		port = 29500
+	}
+	master := -1
+	for _, a := range p.Assignments {
+		if a.Node == g.Master {
+			master = a.Worker
+		}
+	}
+	l := map[string]string{LabelJob: labelValue(string(job.ID)), LabelPlacement: Key(p)}
+	sel := map[string]string{LabelJob: l[LabelJob], LabelPlacement: l[LabelPlacement], LabelWorker: strconv.Itoa(master)}
+	node := GangPort(string(p.Job), ep)
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: GroupName(job.ID, p) + "-rdv", Namespace: d.Namespace, Labels: l,
+			Annotations: map[string]string{"suanli.io/job-id": string(job.ID)}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: sel, PublishNotReadyAddresses: true,
+			Ports: []corev1.ServicePort{{Name: "rendezvous", Port: int32(port), TargetPort: intstr.FromInt(port), NodePort: int32(node)}}},
+	}
+	_, err := d.Client.Services(d.Namespace).Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		// The port may be held by another Service (a hash collision: it
+		// clears when that gang ends) or by a create whose reply was lost
+		// (the API server's repair loop frees it within minutes).
+		return fmt.Errorf("dispatch %s: create rendezvous Service %s on NodePort %d (gang_endpoint %s %d-%d): %w", job.ID, svc.Name, node, ep.Host, ep.PortMin, ep.PortMax, err)
 	}
 	return nil
 }

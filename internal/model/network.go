@@ -57,9 +57,23 @@ type Site struct {
 	GeneralCPUCores  int64  `json:"general_cpu_cores"`
 	GFLOPSPerCPUCore int64  `json:"gflops_per_cpu_core"`
 	Kubeconfig       string `json:"kubeconfig,omitempty"`
+	// GangEndpoint is where workers at other sites reach the rank-0 worker
+	// of a gang that runs here (a Kubernetes site: a node's or load
+	// balancer's address forwarding a NodePort range); nil: none, so a
+	// gang spanning sites cannot have its rank 0 here.
+	GangEndpoint *GangEndpoint `json:"gang_endpoint,omitempty"`
 	// LostAfterSec is how long a node of the site may stay disconnected
 	// before its work is requeued elsewhere (0: the server's default).
 	LostAfterSec int64 `json:"lost_after_sec,omitempty"`
+}
+
+// GangEndpoint is a site's address for cross-site rendezvous: Host (an IP
+// or DNS name other sites reach) and the NodePort range [PortMin, PortMax]
+// it forwards.
+type GangEndpoint struct {
+	Host    string `json:"host"`
+	PortMin int    `json:"port_min"`
+	PortMax int    `json:"port_max"`
 }
 
 // DomainKind names what a high-bandwidth domain is physically.

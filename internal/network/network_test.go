@@ -222,3 +222,35 @@ func TestSiteLostAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestGangEndpoint(t *testing.T) {
+	kube := strings.Replace(good, "  ownership: self-built\n", "  ownership: self-built\n  kind: kubernetes\n  kubeconfig: a.kubeconfig\n  gang_endpoint: {host: 10.0.0.5, ports: 31000-31999}\n", 1)
+	n, err := Parse([]byte(kube), "t.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := n.Site("a"); s.GangEndpoint == nil || *s.GangEndpoint != (model.GangEndpoint{Host: "10.0.0.5", PortMin: 31000, PortMax: 31999}) {
+		t.Fatalf("gang_endpoint parsed as %+v", s.GangEndpoint)
+	}
+	def := strings.Replace(kube, ", ports: 31000-31999", "", 1)
+	if n, err := Parse([]byte(def), "t.yaml", nil); err != nil {
+		t.Fatal(err)
+	} else if s, _ := n.Site("a"); s.GangEndpoint.PortMin != 30000 || s.GangEndpoint.PortMax != 32767 {
+		t.Errorf("default ports %+v, want Kubernetes' 30000-32767", s.GangEndpoint)
+	}
+	for bad, field := range map[string]string{
+		"{host: 10.0.0.5, ports: 32000-31000}": "gang_endpoint.ports",
+		"{host: 10.0.0.5, ports: 80}":          "gang_endpoint.ports",
+		"{host: 'http://x', ports: 1-2}":       "gang_endpoint.host",
+		"{ports: 1-2}":                         "gang_endpoint.host",
+	} {
+		spec := strings.Replace(kube, "{host: 10.0.0.5, ports: 31000-31999}", bad, 1)
+		if _, err := Parse([]byte(spec), "t.yaml", nil); err == nil || !strings.Contains(err.Error(), "sites[0]."+field) {
+			t.Errorf("gang_endpoint %s: %v, want an error on %s", bad, err, field)
+		}
+	}
+	agents := strings.Replace(good, "  ownership: self-built\n", "  ownership: self-built\n  gang_endpoint: {host: 10.0.0.5}\n", 1)
+	if _, err := Parse([]byte(agents), "t.yaml", nil); err == nil || !strings.Contains(err.Error(), "only a kubernetes site") {
+		t.Errorf("gang_endpoint on an agent-run site: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,11 @@ type SiteSpec struct {
 	Ownership  string  `json:"ownership"`
 	Kind       string  `json:"kind"`
 	Kubeconfig string  `json:"kubeconfig"`
+	// GangEndpoint (kubernetes sites) is where other sites reach the
+	// rank-0 worker of a gang placed here: {host: 203.0.113.10, ports:
+	// 30000-32767}, a node or load balancer address and the NodePort range
+	// it forwards (default the Kubernetes default, 30000-32767).
+	GangEndpoint *GangEndpointSpec `json:"gang_endpoint"`
 	// PUE as a decimal (1.15); power price in CNY per kWh (0.35).
 	PUE        float64      `json:"pue"`
 	PowerPrice float64      `json:"power_price"`
@@ -65,6 +71,12 @@ type SiteSpec struct {
 	HostShare    float64            `json:"host_share,omitempty"`
 	Racks        int                `json:"racks,omitempty"`
 	LeasePrice   float64            `json:"lease_price,omitempty"`
+}
+
+// GangEndpointSpec is a site's cross-site rendezvous address.
+type GangEndpointSpec struct {
+	Host  string `json:"host"`
+	Ports string `json:"ports"`
 }
 
 // GeneralSpec is a site's general-purpose (CPU) compute.
@@ -256,6 +268,26 @@ func (ss *SiteSpec) site(path string) (model.Site, []error) {
 		}
 	default:
 		bad("kind", "%q is not one of agents, kubernetes", ss.Kind)
+	}
+	if g := ss.GangEndpoint; g != nil {
+		ep := model.GangEndpoint{Host: g.Host, PortMin: 30000, PortMax: 32767}
+		if s.Kind != model.SiteKubernetes {
+			bad("gang_endpoint", "only a kubernetes site has one; an agent-run site's nodes give theirs with suanli agent --address")
+		}
+		if g.Host == "" || len(g.Host) > 253 || strings.ContainsAny(g.Host, " /:") {
+			bad("gang_endpoint.host", "%q is not a host name or IPv4 address other sites can reach", g.Host)
+		}
+		if g.Ports != "" {
+			lo, hi, ok := strings.Cut(g.Ports, "-")
+			a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+			b, err2 := strconv.Atoi(strings.TrimSpace(hi))
+			if !ok || err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
+				bad("gang_endpoint.ports", "%q is not a port range such as 30000-32767", g.Ports)
+			} else {
+				ep.PortMin, ep.PortMax = a, b
+			}
+		}
+		s.GangEndpoint = &ep
 	}
 	if ss.LostAfter != "" {
 		d, err := time.ParseDuration(ss.LostAfter)
