@@ -177,14 +177,17 @@ type Checkpoint struct {
 // so that a report on an earlier placement of a requeued job can be told
 // apart and ignored.
 type WorkerReport struct {
-	Node       string      `json:"node"`
-	Worker     int         `json:"worker"`
-	PlacedAt   *time.Time  `json:"placed_at,omitempty"`
-	State      string      `json:"state"` // running, completed, failed, stopped
-	Reason     string      `json:"reason,omitempty"`
-	ExitCode   *int        `json:"exit_code,omitempty"`
-	Signal     string      `json:"signal,omitempty"`      // the signal that ended the process, e.g. SIGKILL
-	OutputTail string      `json:"output_tail,omitempty"` // the last MaxOutputTail bytes of its output
+	Node       string     `json:"node"`
+	Worker     int        `json:"worker"`
+	PlacedAt   *time.Time `json:"placed_at,omitempty"`
+	State      string     `json:"state"` // running, completed, failed, stopped
+	Reason     string     `json:"reason,omitempty"`
+	ExitCode   *int       `json:"exit_code,omitempty"`
+	Signal     string     `json:"signal,omitempty"`      // the signal that ended the process, e.g. SIGKILL
+	OutputTail string     `json:"output_tail,omitempty"` // the last MaxOutputTail bytes of its output
+	// Overuse (state running) says that a fractional worker's card was
+	// read using more device memory than its share, in words.
+	Overuse    string      `json:"overuse,omitempty"`
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 	At         time.Time   `json:"at"`
 }

@@ -91,6 +91,9 @@ type Job struct {
 	// Checkpoint is the last checkpoint step a worker reported: a requeued
 	// job resumes from it.
 	Checkpoint int64 `json:"checkpoint,omitempty"`
+	// Overuse is the last report of a fractional worker whose card was
+	// read using more device memory than its share (agent-run sites).
+	Overuse string `json:"overuse,omitempty"`
 }
 
 // Node states, as GET /v1/nodes reports them.

@@ -43,6 +43,7 @@ type agentConfig struct {
 	Grace              time.Duration // SIGTERM to SIGKILL (default 10 s)
 	Rediscover         time.Duration // device re-discovery period (default 1 min)
 	CheckpointDir      string        // root of the workers' checkpoint directories (default: none)
+	SharePreload       string        // HAMi-core libvgpu.so, preloaded into Nvidia fractional workers
 	DataDir            string        // the agent's state: the workers it runs (default ./suanli-agent)
 	SimRuntime         bool          // run command-less jobs as simulated workers
 }
@@ -93,6 +94,7 @@ new work.`,
 	f.DurationVar(&cfg.Rediscover, "rediscover", time.Minute, "how often devices are discovered again to follow their health (0: never)")
 	f.StringVar(&cfg.DataDir, "data-dir", "./suanli-agent", "directory of the agent's state (the workers it runs, found again after a crash); one per node")
 	f.StringVar(&cfg.CheckpointDir, "checkpoint-dir", "", "root of the workers' checkpoint directories ($SUANLI_CHECKPOINT_DIR)")
+	f.StringVar(&cfg.SharePreload, "share-preload", "", "path of HAMi-core's libvgpu.so: preloaded (LD_PRELOAD) into Nvidia fractional workers so that CUDA_DEVICE_MEMORY_LIMIT and CUDA_DEVICE_SM_LIMIT hold")
 	f.BoolVar(&cfg.SimRuntime, "simulate-workloads", false, "run jobs without a workload command as simulated workers (runtimes drawn from the job)")
 	return cmd
 }
@@ -102,6 +104,11 @@ func runAgent(ctx context.Context, cfg agentConfig, log *slog.Logger) error {
 	labels, err := parseLabels(cfg.Labels)
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if cfg.SharePreload != "" {
+		if st, err := os.Stat(cfg.SharePreload); err != nil || st.IsDir() {
+			errs = append(errs, fmt.Errorf("--share-preload %s: not a file (%v); give the path of HAMi-core's libvgpu.so, or leave it out", cfg.SharePreload, err))
+		}
 	}
 	disc := device.Default(device.ExecRunner{})
 	if cfg.Simulate != "" {
@@ -139,7 +146,7 @@ func runAgent(ctx context.Context, cfg agentConfig, log *slog.Logger) error {
 	ac := agent.Config{Client: client, Node: node, Site: cfg.Site, Domain: cfg.Domain, Labels: labels, Address: cfg.Address,
 		Version: version, Discoverer: disc, Executor: workload.Proc{},
 		Lease: v1.Lease{Period: cfg.Heartbeat, Missed: v1.DefaultMissedBeats}, Rediscover: rediscover,
-		Grace: cfg.Grace, CheckpointRoot: cfg.CheckpointDir, DataDir: cfg.DataDir, Log: log}
+		Grace: cfg.Grace, CheckpointRoot: cfg.CheckpointDir, SharePreload: cfg.SharePreload, DataDir: cfg.DataDir, Log: log}
 	if cfg.SimRuntime {
 		ac.Simulator = workload.Sim{Seed: uint64(time.Now().UnixNano())}
 	}

@@ -60,6 +60,10 @@ type Config struct {
 	// before it starts anything on their cards. Each node's agent needs
 	// its own. Empty: no state is kept (simulated nodes).
 	DataDir string
+	// SharePreload is the path of HAMi-core's libvgpu.so: set as LD_PRELOAD
+	// of Nvidia fractional workers so that their memory and SM limits are
+	// enforced (see README, "Fractional workers"). Empty: not preloaded.
+	SharePreload string
 	// CheckpointRoot, when set, holds one checkpoint directory per worker
 	// (<root>/<job>/<worker>), given to it as $SUANLI_CHECKPOINT_DIR.
 	CheckpointRoot string
@@ -87,6 +91,9 @@ type Status struct {
 	Devices     int
 	Unknown     int // devices that map to no catalog model
 	Assignments int64
+	// Overuse counts the times a fractional worker's card was read using
+	// more device memory than the fractional workers on it were given.
+	Overuse int64
 }
 
 // Agent is one node's agent. Create it with New and run it with Run.
@@ -117,7 +124,8 @@ type Agent struct {
 	devices    []v1.NodeDevice
 	domains    []v1.DeviceDomain
 	warnings   []string
-	devDirty   bool // device health changed and is not reported yet
+	devDirty   bool          // device health changed and is not reported yet
+	memUsed    map[int]int64 // card index → device memory used at the last discovery (MiB), where read
 	rng        *rand.Rand
 	wg         sync.WaitGroup // worker waiters
 	// abandon makes Run return without stopping the workers, as a crash
@@ -203,7 +211,7 @@ func (a *Agent) publish() {
 	}
 	a.mu.Lock()
 	s.Heartbeats, s.Started, s.LeasesLost = a.status.Heartbeats, a.status.Started, a.status.LeasesLost
-	s.Adopted, s.Deferred = a.status.Adopted, a.status.Deferred
+	s.Adopted, s.Deferred, s.Overuse = a.status.Adopted, a.status.Deferred, a.status.Overuse
 	a.status = s
 	a.mu.Unlock()
 }

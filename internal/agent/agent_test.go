@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -368,4 +369,50 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestFractionalOveruseIsReported: a fractional worker whose card reads
+// more device memory than its share is reported to the server once, as a
+// running report with the reading; a reading back within the share and a
+// whole-card worker are not reported.
+func TestFractionalOveruseIsReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := start(t, func(c *Config) { c.Rediscover = time.Minute })
+		e.srv.Place(v1.Job{ID: "half", Spec: v1.JobSpec{Kind: "inference", Workers: 1, RuntimeSec: 100000},
+			Placement: &v1.Placement{Assignments: []v1.Assignment{{Worker: 0, Node: "n1", Model: "huawei-ascend-910b3", Cards: []int{1}, ShareMilli: 500, MemMiB: 32768}}}}, nil, 0)
+		e.place("whole", 100000, nil, 0) // cards 2 and 3
+		time.Sleep(period)
+		synctest.Wait()
+		setUsed := func(card int, mib int64) {
+			e.disc.mu.Lock()
+			e.disc.rep.Devices[card].MemUsedMiB = mib
+			e.disc.mu.Unlock()
+		}
+		overuse := func() []string {
+			var out []string
+			for _, r := range e.srv.Reports() {
+				if r.Overuse != "" {
+					out = append(out, r.Job+": "+r.Overuse)
+				}
+			}
+			return out
+		}
+		setUsed(1, 30000) // within the share
+		setUsed(2, 65000) // a whole card: its own
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if o := overuse(); len(o) != 0 {
+			t.Fatalf("overuse reported within the share: %v", o)
+		}
+		setUsed(1, 40000)
+		time.Sleep(3 * time.Minute) // three discoveries: reported once
+		synctest.Wait()
+		o := overuse()
+		if len(o) != 1 || !strings.HasPrefix(o[0], "half: card 1 uses 40000 MiB") || !strings.Contains(o[0], "given 32768 MiB") {
+			t.Fatalf("overuse reports %v, want one for half on card 1", o)
+		}
+		if st := e.agent.Status(); st.Overuse != 1 {
+			t.Errorf("status overuse %d, want 1", st.Overuse)
+		}
+	})
 }

@@ -116,6 +116,13 @@ func (a *Agent) discover(ctx context.Context) {
 		}
 	}
 	a.devices, a.domains, a.warnings = devs, doms, warnings
+	a.memUsed = map[int]int64{}
+	for _, d := range rep.Devices {
+		if d.MemUsedMiB > 0 {
+			a.memUsed[d.Index] = d.MemUsedMiB
+		}
+	}
+	a.checkOveruse(ctx)
 }
 
 // Devices converts a discovery report to the wire form: every device,

@@ -185,3 +185,24 @@ func TestFallsBackToJobReports(t *testing.T) {
 		t.Fatalf("job reports %+v, want running then completed (checkpoints are not sent)", cs.jobs)
 	}
 }
+
+func TestWantsFractionalLimits(t *testing.T) {
+	jobs := []v1.AssignedJob{{
+		Job: v1.Job{ID: "inf", State: v1.StatePlaced, Spec: v1.JobSpec{Kind: "inference", Workers: 1},
+			Placement: &v1.Placement{Assignments: []v1.Assignment{{Worker: 0, Node: "n1", Model: "nvidia-h20", Cards: []int{3}, ShareMilli: 500, MemMiB: 48000}}}},
+		Workload: &v1.Workload{Command: []string{"serve"}, Env: map[string]string{"CUDA_DEVICE_MEMORY_LIMIT": "999g"}},
+	}, {
+		Job: v1.Job{ID: "whole", State: v1.StatePlaced, Spec: v1.JobSpec{Kind: "batch", Workers: 1},
+			Placement: &v1.Placement{Assignments: []v1.Assignment{{Worker: 0, Node: "n1", Model: "nvidia-h20", Cards: []int{4}}}}},
+		Workload: &v1.Workload{Command: []string{"train"}},
+	}}
+	ws := Wants("n1", "", "", jobs, func(string) string { return "nvidia" })
+	e := envOf(ws[0])
+	if e["CUDA_DEVICE_MEMORY_LIMIT"] != "48000m" || e["CUDA_DEVICE_SM_LIMIT"] != "50" || e["SUANLI_SHARE_MILLI"] != "500" ||
+		e["CUDA_VISIBLE_DEVICES"] != "3" || ws[0].ShareMilli != 500 || ws[0].MemMiB != 48000 {
+		t.Errorf("fractional worker env %v (the workload's own limit must not win)", e)
+	}
+	if w := envOf(ws[1]); w["SUANLI_SHARE_MILLI"] != "" || w["CUDA_DEVICE_MEMORY_LIMIT"] != "" {
+		t.Errorf("whole-card worker got share limits: %v", w)
+	}
+}

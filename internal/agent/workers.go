@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/agent/workload"
+	"github.com/suanli/suanli/internal/device"
 )
 
 // worker is one running worker of a placement.
@@ -19,7 +21,12 @@ type worker struct {
 	worker   int
 	placedAt *time.Time
 	cards    []int // the node's card indices the worker was given
-	proc     workload.Process
+	// share and memMiB are a fractional worker's share of its card and
+	// device memory; overuse is the last overuse reported ("" when none).
+	share   int
+	memMiB  int64
+	overuse string
+	proc    workload.Process
 	// silent workers were stopped because the agent is shutting down:
 	// their ends are not reported.
 	silent bool
@@ -51,6 +58,9 @@ type Want struct {
 	Cards      []int
 	Simulated  bool // the job has no workload command
 	RuntimeSec int64
+	// ShareMilli and MemMiB: a fractional worker's share of its one card.
+	ShareMilli int
+	MemMiB     int64
 }
 
 // Wants turns the jobs placed on node into the workers it should run, with
@@ -91,10 +101,14 @@ func Wants(node, masterAddr, checkpointRoot string, jobs []v1.AssignedJob, vendo
 			}
 			vendor := vendorOf(a.Model)
 			w := Want{Key: key, Job: j.ID, Worker: a.Worker, PlacedAt: j.PlacedAt, Vendor: vendor, Cards: a.Cards,
-				Simulated: len(cmd) == 0, RuntimeSec: j.Spec.RuntimeSec}
+				Simulated: len(cmd) == 0, RuntimeSec: j.Spec.RuntimeSec, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB}
 			w.Task = workload.Task{ID: key, Command: cmd, Dir: wdir, RuntimeSec: j.Spec.RuntimeSec,
 				ResumeStep: j.Checkpoint, CheckpointDir: dir,
 				Env: workload.Env(vendor, a.Cards, rank, dir, j.Checkpoint, extra)}
+			if len(a.Cards) == 1 {
+				// After the workload's own: Suanli's limits win.
+				w.Task.Env = append(w.Task.Env, device.ShareEnv(vendor, a.Cards[0], a.ShareMilli, a.MemMiB)...)
+			}
 			out = append(out, w)
 		}
 	}
@@ -216,6 +230,9 @@ func (a *Agent) start(ctx context.Context, w Want) {
 		return
 	}
 	task := w.Task
+	if a.cfg.SharePreload != "" && w.ShareMilli > 0 && w.ShareMilli < 1000 && strings.EqualFold(w.Vendor, device.Nvidia) {
+		task.Env = append(slices.Clone(task.Env), "LD_PRELOAD="+a.cfg.SharePreload)
+	}
 	key := w.Key
 	task.OnCheckpoint = func(step int64) {
 		select {
@@ -231,6 +248,9 @@ func (a *Agent) start(ctx context.Context, w Want) {
 		return
 	}
 	wk := &worker{key: key, job: w.Job, worker: w.Worker, placedAt: w.PlacedAt, cards: w.Cards, proc: p}
+	if w.ShareMilli > 0 && w.ShareMilli < 1000 {
+		wk.share, wk.memMiB = w.ShareMilli, w.MemMiB
+	}
 	a.workers[key] = wk
 	a.saveState()
 	a.count(func(s *Status) { s.Started++ })
@@ -296,6 +316,52 @@ func (a *Agent) handle(ctx context.Context, e event) {
 		a.reconcile(ctx, a.wants)
 	}
 	a.flush(ctx)
+}
+
+// checkOveruse compares each card's device memory reading with what the
+// fractional workers on it were given, and reports every such worker of a
+// card that uses more (once, until the reading falls back or changes
+// level): a worker report, state running, with Overuse. Readings are per
+// card, so workers sharing a card are reported together. Cards without a
+// reading, and whole-card workers, are not checked.
+func (a *Agent) checkOveruse(ctx context.Context) {
+	given := map[int]int64{}
+	var onCard = map[int][]*worker{}
+	for _, w := range a.workers {
+		if w.share == 0 || w.memMiB <= 0 || w.stopping || w.silent || len(w.cards) != 1 {
+			continue
+		}
+		given[w.cards[0]] += w.memMiB
+		onCard[w.cards[0]] = append(onCard[w.cards[0]], w)
+	}
+	queued := false
+	for card, ws := range onCard {
+		used, ok := a.memUsed[card]
+		for _, w := range ws {
+			msg := ""
+			if ok && used > given[card] {
+				msg = fmt.Sprintf("card %d uses %d MiB of device memory; its fractional workers were given %d MiB (this one %d MiB, share %d/1000)",
+					card, used, given[card], w.memMiB, w.share)
+				if len(ws) > 1 {
+					msg += fmt.Sprintf("; %d workers share the card", len(ws))
+				}
+			}
+			if msg == w.overuse || msg == "" && w.overuse == "" {
+				continue
+			}
+			w.overuse = msg
+			if msg == "" {
+				continue
+			}
+			a.log.Warn("a fractional worker's card uses more device memory than its share", "worker", w.key, "card", card, "used_mib", used, "given_mib", given[card])
+			a.count(func(s *Status) { s.Overuse++ })
+			a.queue(w.job, v1.WorkerReport{Node: a.cfg.Node, Worker: w.worker, PlacedAt: w.placedAt, At: time.Now(), State: v1.StateRunning, Overuse: msg})
+			queued = true
+		}
+	}
+	if queued {
+		a.flush(ctx)
+	}
 }
 
 func lastBytes(s string, n int) string {

@@ -50,6 +50,9 @@ type jobRecord struct {
 	Done []int `json:"done,omitempty"`
 	// OutputTail is the end of a failed worker's output.
 	OutputTail string `json:"output_tail,omitempty"`
+	// Overuse is the last report of a fractional worker using more device
+	// memory than its share.
+	Overuse string `json:"overuse,omitempty"`
 }
 
 // span is one stretch a placement held its cards: what metering needs of
@@ -125,7 +128,7 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 	s := r.Spec
 	j := v1.Job{
 		ID: string(s.ID), State: string(r.State), Reason: r.Reason, SubmittedAt: r.SubmittedAt,
-		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint,
+		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint, Overuse: r.Overuse,
 		Spec: v1.JobSpec{
 			Tenant: string(s.Tenant), Name: s.Name, Kind: string(s.Kind), Priority: s.Priority, Workers: s.Workers,
 			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, Models: s.Models,

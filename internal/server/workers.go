@@ -53,6 +53,15 @@ func (s *Server) ReportWorker(ctx context.Context, p httpapi.Principal, id strin
 			if r.Reported != model.Running {
 				r.Reported, changed = model.Running, true
 			}
+			if rep.Overuse != "" {
+				o := fmt.Sprintf("worker %d on %s: %s", rep.Worker, rep.Node, rep.Overuse)
+				if len(o) > 1024 {
+					o = o[:1024]
+				}
+				if o != r.Overuse {
+					r.Overuse, changed = o, true
+				}
+			}
 		case v1.StateCompleted:
 			if !slices.Contains(r.Done, rep.Worker) {
 				r.Done = append(r.Done, rep.Worker)
