@@ -145,7 +145,7 @@ func (d *Dispatcher) Pods(job *model.Job, p model.Placement, w Workload) ([]*cor
 		if g.MasterSite != d.Site {
 			ep, ok := d.Endpoints[g.MasterSite]
 			if !ok {
-				return nil, fmt.Errorf("%w: the gang's rank 0 runs at site %s, which has none, so workers at %s cannot reach it; give that site a gang_endpoint (a host and NodePort range other sites reach)", ErrNoEndpoint, g.MasterSite, d.Site)
+				return nil, fmt.Errorf("%w: the gang's rank 0 runs at site %s, which has none, so workers at %s cannot reach it; give that site a gang_endpoint (a host and NodePort range other sites reach; only kubernetes sites have one, so a gang whose rank 0 runs at an agent-run site cannot have workers at Kubernetes sites)", ErrNoEndpoint, g.MasterSite, d.Site)
 			}
 			masterAddr, masterPort = ep.Host, GangPort(string(p.Job), ep)
 		} else {
