@@ -18,7 +18,7 @@ var layers = []struct {
 	{"internal/core", 2}, {"internal/plan", 2},
 	{"internal/store", 3}, {"api/v1", 3}, {"internal/device", 3}, {"internal/trace", 3}, {"internal/audit", 3},
 	{"internal/server", 4}, {"internal/httpapi", 4}, {"internal/agent", 4}, {"internal/sim", 4}, {"internal/kube", 4},
-	{"cmd/", 5}, {"web", 5},
+	{"cmd/", 5}, {"web", 5}, {"internal/chaos", 5},
 }
 
 const module = "github.com/suanli/suanli/"

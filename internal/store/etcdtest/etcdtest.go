@@ -33,6 +33,8 @@ type Member struct {
 	ClientURL string
 	etcd      *embed.Etcd
 	killed    bool
+	cfg       *embed.Config
+	closed    chan struct{} // closed when a killed member's listeners are gone
 }
 
 // Cluster is a running in-process etcd cluster.
@@ -105,7 +107,7 @@ func StartWith(t testing.TB, n int, o Options) *Cluster {
 				errs[i] = fmt.Errorf("start etcd member %s: %w", cfg.Name, err)
 				return
 			}
-			c.Members[i] = &Member{Name: cfg.Name, ClientURL: cfg.ListenClientUrls[0].String(), etcd: e}
+			c.Members[i] = &Member{Name: cfg.Name, ClientURL: cfg.ListenClientUrls[0].String(), etcd: e, cfg: cfg}
 		})
 	}
 	wg.Wait()
@@ -214,9 +216,56 @@ func (c *Cluster) Kill(i int) {
 		return
 	}
 	m.killed = true
+	m.closed = make(chan struct{})
 	c.mu.Unlock()
 	m.etcd.Server.HardStop()
-	c.closing.Go(m.etcd.Close)
+	c.closing.Go(func() { m.etcd.Close(); close(m.closed) })
+}
+
+// Restart starts killed member i again on its data directory and its URLs,
+// as an operator restarting a crashed member would, and waits until it is
+// ready. A member that is not killed is left as it is.
+func (c *Cluster) Restart(i int) error {
+	c.mu.Lock()
+	m := c.Members[i]
+	if !m.killed {
+		c.mu.Unlock()
+		return nil
+	}
+	closed := m.closed
+	c.mu.Unlock()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("etcd member %s: its listeners are still open 30s after the kill", m.Name)
+	}
+	cfg := *m.cfg
+	cfg.ClusterState = embed.ClusterStateFlagExisting
+	var e *embed.Etcd
+	var err error
+	// The kernel may hold a port a moment after its listener closed.
+	for try := 0; try < 50; try++ {
+		if e, err = embed.StartEtcd(&cfg); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("restart etcd member %s: %w", m.Name, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return fmt.Errorf("restarted etcd member %s failed: %w", m.Name, err)
+	case <-time.After(20 * time.Second):
+		e.Close()
+		return fmt.Errorf("restarted etcd member %s not ready after 20s", m.Name)
+	}
+	c.mu.Lock()
+	m.etcd, m.killed = e, false
+	c.mu.Unlock()
+	return nil
 }
 
 // Stop stops every live member and waits until all are gone.
