@@ -1,3 +1,5 @@
+//go:build linux
+
 package chaos
 
 import (
@@ -41,6 +43,8 @@ func (p *proc) start(wantURL bool) (string, error) {
 	fmt.Fprintf(f, "==== start %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.args, " "))
 	cmd := exec.Command(suanliBin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
+	// An interrupted test takes its servers and agents with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	cmd.Stderr, cmd.Stdout = pw, f
 	if err := cmd.Start(); err != nil {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package chaos
 
 import (
@@ -147,7 +149,11 @@ func (d *deployment) stream(ctx context.Context, ack *acked, seed uint64) {
 	})
 	// Simulated workers at sa.
 	loop(500*time.Millisecond, 2, func(r *rand.Rand) v1.JobSpec {
-		return v1.JobSpec{Tenant: tenantSim, Kind: "batch", Workers: 1 + r.IntN(2), CardsPerWorker: 1 + r.IntN(2),
+		if r.IntN(2) == 0 {
+			return v1.JobSpec{Tenant: tenantSim, Kind: "gang", Workers: 1 + r.IntN(2), CardsPerWorker: 1 + r.IntN(4),
+				Sites: []string{"sa"}, RuntimeSec: int64(4 + r.IntN(6))}
+		}
+		return v1.JobSpec{Tenant: tenantSim, Kind: "batch", Workers: 1, CardsPerWorker: 1 + r.IntN(2),
 			Sites: []string{"sa"}, RuntimeSec: int64(4 + r.IntN(6))}
 	}, nil)
 	// Probes at big: one card each, they always fit.
