@@ -189,8 +189,17 @@ func runChaos(t *testing.T, name string, withEtcd bool, steps []step) {
 		}
 	}()
 	settle := 2 * time.Second
+	budget := 10 * time.Minute // a short run that passes takes about two
+	if long() {
+		budget = 4 * time.Hour
+	}
+	began := time.Now()
 	time.Sleep(5 * time.Second) // the stream fills the network
 	for i, s := range steps {
+		if time.Since(began) > budget {
+			t.Errorf("the run took over %v, waiting on broken invariants: the remaining %d faults are not run", budget, len(steps)-i)
+			break
+		}
 		ok := t.Run(fmt.Sprintf("%03d-%s", i, strings.ReplaceAll(s.kind, " ", "-")), func(t *testing.T) {
 			h.t = t
 			h.mon.open()
