@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +67,20 @@ func (a *acked) fail(err error) {
 	if _, ok := a.sample[kind]; !ok {
 		a.sample[kind] = err.Error()
 	}
+}
+
+// serverErrors counts the failed submits answered with a 5xx other than
+// 503 (a store that is briefly unavailable is a 503 with Retry-After).
+func (a *acked) serverErrors() (n int, sample string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, c := range a.errors {
+		if strings.HasPrefix(k, "5") && k != "503" {
+			n += c
+			sample = a.sample[k]
+		}
+	}
+	return n, sample
 }
 
 func (a *acked) snapshot() map[string]ackedJob {
