@@ -329,11 +329,17 @@ func (h *harness) checkMallory(t *testing.T) {
 			t.Errorf("%s: submit answered %d: %.300s", m.what, m.status, m.body)
 		case m.status >= 400:
 			t.Logf("%s: refused at submit, %d: %.200s", m.what, m.status, m.body)
+			if m.say != "" && !strings.Contains(m.body, m.say) {
+				t.Errorf("%s: the refusal does not say %q: %.300s", m.what, m.say, m.body)
+			}
 		default:
 			deadline := time.Now().Add(quarantineLimit)
 			for {
 				j, err := h.d.client(0).Job(ctx, m.id)
 				if err == nil && j.State == v1.StateFailed {
+					if m.say != "" && !strings.Contains(j.Reason, m.say) {
+						t.Errorf("%s: failed, but its reason does not say %q: %.300s", m.what, m.say, j.Reason)
+					}
 					break
 				}
 				if time.Now().After(deadline) {

@@ -94,6 +94,7 @@ type malloryJob struct {
 	status int    // HTTP status of the submit
 	id     string // set when acknowledged
 	body   string // the reply, for the failure message
+	say    string // what the refusal or the failure reason must say, if anything
 }
 
 // submitRaw posts a job body exactly as given (no client-side escaping):
@@ -149,7 +150,10 @@ func (h *harness) poison() (string, error) {
 func (h *harness) unsatisfiable() (string, error) {
 	huge := map[string]any{"kind": "gang", "tenant": tenantMallory, "workers": 20000, "cards_per_worker": 1}
 	site := map[string]any{"kind": "gang", "tenant": tenantMallory, "workers": 4, "cards_per_worker": 8, "sites": []string{"pa"}}
-	h.mallory = append(h.mallory, h.submitRaw("20,000 × 1-card gang", huge), h.submitRaw("4 × 8-card gang at a 24-card site", site))
+	for _, m := range []malloryJob{h.submitRaw("20,000 × 1-card gang", huge), h.submitRaw("4 × 8-card gang at a 24-card site", site)} {
+		m.say = "never fit"
+		h.mallory = append(h.mallory, m)
+	}
 	return "2 gangs that can never fit", nil
 }
 
