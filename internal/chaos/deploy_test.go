@@ -93,7 +93,8 @@ type deployment struct {
 	etcd     *etcdtest.Cluster
 	replicas []*replica
 	agents   []*agent
-	admin    string // admin token
+	admin    string            // admin token
+	tenants  map[string]string // tenant → its token
 	http     *http.Client
 }
 
@@ -108,7 +109,7 @@ func randomID() string {
 // replica on the embedded store.
 func deploy(t *testing.T, name string, withEtcd bool) *deployment {
 	t.Helper()
-	d := &deployment{t: t, name: name, dir: t.TempDir(), run: name + "-" + randomID(),
+	d := &deployment{t: t, name: name, dir: t.TempDir(), run: name + "-" + randomID(), tenants: map[string]string{},
 		http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	t.Cleanup(d.stop)
 	netPath := writeFile(t, d.dir, "network.yaml", netSpec)
@@ -147,6 +148,11 @@ func deploy(t *testing.T, name string, withEtcd bool) *deployment {
 		if _, err := d.client(0).PutTenant(ctx, v1.Tenant{ID: tn, Class: "private"}); err != nil {
 			t.Fatalf("tenant %s: %v", tn, err)
 		}
+		tok, err := d.client(0).CreateToken(ctx, v1.TokenRequest{Role: v1.RoleTenant, Tenant: tn, Name: tn})
+		if err != nil {
+			t.Fatalf("token of tenant %s: %v", tn, err)
+		}
+		d.tenants[tn] = tok.Secret
 	}
 	for i, s := range agentSpecs {
 		tok, err := d.agentToken(ctx, s.node)
@@ -238,6 +244,13 @@ func (d *deployment) waitNodesReady(timeout time.Duration) {
 // is out of range).
 func (d *deployment) client(i int) *v1.Client {
 	c := v1.NewClient(d.replicas[i%len(d.replicas)].url, d.admin)
+	c.HTTP = d.http
+	return c
+}
+
+// as is a client of replica i with tenant's token.
+func (d *deployment) as(tenant string, i int) *v1.Client {
+	c := v1.NewClient(d.replicas[i%len(d.replicas)].url, d.tenants[tenant])
 	c.HTTP = d.http
 	return c
 }

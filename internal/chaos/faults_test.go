@@ -109,7 +109,7 @@ func (h *harness) submitRaw(what string, spec map[string]any) malloryJob {
 	for try := range len(h.d.replicas) + 1 {
 		req, _ := http.NewRequest(http.MethodPost, h.d.client(try).Base+"/v1/jobs", bytes.NewReader(buf.Bytes()))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+h.d.admin)
+		req.Header.Set("Authorization", "Bearer "+h.d.tenants[tenantMallory])
 		resp, err := h.d.http.Do(req)
 		if err != nil {
 			m.body = err.Error()
@@ -157,8 +157,8 @@ func (h *harness) unsatisfiable() (string, error) {
 	return "2 gangs that can never fit", nil
 }
 
-// slowClients holds n connections to a replica that send a submit's
-// headers and then its body one byte every two seconds.
+// slowClients holds n connections of one tenant to a replica that send a
+// submit's headers and then its body one byte every two seconds.
 type slowClients struct {
 	start time.Time
 	mu    sync.Mutex // guards open
@@ -170,7 +170,7 @@ func (h *harness) slowClients(n int) (string, error) {
 	sc := &slowClients{start: time.Now(), open: map[net.Conn]bool{}, stop: make(chan struct{})}
 	r := h.d.replicas[0]
 	head := fmt.Sprintf("POST /v1/jobs HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
-		r.addr, h.d.admin)
+		r.addr, h.d.tenants[tenantMallory])
 	for range n {
 		c, err := net.DialTimeout("tcp", r.addr, 2*time.Second)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,13 +68,14 @@ func (a *acked) fail(err error) {
 	}
 }
 
-// serverErrors counts the failed submits answered with a 5xx other than
-// 503 (a store that is briefly unavailable is a 503 with Retry-After).
-func (a *acked) serverErrors() (n int, sample string) {
+// refusals counts the failed submits answered with an HTTP error other
+// than "retry later" (429, 503): the stream's specs are valid, so any other
+// 4xx or 5xx is another tenant's fault or the server's.
+func (a *acked) refusals() (n int, sample string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for k, c := range a.errors {
-		if strings.HasPrefix(k, "5") && k != "503" {
+		if k != "transport" && k != "429" && k != "503" {
 			n += c
 			sample = a.sample[k]
 		}
@@ -126,9 +126,10 @@ func (d *deployment) stream(ctx context.Context, ack *acked, seed uint64) {
 					return
 				case <-t.C:
 				}
-				c := d.client(r.IntN(len(d.replicas)))
+				sp := spec(r)
+				c := d.as(sp.Tenant, r.IntN(len(d.replicas)))
 				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				j, err := c.Submit(sctx, spec(r))
+				j, err := c.Submit(sctx, sp)
 				cancel()
 				if err != nil {
 					if ctx.Err() == nil {
