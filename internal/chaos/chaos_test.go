@@ -28,8 +28,9 @@ const (
 )
 
 var (
-	suanliBin        string // built once by TestMain
-	agentDataDirFlag bool   // the agent takes --data-dir (a state file of its workers)
+	suanliBin         string // built once by TestMain
+	agentDataDirFlag  bool   // the agent takes --data-dir (a state file of its workers)
+	serveAuditKeyFlag bool   // serve takes --audit-key (replicas of one store share it)
 )
 
 func TestMain(m *testing.M) {
@@ -46,6 +47,9 @@ func TestMain(m *testing.M) {
 	}
 	if out, err := exec.Command(suanliBin, "agent", "--help").CombinedOutput(); err == nil {
 		agentDataDirFlag = strings.Contains(string(out), "--data-dir")
+	}
+	if out, err := exec.Command(suanliBin, "serve", "--help").CombinedOutput(); err == nil {
+		serveAuditKeyFlag = strings.Contains(string(out), "--audit-key")
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -127,6 +127,9 @@ func deploy(t *testing.T, name string, withEtcd bool) *deployment {
 		if withEtcd {
 			args = append(args, "--etcd-endpoints", strings.Join(eps, ","))
 		}
+		if serveAuditKeyFlag {
+			args = append(args, "--audit-key", filepath.Join(d.dir, "audit.key"))
+		}
 		r := &replica{addr: addr, proc: &proc{name: fmt.Sprintf("server%d", i), args: args,
 			log: filepath.Join(d.dir, fmt.Sprintf("server%d.log", i))}}
 		u, err := startServer(r.proc)
