@@ -62,12 +62,23 @@ func (h *harness) killEtcdLeader(down time.Duration) (string, error) {
 // leaves them, and starts it again on the same node and data directory.
 func (h *harness) killAgent(i int, down time.Duration) (string, error) {
 	a := h.d.agents[i]
+	// An agent of real processes is killed while it runs some, or the
+	// fault tests little.
+	running := 0
+	for deadline := time.Now().Add(15 * time.Second); !a.spec.simWorkloads && running == 0 && time.Now().Before(deadline); {
+		for _, w := range scanWorkers(h.d.run) {
+			if w.node == a.spec.node {
+				running++
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	a.proc.kill()
 	time.Sleep(down)
 	if _, err := a.proc.start(false); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s down %v", a.spec.node, down), nil
+	return fmt.Sprintf("%s down %v, %d worker processes left running", a.spec.node, down, running), nil
 }
 
 // partition cuts agent i from its server for d; delay holds each chunk of
