@@ -214,6 +214,10 @@ func runChaos(t *testing.T, name string, withEtcd bool, steps []step) {
 			}
 			h.faults[s.kind]++
 			t.Logf("%s: %s", s.kind, desc)
+			// What a fault sets off (a restarted agent reconciling, a
+			// healed node reporting) shows within a few heartbeats: it
+			// belongs to this fault's window.
+			time.Sleep(3 * time.Second)
 			h.check(t, s.kind)
 		})
 		if !ok {
