@@ -108,7 +108,7 @@ func TestChaosEtcd(t *testing.T) {
 		{faultKillEtcd, func(h *harness) (string, error) { return h.killEtcdLeader(time.Second) }},
 	}
 	if long() {
-		steps = randomSteps(120, true)
+		steps = randomSteps(100, true)
 	}
 	runChaos(t, "etcd", true, steps)
 }
@@ -137,7 +137,7 @@ func randomSteps(n int, withEtcd bool) []step {
 	for i := range n {
 		dur := func(lo, hi int) time.Duration { return time.Duration(lo+r.IntN(hi-lo)) * time.Millisecond }
 		agentIdx := r.IntN(len(agentSpecs))
-		down, part := dur(500, 3000), dur(2000, 20000)
+		down, part := dur(500, 3000), dur(2000, 12000)
 		switch k := r.IntN(10); {
 		case i%40 == 3:
 			out = append(out, step{faultSlowClients, func(h *harness) (string, error) { return h.slowClients(500) }})
