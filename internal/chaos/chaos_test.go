@@ -74,6 +74,7 @@ type harness struct {
 	slow    []*slowClients
 
 	faults      map[string]int
+	broken      map[string]int // faults after which an invariant did not hold, by kind
 	lost        map[string]bool
 	doubleRec   map[string]bool
 	doubleProc  int
@@ -177,7 +178,7 @@ func (h *harness) leader() int {
 func runChaos(t *testing.T, name string, withEtcd bool, steps []step) {
 	d := deploy(t, name, withEtcd)
 	h := &harness{t: t, d: d, ack: newAcked(), rand: rand.New(rand.NewPCG(1, 2)),
-		faults: map[string]int{}, lost: map[string]bool{}, doubleRec: map[string]bool{}}
+		faults: map[string]int{}, broken: map[string]int{}, lost: map[string]bool{}, doubleRec: map[string]bool{}}
 	h.scan = startScanner(d.run, 200*time.Millisecond)
 	defer h.scan.close()
 	h.mon = &monitor{d: d, ack: h.ack}
@@ -221,6 +222,7 @@ func runChaos(t *testing.T, name string, withEtcd bool, steps []step) {
 			h.check(t, s.kind)
 		})
 		if !ok {
+			h.broken[s.kind]++
 			t.Logf("fault %d (%s) broke an invariant; the run goes on", i, s.kind)
 		}
 		if gap, _ := h.mon.window(); !h.mon.leaderNow() && gap > 2*placeLimit {
@@ -493,7 +495,7 @@ func (h *harness) report(t *testing.T, name string) {
 	fmt.Fprintf(&b, "chaos run %q (%s mode)\n", name, map[bool]string{false: "short", true: "long"}[long()])
 	fmt.Fprintf(&b, "| figure | value | target |\n|---|---|---|\n")
 	for _, k := range kinds {
-		fmt.Fprintf(&b, "| faults: %s | %d | |\n", k, h.faults[k])
+		fmt.Fprintf(&b, "| faults: %s (invariants broken after) | %d (%d) | (0) |\n", k, h.faults[k], h.broken[k])
 	}
 	fmt.Fprintf(&b, "| faults in all | %d | |\n", total)
 	fmt.Fprintf(&b, "| acknowledged jobs | %d | |\n", h.ack.count())
