@@ -117,7 +117,10 @@ func (h *harness) submitRaw(what string, spec map[string]any) malloryJob {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(spec)
 	m := malloryJob{what: what}
-	for try := range len(h.d.replicas) + 1 {
+	// "Retry later" (429, 503: the tenant's own slow connections may hold
+	// its seats) is no answer on the job: retry for up to 60 s.
+	deadline := time.Now().Add(60 * time.Second)
+	for try := 0; try <= len(h.d.replicas) || time.Now().Before(deadline); try++ {
 		req, _ := http.NewRequest(http.MethodPost, h.d.client(try).Base+"/v1/jobs", bytes.NewReader(buf.Bytes()))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+h.d.tenants[tenantMallory])
@@ -130,6 +133,10 @@ func (h *harness) submitRaw(what string, spec map[string]any) malloryJob {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
 		m.status, m.body = resp.StatusCode, string(b)
+		if (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) && time.Now().Before(deadline) {
+			time.Sleep(time.Second)
+			continue
+		}
 		if resp.StatusCode == http.StatusCreated {
 			var j v1.Job
 			if json.Unmarshal(b, &j) == nil {
