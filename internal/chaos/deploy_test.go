@@ -76,7 +76,7 @@ type agent struct {
 type replica struct {
 	proc *proc
 	addr string
-	url  string
+	url  string // set once: a restarted replica serves on the same address
 }
 
 // deployment is one control plane under test: one or two server

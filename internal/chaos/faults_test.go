@@ -39,7 +39,9 @@ func (h *harness) killServer(i int, down time.Duration) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r.url = u
+	if u != r.url { // clients read r.url without a lock: it never changes
+		return "", fmt.Errorf("%s serves on %s after the restart, was %s", r.proc.name, u, r.url)
+	}
 	return fmt.Sprintf("%s down %v", r.proc.name, down), nil
 }
 
