@@ -201,6 +201,9 @@ func runChaos(t *testing.T, name string, withEtcd bool, steps []step) {
 	if long() {
 		budget = 4 * time.Hour
 	}
+	if b, err := time.ParseDuration(os.Getenv("SUANLI_CHAOS_BUDGET")); err == nil && b > 0 {
+		budget = b
+	}
 	began := time.Now()
 	time.Sleep(5 * time.Second) // the stream fills the network
 	for i, s := range steps {
