@@ -438,7 +438,11 @@ func (h *harness) checkAudit(t *testing.T) {
 	var last error
 	for try := range 10 {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		v, err := h.d.client(try).VerifyAudit(ctx)
+		var keys []string
+		if h.d.auditKey != "" {
+			keys = append(keys, h.d.auditKey)
+		}
+		v, err := h.d.client(try).VerifyAudit(ctx, keys...)
 		cancel()
 		if err == nil {
 			if !v.OK {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,8 @@ sites:
   pools:
   - {model: huawei-ascend-910b4, nodes: 2048, cards_per_node: 8}
 `
+
+var auditPublicKey = regexp.MustCompile(`msg="audit log signed" public_key="?([^"\s]+)`)
 
 // agentSpec is one agent of the suite.
 type agentSpec struct {
@@ -92,6 +95,7 @@ type deployment struct {
 	agents   []*agent
 	admin    string            // admin token
 	tenants  map[string]string // tenant → its token
+	auditKey string            // public key of the audit log's signer, from the first start's log
 	http     *http.Client
 }
 
@@ -136,6 +140,13 @@ func deploy(t *testing.T, name string, withEtcd bool) *deployment {
 		r.url = u
 		d.replicas = append(d.replicas, r)
 		if i == 0 {
+			// The audit key's public half, as an operator keeps it for
+			// `suanli audit verify --key` (servers that sign the log).
+			if m := auditPublicKey.FindStringSubmatch(tail(r.proc.log, 64<<10)); m != nil {
+				d.auditKey = m[1]
+			} else if serveAuditKeyFlag {
+				t.Fatalf("server0 signs its audit log (--audit-key) but logged no public key:\n%s", tail(r.proc.log, 2000))
+			}
 			tok, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
 			if err != nil {
 				t.Fatalf("admin token: %v", err)
