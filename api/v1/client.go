@@ -120,6 +120,13 @@ func (c *Client) Submit(ctx context.Context, spec JobSpec) (*Job, error) {
 	return &j, c.do(ctx, http.MethodPost, "/v1/jobs", spec, &j)
 }
 
+// DryRun asks where the job would be placed now and why, without creating
+// it (POST /v1/jobs?dry_run=true).
+func (c *Client) DryRun(ctx context.Context, spec JobSpec) (*DryRun, error) {
+	var d DryRun
+	return &d, c.do(ctx, http.MethodPost, "/v1/jobs?dry_run=true", spec, &d)
+}
+
 // IdempotencyHeader is the request header SubmitIdempotent sends.
 const IdempotencyHeader = "Idempotency-Key"
 

@@ -463,3 +463,28 @@ type Advisory struct {
 	Lifted   *time.Time `json:"lifted,omitempty"`
 	LiftedBy string     `json:"lifted_by,omitempty"`
 }
+
+// DryRun is the reply to POST /v1/jobs?dry_run=true: where the job would
+// be placed now and why, computed by the scheduler on a snapshot of the
+// live allocation. Nothing is stored and no capacity is held; a real
+// submit may land elsewhere as the network changes.
+type DryRun struct {
+	Placeable bool       `json:"placeable"`
+	Placement *Placement `json:"placement,omitempty"`
+	// Score is the chosen placement's score and its parts (0..1000 each,
+	// weighted into Total).
+	Score *Score `json:"score,omitempty"`
+	// Explanation is what `explain` would say of the job.
+	Explanation Explanation `json:"explanation"`
+	// Alternatives are runner-up placements, in words.
+	Alternatives []string `json:"alternatives,omitempty"`
+}
+
+// Score is a placement's score: the weighted total and its components.
+type Score struct {
+	Total         int64 `json:"total"`
+	Frag          int64 `json:"frag"`
+	Topology      int64 `json:"topology"`
+	Heterogeneity int64 `json:"heterogeneity"`
+	Cost          int64 `json:"cost"`
+}

@@ -69,6 +69,18 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	switch dry := r.URL.Query().Get("dry_run"); dry {
+	case "", "false":
+	case "true":
+		d, err := h.b.DryRun(r.Context(), p, j)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, d)
+		return nil
+	default:
+		return Problems{{Field: "dry_run", Message: fmt.Sprintf("%.32q is not true or false", dry)}}
+	}
 	idem, err := idempotency(r, spec, tenant)
 	if err != nil {
 		return err
