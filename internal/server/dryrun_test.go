@@ -75,6 +75,15 @@ func TestDryRun(t *testing.T) {
 	if d3.Placeable || d3.Placement != nil || !strings.Contains(strings.ToLower(d3.Explanation.Summary+strings.Join(keys(d3.Explanation.Rejections), " ")), "quota") {
 		t.Fatalf("dry run over quota: %+v", d3)
 	}
+	// What would unblock it is in words, not the scheduler's JSON.
+	if len(d3.Explanation.Unblock) == 0 {
+		t.Fatalf("no unblock hint over quota: %+v", d3.Explanation)
+	}
+	for _, u := range append(d3.Explanation.Unblock, d3.Explanation.Best) {
+		if strings.HasPrefix(strings.TrimSpace(u), "{") {
+			t.Errorf("explanation line is JSON: %s", u)
+		}
+	}
 
 	// Who may ask, and bad input: as for a submit.
 	var ve *v1.Error

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/sched"
 )
 
 // Store keys. Every record is JSON.
@@ -163,8 +164,8 @@ type explanation struct {
 			Reason string `json:"reason"`
 			Count  int    `json:"count"`
 		} `json:"rejections"`
-		Best    json.RawMessage   `json:"best_partial"`
-		Unblock []json.RawMessage `json:"unblock"`
+		Best    *sched.Partial  `json:"best_partial"`
+		Unblock []sched.Unblock `json:"unblock"`
 	} `json:"explanation"`
 }
 
@@ -193,11 +194,11 @@ func (r *jobRecord) explain() v1.Explanation {
 			}
 			e.Rejections[rj.Reason] += rj.Count
 		}
-		if len(d.Explanation.Best) > 0 && string(d.Explanation.Best) != "null" {
-			e.Best = string(d.Explanation.Best)
+		if b := d.Explanation.Best; b != nil {
+			e.Best = fmt.Sprintf("%s %s (%s): %d of the %d cards needed are free", b.Scope, b.Where, b.Model, b.FreeCards, b.NeedCards)
 		}
 		for _, u := range d.Explanation.Unblock {
-			e.Unblock = append(e.Unblock, string(u))
+			e.Unblock = append(e.Unblock, u.Text)
 		}
 	}
 	return e
