@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -11,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -136,22 +136,6 @@ func printJSON(out io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// parseJobSpec reads a job spec from YAML or JSON; unknown fields are
-// errors.
-func parseJobSpec(b []byte) (v1.JobSpec, error) {
-	var spec v1.JobSpec
-	j, err := yaml.YAMLToJSON(b)
-	if err != nil {
-		return spec, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(j))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&spec); err != nil {
-		return spec, err
-	}
-	return spec, nil
-}
-
 // submitAttempts is how many times submit sends its request when the
 // server cannot be reached or answers 502, 503 or 504; the idempotency key
 // makes the retries safe.
@@ -179,21 +163,22 @@ func submitOnce(ctx context.Context, c *v1.Client, spec v1.JobSpec, key string) 
 
 func newSubmitCmd() *cobra.Command {
 	var key string
-	return clientCmd("submit JOB.yaml", "Submit a job (YAML or JSON spec; - for stdin)", cobra.ExactArgs(1),
+	var dryRun, fields bool
+	cmd := clientCmd("submit JOB.yaml", "Submit a job (YAML or JSON spec; - for stdin)", cobra.ExactArgs(1),
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, args []string) error {
-			var b []byte
-			var err error
-			if args[0] == "-" {
-				b, err = io.ReadAll(os.Stdin)
-			} else {
-				b, err = os.ReadFile(args[0])
-			}
+			spec, err := readJobSpec(args[0])
 			if err != nil {
-				return usageErr(err)
+				return err
 			}
-			spec, err := parseJobSpec(b)
-			if err != nil {
-				return usageErr(fmt.Errorf("%s: %w", args[0], err))
+			if dryRun {
+				d, err := c.DryRun(ctx, spec)
+				if err != nil {
+					return err
+				}
+				if cc.json {
+					return printJSON(out, d)
+				}
+				return writeDryRun(out, d)
 			}
 			if key == "" {
 				key = "suanli-" + rand.Text()
@@ -208,8 +193,83 @@ func newSubmitCmd() *cobra.Command {
 			fmt.Fprintf(out, "%s %s\n", j.ID, j.State)
 			return nil
 		}, func(cmd *cobra.Command) {
-			cmd.Flags().StringVar(&key, "idempotency-key", "", "the submit's Idempotency-Key (default: a fresh random one); a submit repeated with the same key and spec within 24 h returns the first job instead of making another")
+			f := cmd.Flags()
+			f.StringVar(&key, "idempotency-key", "", "the submit's Idempotency-Key (default: a fresh random one); a submit repeated with the same key and spec within 24 h returns the first job instead of making another")
+			f.BoolVar(&dryRun, "dry-run", false, "say where the job would be placed now and why, without creating it")
+			f.BoolVar(&fields, "explain-fields", false, "print every job spec field with its meaning and exit (no server needed)")
 		})
+	cmd.Long = `Submit a job. The spec is YAML or JSON; examples/jobs/ has one of each kind
+(a supernode training gang, a FLOPS request, fractional inference, a mixed-vendor
+gang, a batch task, a sovereign job). --explain-fields lists every field;
+--dry-run asks the server where the job would go and why, creating nothing.`
+	cmd.Example = `  suanli submit --explain-fields
+  suanli submit examples/jobs/ascend-supernode-gang.yaml --dry-run
+  suanli submit examples/jobs/ascend-supernode-gang.yaml`
+	run := cmd.RunE
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if fields {
+			return cobra.NoArgs(cmd, args)
+		}
+		return cobra.ExactArgs(1)(cmd, args)
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if fields {
+			return writeFields(cmd.OutOrStdout())
+		}
+		return run(cmd, args)
+	}
+	return cmd
+}
+
+// readJobSpec reads and parses a spec file (- for stdin).
+func readJobSpec(path string) (v1.JobSpec, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return v1.JobSpec{}, usageErr(err)
+	}
+	spec, err := parseJobSpec(b)
+	if err != nil {
+		return spec, usageErr(fmt.Errorf("%s: %w", path, err))
+	}
+	return spec, nil
+}
+
+// writeDryRun prints a dry run: where, the score, and the explanation.
+func writeDryRun(out io.Writer, d *v1.DryRun) error {
+	if d.Placeable {
+		fmt.Fprintf(out, "would be placed now (dry run, nothing created): %s\n", d.Explanation.Summary)
+	} else {
+		fmt.Fprintf(out, "would not be placed now (dry run, nothing created): %s\n", d.Explanation.Summary)
+	}
+	if p := d.Placement; p != nil {
+		tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "WORKER\tSITE\tNODE\tMODEL\tCARDS")
+		for _, a := range p.Assignments {
+			cards := fmt.Sprint(a.Cards)
+			if a.ShareMilli > 0 {
+				cards += fmt.Sprintf(" share %s", milli(int64(a.ShareMilli)))
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", a.Worker, a.Site, a.Node, a.Model, cards)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "FP16 held: %s PFLOPS\n", milli(p.GFLOPS/1000))
+	}
+	if s := d.Score; s != nil {
+		fmt.Fprintf(out, "score %d = fragmentation %d, topology %d, heterogeneity %d, cost %d (each 0..1000, weighted)\n", s.Total, s.Frag, s.Topology, s.Heterogeneity, s.Cost)
+	}
+	writeExplanationBody(out, &d.Explanation)
+	for _, a := range d.Alternatives {
+		fmt.Fprintf(out, "runner-up: %s\n", a)
+	}
+	return nil
 }
 
 func newJobsCmd() *cobra.Command {
@@ -274,15 +334,7 @@ func newExplainCmd() *cobra.Command {
 				return printJSON(out, e)
 			}
 			fmt.Fprintf(out, "%s: %s\n%s\n", e.Job, e.State, e.Summary)
-			for r, n := range e.Rejections {
-				fmt.Fprintf(out, "  %6d  %s\n", n, r)
-			}
-			if e.Best != "" {
-				fmt.Fprintf(out, "best partial: %s\n", e.Best)
-			}
-			for _, u := range e.Unblock {
-				fmt.Fprintf(out, "would unblock: %s\n", u)
-			}
+			writeExplanationBody(out, e)
 			return nil
 		}, nil)
 }
@@ -401,4 +453,29 @@ func newAuditCmd() *cobra.Command {
 			cmd.Flags().IntVar(&limit, "limit", 100, "page size")
 		}))
 	return cmd
+}
+
+// writeExplanationBody prints an explanation's rejections (most first),
+// best partial candidate and unblock hints.
+func writeExplanationBody(out io.Writer, e *v1.Explanation) {
+	reasons := make([]string, 0, len(e.Rejections))
+	for r := range e.Rejections {
+		reasons = append(reasons, r)
+	}
+	sort.Slice(reasons, func(i, j int) bool {
+		a, b := e.Rejections[reasons[i]], e.Rejections[reasons[j]]
+		return a > b || a == b && reasons[i] < reasons[j]
+	})
+	if len(reasons) > 0 {
+		fmt.Fprintln(out, "candidates rejected:")
+	}
+	for _, r := range reasons {
+		fmt.Fprintf(out, "  %6d  %s\n", e.Rejections[r], r)
+	}
+	if e.Best != "" {
+		fmt.Fprintf(out, "best partial: %s\n", e.Best)
+	}
+	for _, u := range e.Unblock {
+		fmt.Fprintf(out, "would unblock: %s\n", u)
+	}
 }
