@@ -32,6 +32,7 @@ type clientConfig struct {
 	TokenFile string `json:"token_file"`
 	config    string
 	json      bool
+	output    string // -o: json, yaml, wide or "" (a table)
 }
 
 func (c *clientConfig) add(cmd *cobra.Command) {
@@ -40,7 +41,53 @@ func (c *clientConfig) add(cmd *cobra.Command) {
 	f.StringVar(&c.Token, "token", "", "bearer token (env SUANLI_TOKEN)")
 	f.StringVar(&c.TokenFile, "token-file", "", "file holding the bearer token")
 	f.StringVar(&c.config, "config", "", "client config YAML with server, token or token_file (default ~/.config/suanli/client.yaml)")
-	f.BoolVar(&c.json, "json", false, "print JSON")
+	f.BoolVar(&c.json, "json", false, "print JSON (the same as -o json)")
+	f.StringVarP(&c.output, "output", "o", "", "output format: json, yaml, or wide (a table with more columns); default: a table")
+}
+
+// format is the output format asked for: json, yaml, wide or "".
+func (c *clientConfig) format() (string, error) {
+	switch {
+	case c.json && c.output != "" && c.output != "json":
+		return "", usageErr(fmt.Errorf("--json and -o %s disagree; give one", c.output))
+	case c.json:
+		return "json", nil
+	}
+	switch c.output {
+	case "", "json", "yaml", "wide":
+		return c.output, nil
+	}
+	return "", usageErr(fmt.Errorf("-o %q: give json, yaml or wide", c.output))
+}
+
+// structured prints v as JSON or YAML when the format asks for one and
+// reports whether it did.
+func (c *clientConfig) structured(out io.Writer, v any) (bool, error) {
+	if f, _ := c.format(); f == "json" || f == "yaml" {
+		return true, c.print(out, v, nil)
+	}
+	return false, nil
+}
+
+// print writes v as the format asks: JSON, YAML, or the human table
+// (wide: with more columns).
+func (c *clientConfig) print(out io.Writer, v any, table func(wide bool) error) error {
+	f, err := c.format()
+	if err != nil {
+		return err
+	}
+	switch f {
+	case "json":
+		return printJSON(out, v)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(b)
+		return err
+	}
+	return table(f == "wide")
 }
 
 // resolve applies env, file and defaults under the flags.
@@ -115,10 +162,14 @@ func clientCmd(use, short string, args cobra.PositionalArgs, run func(ctx contex
 	var cc clientConfig
 	cmd := &cobra.Command{Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := cc.format(); err != nil {
+				return err
+			}
 			c, err := cc.resolve()
 			if err != nil {
 				return err
 			}
+			cc.json = cc.json || cc.output == "json"
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
 			return clientErr(run(ctx, c, &cc, cmd.OutOrStdout(), args))
@@ -175,8 +226,8 @@ func newSubmitCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if cc.json {
-					return printJSON(out, d)
+				if ok, err := cc.structured(out, d); ok {
+					return err
 				}
 				return writeDryRun(out, d)
 			}
@@ -187,8 +238,8 @@ func newSubmitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, j)
+			if ok, err := cc.structured(out, j); ok {
+				return err
 			}
 			fmt.Fprintf(out, "%s %s\n", j.ID, j.State)
 			return nil
@@ -280,18 +331,30 @@ func newJobsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, l)
-			}
-			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTENANT\tKIND\tSTATE\tWHERE\tREASON")
-			for _, j := range l.Jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Spec.Tenant, j.Spec.Kind, j.State, where(j.Placement), j.Reason)
-			}
-			if l.Next != "" {
-				fmt.Fprintf(tw, "(more: --after %s)\n", l.Next)
-			}
-			return tw.Flush()
+			return cc.print(out, l, func(wide bool) error {
+				tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+				if wide {
+					fmt.Fprintln(tw, "ID\tTENANT\tNAME\tKIND\tSHAPE\tPRIORITY\tSTATE\tSUBMITTED\tFP16 PFLOPS\tWHERE\tREASON")
+				} else {
+					fmt.Fprintln(tw, "ID\tTENANT\tKIND\tSTATE\tWHERE\tREASON")
+				}
+				for _, j := range l.Jobs {
+					if wide {
+						var pf string = "-"
+						if j.Placement != nil {
+							pf = milli(j.Placement.GFLOPS / 1000)
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Spec.Tenant, orDash(j.Spec.Name), j.Spec.Kind, shape(j.Spec), j.Spec.Priority, j.State,
+							j.SubmittedAt.UTC().Format(time.RFC3339), pf, whereAll(j.Placement), j.Reason)
+						continue
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Spec.Tenant, j.Spec.Kind, j.State, where(j.Placement), j.Reason)
+				}
+				if l.Next != "" {
+					fmt.Fprintf(tw, "(more: --after %s)\n", l.Next)
+				}
+				return tw.Flush()
+			})
 		}, func(cmd *cobra.Command) {
 			cmd.Flags().StringVar(&f.Tenant, "tenant", "", "only this tenant's jobs")
 			cmd.Flags().StringVar(&f.State, "state", "", "only jobs in this state")
@@ -312,14 +375,52 @@ func where(p *v1.Placement) string {
 	return s
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// shape is a job's request in short: workers × cards, a share, or FLOPS.
+func shape(s v1.JobSpec) string {
+	switch {
+	case s.ComputeGFLOPS > 0:
+		return fmt.Sprintf("%s PF/%d", milli(s.ComputeGFLOPS/1000), s.Workers)
+	case s.ShareMilli > 0:
+		return fmt.Sprintf("%d×%s", s.Workers, milli(int64(s.ShareMilli)))
+	}
+	return fmt.Sprintf("%d×%d", s.Workers, s.CardsPerWorker)
+}
+
+// whereAll names every node a placement holds, by site.
+func whereAll(p *v1.Placement) string {
+	if p == nil || len(p.Assignments) == 0 {
+		return "-"
+	}
+	var sites []string
+	count := map[string]int{}
+	for _, a := range p.Assignments {
+		if count[a.Site] == 0 {
+			sites = append(sites, a.Site)
+		}
+		count[a.Site]++
+	}
+	var parts []string
+	for _, st := range sites {
+		parts = append(parts, fmt.Sprintf("%s:%d", st, count[st]))
+	}
+	return strings.Join(parts, ",") + " (" + p.Assignments[0].Model + ")"
+}
+
 func newJobCmd() *cobra.Command {
 	return clientCmd("job ID", "Show one job", cobra.ExactArgs(1),
-		func(ctx context.Context, c *v1.Client, _ *clientConfig, out io.Writer, args []string) error {
+		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, args []string) error {
 			j, err := c.Job(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			return printJSON(out, j)
+			return cc.print(out, j, func(bool) error { return printJSON(out, j) })
 		}, nil)
 }
 
@@ -330,8 +431,8 @@ func newExplainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, e)
+			if ok, err := cc.structured(out, e); ok {
+				return err
 			}
 			fmt.Fprintf(out, "%s: %s\n%s\n", e.Job, e.State, e.Summary)
 			writeExplanationBody(out, e)
@@ -346,8 +447,8 @@ func newCancelCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, j)
+			if ok, err := cc.structured(out, j); ok {
+				return err
 			}
 			fmt.Fprintf(out, "%s %s\n", j.ID, j.State)
 			return nil
@@ -362,8 +463,8 @@ func newUsageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, u)
+			if ok, err := cc.structured(out, u); ok {
+				return err
 			}
 			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(out, "tenant %s, %s (UTC)\n", u.Tenant, u.Month)
@@ -441,8 +542,8 @@ func newAuditCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, l)
+			if ok, err := cc.structured(out, l); ok {
+				return err
 			}
 			for _, e := range l.Entries {
 				fmt.Fprintf(out, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.Format(time.RFC3339), e.Actor, e.Action, e.Target, e.Detail)
