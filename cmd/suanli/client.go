@@ -459,7 +459,16 @@ func newUsageCmd() *cobra.Command {
 	var tenant, month string
 	return clientCmd("usage", "A tenant's metered use in a month: PFLOP-hours and card-hours by site and model", cobra.NoArgs,
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, _ []string) error {
+			if month != "" {
+				if _, err := time.Parse("2006-01", month); err != nil {
+					return usageErr(fmt.Errorf("--month %q: give YYYY-MM, e.g. %s", month, time.Now().UTC().Format("2006-01")))
+				}
+			}
 			u, err := c.Usage(ctx, tenant, month)
+			var e *v1.Error
+			if errors.As(err, &e) && e.Status == http.StatusBadRequest && tenant == "" {
+				return usageErr(errors.New("whose usage? give --tenant ID (an admin or operator token reads any tenant's; a tenant token reads its own without --tenant)"))
+			}
 			if err != nil {
 				return err
 			}
