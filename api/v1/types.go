@@ -94,6 +94,10 @@ type Job struct {
 	// Overuse is the last report of a fractional worker whose card was
 	// read using more device memory than its share (agent-run sites).
 	Overuse string `json:"overuse,omitempty"`
+	// OutputTail is the end (up to MaxOutputTail bytes) of the output of
+	// the worker whose failure failed the job, as its agent captured it.
+	// Only GET /v1/jobs/{id} carries it, not listings.
+	OutputTail string `json:"output_tail,omitempty"`
 }
 
 // Node states, as GET /v1/nodes reports them.

@@ -413,14 +413,54 @@ func whereAll(p *v1.Placement) string {
 	return strings.Join(parts, ",") + " (" + p.Assignments[0].Model + ")"
 }
 
+// writeJob prints one job for a person.
+func writeJob(out io.Writer, j *v1.Job) error {
+	s := j.Spec
+	fmt.Fprintf(out, "%s %s\n", j.ID, orDash(s.Name))
+	fmt.Fprintf(out, "  tenant %s, %s %s, priority %d, state %s\n", s.Tenant, s.Kind, shape(s), s.Priority, j.State)
+	if j.Reason != "" {
+		fmt.Fprintf(out, "  reason: %s\n", j.Reason)
+	}
+	fmt.Fprintf(out, "  submitted %s", j.SubmittedAt.UTC().Format(time.RFC3339))
+	if j.PlacedAt != nil {
+		fmt.Fprintf(out, ", placed %s", j.PlacedAt.UTC().Format(time.RFC3339))
+	}
+	if j.EndedAt != nil {
+		fmt.Fprintf(out, ", ended %s", j.EndedAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintln(out)
+	if j.Checkpoint > 0 {
+		fmt.Fprintf(out, "  checkpoint step %d\n", j.Checkpoint)
+	}
+	if p := j.Placement; p != nil {
+		fmt.Fprintf(out, "  placement (FP16 %s PFLOPS):\n", milli(p.GFLOPS/1000))
+		tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "    WORKER\tSITE\tNODE\tMODEL\tCARDS")
+		for _, a := range p.Assignments {
+			cards := fmt.Sprint(a.Cards)
+			if a.ShareMilli > 0 {
+				cards += " share " + milli(int64(a.ShareMilli))
+			}
+			fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s\n", a.Worker, a.Site, a.Node, a.Model, cards)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if j.OutputTail != "" {
+		fmt.Fprintln(out, "  output tail captured: `suanli logs "+j.ID+"`")
+	}
+	return nil
+}
+
 func newJobCmd() *cobra.Command {
-	return clientCmd("job ID", "Show one job", cobra.ExactArgs(1),
+	return clientCmd("job ID", "Show one job (-o json or -o yaml: the whole record)", cobra.ExactArgs(1),
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, args []string) error {
 			j, err := c.Job(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			return cc.print(out, j, func(bool) error { return printJSON(out, j) })
+			return cc.print(out, j, func(bool) error { return writeJob(out, j) })
 		}, nil)
 }
 
