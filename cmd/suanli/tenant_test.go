@@ -101,3 +101,30 @@ func TestJobsOutputFormats(t *testing.T) {
 		t.Error("--json with -o yaml accepted")
 	}
 }
+
+// TestNodesCommand: nodes of one site, as a table, wide and JSON; an
+// unknown site is a usage error.
+func TestNodesCommand(t *testing.T) {
+	newCLIServer(t)
+	out, err := run(t, "nodes", "--site", "cm-guangzhou")
+	if err != nil || strings.Count(out, "\n") != 769 || !strings.Contains(out, "huawei-ascend-910c") || strings.Contains(out, "DOMAIN") {
+		t.Fatalf("nodes --site cm-guangzhou: %v (%d lines)", err, strings.Count(out, "\n"))
+	}
+	if out, _ = run(t, "nodes", "--site", "cm-guangzhou", "-o", "wide"); !strings.Contains(out, "DOMAIN") || !strings.Contains(out, "unregistered") {
+		t.Errorf("nodes -o wide lacks columns:\n%.300s", out)
+	}
+	var ns []v1.Node
+	if out, _ = run(t, "nodes", "--site", "cm-guangzhou", "-o", "json"); json.Unmarshal([]byte(out), &ns) != nil || len(ns) != 768 {
+		t.Errorf("nodes -o json: %d nodes", len(ns))
+	}
+	if out, _ = run(t, "nodes", "--site", "cm-guangzhou", "--state", "lost"); strings.Count(out, "\n") != 1 {
+		t.Errorf("nodes --state lost listed nodes:\n%.300s", out)
+	}
+	var ee *exitError
+	if _, err := run(t, "nodes", "--site", "nowhere"); !errorsAs(err, &ee) || ee.code != 2 {
+		t.Errorf("nodes --site nowhere: %v", err)
+	}
+	if _, err := run(t, "nodes", "--state", "gone"); !errorsAs(err, &ee) || ee.code != 2 {
+		t.Errorf("nodes --state gone: %v", err)
+	}
+}
