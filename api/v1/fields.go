@@ -38,5 +38,6 @@ var JobSpecFields = []FieldDoc{
 	{"workload", "object", "what each worker runs; absent: the agent decides (a simulated executor where it has one)"},
 	{"workload.command", "[]string", "the program and its arguments, run without a shell"},
 	{"workload.env", "map[string]string", "environment added to the worker's; the agent adds its own on top: the vendor's visible-devices variable, SUANLI_JOB_ID, SUANLI_WORKER, SUANLI_RESUME_STEP, SUANLI_CHECKPOINT_DIR and, for gangs, WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT"},
+	{"workload.secret_env", "[]object", "variables set from the tenant's stored secrets, each {name: VAR, secret: {name: SECRET, key: KEY}}; a job read shows only these references, and only the agent of a node the job is placed on receives the values"},
 	{"workload.dir", "string", "working directory on the node"},
 }

@@ -41,14 +41,17 @@ func placedJob(t *testing.T, s *cliServer) *v1.Job {
 func TestWatchFollowsAJobToItsEnd(t *testing.T) {
 	s := newCLIServer(t)
 	ctx := context.Background()
-	agent, err := s.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent})
-	if err != nil {
-		t.Fatal(err)
+	agentFor := func(node string) *v1.Client {
+		tok, err := s.admin.CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Node: node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v1.NewClient(s.url, tok.Secret)
 	}
-	ag := v1.NewClient(s.url, agent.Secret)
 
 	j := placedJob(t, s)
 	a := j.Placement.Assignments[0]
+	ag := agentFor(a.Node)
 	type result struct {
 		out string
 		err error
@@ -84,6 +87,7 @@ func TestWatchFollowsAJobToItsEnd(t *testing.T) {
 		t.Errorf("logs of a placed job: %v", err)
 	}
 	fa := f.Placement.Assignments[0]
+	ag = agentFor(fa.Node)
 	go func() {
 		out, err := run(t, "watch", f.ID, "--timeout", "20s")
 		done <- result{out, err}
