@@ -147,6 +147,11 @@ type Assignment struct {
 	Cards      []int  `json:"cards"`
 	ShareMilli int    `json:"share_milli,omitempty"`
 	MemMiB     int64  `json:"mem_mib,omitempty"`
+	// WorkShareMilli is this worker's share of a mixed-model gang's work,
+	// in thousandths of the whole step, sized by the scheduler so that
+	// every chip's step takes about as long; the worker sees it as
+	// SUANLI_WORK_SHARE. 0: an equal share (1/workers).
+	WorkShareMilli int `json:"work_share_milli,omitempty"`
 }
 
 // JobList is one page of jobs; Next, when set, is the cursor of the next

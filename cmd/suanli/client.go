@@ -299,16 +299,7 @@ func writeDryRun(out io.Writer, d *v1.DryRun) error {
 		fmt.Fprintf(out, "would not be placed now (dry run, nothing created): %s\n", d.Explanation.Summary)
 	}
 	if p := d.Placement; p != nil {
-		tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "WORKER\tSITE\tNODE\tMODEL\tCARDS")
-		for _, a := range p.Assignments {
-			cards := fmt.Sprint(a.Cards)
-			if a.ShareMilli > 0 {
-				cards += fmt.Sprintf(" share %s", milli(int64(a.ShareMilli)))
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", a.Worker, a.Site, a.Node, a.Model, cards)
-		}
-		if err := tw.Flush(); err != nil {
+		if err := writeAssignments(out, "", p.Assignments); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "FP16 held: %s PFLOPS\n", milli(p.GFLOPS/1000))
@@ -413,6 +404,33 @@ func whereAll(p *v1.Placement) string {
 	return strings.Join(parts, ",") + " (" + p.Assignments[0].Model + ")"
 }
 
+// writeAssignments prints a placement's workers; a mixed-model gang's
+// with each worker's share of the step (what SUANLI_WORK_SHARE tells it).
+func writeAssignments(out io.Writer, indent string, as []v1.Assignment) error {
+	shares := false
+	for _, a := range as {
+		shares = shares || a.WorkShareMilli > 0
+	}
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	head := indent + "WORKER\tSITE\tNODE\tMODEL\tCARDS"
+	if shares {
+		head += "\tWORK SHARE"
+	}
+	fmt.Fprintln(tw, head)
+	for _, a := range as {
+		cards := fmt.Sprint(a.Cards)
+		if a.ShareMilli > 0 {
+			cards += " share " + milli(int64(a.ShareMilli))
+		}
+		line := fmt.Sprintf("%s%d\t%s\t%s\t%s\t%s", indent, a.Worker, a.Site, a.Node, a.Model, cards)
+		if shares {
+			line += "\t" + milli(int64(a.WorkShareMilli))
+		}
+		fmt.Fprintln(tw, line)
+	}
+	return tw.Flush()
+}
+
 // writeJob prints one job for a person.
 func writeJob(out io.Writer, j *v1.Job) error {
 	s := j.Spec
@@ -434,16 +452,7 @@ func writeJob(out io.Writer, j *v1.Job) error {
 	}
 	if p := j.Placement; p != nil {
 		fmt.Fprintf(out, "  placement (FP16 %s PFLOPS):\n", milli(p.GFLOPS/1000))
-		tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "    WORKER\tSITE\tNODE\tMODEL\tCARDS")
-		for _, a := range p.Assignments {
-			cards := fmt.Sprint(a.Cards)
-			if a.ShareMilli > 0 {
-				cards += " share " + milli(int64(a.ShareMilli))
-			}
-			fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s\n", a.Worker, a.Site, a.Node, a.Model, cards)
-		}
-		if err := tw.Flush(); err != nil {
+		if err := writeAssignments(out, "    ", p.Assignments); err != nil {
 			return err
 		}
 	}

@@ -233,3 +233,19 @@ func TestSubmitDryRun(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// TestDryRunShowsWorkShares: the dry run of a mixed-model gang shows each
+// worker's share of the step.
+func TestDryRunShowsWorkShares(t *testing.T) {
+	newCLIServer(t)
+	f := filepath.Join(t.TempDir(), "mixed.yaml")
+	_ = os.WriteFile(f, []byte("tenant: acme\nkind: gang\nworkers: 600\ncards_per_worker: 8\nmodels: [metax-c500, biren-br100]\nsites: [cu-xining]\nmixed: true\ntopology: site\n"), 0o600)
+	out, err := run(t, "submit", f, "--dry-run")
+	if err != nil || !strings.Contains(out, "WORK SHARE") || !strings.Contains(out, "biren-br100") || !strings.Contains(out, "metax-c500") {
+		t.Fatalf("%v\n%.600s", err, out)
+	}
+	out, _ = run(t, "submit", "../../examples/jobs/fractional-inference.yaml", "--dry-run")
+	if strings.Contains(out, "WORK SHARE") {
+		t.Errorf("a fractional service shows work shares:\n%s", out)
+	}
+}

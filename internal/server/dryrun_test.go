@@ -107,6 +107,33 @@ func TestDryRun(t *testing.T) {
 	}
 }
 
+// TestDryRunMixedGangWorkShares: a mixed-model gang's placement carries
+// each worker's work share, larger on the faster chip, summing to the
+// whole step.
+func TestDryRunMixedGangWorkShares(t *testing.T) {
+	e := start(t, mem.New(mem.Config{}))
+	spec := v1.JobSpec{Kind: "gang", Workers: 600, CardsPerWorker: 8, Models: []string{"metax-c500", "biren-br100"},
+		Sites: []string{"cu-xining"}, Mixed: true, Topology: "site"}
+	d, err := e.client(v1.RoleTenant).DryRun(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Placeable || len(d.Placement.Assignments) != 600 {
+		t.Fatalf("mixed gang dry run: %+v", d.Explanation)
+	}
+	sum, by := 0, map[string]int{}
+	for _, a := range d.Placement.Assignments {
+		if a.WorkShareMilli <= 0 {
+			t.Fatalf("worker %d has no work share", a.Worker)
+		}
+		sum += a.WorkShareMilli
+		by[a.Model] = max(by[a.Model], a.WorkShareMilli)
+	}
+	if sum != 1000 || len(by) != 2 {
+		t.Errorf("work shares sum to %d over models %v, want 1000 over two models", sum, by)
+	}
+}
+
 func keys(m map[string]int) []string {
 	var out []string
 	for k := range m {

@@ -145,7 +145,7 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 	if p := r.Placement; p != nil {
 		wp := &v1.Placement{GFLOPS: p.GFLOPS}
 		for _, a := range p.Assignments {
-			wa := v1.Assignment{Worker: a.Worker, Node: string(a.Node), Model: a.Model, Cards: a.Cards, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB}
+			wa := v1.Assignment{Worker: a.Worker, Node: string(a.Node), Model: a.Model, Cards: a.Cards, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB, WorkShareMilli: a.WorkShareMilli}
 			if n, ok := net.Node(a.Node); ok {
 				wa.Site = string(n.Site)
 			}
