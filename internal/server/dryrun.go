@@ -32,7 +32,8 @@ func (s *Server) DryRun(ctx context.Context, p httpapi.Principal, spec model.Job
 	if err := s.v.wait(ctx); err != nil {
 		return v1.DryRun{}, err
 	}
-	c := sched.NewCluster(s.net)
+	s.emptyOnce.Do(func() { s.empty = sched.NewCluster(s.net) })
+	c := s.empty.Clone()
 	for i := range s.net.Nodes {
 		id := s.net.Nodes[i].ID
 		if rec, _, ok := s.v.node(id); ok && rec.State != v1.NodeReady {
