@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -74,8 +75,17 @@ func watchJob(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer
 			return nil
 		}
 		last = line
-		if ok, err := cc.structured(out, j); ok {
+		switch f, _ := cc.format(); f {
+		case "json": // one line per change, for jq and scripts
+			b, err := json.Marshal(j)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(out, "%s\n", b)
 			return err
+		case "yaml":
+			fmt.Fprintln(out, "---")
+			return cc.print(out, j, nil)
 		}
 		_, err := fmt.Fprintf(out, "%s  %s\n", time.Now().UTC().Format(time.TimeOnly), line)
 		return err

@@ -120,6 +120,9 @@ func TestWatchFollowsAJobToItsEnd(t *testing.T) {
 	if out, err := run(t, "watch", j.ID); err != nil || !strings.Contains(out, "completed") {
 		t.Errorf("watch of an ended job: %v\n%s", err, out)
 	}
+	if out, err := run(t, "watch", j.ID, "-o", "json"); err != nil || strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, `{"id":"`+j.ID) {
+		t.Errorf("watch -o json: %v\n%s", err, out)
+	}
 	if _, err := run(t, "watch", "j-nope"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("watch of an unknown job: %v", err)
 	}
