@@ -35,6 +35,7 @@ var JobSpecFields = []FieldDoc{
 	{"mixed", "bool", "true: a gang may span accelerator models (mixed-vendor training); the scheduler splits the work by each chip's throughput"},
 	{"classification", "string", "the data's sensitivity for the sovereignty policy: public, internal, sensitive or critical-infrastructure"},
 	{"runtime_sec", "int", "declared runtime in seconds, used for backfill; 0: unknown"},
+	{"lost_after_sec", "int", "how long the job's work on a disconnected node is held for it before it is requeued elsewhere, in seconds, up to 604800 (a week); 0: as long as the node's site holds it (by default 5 minutes)"},
 	{"workload", "object", "what each worker runs; absent: the agent decides (a simulated executor where it has one)"},
 	{"workload.command", "[]string", "the program and its arguments, run without a shell"},
 	{"workload.env", "map[string]string", "environment added to the worker's; the agent adds its own on top: the vendor's visible-devices variable, SUANLI_JOB_ID, SUANLI_WORKER, SUANLI_RESUME_STEP, SUANLI_CHECKPOINT_DIR and, for gangs, WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT"},
