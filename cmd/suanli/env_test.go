@@ -86,3 +86,23 @@ func TestUsageSpeaksInFlags(t *testing.T) {
 		t.Fatalf("usage --tenant acme: %v\n%s", err, out)
 	}
 }
+
+// TestOutputFlagEverywhere: the policy side takes -o yaml and -o json
+// like the job side; a bad -o is refused before any request.
+func TestOutputFlagEverywhere(t *testing.T) {
+	newCLIServer(t)
+	if out, err := run(t, "compliance", "-o", "yaml"); err != nil || strings.HasPrefix(strings.TrimSpace(out), "{") || !strings.Contains(out, ":") {
+		t.Errorf("compliance -o yaml: %v\n%.300s", err, out)
+	}
+	if out, err := run(t, "advisory", "list", "-o", "json"); err != nil || strings.TrimSpace(out) != "[]" {
+		t.Errorf("advisory list -o json: %v\n%s", err, out)
+	}
+	if out, err := run(t, "advisory", "list", "-o", "yaml"); err != nil || strings.TrimSpace(out) != "[]" {
+		t.Errorf("advisory list -o yaml: %v\n%s", err, out)
+	}
+	t.Setenv("SUANLI_SERVER", "http://127.0.0.1:1") // nothing listens: the flag is checked first
+	var ee *exitError
+	if _, err := run(t, "policy", "get", "-o", "toml"); !errorsAs(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), `-o "toml"`) {
+		t.Errorf("policy get -o toml: %v", err)
+	}
+}
