@@ -72,6 +72,11 @@ type JobSpec struct {
 	// node is held for it before it is requeued (0: as long as the node's
 	// site holds it, by default 5 minutes).
 	LostAfterSec int64 `json:"lost_after_sec,omitempty"`
+	// MaxRetries, RetryBackoffSec and RetryExitCodes are the retry policy
+	// (see the field table, JobSpecFields).
+	MaxRetries      int   `json:"max_retries,omitempty"`
+	RetryBackoffSec int64 `json:"retry_backoff_sec,omitempty"`
+	RetryExitCodes  []int `json:"retry_exit_codes,omitempty"`
 	// Workload is what each worker runs; nil leaves it to the agent (a
 	// simulated executor, where it has one).
 	Workload *Workload `json:"workload,omitempty"`
@@ -95,9 +100,23 @@ type Job struct {
 	// read using more device memory than its share (agent-run sites).
 	Overuse string `json:"overuse,omitempty"`
 	// OutputTail is the end (up to MaxOutputTail bytes) of the output of
-	// the worker whose failure failed the job, as its agent captured it.
+	// the worker whose failure failed (or last retried) the job, as its
+	// agent captured it.
 	// Only GET /v1/jobs/{id} carries it, not listings.
 	OutputTail string `json:"output_tail,omitempty"`
+	// Retries are the failures that requeued the job under its retry
+	// policy, oldest first.
+	Retries []Retry `json:"retries,omitempty"`
+}
+
+// Retry is one failure that requeued a job under its retry policy.
+type Retry struct {
+	At     time.Time `json:"at"`
+	Worker int       `json:"worker"`
+	Node   string    `json:"node"`
+	Reason string    `json:"reason"`
+	// NotBefore is when the job could be placed again (the backoff).
+	NotBefore time.Time `json:"not_before"`
 }
 
 // Node states, as GET /v1/nodes reports them.

@@ -22,6 +22,7 @@ func JobFromSpec(s v1.JobSpec, tenant string) (model.Job, error) {
 		Topology: model.Topology(s.Topology), TopologyRequired: s.TopologyRequired, CrossSite: s.CrossSite,
 		Mixed: s.Mixed, Classification: model.Classification(s.Classification), RuntimeSec: s.RuntimeSec,
 		LostAfterSec: s.LostAfterSec, Rates: s.Rates,
+		MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
 	}
 	for _, site := range s.Sites {
 		j.Sites = append(j.Sites, model.SiteID(site))

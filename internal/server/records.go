@@ -54,7 +54,13 @@ type jobRecord struct {
 	// Overuse is the last report of a fractional worker using more device
 	// memory than its share.
 	Overuse string `json:"overuse,omitempty"`
+	// Retries are the failures that requeued the job (its retry policy).
+	Retries []v1.Retry `json:"retries,omitempty"`
 }
+
+// reportedRetry is Reported for a worker failure the job's retry policy
+// answers with a retry: the loop steps core.JobRetried.
+const reportedRetry model.JobState = "retry"
 
 // span is one stretch a placement held its cards: what metering needs of
 // it, per site and model, so that a requeued job's record grows by a few
@@ -129,13 +135,14 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 	s := r.Spec
 	j := v1.Job{
 		ID: string(s.ID), State: string(r.State), Reason: r.Reason, SubmittedAt: r.SubmittedAt,
-		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint, Overuse: r.Overuse, OutputTail: r.OutputTail,
+		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint, Overuse: r.Overuse, OutputTail: r.OutputTail, Retries: r.Retries,
 		Spec: v1.JobSpec{
 			Tenant: string(s.Tenant), Name: s.Name, Kind: string(s.Kind), Priority: s.Priority, Workers: s.Workers,
 			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, Models: s.Models,
 			ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli, Stacks: s.Stacks, PyTorch: s.PyTorch,
 			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
 			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
+			LostAfterSec: s.LostAfterSec, MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
 			Workload: r.Workload,
 		},
 	}
