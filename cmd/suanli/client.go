@@ -456,6 +456,12 @@ func writeJob(out io.Writer, j *v1.Job) error {
 			return err
 		}
 	}
+	if len(j.Retries) > 0 {
+		fmt.Fprintf(out, "  retries (%d of %d):\n", len(j.Retries), s.MaxRetries)
+		for _, r := range j.Retries {
+			fmt.Fprintf(out, "    %s  %s; placed again from %s\n", r.At.UTC().Format(time.RFC3339), r.Reason, r.NotBefore.UTC().Format(time.RFC3339))
+		}
+	}
 	if j.OutputTail != "" {
 		fmt.Fprintln(out, "  output tail captured: `suanli logs "+j.ID+"`")
 	}
