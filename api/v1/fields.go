@@ -24,6 +24,7 @@ var JobSpecFields = []FieldDoc{
 	{"models", "[]string", "acceptable accelerator models, catalog ids (see `suanli catalog`); empty: any model the other constraints allow"},
 	{"compute_gflops", "int", "instead of cards_per_worker: the FP16 throughput wanted in total over all workers, in GFLOPS (1 PFLOPS = 1000000); the scheduler turns it into a card count per candidate model"},
 	{"efficiency_milli", "int", "with compute_gflops: the share of peak FP16 the job achieves, in thousandths (default 1000)"},
+	{"rates", "map[string]number", "the job's measured throughput per card on each model (catalog id or name → work per second, in one unit of the job's choosing); where given, placement ranks models by it instead of by peak FP16"},
 	{"stacks", "[]string", "acceptable software stacks (e.g. CANN, NeuWare, CUDA, MACA)"},
 	{"pytorch", "[]string", "acceptable PyTorch integrations (e.g. torch_npu, torch_mlu)"},
 	{"min_mem_mib", "int", "least memory per card, MiB"},

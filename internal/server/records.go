@@ -142,7 +142,7 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 			ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli, Stacks: s.Stacks, PyTorch: s.PyTorch,
 			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
 			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
-			LostAfterSec: s.LostAfterSec, MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
+			LostAfterSec: s.LostAfterSec, Rates: s.Rates, MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
 			Workload: r.Workload,
 		},
 	}
