@@ -44,5 +44,9 @@ var JobSpecFields = []FieldDoc{
 	{"workload.command", "[]string", "the program and its arguments, run without a shell"},
 	{"workload.env", "map[string]string", "environment added to the worker's; the agent adds its own on top: the vendor's visible-devices variable, SUANLI_JOB_ID, SUANLI_WORKER, SUANLI_RESUME_STEP, SUANLI_CHECKPOINT_DIR and, for gangs, WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT"},
 	{"workload.secret_env", "[]object", "variables set from the tenant's stored secrets, each {name: VAR, secret: {name: SECRET, key: KEY}}; a job read shows only these references, and only the agent of a node the job is placed on receives the values"},
+	{"workload.image", "string", "Kubernetes sites only: the container image of the job's pods (default: the server's --kube-image); node agents run command on the host and ignore it"},
+	{"workload.resources", "object", "Kubernetes sites only: what each worker's pod asks for besides its accelerators (requests and limits alike)"},
+	{"workload.resources.cpu_milli", "int", "CPU in thousandths of a core; 0: none asked"},
+	{"workload.resources.memory_mib", "int", "memory in MiB; 0: none asked"},
 	{"workload.dir", "string", "working directory on the node"},
 }
