@@ -120,6 +120,13 @@ func (c *Client) Submit(ctx context.Context, spec JobSpec) (*Job, error) {
 	return &j, c.do(ctx, http.MethodPost, "/v1/jobs", spec, &j)
 }
 
+// DryRun asks where the job would be placed now and why, without creating
+// it (POST /v1/jobs?dry_run=true).
+func (c *Client) DryRun(ctx context.Context, spec JobSpec) (*DryRun, error) {
+	var d DryRun
+	return &d, c.do(ctx, http.MethodPost, "/v1/jobs?dry_run=true", spec, &d)
+}
+
 // IdempotencyHeader is the request header SubmitIdempotent sends.
 const IdempotencyHeader = "Idempotency-Key"
 
@@ -282,14 +289,25 @@ func (c *Client) Get(ctx context.Context, path string, out any) error {
 // Events streams events from /v1/events until ctx ends or fn returns an
 // error, which Events returns.
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
-	req, err := c.newRequest(ctx, http.MethodGet, "/v1/events", nil)
+	return c.EventsFrom(ctx, -1, fn)
+}
+
+// EventsFrom is Events starting after store revision from (e.g. a job's
+// Revision, so that no change after reading the job is missed); a
+// negative from starts now.
+func (c *Client) EventsFrom(ctx context.Context, from int64, fn func(Event) error) error {
+	path := "/v1/events"
+	if from >= 0 {
+		path += "?from=" + strconv.FormatInt(from, 10)
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("GET /v1/events: %w", err)
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {

@@ -72,6 +72,11 @@ type JobSpec struct {
 	// node is held for it before it is requeued (0: as long as the node's
 	// site holds it, by default 5 minutes).
 	LostAfterSec int64 `json:"lost_after_sec,omitempty"`
+	// MaxRetries, RetryBackoffSec and RetryExitCodes are the retry policy
+	// (see the field table, JobSpecFields).
+	MaxRetries      int   `json:"max_retries,omitempty"`
+	RetryBackoffSec int64 `json:"retry_backoff_sec,omitempty"`
+	RetryExitCodes  []int `json:"retry_exit_codes,omitempty"`
 	// Workload is what each worker runs; nil leaves it to the agent (a
 	// simulated executor, where it has one).
 	Workload *Workload `json:"workload,omitempty"`
@@ -94,6 +99,24 @@ type Job struct {
 	// Overuse is the last report of a fractional worker whose card was
 	// read using more device memory than its share (agent-run sites).
 	Overuse string `json:"overuse,omitempty"`
+	// OutputTail is the end (up to MaxOutputTail bytes) of the output of
+	// the worker whose failure failed (or last retried) the job, as its
+	// agent captured it.
+	// Only GET /v1/jobs/{id} carries it, not listings.
+	OutputTail string `json:"output_tail,omitempty"`
+	// Retries are the failures that requeued the job under its retry
+	// policy, oldest first.
+	Retries []Retry `json:"retries,omitempty"`
+}
+
+// Retry is one failure that requeued a job under its retry policy.
+type Retry struct {
+	At     time.Time `json:"at"`
+	Worker int       `json:"worker"`
+	Node   string    `json:"node"`
+	Reason string    `json:"reason"`
+	// NotBefore is when the job could be placed again (the backoff).
+	NotBefore time.Time `json:"not_before"`
 }
 
 // Node states, as GET /v1/nodes reports them.
@@ -143,6 +166,11 @@ type Assignment struct {
 	Cards      []int  `json:"cards"`
 	ShareMilli int    `json:"share_milli,omitempty"`
 	MemMiB     int64  `json:"mem_mib,omitempty"`
+	// WorkShareMilli is this worker's share of a mixed-model gang's work,
+	// in thousandths of the whole step, sized by the scheduler so that
+	// every chip's step takes about as long; the worker sees it as
+	// SUANLI_WORK_SHARE. 0: an equal share (1/workers).
+	WorkShareMilli int `json:"work_share_milli,omitempty"`
 }
 
 // JobList is one page of jobs; Next, when set, is the cursor of the next
@@ -462,4 +490,29 @@ type Advisory struct {
 	FiledBy  string     `json:"filed_by,omitempty"`
 	Lifted   *time.Time `json:"lifted,omitempty"`
 	LiftedBy string     `json:"lifted_by,omitempty"`
+}
+
+// DryRun is the reply to POST /v1/jobs?dry_run=true: where the job would
+// be placed now and why, computed by the scheduler on a snapshot of the
+// live allocation. Nothing is stored and no capacity is held; a real
+// submit may land elsewhere as the network changes.
+type DryRun struct {
+	Placeable bool       `json:"placeable"`
+	Placement *Placement `json:"placement,omitempty"`
+	// Score is the chosen placement's score and its parts (0..1000 each,
+	// weighted into Total).
+	Score *Score `json:"score,omitempty"`
+	// Explanation is what `explain` would say of the job.
+	Explanation Explanation `json:"explanation"`
+	// Alternatives are runner-up placements, in words.
+	Alternatives []string `json:"alternatives,omitempty"`
+}
+
+// Score is a placement's score: the weighted total and its components.
+type Score struct {
+	Total         int64 `json:"total"`
+	Frag          int64 `json:"frag"`
+	Topology      int64 `json:"topology"`
+	Heterogeneity int64 `json:"heterogeneity"`
+	Cost          int64 `json:"cost"`
 }

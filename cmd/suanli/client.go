@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -11,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,6 +32,7 @@ type clientConfig struct {
 	TokenFile string `json:"token_file"`
 	config    string
 	json      bool
+	output    string // -o: json, yaml, wide or "" (a table)
 }
 
 func (c *clientConfig) add(cmd *cobra.Command) {
@@ -40,7 +41,53 @@ func (c *clientConfig) add(cmd *cobra.Command) {
 	f.StringVar(&c.Token, "token", "", "bearer token (env SUANLI_TOKEN)")
 	f.StringVar(&c.TokenFile, "token-file", "", "file holding the bearer token")
 	f.StringVar(&c.config, "config", "", "client config YAML with server, token or token_file (default ~/.config/suanli/client.yaml)")
-	f.BoolVar(&c.json, "json", false, "print JSON")
+	f.BoolVar(&c.json, "json", false, "print JSON (the same as -o json)")
+	f.StringVarP(&c.output, "output", "o", "", "output format: json, yaml, or wide (a table with more columns); default: a table")
+}
+
+// format is the output format asked for: json, yaml, wide or "".
+func (c *clientConfig) format() (string, error) {
+	switch {
+	case c.json && c.output != "" && c.output != "json":
+		return "", usageErr(fmt.Errorf("--json and -o %s disagree; give one", c.output))
+	case c.json:
+		return "json", nil
+	}
+	switch c.output {
+	case "", "json", "yaml", "wide":
+		return c.output, nil
+	}
+	return "", usageErr(fmt.Errorf("-o %q: give json, yaml or wide", c.output))
+}
+
+// structured prints v as JSON or YAML when the format asks for one and
+// reports whether it did.
+func (c *clientConfig) structured(out io.Writer, v any) (bool, error) {
+	if f, _ := c.format(); f == "json" || f == "yaml" {
+		return true, c.print(out, v, nil)
+	}
+	return false, nil
+}
+
+// print writes v as the format asks: JSON, YAML, or the human table
+// (wide: with more columns).
+func (c *clientConfig) print(out io.Writer, v any, table func(wide bool) error) error {
+	f, err := c.format()
+	if err != nil {
+		return err
+	}
+	switch f {
+	case "json":
+		return printJSON(out, v)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(b)
+		return err
+	}
+	return table(f == "wide")
 }
 
 // resolve applies env, file and defaults under the flags.
@@ -115,10 +162,14 @@ func clientCmd(use, short string, args cobra.PositionalArgs, run func(ctx contex
 	var cc clientConfig
 	cmd := &cobra.Command{Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := cc.format(); err != nil {
+				return err
+			}
 			c, err := cc.resolve()
 			if err != nil {
 				return err
 			}
+			cc.json = cc.json || cc.output == "json"
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
 			return clientErr(run(ctx, c, &cc, cmd.OutOrStdout(), args))
@@ -134,22 +185,6 @@ func printJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// parseJobSpec reads a job spec from YAML or JSON; unknown fields are
-// errors.
-func parseJobSpec(b []byte) (v1.JobSpec, error) {
-	var spec v1.JobSpec
-	j, err := yaml.YAMLToJSON(b)
-	if err != nil {
-		return spec, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(j))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&spec); err != nil {
-		return spec, err
-	}
-	return spec, nil
 }
 
 // submitAttempts is how many times submit sends its request when the
@@ -179,21 +214,22 @@ func submitOnce(ctx context.Context, c *v1.Client, spec v1.JobSpec, key string) 
 
 func newSubmitCmd() *cobra.Command {
 	var key string
-	return clientCmd("submit JOB.yaml", "Submit a job (YAML or JSON spec; - for stdin)", cobra.ExactArgs(1),
+	var dryRun, fields bool
+	cmd := clientCmd("submit JOB.yaml", "Submit a job (YAML or JSON spec; - for stdin)", cobra.ExactArgs(1),
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, args []string) error {
-			var b []byte
-			var err error
-			if args[0] == "-" {
-				b, err = io.ReadAll(os.Stdin)
-			} else {
-				b, err = os.ReadFile(args[0])
-			}
+			spec, err := readJobSpec(args[0])
 			if err != nil {
-				return usageErr(err)
+				return err
 			}
-			spec, err := parseJobSpec(b)
-			if err != nil {
-				return usageErr(fmt.Errorf("%s: %w", args[0], err))
+			if dryRun {
+				d, err := c.DryRun(ctx, spec)
+				if err != nil {
+					return err
+				}
+				if ok, err := cc.structured(out, d); ok {
+					return err
+				}
+				return writeDryRun(out, d)
 			}
 			if key == "" {
 				key = "suanli-" + rand.Text()
@@ -202,14 +238,80 @@ func newSubmitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, j)
+			if ok, err := cc.structured(out, j); ok {
+				return err
 			}
 			fmt.Fprintf(out, "%s %s\n", j.ID, j.State)
 			return nil
 		}, func(cmd *cobra.Command) {
-			cmd.Flags().StringVar(&key, "idempotency-key", "", "the submit's Idempotency-Key (default: a fresh random one); a submit repeated with the same key and spec within 24 h returns the first job instead of making another")
+			f := cmd.Flags()
+			f.StringVar(&key, "idempotency-key", "", "the submit's Idempotency-Key (default: a fresh random one); a submit repeated with the same key and spec within 24 h returns the first job instead of making another")
+			f.BoolVar(&dryRun, "dry-run", false, "say where the job would be placed now and why, without creating it")
+			f.BoolVar(&fields, "explain-fields", false, "print every job spec field with its meaning and exit (no server needed)")
 		})
+	cmd.Long = `Submit a job. The spec is YAML or JSON; examples/jobs/ has one of each kind
+(a supernode training gang, a FLOPS request, fractional inference, a mixed-vendor
+gang, a batch task, a sovereign job). --explain-fields lists every field;
+--dry-run asks the server where the job would go and why, creating nothing.`
+	cmd.Example = `  suanli submit --explain-fields
+  suanli submit examples/jobs/ascend-supernode-gang.yaml --dry-run
+  suanli submit examples/jobs/ascend-supernode-gang.yaml`
+	run := cmd.RunE
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if fields {
+			return cobra.NoArgs(cmd, args)
+		}
+		return cobra.ExactArgs(1)(cmd, args)
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if fields {
+			return writeFields(cmd.OutOrStdout())
+		}
+		return run(cmd, args)
+	}
+	return cmd
+}
+
+// readJobSpec reads and parses a spec file (- for stdin).
+func readJobSpec(path string) (v1.JobSpec, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return v1.JobSpec{}, usageErr(err)
+	}
+	spec, err := parseJobSpec(b)
+	if err != nil {
+		return spec, usageErr(fmt.Errorf("%s: %w", path, err))
+	}
+	return spec, nil
+}
+
+// writeDryRun prints a dry run: where, the score, and the explanation.
+func writeDryRun(out io.Writer, d *v1.DryRun) error {
+	if d.Placeable {
+		fmt.Fprintf(out, "would be placed now (dry run, nothing created): %s\n", d.Explanation.Summary)
+	} else {
+		fmt.Fprintf(out, "would not be placed now (dry run, nothing created): %s\n", d.Explanation.Summary)
+	}
+	if p := d.Placement; p != nil {
+		if err := writeAssignments(out, "", p.Assignments); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "FP16 held: %s PFLOPS\n", milli(p.GFLOPS/1000))
+	}
+	if s := d.Score; s != nil {
+		fmt.Fprintf(out, "score %d = fragmentation %d, topology %d, heterogeneity %d, cost %d (each 0..1000, weighted)\n", s.Total, s.Frag, s.Topology, s.Heterogeneity, s.Cost)
+	}
+	writeExplanationBody(out, &d.Explanation)
+	for _, a := range d.Alternatives {
+		fmt.Fprintf(out, "runner-up: %s\n", a)
+	}
+	return nil
 }
 
 func newJobsCmd() *cobra.Command {
@@ -220,18 +322,30 @@ func newJobsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, l)
-			}
-			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTENANT\tKIND\tSTATE\tWHERE\tREASON")
-			for _, j := range l.Jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Spec.Tenant, j.Spec.Kind, j.State, where(j.Placement), j.Reason)
-			}
-			if l.Next != "" {
-				fmt.Fprintf(tw, "(more: --after %s)\n", l.Next)
-			}
-			return tw.Flush()
+			return cc.print(out, l, func(wide bool) error {
+				tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+				if wide {
+					fmt.Fprintln(tw, "ID\tTENANT\tNAME\tKIND\tSHAPE\tPRIORITY\tSTATE\tSUBMITTED\tFP16 PFLOPS\tWHERE\tREASON")
+				} else {
+					fmt.Fprintln(tw, "ID\tTENANT\tKIND\tSTATE\tWHERE\tREASON")
+				}
+				for _, j := range l.Jobs {
+					if wide {
+						var pf string = "-"
+						if j.Placement != nil {
+							pf = milli(j.Placement.GFLOPS / 1000)
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Spec.Tenant, orDash(j.Spec.Name), j.Spec.Kind, shape(j.Spec), j.Spec.Priority, j.State,
+							j.SubmittedAt.UTC().Format(time.RFC3339), pf, whereAll(j.Placement), j.Reason)
+						continue
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Spec.Tenant, j.Spec.Kind, j.State, where(j.Placement), j.Reason)
+				}
+				if l.Next != "" {
+					fmt.Fprintf(tw, "(more: --after %s)\n", l.Next)
+				}
+				return tw.Flush()
+			})
 		}, func(cmd *cobra.Command) {
 			cmd.Flags().StringVar(&f.Tenant, "tenant", "", "only this tenant's jobs")
 			cmd.Flags().StringVar(&f.State, "state", "", "only jobs in this state")
@@ -252,14 +366,116 @@ func where(p *v1.Placement) string {
 	return s
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// shape is a job's request in short: workers × cards, a share, or FLOPS.
+func shape(s v1.JobSpec) string {
+	switch {
+	case s.ComputeGFLOPS > 0:
+		return fmt.Sprintf("%s PF/%d", milli(s.ComputeGFLOPS/1000), s.Workers)
+	case s.ShareMilli > 0:
+		return fmt.Sprintf("%d×%s", s.Workers, milli(int64(s.ShareMilli)))
+	}
+	return fmt.Sprintf("%d×%d", s.Workers, s.CardsPerWorker)
+}
+
+// whereAll names every node a placement holds, by site.
+func whereAll(p *v1.Placement) string {
+	if p == nil || len(p.Assignments) == 0 {
+		return "-"
+	}
+	var sites []string
+	count := map[string]int{}
+	for _, a := range p.Assignments {
+		if count[a.Site] == 0 {
+			sites = append(sites, a.Site)
+		}
+		count[a.Site]++
+	}
+	var parts []string
+	for _, st := range sites {
+		parts = append(parts, fmt.Sprintf("%s:%d", st, count[st]))
+	}
+	return strings.Join(parts, ",") + " (" + p.Assignments[0].Model + ")"
+}
+
+// writeAssignments prints a placement's workers; a mixed-model gang's
+// with each worker's share of the step (what SUANLI_WORK_SHARE tells it).
+func writeAssignments(out io.Writer, indent string, as []v1.Assignment) error {
+	shares := false
+	for _, a := range as {
+		shares = shares || a.WorkShareMilli > 0
+	}
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	head := indent + "WORKER\tSITE\tNODE\tMODEL\tCARDS"
+	if shares {
+		head += "\tWORK SHARE"
+	}
+	fmt.Fprintln(tw, head)
+	for _, a := range as {
+		cards := fmt.Sprint(a.Cards)
+		if a.ShareMilli > 0 {
+			cards += " share " + milli(int64(a.ShareMilli))
+		}
+		line := fmt.Sprintf("%s%d\t%s\t%s\t%s\t%s", indent, a.Worker, a.Site, a.Node, a.Model, cards)
+		if shares {
+			line += "\t" + milli(int64(a.WorkShareMilli))
+		}
+		fmt.Fprintln(tw, line)
+	}
+	return tw.Flush()
+}
+
+// writeJob prints one job for a person.
+func writeJob(out io.Writer, j *v1.Job) error {
+	s := j.Spec
+	fmt.Fprintf(out, "%s %s\n", j.ID, orDash(s.Name))
+	fmt.Fprintf(out, "  tenant %s, %s %s, priority %d, state %s\n", s.Tenant, s.Kind, shape(s), s.Priority, j.State)
+	if j.Reason != "" {
+		fmt.Fprintf(out, "  reason: %s\n", j.Reason)
+	}
+	fmt.Fprintf(out, "  submitted %s", j.SubmittedAt.UTC().Format(time.RFC3339))
+	if j.PlacedAt != nil {
+		fmt.Fprintf(out, ", placed %s", j.PlacedAt.UTC().Format(time.RFC3339))
+	}
+	if j.EndedAt != nil {
+		fmt.Fprintf(out, ", ended %s", j.EndedAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintln(out)
+	if j.Checkpoint > 0 {
+		fmt.Fprintf(out, "  checkpoint step %d\n", j.Checkpoint)
+	}
+	if p := j.Placement; p != nil {
+		fmt.Fprintf(out, "  placement (FP16 %s PFLOPS):\n", milli(p.GFLOPS/1000))
+		if err := writeAssignments(out, "    ", p.Assignments); err != nil {
+			return err
+		}
+	}
+	if len(j.Retries) > 0 {
+		fmt.Fprintf(out, "  retries (%d of %d):\n", len(j.Retries), s.MaxRetries)
+		for _, r := range j.Retries {
+			fmt.Fprintf(out, "    %s  %s; placed again from %s\n", r.At.UTC().Format(time.RFC3339), r.Reason, r.NotBefore.UTC().Format(time.RFC3339))
+		}
+	}
+	if j.OutputTail != "" {
+		fmt.Fprintln(out, "  output tail captured: `suanli logs "+j.ID+"`")
+	}
+	return nil
+}
+
 func newJobCmd() *cobra.Command {
-	return clientCmd("job ID", "Show one job", cobra.ExactArgs(1),
-		func(ctx context.Context, c *v1.Client, _ *clientConfig, out io.Writer, args []string) error {
+	return clientCmd("job ID", "Show one job (-o json or -o yaml: the whole record)", cobra.ExactArgs(1),
+		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, args []string) error {
 			j, err := c.Job(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			return printJSON(out, j)
+			return cc.print(out, j, func(bool) error { return writeJob(out, j) })
 		}, nil)
 }
 
@@ -270,19 +486,11 @@ func newExplainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, e)
+			if ok, err := cc.structured(out, e); ok {
+				return err
 			}
 			fmt.Fprintf(out, "%s: %s\n%s\n", e.Job, e.State, e.Summary)
-			for r, n := range e.Rejections {
-				fmt.Fprintf(out, "  %6d  %s\n", n, r)
-			}
-			if e.Best != "" {
-				fmt.Fprintf(out, "best partial: %s\n", e.Best)
-			}
-			for _, u := range e.Unblock {
-				fmt.Fprintf(out, "would unblock: %s\n", u)
-			}
+			writeExplanationBody(out, e)
 			return nil
 		}, nil)
 }
@@ -294,8 +502,8 @@ func newCancelCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, j)
+			if ok, err := cc.structured(out, j); ok {
+				return err
 			}
 			fmt.Fprintf(out, "%s %s\n", j.ID, j.State)
 			return nil
@@ -306,12 +514,21 @@ func newUsageCmd() *cobra.Command {
 	var tenant, month string
 	return clientCmd("usage", "A tenant's metered use in a month: PFLOP-hours and card-hours by site and model", cobra.NoArgs,
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, _ []string) error {
+			if month != "" {
+				if _, err := time.Parse("2006-01", month); err != nil {
+					return usageErr(fmt.Errorf("--month %q: give YYYY-MM, e.g. %s", month, time.Now().UTC().Format("2006-01")))
+				}
+			}
 			u, err := c.Usage(ctx, tenant, month)
+			var e *v1.Error
+			if errors.As(err, &e) && e.Status == http.StatusBadRequest && tenant == "" {
+				return usageErr(errors.New("whose usage? give --tenant ID (an admin or operator token reads any tenant's; a tenant token reads its own without --tenant)"))
+			}
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, u)
+			if ok, err := cc.structured(out, u); ok {
+				return err
 			}
 			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(out, "tenant %s, %s (UTC)\n", u.Tenant, u.Month)
@@ -389,8 +606,8 @@ func newAuditCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, l)
+			if ok, err := cc.structured(out, l); ok {
+				return err
 			}
 			for _, e := range l.Entries {
 				fmt.Fprintf(out, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.Format(time.RFC3339), e.Actor, e.Action, e.Target, e.Detail)
@@ -401,4 +618,29 @@ func newAuditCmd() *cobra.Command {
 			cmd.Flags().IntVar(&limit, "limit", 100, "page size")
 		}))
 	return cmd
+}
+
+// writeExplanationBody prints an explanation's rejections (most first),
+// best partial candidate and unblock hints.
+func writeExplanationBody(out io.Writer, e *v1.Explanation) {
+	reasons := make([]string, 0, len(e.Rejections))
+	for r := range e.Rejections {
+		reasons = append(reasons, r)
+	}
+	sort.Slice(reasons, func(i, j int) bool {
+		a, b := e.Rejections[reasons[i]], e.Rejections[reasons[j]]
+		return a > b || a == b && reasons[i] < reasons[j]
+	})
+	if len(reasons) > 0 {
+		fmt.Fprintln(out, "candidates rejected:")
+	}
+	for _, r := range reasons {
+		fmt.Fprintf(out, "  %6d  %s\n", e.Rejections[r], r)
+	}
+	if e.Best != "" {
+		fmt.Fprintf(out, "best partial: %s\n", e.Best)
+	}
+	for _, u := range e.Unblock {
+		fmt.Fprintf(out, "would unblock: %s\n", u)
+	}
 }

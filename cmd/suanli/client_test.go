@@ -84,8 +84,11 @@ func TestClientDrivesAJob(t *testing.T) {
 	if out, err = run(t, "explain", id, "--config", cfg); err != nil || !strings.Contains(out, "placed") {
 		t.Fatalf("explain: %v\n%s", err, out)
 	}
-	if out, err = run(t, "job", id, "--config", cfg); err != nil || !strings.Contains(out, `"assignments"`) {
+	if out, err = run(t, "job", id, "--config", cfg); err != nil || !strings.Contains(out, "placement (FP16") || !strings.Contains(out, "tenant acme, gang 2×8") {
 		t.Fatalf("job: %v\n%s", err, out)
+	}
+	if out, err = run(t, "job", id, "--config", cfg, "-o", "json"); err != nil || !strings.Contains(out, `"assignments"`) {
+		t.Fatalf("job -o json: %v\n%s", err, out)
 	}
 	if out, err = run(t, "cancel", id, "--config", cfg); err != nil || !strings.Contains(out, "cancelled") {
 		t.Fatalf("cancel: %v\n%s", err, out)

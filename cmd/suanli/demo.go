@@ -36,7 +36,7 @@ import (
 
 // demoConfig is the configuration of `suanli demo`.
 type demoConfig struct {
-	Addr    string // API and dashboard (default 127.0.0.1:8080; a taken default falls back to a free port)
+	Addr    string // API and dashboard, --listen (default 127.0.0.1:7480, as serve; a taken default falls back to a free port)
 	DataDir string // embedded store (default: a temporary directory, removed at exit)
 	// Heartbeat is the agents' heartbeat period (default 10 s): the 15,906
 	// agents of the default network beat about 1,600 times a second, which
@@ -58,7 +58,7 @@ type demoConfig struct {
 	StatusEvery time.Duration // print a status line this often (default 10 s; 0: never)
 	Seed        uint64        // seeds the job stream, the workers and the kills (default 1)
 	net         netFlags
-	addrSet     bool // --addr was given: a taken address is an error
+	addrSet     bool // --listen was given: a taken address is an error
 
 	// For tests.
 	tick   time.Duration           // the server's scheduler tick (default 1 s)
@@ -97,7 +97,7 @@ a third to a half of a core (more as the running jobs grow) and about
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg.addrSet = cmd.Flags().Changed("addr")
+			cfg.addrSet = cmd.Flags().Changed("listen") || cmd.Flags().Changed("addr")
 			if cfg.log == nil {
 				cfg.log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			}
@@ -105,7 +105,9 @@ a third to a half of a core (more as the running jobs grow) and about
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address of the API and dashboard (when the default is taken, a free port)")
+	f.StringVar(&cfg.Addr, "listen", "127.0.0.1:7480", "address of the API and dashboard, as for serve (when the default is taken, a free port)")
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:7480", "the old name of --listen")
+	_ = f.MarkDeprecated("addr", "use --listen")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory of the embedded store (default: a temporary one, removed at exit)")
 	f.DurationVar(&cfg.Heartbeat, "heartbeat", 10*time.Second, "agents' heartbeat period; three missed beats disconnect a node, as long again later it is lost")
 	f.Float64Var(&cfg.Rate, "rate", 300, "jobs submitted per minute")
@@ -124,7 +126,7 @@ func (c demoConfig) check() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.Addr == "" {
-		bad("--addr is empty; give host:port, e.g. 127.0.0.1:8080 (port 0: any free one)")
+		bad("--listen is empty; give host:port, e.g. 127.0.0.1:7480 (port 0: any free one)")
 	}
 	if c.Heartbeat < 10*time.Millisecond {
 		bad("--heartbeat %s: give a period of at least 10ms, e.g. 10s", c.Heartbeat)
@@ -269,7 +271,7 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 	return planeErr
 }
 
-// demoListen listens on --addr; when the default address is taken it
+// demoListen listens on --listen; when the default address is taken it
 // takes a free port on the same host instead.
 func demoListen(ctx context.Context, cfg demoConfig, log *slog.Logger) (net.Listener, error) {
 	lc := &net.ListenConfig{}
@@ -278,14 +280,14 @@ func demoListen(ctx context.Context, cfg demoConfig, log *slog.Logger) (net.List
 		return ln, nil
 	}
 	if cfg.addrSet || !errors.Is(err, syscall.EADDRINUSE) {
-		return nil, usageErr(fmt.Errorf("listen on %s: %w; give another --addr (port 0 picks a free one)", cfg.Addr, err))
+		return nil, usageErr(fmt.Errorf("listen on %s: %w; give another --listen (port 0 picks a free one)", cfg.Addr, err))
 	}
 	host, _, _ := net.SplitHostPort(cfg.Addr)
 	ln, err2 := lc.Listen(ctx, "tcp", net.JoinHostPort(host, "0"))
 	if err2 != nil {
 		return nil, fmt.Errorf("listen on %s: %w; and on a free port: %w", cfg.Addr, err, err2)
 	}
-	log.Warn("the default address is taken; serving on a free port instead (--addr chooses)", "taken", cfg.Addr, "addr", ln.Addr().String())
+	log.Warn("the default address is taken; serving on a free port instead (--listen chooses)", "taken", cfg.Addr, "addr", ln.Addr().String())
 	return ln, nil
 }
 

@@ -227,8 +227,24 @@ func TestDemoFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = run(t, "demo", "--network", "../../internal/sim/testdata/small-network.yaml", "--addr", ln.Addr().String(), "--duration", "1s")
-	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "give another --addr") {
-		t.Fatalf("err = %v, want a usage error naming --addr", err)
+	// --listen, as for serve, and its old name --addr: a taken address
+	// given explicitly is an error naming the flag.
+	for _, flag := range []string{"--listen", "--addr"} {
+		_, err = run(t, "demo", "--network", "../../internal/sim/testdata/small-network.yaml", flag, ln.Addr().String(), "--duration", "1s")
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "give another --listen") {
+			t.Fatalf("%s: err = %v, want a usage error naming --listen", flag, err)
+		}
 	}
+	// serve and demo default to one address, the one the client commands
+	// reach by default.
+	for _, cmd := range []string{"serve", "demo"} {
+		c, _, err := newRoot().Find([]string{cmd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := c.Flags().Lookup("listen").DefValue; d != "127.0.0.1:7480" {
+			t.Errorf("%s --listen defaults to %s", cmd, d)
+		}
+	}
+
 }

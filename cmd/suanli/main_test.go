@@ -43,6 +43,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestCapacityGolden(t *testing.T) {
+	t.Setenv("SUANLI_SERVER", "") // the spec's ledger, not a server's
 	for _, tc := range []struct {
 		file string
 		args []string

@@ -29,8 +29,8 @@ func newComplianceCmd() *cobra.Command {
 			if err := c.Compliance(ctx, &r); err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, &r)
+			if ok, err := cc.structured(out, &r); ok {
+				return err
 			}
 			_, err := io.WriteString(out, r.Text())
 			return err
@@ -49,8 +49,8 @@ func newAdvisoryCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, filed)
+			if ok, err := cc.structured(out, filed); ok {
+				return err
 			}
 			fmt.Fprintf(out, "%s filed: %s %s on %s\n", filed.ID, filed.Action, filed.Severity, target(*filed))
 			return nil
@@ -72,8 +72,8 @@ func newAdvisoryCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, l)
+			if ok, err := cc.structured(out, l); ok {
+				return err
 			}
 			fmt.Fprintf(out, "%s lifted\n", l.ID)
 			return nil
@@ -91,11 +91,11 @@ func newAdvisoryCmd() *cobra.Command {
 					shown = append(shown, a)
 				}
 			}
-			if cc.json {
-				if shown == nil {
-					shown = []v1.Advisory{}
-				}
-				return printJSON(out, shown)
+			if shown == nil {
+				shown = []v1.Advisory{}
+			}
+			if ok, err := cc.structured(out, shown); ok {
+				return err
 			}
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tACTION\tSEVERITY\tCOVERS\tCLASSES\tFILED\tLIFTED\tSUMMARY")
@@ -141,8 +141,8 @@ func newPolicyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, p)
+			if ok, err := cc.structured(out, p); ok {
+				return err
 			}
 			if p.Document == "" {
 				fmt.Fprintln(out, "# no policy in force: everything is allowed")
@@ -170,8 +170,8 @@ func newPolicyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc.json {
-				return printJSON(out, p)
+			if ok, err := cc.structured(out, p); ok {
+				return err
 			}
 			fmt.Fprintf(out, "policy %s version %d in force: %d rule(s)\n", p.Name, p.Version, p.Rules)
 			return nil

@@ -77,6 +77,32 @@ func TestWantsGangAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestWantsWorkShare: a mixed-model gang's worker gets the work share the
+// scheduler sized for it in its environment; a homogeneous gang's does not.
+func TestWantsWorkShare(t *testing.T) {
+	placed := time.Unix(1700000000, 0)
+	jobs := []v1.AssignedJob{{Job: v1.Job{ID: "m1", State: v1.StatePlaced, PlacedAt: &placed, Spec: v1.JobSpec{Kind: "gang", Workers: 2, Mixed: true},
+		Placement: &v1.Placement{Assignments: []v1.Assignment{
+			{Worker: 0, Node: "n0", Model: "huawei-ascend-910b3", Cards: []int{0}, WorkShareMilli: 653},
+			{Worker: 1, Node: "n1", Model: "metax-c500", Cards: []int{0}, WorkShareMilli: 347},
+		}}}}}
+	vendor := func(m string) string { v, _, _ := strings.Cut(m, "-"); return v }
+	for node, want := range map[string][2]string{"n0": {"0.653", "653"}, "n1": {"0.347", "347"}} {
+		ws := Wants(node, "10.0.0.1", "", jobs, vendor)
+		if len(ws) != 1 {
+			t.Fatalf("%s: %d wants", node, len(ws))
+		}
+		e := envOf(ws[0])
+		if e[workload.EnvWorkShare] != want[0] || e[workload.EnvWorkShareMilli] != want[1] {
+			t.Errorf("%s: SUANLI_WORK_SHARE=%q _MILLI=%q, want %v", node, e[workload.EnvWorkShare], e[workload.EnvWorkShareMilli], want)
+		}
+	}
+	jobs[0].Placement.Assignments[0].WorkShareMilli = 0
+	if e := envOf(Wants("n0", "10.0.0.1", "", jobs, vendor)[0]); e[workload.EnvWorkShare] != "" || e[workload.EnvWorkShareMilli] != "" {
+		t.Errorf("an equal share set %v", e)
+	}
+}
+
 func TestSafeName(t *testing.T) {
 	for in, want := range map[string]string{"j-1": "j-1", "../x": ".._x", "..": "_..", "": "_", "a/b": "a_b"} {
 		if got := safeName(in); got != want {

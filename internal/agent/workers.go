@@ -88,7 +88,7 @@ func Wants(node, masterAddr, checkpointRoot string, jobs []v1.AssignedJob, vendo
 			}
 			key := placementKey(j.ID, a.Worker, j.PlacedAt)
 			rank := workload.Rank{Job: j.ID, Worker: a.Worker, Workers: max(len(as), j.Spec.Workers),
-				Gang: j.Spec.Kind == "gang", MasterAddr: master}
+				Gang: j.Spec.Kind == "gang", MasterAddr: master, WorkShareMilli: a.WorkShareMilli}
 			dir := ""
 			if checkpointRoot != "" {
 				dir = filepath.Join(checkpointRoot, safeName(j.ID), strconv.Itoa(a.Worker))

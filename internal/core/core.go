@@ -72,6 +72,7 @@ type Core struct {
 	seq     uint64
 
 	jobs    map[model.JobID]*entry
+	backoff []*entry // retried jobs waiting out their pause, out of the queue
 	tenants map[model.TenantID]*tenantState
 	pending []*entry                     // in no order; entry.pendingAt is the index
 	waiters map[string]map[string]*group // class → group key → group
@@ -152,7 +153,10 @@ type entry struct {
 	// behind the job's reservation wait on it (read only).
 	resvWaits []string
 
-	committed      *model.Placement // the placement the store holds
+	committed *model.Placement // the placement the store holds
+	// retried is the placement a retry stopped: not put back by undo.
+	retried        *model.Placement
+	notBefore      int64 // a retried job is not queued before this
 	committedState model.JobState
 	stops          []stopRec // placements stopped since Advance, with why
 	version        uint64
@@ -252,6 +256,7 @@ func (c *Core) Step(ev Event) error {
 		return err
 	}
 	c.now = max(c.now, ev.time())
+	c.releaseBackoff()
 	switch ev := ev.(type) {
 	case JobSubmitted:
 		c.submit(ev.Job)
@@ -275,6 +280,8 @@ func (c *Core) Step(ev Event) error {
 			e.st.State = model.Running
 			c.touch(e)
 		}
+	case JobRetried:
+		c.retryJob(ev)
 	case Checkpointed:
 		if e := c.jobs[ev.Job]; e != nil && ev.Time > e.job.CheckpointTime {
 			e.job.CheckpointTime = ev.Time

@@ -63,6 +63,17 @@ type JobFinished struct {
 	Failed bool
 }
 
+// JobRetried stops a placed job one of whose workers failed, under its
+// retry policy, and requeues it whole to resume from its checkpoint; it is
+// not tried before NotBefore (the policy's backoff), nor before the next
+// second, so that the stop and the new placement come in two Readys. The
+// shell counts the retries and decides which failures count.
+type JobRetried struct {
+	At        int64
+	Job       model.JobID
+	NotBefore int64
+}
+
 // Checkpointed records that a running job saved a checkpoint at Time: a
 // requeued job resumes from its latest checkpoint, and preemption prefers
 // victims that lose the least work.
@@ -145,6 +156,7 @@ func (e JobStarted) time() int64       { return e.At }
 func (e JobMigrated) time() int64      { return e.At }
 func (e JobFinished) time() int64      { return e.At }
 func (e Checkpointed) time() int64     { return e.At }
+func (e JobRetried) time() int64       { return e.At }
 func (e NodeRegistered) time() int64   { return e.At }
 func (e NodeLost) time() int64         { return e.At }
 func (e NodeHealthy) time() int64      { return e.At }

@@ -235,6 +235,41 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	c.wake(quotaClass(e.job.Tenant))
 }
 
+// retryJob stops a placed job whose worker failed and requeues it, or holds
+// it out of the queue until its pause ends.
+func (c *Core) retryJob(ev JobRetried) {
+	e := c.jobs[ev.Job]
+	if e == nil || e.st.Placement == nil || (e.st.State != model.Placed && e.st.State != model.Running) {
+		return
+	}
+	e.retried = e.st.Placement
+	c.unplace(e, StopRetried, "")
+	c.requeue(e, StopRetried)
+	// Not in this pass even without a pause: placed again on the same
+	// cards it would not show as stopped and started afresh.
+	c.unqueue(e)
+	e.notBefore = max(ev.NotBefore, c.now+1)
+	c.backoff = append(c.backoff, e)
+}
+
+// releaseBackoff queues the retried jobs whose pause has ended.
+func (c *Core) releaseBackoff() {
+	kept := c.backoff[:0]
+	for _, e := range c.backoff {
+		switch {
+		case c.jobs[e.job.ID] != e || e.st.State != model.Pending || e.pendingAt != 0:
+			// ended or queued meanwhile: drop it
+		case e.notBefore <= c.now:
+			e.notBefore = 0
+			c.pend(e)
+		default:
+			kept = append(kept, e)
+		}
+	}
+	clear(c.backoff[len(kept):])
+	c.backoff = kept
+}
+
 // requeue puts a stopped job back in the queue at its old position, to
 // resume from its latest checkpoint.
 func (c *Core) requeue(e *entry, reason string) {
@@ -352,7 +387,7 @@ func (c *Core) undo() {
 	}
 	for _, e := range changed {
 		p := e.committed
-		if p == nil || !c.healthy(p) || !c.place(e, p) {
+		if p == nil || p == e.retried || !c.healthy(p) || !c.place(e, p) {
 			continue
 		}
 		e.st.State = e.committedState

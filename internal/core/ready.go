@@ -12,6 +12,7 @@ const (
 	StopEvicted   = "policy-denied" // the policy no longer allows the placement; requeued
 	StopCancelled = "cancelled"     // the user cancelled the job
 	StopMigrated  = "migrated"      // moved to where it runs faster; requeued at its position
+	StopRetried   = "retried"       // a worker failed; requeued under the job's retry policy
 )
 
 // Ready is what the core decided since the last Advance: what the shell must

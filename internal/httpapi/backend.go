@@ -26,6 +26,9 @@ type Jobs interface {
 	// principal used before returns that job (Replayed set) for the same
 	// digest and an ErrConflict for another.
 	Submit(ctx context.Context, p Principal, spec model.Job, workload *v1.Workload) (v1.Job, error)
+	// DryRun says where the validated job would be placed now and why,
+	// storing nothing.
+	DryRun(ctx context.Context, p Principal, spec model.Job) (v1.DryRun, error)
 	Job(ctx context.Context, id string) (v1.Job, error)
 	Jobs(ctx context.Context, q JobQuery) (v1.JobList, error)
 	Cancel(ctx context.Context, p Principal, id string) (v1.Job, error)

@@ -22,6 +22,7 @@ func JobFromSpec(s v1.JobSpec, tenant string) (model.Job, error) {
 		Topology: model.Topology(s.Topology), TopologyRequired: s.TopologyRequired, CrossSite: s.CrossSite,
 		Mixed: s.Mixed, Classification: model.Classification(s.Classification), RuntimeSec: s.RuntimeSec,
 		LostAfterSec: s.LostAfterSec, Rates: s.Rates,
+		MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
 	}
 	for _, site := range s.Sites {
 		j.Sites = append(j.Sites, model.SiteID(site))
@@ -68,6 +69,18 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) error {
 	j, err := JobFromSpec(spec, tenant)
 	if err != nil {
 		return err
+	}
+	switch dry := r.URL.Query().Get("dry_run"); dry {
+	case "", "false":
+	case "true":
+		d, err := h.b.DryRun(r.Context(), p, j)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, d)
+		return nil
+	default:
+		return Problems{{Field: "dry_run", Message: fmt.Sprintf("%.32q is not true or false", dry)}}
 	}
 	idem, err := idempotency(r, spec, tenant)
 	if err != nil {

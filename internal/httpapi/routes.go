@@ -18,7 +18,8 @@ var routes = []route{
 	{method: "GET", path: "/v1/network", summary: "Sites, high-bandwidth domains and nodes of the network.", roles: all, response: map[string]any{}, handle: (*handler).network},
 	{method: "GET", path: "/v1/capacity", summary: "The live FP16 capacity ledger: installed, allocated and free by every breakdown.", roles: all, response: map[string]any{}, handle: (*handler).capacity},
 
-	{method: "POST", path: "/v1/jobs", summary: "Submit a job; the reply comes once it is stored durably. With an Idempotency-Key header a retry of the same request (same token, same spec) returns the job the first created (200, Idempotent-Replayed: true) for 24 h; the key with another spec is a 409.", roles: people, request: v1.JobSpec{}, response: v1.Job{}, code: http.StatusCreated, handle: (*handler).submit},
+	{method: "POST", path: "/v1/jobs", summary: "Submit a job; the reply comes once it is stored durably. With an Idempotency-Key header a retry of the same request (same token, same spec) returns the job the first created (200, Idempotent-Replayed: true) for 24 h; the key with another spec is a 409. With ?dry_run=true nothing is stored: the reply (200) is a DryRun, where the scheduler would place the job now and why.", roles: people,
+		query: []param{{"dry_run", "true: say where the job would go and why, without creating it (reply: a DryRun)"}}, request: v1.JobSpec{}, response: v1.Job{}, code: http.StatusCreated, handle: (*handler).submit},
 	{method: "GET", path: "/v1/jobs", summary: "List jobs (a tenant sees its own only), filtered and paged by id.", roles: people,
 		query:    []param{{"tenant", "only this tenant's jobs"}, {"state", "only jobs in this state"}, {"after", "cursor: ids after this one"}, {"limit", "page size, 1 to 1000 (default 100)"}},
 		response: v1.JobList{}, handle: (*handler).listJobs},

@@ -191,6 +191,10 @@ func (d *Dispatcher) Pods(job *model.Job, p model.Placement, w Workload) ([]*cor
 			{Name: "MASTER_ADDR", Value: masterAddr},
 			{Name: "MASTER_PORT", Value: strconv.Itoa(masterPort)},
 		}
+		if ws := a.WorkShareMilli; ws > 0 { // a mixed-model gang: this worker's part of the step
+			env = append(env, corev1.EnvVar{Name: "SUANLI_WORK_SHARE", Value: fmt.Sprintf("%d.%03d", ws/1000, ws%1000)},
+				corev1.EnvVar{Name: "SUANLI_WORK_SHARE_MILLI", Value: strconv.Itoa(ws)})
+		}
 		for _, k := range sortedKeys(w.Env) {
 			env = append(env, corev1.EnvVar{Name: k, Value: w.Env[k]})
 		}

@@ -232,3 +232,47 @@ func TestStatusOf(t *testing.T) {
 		t.Errorf("failed worker 1: %+v", st)
 	}
 }
+
+// TestDispatchWorkShare: each pod of a mixed-model gang carries its
+// worker's share of the step as SUANLI_WORK_SHARE(_MILLI); a homogeneous
+// gang's pods carry neither.
+func TestDispatchWorkShare(t *testing.T) {
+	d, cs := dispatcher()
+	ctx := context.Background()
+	job := &model.Job{ID: "mixed", Tenant: "t", Kind: model.Gang, Workers: 2, CardsPerWorker: 8, Mixed: true}
+	p := model.Placement{Job: job.ID, Assignments: []model.Assignment{
+		{Worker: 0, Node: "k8s-ascend-0", Model: "huawei-ascend-910b3", Cards: []int{0, 1, 2, 3, 4, 5, 6, 7}, WorkShareMilli: 653},
+		{Worker: 1, Node: "k8s-mlu-0", Model: "cambricon-mlu370-x8", Cards: []int{0, 1, 2, 3, 4, 5, 6, 7}, WorkShareMilli: 347},
+	}}
+	if err := d.Dispatch(ctx, job, p, Workload{Image: "train:1"}); err != nil {
+		t.Fatal(err)
+	}
+	pods, _ := cs.CoreV1().Pods("jobs").List(ctx, metav1.ListOptions{})
+	want := map[string][2]string{"0": {"0.653", "653"}, "1": {"0.347", "347"}}
+	if len(pods.Items) != 2 {
+		t.Fatalf("%d pods", len(pods.Items))
+	}
+	for _, pod := range pods.Items {
+		env := map[string]string{}
+		for _, e := range pod.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		w := want[pod.Labels[LabelWorker]]
+		if env["SUANLI_WORK_SHARE"] != w[0] || env["SUANLI_WORK_SHARE_MILLI"] != w[1] {
+			t.Errorf("worker %s: SUANLI_WORK_SHARE=%q _MILLI=%q, want %v", pod.Labels[LabelWorker], env["SUANLI_WORK_SHARE"], env["SUANLI_WORK_SHARE_MILLI"], w)
+		}
+	}
+	d2, cs2 := dispatcher()
+	hj, hp := placement()
+	if err := d2.Dispatch(ctx, hj, hp, Workload{Image: "train:1"}); err != nil {
+		t.Fatal(err)
+	}
+	pods, _ = cs2.CoreV1().Pods("jobs").List(ctx, metav1.ListOptions{})
+	for _, pod := range pods.Items {
+		for _, e := range pod.Spec.Containers[0].Env {
+			if strings.HasPrefix(e.Name, "SUANLI_WORK_SHARE") {
+				t.Errorf("homogeneous gang pod has %s=%s", e.Name, e.Value)
+			}
+		}
+	}
+}

@@ -52,7 +52,10 @@ func (b *Bucket) add(cards, perCard int64, conf catalog.Confidence, allocMilli i
 }
 
 // Dimensions of a capacity report, in display order.
-var Dimensions = []string{"operator", "site", "vendor", "model", "origin", "ownership"}
+// "operator-ownership" splits each operator's capacity into its self-built
+// and leased parts (keys "China Mobile, self-built"), the figures
+// operators publish.
+var Dimensions = []string{"operator", "operator-ownership", "site", "vendor", "model", "origin", "ownership"}
 
 // General is a network's general-purpose (CPU) compute.
 type General struct {
@@ -70,6 +73,18 @@ type Report struct {
 	Target       *Progress           `json:"target,omitempty"`
 	// Power is the power ledger: installed and drawn MW per site.
 	Power *PowerReport `json:"power,omitempty"`
+	// Reported sets the operators' published figures beside what the
+	// network's sites sum to.
+	Reported []ReportedFigure `json:"reported,omitempty"`
+}
+
+// ReportedFigure is an operator's published capacity and the network's
+// own sum for the same operator and ownership.
+type ReportedFigure struct {
+	Key            string `json:"key"` // as in the operator-ownership (or operator) breakdown
+	ReportedGFLOPS int64  `json:"reported_gflops"`
+	SumGFLOPS      int64  `json:"sum_gflops"`
+	Source         string `json:"source,omitempty"`
 }
 
 // Allocation gives the allocated capacity of a node in thousandths of a
@@ -103,6 +118,7 @@ func Capacity(n *network.Network, alloc Allocation) Report {
 		keys := map[string]string{
 			"operator": site.Operator, "site": string(site.ID), "vendor": m.Vendor,
 			"model": m.ID, "origin": m.Origin(), "ownership": string(site.Ownership),
+			"operator-ownership": site.Operator + ", " + string(site.Ownership),
 		}
 		cards := int64(node.Cards)
 		r.Total.add(cards, per, conf, a)
@@ -134,6 +150,14 @@ func Capacity(n *network.Network, alloc Allocation) Report {
 	}
 	p := Power(n, alloc)
 	r.Power = &p
+	for _, rep := range n.Reported {
+		dim, key := "operator", rep.Operator
+		if rep.Ownership != "" {
+			dim, key = "operator-ownership", rep.Operator+", "+string(rep.Ownership)
+		}
+		b, _ := r.Find(dim, key)
+		r.Reported = append(r.Reported, ReportedFigure{Key: key, ReportedGFLOPS: rep.PFLOPS * 1_000_000, SumGFLOPS: b.GFLOPS, Source: rep.Source})
+	}
 	return r
 }
 

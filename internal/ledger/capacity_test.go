@@ -35,6 +35,22 @@ func TestDefaultReproducesChinaMobileSelfBuilt(t *testing.T) {
 	if all.Total.GFLOPS <= r.Total.GFLOPS {
 		t.Error("the whole network must exceed China Mobile's self-built part")
 	}
+	// The whole network's report shows the same sum by operator and
+	// ownership, beside the figure China Mobile reported.
+	own, ok := all.Find("operator-ownership", "China Mobile, self-built")
+	if !ok || own.GFLOPS != r.Total.GFLOPS {
+		t.Errorf("operator-ownership China Mobile, self-built = %+v, want %d GFLOPS", own, r.Total.GFLOPS)
+	}
+	if len(all.Reported) != 1 || all.Reported[0] != (ReportedFigure{Key: "China Mobile, self-built", ReportedGFLOPS: want, SumGFLOPS: r.Total.GFLOPS, Source: all.Reported[0].Source}) {
+		t.Errorf("reported figures %+v", all.Reported)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, &all); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "reported: China Mobile, self-built 29.200 EFLOPS") || !strings.Contains(b.String(), "sum to "+EF(r.Total.GFLOPS)+" EFLOPS") {
+		t.Errorf("table lacks the reported figure beside the sum:\n%s", b.String())
+	}
 }
 
 func TestCapacityExactSums(t *testing.T) {

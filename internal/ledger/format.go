@@ -70,12 +70,14 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintln(w)
 	}
 	for _, dim := range Dimensions {
-		fmt.Fprintf(w, "\nBy %s\n", dim)
-		width := len(dim)
+		title := strings.ReplaceAll(dim, "-", " and ")
+		fmt.Fprintf(w, "\nBy %s\n", title)
+		col := strings.ToUpper(strings.ReplaceAll(dim, "-", ", "))
+		width := len(col)
 		for _, b := range r.Breakdowns[dim] {
 			width = max(width, len(b.Key))
 		}
-		head := fmt.Sprintf("%-*s", width, strings.ToUpper(dim)) + "\tCARDS\tEFLOPS\tSHARE\tON ESTIMATES\t"
+		head := fmt.Sprintf("%-*s", width, col) + "\tCARDS\tEFLOPS\tSHARE\tON ESTIMATES\t"
 		if live {
 			head += "ALLOCATED EF\tFREE EF\t"
 		}
@@ -89,6 +91,15 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		if dim == "operator-ownership" {
+			for _, f := range r.Reported {
+				fmt.Fprintf(w, "  reported: %s %s EFLOPS", f.Key, EF(f.ReportedGFLOPS))
+				if f.Source != "" {
+					fmt.Fprintf(w, " (%s)", f.Source)
+				}
+				fmt.Fprintf(w, "; its sites here sum to %s EFLOPS\n", EF(f.SumGFLOPS))
+			}
 		}
 	}
 	if r.Power != nil {

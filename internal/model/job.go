@@ -110,6 +110,15 @@ type Job struct {
 	// node is held before it is requeued, if shorter than the node's site
 	// holds it (an inference service that must fail over fast).
 	LostAfterSec int64 `json:"lost_after_sec,omitempty"`
+
+	// Retry policy: a worker failure requeues the job whole, to resume
+	// from its checkpoint, up to MaxRetries times, the first after
+	// RetryBackoffSec and each next after twice the pause before (at most
+	// MaxRetryBackoffSec). RetryExitCodes, when set, are the exit codes
+	// that count; another ends the job at once.
+	MaxRetries      int   `json:"max_retries,omitempty"`
+	RetryBackoffSec int64 `json:"retry_backoff_sec,omitempty"`
+	RetryExitCodes  []int `json:"retry_exit_codes,omitempty"`
 }
 
 // Cards is the whole cards the job asks for (zero for fractional jobs).
@@ -122,14 +131,16 @@ func (j *Job) Fractional() bool { return j.CardsPerWorker == 0 && j.ShareMilli >
 // Bounds of numeric fields: far above any real request, low enough that
 // sums over a whole network cannot overflow an int64.
 const (
-	MaxMemMiB       = 1 << 30               // card memory a job asks for: 1 PiB
-	MaxGFLOPS       = 1_000_000_000_000_000 // a compute request or quota: a million EFLOPS
-	MaxRuntimeSec   = 10 * 366 * 86400      // a declared runtime: ten years
-	MaxLostAfterSec = 7 * 86400             // how long a job's work is held on a disconnected node: a week
-	MaxWeight       = 1000                  // a tenant's fair-share weight
-	MaxVendorCap    = 10_000_000            // a tenant's cards of one vendor
-	MaxRates        = 256                   // entries of a job's throughput table
-	MaxRate         = 1e12                  // one throughput figure, in the job's unit per second
+	MaxMemMiB          = 1 << 30               // card memory a job asks for: 1 PiB
+	MaxGFLOPS          = 1_000_000_000_000_000 // a compute request or quota: a million EFLOPS
+	MaxRuntimeSec      = 10 * 366 * 86400      // a declared runtime: ten years
+	MaxLostAfterSec    = 7 * 86400             // how long a job's work is held on a disconnected node: a week
+	MaxWeight          = 1000                  // a tenant's fair-share weight
+	MaxVendorCap       = 10_000_000            // a tenant's cards of one vendor
+	MaxRates           = 256                   // entries of a job's throughput table
+	MaxRate            = 1e12                  // one throughput figure, in the job's unit per second
+	MaxRetries         = 100                   // retries of one job
+	MaxRetryBackoffSec = 86400                 // a retry's pause: a day
 )
 
 func (j *Job) Validate() error {
@@ -201,6 +212,23 @@ func (j *Job) Validate() error {
 	}
 	if j.RuntimeSec < 0 || j.RuntimeSec > MaxRuntimeSec {
 		bad("runtime_sec", "%d must be between 0 and %d (ten years)", j.RuntimeSec, MaxRuntimeSec)
+	}
+	if j.MaxRetries < 0 || j.MaxRetries > MaxRetries {
+		bad("max_retries", "%d must be between 0 and %d", j.MaxRetries, MaxRetries)
+	}
+	if j.RetryBackoffSec < 0 || j.RetryBackoffSec > MaxRetryBackoffSec {
+		bad("retry_backoff_sec", "%d must be between 0 and %d (a day)", j.RetryBackoffSec, MaxRetryBackoffSec)
+	}
+	if (j.RetryBackoffSec > 0 || len(j.RetryExitCodes) > 0) && j.MaxRetries == 0 {
+		bad("max_retries", "0: retry_backoff_sec and retry_exit_codes need max_retries")
+	}
+	if len(j.RetryExitCodes) > 256 {
+		bad("retry_exit_codes", "%d codes; at most 256", len(j.RetryExitCodes))
+	}
+	for i, c := range j.RetryExitCodes {
+		if c < 1 || c > 255 {
+			bad(fmt.Sprintf("retry_exit_codes[%d]", i), "%d is not an exit code of a failure (1 to 255)", c)
+		}
 	}
 	if j.LostAfterSec < 0 || j.LostAfterSec > MaxLostAfterSec {
 		bad("lost_after_sec", "%d must be between 0 (the site's) and %d (a week)", j.LostAfterSec, MaxLostAfterSec)

@@ -24,6 +24,8 @@ type Network struct {
 	Energy []SiteEnergy
 	Links  []Link
 	Prices []Price
+	// Reported are the operators' own published figures, for comparison.
+	Reported []Reported
 
 	siteIdx   map[model.SiteID]int
 	energyIdx map[model.SiteID]int

@@ -90,6 +90,9 @@ sites:
   operator: Op
   ownership: leased
   pools: [{model: huawei-ascend-910b3, nodes: 3}]
+reported:
+- {operator: Nobody, pflops: 10}
+- {operator: Op, ownership: rented, pflops: 0}
 `
 	_, err := Parse([]byte(bad), "bad.yaml", catalog.Default())
 	if err == nil {
@@ -106,6 +109,9 @@ sites:
 		`sites[2].pue: 0.5`,
 		`sites[2].pools[0].model: unknown model "Ascend 910X"`,
 		`sites[3].pools[0].model: huawei-ascend-910b3 has no FP16 figure`,
+		`reported[0].operator: "Nobody" runs none of the network's sites`,
+		`reported[1].ownership: "rented" is not one of self-built, leased`,
+		`reported[1].pflops: 0 must be between`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q", want)

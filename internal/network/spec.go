@@ -30,6 +30,18 @@ type Spec struct {
 	// (usage and bills are priced from them).
 	Links  []LinkSpec  `json:"links,omitempty"`
 	Prices []PriceSpec `json:"prices,omitempty"`
+	// Reported are figures an operator published for its capacity, shown
+	// beside the sum of the sites so that a reader can compare them.
+	Reported []Reported `json:"reported"`
+}
+
+// Reported is a capacity figure an operator published: its FP16 PFLOPS,
+// of its self-built or leased sites, or (Ownership empty) of all of them.
+type Reported struct {
+	Operator  string          `json:"operator"`
+	Ownership model.Ownership `json:"ownership,omitempty"`
+	PFLOPS    int64           `json:"pflops"`
+	Source    string          `json:"source"`
 }
 
 // SiteSpec is one site in a spec.
@@ -216,6 +228,23 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 	prices, perrs := checkPrices(s.Prices, seen, cat)
 	errs = append(errs, perrs...)
 	n.Links, n.Prices = links, prices
+	for i, r := range s.Reported {
+		path := fmt.Sprintf("reported[%d]", i)
+		found := false
+		for _, site := range n.Sites {
+			found = found || site.Operator == r.Operator
+		}
+		if !found {
+			bad(path+".operator", "%q runs none of the network's sites", r.Operator)
+		}
+		if r.Ownership != "" && r.Ownership != model.SelfBuilt && r.Ownership != model.Leased {
+			bad(path+".ownership", "%q is not one of self-built, leased (or empty: both)", r.Ownership)
+		}
+		if r.PFLOPS <= 0 || r.PFLOPS > 1_000_000_000 {
+			bad(path+".pflops", "%d must be between 1 and 1000000000", r.PFLOPS)
+		}
+	}
+	n.Reported = s.Reported
 	if len(errs) == 0 {
 		ids := make(map[model.NodeID]bool, len(n.Nodes))
 		for _, node := range n.Nodes {

@@ -130,7 +130,9 @@ func (s *Server) Jobs(ctx context.Context, q httpapi.JobQuery) (v1.JobList, erro
 			out.Next = out.Jobs[len(out.Jobs)-1].ID
 			break
 		}
-		out.Jobs = append(out.Jobs, r.wire(s.net, kv.ModRev))
+		j := r.wire(s.net, kv.ModRev)
+		j.OutputTail = "" // GET /v1/jobs/{id} only: a page stays small
+		out.Jobs = append(out.Jobs, j)
 	}
 	return out, nil
 }

@@ -269,6 +269,8 @@ func (l *loop) take(r *jobRecord, rev int64) {
 		_ = l.c.Step(core.JobCancelled{At: now, Job: id})
 	case r.Reported == model.Running && inCore && st.State == model.Placed:
 		_ = l.c.Step(core.JobStarted{At: now, Job: id})
+	case r.Reported == reportedRetry && inCore && (st.State == model.Placed || st.State == model.Running) && len(r.Retries) > 0:
+		_ = l.c.Step(core.JobRetried{At: now, Job: id, NotBefore: r.Retries[len(r.Retries)-1].NotBefore.Unix()})
 	case (r.Reported == model.Completed || r.Reported == model.Failed) && inCore && !st.State.Terminal():
 		_ = l.c.Step(core.JobFinished{At: now, Job: id, Failed: r.Reported == model.Failed})
 	}

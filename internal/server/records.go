@@ -10,6 +10,7 @@ import (
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/sched"
 )
 
 // Store keys. Every record is JSON.
@@ -53,7 +54,13 @@ type jobRecord struct {
 	// Overuse is the last report of a fractional worker using more device
 	// memory than its share.
 	Overuse string `json:"overuse,omitempty"`
+	// Retries are the failures that requeued the job (its retry policy).
+	Retries []v1.Retry `json:"retries,omitempty"`
 }
+
+// reportedRetry is Reported for a worker failure the job's retry policy
+// answers with a retry: the loop steps core.JobRetried.
+const reportedRetry model.JobState = "retry"
 
 // span is one stretch a placement held its cards: what metering needs of
 // it, per site and model, so that a requeued job's record grows by a few
@@ -128,13 +135,14 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 	s := r.Spec
 	j := v1.Job{
 		ID: string(s.ID), State: string(r.State), Reason: r.Reason, SubmittedAt: r.SubmittedAt,
-		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint, Overuse: r.Overuse,
+		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint, Overuse: r.Overuse, OutputTail: r.OutputTail, Retries: r.Retries,
 		Spec: v1.JobSpec{
 			Tenant: string(s.Tenant), Name: s.Name, Kind: string(s.Kind), Priority: s.Priority, Workers: s.Workers,
 			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, Models: s.Models,
 			ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli, Stacks: s.Stacks, PyTorch: s.PyTorch,
 			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
 			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
+			LostAfterSec: s.LostAfterSec, Rates: s.Rates, MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
 			Workload: r.Workload,
 		},
 	}
@@ -144,7 +152,7 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 	if p := r.Placement; p != nil {
 		wp := &v1.Placement{GFLOPS: p.GFLOPS}
 		for _, a := range p.Assignments {
-			wa := v1.Assignment{Worker: a.Worker, Node: string(a.Node), Model: a.Model, Cards: a.Cards, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB}
+			wa := v1.Assignment{Worker: a.Worker, Node: string(a.Node), Model: a.Model, Cards: a.Cards, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB, WorkShareMilli: a.WorkShareMilli}
 			if n, ok := net.Node(a.Node); ok {
 				wa.Site = string(n.Site)
 			}
@@ -163,8 +171,8 @@ type explanation struct {
 			Reason string `json:"reason"`
 			Count  int    `json:"count"`
 		} `json:"rejections"`
-		Best    json.RawMessage   `json:"best_partial"`
-		Unblock []json.RawMessage `json:"unblock"`
+		Best    *sched.Partial  `json:"best_partial"`
+		Unblock []sched.Unblock `json:"unblock"`
 	} `json:"explanation"`
 }
 
@@ -193,11 +201,11 @@ func (r *jobRecord) explain() v1.Explanation {
 			}
 			e.Rejections[rj.Reason] += rj.Count
 		}
-		if len(d.Explanation.Best) > 0 && string(d.Explanation.Best) != "null" {
-			e.Best = string(d.Explanation.Best)
+		if b := d.Explanation.Best; b != nil {
+			e.Best = fmt.Sprintf("%s %s (%s): %d of the %d cards needed are free", b.Scope, b.Where, b.Model, b.FreeCards, b.NeedCards)
 		}
 		for _, u := range d.Explanation.Unblock {
-			e.Unblock = append(e.Unblock, string(u))
+			e.Unblock = append(e.Unblock, u.Text)
 		}
 	}
 	return e

@@ -146,6 +146,10 @@ type Server struct {
 	// names checks the names a job gives against the network; made once.
 	namesOnce sync.Once
 	names     *sched.Names
+	// emptyOnce builds empty, the network with every card free, which a
+	// dry run clones instead of indexing the network again.
+	emptyOnce sync.Once
+	empty     *sched.Cluster
 }
 
 // New returns a server; Run starts it.

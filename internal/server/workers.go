@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/httpapi"
@@ -45,7 +46,7 @@ func (s *Server) ReportWorker(ctx context.Context, p httpapi.Principal, id strin
 			}
 			r.Spec.CheckpointTime = max(r.Spec.CheckpointTime, at)
 		}
-		if r.Reported == model.Completed || r.Reported == model.Failed {
+		if r.Reported == model.Completed || r.Reported == model.Failed || r.Reported == reportedRetry {
 			return changed, nil // the job's end is recorded already
 		}
 		switch rep.State {
@@ -74,19 +75,52 @@ func (s *Server) ReportWorker(ctx context.Context, p httpapi.Principal, id strin
 				r.Reported = model.Running
 			}
 		case v1.StateFailed:
-			r.Reported, changed = model.Failed, true
-			r.Reason = fmt.Sprintf("worker %d on %s failed", rep.Worker, rep.Node)
+			reason := fmt.Sprintf("worker %d on %s failed", rep.Worker, rep.Node)
 			if rep.ExitCode != nil {
-				r.Reason += fmt.Sprintf(": exit code %d", *rep.ExitCode)
+				reason += fmt.Sprintf(": exit code %d", *rep.ExitCode)
 			}
 			if rep.Signal != "" {
-				r.Reason += ", signal " + rep.Signal
+				reason += ", signal " + rep.Signal
 			}
 			if rep.Reason != "" {
-				r.Reason += ": " + rep.Reason
+				reason += ": " + rep.Reason
 			}
-			r.OutputTail = rep.OutputTail
+			r.OutputTail, changed = rep.OutputTail, true
+			if n := len(r.Retries); n < r.Spec.MaxRetries && retryable(&r.Spec, rep) {
+				now := s.now().UTC()
+				r.Retries = append(r.Retries, v1.Retry{At: now, Worker: rep.Worker, Node: rep.Node, Reason: reason,
+					NotBefore: now.Add(time.Duration(retryPause(r.Spec.RetryBackoffSec, n)) * time.Second)})
+				r.Reported = reportedRetry
+				return true, nil
+			}
+			r.Reported, r.Reason = model.Failed, reason
+			if n := len(r.Retries); n > 0 {
+				r.Reason += fmt.Sprintf(" (retries used: %d of %d; the job's retries list each failure)", n, r.Spec.MaxRetries)
+			}
 		}
 		return changed, nil
 	})
+}
+
+// retryable reports whether a worker failure counts for the job's retry
+// policy: every failure when it names no exit codes, else an exit with
+// one of them (a worker killed by a signal does not count).
+func retryable(j *model.Job, rep v1.WorkerReport) bool {
+	if len(j.RetryExitCodes) == 0 {
+		return true
+	}
+	return rep.ExitCode != nil && rep.Signal == "" && slices.Contains(j.RetryExitCodes, *rep.ExitCode)
+}
+
+// retryPause is the pause before retry n+1 (n retries before it): the
+// first pause, doubled n times, at most model.MaxRetryBackoffSec.
+func retryPause(first int64, n int) int64 {
+	p := first
+	for range n {
+		if p >= model.MaxRetryBackoffSec {
+			break
+		}
+		p *= 2
+	}
+	return min(p, model.MaxRetryBackoffSec)
 }

@@ -21,6 +21,12 @@ const (
 	EnvWorker        = "SUANLI_WORKER"
 	EnvCheckpointDir = "SUANLI_CHECKPOINT_DIR"
 	EnvResumeStep    = "SUANLI_RESUME_STEP"
+	// EnvWorkShare is a mixed-model gang worker's share of the step's work
+	// as a decimal fraction ("0.347"), EnvWorkShareMilli the same in
+	// thousandths ("347"), so that a framework can size its micro-batches
+	// per chip.
+	EnvWorkShare      = "SUANLI_WORK_SHARE"
+	EnvWorkShareMilli = "SUANLI_WORK_SHARE_MILLI"
 	// CheckpointPrefix starts a line of standard output that announces a
 	// checkpoint: "SUANLI_CHECKPOINT 1200".
 	CheckpointPrefix = "SUANLI_CHECKPOINT"
@@ -82,6 +88,10 @@ type Rank struct {
 	Workers    int    // WORLD_SIZE
 	Gang       bool   // set WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT
 	MasterAddr string // where rank 0 runs
+	// WorkShareMilli is the worker's share of a mixed-model gang's step,
+	// in thousandths (SUANLI_WORK_SHARE, SUANLI_WORK_SHARE_MILLI); 0: an
+	// equal share, and neither variable is set.
+	WorkShareMilli int
 }
 
 // MasterPort is the rendezvous port of a job: 29500 plus a hash of the job
@@ -116,6 +126,11 @@ func Env(vendor string, cards []int, r Rank, checkpointDir string, resume int64,
 	}
 	if checkpointDir != "" {
 		own = append(own, EnvCheckpointDir+"="+checkpointDir)
+	}
+	if r.WorkShareMilli > 0 {
+		own = append(own,
+			EnvWorkShare+"="+fmt.Sprintf("%d.%03d", r.WorkShareMilli/1000, r.WorkShareMilli%1000),
+			EnvWorkShareMilli+"="+strconv.Itoa(r.WorkShareMilli))
 	}
 	if r.Gang {
 		own = append(own,
