@@ -75,6 +75,11 @@ type Job struct {
 	ShareMilli     int   `json:"share_milli,omitempty"`
 	MemMiB         int64 `json:"mem_mib,omitempty"` // memory of a fractional share
 
+	// CPUMilli and HostMemMiB are the host CPU (thousandths of a core) and
+	// host memory each worker needs on its node, besides its cards.
+	CPUMilli   int64 `json:"cpu_milli,omitempty"`
+	HostMemMiB int64 `json:"host_mem_mib,omitempty"`
+
 	// Either concrete models (catalog ids)…
 	Models []string `json:"models,omitempty"`
 	// …or a compute request in FP16 GFLOPS, which the scheduler turns into
@@ -111,6 +116,13 @@ type Job struct {
 	// holds it (an inference service that must fail over fast).
 	LostAfterSec int64 `json:"lost_after_sec,omitempty"`
 }
+
+// Bounds of a worker's host request: far above any server, low enough that
+// sums over a node's workers cannot overflow.
+const (
+	MaxHostCPUMilli = 1 << 40
+	MaxHostMemMiB   = 1 << 40
+)
 
 // Cards is the whole cards the job asks for (zero for fractional jobs).
 func (j *Job) Cards() int { return j.Workers * j.CardsPerWorker }
@@ -173,6 +185,12 @@ func (j *Job) Validate() error {
 	}
 	if j.MinMemMiB < 0 || j.MinMemMiB > MaxMemMiB {
 		bad("min_mem_mib", "%d must be between 0 and %d", j.MinMemMiB, MaxMemMiB)
+	}
+	if j.CPUMilli < 0 || j.CPUMilli > MaxHostCPUMilli {
+		bad("cpu_milli", "%d must be between 0 and %d (thousandths of a core per worker)", j.CPUMilli, int64(MaxHostCPUMilli))
+	}
+	if j.HostMemMiB < 0 || j.HostMemMiB > MaxHostMemMiB {
+		bad("host_mem_mib", "%d must be between 0 and %d MiB per worker", j.HostMemMiB, int64(MaxHostMemMiB))
 	}
 	if len(j.Models) > 0 && j.ComputeGFLOPS > 0 {
 		bad("compute_gflops", "give either models or a compute request, not both")

@@ -24,7 +24,7 @@ func (s *search) searchNodes(workers int) {
 		for f := k; f <= mi.maxCards; f++ {
 			// A node of this bucket has at least f cards: taking k of them
 			// scores at most this for fragmentation (offerNode).
-			fragMax := fragScore(-int64(k)*model.MilliCard-1, int32(f))
+			fragMax := fragBound(int64(k) * model.MilliCard)
 			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
 				// No later node of the bucket costs less (nodes come
 				// cheapest site first): once the best score this one could
@@ -79,20 +79,48 @@ func (s *search) offerNode(n, m int32, k, f, workers int) {
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
 	// Taking k whole cards lowers the fragmentation by at most their
-	// capacity (each typical task's unusable share falls by at most what
-	// is taken), give or take the rounding of the two measures.
-	if s.outranked(sc, fragScore(-int64(k)*model.MilliCard-1, ni.cards)) {
+	// capacity, and the stranded capacity by as much (fragBound).
+	if s.outranked(sc, fragBound(int64(k)*model.MilliCard)) {
 		return
 	}
-	sc.Frag = fragScore(s.wholeFragDelta(n, k, f), ni.cards)
+	if !s.hostFits(n, workers) {
+		return
+	}
+	sc.Frag = s.wholeFragScore(n, k, f, workers)
 	s.offer(cand{scope: ScopeNode, where: n, model: m, card: -1, cards: k, workers: workers, score: sc})
 }
 
-// wholeFragDelta is the change in a node's fragmentation when k of its f
-// free whole cards are taken; cached for nodes without partly used cards.
-func (s *search) wholeFragDelta(n int32, k, f int) int64 {
+// hostFits reports whether node n has the host CPU and memory for
+// `workers` workers of the job, and counts the node against the job when
+// it has not.
+func (s *search) hostFits(n int32, workers int) bool {
+	cpu, mem := int64(workers)*s.job.CPUMilli, int64(workers)*s.job.HostMemMiB
+	switch {
+	case s.c.cpuFree[n] < cpu:
+		s.noteHostShort(n, 1)
+	case s.c.memFree[n] < mem:
+		s.noteHostShort(n, 2)
+	default:
+		return true
+	}
+	return false
+}
+
+// noteHostShort records node n as short of host CPU (1) or memory (2).
+func (s *search) noteHostShort(n int32, what uint8) {
+	if s.hostShort == nil {
+		s.hostShort = map[int32]uint8{}
+	}
+	s.hostShort[n] = what
+}
+
+// wholeFragScore is the fragmentation component of taking k of node n's f
+// free whole cards for `workers` workers; cached for nodes without partly
+// used cards when the measure reads cards only.
+func (s *search) wholeFragScore(n int32, k, f, workers int) int64 {
 	ni := &s.st.nodes[n]
-	clean := ni.cards <= frag.MaxGPUs
+	cpu, mem := int64(workers)*s.job.CPUMilli, int64(workers)*s.job.HostMemMiB
+	clean := ni.cards <= frag.MaxGPUs && !s.meas.host
 	if clean {
 		for _, p := range s.c.partial[int(n)*shareBuckets : int(n+1)*shareBuckets] {
 			if p != 0 {
@@ -114,9 +142,9 @@ func (s *search) wholeFragDelta(n int32, k, f int) int64 {
 			after.add(s.shares, model.MilliCard, -1)
 			after.add(s.shares, 0, +1)
 		}
-		d = s.fragOf(&after) - before
+		d = fragScore(before, s.fragOf(n, &after, cpu, mem))
 	} else {
-		d = s.nodeFrag(n, k, -1, 0) - s.nodeFrag(n, 0, -1, 0)
+		d = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, k, -1, 0, cpu, mem))
 	}
 	if clean {
 		s.fragGen[key], s.fragVal[key] = s.gen, d
@@ -138,7 +166,8 @@ func (s *search) buildNode(cd *cand, firstWorker int, out []model.Assignment) []
 		}
 		cur = append(cur, int(k))
 		if len(cur) == per {
-			out = append(out, model.Assignment{Worker: firstWorker + w, Node: ni.n.ID, Model: s.st.models[cd.model].id, Cards: cur})
+			out = append(out, model.Assignment{Worker: firstWorker + w, Node: ni.n.ID, Model: s.st.models[cd.model].id, Cards: cur,
+				CPUMilli: s.job.CPUMilli, HostMemMiB: s.job.HostMemMiB})
 			cur = nil
 			w++
 		}
@@ -151,7 +180,7 @@ func (s *search) buildNode(cd *cand, firstWorker int, out []model.Assignment) []
 // with the fewest free whole cards.
 func (s *search) searchShares() {
 	share, mem := s.job.ShareMilli, s.job.MemMiB
-	fragMax := fragScore(-int64(share)-1, 1) // offerShare
+	fragMax := fragBound(int64(share)) // offerShare
 	for _, m := range s.eligible {
 		mi := &s.st.models[m]
 		for b := share / 100; b < shareBuckets; b++ {
@@ -208,22 +237,25 @@ func (s *search) offerShare(n, m, k int32, shared bool) {
 	}
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
-	// The share lowers the fragmentation by at most itself (offerNode).
+	// The share lowers the fragmentation by at most itself, and the
+	// stranded capacity by as much (fragBound).
 	share := s.job.ShareMilli
-	if s.outranked(sc, fragScore(-int64(share)-1, 1)) {
+	if s.outranked(sc, fragBound(int64(share))) {
 		return
 	}
-	var delta int64
+	if !s.hostFits(n, 1) {
+		return
+	}
+	cpu, mem := s.job.CPUMilli, s.job.HostMemMiB
 	if fc, before, ok := s.nodeCounts(n); ok {
 		after := *fc
 		free := s.cardFree(ni.cardOff + k)
 		after.add(s.shares, free, -1)
 		after.add(s.shares, free-int32(share), +1)
-		delta = s.fragOf(&after) - before
+		sc.Frag = fragScore(before, s.fragOf(n, &after, cpu, mem))
 	} else {
-		delta = s.nodeFrag(n, 0, k, share) - s.nodeFrag(n, 0, -1, 0)
+		sc.Frag = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, 0, k, share, cpu, mem))
 	}
-	sc.Frag = fragScore(delta, 1)
 	s.offer(cand{scope: ScopeCard, where: n, model: m, card: k, workers: 1, score: sc})
 }
 
@@ -254,7 +286,8 @@ func (s *search) placeReplicas(fractional bool) ([]model.Assignment, bool) {
 		if fractional {
 			ni := &s.st.nodes[cd.where]
 			s.reps = append(s.reps, model.Assignment{Worker: w, Node: ni.n.ID, Model: s.st.models[cd.model].id,
-				Cards: []int{int(cd.card)}, ShareMilli: s.job.ShareMilli, MemMiB: s.job.MemMiB})
+				Cards: []int{int(cd.card)}, ShareMilli: s.job.ShareMilli, MemMiB: s.job.MemMiB,
+				CPUMilli: s.job.CPUMilli, HostMemMiB: s.job.HostMemMiB})
 		} else {
 			s.reps = s.buildNode(cd, w, s.reps)
 		}

@@ -1,6 +1,8 @@
 package sched
 
 import (
+	"fmt"
+
 	"github.com/suanli/suanli/internal/model"
 )
 
@@ -30,8 +32,12 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 	s := c.newSearch(job, &in, cfg)
 	s.filterModels()
 	as, mixed := s.place()
+	if as != nil && !s.hostHolds(as) {
+		as = nil
+	}
 	if as == nil {
 		d.Explanation = s.explain()
+		s.explainHost(&d.Explanation)
 		return d
 	}
 	p := &model.Placement{Job: job.ID, Assignments: as}
@@ -154,4 +160,62 @@ func (s *search) whereName(scope Scope, where, m int32) string {
 		return string(s.st.sites[s.st.sm[where].site].s.ID)
 	}
 	return ""
+}
+
+// hostHolds reports whether the nodes of a placement have the host CPU and
+// memory its workers ask for. The node-scoped and fractional searches check
+// it per candidate; a gang, chosen by free cards per domain, is checked
+// here whole, and dropped (counted against the job) if a node falls short.
+func (s *search) hostHolds(as []model.Assignment) bool {
+	if s.job.CPUMilli == 0 && s.job.HostMemMiB == 0 {
+		return true
+	}
+	type use struct{ cpu, mem int64 }
+	need := map[int32]use{}
+	for i := range as {
+		n := s.st.nodeIdx[as[i].Node]
+		u := need[n]
+		u.cpu += as[i].CPUMilli
+		u.mem += as[i].HostMemMiB
+		need[n] = u
+	}
+	ok := true
+	for n, u := range need {
+		switch {
+		case s.c.cpuFree[n] < u.cpu:
+			s.noteHostShort(n, 1)
+			ok = false
+		case s.c.memFree[n] < u.mem:
+			s.noteHostShort(n, 2)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// explainHost adds to an explanation the nodes that had the cards but not
+// the host CPU or memory for the job's workers.
+func (s *search) explainHost(e *Explanation) {
+	if len(s.hostShort) == 0 {
+		return
+	}
+	var rej [2]Rejection
+	for n, what := range s.hostShort {
+		rej[what-1].Count++
+		rej[what-1].Cards += int(s.st.nodes[n].cards)
+	}
+	for i, r := range []Reason{CPUExhausted, HostMemoryExhausted} {
+		if rej[i].Count == 0 {
+			continue
+		}
+		rej[i].Reason, rej[i].Unit = r, UnitNodes
+		if r == CPUExhausted {
+			rej[i].Detail = fmt.Sprintf("free host CPU below %d milli-cores per worker", s.job.CPUMilli)
+			e.Unblock = append(e.Unblock, Unblock{Reason: r, Text: fmt.Sprintf("ask for less host CPU than %d milli-cores per worker, or wait for jobs on those nodes to end", s.job.CPUMilli)})
+		} else {
+			rej[i].Detail = fmt.Sprintf("free host memory below %d MiB per worker", s.job.HostMemMiB)
+			e.Unblock = append(e.Unblock, Unblock{Reason: r, Text: fmt.Sprintf("ask for less host memory than %d MiB per worker, or wait for jobs on those nodes to end", s.job.HostMemMiB)})
+		}
+		e.Rejections = append(e.Rejections, rej[i])
+	}
 }

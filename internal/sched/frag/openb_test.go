@@ -11,30 +11,10 @@ import (
 
 	"github.com/suanli/suanli/internal/sched/frag"
 	"github.com/suanli/suanli/internal/trace"
+	"github.com/suanli/suanli/internal/trace/tracetest"
 )
 
-// openbDir finds the shared openb folder next to the repository, or skips.
-func openbDir(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	data := filepath.Join(dir, "..", "shared", "data", "alibaba-gpu-v2023")
-	if _, err := os.Stat(data); err != nil {
-		t.Skipf("real openb traces not present at %s", data)
-	}
-	return data
-}
+func openbDir(t testing.TB) string { return tracetest.OpenbDir(t) }
 
 // PodLists are the openb pod lists the shared data folder holds.
 var podLists = []string{"default", "cpu050", "cpu100", "gpushare40", "gpushare60", "gpushare80", "gpushare100",
