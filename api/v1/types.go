@@ -41,14 +41,20 @@ const (
 // JobSpec is what a client submits: the shape of the work and its
 // constraints. Tenant defaults to the caller's own tenant.
 type JobSpec struct {
-	Tenant          string   `json:"tenant,omitempty"`
-	Name            string   `json:"name,omitempty"`
-	Kind            string   `json:"kind"`
-	Priority        int      `json:"priority,omitempty"`
-	Workers         int      `json:"workers"`
-	CardsPerWorker  int      `json:"cards_per_worker,omitempty"`
-	ShareMilli      int      `json:"share_milli,omitempty"`
-	MemMiB          int64    `json:"mem_mib,omitempty"`
+	Tenant         string `json:"tenant,omitempty"`
+	Name           string `json:"name,omitempty"`
+	Kind           string `json:"kind"`
+	Priority       int    `json:"priority,omitempty"`
+	Workers        int    `json:"workers"`
+	CardsPerWorker int    `json:"cards_per_worker,omitempty"`
+	ShareMilli     int    `json:"share_milli,omitempty"`
+	MemMiB         int64  `json:"mem_mib,omitempty"`
+	// CPUMilli and HostMemMiB are the host CPU (thousandths of a core) and
+	// memory each worker needs besides its cards; zero takes the kind's
+	// default per card (gang 8 cores and 64 GiB, inference 4 and 32,
+	// batch 4 and 16; a share its fraction).
+	CPUMilli        int64    `json:"cpu_milli,omitempty"`
+	HostMemMiB      int64    `json:"host_mem_mib,omitempty"`
 	Models          []string `json:"models,omitempty"`
 	ComputeGFLOPS   int64    `json:"compute_gflops,omitempty"`
 	EfficiencyMilli int      `json:"efficiency_milli,omitempty"`
@@ -111,10 +117,17 @@ type Node struct {
 	Model  string `json:"model"`
 	Cards  int    `json:"cards"`
 	// AllocatedMilli is the cards live placements hold, in thousandths.
-	AllocatedMilli int64  `json:"allocated_milli"`
-	State          string `json:"state"`
-	Healthy        bool   `json:"healthy"`
-	Reason         string `json:"reason,omitempty"`
+	AllocatedMilli int64 `json:"allocated_milli"`
+	// The host: CPU in thousandths of a core and memory in MiB, and what
+	// live placements hold of them. Zero capacity: the node gives none
+	// (not limited).
+	CPUMilli          int64  `json:"cpu_milli"`
+	CPUAllocatedMilli int64  `json:"cpu_allocated_milli"`
+	MemMiB            int64  `json:"mem_mib"`
+	MemAllocatedMiB   int64  `json:"mem_allocated_mib"`
+	State             string `json:"state"`
+	Healthy           bool   `json:"healthy"`
+	Reason            string `json:"reason,omitempty"`
 	// The agent's report, for registered nodes.
 	Agent        string       `json:"agent,omitempty"`
 	Address      string       `json:"address,omitempty"`
@@ -140,6 +153,8 @@ type Assignment struct {
 	Cards      []int  `json:"cards"`
 	ShareMilli int    `json:"share_milli,omitempty"`
 	MemMiB     int64  `json:"mem_mib,omitempty"`
+	CPUMilli   int64  `json:"cpu_milli,omitempty"`
+	HostMemMiB int64  `json:"host_mem_mib,omitempty"`
 }
 
 // JobList is one page of jobs; Next, when set, is the cursor of the next

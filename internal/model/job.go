@@ -124,6 +124,37 @@ const (
 	MaxHostMemMiB   = 1 << 40
 )
 
+// Host requests a worker gets when its job names none, per card (a share
+// gets its fraction of a card's, a compute request one card's), by kind:
+// training feeds its cards hardest.
+var hostPerCard = map[JobKind]struct{ cpuMilli, memMiB int64 }{
+	Gang:      {8000, 64 << 10},
+	Inference: {4000, 32 << 10},
+	Batch:     {4000, 16 << 10},
+}
+
+// HostDefaults fills the host CPU and memory a job leaves at zero with the
+// defaults of its kind: per card, 8 cores and 64 GiB for a training gang,
+// 4 cores and 32 GiB for inference, 4 cores and 16 GiB for batch; a share
+// takes its fraction (at least 1 milli-core and 1 MiB), a compute request
+// one card's worth.
+func (j *Job) HostDefaults() {
+	d, ok := hostPerCard[j.Kind]
+	if !ok {
+		return
+	}
+	num, den := int64(max(j.CardsPerWorker, 1)), int64(1)
+	if j.Fractional() {
+		num, den = int64(j.ShareMilli), MilliCard
+	}
+	if j.CPUMilli == 0 {
+		j.CPUMilli = max(d.cpuMilli*num/den, 1)
+	}
+	if j.HostMemMiB == 0 {
+		j.HostMemMiB = max(d.memMiB*num/den, 1)
+	}
+}
+
 // Cards is the whole cards the job asks for (zero for fractional jobs).
 func (j *Job) Cards() int { return j.Workers * j.CardsPerWorker }
 

@@ -106,6 +106,28 @@ func (s *search) hostFits(n int32, workers int) bool {
 	return false
 }
 
+// hostWorkers is how many of the job's workers node n's free host CPU
+// and memory hold (a large number when the job asks for none).
+func (s *search) hostWorkers(n int32) int {
+	w := int64(1 << 30)
+	if cpu := s.job.CPUMilli; cpu > 0 {
+		w = min(w, s.c.cpuFree[n]/cpu)
+	}
+	if mem := s.job.HostMemMiB; mem > 0 {
+		w = min(w, s.c.memFree[n]/mem)
+	}
+	return int(w)
+}
+
+// hostShortOf is what node n is short of for one worker: CPU (1) or
+// memory (2).
+func (s *search) hostShortOf(n int32) uint8 {
+	if s.c.cpuFree[n] < s.job.CPUMilli {
+		return 1
+	}
+	return 2
+}
+
 // noteHostShort records node n as short of host CPU (1) or memory (2).
 func (s *search) noteHostShort(n int32, what uint8) {
 	if s.hostShort == nil {

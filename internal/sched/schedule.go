@@ -107,25 +107,38 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 	}
 	s.top = s.top[:0]
 	s.searchDomains()
-	if len(s.top) > 0 {
-		cd := &s.top[0]
-		return s.buildDomain(cd.where, cd.cards/cd.workers, cd.workers, 0, nil), false
+	// Domains are ranked by free cards; the first whose nodes also have
+	// the host CPU and memory for every worker holds the gang.
+	for i := range s.top {
+		cd := s.top[i]
+		if as := s.buildDomain(cd.where, cd.cards/cd.workers, cd.workers, 0, nil); len(as) == job.Workers {
+			s.top = s.top[i:] // the unbuildable ones are no alternatives
+			return as, false
+		}
 	}
+	s.top = s.top[:0]
 	if required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode) {
 		return nil, false
 	}
 	// A required scope of node, domain or site keeps the gang in one site
 	// whatever CrossSite says.
 	s.searchSites()
-	if len(s.top) > 0 {
-		cd := &s.top[0]
-		return s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, nil), false
+	for i := range s.top {
+		cd := s.top[i]
+		if as := s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, nil); len(as) == job.Workers {
+			s.top = s.top[i:] // the unbuildable ones are no alternatives
+			return as, false
+		}
 	}
+	s.top = s.top[:0]
 	if job.CrossSite && !required {
 		s.searchCrossSite()
 		if len(s.top) > 0 {
 			cd := &s.top[0]
-			return s.buildCrossSite(cd.model, cd.cards/cd.workers, nil), false
+			if as := s.buildCrossSite(cd.model, cd.cards/cd.workers, nil); len(as) == job.Workers {
+				return as, false
+			}
+			s.top = s.top[:0]
 		}
 	}
 	if job.Mixed {

@@ -128,7 +128,7 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint,
 		Spec: v1.JobSpec{
 			Tenant: string(s.Tenant), Name: s.Name, Kind: string(s.Kind), Priority: s.Priority, Workers: s.Workers,
-			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, Models: s.Models,
+			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, CPUMilli: s.CPUMilli, HostMemMiB: s.HostMemMiB, Models: s.Models,
 			ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli, Stacks: s.Stacks, PyTorch: s.PyTorch,
 			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
 			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
@@ -141,7 +141,8 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 	if p := r.Placement; p != nil {
 		wp := &v1.Placement{GFLOPS: p.GFLOPS}
 		for _, a := range p.Assignments {
-			wa := v1.Assignment{Worker: a.Worker, Node: string(a.Node), Model: a.Model, Cards: a.Cards, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB}
+			wa := v1.Assignment{Worker: a.Worker, Node: string(a.Node), Model: a.Model, Cards: a.Cards, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB,
+				CPUMilli: a.CPUMilli, HostMemMiB: a.HostMemMiB}
 			if n, ok := net.Node(a.Node); ok {
 				wa.Site = string(n.Site)
 			}
