@@ -112,14 +112,17 @@ func cloneShapes(ts []TaskShape) []TaskShape {
 }
 
 // DefaultTypicalTasks is a task mix close to the Alibaba GPU-sharing trace:
-// mostly fractional shares and single cards, some multi-card tasks.
+// mostly fractional shares and single cards, some multi-card tasks, each
+// with the host CPU its kind asks by default (model.Job.HostDefaults:
+// inference shares 4 cores a card, training 8), so that the measure counts
+// cards stranded without CPU.
 var DefaultTypicalTasks = []TaskShape{
-	{ShareMilli: 250, PopularityMilli: 150},
-	{ShareMilli: 500, PopularityMilli: 200},
-	{Cards: 1, PopularityMilli: 350},
-	{Cards: 2, PopularityMilli: 120},
-	{Cards: 4, PopularityMilli: 100},
-	{Cards: 8, PopularityMilli: 80},
+	{ShareMilli: 250, CPUMilli: 1000, PopularityMilli: 150},
+	{ShareMilli: 500, CPUMilli: 2000, PopularityMilli: 200},
+	{Cards: 1, CPUMilli: 8000, PopularityMilli: 350},
+	{Cards: 2, CPUMilli: 16000, PopularityMilli: 120},
+	{Cards: 4, CPUMilli: 32000, PopularityMilli: 100},
+	{Cards: 8, CPUMilli: 64000, PopularityMilli: 80},
 }
 
 // DefaultConfig is the configuration the zero Config stands for.

@@ -177,31 +177,32 @@ func (s *search) whereName(scope Scope, where, m int32) string {
 
 // hostHolds reports whether the nodes of a placement have the host CPU and
 // memory its workers ask for. The node-scoped and fractional searches check
-// it per candidate; a gang, chosen by free cards per domain, is checked
-// here whole, and dropped (counted against the job) if a node falls short.
+// it per candidate and a gang's domains per node as they are built; this
+// checks the whole, summing each run of one node's workers (the paths
+// build a node's workers together; replicas, placed one by one, were
+// checked with the earlier ones held).
 func (s *search) hostHolds(as []model.Assignment) bool {
 	if s.job.CPUMilli == 0 && s.job.HostMemMiB == 0 {
 		return true
 	}
-	type use struct{ cpu, mem int64 }
-	need := map[int32]use{}
-	for i := range as {
-		n := s.st.nodeIdx[as[i].Node]
-		u := need[n]
-		u.cpu += as[i].CPUMilli
-		u.mem += as[i].HostMemMiB
-		need[n] = u
-	}
 	ok := true
-	for n, u := range need {
+	for i := 0; i < len(as); {
+		var cpu, mem int64
+		k := i
+		for ; k < len(as) && as[k].Node == as[i].Node; k++ {
+			cpu += as[k].CPUMilli
+			mem += as[k].HostMemMiB
+		}
+		n := s.st.nodeIdx[as[i].Node]
 		switch {
-		case s.c.cpuFree[n] < u.cpu:
+		case s.c.cpuFree[n] < cpu:
 			s.noteHostShort(n, 1)
 			ok = false
-		case s.c.memFree[n] < u.mem:
+		case s.c.memFree[n] < mem:
 			s.noteHostShort(n, 2)
 			ok = false
 		}
+		i = k
 	}
 	return ok
 }
