@@ -174,6 +174,31 @@ type Explanation struct {
 	Best       string         `json:"best,omitempty"`
 	Unblock    []string       `json:"unblock,omitempty"`
 	Details    []string       `json:"details,omitempty"`
+	// Score is the chosen placement's score and Alternatives the runner-ups
+	// the scheduler weighed against it, best first (placed jobs).
+	Score        *Score        `json:"score,omitempty"`
+	Alternatives []Alternative `json:"alternatives,omitempty"`
+}
+
+// Score is a placement's score: each component 0..1000 (higher is
+// better) and their weighted total.
+type Score struct {
+	Total         int64 `json:"total"`
+	Frag          int64 `json:"frag"`
+	Topology      int64 `json:"topology"`
+	Heterogeneity int64 `json:"heterogeneity"`
+	Cost          int64 `json:"cost"`
+}
+
+// Alternative is a runner-up placement: its scope (card, node, domain,
+// site, sites), where (the node, domain or site; the first of several),
+// the model, the whole cards (0 for a share) and its score.
+type Alternative struct {
+	Scope string `json:"scope"`
+	Where string `json:"where"`
+	Model string `json:"model"`
+	Cards int    `json:"cards"`
+	Score Score  `json:"score"`
 }
 
 // Tenant is an organisation that submits jobs, with its quota.

@@ -283,6 +283,16 @@ func newExplainCmd() *cobra.Command {
 			for _, u := range e.Unblock {
 				fmt.Fprintf(out, "would unblock: %s\n", u)
 			}
+			if e.Score != nil {
+				fmt.Fprintf(out, "chosen:     %s\n", scoreText(*e.Score))
+			}
+			for _, a := range e.Alternatives {
+				cards := fmt.Sprintf("%d cards", a.Cards)
+				if a.Cards == 0 {
+					cards = "a share"
+				}
+				fmt.Fprintf(out, "runner-up:  %s %s %s, %s: %s\n", a.Scope, a.Where, a.Model, cards, scoreText(a.Score))
+			}
 			return nil
 		}, nil)
 }
@@ -401,4 +411,9 @@ func newAuditCmd() *cobra.Command {
 			cmd.Flags().IntVar(&limit, "limit", 100, "page size")
 		}))
 	return cmd
+}
+
+// scoreText is a score with its components.
+func scoreText(s v1.Score) string {
+	return fmt.Sprintf("score %d (frag %d, topology %d, heterogeneity %d, cost %d)", s.Total, s.Frag, s.Topology, s.Heterogeneity, s.Cost)
 }

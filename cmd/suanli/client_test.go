@@ -81,7 +81,8 @@ func TestClientDrivesAJob(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if out, err = run(t, "explain", id, "--config", cfg); err != nil || !strings.Contains(out, "placed") {
+	if out, err = run(t, "explain", id, "--config", cfg); err != nil || !strings.Contains(out, "placed") ||
+		!strings.Contains(out, "chosen:     score") || !strings.Contains(out, "runner-up:  domain ") {
 		t.Fatalf("explain: %v\n%s", err, out)
 	}
 	if out, err = run(t, "job", id, "--config", cfg); err != nil || !strings.Contains(out, `"assignments"`) {

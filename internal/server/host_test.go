@@ -9,7 +9,8 @@ import (
 	"github.com/suanli/suanli/internal/store/mem"
 )
 
-// TestNodesShowHost: /v1/nodes gives each node's host CPU and memory, and
+// TestNodesShowHost: a placed job's explanation shows its score and the
+// runner-ups; /v1/nodes gives each node's host CPU and memory, and
 // what a placed job's workers hold of them (the kind's defaults when the
 // spec names none).
 func TestNodesShowHost(t *testing.T) {
@@ -24,6 +25,18 @@ func TestNodesShowHost(t *testing.T) {
 	a := got.Placement.Assignments[0]
 	if a.CPUMilli != 5500 || a.HostMemMiB != 32<<10 {
 		t.Fatalf("assignment holds %d milli-CPU %d MiB, want 5500 and the batch default %d", a.CPUMilli, a.HostMemMiB, 32<<10)
+	}
+	e, err := admin.Explain(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Score == nil || e.Score.Total <= 0 || len(e.Alternatives) == 0 {
+		t.Fatalf("a placed job's explanation lacks its score or runner-ups: %+v", e)
+	}
+	for _, alt := range e.Alternatives {
+		if alt.Where == "" || alt.Scope == "" || alt.Score.Total > e.Score.Total {
+			t.Fatalf("runner-up %+v against the chosen score %d", alt, e.Score.Total)
+		}
 	}
 	ns, err := admin.Nodes(ctx, "")
 	if err != nil {

@@ -325,11 +325,11 @@ func (l *loop) flush(ctx context.Context) error {
 		r.Waits = js.Waits
 		r.Decision = nil
 		if d := js.Decision; d != nil {
-			// What the API shows (the explanation, the score), not the
-			// placement again nor the runner-ups: less JSON per write. It
+			// What the API shows (the explanation, the score and the
+			// runner-ups), not the placement again: less JSON per write. It
 			// names this job (the core shares one decision among jobs of a
 			// shape), so that deciding again writes the same record.
-			r.Decision, _ = json.Marshal(sched.Decision{Job: js.Job, Score: d.Score, Explanation: d.Explanation})
+			r.Decision, _ = json.Marshal(sched.Decision{Job: js.Job, Score: d.Score, Explanation: d.Explanation, Alternatives: d.Alternatives})
 		}
 		if r.State.Terminal() && r.EndedAt == nil {
 			r.EndedAt = &now

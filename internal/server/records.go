@@ -164,6 +164,14 @@ type explanation struct {
 		Best    json.RawMessage   `json:"best_partial"`
 		Unblock []json.RawMessage `json:"unblock"`
 	} `json:"explanation"`
+	Score        *v1.Score `json:"score"`
+	Alternatives []struct {
+		Scope string   `json:"scope"`
+		Where string   `json:"where"`
+		Model string   `json:"model"`
+		Cards int      `json:"cards"`
+		Score v1.Score `json:"score"`
+	} `json:"alternatives"`
 }
 
 // explain turns a record into the API's explanation.
@@ -196,6 +204,12 @@ func (r *jobRecord) explain() v1.Explanation {
 		}
 		for _, u := range d.Explanation.Unblock {
 			e.Unblock = append(e.Unblock, string(u))
+		}
+		if r.State == model.Placed || r.State == model.Running {
+			e.Score = d.Score
+			for _, a := range d.Alternatives {
+				e.Alternatives = append(e.Alternatives, v1.Alternative{Scope: a.Scope, Where: a.Where, Model: a.Model, Cards: a.Cards, Score: a.Score})
+			}
 		}
 	}
 	return e
