@@ -500,3 +500,34 @@ type Advisory struct {
 	Lifted   *time.Time `json:"lifted,omitempty"`
 	LiftedBy string     `json:"lifted_by,omitempty"`
 }
+
+// TaskShape is one shape of task in the scheduler's task mix: Cards whole
+// cards or a ShareMilli share of one card per worker, the host CPU and
+// memory, the models named (none: any) and its popularity in thousandths.
+type TaskShape struct {
+	Cards           int      `json:"cards,omitempty"`
+	ShareMilli      int      `json:"share_milli,omitempty"`
+	CPUMilli        int64    `json:"cpu_milli,omitempty"`
+	HostMemMiB      int64    `json:"host_mem_mib,omitempty"`
+	Models          []string `json:"models,omitempty"`
+	PopularityMilli int      `json:"popularity_milli,omitempty"`
+}
+
+// WeightedShape is a learned shape and its decayed weight, in arrivals.
+type WeightedShape struct {
+	TaskShape
+	Weight float64 `json:"weight"`
+}
+
+// TaskMix is the task mix the scheduler measures fragmentation against,
+// learned from the jobs submitted: Observed worker arrivals, decayed with
+// HalfLifeWorkers, Typical the shapes in use now (covering 95% of the
+// weight) and Shapes every shape kept, heaviest first. Learned is false
+// while the scheduler has no stored mix (it uses its prior).
+type TaskMix struct {
+	Learned         bool            `json:"learned"`
+	Observed        int64           `json:"observed"`
+	HalfLifeWorkers int             `json:"half_life_workers"`
+	Typical         []TaskShape     `json:"typical"`
+	Shapes          []WeightedShape `json:"shapes"`
+}

@@ -18,6 +18,7 @@ const (
 	tenantPrefix = "tenants/"
 	tokenPrefix  = "tokens/" // + hash of the secret
 	epochKey     = "sched/epoch"
+	workloadKey  = "sched/workload"
 )
 
 // jobRecord is a job as the store holds it.
