@@ -63,7 +63,7 @@ func TestFragCountsMatchNodeFrag(t *testing.T) {
 				if got != want {
 					t.Fatalf("trial %d: node %d card %d: counts give %v after the share, nodeFrag %v", trial, n, k, got, want)
 				}
-				if sc := fragScore(cur, got); sc > fragBound(int64(job.ShareMilli)) { // the bound offerShare prunes by
+				if sc := fragScore(cur, got); sc > s.fragBound(int64(job.ShareMilli), job.CPUMilli) { // the bound offerShare prunes by
 					t.Fatalf("trial %d: node %d card %d: a share of %d scores %d, above its bound", trial, n, k, job.ShareMilli, sc)
 				}
 				checked++
@@ -75,7 +75,7 @@ func TestFragCountsMatchNodeFrag(t *testing.T) {
 					if want := fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, k, -1, 0, job.CPUMilli, 0)); got != want {
 						t.Fatalf("trial %d: node %d: taking %d of %d free cards scores %d by the counts, %d by nodeFrag", trial, n, k, f, got, want)
 					}
-					if got > fragBound(int64(k)*model.MilliCard) { // the bound offerNode prunes by
+					if got > s.fragBound(int64(k)*model.MilliCard, job.CPUMilli) { // the bound offerNode prunes by
 						t.Fatalf("trial %d: node %d: taking %d cards scores %d, above its bound", trial, n, k, got)
 					}
 					checked++
@@ -96,13 +96,13 @@ func checkBigNodeBounds(t *testing.T, s *search, n int32, share int) {
 	cur := s.nodeFrag(n, 0, -1, 0, 0, 0)
 	for k := range ni.cards {
 		if s.cardFree(ni.cardOff+k) >= int32(share) {
-			if sc := fragScore(cur, s.nodeFrag(n, 0, k, share, 0, 0)); sc > fragBound(int64(share)) {
+			if sc := fragScore(cur, s.nodeFrag(n, 0, k, share, 0, 0)); sc > s.fragBound(int64(share), 0) {
 				t.Fatalf("node %d card %d: a share of %d scores %d, above its bound", n, k, share, sc)
 			}
 		}
 	}
 	for k := 1; k <= int(s.c.free[n]); k++ {
-		if sc := fragScore(cur, s.nodeFrag(n, k, -1, 0, 0, 0)); sc > fragBound(int64(k)*model.MilliCard) {
+		if sc := fragScore(cur, s.nodeFrag(n, k, -1, 0, 0, 0)); sc > s.fragBound(int64(k)*model.MilliCard, 0) {
 			t.Fatalf("node %d: taking %d cards scores %d, above its bound", n, k, sc)
 		}
 	}

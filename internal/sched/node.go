@@ -21,10 +21,9 @@ func (s *search) searchNodes(workers int) {
 			continue
 		}
 		het := s.hetScore(m)
+		// Taking k cards scores at most this for fragmentation (offerNode).
+		fragMax := s.fragBound(int64(k)*model.MilliCard, int64(workers)*s.job.CPUMilli)
 		for f := k; f <= mi.maxCards; f++ {
-			// A node of this bucket has at least f cards: taking k of them
-			// scores at most this for fragmentation (offerNode).
-			fragMax := fragBound(int64(k) * model.MilliCard)
 			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
 				// No later node of the bucket costs less (nodes come
 				// cheapest site first): once the best score this one could
@@ -32,7 +31,7 @@ func (s *search) searchNodes(workers int) {
 				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: het, Cost: s.costScore(s.st.nodes[n].site)}, fragMax) {
 					return false
 				}
-				s.offerNode(n, m, k, f, workers)
+				s.offerNode(n, m, k, f, workers, fragMax)
 				return true
 			})
 		}
@@ -64,8 +63,9 @@ func (s *search) scanBucket(set bitset, m int32, visit func(n int32) bool) {
 	}
 }
 
-// offerNode scores k whole cards on node n (f free).
-func (s *search) offerNode(n, m int32, k, f, workers int) {
+// offerNode scores k whole cards on node n (f free); fragMax bounds its
+// fragmentation component (fragBound).
+func (s *search) offerNode(n, m int32, k, f, workers int, fragMax int64) {
 	ni := &s.st.nodes[n]
 	var sc Score
 	cards := int(ni.cards)
@@ -79,8 +79,8 @@ func (s *search) offerNode(n, m int32, k, f, workers int) {
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
 	// Taking k whole cards lowers the fragmentation by at most their
-	// capacity, and the stranded capacity by as much (fragBound).
-	if s.outranked(sc, fragBound(int64(k)*model.MilliCard)) {
+	// capacity, and the stranded capacity by less (fragBound).
+	if s.outranked(sc, fragMax) {
 		return
 	}
 	if !s.hostFits(n, workers) {
@@ -159,12 +159,22 @@ func (s *search) wholeFragScore(n int32, k, f, workers int) int64 {
 	}
 	var d int64
 	if fc, before, ok := s.nodeCounts(n); ok {
+		// Kept on the cluster while the node is unchanged: the first nodes
+		// of a bucket are measured again by every decision.
+		w := &s.meas.whole[n]
+		if k <= frag.MaxGPUs && w.mask&(1<<k) != 0 && w.cpu[k] == cpu && w.mem[k] == mem {
+			return int64(w.score[k])
+		}
 		after := *fc
 		for range min(k, int(s.c.free[n])) { // nodeFrag takes at most the free whole cards
 			after.add(s.shares, model.MilliCard, -1)
 			after.add(s.shares, 0, +1)
 		}
 		d = fragScore(before, s.fragOf(n, &after, cpu, mem))
+		if k <= frag.MaxGPUs {
+			w.mask |= 1 << k
+			w.score[k], w.cpu[k], w.mem[k] = int16(d), cpu, mem
+		}
 	} else {
 		d = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, k, -1, 0, cpu, mem))
 	}
@@ -202,7 +212,7 @@ func (s *search) buildNode(cd *cand, firstWorker int, out []model.Assignment) []
 // with the fewest free whole cards.
 func (s *search) searchShares() {
 	share, mem := s.job.ShareMilli, s.job.MemMiB
-	fragMax := fragBound(int64(share)) // offerShare
+	fragMax := s.fragBound(int64(share), s.job.CPUMilli) // offerShare
 	for _, m := range s.eligible {
 		mi := &s.st.models[m]
 		for b := share / 100; b < shareBuckets; b++ {
@@ -220,7 +230,7 @@ func (s *search) searchShares() {
 					if (model.MilliCard-u)/100 != b {
 						continue
 					}
-					s.offerShare(n, m, k, true)
+					s.offerShare(n, m, k, true, fragMax)
 				}
 				return true
 			})
@@ -234,7 +244,7 @@ func (s *search) searchShares() {
 				for k := int32(0); k < ni.cards; k++ {
 					g := ni.cardOff + k
 					if s.c.usedMilli[g] == 0 && s.c.usedMiB[g] == 0 {
-						s.offerShare(n, m, k, false)
+						s.offerShare(n, m, k, false, fragMax)
 						return true
 					}
 				}
@@ -244,8 +254,9 @@ func (s *search) searchShares() {
 	}
 }
 
-// offerShare scores the job's share on card k of node n.
-func (s *search) offerShare(n, m, k int32, shared bool) {
+// offerShare scores the job's share on card k of node n; fragMax bounds
+// its fragmentation component (fragBound).
+func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	ni := &s.st.nodes[n]
 	var sc Score
 	if shared {
@@ -260,9 +271,9 @@ func (s *search) offerShare(n, m, k int32, shared bool) {
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
 	// The share lowers the fragmentation by at most itself, and the
-	// stranded capacity by as much (fragBound).
+	// stranded capacity by less (fragBound).
 	share := s.job.ShareMilli
-	if s.outranked(sc, fragBound(int64(share))) {
+	if s.outranked(sc, fragMax) {
 		return
 	}
 	if !s.hostFits(n, 1) {

@@ -21,6 +21,18 @@ type fragMeasure struct {
 	ok  []bool
 	fc  []fragCounts
 	cur []float64
+	// whole holds per node the fragmentation component of taking k whole
+	// cards with a host request, valid while ok (nodeCounts clears it).
+	whole []wholeScores
+}
+
+// wholeScores caches wholeFragScore on one node: per count k of cards
+// taken, the score for the host request cpu[k], mem[k].
+type wholeScores struct {
+	mask  uint32 // bit k: entry k is known
+	score [frag.MaxGPUs + 1]int16
+	cpu   [frag.MaxGPUs + 1]int64
+	mem   [frag.MaxGPUs + 1]int64
 }
 
 // measure returns the fragmentation measure for the config's task mix.
@@ -46,7 +58,7 @@ func (c *Cluster) measure(tasks []TaskShape) *fragMeasure {
 	m := frag.NewMeasure(frag.NewDistributionOf(list, true), true)
 	n := len(c.st.nodes)
 	c.frag = &fragMeasure{tasks: cloneShapes(tasks), m: m, host: host || m.StrandRho > 0,
-		ok: make([]bool, n), fc: make([]fragCounts, n), cur: make([]float64, n)}
+		ok: make([]bool, n), fc: make([]fragCounts, n), cur: make([]float64, n), whole: make([]wholeScores, n)}
 	return c.frag
 }
 
@@ -158,6 +170,7 @@ func (s *search) nodeCounts(n int32) (fc *fragCounts, cur float64, ok bool) {
 			fc.add(s.shares, s.cardFree(g), +1)
 		}
 		fm.cur[n], fm.ok[n] = s.fragOf(n, fc, 0, 0), true
+		fm.whole[n].mask = 0
 	}
 	return &fm.fc[n], fm.cur[n], true
 }
@@ -177,9 +190,17 @@ func fragScore(before, after float64) int64 {
 }
 
 // fragBound is the most fragScore can give a placement that takes `taken`
-// thousandths of cards: FGD's measure falls by at most what is taken, and
-// so does the stranded capacity.
-func fragBound(taken int64) int64 { return fragScore(float64(2*taken+1), 0) }
+// thousandths of cards and cpu milli-cores of host CPU: FGD's measure
+// falls by at most what is taken; the stranded capacity, max(0, idle −
+// CPUFree/ρ), by at most taken − cpu/ρ (nothing when the placement brings
+// the CPU its cards need).
+func (s *search) fragBound(taken, cpu int64) int64 {
+	drop := float64(taken)
+	if rho := s.meas.m.StrandRho; rho > 0 {
+		drop += max(0, float64(taken)-float64(cpu)/rho)
+	}
+	return fragScore(drop+1, 0)
+}
 
 // bigNodeFrag is FGD's measure (cards only: no host, no stranding) for
 // nodes with more cards than package frag models, computed here in
