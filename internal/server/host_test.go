@@ -17,6 +17,9 @@ func TestNodesShowHost(t *testing.T) {
 	srv, url, _ := runServer(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t)})
 	admin := v1.NewClient(url, adminToken(t, srv))
 	ctx := context.Background()
+	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
 	j, err := admin.Submit(ctx, v1.JobSpec{Tenant: "acme", Kind: "batch", Workers: 1, CardsPerWorker: 2, CPUMilli: 5500})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,9 @@ func TestTaskMixLearnedAndKept(t *testing.T) {
 	token := adminToken(t, srv)
 	admin := v1.NewClient(url, token)
 	ctx := context.Background()
+	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
 	m, err := admin.TaskMix(ctx)
 	if err != nil {
 		t.Fatal(err)
