@@ -113,3 +113,59 @@ func TestProtocolAMatchesServerScheduler(t *testing.T) {
 		t.Fatalf("%d of %d pods placed: the sequence should fill the cluster and fail some", placed, len(seq))
 	}
 }
+
+// TestSchedulerProtocolAOracle: through the scheduler with the list's own
+// mix, protocol A leaves exactly the GPUs unallocated that the `suanli`
+// policy leaves; an unknown mix is an error.
+func TestSchedulerProtocolAOracle(t *testing.T) {
+	dir := openbDir(t)
+	nodes, pods, _, err := sim.LoadOpenb(filepath.Join(dir, "openb_node_list_gpu_node.csv"), filepath.Join(dir, "openb_pod_list_default.csv"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sim.SchedulerProtocolA(nodes, pods, 43, sim.MixOracle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpu := slices.DeleteFunc(slices.Clone(pods), func(p trace.Pod) bool { return p.NumGPU == 0 })
+	ns, ps := sim.FragSpecs(nodes, gpu)
+	cv, err := frag.RunProtocolA(ns, ps, frag.Suanli, 43, frag.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := cv.Points[len(cv.Points)-1].UnallocatedGPUs; got != want {
+		t.Fatalf("through the scheduler %.3f GPUs unallocated, protocol A's suanli %.3f", got, want)
+	}
+	if _, err := sim.SchedulerProtocolA(nodes, pods, 43, "median"); err == nil {
+		t.Fatal("an unknown mix was accepted")
+	}
+}
+
+// BenchmarkMixGap measures, on the default openb list's GPU pods, the GPUs
+// the scheduler leaves unallocated at 130% with the list's own task mix,
+// the fixed default mix and the mix learned from the arriving pods (one
+// seed per iteration, from 42):
+//
+//	go test ./internal/sim -run XXX -bench MixGap -benchtime 3x
+func BenchmarkMixGap(b *testing.B) {
+	dir := openbDir(b)
+	nodes, pods, _, err := sim.LoadOpenb(filepath.Join(dir, "openb_node_list_gpu_node.csv"), filepath.Join(dir, "openb_pod_list_default.csv"), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum := map[string]float64{}
+	n := 0
+	for b.Loop() {
+		for _, mix := range []string{sim.MixOracle, sim.MixFixed, sim.MixLearned} {
+			u, err := sim.SchedulerProtocolA(nodes, pods, uint64(42+n), mix)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sum[mix] += u
+		}
+		n++
+	}
+	for mix, u := range sum {
+		b.ReportMetric(u/float64(n), "unalloc-gpus-"+mix)
+	}
+}

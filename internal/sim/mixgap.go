@@ -1,0 +1,114 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/sched"
+	"github.com/suanli/suanli/internal/sched/frag"
+	"github.com/suanli/suanli/internal/trace"
+)
+
+// Task mixes the scheduler can measure fragmentation against in
+// SchedulerProtocolA.
+const (
+	MixOracle  = "oracle"  // the pod list's own typical tasks (protocol A's)
+	MixFixed   = "fixed"   // sched.DefaultTypicalTasks
+	MixLearned = "learned" // sched.Mix, from its prior, learning from the arriving pods
+)
+
+// SchedulerProtocolA runs protocol A's sequence of the GPU pods of a list
+// (seed) through the server's scheduler — sched.Schedule on the openb
+// cluster, nodes in the protocol's tie order, fragmentation only, every
+// candidate examined — measuring against the named task mix, and returns
+// the GPUs left unallocated at the end (130% arrived). With MixOracle it
+// places every pod as protocol A's `suanli` policy does.
+func SchedulerProtocolA(nodes []trace.Node, pods []trace.Pod, seed uint64, mix string) (float64, error) {
+	pods = slices.DeleteFunc(slices.Clone(pods), func(p trace.Pod) bool { return p.NumGPU == 0 })
+	ns, ps := FragSpecs(nodes, pods)
+	fc, tasks, err := frag.Setup(ns, ps)
+	if err != nil {
+		return 0, err
+	}
+	seq, _ := frag.Sequence(fc, tasks, seed, 1.3)
+	order := make([]int, len(nodes))
+	for i, r := range fc.Rank {
+		order[r] = i
+	}
+	oc, err := OpenbNetworkInOrder(nodes, order, nil)
+	if err != nil {
+		return 0, err
+	}
+	cfg := sched.Config{Weights: sched.Weights{Frag: 1}, Candidates: 1 << 20, Alternatives: -1}
+	var learn *sched.Mix
+	switch mix {
+	case MixOracle:
+		cfg.TypicalTasks = OracleMix(fc, frag.NewDistribution(tasks, frag.DefaultCoverage, false))
+	case MixFixed:
+		cfg.TypicalTasks = sched.DefaultTypicalTasks
+	case MixLearned:
+		learn = sched.NewMix(sched.MixConfig{}, nil)
+		cfg.TypicalTasks = learn.TypicalTasks()
+	default:
+		return 0, fmt.Errorf("unknown task mix %q: use %s, %s or %s", mix, MixOracle, MixFixed, MixLearned)
+	}
+	c := sched.NewCluster(oc.Net)
+	var allocated int64
+	for i := range seq {
+		job := taskJob(fc, &seq[i], i)
+		if learn != nil && learn.Observe(&job) {
+			cfg.TypicalTasks = learn.TypicalTasks()
+		}
+		d := sched.Schedule(c, &job, sched.Input{}, cfg)
+		if !d.Placed() {
+			continue
+		}
+		if err := c.Apply(*d.Placement); err != nil {
+			return 0, err
+		}
+		allocated += seq[i].GPUMilliTotal()
+	}
+	return float64(fc.CapacityMilli-allocated) / frag.MilliPerGPU, nil
+}
+
+// OracleMix is a protocol A distribution as the scheduler's task mix, in
+// its order, with its counts as popularities and models as catalog ids.
+func OracleMix(fc *frag.Cluster, d *frag.Distribution) []sched.TaskShape {
+	var mix []sched.TaskShape
+	for _, tt := range d.Tasks {
+		shape := sched.TaskShape{CPUMilli: tt.CPUMilli, HostMemMiB: tt.MemMiB, PopularityMilli: tt.Count}
+		if tt.Share() {
+			shape.ShareMilli = int(tt.GPUMilli)
+		} else {
+			shape.Cards = int(tt.NumGPU)
+		}
+		shape.Models = catalogIDs(fc, tt.Models)
+		if tt.Models&frag.UnknownModel != 0 {
+			shape.Models = append(shape.Models, "no-such-model")
+		}
+		mix = append(mix, shape)
+	}
+	return mix
+}
+
+// taskJob is a protocol A task as a batch job of the scheduler.
+func taskJob(fc *frag.Cluster, tk *frag.Task, i int) model.Job {
+	job := model.Job{ID: model.JobID(fmt.Sprint("pod-", i)), Tenant: "openb", Kind: model.Batch, Workers: 1,
+		CPUMilli: tk.CPUMilli, HostMemMiB: tk.MemMiB, Models: catalogIDs(fc, tk.Models)}
+	if tk.Share() {
+		job.ShareMilli = int(tk.GPUMilli)
+	} else {
+		job.CardsPerWorker = int(tk.NumGPU)
+	}
+	return job
+}
+
+func catalogIDs(fc *frag.Cluster, s frag.ModelSet) []string {
+	var ids []string
+	for _, name := range fc.ModelNames(s) {
+		id, _ := OpenbModelID(name)
+		ids = append(ids, id)
+	}
+	return ids
+}
