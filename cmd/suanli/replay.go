@@ -75,6 +75,10 @@ func newReplayCmd() *cobra.Command {
   --protocol time  the pods arrive and leave at the trace's times on the openb cluster
                    and are placed by the same core as the server: queueing delay,
                    utilisation and fragmentation over time, job completion.
+  --protocol mix   protocol A's sequences of the list's GPU pods through the server's
+                   scheduler, measuring fragmentation against the list's own task mix,
+                   the mix it learns from the arriving pods, and the fixed default mix:
+                   unallocated GPUs at 130%, mean and spread over seeds.
   --synthetic month  a seeded synthetic national month (about a million jobs) on
                    --network, replayed through the core.
   --gavel JOBS     Gavel's (OSDI '20) job stream on its cluster (--cluster), through the core:
@@ -93,7 +97,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runReplay(cmd, &cfg) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.protocol, "protocol", "fgd", "fgd (FGD's protocol A) or time (protocol B, through the core)")
+	f.StringVar(&cfg.protocol, "protocol", "fgd", "fgd (FGD's protocol A), mix (protocol A through the scheduler, per task mix) or time (protocol B, through the core)")
 	f.StringVar(&cfg.tracePath, "trace", "", "openb pod list (default: "+openbRel+"/openb_pod_list_default.csv)")
 	f.StringVar(&cfg.nodesPath, "nodes", "", "openb node list (default: openb_node_list_gpu_node.csv next to the trace)")
 	f.IntVar(&cfg.seeds, "seeds", sim.DefaultSeeds, "protocol A: number of seeds")
@@ -134,9 +138,12 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 	}
 	synthetic := cfg.synthetic != "" || cfg.jobsPath != ""
 	switch cfg.protocol {
-	case "fgd", "time":
+	case "fgd", "time", "mix":
 	default:
-		errs = append(errs, fmt.Errorf("--protocol %q: use fgd or time", cfg.protocol))
+		errs = append(errs, fmt.Errorf("--protocol %q: use fgd, mix or time", cfg.protocol))
+	}
+	if cfg.protocol == "mix" && (cmd.Flags().Changed("policies") || cfg.plotPath != "") {
+		errs = append(errs, errors.New("--protocol mix runs the server's scheduler (one policy) and has no plot: drop --policies and --plot"))
 	}
 	if cfg.synthetic != "" {
 		if _, ok := sim.SyntheticSpans[cfg.synthetic]; !ok {
@@ -162,7 +169,7 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 		if cmd.Flags().Changed("policies") || cmd.Flags().Changed("seeds") {
 			errs = append(errs, errors.New("--policies and --seeds apply to --protocol fgd only (the core has one policy)"))
 		}
-	} else if err := sim.CheckPolicies(cfg.policies); err != nil {
+	} else if err := sim.CheckPolicies(cfg.policies); cfg.protocol != "mix" && err != nil {
 		errs = append(errs, err)
 	}
 	if cfg.compress < 1 || cfg.compress > 1_000_000 {
@@ -271,6 +278,17 @@ func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
 			return inputErr(err)
 		}
 		report, table, plot = r, sim.TimedTable(r), func(w io.Writer) error { return sim.PlotTimed(w, r) }
+	case cfg.protocol == "mix":
+		if err := cfg.paths(); err != nil {
+			return err
+		}
+		r, err := sim.RunMixGap(ctx, sim.MixGapConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath,
+			Seeds: sim.Seeds(cfg.firstSeed, cfg.seeds), SkipBad: cfg.skipBad, Workers: cfg.workers,
+			Progress: bar.update("protocol A through the scheduler")})
+		if err != nil {
+			return inputErr(err)
+		}
+		report, table = r, sim.MixGapTable(r)
 	default:
 		if err := cfg.paths(); err != nil {
 			return err

@@ -1,8 +1,14 @@
 package sim
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/sched"
@@ -111,4 +117,83 @@ func catalogIDs(fc *frag.Cluster, s frag.ModelSet) []string {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// MixGapConfig sets up RunMixGap.
+type MixGapConfig struct {
+	NodesPath, PodsPath string
+	Seeds               []uint64 // default 1..DefaultSeeds
+	SkipBad             bool
+	Workers             int // runs in parallel (default GOMAXPROCS)
+	Progress            ProgressFunc
+}
+
+// MixGapReport is the GPUs left unallocated at 130% by the server's
+// scheduler on protocol A's sequences, per task mix, over the seeds.
+type MixGapReport struct {
+	Protocol    string          `json:"protocol"` // "mix"
+	Trace       string          `json:"trace"`
+	Seeds       []uint64        `json:"seeds"`
+	Unallocated map[string]Stat `json:"unallocated_gpus"` // by mix
+}
+
+// MixNames lists the task mixes, in report order.
+var MixNames = []string{MixOracle, MixLearned, MixFixed}
+
+// RunMixGap runs SchedulerProtocolA for every mix and seed, in parallel.
+func RunMixGap(ctx context.Context, cfg MixGapConfig) (*MixGapReport, error) {
+	nodes, pods, _, err := LoadOpenb(cfg.NodesPath, cfg.PodsPath, cfg.SkipBad)
+	if err != nil {
+		return nil, err
+	}
+	seeds := cfg.Seeds
+	if len(seeds) == 0 {
+		seeds = Seeds(1, DefaultSeeds)
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	res := make([][]float64, len(MixNames))
+	for i := range res {
+		res[i] = make([]float64, len(seeds))
+	}
+	prog := newProgress(cfg.Progress, len(MixNames)*len(seeds))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for mi, mix := range MixNames {
+		for si, seed := range seeds {
+			g.Go(func() error {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				u, err := SchedulerProtocolA(nodes, pods, seed, mix)
+				if err != nil {
+					return fmt.Errorf("mix %s, seed %d: %w", mix, seed, err)
+				}
+				res[mi][si] = u
+				prog.set(mi*len(seeds)+si, 1, 1)
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	r := &MixGapReport{Protocol: "mix", Trace: filepath.Base(cfg.PodsPath), Seeds: seeds, Unallocated: map[string]Stat{}}
+	for mi, mix := range MixNames {
+		r.Unallocated[mix] = NewStat(res[mi])
+	}
+	return r, nil
+}
+
+// MixGapTable is the report as text.
+func MixGapTable(r *MixGapReport) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Protocol A through the server's scheduler (GPU pods of %s, %d seeds): GPUs unallocated at 130%%\n", r.Trace, len(r.Seeds))
+	for _, mix := range MixNames {
+		s := r.Unallocated[mix]
+		fmt.Fprintf(&b, "  %-8s %6.1f ± %4.1f  (%+.1f vs the list's own mix)\n", mix, s.Mean, s.Std, s.Mean-r.Unallocated[MixOracle].Mean)
+	}
+	return b.String()
 }
