@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/suanli/suanli/internal/core"
+	"github.com/suanli/suanli/internal/sched"
 	"github.com/suanli/suanli/internal/sim"
 	"github.com/suanli/suanli/internal/trace"
 )
@@ -45,10 +47,11 @@ type replayConfig struct {
 	writeJobs string   // write the synthetic jobs as JSON lines
 	asJSON    bool
 	plotPath  string
-	timing    bool  // add wall time and peak memory to the output
-	workers   int   // protocol A runs in parallel; default GOMAXPROCS
-	samples   int   // time series points; default 240
-	compress  int64 // protocol B: divide arrival times by this; default 1
+	timing    bool   // add wall time and peak memory to the output
+	workers   int    // protocol A runs in parallel; default GOMAXPROCS
+	samples   int    // time series points; default 240
+	compress  int64  // protocol B: divide arrival times by this; default 1
+	mix       string // time-based replays: fixed or learned task mix; default fixed
 	net       netFlags
 
 	// Gavel's benchmark
@@ -112,6 +115,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.BoolVar(&cfg.timing, "timing", false, "add wall time and peak memory to the report")
 	f.IntVar(&cfg.workers, "workers", 0, "protocol A: runs in parallel (default: the CPUs)")
 	f.IntVar(&cfg.samples, "samples", 240, "time-based replays: points in the time series")
+	f.StringVar(&cfg.mix, "mix", "fixed", "time-based replays (--protocol time, --synthetic, --jobs): the scheduler's task mix, fixed (the default mix) or learned from the arriving jobs, as the server does")
 	f.Int64Var(&cfg.compress, "compress", 1, "protocol time: divide the pods' arrival times by this, raising the load (run times stay)")
 	f.StringVar(&cfg.gavelPath, "gavel", "", "replay Gavel's job stream (JSON lines) on --cluster; needs --throughputs")
 	f.Int64Var(&cfg.gavelSeed, "gavel-seed", -1, "replay a stream drawn from Gavel's generator distribution with this seed (7,000 jobs); needs --throughputs")
@@ -177,6 +181,12 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 	}
 	if cmd.Flags().Changed("compress") && (cfg.protocol != "time" || synthetic) {
 		errs = append(errs, errors.New("--compress applies to --protocol time only"))
+	}
+	switch {
+	case cfg.mix != "fixed" && cfg.mix != "learned":
+		errs = append(errs, fmt.Errorf("--mix %q: use fixed or learned", cfg.mix))
+	case cmd.Flags().Changed("mix") && cfg.protocol != "time" && !synthetic:
+		errs = append(errs, errors.New("--mix applies to time-based replays (--protocol time, --synthetic, --jobs); --protocol mix compares the mixes on protocol A"))
 	}
 	if cfg.samples < 2 || cfg.samples > 100000 {
 		errs = append(errs, fmt.Errorf("--samples %d: use 2..100000", cfg.samples))
@@ -273,7 +283,7 @@ func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
 			return err
 		}
 		r, err := sim.RunTimed(ctx, sim.TimedConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, SkipBad: cfg.skipBad,
-			Samples: cfg.samples, Compress: cfg.compress, Progress: bar.update("replaying pods")})
+			Samples: cfg.samples, Compress: cfg.compress, Progress: bar.update("replaying pods"), Core: cfg.coreConfig()})
 		if err != nil {
 			return inputErr(err)
 		}
@@ -333,12 +343,22 @@ func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
 	return nil
 }
 
+// coreConfig is the core's configuration for time-based replays: the
+// learned task mix with --mix learned.
+func (cfg *replayConfig) coreConfig() core.Config {
+	var cc core.Config
+	if cfg.mix == "learned" {
+		cc.Mix = &sched.MixConfig{}
+	}
+	return cc
+}
+
 func (cfg *replayConfig) runSynthetic(ctx context.Context, bar *bar) (*sim.TimedReport, error) {
 	net, err := cfg.net.load()
 	if err != nil {
 		return nil, err
 	}
-	sc := sim.SyntheticConfig{Samples: cfg.samples, Progress: bar.update("replaying jobs")}
+	sc := sim.SyntheticConfig{Samples: cfg.samples, Progress: bar.update("replaying jobs"), Core: cfg.coreConfig()}
 	sc.Core.Seed = cfg.firstSeed
 	if cfg.jobsPath != "" {
 		f, err := os.Open(cfg.jobsPath)

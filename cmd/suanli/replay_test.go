@@ -22,6 +22,8 @@ func TestReplayBadFlags(t *testing.T) {
 	}{
 		{[]string{"replay", "--protocol", "nope"}, `--protocol "nope": use fgd, mix or time`},
 		{[]string{"replay", "--protocol", "mix", "--policies", "fgd", "--trace", fixturePods}, "--protocol mix runs the server's scheduler"},
+		{[]string{"replay", "--protocol", "time", "--mix", "median"}, `--mix "median": use fixed or learned`},
+		{[]string{"replay", "--mix", "learned", "--trace", fixturePods}, "--mix applies to time-based replays"},
 		{[]string{"replay", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"replay", "--seeds", "0", "--trace", fixturePods}, "--seeds 0"},
 		{[]string{"replay", "--policies", "fgd,nope", "--trace", fixturePods}, `unknown policy "nope"`},
