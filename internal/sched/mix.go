@@ -17,8 +17,8 @@ import (
 //
 // Decay is applied per batch of Every arrivals: each batch multiplies
 // every weight by 2^(−Every/HalfLife); the typical tasks (TypicalTasks)
-// change only then, so that the scheduler's cached measure stays valid
-// between batches.
+// change only then, and only when they have drifted by DriftMilli, so
+// that the scheduler's cached measure stays valid between changes.
 type Mix struct {
 	cfg   MixConfig
 	state MixState
@@ -41,6 +41,10 @@ type MixConfig struct {
 	// FGD authors' 0.95); MaxShapes bounds the shapes kept (default 256).
 	Coverage  float64 `json:"coverage"`
 	MaxShapes int     `json:"max_shapes"`
+	// DriftMilli is how much popularity (thousandths) must move, or the
+	// shapes change, before the typical tasks in use are replaced (default
+	// 20): each replacement drops the scheduler's per-node caches.
+	DriftMilli int `json:"drift_milli"`
 }
 
 func (c MixConfig) withDefaults() MixConfig {
@@ -61,6 +65,9 @@ func (c MixConfig) withDefaults() MixConfig {
 	}
 	if c.MaxShapes <= 0 {
 		c.MaxShapes = 256
+	}
+	if c.DriftMilli <= 0 {
+		c.DriftMilli = 20
 	}
 	return c
 }
@@ -120,6 +127,9 @@ func NewMix(cfg MixConfig, st *MixState) *Mix {
 	}
 	m.normalize()
 	m.cur = m.typical()
+	if st != nil && len(st.Shapes) > 0 && len(st.Typical) > 0 {
+		m.cur = cloneShapes(st.Typical) // the tasks in use, drift and all
+	}
 	return m
 }
 
@@ -147,9 +157,32 @@ func (m *Mix) Observe(j *model.Job) bool {
 		return false
 	}
 	m.fold()
-	m.cur = m.typical()
+	if next := m.typical(); drift(m.cur, next) >= m.cfg.DriftMilli {
+		m.cur = next
+	}
 	return true
 }
+
+// drift is how far apart two lists of typical tasks are, in thousandths:
+// the popularity that moved (half the L1 distance), 1000 when the shapes
+// differ.
+func drift(a, b []TaskShape) int {
+	if len(a) != len(b) {
+		return 1000
+	}
+	d := 0
+	for i := range a {
+		x, y := a[i], b[i]
+		x.PopularityMilli, y.PopularityMilli = 0, 0
+		if !x.equal(y) {
+			return 1000
+		}
+		d += abs(a[i].PopularityMilli - b[i].PopularityMilli)
+	}
+	return d / 2
+}
+
+func abs(x int) int { return max(x, -x) }
 
 func (m *Mix) pending() int {
 	var n float64

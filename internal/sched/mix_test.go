@@ -104,3 +104,23 @@ func TestMixStateRoundTrip(t *testing.T) {
 		t.Fatalf("the restored mix learns differently:\n%s\n%s", x, y)
 	}
 }
+
+// TestMixDrift: the typical tasks in use change only once the learned mix
+// has drifted by DriftMilli (each change drops the scheduler's caches).
+func TestMixDrift(t *testing.T) {
+	m := NewMix(MixConfig{Every: 10, PriorWeight: 10_000}, nil)
+	before := m.TypicalTasks()
+	one := model.Job{Kind: model.Batch, Workers: 1, CardsPerWorker: 1, CPUMilli: 8000}
+	for range 10 {
+		m.Observe(&one)
+	}
+	if got := m.TypicalTasks(); !slices.EqualFunc(got, before, TaskShape.equal) {
+		t.Fatalf("10 arrivals against a prior of 10,000 changed the mix in use:\n%+v\n%+v", before, got)
+	}
+	for range 3000 {
+		m.Observe(&one)
+	}
+	if got := m.TypicalTasks(); got[0].PopularityMilli <= before[0].PopularityMilli+20 {
+		t.Fatalf("3,010 arrivals of one shape left the mix in use at %+v (was %+v)", got[0], before[0])
+	}
+}
