@@ -105,6 +105,7 @@ func init() {
 	register(newJobsCmd)
 	register(newJobCmd)
 	register(newExplainCmd)
+	register(newWorkloadCmd)
 	register(newCancelCmd)
 	register(newUsageCmd)
 	register(newAuditCmd)
@@ -294,6 +295,38 @@ func newExplainCmd() *cobra.Command {
 				fmt.Fprintf(out, "runner-up:  %s %s %s, %s: %s\n", a.Scope, a.Where, a.Model, cards, scoreText(a.Score))
 			}
 			return nil
+		}, nil)
+}
+
+func newWorkloadCmd() *cobra.Command {
+	return clientCmd("workload", "The task mix the scheduler measures fragmentation against, learned from the jobs submitted", cobra.NoArgs,
+		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, _ []string) error {
+			m, err := c.TaskMix(ctx)
+			if err != nil {
+				return err
+			}
+			if cc.json {
+				return printJSON(out, m)
+			}
+			if m.Learned {
+				fmt.Fprintf(out, "learned from %d workers (half-life %d workers)\n", m.Observed, m.HalfLifeWorkers)
+			} else {
+				fmt.Fprintln(out, "nothing learned yet: the prior")
+			}
+			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "SHAPE\tCPU CORES\tMEM GIB\tMODELS\tPOPULARITY ‰\t")
+			for _, t := range m.Typical {
+				shape := fmt.Sprintf("%d cards", t.Cards)
+				if t.Cards == 0 {
+					shape = fmt.Sprintf("%d‰ of a card", t.ShareMilli)
+				}
+				models := strings.Join(t.Models, ",")
+				if models == "" {
+					models = "any"
+				}
+				fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%s\t%d\t\n", shape, float64(t.CPUMilli)/1000, float64(t.HostMemMiB)/1024, models, t.PopularityMilli)
+			}
+			return tw.Flush()
 		}, nil)
 }
 

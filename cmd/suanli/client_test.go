@@ -85,6 +85,9 @@ func TestClientDrivesAJob(t *testing.T) {
 		!strings.Contains(out, "chosen:     score") || !strings.Contains(out, "runner-up:  domain ") {
 		t.Fatalf("explain: %v\n%s", err, out)
 	}
+	if out, err = run(t, "workload", "--config", cfg); err != nil || !strings.Contains(out, "POPULARITY") || !strings.Contains(out, "8 cards") {
+		t.Fatalf("workload: %v\n%s", err, out)
+	}
 	if out, err = run(t, "job", id, "--config", cfg); err != nil || !strings.Contains(out, `"assignments"`) {
 		t.Fatalf("job: %v\n%s", err, out)
 	}
