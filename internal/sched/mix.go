@@ -41,6 +41,10 @@ type MixConfig struct {
 	// FGD authors' 0.95); MaxShapes bounds the shapes kept (default 256).
 	Coverage  float64 `json:"coverage"`
 	MaxShapes int     `json:"max_shapes"`
+	// MaxShares bounds the distinct per-card shares of the typical tasks
+	// (default 16, what the scheduler measures from per-node counts);
+	// lighter shapes with other shares are left out.
+	MaxShares int `json:"max_shares"`
 	// DriftMilli is how much popularity (thousandths) must move, or the
 	// shapes change, before the typical tasks in use are replaced (default
 	// 20): each replacement drops the scheduler's per-node caches.
@@ -65,6 +69,9 @@ func (c MixConfig) withDefaults() MixConfig {
 	}
 	if c.MaxShapes <= 0 {
 		c.MaxShapes = 256
+	}
+	if c.MaxShares <= 0 || c.MaxShares > fragShares {
+		c.MaxShares = fragShares
 	}
 	if c.DriftMilli <= 0 {
 		c.DriftMilli = 20
@@ -232,8 +239,9 @@ func (m *Mix) normalize() {
 	}
 }
 
-// typical is the heaviest shapes covering Coverage of the weight, with
-// popularities in thousandths of what they cover.
+// typical is the heaviest shapes covering Coverage of the weight (of at
+// most MaxShares distinct shares), with popularities in thousandths of
+// what they cover.
 func (m *Mix) typical() []TaskShape {
 	var total float64
 	for _, s := range m.state.Shapes {
@@ -241,9 +249,20 @@ func (m *Mix) typical() []TaskShape {
 	}
 	var kept []MixWeight
 	var cum float64
+	var shares []int // distinct per-card shares of the kept shapes
 	for _, s := range m.state.Shapes {
 		if cum >= m.cfg.Coverage*total {
 			break
+		}
+		sh := s.ShareMilli
+		if s.Cards > 0 {
+			sh = model.MilliCard
+		}
+		if !slices.Contains(shares, sh) {
+			if len(shares) == m.cfg.MaxShares {
+				continue // a share the scheduler's fast measure cannot tell apart
+			}
+			shares = append(shares, sh)
 		}
 		kept = append(kept, s)
 		cum += s.Weight

@@ -124,3 +124,21 @@ func TestMixDrift(t *testing.T) {
 		t.Fatalf("3,010 arrivals of one shape left the mix in use at %+v (was %+v)", got[0], before[0])
 	}
 }
+
+// TestMixMaxShares: the typical tasks have at most MaxShares distinct
+// per-card shares, the heaviest kept.
+func TestMixMaxShares(t *testing.T) {
+	m := NewMix(MixConfig{Every: 1, PriorWeight: 1, MaxShares: 3, Coverage: 1}, nil)
+	for i := range 40 {
+		for range 40 - i { // share 10·(i+1) arrives 40−i times: lighter as it grows
+			m.Observe(&model.Job{Kind: model.Inference, Workers: 1, ShareMilli: 10 * (i + 1)})
+		}
+	}
+	shares := map[int]bool{}
+	for _, s := range m.TypicalTasks() {
+		shares[s.ShareMilli+1000*s.Cards] = true
+	}
+	if len(shares) != 3 || !shares[10] || !shares[20] || !shares[30] {
+		t.Fatalf("typical shares %v, want the 3 heaviest (10, 20, 30)", shares)
+	}
+}
