@@ -267,12 +267,12 @@ func (c *Core) Step(ev Event) error {
 	switch ev := ev.(type) {
 	case JobSubmitted:
 		c.submit(ev.Job)
-		if c.mix != nil && c.mix.Observe(&ev.Job) {
-			c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
-			c.mixVersion++
-		}
+		c.observe(&ev.Job)
 	case JobRestored:
 		c.restore(ev)
+		if ev.Position == 0 { // stored before any core queued it: a new arrival
+			c.observe(&ev.Job)
+		}
 	case JobCancelled:
 		c.end(ev.Job, model.Cancelled)
 	case JobFinished:
@@ -490,4 +490,12 @@ func (c *Core) Workload() (st sched.MixState, version uint64, ok bool) {
 		return sched.MixState{}, 0, false
 	}
 	return c.mix.State(), c.mixVersion, true
+}
+
+// observe teaches the learned task mix a job's arrival.
+func (c *Core) observe(j *model.Job) {
+	if c.mix != nil && c.mix.Observe(j) {
+		c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
+		c.mixVersion++
+	}
 }
