@@ -274,6 +274,12 @@ func (c *Client) Nodes(ctx context.Context, site string) ([]Node, error) {
 	return ns, c.do(ctx, http.MethodGet, path, nil, &ns)
 }
 
+// TaskMix returns the task mix the scheduler has learned.
+func (c *Client) TaskMix(ctx context.Context) (*TaskMix, error) {
+	var m TaskMix
+	return &m, c.do(ctx, http.MethodGet, "/v1/scheduler/workload", nil, &m)
+}
+
 // Health returns the server's readiness.
 func (c *Client) Health(ctx context.Context) (*Health, error) {
 	var h Health

@@ -21,6 +21,8 @@ var JobSpecFields = []FieldDoc{
 	{"cards_per_worker", "int", "whole cards per worker; 0 with share_milli asks for a fraction of one card, 0 with compute_gflops lets the scheduler size it"},
 	{"share_milli", "int", "a fraction of one card per worker, in thousandths (1 to 999); inference and batch only"},
 	{"mem_mib", "int", "card memory of a fractional share, MiB"},
+	{"cpu_milli", "int", "host CPU per worker in thousandths of a core (0: the kind's default per card: gang 8 cores, inference 4, batch 4; a share its fraction)"},
+	{"host_mem_mib", "int", "host memory per worker, MiB (0: the kind's default per card: gang 64 GiB, inference 32, batch 16; a share its fraction)"},
 	{"models", "[]string", "acceptable accelerator models, catalog ids (see `suanli catalog`); empty: any model the other constraints allow"},
 	{"compute_gflops", "int", "instead of cards_per_worker: the FP16 throughput wanted in total over all workers, in GFLOPS (1 PFLOPS = 1000000); the scheduler turns it into a card count per candidate model"},
 	{"efficiency_milli", "int", "with compute_gflops: the share of peak FP16 the job achieves, in thousandths (default 1000)"},

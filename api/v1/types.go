@@ -41,14 +41,20 @@ const (
 // JobSpec is what a client submits: the shape of the work and its
 // constraints. Tenant defaults to the caller's own tenant.
 type JobSpec struct {
-	Tenant          string   `json:"tenant,omitempty"`
-	Name            string   `json:"name,omitempty"`
-	Kind            string   `json:"kind"`
-	Priority        int      `json:"priority,omitempty"`
-	Workers         int      `json:"workers"`
-	CardsPerWorker  int      `json:"cards_per_worker,omitempty"`
-	ShareMilli      int      `json:"share_milli,omitempty"`
-	MemMiB          int64    `json:"mem_mib,omitempty"`
+	Tenant         string `json:"tenant,omitempty"`
+	Name           string `json:"name,omitempty"`
+	Kind           string `json:"kind"`
+	Priority       int    `json:"priority,omitempty"`
+	Workers        int    `json:"workers"`
+	CardsPerWorker int    `json:"cards_per_worker,omitempty"`
+	ShareMilli     int    `json:"share_milli,omitempty"`
+	MemMiB         int64  `json:"mem_mib,omitempty"`
+	// CPUMilli and HostMemMiB are the host CPU (thousandths of a core) and
+	// memory each worker needs besides its cards; zero takes the kind's
+	// default per card (gang 8 cores and 64 GiB, inference 4 and 32,
+	// batch 4 and 16; a share its fraction).
+	CPUMilli        int64    `json:"cpu_milli,omitempty"`
+	HostMemMiB      int64    `json:"host_mem_mib,omitempty"`
 	Models          []string `json:"models,omitempty"`
 	ComputeGFLOPS   int64    `json:"compute_gflops,omitempty"`
 	EfficiencyMilli int      `json:"efficiency_milli,omitempty"`
@@ -137,10 +143,17 @@ type Node struct {
 	Model  string `json:"model"`
 	Cards  int    `json:"cards"`
 	// AllocatedMilli is the cards live placements hold, in thousandths.
-	AllocatedMilli int64  `json:"allocated_milli"`
-	State          string `json:"state"`
-	Healthy        bool   `json:"healthy"`
-	Reason         string `json:"reason,omitempty"`
+	AllocatedMilli int64 `json:"allocated_milli"`
+	// The host: CPU in thousandths of a core and memory in MiB, and what
+	// live placements hold of them. Zero capacity: the node gives none
+	// (not limited).
+	CPUMilli          int64  `json:"cpu_milli"`
+	CPUAllocatedMilli int64  `json:"cpu_allocated_milli"`
+	MemMiB            int64  `json:"mem_mib"`
+	MemAllocatedMiB   int64  `json:"mem_allocated_mib"`
+	State             string `json:"state"`
+	Healthy           bool   `json:"healthy"`
+	Reason            string `json:"reason,omitempty"`
 	// The agent's report, for registered nodes.
 	Agent        string       `json:"agent,omitempty"`
 	Address      string       `json:"address,omitempty"`
@@ -170,7 +183,9 @@ type Assignment struct {
 	// in thousandths of the whole step, sized by the scheduler so that
 	// every chip's step takes about as long; the worker sees it as
 	// SUANLI_WORK_SHARE. 0: an equal share (1/workers).
-	WorkShareMilli int `json:"work_share_milli,omitempty"`
+	WorkShareMilli int   `json:"work_share_milli,omitempty"`
+	CPUMilli       int64 `json:"cpu_milli,omitempty"`
+	HostMemMiB     int64 `json:"host_mem_mib,omitempty"`
 }
 
 // JobList is one page of jobs; Next, when set, is the cursor of the next
@@ -190,6 +205,31 @@ type Explanation struct {
 	Best       string         `json:"best,omitempty"`
 	Unblock    []string       `json:"unblock,omitempty"`
 	Details    []string       `json:"details,omitempty"`
+	// Score is the chosen placement's score and Alternatives the runner-ups
+	// the scheduler weighed against it, best first (placed jobs).
+	Score        *Score        `json:"score,omitempty"`
+	Alternatives []Alternative `json:"alternatives,omitempty"`
+}
+
+// Score is a placement's score: each component 0..1000 (higher is
+// better) and their weighted total.
+type Score struct {
+	Total         int64 `json:"total"`
+	Frag          int64 `json:"frag"`
+	Topology      int64 `json:"topology"`
+	Heterogeneity int64 `json:"heterogeneity"`
+	Cost          int64 `json:"cost"`
+}
+
+// Alternative is a runner-up placement: its scope (card, node, domain,
+// site, sites), where (the node, domain or site; the first of several),
+// the model, the whole cards (0 for a share) and its score.
+type Alternative struct {
+	Scope string `json:"scope"`
+	Where string `json:"where"`
+	Model string `json:"model"`
+	Cards int    `json:"cards"`
+	Score Score  `json:"score"`
 }
 
 // Tenant is an organisation that submits jobs, with its quota.
@@ -508,11 +548,33 @@ type DryRun struct {
 	Alternatives []string `json:"alternatives,omitempty"`
 }
 
-// Score is a placement's score: the weighted total and its components.
-type Score struct {
-	Total         int64 `json:"total"`
-	Frag          int64 `json:"frag"`
-	Topology      int64 `json:"topology"`
-	Heterogeneity int64 `json:"heterogeneity"`
-	Cost          int64 `json:"cost"`
+// TaskShape is one shape of task in the scheduler's task mix: Cards whole
+// cards or a ShareMilli share of one card per worker, the host CPU and
+// memory, the models named (none: any) and its popularity in thousandths.
+type TaskShape struct {
+	Cards           int      `json:"cards,omitempty"`
+	ShareMilli      int      `json:"share_milli,omitempty"`
+	CPUMilli        int64    `json:"cpu_milli,omitempty"`
+	HostMemMiB      int64    `json:"host_mem_mib,omitempty"`
+	Models          []string `json:"models,omitempty"`
+	PopularityMilli int      `json:"popularity_milli,omitempty"`
+}
+
+// WeightedShape is a learned shape and its decayed weight, in arrivals.
+type WeightedShape struct {
+	TaskShape
+	Weight float64 `json:"weight"`
+}
+
+// TaskMix is the task mix the scheduler measures fragmentation against,
+// learned from the jobs submitted: Observed worker arrivals, decayed with
+// HalfLifeWorkers, Typical the shapes in use now (covering 95% of the
+// weight) and Shapes every shape kept, heaviest first. Learned is false
+// while the scheduler has no stored mix (it uses its prior).
+type TaskMix struct {
+	Learned         bool            `json:"learned"`
+	Observed        int64           `json:"observed"`
+	HalfLifeWorkers int             `json:"half_life_workers"`
+	Typical         []TaskShape     `json:"typical"`
+	Shapes          []WeightedShape `json:"shapes"`
 }

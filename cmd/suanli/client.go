@@ -152,6 +152,7 @@ func init() {
 	register(newJobsCmd)
 	register(newJobCmd)
 	register(newExplainCmd)
+	register(newWorkloadCmd)
 	register(newCancelCmd)
 	register(newUsageCmd)
 	register(newAuditCmd)
@@ -491,7 +492,49 @@ func newExplainCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "%s: %s\n%s\n", e.Job, e.State, e.Summary)
 			writeExplanationBody(out, e)
+			if e.Score != nil {
+				fmt.Fprintf(out, "chosen:     %s\n", scoreText(*e.Score))
+			}
+			for _, a := range e.Alternatives {
+				cards := fmt.Sprintf("%d cards", a.Cards)
+				if a.Cards == 0 {
+					cards = "a share"
+				}
+				fmt.Fprintf(out, "runner-up:  %s %s %s, %s: %s\n", a.Scope, a.Where, a.Model, cards, scoreText(a.Score))
+			}
 			return nil
+		}, nil)
+}
+
+func newWorkloadCmd() *cobra.Command {
+	return clientCmd("workload", "The task mix the scheduler measures fragmentation against, learned from the jobs submitted", cobra.NoArgs,
+		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, _ []string) error {
+			m, err := c.TaskMix(ctx)
+			if err != nil {
+				return err
+			}
+			if cc.json {
+				return printJSON(out, m)
+			}
+			if m.Learned {
+				fmt.Fprintf(out, "learned from %d workers (half-life %d workers)\n", m.Observed, m.HalfLifeWorkers)
+			} else {
+				fmt.Fprintln(out, "nothing learned yet: the prior")
+			}
+			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "SHAPE\tCPU CORES\tMEM GIB\tMODELS\tPOPULARITY ‰\t")
+			for _, t := range m.Typical {
+				shape := fmt.Sprintf("%d cards", t.Cards)
+				if t.Cards == 0 {
+					shape = fmt.Sprintf("%d‰ of a card", t.ShareMilli)
+				}
+				models := strings.Join(t.Models, ",")
+				if models == "" {
+					models = "any"
+				}
+				fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%s\t%d\t\n", shape, float64(t.CPUMilli)/1000, float64(t.HostMemMiB)/1024, models, t.PopularityMilli)
+			}
+			return tw.Flush()
 		}, nil)
 }
 
@@ -643,4 +686,9 @@ func writeExplanationBody(out io.Writer, e *v1.Explanation) {
 	for _, u := range e.Unblock {
 		fmt.Fprintf(out, "would unblock: %s\n", u)
 	}
+}
+
+// scoreText is a score with its components.
+func scoreText(s v1.Score) string {
+	return fmt.Sprintf("score %d (frag %d, topology %d, heterogeneity %d, cost %d)", s.Total, s.Frag, s.Topology, s.Heterogeneity, s.Cost)
 }

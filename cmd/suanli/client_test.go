@@ -81,8 +81,12 @@ func TestClientDrivesAJob(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if out, err = run(t, "explain", id, "--config", cfg); err != nil || !strings.Contains(out, "placed") {
+	if out, err = run(t, "explain", id, "--config", cfg); err != nil || !strings.Contains(out, "placed") ||
+		!strings.Contains(out, "chosen:     score") || !strings.Contains(out, "runner-up:  domain ") {
 		t.Fatalf("explain: %v\n%s", err, out)
+	}
+	if out, err = run(t, "workload", "--config", cfg); err != nil || !strings.Contains(out, "POPULARITY") || !strings.Contains(out, "8 cards") {
+		t.Fatalf("workload: %v\n%s", err, out)
 	}
 	if out, err = run(t, "job", id, "--config", cfg); err != nil || !strings.Contains(out, "placement (FP16") || !strings.Contains(out, "tenant acme, gang 2×8") {
 		t.Fatalf("job: %v\n%s", err, out)

@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/suanli/suanli/internal/core"
+	"github.com/suanli/suanli/internal/sched"
 	"github.com/suanli/suanli/internal/sim"
 	"github.com/suanli/suanli/internal/trace"
 )
@@ -45,10 +47,11 @@ type replayConfig struct {
 	writeJobs string   // write the synthetic jobs as JSON lines
 	asJSON    bool
 	plotPath  string
-	timing    bool  // add wall time and peak memory to the output
-	workers   int   // protocol A runs in parallel; default GOMAXPROCS
-	samples   int   // time series points; default 240
-	compress  int64 // protocol B: divide arrival times by this; default 1
+	timing    bool   // add wall time and peak memory to the output
+	workers   int    // protocol A runs in parallel; default GOMAXPROCS
+	samples   int    // time series points; default 240
+	compress  int64  // protocol B: divide arrival times by this; default 1
+	mix       string // time-based replays: fixed or learned task mix; default fixed
 	net       netFlags
 
 	// Gavel's benchmark
@@ -75,6 +78,10 @@ func newReplayCmd() *cobra.Command {
   --protocol time  the pods arrive and leave at the trace's times on the openb cluster
                    and are placed by the same core as the server: queueing delay,
                    utilisation and fragmentation over time, job completion.
+  --protocol mix   protocol A's sequences of the list's GPU pods through the server's
+                   scheduler, measuring fragmentation against the list's own task mix,
+                   the mix it learns from the arriving pods, and the fixed default mix:
+                   unallocated GPUs at 130%, mean and spread over seeds.
   --synthetic month  a seeded synthetic national month (about a million jobs) on
                    --network, replayed through the core.
   --gavel JOBS     Gavel's (OSDI '20) job stream on its cluster (--cluster), through the core:
@@ -93,7 +100,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runReplay(cmd, &cfg) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.protocol, "protocol", "fgd", "fgd (FGD's protocol A) or time (protocol B, through the core)")
+	f.StringVar(&cfg.protocol, "protocol", "fgd", "fgd (FGD's protocol A), mix (protocol A through the scheduler, per task mix) or time (protocol B, through the core)")
 	f.StringVar(&cfg.tracePath, "trace", "", "openb pod list (default: "+openbRel+"/openb_pod_list_default.csv)")
 	f.StringVar(&cfg.nodesPath, "nodes", "", "openb node list (default: openb_node_list_gpu_node.csv next to the trace)")
 	f.IntVar(&cfg.seeds, "seeds", sim.DefaultSeeds, "protocol A: number of seeds")
@@ -108,6 +115,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.BoolVar(&cfg.timing, "timing", false, "add wall time and peak memory to the report")
 	f.IntVar(&cfg.workers, "workers", 0, "protocol A: runs in parallel (default: the CPUs)")
 	f.IntVar(&cfg.samples, "samples", 240, "time-based replays: points in the time series")
+	f.StringVar(&cfg.mix, "mix", "fixed", "time-based replays (--protocol time, --synthetic, --jobs): the scheduler's task mix, fixed (the default mix) or learned from the arriving jobs, as the server does")
 	f.Int64Var(&cfg.compress, "compress", 1, "protocol time: divide the pods' arrival times by this, raising the load (run times stay)")
 	f.StringVar(&cfg.gavelPath, "gavel", "", "replay Gavel's job stream (JSON lines) on --cluster; needs --throughputs")
 	f.Int64Var(&cfg.gavelSeed, "gavel-seed", -1, "replay a stream drawn from Gavel's generator distribution with this seed (7,000 jobs); needs --throughputs")
@@ -134,9 +142,12 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 	}
 	synthetic := cfg.synthetic != "" || cfg.jobsPath != ""
 	switch cfg.protocol {
-	case "fgd", "time":
+	case "fgd", "time", "mix":
 	default:
-		errs = append(errs, fmt.Errorf("--protocol %q: use fgd or time", cfg.protocol))
+		errs = append(errs, fmt.Errorf("--protocol %q: use fgd, mix or time", cfg.protocol))
+	}
+	if cfg.protocol == "mix" && (cmd.Flags().Changed("policies") || cfg.plotPath != "") {
+		errs = append(errs, errors.New("--protocol mix runs the server's scheduler (one policy) and has no plot: drop --policies and --plot"))
 	}
 	if cfg.synthetic != "" {
 		if _, ok := sim.SyntheticSpans[cfg.synthetic]; !ok {
@@ -162,7 +173,7 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 		if cmd.Flags().Changed("policies") || cmd.Flags().Changed("seeds") {
 			errs = append(errs, errors.New("--policies and --seeds apply to --protocol fgd only (the core has one policy)"))
 		}
-	} else if err := sim.CheckPolicies(cfg.policies); err != nil {
+	} else if err := sim.CheckPolicies(cfg.policies); cfg.protocol != "mix" && err != nil {
 		errs = append(errs, err)
 	}
 	if cfg.compress < 1 || cfg.compress > 1_000_000 {
@@ -170,6 +181,12 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 	}
 	if cmd.Flags().Changed("compress") && (cfg.protocol != "time" || synthetic) {
 		errs = append(errs, errors.New("--compress applies to --protocol time only"))
+	}
+	switch {
+	case cfg.mix != "fixed" && cfg.mix != "learned":
+		errs = append(errs, fmt.Errorf("--mix %q: use fixed or learned", cfg.mix))
+	case cmd.Flags().Changed("mix") && cfg.protocol != "time" && !synthetic:
+		errs = append(errs, errors.New("--mix applies to time-based replays (--protocol time, --synthetic, --jobs); --protocol mix compares the mixes on protocol A"))
 	}
 	if cfg.samples < 2 || cfg.samples > 100000 {
 		errs = append(errs, fmt.Errorf("--samples %d: use 2..100000", cfg.samples))
@@ -266,11 +283,22 @@ func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
 			return err
 		}
 		r, err := sim.RunTimed(ctx, sim.TimedConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, SkipBad: cfg.skipBad,
-			Samples: cfg.samples, Compress: cfg.compress, Progress: bar.update("replaying pods")})
+			Samples: cfg.samples, Compress: cfg.compress, Progress: bar.update("replaying pods"), Core: cfg.coreConfig()})
 		if err != nil {
 			return inputErr(err)
 		}
 		report, table, plot = r, sim.TimedTable(r), func(w io.Writer) error { return sim.PlotTimed(w, r) }
+	case cfg.protocol == "mix":
+		if err := cfg.paths(); err != nil {
+			return err
+		}
+		r, err := sim.RunMixGap(ctx, sim.MixGapConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath,
+			Seeds: sim.Seeds(cfg.firstSeed, cfg.seeds), SkipBad: cfg.skipBad, Workers: cfg.workers,
+			Progress: bar.update("protocol A through the scheduler")})
+		if err != nil {
+			return inputErr(err)
+		}
+		report, table = r, sim.MixGapTable(r)
 	default:
 		if err := cfg.paths(); err != nil {
 			return err
@@ -315,12 +343,22 @@ func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
 	return nil
 }
 
+// coreConfig is the core's configuration for time-based replays: the
+// learned task mix with --mix learned.
+func (cfg *replayConfig) coreConfig() core.Config {
+	var cc core.Config
+	if cfg.mix == "learned" {
+		cc.Mix = &sched.MixConfig{}
+	}
+	return cc
+}
+
 func (cfg *replayConfig) runSynthetic(ctx context.Context, bar *bar) (*sim.TimedReport, error) {
 	net, err := cfg.net.load()
 	if err != nil {
 		return nil, err
 	}
-	sc := sim.SyntheticConfig{Samples: cfg.samples, Progress: bar.update("replaying jobs")}
+	sc := sim.SyntheticConfig{Samples: cfg.samples, Progress: bar.update("replaying jobs"), Core: cfg.coreConfig()}
 	sc.Core.Seed = cfg.firstSeed
 	if cfg.jobsPath != "" {
 		f, err := os.Open(cfg.jobsPath)

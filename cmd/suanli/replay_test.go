@@ -20,7 +20,10 @@ func TestReplayBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"replay", "--protocol", "nope"}, `--protocol "nope": use fgd or time`},
+		{[]string{"replay", "--protocol", "nope"}, `--protocol "nope": use fgd, mix or time`},
+		{[]string{"replay", "--protocol", "mix", "--policies", "fgd", "--trace", fixturePods}, "--protocol mix runs the server's scheduler"},
+		{[]string{"replay", "--protocol", "time", "--mix", "median"}, `--mix "median": use fixed or learned`},
+		{[]string{"replay", "--mix", "learned", "--trace", fixturePods}, "--mix applies to time-based replays"},
 		{[]string{"replay", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"replay", "--seeds", "0", "--trace", fixturePods}, "--seeds 0"},
 		{[]string{"replay", "--policies", "fgd,nope", "--trace", fixturePods}, `unknown policy "nope"`},
@@ -171,5 +174,34 @@ func checkSVG(t *testing.T, path, title string) {
 	}
 	if !strings.Contains(string(b), title) {
 		t.Errorf("%s lacks the title %q", path, title)
+	}
+}
+
+// TestReplayMixFixture: protocol A through the scheduler reports the three
+// task mixes, the same whatever the parallelism.
+func TestReplayMixFixture(t *testing.T) {
+	args := []string{"replay", "--protocol", "mix", "--trace", fixturePods, "--nodes", fixtureNodes, "--seeds", "3", "--json"}
+	a, err := run(t, append(args, "--workers", "1")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := run(t, append(args, "--workers", "2")...)
+	if err != nil || a != b {
+		t.Fatalf("the same seeds gave different JSON (%v)", err)
+	}
+	var r struct {
+		Unallocated map[string]struct{ Mean float64 } `json:"unallocated_gpus"`
+	}
+	if err := json.Unmarshal([]byte(a), &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, mix := range []string{"oracle", "learned", "fixed"} {
+		if u, ok := r.Unallocated[mix]; !ok || u.Mean < 0 {
+			t.Fatalf("mix %s: %+v in %s", mix, u, a)
+		}
+	}
+	out, err := run(t, "replay", "--protocol", "mix", "--trace", fixturePods, "--nodes", fixtureNodes, "--seeds", "2")
+	if err != nil || !strings.Contains(out, "through the server's scheduler") || !strings.Contains(out, "learned") {
+		t.Fatalf("table: %v\n%s", err, out)
 	}
 }

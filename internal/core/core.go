@@ -53,6 +53,11 @@ type Config struct {
 	// until WorkersGone, or for at most this many seconds (hold.go). Zero
 	// frees them at once (replay, tests, benchmarks).
 	ReleaseWithin int64
+	// Mix, when set, learns the task mix from the jobs submitted
+	// (sched.Mix) and hands its typical tasks to the scheduler in place of
+	// Sched.TypicalTasks; MixState is what to start from (the store's).
+	Mix      *sched.MixConfig
+	MixState *sched.MixState
 }
 
 // Defaults of Config.
@@ -64,12 +69,15 @@ const (
 // Core is the state machine. It is not safe for concurrent use: one
 // goroutine owns it.
 type Core struct {
-	cfg     Config
-	net     *network.Network
-	cluster *sched.Cluster
-	policy  sched.Policy
-	now     int64
-	seq     uint64
+	cfg Config
+	mix *sched.Mix // nil unless Config.Mix
+	// mixVersion counts the changes of the learned mix (closed batches).
+	mixVersion uint64
+	net        *network.Network
+	cluster    *sched.Cluster
+	policy     sched.Policy
+	now        int64
+	seq        uint64
 
 	jobs    map[model.JobID]*entry
 	backoff []*entry // retried jobs waiting out their pause, out of the queue
@@ -207,6 +215,10 @@ func New(net *network.Network, cfg Config) *Core {
 		placed: map[int][]*entry{}, prioMilli: map[int]map[string]int64{},
 		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, modelIdx: map[string]uint{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
+	if cfg.Mix != nil {
+		c.mix = sched.NewMix(*cfg.Mix, cfg.MixState)
+		c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
+	}
 	for i := range net.Nodes {
 		n := &net.Nodes[i]
 		m := net.Model(n.Model)
@@ -260,8 +272,12 @@ func (c *Core) Step(ev Event) error {
 	switch ev := ev.(type) {
 	case JobSubmitted:
 		c.submit(ev.Job)
+		c.observe(&ev.Job)
 	case JobRestored:
 		c.restore(ev)
+		if ev.Position == 0 { // stored before any core queued it: a new arrival
+			c.observe(&ev.Job)
+		}
 	case JobCancelled:
 		c.end(ev.Job, model.Cancelled)
 	case JobFinished:
@@ -471,4 +487,22 @@ func (c *Core) Advance(rd Ready) {
 	}
 	clear(c.dirty[len(kept):])
 	c.dirty = kept
+}
+
+// Workload is the learned task mix and a version that changes whenever it
+// does (a batch of arrivals closes); ok is false when the core does not
+// learn one.
+func (c *Core) Workload() (st sched.MixState, version uint64, ok bool) {
+	if c.mix == nil {
+		return sched.MixState{}, 0, false
+	}
+	return c.mix.State(), c.mixVersion, true
+}
+
+// observe teaches the learned task mix a job's arrival.
+func (c *Core) observe(j *model.Job) {
+	if c.mix != nil && c.mix.Observe(j) {
+		c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
+		c.mixVersion++
+	}
 }

@@ -55,6 +55,15 @@ func (h *handler) capacity(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (h *handler) workload(w http.ResponseWriter, r *http.Request) error {
+	wl, err := h.b.Workload(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wl)
+	return nil
+}
+
 func (h *handler) tenants(w http.ResponseWriter, r *http.Request) error {
 	ts, err := h.b.Tenants(r.Context())
 	if err != nil {

@@ -71,6 +71,8 @@ type Info interface {
 	Catalog() any
 	Network() any
 	Capacity(ctx context.Context) (any, error)
+	// Workload is the scheduler's learned task mix.
+	Workload(ctx context.Context) (v1.TaskMix, error)
 	// Health reports liveness; Ready reports whether the server can take
 	// requests (store reachable), and whether it leads scheduling.
 	Ready(ctx context.Context) v1.Health

@@ -17,7 +17,7 @@ func JobFromSpec(s v1.JobSpec, tenant string) (model.Job, error) {
 	j := model.Job{
 		ID: "j-validating", Tenant: model.TenantID(tenant), Name: s.Name, Kind: model.JobKind(s.Kind),
 		Priority: s.Priority, Workers: s.Workers, CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli,
-		MemMiB: s.MemMiB, Models: s.Models, ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli,
+		MemMiB: s.MemMiB, CPUMilli: s.CPUMilli, HostMemMiB: s.HostMemMiB, Models: s.Models, ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli,
 		Stacks: s.Stacks, PyTorch: s.PyTorch, MinMemMiB: s.MinMemMiB, Regions: s.Regions,
 		Topology: model.Topology(s.Topology), TopologyRequired: s.TopologyRequired, CrossSite: s.CrossSite,
 		Mixed: s.Mixed, Classification: model.Classification(s.Classification), RuntimeSec: s.RuntimeSec,
@@ -47,6 +47,7 @@ func JobFromSpec(s v1.JobSpec, tenant string) (model.Job, error) {
 	if len(probs) > 0 {
 		return model.Job{}, probs
 	}
+	j.HostDefaults()
 	j.ID = ""
 	return j, nil
 }

@@ -75,6 +75,11 @@ type Job struct {
 	ShareMilli     int   `json:"share_milli,omitempty"`
 	MemMiB         int64 `json:"mem_mib,omitempty"` // memory of a fractional share
 
+	// CPUMilli and HostMemMiB are the host CPU (thousandths of a core) and
+	// host memory each worker needs on its node, besides its cards.
+	CPUMilli   int64 `json:"cpu_milli,omitempty"`
+	HostMemMiB int64 `json:"host_mem_mib,omitempty"`
+
 	// Either concrete models (catalog ids)…
 	Models []string `json:"models,omitempty"`
 	// …or a compute request in FP16 GFLOPS, which the scheduler turns into
@@ -119,6 +124,44 @@ type Job struct {
 	MaxRetries      int   `json:"max_retries,omitempty"`
 	RetryBackoffSec int64 `json:"retry_backoff_sec,omitempty"`
 	RetryExitCodes  []int `json:"retry_exit_codes,omitempty"`
+}
+
+// Bounds of a worker's host request: far above any server, low enough that
+// sums over a node's workers cannot overflow.
+const (
+	MaxHostCPUMilli = 1 << 40
+	MaxHostMemMiB   = 1 << 40
+)
+
+// Host requests a worker gets when its job names none, per card (a share
+// gets its fraction of a card's, a compute request one card's), by kind:
+// training feeds its cards hardest.
+var hostPerCard = map[JobKind]struct{ cpuMilli, memMiB int64 }{
+	Gang:      {8000, 64 << 10},
+	Inference: {4000, 32 << 10},
+	Batch:     {4000, 16 << 10},
+}
+
+// HostDefaults fills the host CPU and memory a job leaves at zero with the
+// defaults of its kind: per card, 8 cores and 64 GiB for a training gang,
+// 4 cores and 32 GiB for inference, 4 cores and 16 GiB for batch; a share
+// takes its fraction (at least 1 milli-core and 1 MiB), a compute request
+// one card's worth.
+func (j *Job) HostDefaults() {
+	d, ok := hostPerCard[j.Kind]
+	if !ok {
+		return
+	}
+	num, den := int64(max(j.CardsPerWorker, 1)), int64(1)
+	if j.Fractional() {
+		num, den = int64(j.ShareMilli), MilliCard
+	}
+	if j.CPUMilli == 0 {
+		j.CPUMilli = max(d.cpuMilli*num/den, 1)
+	}
+	if j.HostMemMiB == 0 {
+		j.HostMemMiB = max(d.memMiB*num/den, 1)
+	}
 }
 
 // Cards is the whole cards the job asks for (zero for fractional jobs).
@@ -184,6 +227,12 @@ func (j *Job) Validate() error {
 	}
 	if j.MinMemMiB < 0 || j.MinMemMiB > MaxMemMiB {
 		bad("min_mem_mib", "%d must be between 0 and %d", j.MinMemMiB, MaxMemMiB)
+	}
+	if j.CPUMilli < 0 || j.CPUMilli > MaxHostCPUMilli {
+		bad("cpu_milli", "%d must be between 0 and %d (thousandths of a core per worker)", j.CPUMilli, int64(MaxHostCPUMilli))
+	}
+	if j.HostMemMiB < 0 || j.HostMemMiB > MaxHostMemMiB {
+		bad("host_mem_mib", "%d must be between 0 and %d MiB per worker", j.HostMemMiB, int64(MaxHostMemMiB))
 	}
 	if len(j.Models) > 0 && j.ComputeGFLOPS > 0 {
 		bad("compute_gflops", "give either models or a compute request, not both")

@@ -14,6 +14,10 @@ type Assignment struct {
 	// ShareMilli and MemMiB are set for a fractional worker (one card).
 	ShareMilli int   `json:"share_milli,omitempty"`
 	MemMiB     int64 `json:"mem_mib,omitempty"`
+	// CPUMilli and HostMemMiB are the host CPU and memory the worker holds
+	// on its node.
+	CPUMilli   int64 `json:"cpu_milli,omitempty"`
+	HostMemMiB int64 `json:"host_mem_mib,omitempty"`
 	// WorkShareMilli is this worker's share of a mixed-model gang's work, in
 	// thousandths of the whole step, chosen to equalise step time.
 	WorkShareMilli int `json:"work_share_milli,omitempty"`

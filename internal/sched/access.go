@@ -31,7 +31,7 @@ func (c *Cluster) PlacementGFLOPS(p *model.Placement) int64 {
 // part a Clone copies, plus the static tables).
 func (c *Cluster) StateBytes() int64 {
 	st := c.st
-	b := int64(len(c.healthy)) + 2*int64(len(c.free)) + 2*int64(len(c.usedMilli)) + 8*int64(len(c.usedMiB)) + int64(len(c.partial))
+	b := int64(len(c.healthy)) + 2*int64(len(c.free)) + 2*int64(len(c.usedMilli)) + 8*int64(len(c.usedMiB)) + int64(len(c.partial)) + 8*int64(len(c.cpuFree)+len(c.memFree))
 	for m := range c.byFree {
 		for _, s := range c.byFree[m] {
 			b += 8 * int64(len(s))

@@ -12,6 +12,8 @@
 package sched
 
 import (
+	"slices"
+
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/model"
 )
@@ -82,23 +84,45 @@ type Config struct {
 }
 
 // TaskShape is one typical task for the fragmentation measure: Cards whole
-// cards, or a ShareMilli fraction of one card, with its popularity in
-// thousandths.
+// cards, a ShareMilli fraction of one card, or neither (a task that needs
+// host CPU only), with the host CPU and memory it needs, the models it may
+// use (catalog ids; none: any) and its popularity. Popularities are
+// relative (thousandths by convention; counts work as well); the measure
+// sums over the shapes in the order given.
 type TaskShape struct {
-	Cards           int `json:"cards,omitempty"`
-	ShareMilli      int `json:"share_milli,omitempty"`
-	PopularityMilli int `json:"popularity_milli"`
+	Cards           int      `json:"cards,omitempty"`
+	ShareMilli      int      `json:"share_milli,omitempty"`
+	CPUMilli        int64    `json:"cpu_milli,omitempty"`
+	HostMemMiB      int64    `json:"host_mem_mib,omitempty"`
+	Models          []string `json:"models,omitempty"`
+	PopularityMilli int      `json:"popularity_milli"`
+}
+
+func (t TaskShape) equal(u TaskShape) bool {
+	return t.Cards == u.Cards && t.ShareMilli == u.ShareMilli && t.CPUMilli == u.CPUMilli &&
+		t.HostMemMiB == u.HostMemMiB && t.PopularityMilli == u.PopularityMilli && slices.Equal(t.Models, u.Models)
+}
+
+func cloneShapes(ts []TaskShape) []TaskShape {
+	out := slices.Clone(ts)
+	for i := range out {
+		out[i].Models = slices.Clone(out[i].Models)
+	}
+	return out
 }
 
 // DefaultTypicalTasks is a task mix close to the Alibaba GPU-sharing trace:
-// mostly fractional shares and single cards, some multi-card tasks.
+// mostly fractional shares and single cards, some multi-card tasks, each
+// with the host CPU its kind asks by default (model.Job.HostDefaults:
+// inference shares 4 cores a card, training 8), so that the measure counts
+// cards stranded without CPU.
 var DefaultTypicalTasks = []TaskShape{
-	{ShareMilli: 250, PopularityMilli: 150},
-	{ShareMilli: 500, PopularityMilli: 200},
-	{Cards: 1, PopularityMilli: 350},
-	{Cards: 2, PopularityMilli: 120},
-	{Cards: 4, PopularityMilli: 100},
-	{Cards: 8, PopularityMilli: 80},
+	{ShareMilli: 250, CPUMilli: 1000, PopularityMilli: 150},
+	{ShareMilli: 500, CPUMilli: 2000, PopularityMilli: 200},
+	{Cards: 1, CPUMilli: 8000, PopularityMilli: 350},
+	{Cards: 2, CPUMilli: 16000, PopularityMilli: 120},
+	{Cards: 4, CPUMilli: 32000, PopularityMilli: 100},
+	{Cards: 8, CPUMilli: 64000, PopularityMilli: 80},
 }
 
 // DefaultConfig is the configuration the zero Config stands for.

@@ -33,6 +33,8 @@ type Cluster struct {
 	usedMilli []int16 // per card
 	usedMiB   []int64 // per card
 	partial   []uint8 // per node × share bucket: partly used cards
+	cpuFree   []int64 // per node: free host CPU, thousandths of a core
+	memFree   []int64 // per node: free host memory, MiB
 
 	// byFree[model][f] holds healthy nodes of the model with f free whole
 	// cards (f ≥ 1); shareSet[model][b] healthy nodes with a partly used
@@ -66,6 +68,8 @@ func NewCluster(net *network.Network) *Cluster {
 		usedMilli: make([]int16, st.cards),
 		usedMiB:   make([]int64, st.cards),
 		partial:   make([]uint8, len(st.nodes)*shareBuckets),
+		cpuFree:   make([]int64, len(st.nodes)),
+		memFree:   make([]int64, len(st.nodes)),
 		byFree:    make([][]bitset, len(st.models)),
 		shareSet:  make([][]bitset, len(st.models)),
 		domHist:   make([]int32, len(st.domains)*(st.maxCards+1)),
@@ -86,6 +90,7 @@ func NewCluster(net *network.Network) *Cluster {
 	}
 	for i := range st.nodes {
 		c.free[i] = int16(st.nodes[i].cards)
+		c.cpuFree[i], c.memFree[i] = st.nodes[i].cpuMilli, st.nodes[i].memMiB
 		c.healthy[i] = true
 		c.index(int32(i), +1)
 	}
@@ -103,6 +108,8 @@ func (c *Cluster) Clone() *Cluster {
 		usedMilli:      clone(c.usedMilli),
 		usedMiB:        clone(c.usedMiB),
 		partial:        clone(c.partial),
+		cpuFree:        clone(c.cpuFree),
+		memFree:        clone(c.memFree),
 		byFree:         make([][]bitset, len(c.byFree)),
 		shareSet:       make([][]bitset, len(c.shareSet)),
 		domHist:        clone(c.domHist),
@@ -277,6 +284,9 @@ func (c *Cluster) assign(a *model.Assignment, sign int) error {
 	if a.MemMiB < 0 {
 		return fmt.Errorf("node %s: negative memory %d MiB", a.Node, a.MemMiB)
 	}
+	if err := c.checkHost(n, a, sign); err != nil {
+		return err
+	}
 	var seen uint64 // cards are few per node; larger indices are checked below
 	for _, k := range a.Cards {
 		if k < 0 || k >= int(ni.cards) {
@@ -330,8 +340,35 @@ func (c *Cluster) assign(a *model.Assignment, sign int) error {
 		c.usedMiB[g] += int64(sign) * mem
 		c.usedCardsMilli += int64(sign * share)
 	}
+	c.cpuFree[n] -= int64(sign) * a.CPUMilli
+	c.memFree[n] -= int64(sign) * a.HostMemMiB
 	c.recount(n)
 	c.index(n, +1)
+	return nil
+}
+
+// ErrHostExhausted is returned when a placement asks a node for more host
+// CPU or memory than it has free.
+var ErrHostExhausted = errors.New("host CPU or memory exhausted")
+
+// checkHost checks an assignment's host CPU and memory against node n:
+// taking them (sign +1) must leave none negative, giving them back must
+// not exceed the node's capacity.
+func (c *Cluster) checkHost(n int32, a *model.Assignment, sign int) error {
+	ni := &c.st.nodes[n]
+	if a.CPUMilli < 0 || a.HostMemMiB < 0 || a.CPUMilli > model.MaxHostCPUMilli || a.HostMemMiB > model.MaxHostMemMiB {
+		return fmt.Errorf("node %s: host request of %d milli-CPU and %d MiB is out of range", a.Node, a.CPUMilli, a.HostMemMiB)
+	}
+	if sign > 0 {
+		if c.cpuFree[n] < a.CPUMilli || c.memFree[n] < a.HostMemMiB {
+			return fmt.Errorf("%w: node %s has %d milli-CPU and %d MiB free, asked %d and %d",
+				ErrHostExhausted, a.Node, c.cpuFree[n], c.memFree[n], a.CPUMilli, a.HostMemMiB)
+		}
+		return nil
+	}
+	if c.cpuFree[n]+a.CPUMilli > ni.cpuMilli || c.memFree[n]+a.HostMemMiB > ni.memMiB {
+		return fmt.Errorf("node %s holds less host CPU or memory than the %d milli-CPU and %d MiB released", a.Node, a.CPUMilli, a.HostMemMiB)
+	}
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/suanli/suanli/internal/model"
-	"github.com/suanli/suanli/internal/sched/frag"
 )
 
 // search is the working state of one decision. A Cluster keeps one and
@@ -32,8 +31,8 @@ type search struct {
 	classRule    []string
 	siteVerdict  []uint8 // 0 not asked, 1 in residency, 2 out
 
-	dist   *frag.Distribution
-	shares []int32 // dist.Shares()
+	meas   *fragMeasure
+	shares []int32 // meas.m.Dist.Shares()
 
 	top  []cand // best candidates, best first
 	best partial
@@ -51,6 +50,9 @@ type search struct {
 	mixedPer  []int
 	// needsMixed: only a mixed-model gang would fit.
 	needsMixed bool
+	// hostShort holds the nodes passed over for want of host CPU (1) or
+	// memory (2); nil until one is.
+	hostShort map[int32]uint8
 }
 
 // partial is the best partial candidate, by index.
@@ -105,8 +107,8 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		s.fragGen = make([]uint32, fragKeys)
 		s.fragVal = make([]int64, fragKeys)
 	}
-	s.dist = c.measure(cfg.TypicalTasks)
-	s.shares = s.dist.Shares()
+	s.meas = c.measure(cfg.TypicalTasks)
+	s.shares = s.meas.m.Dist.Shares()
 	return s
 }
 

@@ -124,7 +124,11 @@ func (s *search) buildDomain(d int32, C, workers, firstWorker int, out []model.A
 		if w == workers {
 			break
 		}
-		take := min(int(x.free)/C, workers-w)
+		if s.hostWorkers(x.n) == 0 {
+			s.noteHostShort(x.n, s.hostShortOf(x.n))
+			continue
+		}
+		take := min(int(x.free)/C, workers-w, s.hostWorkers(x.n))
 		out = s.buildNode(&cand{where: x.n, model: dom.model, cards: take * C, workers: take}, firstWorker+w, out)
 		w += take
 	}

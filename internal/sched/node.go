@@ -21,10 +21,9 @@ func (s *search) searchNodes(workers int) {
 			continue
 		}
 		het := s.hetScore(m)
+		// Taking k cards scores at most this for fragmentation (offerNode).
+		fragMax := s.fragBound(int64(k)*model.MilliCard, int64(workers)*s.job.CPUMilli)
 		for f := k; f <= mi.maxCards; f++ {
-			// A node of this bucket has at least f cards: taking k of them
-			// scores at most this for fragmentation (offerNode).
-			fragMax := fragScore(-int64(k)*model.MilliCard-1, int32(f))
 			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
 				// No later node of the bucket costs less (nodes come
 				// cheapest site first): once the best score this one could
@@ -32,7 +31,7 @@ func (s *search) searchNodes(workers int) {
 				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: het, Cost: s.costScore(s.st.nodes[n].site)}, fragMax) {
 					return false
 				}
-				s.offerNode(n, m, k, f, workers)
+				s.offerNode(n, m, k, f, workers, fragMax)
 				return true
 			})
 		}
@@ -64,8 +63,9 @@ func (s *search) scanBucket(set bitset, m int32, visit func(n int32) bool) {
 	}
 }
 
-// offerNode scores k whole cards on node n (f free).
-func (s *search) offerNode(n, m int32, k, f, workers int) {
+// offerNode scores k whole cards on node n (f free); fragMax bounds its
+// fragmentation component (fragBound).
+func (s *search) offerNode(n, m int32, k, f, workers int, fragMax int64) {
 	ni := &s.st.nodes[n]
 	var sc Score
 	cards := int(ni.cards)
@@ -79,20 +79,70 @@ func (s *search) offerNode(n, m int32, k, f, workers int) {
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
 	// Taking k whole cards lowers the fragmentation by at most their
-	// capacity (each typical task's unusable share falls by at most what
-	// is taken), give or take the rounding of the two measures.
-	if s.outranked(sc, fragScore(-int64(k)*model.MilliCard-1, ni.cards)) {
+	// capacity, and the stranded capacity by less (fragBound).
+	if s.outranked(sc, fragMax) {
 		return
 	}
-	sc.Frag = fragScore(s.wholeFragDelta(n, k, f), ni.cards)
+	if !s.hostFits(n, workers) {
+		return
+	}
+	sc.Frag = s.wholeFragScore(n, k, f, workers)
 	s.offer(cand{scope: ScopeNode, where: n, model: m, card: -1, cards: k, workers: workers, score: sc})
 }
 
-// wholeFragDelta is the change in a node's fragmentation when k of its f
-// free whole cards are taken; cached for nodes without partly used cards.
-func (s *search) wholeFragDelta(n int32, k, f int) int64 {
+// hostFits reports whether node n has the host CPU and memory for
+// `workers` workers of the job, and counts the node against the job when
+// it has not.
+func (s *search) hostFits(n int32, workers int) bool {
+	cpu, mem := int64(workers)*s.job.CPUMilli, int64(workers)*s.job.HostMemMiB
+	switch {
+	case s.c.cpuFree[n] < cpu:
+		s.noteHostShort(n, 1)
+	case s.c.memFree[n] < mem:
+		s.noteHostShort(n, 2)
+	default:
+		return true
+	}
+	return false
+}
+
+// hostWorkers is how many of the job's workers node n's free host CPU
+// and memory hold (a large number when the job asks for none).
+func (s *search) hostWorkers(n int32) int {
+	w := int64(1 << 30)
+	if cpu := s.job.CPUMilli; cpu > 0 {
+		w = min(w, s.c.cpuFree[n]/cpu)
+	}
+	if mem := s.job.HostMemMiB; mem > 0 {
+		w = min(w, s.c.memFree[n]/mem)
+	}
+	return int(w)
+}
+
+// hostShortOf is what node n is short of for one worker: CPU (1) or
+// memory (2).
+func (s *search) hostShortOf(n int32) uint8 {
+	if s.c.cpuFree[n] < s.job.CPUMilli {
+		return 1
+	}
+	return 2
+}
+
+// noteHostShort records node n as short of host CPU (1) or memory (2).
+func (s *search) noteHostShort(n int32, what uint8) {
+	if s.hostShort == nil {
+		s.hostShort = map[int32]uint8{}
+	}
+	s.hostShort[n] = what
+}
+
+// wholeFragScore is the fragmentation component of taking k of node n's f
+// free whole cards for `workers` workers; cached for nodes without partly
+// used cards when the measure reads cards only.
+func (s *search) wholeFragScore(n int32, k, f, workers int) int64 {
 	ni := &s.st.nodes[n]
-	clean := ni.cards <= frag.MaxGPUs
+	cpu, mem := int64(workers)*s.job.CPUMilli, int64(workers)*s.job.HostMemMiB
+	clean := ni.cards <= frag.MaxGPUs && !s.meas.host
 	if clean {
 		for _, p := range s.c.partial[int(n)*shareBuckets : int(n+1)*shareBuckets] {
 			if p != 0 {
@@ -109,14 +159,24 @@ func (s *search) wholeFragDelta(n int32, k, f int) int64 {
 	}
 	var d int64
 	if fc, before, ok := s.nodeCounts(n); ok {
+		// Kept on the cluster while the node is unchanged: the first nodes
+		// of a bucket are measured again by every decision.
+		w := &s.meas.whole[n]
+		if k <= frag.MaxGPUs && w.mask&(1<<k) != 0 && w.cpu[k] == cpu && w.mem[k] == mem {
+			return int64(w.score[k])
+		}
 		after := *fc
 		for range min(k, int(s.c.free[n])) { // nodeFrag takes at most the free whole cards
 			after.add(s.shares, model.MilliCard, -1)
 			after.add(s.shares, 0, +1)
 		}
-		d = s.fragOf(&after) - before
+		d = fragScore(before, s.fragOf(n, &after, cpu, mem))
+		if k <= frag.MaxGPUs {
+			w.mask |= 1 << k
+			w.score[k], w.cpu[k], w.mem[k] = int16(d), cpu, mem
+		}
 	} else {
-		d = s.nodeFrag(n, k, -1, 0) - s.nodeFrag(n, 0, -1, 0)
+		d = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, k, -1, 0, cpu, mem))
 	}
 	if clean {
 		s.fragGen[key], s.fragVal[key] = s.gen, d
@@ -138,7 +198,8 @@ func (s *search) buildNode(cd *cand, firstWorker int, out []model.Assignment) []
 		}
 		cur = append(cur, int(k))
 		if len(cur) == per {
-			out = append(out, model.Assignment{Worker: firstWorker + w, Node: ni.n.ID, Model: s.st.models[cd.model].id, Cards: cur})
+			out = append(out, model.Assignment{Worker: firstWorker + w, Node: ni.n.ID, Model: s.st.models[cd.model].id, Cards: cur,
+				CPUMilli: s.job.CPUMilli, HostMemMiB: s.job.HostMemMiB})
 			cur = nil
 			w++
 		}
@@ -151,7 +212,7 @@ func (s *search) buildNode(cd *cand, firstWorker int, out []model.Assignment) []
 // with the fewest free whole cards.
 func (s *search) searchShares() {
 	share, mem := s.job.ShareMilli, s.job.MemMiB
-	fragMax := fragScore(-int64(share)-1, 1) // offerShare
+	fragMax := s.fragBound(int64(share), s.job.CPUMilli) // offerShare
 	for _, m := range s.eligible {
 		mi := &s.st.models[m]
 		for b := share / 100; b < shareBuckets; b++ {
@@ -169,7 +230,7 @@ func (s *search) searchShares() {
 					if (model.MilliCard-u)/100 != b {
 						continue
 					}
-					s.offerShare(n, m, k, true)
+					s.offerShare(n, m, k, true, fragMax)
 				}
 				return true
 			})
@@ -183,7 +244,7 @@ func (s *search) searchShares() {
 				for k := int32(0); k < ni.cards; k++ {
 					g := ni.cardOff + k
 					if s.c.usedMilli[g] == 0 && s.c.usedMiB[g] == 0 {
-						s.offerShare(n, m, k, false)
+						s.offerShare(n, m, k, false, fragMax)
 						return true
 					}
 				}
@@ -193,8 +254,9 @@ func (s *search) searchShares() {
 	}
 }
 
-// offerShare scores the job's share on card k of node n.
-func (s *search) offerShare(n, m, k int32, shared bool) {
+// offerShare scores the job's share on card k of node n; fragMax bounds
+// its fragmentation component (fragBound).
+func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	ni := &s.st.nodes[n]
 	var sc Score
 	if shared {
@@ -208,22 +270,25 @@ func (s *search) offerShare(n, m, k int32, shared bool) {
 	}
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
-	// The share lowers the fragmentation by at most itself (offerNode).
+	// The share lowers the fragmentation by at most itself, and the
+	// stranded capacity by less (fragBound).
 	share := s.job.ShareMilli
-	if s.outranked(sc, fragScore(-int64(share)-1, 1)) {
+	if s.outranked(sc, fragMax) {
 		return
 	}
-	var delta int64
+	if !s.hostFits(n, 1) {
+		return
+	}
+	cpu, mem := s.job.CPUMilli, s.job.HostMemMiB
 	if fc, before, ok := s.nodeCounts(n); ok {
 		after := *fc
 		free := s.cardFree(ni.cardOff + k)
 		after.add(s.shares, free, -1)
 		after.add(s.shares, free-int32(share), +1)
-		delta = s.fragOf(&after) - before
+		sc.Frag = fragScore(before, s.fragOf(n, &after, cpu, mem))
 	} else {
-		delta = s.nodeFrag(n, 0, k, share) - s.nodeFrag(n, 0, -1, 0)
+		sc.Frag = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, 0, k, share, cpu, mem))
 	}
-	sc.Frag = fragScore(delta, 1)
 	s.offer(cand{scope: ScopeCard, where: n, model: m, card: k, workers: 1, score: sc})
 }
 
@@ -254,7 +319,8 @@ func (s *search) placeReplicas(fractional bool) ([]model.Assignment, bool) {
 		if fractional {
 			ni := &s.st.nodes[cd.where]
 			s.reps = append(s.reps, model.Assignment{Worker: w, Node: ni.n.ID, Model: s.st.models[cd.model].id,
-				Cards: []int{int(cd.card)}, ShareMilli: s.job.ShareMilli, MemMiB: s.job.MemMiB})
+				Cards: []int{int(cd.card)}, ShareMilli: s.job.ShareMilli, MemMiB: s.job.MemMiB,
+				CPUMilli: s.job.CPUMilli, HostMemMiB: s.job.HostMemMiB})
 		} else {
 			s.reps = s.buildNode(cd, w, s.reps)
 		}

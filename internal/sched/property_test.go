@@ -195,6 +195,9 @@ func TestPropertiesRandomClusters(t *testing.T) {
 		var live []model.Placement
 		for i := range 60 {
 			j := randomJob(rng, i, net)
+			if seed%2 == 1 { // host requests that bind: a node has 192 cores, 1536 GiB
+				j.CPUMilli, j.HostMemMiB = int64(rng.IntN(5))*24_000, int64(rng.IntN(5))*256<<10
+			}
 			in := Input{Seed: uint64(rng.IntN(3))}
 			d := Schedule(c, &j, in, Config{})
 			b1, _ := json.Marshal(d)
@@ -209,6 +212,11 @@ func TestPropertiesRandomClusters(t *testing.T) {
 				}
 			} else {
 				checkPlacement(t, c, &j, d.Placement)
+				for _, a := range d.Placement.Assignments {
+					if a.CPUMilli != j.CPUMilli || a.HostMemMiB != j.HostMemMiB {
+						t.Fatalf("seed %d job %d: worker %d holds %d milli-CPU %d MiB, the job asks %d and %d", seed, i, a.Worker, a.CPUMilli, a.HostMemMiB, j.CPUMilli, j.HostMemMiB)
+					}
+				}
 				if err := c.Apply(*d.Placement); err != nil {
 					t.Fatalf("seed %d job %d: %v", seed, i, err)
 				}
@@ -227,6 +235,7 @@ func TestPropertiesRandomClusters(t *testing.T) {
 				c.SetNodeHealthy(net.Nodes[rng.IntN(len(net.Nodes))].ID, rng.IntN(2) == 0)
 			}
 			checkIndexes(t, c)
+			checkHost(t, c, live)
 		}
 	}
 }
@@ -274,4 +283,26 @@ func TestApplyRejectsOvercommit(t *testing.T) {
 		t.Errorf("version %d after rejected placements, want %d", c.Version(), v)
 	}
 	checkIndexes(t, c)
+}
+
+// checkHost verifies that no node's host CPU or memory is over-committed
+// and that what is free is the capacity less what live placements hold.
+func checkHost(t *testing.T, c *Cluster, live []model.Placement) {
+	t.Helper()
+	cpu := make([]int64, len(c.st.nodes))
+	mem := make([]int64, len(c.st.nodes))
+	for _, p := range live {
+		for _, a := range p.Assignments {
+			n := c.st.nodeIdx[a.Node]
+			cpu[n] += a.CPUMilli
+			mem[n] += a.HostMemMiB
+		}
+	}
+	for n := range c.st.nodes {
+		ni := &c.st.nodes[n]
+		if c.cpuFree[n] < 0 || c.memFree[n] < 0 || c.cpuFree[n] != ni.cpuMilli-cpu[n] || c.memFree[n] != ni.memMiB-mem[n] {
+			t.Fatalf("node %s: host free %d milli-CPU %d MiB of %d and %d, live placements hold %d and %d",
+				ni.n.ID, c.cpuFree[n], c.memFree[n], ni.cpuMilli, ni.memMiB, cpu[n], mem[n])
+		}
+	}
 }

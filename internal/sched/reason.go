@@ -34,6 +34,12 @@ const (
 	// InsufficientCards: the node passes every filter but has too few free
 	// cards (or too little free share and memory) now.
 	InsufficientCards Reason = "insufficient-cards"
+	// CPUExhausted: the node has the cards but too little free host CPU
+	// for the job's workers.
+	CPUExhausted Reason = "cpu-exhausted"
+	// HostMemoryExhausted: the node has the cards and CPU but too little
+	// free host memory for the job's workers.
+	HostMemoryExhausted Reason = "host-memory-exhausted"
 	// TopologyUnsatisfiable: enough free cards exist, but not within the
 	// scope the job requires (one node, one domain, one site).
 	TopologyUnsatisfiable Reason = "topology-unsatisfiable"

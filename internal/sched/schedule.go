@@ -1,6 +1,8 @@
 package sched
 
 import (
+	"fmt"
+
 	"github.com/suanli/suanli/internal/model"
 )
 
@@ -30,8 +32,12 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 	s := c.newSearch(job, &in, cfg)
 	s.filterModels()
 	as, mixed := s.place()
+	if as != nil && !s.hostHolds(as) {
+		as = nil
+	}
 	if as == nil {
 		d.Explanation = s.explain()
+		s.explainHost(&d.Explanation)
 		return d
 	}
 	p := &model.Placement{Job: job.ID, Assignments: as}
@@ -101,25 +107,38 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 	}
 	s.top = s.top[:0]
 	s.searchDomains()
-	if len(s.top) > 0 {
-		cd := &s.top[0]
-		return s.buildDomain(cd.where, cd.cards/cd.workers, cd.workers, 0, nil), false
+	// Domains are ranked by free cards; the first whose nodes also have
+	// the host CPU and memory for every worker holds the gang.
+	for i := range s.top {
+		cd := s.top[i]
+		if as := s.buildDomain(cd.where, cd.cards/cd.workers, cd.workers, 0, nil); len(as) == job.Workers {
+			s.top = s.top[i:] // the unbuildable ones are no alternatives
+			return as, false
+		}
 	}
+	s.top = s.top[:0]
 	if required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode) {
 		return nil, false
 	}
 	// A required scope of node, domain or site keeps the gang in one site
 	// whatever CrossSite says.
 	s.searchSites()
-	if len(s.top) > 0 {
-		cd := &s.top[0]
-		return s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, nil), false
+	for i := range s.top {
+		cd := s.top[i]
+		if as := s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, nil); len(as) == job.Workers {
+			s.top = s.top[i:] // the unbuildable ones are no alternatives
+			return as, false
+		}
 	}
+	s.top = s.top[:0]
 	if job.CrossSite && !required {
 		s.searchCrossSite()
 		if len(s.top) > 0 {
 			cd := &s.top[0]
-			return s.buildCrossSite(cd.model, cd.cards/cd.workers, nil), false
+			if as := s.buildCrossSite(cd.model, cd.cards/cd.workers, nil); len(as) == job.Workers {
+				return as, false
+			}
+			s.top = s.top[:0]
 		}
 	}
 	if job.Mixed {
@@ -154,4 +173,63 @@ func (s *search) whereName(scope Scope, where, m int32) string {
 		return string(s.st.sites[s.st.sm[where].site].s.ID)
 	}
 	return ""
+}
+
+// hostHolds reports whether the nodes of a placement have the host CPU and
+// memory its workers ask for. The node-scoped and fractional searches check
+// it per candidate and a gang's domains per node as they are built; this
+// checks the whole, summing each run of one node's workers (the paths
+// build a node's workers together; replicas, placed one by one, were
+// checked with the earlier ones held).
+func (s *search) hostHolds(as []model.Assignment) bool {
+	if s.job.CPUMilli == 0 && s.job.HostMemMiB == 0 {
+		return true
+	}
+	ok := true
+	for i := 0; i < len(as); {
+		var cpu, mem int64
+		k := i
+		for ; k < len(as) && as[k].Node == as[i].Node; k++ {
+			cpu += as[k].CPUMilli
+			mem += as[k].HostMemMiB
+		}
+		n := s.st.nodeIdx[as[i].Node]
+		switch {
+		case s.c.cpuFree[n] < cpu:
+			s.noteHostShort(n, 1)
+			ok = false
+		case s.c.memFree[n] < mem:
+			s.noteHostShort(n, 2)
+			ok = false
+		}
+		i = k
+	}
+	return ok
+}
+
+// explainHost adds to an explanation the nodes that had the cards but not
+// the host CPU or memory for the job's workers.
+func (s *search) explainHost(e *Explanation) {
+	if len(s.hostShort) == 0 {
+		return
+	}
+	var rej [2]Rejection
+	for n, what := range s.hostShort {
+		rej[what-1].Count++
+		rej[what-1].Cards += int(s.st.nodes[n].cards)
+	}
+	for i, r := range []Reason{CPUExhausted, HostMemoryExhausted} {
+		if rej[i].Count == 0 {
+			continue
+		}
+		rej[i].Reason, rej[i].Unit = r, UnitNodes
+		if r == CPUExhausted {
+			rej[i].Detail = fmt.Sprintf("free host CPU below %d milli-cores per worker", s.job.CPUMilli)
+			e.Unblock = append(e.Unblock, Unblock{Reason: r, Text: fmt.Sprintf("ask for less host CPU than %d milli-cores per worker, or wait for jobs on those nodes to end", s.job.CPUMilli)})
+		} else {
+			rej[i].Detail = fmt.Sprintf("free host memory below %d MiB per worker", s.job.HostMemMiB)
+			e.Unblock = append(e.Unblock, Unblock{Reason: r, Text: fmt.Sprintf("ask for less host memory than %d MiB per worker, or wait for jobs on those nodes to end", s.job.HostMemMiB)})
+		}
+		e.Rejections = append(e.Rejections, rej[i])
+	}
 }

@@ -1,62 +1,112 @@
 package sched
 
 import (
-	"math"
 	"slices"
 
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/sched/frag"
 )
 
-// fragMeasure is the FGD fragmentation measure of package frag for one task
-// mix, cached on the cluster.
+// fragMeasure is the scheduler's fragmentation policy (frag.Measure: FGD's
+// expected fragmentation plus stranded cards) for one task mix, cached on
+// the cluster.
 type fragMeasure struct {
 	tasks []TaskShape
-	dist  *frag.Distribution
+	m     frag.Measure
+	// host is true when the measure reads a node's free CPU, memory or
+	// model, not only its cards.
+	host bool
 	// Per node: its fragmentation counts and fragmentation, valid while
-	// ok (cleared when the node's cards change).
+	// ok (cleared when the node's cards or host use change).
 	ok  []bool
 	fc  []fragCounts
-	cur []int64
+	cur []float64
+	// whole holds per node the fragmentation component of taking k whole
+	// cards with a host request, valid while ok (nodeCounts clears it).
+	whole []wholeScores
+}
+
+// wholeScores caches wholeFragScore on one node: per count k of cards
+// taken, the score for the host request cpu[k], mem[k].
+type wholeScores struct {
+	mask  uint32 // bit k: entry k is known
+	score [frag.MaxGPUs + 1]int16
+	cpu   [frag.MaxGPUs + 1]int64
+	mem   [frag.MaxGPUs + 1]int64
 }
 
 // measure returns the fragmentation measure for the config's task mix.
-func (c *Cluster) measure(tasks []TaskShape) *frag.Distribution {
-	if c.frag != nil && slices.Equal(c.frag.tasks, tasks) {
-		return c.frag.dist
+func (c *Cluster) measure(tasks []TaskShape) *fragMeasure {
+	if c.frag != nil && slices.EqualFunc(c.frag.tasks, tasks, TaskShape.equal) {
+		return c.frag
 	}
-	var list []frag.Task
+	var list []frag.TypicalTask
+	var total int64
 	for _, t := range tasks {
-		ft := frag.Task{NumGPU: int32(t.Cards), GPUMilli: model.MilliCard}
-		if t.Cards == 0 {
-			ft = frag.Task{NumGPU: 1, GPUMilli: int32(min(max(t.ShareMilli, 1), model.MilliCard))}
-		}
-		for range max(t.PopularityMilli, 0) {
-			list = append(list, ft)
-		}
+		total += int64(max(t.PopularityMilli, 0))
 	}
-	d := frag.NewDistribution(list, 1, false)
+	host := false
+	for _, t := range tasks {
+		p := int64(max(t.PopularityMilli, 0))
+		if p == 0 || total == 0 {
+			continue
+		}
+		ft := c.fragTask(t)
+		host = host || ft.CPUMilli > 0 || ft.MemMiB > 0 || ft.Models != 0
+		list = append(list, frag.TypicalTask{Task: ft, Weight: float64(p) / float64(total), Count: int(p)})
+	}
+	m := frag.NewMeasure(frag.NewDistributionOf(list, true), true)
 	n := len(c.st.nodes)
-	c.frag = &fragMeasure{tasks: slices.Clone(tasks), dist: d, ok: make([]bool, n), fc: make([]fragCounts, n), cur: make([]int64, n)}
-	return d
+	c.frag = &fragMeasure{tasks: cloneShapes(tasks), m: m, host: host || m.StrandRho > 0,
+		ok: make([]bool, n), fc: make([]fragCounts, n), cur: make([]float64, n), whole: make([]wholeScores, n)}
+	return c.frag
 }
 
-// nodeFrag is a node's expected fragmentation in thousandths of a card,
-// after taking `whole` free whole cards and, if card ≥ 0, `share` from that
-// card.
-func (s *search) nodeFrag(n int32, whole int, card int32, share int) int64 {
+// fragTask is a typical task as package frag sees it: models become bits
+// of the cluster's model indexes (modelBit).
+func (c *Cluster) fragTask(t TaskShape) frag.Task {
+	ft := frag.Task{CPUMilli: max(t.CPUMilli, 0), MemMiB: max(t.HostMemMiB, 0)}
+	switch {
+	case t.Cards > 0:
+		ft.NumGPU, ft.GPUMilli = int32(min(t.Cards, frag.MaxGPUs)), model.MilliCard
+	case t.ShareMilli > 0:
+		ft.NumGPU, ft.GPUMilli = 1, int32(min(t.ShareMilli, model.MilliCard))
+	default:
+		return ft // needs no card
+	}
+	for _, name := range t.Models {
+		if m, ok := c.st.modelIdx[c.modelID(name)]; ok {
+			ft.Models |= modelBit(m)
+		} else {
+			ft.Models |= frag.UnknownModel
+		}
+	}
+	return ft
+}
+
+// modelBit is model m's bit in a frag.ModelSet; models past the 62nd
+// share the last bit.
+func modelBit(m int32) frag.ModelSet { return 1 << min(m, 62) }
+
+// host is node n's free host, as frag.Node reads it, after taking cpu and
+// mem more.
+func (s *search) host(n int32, cpu, mem int64) frag.Node {
+	return frag.Node{CPUFree: s.c.cpuFree[n] - cpu, MemFree: s.c.memFree[n] - mem, Model: modelBit(s.st.nodes[n].model)}
+}
+
+// nodeFrag is a node's fragmentation in thousandths of a card after taking
+// `whole` free whole cards and, if card ≥ 0, `share` from that card, and
+// cpu and mem of its host.
+func (s *search) nodeFrag(n int32, whole int, card int32, share int, cpu, mem int64) float64 {
 	ni := &s.st.nodes[n]
 	if ni.cards > frag.MaxGPUs {
-		return s.bigNodeFrag(n, whole, card, share)
+		return float64(s.bigNodeFrag(n, whole, card, share))
 	}
-	var fn frag.Node
+	fn := s.host(n, cpu, mem)
 	fn.GPUs = int(ni.cards)
 	for k := int32(0); k < ni.cards; k++ {
 		g := ni.cardOff + k
-		free := int32(model.MilliCard) - int32(s.c.usedMilli[g])
-		if s.c.usedMiB[g] > 0 && s.c.usedMilli[g] == 0 {
-			free = 0 // memory held without share: not usable whole
-		}
+		free := s.cardFree(g)
 		if k == card {
 			free -= int32(share)
 		} else if whole > 0 && free == model.MilliCard && s.c.usedMiB[g] == 0 {
@@ -65,12 +115,12 @@ func (s *search) nodeFrag(n int32, whole int, card int32, share int) int64 {
 		}
 		fn.Free[k] = free
 	}
-	return int64(math.Round(s.dist.NodeFrag(&fn)))
+	return s.meas.m.Frag(&fn)
 }
 
 // fragShares bounds the distinct per-card shares of a task mix that the
 // counts form of the measure handles; larger mixes use nodeFrag.
-const fragShares = 8
+const fragShares = 16
 
 // fragCounts is a node's free capacity as the fragmentation measure sees
 // it (frag.Distribution.FragOfCounts): the idle total and, per share of
@@ -104,34 +154,57 @@ func (s *search) cardFree(g int32) int32 {
 }
 
 // nodeCounts returns node n's fragmentation counts and its fragmentation
-// (what nodeFrag(n, 0, -1, 0) returns), kept on the cluster until the
-// node's cards change. ok is false for nodes and task mixes the counts do
-// not cover; the caller uses nodeFrag then.
-func (s *search) nodeCounts(n int32) (fc *fragCounts, cur int64, ok bool) {
+// (what nodeFrag(n, 0, -1, 0, 0, 0) returns), kept on the cluster until
+// the node changes. ok is false for nodes and task mixes the counts do not
+// cover; the caller uses nodeFrag then.
+func (s *search) nodeCounts(n int32) (fc *fragCounts, cur float64, ok bool) {
 	ni := &s.st.nodes[n]
 	if ni.cards > frag.MaxGPUs || len(s.shares) > fragShares {
 		return nil, 0, false
 	}
-	fm := s.c.frag
+	fm := s.meas
 	if !fm.ok[n] {
 		fc := &fm.fc[n]
 		*fc = fragCounts{}
 		for g := ni.cardOff; g < ni.cardOff+ni.cards; g++ {
 			fc.add(s.shares, s.cardFree(g), +1)
 		}
-		fm.cur[n], fm.ok[n] = s.fragOf(fc), true
+		fm.cur[n], fm.ok[n] = s.fragOf(n, fc, 0, 0), true
+		fm.whole[n].mask = 0
 	}
 	return &fm.fc[n], fm.cur[n], true
 }
 
-// fragOf is the rounded fragmentation of a node with these counts.
-func (s *search) fragOf(fc *fragCounts) int64 {
+// fragOf is the fragmentation of node n with these counts, after taking
+// cpu and mem of its host.
+func (s *search) fragOf(n int32, fc *fragCounts, cpu, mem int64) float64 {
 	k := len(s.shares)
-	return int64(math.Round(s.dist.FragOfCounts(fc.idle, fc.fit[:k], fc.below[:k])))
+	h := s.host(n, cpu, mem)
+	return s.meas.m.FragOfCounts(&h, fc.idle, fc.fit[:k], fc.below[:k])
 }
 
-// bigNodeFrag is the same measure for nodes with more cards than package
-// frag models, computed here in integers.
+// fragScore is the fragmentation component, 0..1000: the policy's score
+// (frag.Score) of a change of fragmentation from before to after, times 10.
+func fragScore(before, after float64) int64 {
+	return 10 * frag.Score(before, after)
+}
+
+// fragBound is the most fragScore can give a placement that takes `taken`
+// thousandths of cards and cpu milli-cores of host CPU: FGD's measure
+// falls by at most what is taken; the stranded capacity, max(0, idle −
+// CPUFree/ρ), by at most taken − cpu/ρ (nothing when the placement brings
+// the CPU its cards need).
+func (s *search) fragBound(taken, cpu int64) int64 {
+	drop := float64(taken)
+	if rho := s.meas.m.StrandRho; rho > 0 {
+		drop += max(0, float64(taken)-float64(cpu)/rho)
+	}
+	return fragScore(drop+1, 0)
+}
+
+// bigNodeFrag is FGD's measure (cards only: no host, no stranding) for
+// nodes with more cards than package frag models, computed here in
+// integers.
 func (s *search) bigNodeFrag(n int32, whole int, card int32, share int) int64 {
 	ni := &s.st.nodes[n]
 	var idle, pop int64
@@ -160,6 +233,10 @@ func (s *search) bigNodeFrag(n int32, whole int, card int32, share int) int64 {
 		if t.Cards == 0 {
 			need, cards = int64(t.ShareMilli), 1
 		}
+		if t.Cards == 0 && t.ShareMilli <= 0 { // needs no card: all idle capacity is fragment
+			sum += p * idle
+			continue
+		}
 		var fit int
 		var below int64
 		for _, f := range frees {
@@ -179,12 +256,6 @@ func (s *search) bigNodeFrag(n int32, whole int, card int32, share int) int64 {
 		return 0
 	}
 	return sum / pop
-}
-
-// fragScore turns a fragmentation change on a node of `cards` cards into
-// 0..1000: 500 for no change, more for a decrease.
-func fragScore(delta int64, cards int32) int64 {
-	return clamp(500-delta*500/(int64(max(cards, 1))*model.MilliCard), 0, 1000)
 }
 
 func clamp(x, lo, hi int64) int64 { return min(max(x, lo), hi) }

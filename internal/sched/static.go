@@ -79,6 +79,8 @@ type nodeInfo struct {
 	class   int32
 	cards   int32
 	cardOff int32 // index of the node's first card
+	// Host capacity: CPU in thousandths of a core, memory in MiB.
+	cpuMilli, memMiB int64
 }
 
 // classInfo is a class of identical nodes for the policy hook.
@@ -268,7 +270,8 @@ func (st *static) buildNodes(net *network.Network) {
 		cards := max(n.Cards, 0)
 		idx := int32(len(st.nodes))
 		st.nodeIdx[n.ID] = idx
-		st.nodes = append(st.nodes, nodeInfo{n: n, site: site, domain: d, model: mod, class: c, cards: int32(cards), cardOff: int32(st.cards)})
+		cpu, mem := hostCapacity(n)
+		st.nodes = append(st.nodes, nodeInfo{n: n, site: site, domain: d, model: mod, class: c, cards: int32(cards), cardOff: int32(st.cards), cpuMilli: cpu, memMiB: mem})
 		st.domains[d].hi = idx + 1
 		st.domains[d].cards += cards
 		sm := st.domains[d].sm
@@ -367,4 +370,21 @@ func labelKey(l map[string]string) string {
 		b.WriteByte(0)
 	}
 	return b.String()
+}
+
+// hostUnknown is the host capacity of a node that reports none: far more
+// than any job asks, so that it limits nothing.
+const hostUnknown = 1 << 50
+
+// hostCapacity is a node's host CPU (thousandths of a core) and memory
+// (MiB); a node without figures (zero) is not limited by them.
+func hostCapacity(n *model.Node) (cpuMilli, memMiB int64) {
+	cpuMilli, memMiB = hostUnknown, hostUnknown
+	if n.CPUCores > 0 && n.CPUCores < hostUnknown/1000 {
+		cpuMilli = n.CPUCores * 1000
+	}
+	if n.MemGiB > 0 && n.MemGiB < hostUnknown/1024 {
+		memMiB = n.MemGiB * 1024
+	}
+	return cpuMilli, memMiB
 }

@@ -34,6 +34,8 @@ type loop struct {
 	tenants  map[model.TenantID]*model.Tenant
 	polSnap  *policy.Snapshot // the policy the core was last given
 	queueAt  time.Time        // when the queue-depth gauge was last set
+	// mixVersion is the version of the learned task mix last stored.
+	mixVersion uint64
 }
 
 // lead fences the store with a new epoch and runs the scheduling loop
@@ -72,6 +74,9 @@ func (s *Server) lead(ctx context.Context) error {
 	}
 	for {
 		if err := l.flush(ctx); err != nil {
+			return err
+		}
+		if err := l.saveWorkload(ctx); err != nil {
 			return err
 		}
 		select {
@@ -137,7 +142,26 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list tenants: %w", err)
 	}
-	l.c = core.New(s.net, core.Config{Sched: s.cfg.Sched, ReleaseWithin: max(int64(s.cfg.ReleaseWithin/time.Second), 1)})
+	cc := core.Config{Sched: s.cfg.Sched, ReleaseWithin: max(int64(s.cfg.ReleaseWithin/time.Second), 1)}
+	if !s.cfg.FixedMix {
+		mc := sched.MixConfig{}
+		if s.cfg.Mix != nil {
+			mc = *s.cfg.Mix
+		}
+		cc.Mix = &mc
+		if kv, err := s.s.Get(ctx, workloadKey); err == nil {
+			var st sched.MixState
+			if err := json.Unmarshal(kv.Value, &st); err != nil {
+				s.log.Warn("stored task mix unreadable; starting from the prior", "err", err)
+			} else {
+				cc.MixState = &st
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return 0, fmt.Errorf("read task mix: %w", err)
+		}
+	}
+	l.c = core.New(s.net, cc)
+	_, l.mixVersion, _ = l.c.Workload()
 	l.recs, l.revs = map[model.JobID]*jobRecord{}, map[model.JobID]int64{}
 	l.tenants = map[model.TenantID]*model.Tenant{}
 	now := s.now().Unix()
@@ -327,11 +351,11 @@ func (l *loop) flush(ctx context.Context) error {
 		r.Waits = js.Waits
 		r.Decision = nil
 		if d := js.Decision; d != nil {
-			// What the API shows (the explanation, the score), not the
-			// placement again nor the runner-ups: less JSON per write. It
+			// What the API shows (the explanation, the score and the
+			// runner-ups), not the placement again: less JSON per write. It
 			// names this job (the core shares one decision among jobs of a
 			// shape), so that deciding again writes the same record.
-			r.Decision, _ = json.Marshal(sched.Decision{Job: js.Job, Score: d.Score, Explanation: d.Explanation})
+			r.Decision, _ = json.Marshal(sched.Decision{Job: js.Job, Score: d.Score, Explanation: d.Explanation, Alternatives: d.Alternatives})
 		}
 		if r.State.Terminal() && r.EndedAt == nil {
 			r.EndedAt = &now
@@ -508,6 +532,33 @@ func (l *loop) quarantine(ctx context.Context, ch change, cause error) (int64, e
 		l.s.log.Warn("job quarantined: its record cannot be stored", "job", ch.id, "err", cause)
 		return rev, nil
 	}
+}
+
+// saveWorkload stores the learned task mix when it has changed (once a
+// batch of arrivals), under the leader's epoch, so that a new leader
+// starts from it.
+func (l *loop) saveWorkload(ctx context.Context) error {
+	st, v, ok := l.c.Workload()
+	if !ok || v == l.mixVersion {
+		return nil
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	_, err = l.s.w.apply(ctx, &mutation{
+		conds: []store.Cond{{Key: epochKey, ModRev: l.epochRev}},
+		ops:   []store.Op{store.PutOp(workloadKey, b)},
+	})
+	var ce *store.ConflictError
+	if errors.As(err, &ce) && ce.Key == epochKey {
+		return fmt.Errorf("another replica took over scheduling: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("store task mix: %w", err)
+	}
+	l.mixVersion = v
+	return nil
 }
 
 // refresh re-reads a job whose revision check failed.

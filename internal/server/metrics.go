@@ -92,6 +92,28 @@ func (s *Server) allocation(ctx context.Context) (map[model.NodeID]int64, error)
 	return alloc, nil
 }
 
+// hostUse is the host CPU (thousandths of a core) and memory (MiB) live
+// placements hold on one node.
+type hostUse struct{ cpuMilli, memMiB int64 }
+
+// hostAllocation sums the host CPU and memory of committed placements per
+// node, from the replica's job index.
+func (s *Server) hostAllocation(ctx context.Context) (map[model.NodeID]hostUse, error) {
+	if err := s.v.wait(ctx); err != nil {
+		return nil, err
+	}
+	use := map[model.NodeID]hostUse{}
+	for _, j := range s.v.liveJobs() {
+		for _, a := range j.rec.Placement.Assignments {
+			u := use[a.Node]
+			u.cpuMilli += a.CPUMilli
+			u.memMiB += a.HostMemMiB
+			use[a.Node] = u
+		}
+	}
+	return use, nil
+}
+
 // Capacity implements httpapi.Info: the live ledger, and the capacity of
 // lost nodes as unknown.
 func (s *Server) Capacity(ctx context.Context) (any, error) {

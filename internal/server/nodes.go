@@ -254,6 +254,10 @@ func (s *Server) Nodes(ctx context.Context, site string) ([]v1.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	host, err := s.hostAllocation(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := []v1.Node{}
 	for i := range s.net.Nodes {
 		n := &s.net.Nodes[i]
@@ -261,7 +265,9 @@ func (s *Server) Nodes(ctx context.Context, site string) ([]v1.Node, error) {
 			continue
 		}
 		w := v1.Node{ID: string(n.ID), Site: string(n.Site), Domain: string(n.Domain), Model: n.Model, Cards: n.Cards,
-			AllocatedMilli: alloc[n.ID], State: v1.NodeUnregistered, Healthy: true}
+			AllocatedMilli: alloc[n.ID], State: v1.NodeUnregistered, Healthy: true,
+			CPUMilli: n.CPUCores * 1000, MemMiB: n.MemGiB * 1024,
+			CPUAllocatedMilli: host[n.ID].cpuMilli, MemAllocatedMiB: host[n.ID].memMiB}
 		if rec, _, ok := s.v.node(n.ID); ok {
 			t := rec.RegisteredAt
 			w.State, w.Reason, w.Healthy = rec.State, rec.Reason, rec.State == v1.NodeReady

@@ -19,6 +19,7 @@ const (
 	tenantPrefix = "tenants/"
 	tokenPrefix  = "tokens/" // + hash of the secret
 	epochKey     = "sched/epoch"
+	workloadKey  = "sched/workload"
 )
 
 // jobRecord is a job as the store holds it.
@@ -138,7 +139,7 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint, Overuse: r.Overuse, OutputTail: r.OutputTail, Retries: r.Retries,
 		Spec: v1.JobSpec{
 			Tenant: string(s.Tenant), Name: s.Name, Kind: string(s.Kind), Priority: s.Priority, Workers: s.Workers,
-			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, Models: s.Models,
+			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, CPUMilli: s.CPUMilli, HostMemMiB: s.HostMemMiB, Models: s.Models,
 			ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli, Stacks: s.Stacks, PyTorch: s.PyTorch,
 			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
 			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
@@ -152,7 +153,8 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 	if p := r.Placement; p != nil {
 		wp := &v1.Placement{GFLOPS: p.GFLOPS}
 		for _, a := range p.Assignments {
-			wa := v1.Assignment{Worker: a.Worker, Node: string(a.Node), Model: a.Model, Cards: a.Cards, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB, WorkShareMilli: a.WorkShareMilli}
+			wa := v1.Assignment{Worker: a.Worker, Node: string(a.Node), Model: a.Model, Cards: a.Cards, ShareMilli: a.ShareMilli, MemMiB: a.MemMiB,
+				WorkShareMilli: a.WorkShareMilli, CPUMilli: a.CPUMilli, HostMemMiB: a.HostMemMiB}
 			if n, ok := net.Node(a.Node); ok {
 				wa.Site = string(n.Site)
 			}
@@ -174,6 +176,14 @@ type explanation struct {
 		Best    *sched.Partial  `json:"best_partial"`
 		Unblock []sched.Unblock `json:"unblock"`
 	} `json:"explanation"`
+	Score        *v1.Score `json:"score"`
+	Alternatives []struct {
+		Scope string   `json:"scope"`
+		Where string   `json:"where"`
+		Model string   `json:"model"`
+		Cards int      `json:"cards"`
+		Score v1.Score `json:"score"`
+	} `json:"alternatives"`
 }
 
 // explain turns a record into the API's explanation.
@@ -206,6 +216,12 @@ func (r *jobRecord) explain() v1.Explanation {
 		}
 		for _, u := range d.Explanation.Unblock {
 			e.Unblock = append(e.Unblock, u.Text)
+		}
+		if r.State == model.Placed || r.State == model.Running {
+			e.Score = d.Score
+			for _, a := range d.Alternatives {
+				e.Alternatives = append(e.Alternatives, v1.Alternative{Scope: a.Scope, Where: a.Where, Model: a.Model, Cards: a.Cards, Score: a.Score})
+			}
 		}
 	}
 	return e

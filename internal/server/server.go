@@ -55,6 +55,11 @@ type Config struct {
 	Prices *ledger.PriceTable
 	// Sched tunes the scheduler.
 	Sched sched.Config
+	// Mix tunes the task mix learned from submitted jobs and kept in the
+	// store (sched.Mix); nil: the defaults. FixedMix measures against
+	// Sched.TypicalTasks instead, learning nothing.
+	Mix      *sched.MixConfig
+	FixedMix bool
 	// Log: nil discards.
 	Log *slog.Logger
 	// Registry receives the server's metrics; nil: a fresh one.

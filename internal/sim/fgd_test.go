@@ -12,33 +12,12 @@ import (
 
 	"github.com/suanli/suanli/internal/sched/frag"
 	"github.com/suanli/suanli/internal/sim"
+	"github.com/suanli/suanli/internal/trace/tracetest"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite golden files")
 
-// openbDir finds the shared openb folder next to the repository, or skips.
-func openbDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	data := filepath.Join(dir, "..", "shared", "data", "alibaba-gpu-v2023")
-	if _, err := os.Stat(filepath.Join(data, "openb_node_list_gpu_node.csv")); err != nil {
-		t.Skipf("real openb traces not present at %s", data)
-	}
-	return data
-}
+func openbDir(t testing.TB) string { return tracetest.OpenbDir(t) }
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()

@@ -62,6 +62,23 @@ type OpenbCluster struct {
 // places accelerator work. The openb GPU types come from a catalog overlay
 // on cat (catalog.Default() when nil).
 func OpenbNetwork(nodes []trace.Node, cat *catalog.Catalog) (*OpenbCluster, error) {
+	return openbNetwork(nodes, nil, cat)
+}
+
+// OpenbNetworkInOrder is OpenbNetwork with the GPU nodes in the given
+// order (indices into nodes; every GPU node once): a pool per run of
+// nodes of one shape, so that the network's node order, and with it the
+// scheduler's tie order, is the order given.
+func OpenbNetworkInOrder(nodes []trace.Node, order []int, cat *catalog.Catalog) (*OpenbCluster, error) {
+	if order == nil {
+		order = []int{}
+	}
+	return openbNetwork(nodes, order, cat)
+}
+
+// openbNetwork builds the network; a nil order groups nodes of one shape
+// in one pool, in list order.
+func openbNetwork(nodes []trace.Node, order []int, cat *catalog.Catalog) (*OpenbCluster, error) {
 	if cat == nil {
 		cat = catalog.Default()
 	}
@@ -76,7 +93,18 @@ func OpenbNetwork(nodes []trace.Node, cat *catalog.Catalog) (*OpenbCluster, erro
 		pools  [][]int // node indices per pool
 		poolOf = map[shape]int{}
 	)
-	for i, n := range nodes {
+	seq := order
+	if order == nil {
+		seq = make([]int, len(nodes))
+		for i := range seq {
+			seq[i] = i
+		}
+	}
+	for _, i := range seq {
+		if i < 0 || i >= len(nodes) {
+			return nil, fmt.Errorf("node order names node %d of %d", i, len(nodes))
+		}
+		n := nodes[i]
 		if n.GPUs == 0 {
 			continue
 		}
@@ -87,6 +115,9 @@ func OpenbNetwork(nodes []trace.Node, cat *catalog.Catalog) (*OpenbCluster, erro
 		}
 		s := shape{id, n.GPUs, max(1, n.CPUMilli/1000), max(1, n.MemMiB/1024)}
 		k, ok := poolOf[s]
+		if order != nil && (len(shapes) == 0 || shapes[len(shapes)-1] != s) {
+			ok = false // in order: a new pool whenever the shape changes
+		}
 		if !ok {
 			k = len(shapes)
 			poolOf[s] = k
@@ -121,9 +152,9 @@ func OpenbNetwork(nodes []trace.Node, cat *catalog.Catalog) (*OpenbCluster, erro
 		Catalog: overlay,
 		Sites:   []network.SiteSpec{{ID: "openb", Name: "openb cluster", Region: "trace", Operator: "Alibaba (trace)", Ownership: string(model.SelfBuilt)}},
 	}
-	for _, s := range shapes {
+	for k, s := range shapes {
 		spec.Sites[0].Pools = append(spec.Sites[0].Pools, network.PoolSpec{
-			Model: s.model, Nodes: len(pools[poolOf[s]]), CardsPerNode: s.gpus, NodesPerDomain: 1,
+			Model: s.model, Nodes: len(pools[k]), CardsPerNode: s.gpus, NodesPerDomain: 1,
 			DomainKind: string(model.DomainServer), CPUCores: s.cores, MemGiB: s.gibs,
 		})
 	}
@@ -154,7 +185,8 @@ func openbTypes() string {
 }
 
 // PodJob converts an openb pod to a core job: a batch job of num_gpu whole
-// GPUs on one node, or of a gpu_milli share of one GPU, restricted to the
+// GPUs on one node, or of a gpu_milli share of one GPU, with the pod's CPU
+// and memory as its host request, restricted to the
 // pod's gpu_spec models. It reports false for a CPU-only pod (the core
 // places accelerator work only) and an error for a gpu_spec model the
 // openb lists do not have. Every pod has the same priority: the trace's
@@ -165,7 +197,7 @@ func PodJob(p trace.Pod) (model.Job, bool, error) {
 	}
 	j := model.Job{
 		ID: model.JobID(p.Name), Tenant: "openb", Kind: model.Batch, Workers: 1,
-		SubmitTime: max(p.CreationTime, 0),
+		SubmitTime: max(p.CreationTime, 0), CPUMilli: max(p.CPUMilli, 0), HostMemMiB: max(p.MemMiB, 0),
 	}
 	if p.GPUMilli < model.MilliCard {
 		j.ShareMilli = p.GPUMilli

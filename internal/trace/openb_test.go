@@ -2,11 +2,12 @@ package trace
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/suanli/suanli/internal/trace/tracetest"
 )
 
 func TestReadNodesFixture(t *testing.T) {
@@ -128,28 +129,7 @@ func TestBadHeader(t *testing.T) {
 	}
 }
 
-// dataDir finds the shared openb folder next to the repository, if it exists.
-func dataDir(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	data := filepath.Join(dir, "..", "shared", "data", "alibaba-gpu-v2023")
-	if _, err := os.Stat(data); err != nil {
-		t.Skipf("real openb traces not present at %s", data)
-	}
-	return data
-}
+func dataDir(t testing.TB) string { return tracetest.OpenbDir(t) }
 
 func TestRealOpenb(t *testing.T) {
 	dir := dataDir(t)

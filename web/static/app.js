@@ -133,7 +133,9 @@ const S = (() => {
   }
 
   // nodes lists the network's nodes where the server serves /v1/nodes,
-  // each as {id, site, domain, model, cards, allocMilli, healthy, state}.
+  // each as {id, site, domain, model, cards, allocMilli, healthy, state,
+  // cpuMilli, cpuAllocMilli, memMiB, memAllocMiB} (host CPU and memory:
+  // capacity and what placements hold; 0 capacity: the node gives none).
   async function nodes(site) {
     // Without each agent's device list: the views need the summary only
     // (on the default network the full listing is about 25 MB).
@@ -149,7 +151,8 @@ const S = (() => {
         : known ? n[known] : null; // null: the server does not say; count placements
       const state = n.state || n.health || n.status || (n.healthy === false ? "unhealthy" : "ok");
       const healthy = n.healthy !== undefined ? !!n.healthy : !/lost|unhealthy|down|drain|quarant|fail/i.test(state);
-      return { id: n.id || n.name, site: n.site, domain: n.domain || n.domain_id || "", model: n.model, cards, allocMilli: alloc, healthy, state, reason: n.reason || "" };
+      return { id: n.id || n.name, site: n.site, domain: n.domain || n.domain_id || "", model: n.model, cards, allocMilli: alloc, healthy, state, reason: n.reason || "",
+        cpuMilli: num(n.cpu_milli), cpuAllocMilli: num(n.cpu_allocated_milli), memMiB: num(n.mem_mib), memAllocMiB: num(n.mem_allocated_mib) };
     }).filter((n) => !site || !n.site || n.site === site);
   }
 

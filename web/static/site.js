@@ -37,7 +37,7 @@ async function heat(site, live) {
   heatChart ||= S.chart(S.$("#heat"), {});
   heatChart.resize();
   heatChart.setOption({
-    tooltip: { formatter: (p) => { const n = p.data.node; return `${n.id} · ${n.domain}\n${n.model}, ${n.cards} cards\n${(n.allocMilli / 1000).toFixed(3)} cards allocated\nstate: ${n.state}${n.reason ? " (" + n.reason + ")" : ""}`; } },
+    tooltip: { formatter: (p) => { const n = p.data.node; return `${n.id} · ${n.domain}\n${n.model}, ${n.cards} cards\n${(n.allocMilli / 1000).toFixed(3)} cards allocated${n.cpuMilli ? `\nhost CPU ${(n.cpuAllocMilli / 1000).toFixed(1)} of ${n.cpuMilli / 1000} cores, memory ${(n.memAllocMiB / 1024).toFixed(0)} of ${(n.memMiB / 1024).toFixed(0)} GiB held` : ""}\nstate: ${n.state}${n.reason ? " (" + n.reason + ")" : ""}`; } },
     grid: { left: 150, right: 20, top: 10, bottom: 50 },
     xAxis: S.axis({ type: "category", data: [...Array(COLS).keys()].map(String), axisLabel: { show: false }, axisTick: { show: false }, splitArea: { show: false } }),
     yAxis: S.axis({ type: "category", inverse: true, data: rowLabels, axisTick: { show: false }, axisLabel: { color: "#a9b7c9", fontSize: 10, width: 140, overflow: "truncate", interval: 0 } }),

@@ -43,8 +43,8 @@ type TaskSpec struct {
 // means "any model".
 type ModelSet uint64
 
-// unknownModel is set for models the cluster does not have: no node matches it.
-const unknownModel ModelSet = 1 << 63
+// UnknownModel is set for models the cluster does not have: no node matches it.
+const UnknownModel ModelSet = 1 << 63
 
 // maxModels is how many distinct GPU models a cluster may have.
 const maxModels = 63
@@ -71,7 +71,7 @@ type Node struct {
 	CPUFree, MemFree int64
 	GPUs             int
 	Free             [MaxGPUs]int32 // free thousandths of each GPU, by device index
-	model            ModelSet       // the node's model bit; 0 for CPU-only nodes
+	Model            ModelSet       // the node's model bit; 0 for CPU-only nodes
 }
 
 // IdleMilli is the free GPU capacity of the node.
@@ -88,7 +88,7 @@ func (n *Node) Accepts(t *Task) bool {
 	if t.NumGPU == 0 {
 		return true
 	}
-	return n.GPUs > 0 && (t.Models == 0 || t.Models&n.model != 0)
+	return n.GPUs > 0 && (t.Models == 0 || t.Models&n.Model != 0)
 }
 
 // Fits reports whether the task can be placed on the node now.
@@ -157,7 +157,7 @@ func NewCluster(specs []NodeSpec) (*Cluster, error) {
 			if err != nil {
 				bad("%v", err)
 			}
-			n.model = bit
+			n.Model = bit
 		}
 		c.Nodes[i] = n
 		c.Names[i] = s.Name
@@ -192,10 +192,22 @@ func (c *Cluster) ModelSet(names []string) ModelSet {
 			}
 		}
 		if !found {
-			s |= unknownModel
+			s |= UnknownModel
 		}
 	}
 	return s
+}
+
+// ModelNames lists the names of the models in s, in the cluster's order
+// (the unknown-model bit is not a name and is left out).
+func (c *Cluster) ModelNames(s ModelSet) []string {
+	var out []string
+	for i, m := range c.models {
+		if s&(1<<i) != 0 {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Task resolves a task spec against the cluster's models.

@@ -12,6 +12,9 @@ const DefaultCoverage = 0.95
 type TypicalTask struct {
 	Task
 	Weight float64
+	// Count is how many tasks of the list had the shape (NewDistribution);
+	// Weight is Count over the kept tasks' total.
+	Count int
 }
 
 // Distribution is the typical-task distribution against which fragmentation is
@@ -51,7 +54,7 @@ func NewDistribution(tasks []Task, coverage float64, withMemory bool) *Distribut
 	}
 	shapes := make([]TypicalTask, 0, len(counts))
 	for k, n := range counts {
-		shapes = append(shapes, TypicalTask{Task: k, Weight: float64(n)})
+		shapes = append(shapes, TypicalTask{Task: k, Weight: float64(n), Count: n})
 	}
 	slices.SortFunc(shapes, func(a, b TypicalTask) int {
 		if c := cmp.Compare(b.Weight, a.Weight); c != 0 {
@@ -78,6 +81,13 @@ func NewDistribution(tasks []Task, coverage float64, withMemory bool) *Distribut
 func compareTask(a, b Task) int {
 	return cmp.Or(cmp.Compare(a.CPUMilli, b.CPUMilli), cmp.Compare(a.GPUMilli, b.GPUMilli),
 		cmp.Compare(a.NumGPU, b.NumGPU), cmp.Compare(a.Models, b.Models), cmp.Compare(a.MemMiB, b.MemMiB))
+}
+
+// NewDistributionOf is the distribution of the given typical tasks, in the
+// order given (the order fixes how the measure sums, to the last bit).
+// Weights should sum to 1.
+func NewDistributionOf(tasks []TypicalTask, withMemory bool) *Distribution {
+	return newDistribution(slices.Clone(tasks), withMemory)
 }
 
 // newDistribution precomputes the lookup tables for a list of typical tasks.
@@ -138,7 +148,7 @@ func (d *Distribution) NodeFrag(n *Node) float64 {
 	frag := d.cpuOnly * fIdle
 	for i := range d.gpu {
 		t := &d.gpu[i]
-		if (t.models != 0 && t.models&n.model == 0) || n.CPUFree < t.cpu || n.MemFree < t.mem || cnt[t.milliIdx] < int64(t.num) {
+		if (t.models != 0 && t.models&n.Model == 0) || n.CPUFree < t.cpu || n.MemFree < t.mem || cnt[t.milliIdx] < int64(t.num) {
 			frag += t.w * fIdle
 		} else {
 			frag += t.w * float64(below[t.milliIdx])
@@ -155,13 +165,13 @@ func (d *Distribution) NodeFrag(n *Node) float64 {
 // The slice belongs to the distribution; do not modify it.
 func (d *Distribution) Shares() []int32 { return d.millis }
 
-// FragOfCounts is NodeFrag of a node described only by its GPUs (no free
-// CPU or memory, no model set: the zero Node but for GPUs and Free) whose
-// free capacity totals idle and which has, for the i-th share of Shares,
-// fit[i] GPUs with at least that share free and below[i] thousandths free
-// on the other GPUs. It returns exactly what NodeFrag returns for such a
-// node.
-func (d *Distribution) FragOfCounts(idle int64, fit, below []int64) float64 {
+// FragOfCounts is NodeFrag of node n computed from counts instead of its
+// GPUs: n's free CPU, free memory and model are read, its GPUs are not;
+// its free GPU capacity totals idle and it has, for the i-th share of
+// Shares, fit[i] GPUs with at least that share free and below[i]
+// thousandths free on the other GPUs. It returns exactly what NodeFrag
+// returns for the node those counts describe.
+func (d *Distribution) FragOfCounts(n *Node, idle int64, fit, below []int64) float64 {
 	if idle == 0 {
 		return 0
 	}
@@ -169,8 +179,7 @@ func (d *Distribution) FragOfCounts(idle int64, fit, below []int64) float64 {
 	frag := d.cpuOnly * fIdle
 	for i := range d.gpu {
 		t := &d.gpu[i]
-		// As NodeFrag with n.model, n.CPUFree and n.MemFree all zero.
-		if t.models != 0 || t.cpu > 0 || t.mem > 0 || fit[t.milliIdx] < int64(t.num) {
+		if (t.models != 0 && t.models&n.Model == 0) || n.CPUFree < t.cpu || n.MemFree < t.mem || fit[t.milliIdx] < int64(t.num) {
 			frag += t.w * fIdle
 		} else {
 			frag += t.w * float64(below[t.milliIdx])
@@ -192,7 +201,7 @@ func (d *Distribution) nodeFragSlow(n *Node, idle int64) float64 {
 				below += int64(f)
 			}
 		}
-		if (t.models != 0 && t.models&n.model == 0) || n.CPUFree < t.cpu || n.MemFree < t.mem || cnt < int64(t.num) {
+		if (t.models != 0 && t.models&n.Model == 0) || n.CPUFree < t.cpu || n.MemFree < t.mem || cnt < int64(t.num) {
 			frag += t.w * float64(idle)
 		} else {
 			frag += t.w * float64(below)

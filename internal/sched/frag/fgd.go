@@ -10,30 +10,22 @@ import (
 // share it tries each GPU with room; whole GPUs are the first free ones.
 //
 // With quantize set it reproduces the paper's simulator exactly: the score is
-// int(100·sigmoid(−Δfrag/1000)), so placements whose fragmentation growth
-// differs by less than about 40 milli tie and are broken at random, and the
-// GPU for a share is the first with the best rounded score.
+// int(100·sigmoid(−Δfrag/1000)) (Score), so placements whose fragmentation
+// growth differs by less than about 40 milli tie and are broken by node rank
+// (Cluster.Rank), and the GPU for a share is the first with the best rounded
+// score.
 type fgd struct {
 	name     string
-	d        *Distribution
+	m        Measure // with stranding for suanli
 	quantize bool
-	// strandRho, if positive, adds each node's stranded GPU milli at this
-	// CPU-per-GPU-milli rate to its fragmentation (suanli).
-	strandRho float64
-	cache     scoreCache
+	cache    scoreCache
 }
 
 // frag is the node's fragmentation as the policy measures it.
-func (f *fgd) frag(n *Node) float64 {
-	v := f.d.NodeFrag(n)
-	if f.strandRho > 0 {
-		v += Stranded(n, f.strandRho)
-	}
-	return v
-}
+func (f *fgd) frag(n *Node) float64 { return f.m.Frag(n) }
 
-func newFGD(name string, d *Distribution, nodes int, quantize bool) *fgd {
-	return &fgd{name: name, d: d, quantize: quantize, cache: newScoreCache(nodes)}
+func newFGD(name string, m Measure, nodes int, quantize bool) *fgd {
+	return &fgd{name: name, m: m, quantize: quantize, cache: newScoreCache(nodes)}
 }
 
 func (f *fgd) Name() string { return f.name }
@@ -69,25 +61,25 @@ func (f *fgd) score(c *Cluster, i int, t *Task) (float64, uint32) {
 			tried[nt] = free
 			nt++
 			a := after(n, t, 1<<g)
-			if s := f.value(before - f.frag(&a)); s > best {
+			if s := f.value(before, f.frag(&a)); s > best {
 				best, gpus = s, 1<<g
 			}
 		}
 	} else {
 		gpus = firstFree(n, t.NumGPU)
 		a := after(n, t, gpus)
-		best = f.value(before - f.frag(&a))
+		best = f.value(before, f.frag(&a))
 	}
 	f.cache.put(c, i, best, gpus)
 	return best, gpus
 }
 
-// value turns a fragmentation decrease (negative: growth) into a score.
-func (f *fgd) value(delta float64) float64 {
+// value scores a change of fragmentation from before to after.
+func (f *fgd) value(before, after float64) float64 {
 	if !f.quantize {
-		return delta
+		return before - after
 	}
-	return float64(int64(maxScore / (1 + math.Exp(-delta/1000))))
+	return float64(Score(before, after))
 }
 
 // scoreCache remembers, per node and task shape, the score and GPUs of the

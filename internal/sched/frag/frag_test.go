@@ -34,7 +34,7 @@ func TestNodeFragByHand(t *testing.T) {
 	share := mustTask(t, c, TaskSpec{CPUMilli: 1000, NumGPU: 1, GPUMilli: 500})
 	whole2 := mustTask(t, c, TaskSpec{CPUMilli: 1000, NumGPU: 2, GPUMilli: 1000})
 	cpu := mustTask(t, c, TaskSpec{CPUMilli: 1000})
-	d := newDistribution([]TypicalTask{{share, 0.5}, {whole2, 0.25}, {cpu, 0.25}}, false)
+	d := newDistribution([]TypicalTask{{share, 0.5, 0}, {whole2, 0.25, 0}, {cpu, 0.25, 0}}, false)
 	n := &c.Nodes[1] // T4, two GPUs
 	n.Free[0], n.Free[1] = 300, 1000
 	// idle 1300. share: fits (GPU1), GPU0 (300 < 500) is fragment: 0.5·300.
@@ -48,7 +48,7 @@ func TestNodeFragByHand(t *testing.T) {
 		t.Fatalf("frag with no CPU %v, want 1300", got)
 	}
 	onlyP100 := mustTask(t, c, TaskSpec{CPUMilli: 1, NumGPU: 1, GPUMilli: 100, Models: []string{"P100"}})
-	d2 := newDistribution([]TypicalTask{{onlyP100, 1}}, false)
+	d2 := newDistribution([]TypicalTask{{onlyP100, 1, 0}}, false)
 	n.CPUFree = n.CPUCap
 	if got := d2.NodeFrag(n); got != 1300 {
 		t.Fatalf("model mismatch frag %v, want 1300", got)
@@ -257,9 +257,9 @@ func TestCPUPerGPUMilli(t *testing.T) {
 		tasks []TypicalTask
 		want  float64
 	}{
-		{"mix", []TypicalTask{{share, 0.5}, {whole2, 0.25}, {cpu, 0.25}}, (0.5*4000 + 0.25*16000) / (0.5*500 + 0.25*2000)},
-		{"cpu-only tasks are ignored", []TypicalTask{{share, 0.5}, {cpu, 0.5}}, 8},
-		{"no GPU task", []TypicalTask{{cpu, 1}}, 0},
+		{"mix", []TypicalTask{{share, 0.5, 0}, {whole2, 0.25, 0}, {cpu, 0.25, 0}}, (0.5*4000 + 0.25*16000) / (0.5*500 + 0.25*2000)},
+		{"cpu-only tasks are ignored", []TypicalTask{{share, 0.5, 0}, {cpu, 0.5, 0}}, 8},
+		{"no GPU task", []TypicalTask{{cpu, 1, 0}}, 0},
 		{"empty", nil, 0},
 	} {
 		if got := newDistribution(tc.tasks, false).CPUPerGPUMilli(); math.Abs(got-tc.want) > 1e-9 {
@@ -281,7 +281,7 @@ func TestSuanliAvoidsStranding(t *testing.T) {
 	}
 	gpu := mustTask(t, c, TaskSpec{CPUMilli: 8000, NumGPU: 1, GPUMilli: 1000})
 	cpu := mustTask(t, c, TaskSpec{CPUMilli: 16000})
-	d := newDistribution([]TypicalTask{{gpu, 0.9}, {cpu, 0.1}}, false)
+	d := newDistribution([]TypicalTask{{gpu, 0.9, 0}, {cpu, 0.1, 0}}, false)
 	c.Rank[0], c.Rank[1] = 0, 1 // FGD's tie goes to "lean"
 	for _, tc := range []struct {
 		policy string
@@ -299,8 +299,9 @@ func TestSuanliAvoidsStranding(t *testing.T) {
 }
 
 // TestFragOfCountsMatchesNodeFrag checks that the counts form of the measure
-// returns bit for bit what NodeFrag returns on random GPU-only nodes, for
-// distributions with and without CPU-only, CPU-bound and multi-GPU tasks.
+// returns bit for bit what NodeFrag returns on random nodes, for
+// distributions with and without CPU-only, CPU-bound, model-bound, memory-bound
+// and multi-GPU tasks, with and without stranding.
 func TestFragOfCountsMatchesNodeFrag(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for trial := range 200 {
@@ -313,11 +314,14 @@ func TestFragOfCountsMatchesNodeFrag(t *testing.T) {
 			case 1:
 				tk = Task{CPUMilli: 1000} // no GPU
 			case 2:
-				tk.CPUMilli = 500 // more CPU than the node has free
+				tk.CPUMilli = 500 // more CPU than some nodes have free
+			case 3:
+				tk.Models = ModelSet(1 << rng.IntN(2))
+				tk.MemMiB = int64(rng.IntN(2)) << 19
 			}
 			list = append(list, tk)
 		}
-		d := NewDistribution(list, 1, false)
+		d := NewDistribution(list, 1, rng.IntN(2) == 0)
 		for range 20 {
 			var n Node
 			n.GPUs = 1 + rng.IntN(MaxGPUs)
@@ -342,9 +346,21 @@ func TestFragOfCountsMatchesNodeFrag(t *testing.T) {
 					}
 				}
 			}
+			switch rng.IntN(3) { // a host that fits some, all or none of the CPU needs
+			case 0:
+				n.CPUFree = 600
+			case 1:
+				n.CPUFree = 1 << 20
+			}
+			n.MemFree = int64(rng.IntN(2)) << 20
+			n.Model = ModelSet(1 << rng.IntN(2))
 			want := d.NodeFrag(&n)
-			if got := d.FragOfCounts(n.IdleMilli(), fit, below); got != want {
+			m := Measure{Dist: d, StrandRho: float64(rng.IntN(3))}
+			if got := d.FragOfCounts(&n, n.IdleMilli(), fit, below); got != want {
 				t.Fatalf("trial %d: node %v: FragOfCounts %v, NodeFrag %v", trial, n.Free[:n.GPUs], got, want)
+			}
+			if got, want := m.FragOfCounts(&n, n.IdleMilli(), fit, below), m.Frag(&n); got != want {
+				t.Fatalf("trial %d: node %v: Measure.FragOfCounts %v, Frag %v", trial, n.Free[:n.GPUs], got, want)
 			}
 		}
 	}

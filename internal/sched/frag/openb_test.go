@@ -2,6 +2,7 @@ package frag_test
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,30 +12,10 @@ import (
 
 	"github.com/suanli/suanli/internal/sched/frag"
 	"github.com/suanli/suanli/internal/trace"
+	"github.com/suanli/suanli/internal/trace/tracetest"
 )
 
-// openbDir finds the shared openb folder next to the repository, or skips.
-func openbDir(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	data := filepath.Join(dir, "..", "shared", "data", "alibaba-gpu-v2023")
-	if _, err := os.Stat(data); err != nil {
-		t.Skipf("real openb traces not present at %s", data)
-	}
-	return data
-}
+func openbDir(t testing.TB) string { return tracetest.OpenbDir(t) }
 
 // PodLists are the openb pod lists the shared data folder holds.
 var podLists = []string{"default", "cpu050", "cpu100", "gpushare40", "gpushare60", "gpushare80", "gpushare100",
@@ -159,22 +140,69 @@ func TestOpenbTable(t *testing.T) {
 }
 
 // TestBaselinesNearPaper checks the reproduction of the paper's table on the
-// default trace (two seeds): each baseline's unallocated GPUs at 130% within
-// 15% of the published mean.
+// default trace with the authors' seeds 42..51 (about 12 s of CPU): each
+// policy's mean unallocated GPUs at 130% within 3% of the published mean.
+// Every policy lands within 2% (README), so a weakened baseline fails.
 func TestBaselinesNearPaper(t *testing.T) {
 	nodes, pods := loadOpenb(t, "default")
 	paper := map[string]float64{frag.Random: 778, frag.DotProd: 568, frag.GpuClustering: 505,
 		frag.GpuPacking: 497, frag.BestFit: 430, frag.FGD: 286}
 	names := []string{frag.Random, frag.DotProd, frag.GpuClustering, frag.GpuPacking, frag.BestFit, frag.FGD}
-	sum, err := frag.Compare(nodes, pods, names, seeds(2), frag.Config{})
+	sum, err := frag.Compare(nodes, pods, names, seeds(10), frag.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range sum {
-		got, want := at130(s).UnallocatedGPUs.Mean, paper[s.Policy]
-		t.Logf("%-14s %6.1f unallocated at 130%% (paper %4.0f)", s.Policy, got, want)
-		if got < 0.85*want || got > 1.15*want {
-			t.Errorf("%s: %.1f unallocated GPUs at 130%%, paper %.0f: protocol not reproduced", s.Policy, got, want)
+		u, want := at130(s).UnallocatedGPUs, paper[s.Policy]
+		t.Logf("%-14s %6.1f ± %4.1f unallocated at 130%% (paper %4.0f, %+.1f%%)", s.Policy, u.Mean, u.Std, want, 100*(u.Mean-want)/want)
+		if math.Abs(u.Mean-want) > 0.03*want {
+			t.Errorf("%s: %.1f unallocated GPUs at 130%%, paper %.0f: more than 3%% off, the protocol or the policy is not reproduced", s.Policy, u.Mean, want)
+		}
+	}
+}
+
+// claimSeeds is the seeds the claims are checked on: the FGD authors'
+// 42..51 with SUANLI_FRAG_SEEDS=10 (or any count), 42..44 by default to
+// keep the suite's CPU time down (about 15 s of CPU for every list).
+func claimSeeds(t *testing.T) []uint64 {
+	n := 3
+	if v := os.Getenv("SUANLI_FRAG_SEEDS"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n < 1 || n > 100 {
+			t.Fatalf("SUANLI_FRAG_SEEDS=%q: want a seed count from 1 to 100", v)
+		}
+	}
+	return seeds(n)
+}
+
+// TestSuanliBelowFGDOnEveryList is the claim: on every shared openb pod
+// list our policy leaves fewer GPUs unallocated than FGD at 130% arrived
+// workload, on the mean over the seeds (SUANLI_FRAG_SEEDS=10 for the
+// authors' 42..51; the README's table is that run).
+func TestSuanliBelowFGDOnEveryList(t *testing.T) {
+	sd := claimSeeds(t)
+	type result struct{ fgd, suanli frag.Stat }
+	res := make([]result, len(podLists))
+	var g errgroup.Group
+	g.SetLimit(2)
+	for i, list := range podLists {
+		nodes, pods := loadOpenb(t, list)
+		g.Go(func() error {
+			sum, err := frag.Compare(nodes, pods, []string{frag.FGD, frag.Suanli}, sd, frag.Config{})
+			if err != nil {
+				return fmt.Errorf("pod list %s: %w", list, err)
+			}
+			res[i] = result{at130(sum[0]).UnallocatedGPUs, at130(sum[1]).UnallocatedGPUs}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for i, list := range podLists {
+		r := res[i]
+		t.Logf("%-12s fgd %6.1f ± %4.1f  suanli %6.1f ± %4.1f  (%d seeds)", list, r.fgd.Mean, r.fgd.Std, r.suanli.Mean, r.suanli.Std, len(sd))
+		if r.suanli.Mean >= r.fgd.Mean {
+			t.Errorf("%s: suanli leaves %.1f GPUs unallocated, FGD %.1f: suanli must leave fewer", list, r.suanli.Mean, r.fgd.Mean)
 		}
 	}
 }

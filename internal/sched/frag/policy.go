@@ -66,7 +66,7 @@ func New(name string, d *Distribution, nodes int) (Policy, error) {
 	case BestFit:
 		return &scored{name: name, s: bestFit{}}, nil
 	case FGD:
-		return newFGD(name, d, nodes, true), nil
+		return newFGD(name, NewMeasure(d, false), nodes, true), nil
 	case Suanli:
 		return newSuanli(d, nodes), nil
 	}
@@ -80,8 +80,8 @@ type scorer interface {
 	score(c *Cluster, i int, t *Task) (float64, uint32)
 }
 
-// scored is a policy that takes the best-scoring node, breaking ties
-// uniformly at random (as the Kubernetes scheduler does).
+// scored is a policy that takes the best-scoring node, breaking ties by node
+// rank (Cluster.Rank), as the paper's simulator does.
 type scored struct {
 	name      string
 	s         scorer
@@ -115,8 +115,8 @@ func (p *scored) Observe(pl Placement, t *Task) {
 // argmax scores every node the task fits and keeps the best. Equal scores go
 // to the node first in the cluster's tie order (Cluster.Rank), as in the
 // paper's simulator, which picks the smallest node name and names nodes with
-// a random prefix. With uniform set, every node that fits scores alike and the
-// choice is uniform at random (reservoir sampling).
+// a random prefix: ties never break at random. (Random, which scores nothing,
+// picks among the fitting nodes with uniform.)
 func argmax(c *Cluster, t *Task, rng *rand.Rand, s scorer) (Placement, bool) {
 	best := math.Inf(-1)
 	var pl Placement

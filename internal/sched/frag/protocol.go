@@ -102,6 +102,21 @@ func Workload(tasks []Task, capacityMilli int64, load float64, rng *rand.Rand) [
 	}
 }
 
+// Sequence prepares a run of protocol A on a fresh cluster: it sets the
+// cluster's tie order (Rank) from the seed and draws the task sequence
+// (Workload), and returns the sequence and the random source the run goes
+// on with.
+func Sequence(c *Cluster, tasks []Task, seed uint64, load float64) ([]Task, *rand.Rand) {
+	rng := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
+	for i, r := range rng.Perm(len(c.Rank)) {
+		c.Rank[i] = int32(r)
+	}
+	if load == 0 {
+		load = Config{}.withDefaults().Load
+	}
+	return Workload(tasks, c.CapacityMilli, load, rng), rng
+}
+
 // Setup resolves specs into a cluster and tasks, reporting every bad spec.
 func Setup(nodes []NodeSpec, pods []TaskSpec) (*Cluster, []Task, error) {
 	c, err := NewCluster(nodes)
@@ -147,11 +162,7 @@ func run(c *Cluster, tasks []Task, d *Distribution, policy string, seed uint64, 
 // runPolicy is run with a policy instance.
 func runPolicy(c *Cluster, tasks []Task, d *Distribution, pol Policy, seed uint64, cfg Config, runNo, runs int) (Curve, error) {
 	policy := pol.Name()
-	rng := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
-	for i, r := range rng.Perm(len(c.Rank)) {
-		c.Rank[i] = int32(r)
-	}
-	seq := Workload(tasks, c.CapacityMilli, cfg.Load, rng)
+	seq, rng := Sequence(c, tasks, seed, cfg.Load)
 	cv := Curve{Policy: policy, Seed: seed, Tasks: len(seq)}
 	var arrived int64
 	next := 0

@@ -1,7 +1,8 @@
 package frag
 
-// newSuanli is our policy: FGD's rounded score (ties by rank), with a node's
-// fragmentation extended by the GPU capacity its CPU can no longer feed.
+// newSuanli is our policy, the production scorer's (Measure) as an argmax over
+// every node: FGD's rounded score (ties by rank), with a node's fragmentation
+// extended by the GPU capacity its CPU can no longer feed.
 //
 // GPU tasks bring CPU with them: ρ milli-cores per GPU milli on average over
 // the typical tasks. A node with Idle free GPU milli and CPUFree free
@@ -12,19 +13,21 @@ package frag
 // early keeps CPU-heavy tasks and CPU-only tasks off CPU-poor nodes (8-GPU G2
 // nodes have 12 cores per GPU, 2-GPU T4 nodes 52).
 func newSuanli(d *Distribution, nodes int) Policy {
-	f := newFGD(Suanli, d, nodes, true)
-	f.strandRho = d.CPUPerGPUMilli()
-	return f
+	return newFGD(Suanli, NewMeasure(d, true), nodes, true)
 }
 
 // Stranded is the idle GPU milli of n that its free CPU cannot feed when GPU
 // work needs rho milli-cores per GPU milli: max(0, idle − CPUFree/rho).
 // It is 0 for rho ≤ 0.
 func Stranded(n *Node, rho float64) float64 {
+	return stranded(n.IdleMilli(), n.CPUFree, rho)
+}
+
+func stranded(idle, cpuFree int64, rho float64) float64 {
 	if rho <= 0 {
 		return 0
 	}
-	return max(0, float64(n.IdleMilli())-float64(n.CPUFree)/rho)
+	return max(0, float64(idle)-float64(cpuFree)/rho)
 }
 
 // CPUPerGPUMilli is the mean CPU (milli-cores) that the typical GPU tasks ask

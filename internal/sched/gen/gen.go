@@ -117,6 +117,7 @@ func Stream(n int, mix Mix, seed uint64) []model.Job {
 			m := Models[rng.IntN(len(Models))]
 			j.Models = []string{m}
 		}
+		j.HostDefaults() // host CPU and memory in the model: the kind's defaults
 		jobs[i] = j
 	}
 	return jobs
@@ -128,6 +129,7 @@ func Gangs(n, cards int, seed uint64) []model.Job {
 	for i := range jobs {
 		jobs[i] = model.Job{ID: model.JobID(fmt.Sprintf("g%07d", i)), Tenant: "t", Kind: model.Gang,
 			Workers: cards / 8, CardsPerWorker: 8, Topology: model.TopoDomain}
+		jobs[i].HostDefaults()
 	}
 	return jobs
 }
