@@ -60,8 +60,13 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 		c.HTTP = hc
 		return c
 	}
-	agent, victim, flooder := client(v1.RoleAgent), client("tenant2"), client(v1.RoleTenant)
 	node := string(e.srv.net.Nodes[0].ID)
+	tok, err := client(v1.RoleAdmin).CreateToken(ctx, v1.TokenRequest{Role: v1.RoleAgent, Node: node})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.tokens[v1.RoleAgent] = tok.Secret
+	agent, victim, flooder := client(v1.RoleAgent), client("tenant2"), client(v1.RoleTenant)
 	lease, err := agent.RegisterNode(ctx, v1.NodeRegistration{Node: node, Agent: "bench"})
 	if err != nil {
 		b.Fatal(err)
