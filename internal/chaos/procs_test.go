@@ -119,15 +119,6 @@ func (p *proc) alive() bool {
 	}
 }
 
-func (p *proc) pid() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil || p.cmd.Process == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
-}
-
 // tail is the end of a log file, for failure messages.
 func tail(path string, n int) string {
 	b, err := os.ReadFile(path)

@@ -132,8 +132,7 @@ func TestPlanAgainstBruteForce(t *testing.T) {
 		// x[year][site][kind]
 		best := math.Inf(1)
 		var x [2][2][2]int
-		var eval func() (float64, bool)
-		eval = func() (float64, bool) {
+		eval := func() (float64, bool) {
 			var cost float64
 			tf, dom := baseTF, baseDom
 			kwA, kwB := baseKWA, baseKWB
