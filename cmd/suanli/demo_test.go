@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/demo"
 )
 
 // syncBuffer is a bytes.Buffer safe for the demo's writer and the test.
@@ -41,15 +42,15 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo for several seconds")
 	}
-	cfg := demoConfig{Addr: "127.0.0.1:0", addrSet: true, Heartbeat: 200 * time.Millisecond, Rate: 600, Load: 0.5,
-		KillEvery: 2 * time.Second, Duration: time.Minute, Seed: 3, tick: 50 * time.Millisecond,
-		log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	cfg := demoConfig{Addr: "127.0.0.1:0", addrSet: true, tick: 50 * time.Millisecond,
+		Config: demo.Config{Heartbeat: 200 * time.Millisecond, Rate: 600, Load: 0.5, KillEvery: 2 * time.Second, Duration: time.Minute, Seed: 3},
+		log:    slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	cfg.net.network = "../../internal/sim/testdata/small-network.yaml"
 	type ready struct{ url, token string }
 	readyc := make(chan ready, 1)
-	kills := make(chan killed, 16)
-	cfg.ready = func(url, token string) { readyc <- ready{url, token} }
-	cfg.onKill = func(k killed) {
+	kills := make(chan demo.Killed, 16)
+	cfg.Ready = func(url, token string) { readyc <- ready{url, token} }
+	cfg.OnKill = func(k demo.Killed) {
 		select {
 		case kills <- k:
 		default:
@@ -81,7 +82,7 @@ func TestDemo(t *testing.T) {
 	// the event stream, which may be a moment behind: a job that ended
 	// before the kill proves nothing, so kills are taken until one had a
 	// job placed again.
-	var k killed
+	var k demo.Killed
 	for recovered := 0; recovered == 0; {
 		select {
 		case k = <-kills:
@@ -148,7 +149,7 @@ func TestDemo(t *testing.T) {
 
 // checkRequeued waits until no job of the kill is left on the lost node
 // and returns how many were placed again elsewhere.
-func checkRequeued(t *testing.T, admin *v1.Client, k killed) (recovered int) {
+func checkRequeued(t *testing.T, admin *v1.Client, k demo.Killed) (recovered int) {
 	t.Helper()
 	if len(k.Jobs) == 0 {
 		t.Fatalf("killed node %s ran no jobs", k.Node)

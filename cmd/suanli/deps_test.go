@@ -18,8 +18,13 @@ var layers = []struct {
 	{"internal/core", 2}, {"internal/plan", 2},
 	{"internal/store", 3}, {"api/v1", 3}, {"internal/device", 3}, {"internal/trace", 3}, {"internal/audit", 3},
 	{"internal/server", 4}, {"internal/httpapi", 4}, {"internal/agent", 4}, {"internal/sim", 4}, {"internal/kube", 4},
-	{"cmd/", 5}, {"web", 5}, {"internal/chaos", 5},
+	{"internal/demo", 5},
+	{"cmd/", 6}, {"web", 6}, {"internal/chaos", 6},
 }
+
+// commandOnly are packages of the shell that only the commands may import:
+// no library package, nor the dashboard, depends on them.
+var commandOnly = []string{"internal/demo"}
 
 const module = "github.com/suanli/suanli/"
 
@@ -62,6 +67,12 @@ func TestImportDirection(t *testing.T) {
 				continue
 			}
 			checked++
+			for _, c := range commandOnly {
+				if rel := strings.TrimPrefix(imp, module); (rel == c || strings.HasPrefix(rel, c+"/")) && !strings.HasPrefix(p.ImportPath, module+"cmd/") &&
+					!strings.HasPrefix(p.ImportPath, module+c) {
+					t.Errorf("%s imports %s: only the commands (cmd/) may", p.ImportPath, imp)
+				}
+			}
 			if to, _ := layerOf(imp); to > from {
 				t.Errorf("%s (layer %d) imports %s (layer %d): imports must point down", p.ImportPath, from, imp, to)
 			}
