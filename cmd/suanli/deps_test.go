@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// layers is DESIGN.md §2: a package may import project packages of its own
+// layers is DESIGN.md §2 (docs/architecture.md): a package may import project packages of its own
 // layer or below, never above.
 var layers = []struct {
 	prefix string
