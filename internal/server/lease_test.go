@@ -32,6 +32,21 @@ func devicesFor(modelID string, n int, health string) []v1.NodeDevice {
 	return out
 }
 
+// registerAll registers every node of the model with eight healthy cards
+// through agent and returns each node's lease.
+func registerAll(t testing.TB, ctx context.Context, srv *Server, agent httpapi.Principal, modelID string) map[string]string {
+	t.Helper()
+	leases := map[string]string{}
+	for _, n := range nodesOf(t, modelID) {
+		l, err := srv.RegisterNode(ctx, agent, v1.NodeRegistration{Node: n, Devices: devicesFor(modelID, 8, "OK")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases[n] = l.Lease
+	}
+	return leases
+}
+
 // runInBubble starts a server with cfg in the calling synctest bubble,
 // registers the tenant "acme", and stops the server, waiting for it, when
 // the test ends.

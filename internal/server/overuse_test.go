@@ -21,11 +21,7 @@ func TestOveruseShowsOnTheJob(t *testing.T) {
 		srv, ctx := runInBubble(t, Config{Store: mem.New(mem.Config{}), Network: smallNetwork(t), Heartbeat: period, TickEvery: period})
 		agent := fleetAgent(srv.net)
 		const mlu = "cambricon-mlu370-x8"
-		for _, n := range nodesOf(t, mlu) {
-			if _, err := srv.RegisterNode(ctx, agent, v1.NodeRegistration{Node: n, Devices: devicesFor(mlu, 8, "OK")}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		registerAll(t, ctx, srv, agent, mlu)
 		spec := model.Job{Tenant: "acme", Kind: model.Inference, Workers: 1, ShareMilli: 500, MemMiB: 8192, Models: []string{mlu}}
 		j, err := srv.Submit(ctx, httpapi.Principal{TokenID: "tok-admin", Role: v1.RoleAdmin}, spec, nil)
 		if err != nil {

@@ -227,14 +227,7 @@ func TestJobLostAfterIsShorter(t *testing.T) {
 		admin := httpapi.Principal{TokenID: "tok-admin", Role: v1.RoleAdmin}
 		const mlu = "cambricon-mlu370-x8"
 		nodes := nodesOf(t, mlu)
-		leases := map[string]string{}
-		for _, n := range nodes {
-			l, err := srv.RegisterNode(ctx, agent, v1.NodeRegistration{Node: n, Devices: devicesFor(mlu, 8, "OK")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			leases[n] = l.Lease
-		}
+		leases := registerAll(t, ctx, srv, agent, mlu)
 		submit := func(lostAfter int64) string {
 			j, err := srv.Submit(ctx, admin, model.Job{Tenant: "acme", Kind: model.Batch, Workers: 1, CardsPerWorker: 4, Models: []string{mlu},
 				LostAfterSec: lostAfter}, nil)

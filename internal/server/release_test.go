@@ -24,14 +24,7 @@ func TestStoppedCardsFreeOnlyWhenTheAgentSaysSo(t *testing.T) {
 		agent := fleetAgent(srv.net)
 		admin := httpapi.Principal{TokenID: "tok-admin", Role: v1.RoleAdmin}
 		const mlu = "cambricon-mlu370-x8"
-		leases := map[string]string{}
-		for _, n := range nodesOf(t, mlu) {
-			l, err := srv.RegisterNode(ctx, agent, v1.NodeRegistration{Node: n, Devices: devicesFor(mlu, 8, "OK")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			leases[n] = l.Lease
-		}
+		leases := registerAll(t, ctx, srv, agent, mlu)
 		submit := func() string {
 			t.Helper()
 			j, err := srv.Submit(ctx, admin, model.Job{Tenant: "acme", Kind: model.Batch, Workers: 1, CardsPerWorker: 8, Models: []string{mlu}}, nil)
