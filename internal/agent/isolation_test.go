@@ -3,7 +3,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -66,36 +65,15 @@ func (w *cardWatch) close() {
 // live returns card → process groups holding it now.
 func (w *cardWatch) live() map[int][]int {
 	out := map[int][]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, p := range agenttest.TaggedProcs(w.tag) {
+		v, ok := p.Env["ASCEND_RT_VISIBLE_DEVICES"]
+		if !ok {
 			continue
 		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil || !bytes.Contains(env, []byte("SUANLI_TEST_TAG="+w.tag+"\x00")) {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
-		f := strings.Fields(rest)
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		pgid, _ := strconv.Atoi(f[2])
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			v, ok := bytes.CutPrefix(kv, []byte("ASCEND_RT_VISIBLE_DEVICES="))
-			if !ok {
-				continue
-			}
-			for _, c := range strings.Split(string(v), ",") {
-				n, _ := strconv.Atoi(c)
-				if !slices.Contains(out[n], pgid) {
-					out[n] = append(out[n], pgid)
-				}
+		for _, c := range strings.Split(v, ",") {
+			n, _ := strconv.Atoi(c)
+			if !slices.Contains(out[n], p.PGID) {
+				out[n] = append(out[n], p.PGID)
 			}
 		}
 	}

@@ -3,7 +3,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/agent"
+	"github.com/suanli/suanli/internal/agent/agenttest"
 	"github.com/suanli/suanli/internal/agent/workload"
 	"github.com/suanli/suanli/internal/device"
 	"github.com/suanli/suanli/internal/store/mem"
@@ -74,42 +74,16 @@ func scanProcs(t *testing.T, tag string) *procScan {
 // groups returns node/card → the groups holding it now.
 func (s *procScan) groups() map[string][]int {
 	out := map[string][]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil || !bytes.Contains(env, []byte("SUANLI_TEST_TAG="+s.tag+"\x00")) {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		pgid, _ := strconv.Atoi(f[2])
-		var node, cards string
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if v, ok := bytes.CutPrefix(kv, []byte("SUANLI_TEST_NODE=")); ok {
-				node = string(v)
-			}
-			if v, ok := bytes.CutPrefix(kv, []byte("MLU_VISIBLE_DEVICES=")); ok {
-				cards = string(v)
-			}
-		}
-		for _, c := range strings.Split(cards, ",") {
+	for _, p := range agenttest.TaggedProcs(s.tag) {
+		node := p.Env["SUANLI_TEST_NODE"]
+		for _, c := range strings.Split(p.Env["MLU_VISIBLE_DEVICES"], ",") {
 			k := node + "/" + c
-			if !slices.Contains(out[k], pgid) {
-				out[k] = append(out[k], pgid)
+			if !slices.Contains(out[k], p.PGID) {
+				out[k] = append(out[k], p.PGID)
 			}
 		}
 		s.mu.Lock()
-		s.last[pgid], s.nodeOf[pgid] = time.Now(), node
+		s.last[p.PGID], s.nodeOf[p.PGID] = time.Now(), node
 		s.mu.Unlock()
 	}
 	return out

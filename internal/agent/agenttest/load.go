@@ -1,6 +1,8 @@
 package agenttest
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -74,4 +76,45 @@ func (t *BeatTimer) Measure(on bool) (lat []time.Duration, failed int) {
 	lat, failed = t.lat, t.failed
 	t.lat, t.failed = nil, 0
 	return lat, failed
+}
+
+// Proc is a live process (not a zombie) found by TaggedProcs.
+type Proc struct {
+	PID, PGID int
+	Env       map[string]string
+}
+
+// TaggedProcs reads /proc for the live processes whose environment holds
+// SUANLI_TEST_TAG=tag, with their process group and environment, so that a
+// test can check real process state rather than the records.
+func TaggedProcs(tag string) []Proc {
+	var out []Proc
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil || !bytes.Contains(env, []byte("SUANLI_TEST_TAG="+tag+"\x00")) {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		p := Proc{PID: pid, Env: map[string]string{}}
+		p.PGID, _ = strconv.Atoi(f[2])
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if k, v, ok := bytes.Cut(kv, []byte("=")); ok {
+				p.Env[string(k)] = string(v)
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }
