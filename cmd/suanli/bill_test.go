@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +13,6 @@ import (
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/catalog"
-	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store/mem"
@@ -34,18 +31,10 @@ func TestBill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Run(ctx) }()
-	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry()}))
-	defer func() { hs.Close(); cancel(); <-done }()
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "admin.token")
-	if _, err := srv.Bootstrap(ctx, tokenFile); err != nil {
-		t.Fatal(err)
-	}
+	ctx, url, tokenFile := startTestPlane(t, srv)
+	dir := filepath.Dir(tokenFile)
 	tok, _ := os.ReadFile(tokenFile)
-	admin := v1.NewClient(hs.URL, strings.TrimSpace(string(tok)))
+	admin := v1.NewClient(url, strings.TrimSpace(string(tok)))
 	for _, tn := range []string{"acme", "idle"} {
 		if _, err := admin.PutTenant(ctx, v1.Tenant{ID: tn, Class: "private"}); err != nil {
 			t.Fatal(err)
@@ -79,7 +68,7 @@ func TestBill(t *testing.T) {
 		t.Fatalf("usage %+v: want 32 card-hours, priced", u)
 	}
 	cfg := filepath.Join(dir, "client.yaml")
-	_ = os.WriteFile(cfg, []byte("server: "+hs.URL+"\ntoken_file: "+tokenFile+"\n"), 0o600)
+	_ = os.WriteFile(cfg, []byte("server: "+url+"\ntoken_file: "+tokenFile+"\n"), 0o600)
 	t.Setenv("SUANLI_SERVER", "")
 	t.Setenv("SUANLI_TOKEN", "")
 
@@ -165,7 +154,7 @@ func TestBill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, "bill", "--month", "2026-11", "--server", hs.URL, "--token", tt.Secret); err == nil {
+	if _, err := run(t, "bill", "--month", "2026-11", "--server", url, "--token", tt.Secret); err == nil {
 		t.Error("a tenant token listed every tenant's bill")
 	}
 }

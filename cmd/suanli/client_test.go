@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,12 +11,9 @@ import (
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/audit"
 	"github.com/suanli/suanli/internal/catalog"
-	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store/mem"
-
-	"net/http/httptest"
 )
 
 // TestClientDrivesAJob: submit → placed → cancelled through the CLI
@@ -35,22 +31,14 @@ func TestClientDrivesAJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Run(ctx) }()
-	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry()}))
-	defer func() { hs.Close(); cancel(); <-done }()
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "admin.token")
-	if _, err := srv.Bootstrap(ctx, tokenFile); err != nil {
-		t.Fatal(err)
-	}
+	ctx, url, tokenFile := startTestPlane(t, srv)
+	dir := filepath.Dir(tokenFile)
 	tok, _ := os.ReadFile(tokenFile)
-	if _, err := v1.NewClient(hs.URL, strings.TrimSpace(string(tok))).PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+	if _, err := v1.NewClient(url, strings.TrimSpace(string(tok))).PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "client.yaml")
-	if err := os.WriteFile(cfg, []byte("server: "+hs.URL+"\ntoken_file: "+tokenFile+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("server: "+url+"\ntoken_file: "+tokenFile+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("SUANLI_SERVER", "")

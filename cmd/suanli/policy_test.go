@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +9,6 @@ import (
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/catalog"
-	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store/mem"
@@ -34,20 +31,12 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Run(ctx) }()
-	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry()}))
-	defer func() { hs.Close(); cancel(); <-done }()
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "admin.token")
-	if _, err := srv.Bootstrap(ctx, tokenFile); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SUANLI_SERVER", hs.URL)
+	ctx, url, tokenFile := startTestPlane(t, srv)
+	dir := filepath.Dir(tokenFile)
+	t.Setenv("SUANLI_SERVER", url)
 	t.Setenv("SUANLI_TOKEN", "")
 	tok, _ := os.ReadFile(tokenFile)
-	admin := v1.NewClient(hs.URL, strings.TrimSpace(string(tok)))
+	admin := v1.NewClient(url, strings.TrimSpace(string(tok)))
 	for _, tn := range []v1.Tenant{{ID: "acme", Class: "private"}, {ID: "gov", Class: "government"}} {
 		if _, err := admin.PutTenant(ctx, tn); err != nil {
 			t.Fatal(err)
@@ -117,7 +106,7 @@ sites:
 	eventually("capacity --server", func(out string, err error) bool {
 		return err == nil && strings.Contains(out, "allocated: 0.003 EFLOPS")
 	},
-		"capacity", "--server", hs.URL, "--token-file", tokenFile)
+		"capacity", "--server", url, "--token-file", tokenFile)
 	out, err := run(t, "advisory", "file", "--model", "H20", "--action", "evict", "--class", "sensitive", "--severity", "critical", "--summary", "under review", "--token-file", tokenFile)
 	if err != nil || !strings.Contains(out, "filed: evict critical on nvidia-h20") {
 		t.Fatalf("advisory file: %v\n%s", err, out)

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/catalog"
-	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store/mem"
@@ -28,18 +24,9 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Run(ctx) }()
-	hs := httptest.NewServer(httpapi.New(httpapi.Config{Backend: srv, Registry: srv.Registry()}))
-	defer func() { hs.Close(); cancel(); <-done }()
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "admin.token")
-	if _, err := srv.Bootstrap(ctx, tokenFile); err != nil {
-		t.Fatal(err)
-	}
+	ctx, url, tokenFile := startTestPlane(t, srv)
 	old, _ := os.ReadFile(tokenFile)
-	t.Setenv("SUANLI_SERVER", hs.URL)
+	t.Setenv("SUANLI_SERVER", url)
 	t.Setenv("SUANLI_TOKEN", "")
 	flags := []string{"--token-file", tokenFile}
 	node := string(nw.Nodes[0].ID)
@@ -58,7 +45,7 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, "node "+node) || !strings.Contains(out, "LAST USED") {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
-	ts, err := v1.NewClient(hs.URL, strings.TrimSpace(string(old))).Tokens(ctx)
+	ts, err := v1.NewClient(url, strings.TrimSpace(string(old))).Tokens(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +65,7 @@ func TestTokenCommand(t *testing.T) {
 	if now, _ := os.ReadFile(tokenFile); string(now) == string(old) {
 		t.Fatal("the admin token file still holds the old secret")
 	}
-	if _, err := v1.NewClient(hs.URL, strings.TrimSpace(string(old))).Tokens(ctx); err == nil {
+	if _, err := v1.NewClient(url, strings.TrimSpace(string(old))).Tokens(ctx); err == nil {
 		t.Fatal("the old admin secret still works after a rotation without overlap")
 	}
 	if out, err := run(t, append([]string{"token", "revoke", agentID}, flags...)...); err != nil || !strings.Contains(out, "revoked") {
