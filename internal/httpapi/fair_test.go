@@ -149,7 +149,13 @@ func TestHeartbeatsNotQueuedBehindTenants(t *testing.T) {
 	})
 	// acme is at its cap: the third seat goes to another tenant.
 	wg.Go(func() { codes <- send(h, "other", "POST", "/v1/jobs", jobBody).Code })
-	waitFor(t, "other's submit to take the free seat", func() bool { return gauge(t, reg, "suanli_api_executing", "tenant") == 3 })
+	// The seat gauge moves before the handler reaches the backend, so wait
+	// for the backend to have seen every held submit, then check the split.
+	waitFor(t, "other's submit to take the free seat", func() bool {
+		stub.mu.Lock()
+		defer stub.mu.Unlock()
+		return gauge(t, reg, "suanli_api_executing", "tenant") == 3 && stub.submits["other"]+stub.submits["acme"] >= 3
+	})
 	stub.mu.Lock()
 	if stub.submits["other"] != 1 || stub.submits["acme"] != 2 {
 		t.Errorf("backend saw %v; want acme 2 (its cap), other 1", stub.submits)
