@@ -213,7 +213,8 @@ func (s *stack) post(path string, body, out any) error {
 }
 
 // browser is a headless Chromium tab that fails the test on any uncaught
-// exception in the page.
+// exception in the page, any console error and any Content-Security-Policy
+// violation.
 type browser struct {
 	t     *testing.T
 	ctx   context.Context
@@ -252,6 +253,20 @@ func newBrowser(t *testing.T) *browser {
 		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil && strings.Contains(e.Entry.Text, "Content Security Policy") {
 			b.mu.Lock()
 			b.errs = append(b.errs, fmt.Sprintf("CSP violation: %s (%s:%d)", e.Entry.Text, e.Entry.URL, e.Entry.LineNumber))
+			b.mu.Unlock()
+		}
+		// So is anything the page (or a library in it) logs as an error.
+		if e, ok := ev.(*runtime.EventConsoleAPICalled); ok && (e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeAssert) {
+			var parts []string
+			for _, a := range e.Args {
+				if a.Description != "" {
+					parts = append(parts, a.Description)
+				} else {
+					parts = append(parts, string(a.Value))
+				}
+			}
+			b.mu.Lock()
+			b.errs = append(b.errs, "console."+string(e.Type)+": "+strings.Join(parts, " "))
 			b.mu.Unlock()
 		}
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok {

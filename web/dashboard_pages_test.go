@@ -147,6 +147,9 @@ func TestDashboard(t *testing.T) {
 		b.do("remove the probe", chromedp.Evaluate[chromedp.Void](`document.getElementById("csp-probe").remove()`))
 		// Resizing the window redraws the map (the screenshot does too).
 		b.do("resize", chromedp.EmulateViewport(1200, 900), chromedp.Sleep(300*time.Millisecond), chromedp.EmulateViewport(1440, 1000), chromedp.Sleep(300*time.Millisecond))
+		fullPageRender(b)
+		checkMapLabels(t, b, s)
+		b.elementShot("overview-map", "#map")
 		b.screenshot("overview")
 		b.checkErrors("overview screenshot")
 	})

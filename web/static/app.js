@@ -175,10 +175,21 @@ const S = (() => {
   // tooltips are drawn on the canvas (richText), never as HTML: no markup
   // from the data reaches the page, and no inline style, which the
   // Content-Security-Policy forbids.
+  //
+  // A chart whose box is empty (a window shrunk to nothing, the 1×1
+  // viewport a full-page capture passes through) is neither resized nor
+  // given options until it has a size again: ECharts lays a map out in
+  // such a box with a singular transform and throws.
   function chart(node, option) {
     const c = echarts.init(node, null, { renderer: "canvas" });
     const set = c.setOption.bind(c);
-    c.setOption = (o, ...rest) => set(o && o.tooltip ? { ...o, tooltip: { ...o.tooltip, renderMode: "richText" } } : o, ...rest);
+    const sized = () => node.clientWidth > 0 && node.clientHeight > 0;
+    let held = [];
+    c.setOption = (o, ...rest) => {
+      const args = [o && o.tooltip ? { ...o, tooltip: { ...o.tooltip, renderMode: "richText" } } : o, ...rest];
+      if (!sized()) { held.push(args); return; }
+      set(...args);
+    };
     c.setOption({
       backgroundColor: "transparent",
       textStyle: { color: "#e8eef6", fontFamily: "inherit" },
@@ -186,7 +197,15 @@ const S = (() => {
       tooltip: { renderMode: "richText" },
       ...option,
     });
-    window.addEventListener("resize", () => c.resize());
+    const follow = () => {
+      if (!sized()) return;
+      c.resize();
+      const h = held;
+      held = [];
+      for (const args of h) set(...args);
+    };
+    window.addEventListener("resize", follow);
+    new ResizeObserver(follow).observe(node);
     return c;
   }
   const axis = (o) => ({ axisLine: { lineStyle: { color: "#5a6b82" } }, splitLine: { lineStyle: { color: "#2c3d55" } }, axisLabel: { color: "#a9b7c9" }, ...o });
