@@ -226,6 +226,13 @@ func TestDashboard(t *testing.T) {
 		if got := b.text("#cr-installed"); got != want {
 			t.Errorf("compliance: installed domestic share %q, /v1/compliance says %s", got, want)
 		}
+		// One figure, one way: the capacity table's share beside the
+		// report's (the default network is 94.99% domestic: 95.0% in both).
+		for i, id := range []string{"#cr-installed", "#cr-allocated"} {
+			if table, report := b.text(fmt.Sprintf(`#origin tr[data-origin="domestic"] td:nth-child(%d)`, 4+2*i)), b.text(id); table != report {
+				t.Errorf("compliance page shows the domestic share as %q in the capacity table and %q in the report (%s)", table, report, id)
+			}
+		}
 		if got := b.text("#cr-violations"); got != strconv.Itoa(len(rep.Violations)) {
 			t.Errorf("compliance: %s violations shown, /v1/compliance lists %d", got, len(rep.Violations))
 		}

@@ -88,7 +88,12 @@ const S = (() => {
   // Units: the API counts GFLOPS (integers); show EFLOPS and PFLOPS.
   const ef = (g) => (g / 1e9).toLocaleString("en", { minimumFractionDigits: 3, maximumFractionDigits: 3 });
   const pf = (g) => (g / 1e6).toLocaleString("en", { maximumFractionDigits: 1 });
-  const pct = (part, whole) => (whole > 0 ? (100 * part / whole).toFixed(1) + "%" : "–");
+  // A share is counted in thousandths rounded to the nearest, halves up,
+  // as the server counts them (model.PerMille): 94.99% reads 95.0% on
+  // every page and in every report.
+  const perMille = (part, whole) => Math.floor((Number(part) * 1000 + Math.floor(Number(whole) / 2)) / Number(whole));
+  const permilleText = (t) => (t / 10).toFixed(1) + "%";
+  const pct = (part, whole) => (whole > 0 ? permilleText(perMille(part, whole)) : "–");
   const int = (n) => Number(n || 0).toLocaleString("en");
   const when = (t) => (t ? new Date(t).toLocaleString("en-GB", { hour12: false }) : "–");
 
@@ -309,6 +314,6 @@ const S = (() => {
     }
   }
 
-  return { token, api, whoami, has, el, fill, $, showError, ef, pf, pct, int, when, vendorColor, stateBadge, jobLink, shape,
+  return { token, api, whoami, has, el, fill, $, showError, ef, pf, pct, perMille, permilleText, int, when, vendorColor, stateBadge, jobLink, shape,
     jobs, liveJobs, nodes, metrics, metricSum, chart, axis, samples, onJobs, debounce, run, page, pageID, TOKEN, WHO, APIError };
 })();
