@@ -73,6 +73,9 @@ type Info interface {
 	Capacity(ctx context.Context) (any, error)
 	// Workload is the scheduler's learned task mix.
 	Workload(ctx context.Context) (v1.TaskMix, error)
+	// CapacityPlan is the capacity plan to the operator's target on the
+	// network as it stands (JSON-encodable; computed once a year and kept).
+	CapacityPlan(ctx context.Context) (any, error)
 	// Health reports liveness; Ready reports whether the server can take
 	// requests (store reachable), and whether it leads scheduling.
 	Ready(ctx context.Context) v1.Health
