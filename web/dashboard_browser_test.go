@@ -26,6 +26,7 @@ import (
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/policy"
+	"github.com/suanli/suanli/internal/sched"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store/mem"
 	"github.com/suanli/suanli/web"
@@ -48,7 +49,10 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw, Heartbeat: 300 * time.Millisecond})
+	// The task mix is stored every four arrivals (not 256), so that the
+	// few jobs below teach the scheduler one to show.
+	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw, Heartbeat: 300 * time.Millisecond,
+		Mix: &sched.MixConfig{Every: 4, PriorWeight: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,6 +194,53 @@ function drawVendors(cap) {
   }, true);
 }
 
+// drawPlan shows the capacity plan (staff only: a tenant's token may not
+// read it, and the card says so): planned EF per year as bars, the target
+// path as a line, the target as a horizontal line; the same numbers in a
+// table, and what binds the plan.
+let planChart = null;
+async function drawPlan() {
+  let p;
+  try { p = await S.api("/v1/capacity/plan"); } catch (e) {
+    if (e.status !== 403 && e.status !== 404) throw e;
+    S.$("#plan-note").textContent = e.status === 403 ? "The capacity plan is for operators and admins; this token may not read it." : "This server does not plan capacity.";
+    S.$("#plan-card").dataset.loaded = "denied";
+    S.$("#plan-chart").hidden = true;
+    return;
+  }
+  const card = S.$("#plan-card");
+  if (!p.plan) {
+    S.$("#plan-note").textContent = `No plan to ${p.target_ef} EF by ${p.by}: ${p.infeasible}`;
+    card.dataset.loaded = "infeasible";
+    return;
+  }
+  const years = [{ year: p.from, ef: p.installed_ef, target_ef: p.installed_ef, now: true }, ...p.plan.years];
+  const ef = (v) => v.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  S.fill(S.$("#plan tbody"), years.map((y) => S.el("tr", { "data-year": y.year }, S.el("td", {}, `${y.year}${y.now ? " (now)" : ""}`),
+    S.el("td", { class: "num" }, ef(y.ef)), S.el("td", { class: "num" }, ef(y.target_ef)),
+    S.el("td", { class: "num" }, y.now ? "–" : (100 * y.domestic_share).toFixed(1) + "%"),
+    S.el("td", { class: "num" }, y.now ? "–" : (y.capex_cny / 1e9).toFixed(2)), S.el("td", { class: "num" }, y.now ? "–" : y.mw.toFixed(1)))), "no years", 6);
+  S.$("#plan-binding").replaceChildren(...(p.plan.binding || []).slice(0, 4).map((b) =>
+    S.el("li", {}, `${b.constraint}${b.year ? " (" + b.year + ")" : ""}: relaxing it ${b.relax} saves ${Math.round(b.saves).toLocaleString("en")} ${b.unit}`)));
+  S.$("#plan-note").textContent = `Least-cost build-out from ${ef(p.installed_ef)} EF (${p.from}) to ${p.target_ef} EF by ${p.by} on the network as it stands, ` +
+    `adding ${S.int(p.plan.adds.reduce((a, x) => a + x.cards, 0))} cards; gap to the best bound ${p.plan.gap_percent.toFixed(3)}%. From /v1/capacity/plan (suanli plan's defaults).`;
+  planChart ||= S.chart(S.$("#plan-chart"), {});
+  planChart.setOption({
+    tooltip: { trigger: "axis", valueFormatter: (v) => ef(v) + " EF" },
+    legend: { top: 0, textStyle: { color: "#a9b7c9" } },
+    grid: { left: 50, right: 20, top: 40, bottom: 30 },
+    xAxis: S.axis({ type: "category", data: years.map((y) => String(y.year)) }),
+    yAxis: S.axis({ type: "value", name: "EFLOPS", max: (v) => Math.max(v.max, p.target_ef) * 1.1, axisLabel: { color: "#a9b7c9", formatter: (v) => v.toFixed(0) } }),
+    series: [
+      { name: "planned", type: "bar", barMaxWidth: 48, color: "#5cb3ff", data: years.map((y) => y.ef),
+        markLine: { symbol: "none", silent: true, lineStyle: { color: "#ff7b72", type: "dashed" }, label: { color: "#ffd7d4", formatter: `target ${p.target_ef} EF by ${p.by}`, position: "insideStartTop" },
+          data: [{ yAxis: p.target_ef }] } },
+      { name: "target path", type: "line", color: "#ffd166", symbolSize: 7, data: years.map((y) => y.target_ef) },
+    ],
+  }, true);
+  card.dataset.loaded = "1";
+}
+
 async function refresh(net, mixInfo) {
   const [cap, ms] = await Promise.all([S.api("/v1/capacity"), S.metrics()]);
   kpis(cap, ms);
@@ -210,7 +257,7 @@ S.run(async () => {
   S.$("#netname").textContent = `${net.name}: ${net.sites.length} sites, ${S.int(net.domains)} high-bandwidth domains, ${S.int(net.nodes)} nodes, ${S.int(net.cards)} cards.`;
   const mixInfo = await siteMix(cap);
   nodeKPI(mixInfo.nodes);
-  await refresh(net, mixInfo);
+  await Promise.all([refresh(net, mixInfo), drawPlan()]);
   setInterval(() => S.nodes().then(nodeKPI).catch(() => {}), 30000);
   S.onJobs(() => refresh(net, mixInfo).catch(S.showError), 1500);
 });
