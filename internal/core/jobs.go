@@ -87,6 +87,12 @@ func (c *Core) restore(ev JobRestored) {
 		c.place(e, p)
 		e.st.State = e.committedState
 	}
+	// A retried job restored in its pause waits it out of the queue.
+	if ev.Placement == nil && ev.NotBefore > c.now {
+		c.unqueue(e)
+		e.notBefore = ev.NotBefore
+		c.backoff = append(c.backoff, e)
+	}
 	// Nothing to persist: the store is where this came from. A queued job
 	// is decided at the next pass, and Ready says so then.
 	e.dirty = false
@@ -242,9 +248,13 @@ func (c *Core) retryJob(ev JobRetried) {
 	if e == nil || e.st.Placement == nil || (e.st.State != model.Placed && e.st.State != model.Running) {
 		return
 	}
+	reason := ev.Reason
+	if reason == "" {
+		reason = StopRetried
+	}
 	e.retried = e.st.Placement
-	c.unplace(e, StopRetried, "")
-	c.requeue(e, StopRetried)
+	c.unplace(e, reason, "")
+	c.requeue(e, reason)
 	// Not in this pass even without a pause: placed again on the same
 	// cards it would not show as stopped and started afresh.
 	c.unqueue(e)

@@ -13,6 +13,7 @@ const (
 	StopCancelled = "cancelled"     // the user cancelled the job
 	StopMigrated  = "migrated"      // moved to where it runs faster; requeued at its position
 	StopRetried   = "retried"       // a worker failed; requeued under the job's retry policy
+	StopRequeued  = "site-evicted"  // the site evicted a worker (not the job's fault); requeued, no retry used
 )
 
 // Ready is what the core decided since the last Advance: what the shell must

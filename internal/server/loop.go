@@ -213,6 +213,11 @@ func (l *loop) restore(r *jobRecord, rev int64) {
 	ev := core.JobRestored{At: l.s.now().Unix(), Job: r.Spec, State: r.State, Placement: r.Placement, Position: r.Position}
 	if r.State != model.Placed && r.State != model.Running {
 		ev.Placement = nil
+		// A retried job keeps its pause across leaders: the record holds
+		// the not-before time of its last retry.
+		if n := len(r.Retries); n > 0 && r.Placement == nil {
+			ev.NotBefore = r.Retries[n-1].NotBefore.Unix()
+		}
 	}
 	err := l.c.Step(ev)
 	if err != nil && ev.Placement != nil {
@@ -295,6 +300,8 @@ func (l *loop) take(r *jobRecord, rev int64) {
 		_ = l.c.Step(core.JobStarted{At: now, Job: id})
 	case r.Reported == reportedRetry && inCore && (st.State == model.Placed || st.State == model.Running) && len(r.Retries) > 0:
 		_ = l.c.Step(core.JobRetried{At: now, Job: id, NotBefore: r.Retries[len(r.Retries)-1].NotBefore.Unix()})
+	case r.Reported == reportedRequeue && inCore && (st.State == model.Placed || st.State == model.Running):
+		_ = l.c.Step(core.JobRetried{At: now, Job: id, Reason: core.StopRequeued})
 	case (r.Reported == model.Completed || r.Reported == model.Failed) && inCore && !st.State.Terminal():
 		_ = l.c.Step(core.JobFinished{At: now, Job: id, Failed: r.Reported == model.Failed})
 	}
@@ -493,6 +500,7 @@ var stopActions = map[string]string{
 	core.StopEvicted:   "sched.evict",
 	core.StopPreempted: "sched.preempt",
 	core.StopNodeLost:  "sched.requeue",
+	core.StopRequeued:  "sched.requeue",
 	core.StopMigrated:  "sched.migrate",
 }
 

@@ -63,6 +63,10 @@ type jobRecord struct {
 // answers with a retry: the loop steps core.JobRetried.
 const reportedRetry model.JobState = "retry"
 
+// reportedRequeue is Reported for a worker its site evicted (a
+// WorkerReport with requeue): the loop requeues the job without a retry.
+const reportedRequeue model.JobState = "requeue"
+
 // span is one stretch a placement held its cards: what metering needs of
 // it, per site and model, so that a requeued job's record grows by a few
 // lines per requeue, not by its placement.
