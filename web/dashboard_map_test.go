@@ -38,8 +38,23 @@ func checkMapLabels(t *testing.T, b *browser, s *stack) {
 	// The tooltip is drawn on the same canvas: out of the way first.
 	b.do("hide the map's tooltip", chromedp.Evaluate[chromedp.Void](`echarts.getInstanceByDom(document.getElementById('map')).dispatchAction({type: 'hideTip'})`),
 		chromedp.Sleep(300*time.Millisecond))
+	checkLabels(t, b, net.Sites, "")
+	// Zoomed in on the Pearl River delta, where Shaoguan and Guangzhou
+	// sit, the labels are laid out again: still one each, none overlapping.
+	b.do("zoom the map", chromedp.Evaluate[chromedp.Void](`(() => { const c = echarts.getInstanceByDom(document.getElementById('map'));
+		const [x, y] = c.convertToPixel({geoIndex: 0}, [113.4, 24]); c.dispatchAction({type: 'geoRoam', componentType: 'geo', geoId: null, zoom: 2.5, originX: x, originY: y}); })()`),
+		chromedp.Sleep(500*time.Millisecond))
+	checkLabels(t, b, net.Sites, "zoomed in: ")
+	b.elementShot("overview-map-zoomed", "#map")
+	b.do("zoom back", chromedp.Evaluate[chromedp.Void](`(() => { const c = echarts.getInstanceByDom(document.getElementById('map'));
+		const [x, y] = c.convertToPixel({geoIndex: 0}, [113.4, 24]); c.dispatchAction({type: 'geoRoam', componentType: 'geo', geoId: null, zoom: 0.4, originX: x, originY: y}); })()`),
+		chromedp.Sleep(500*time.Millisecond))
+}
+
+func checkLabels(t *testing.T, b *browser, sites []struct{ ID, City string }, when string) {
+	t.Helper()
 	labels := eval[[]mapLabel](b, mapLabelsJS)
-	for _, site := range net.Sites {
+	for _, site := range sites {
 		n := 0
 		for _, l := range labels {
 			if strings.HasPrefix(l.Text, site.City) {
@@ -47,13 +62,13 @@ func checkMapLabels(t *testing.T, b *browser, s *stack) {
 			}
 		}
 		want := 0
-		for _, o := range net.Sites {
+		for _, o := range sites {
 			if o.City == site.City {
 				want++
 			}
 		}
 		if n != want {
-			t.Errorf("site %s: %d labels start with %q on the map, want %d (one per site there): %+v", site.ID, n, site.City, want, labels)
+			t.Errorf("%ssite %s: %d labels start with %q on the map, want %d (one per site there): %+v", when, site.ID, n, site.City, want, labels)
 		}
 	}
 	for i, a := range labels {
@@ -61,7 +76,7 @@ func checkMapLabels(t *testing.T, b *browser, s *stack) {
 			dx := min(a.X+a.W, c.X+c.W) - max(a.X, c.X)
 			dy := min(a.Y+a.H, c.Y+c.H) - max(a.Y, c.Y)
 			if dx > 0.5 && dy > 0.5 {
-				t.Errorf("map labels %q %+v and %q %+v overlap by %.1f×%.1f px", a.Text, a, c.Text, c, dx, dy)
+				t.Errorf("%smap labels %q %+v and %q %+v overlap by %.1f×%.1f px", when, a.Text, a, c.Text, c, dx, dy)
 			}
 		}
 	}
