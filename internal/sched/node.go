@@ -167,8 +167,8 @@ func (s *search) wholeFragScore(n int32, k, f, workers int) int64 {
 		}
 		after := *fc
 		for range min(k, int(s.c.free[n])) { // nodeFrag takes at most the free whole cards
-			after.add(s.shares, model.MilliCard, -1)
-			after.add(s.shares, 0, +1)
+			after.add(s, model.MilliCard, -1)
+			after.add(s, 0, +1)
 		}
 		d = fragScore(before, s.fragOf(n, &after, cpu, mem))
 		if k <= frag.MaxGPUs {
@@ -283,8 +283,8 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	if fc, before, ok := s.nodeCounts(n); ok {
 		after := *fc
 		free := s.cardFree(ni.cardOff + k)
-		after.add(s.shares, free, -1)
-		after.add(s.shares, free-int32(share), +1)
+		after.add(s, free, -1)
+		after.add(s, free-int32(share), +1)
 		sc.Frag = fragScore(before, s.fragOf(n, &after, cpu, mem))
 	} else {
 		sc.Frag = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, 0, k, share, cpu, mem))

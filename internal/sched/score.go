@@ -130,12 +130,15 @@ const fragShares = 16
 type fragCounts struct {
 	idle       int64
 	fit, below [fragShares]int64
+	left       int64 // the look-ahead's expected unused capacity (frag.Measure.CardLeft)
 }
 
-// add counts (sign +1) or uncounts (sign -1) a card with `free` thousandths free.
-func (fc *fragCounts) add(shares []int32, free int32, sign int64) {
+// add counts (sign +1) or uncounts (sign -1) a card with `free` thousandths
+// free, for the search's measure.
+func (fc *fragCounts) add(s *search, free int32, sign int64) {
 	fc.idle += sign * int64(free)
-	for i, m := range shares {
+	fc.left += sign * s.meas.m.CardLeft(free)
+	for i, m := range s.shares {
 		if free >= m {
 			fc.fit[i] += sign
 		} else {
@@ -167,7 +170,7 @@ func (s *search) nodeCounts(n int32) (fc *fragCounts, cur float64, ok bool) {
 		fc := &fm.fc[n]
 		*fc = fragCounts{}
 		for g := ni.cardOff; g < ni.cardOff+ni.cards; g++ {
-			fc.add(s.shares, s.cardFree(g), +1)
+			fc.add(s, s.cardFree(g), +1)
 		}
 		fm.cur[n], fm.ok[n] = s.fragOf(n, fc, 0, 0), true
 		fm.whole[n].mask = 0
@@ -180,7 +183,7 @@ func (s *search) nodeCounts(n int32) (fc *fragCounts, cur float64, ok bool) {
 func (s *search) fragOf(n int32, fc *fragCounts, cpu, mem int64) float64 {
 	k := len(s.shares)
 	h := s.host(n, cpu, mem)
-	return s.meas.m.FragOfCounts(&h, fc.idle, fc.fit[:k], fc.below[:k])
+	return s.meas.m.FragOfCounts(&h, fc.idle, fc.fit[:k], fc.below[:k], fc.left)
 }
 
 // fragScore is the fragmentation component, 0..1000: the policy's score
@@ -193,12 +196,14 @@ func fragScore(before, after float64) int64 {
 // thousandths of cards and cpu milli-cores of host CPU: FGD's measure
 // falls by at most what is taken; the stranded capacity, max(0, idle −
 // CPUFree/ρ), by at most taken − cpu/ρ (nothing when the placement brings
-// the CPU its cards need).
+// the CPU its cards need); the look-ahead by at most its table's largest
+// drop for what is taken (frag.Measure.FillDrop).
 func (s *search) fragBound(taken, cpu int64) int64 {
 	drop := float64(taken)
 	if rho := s.meas.m.StrandRho; rho > 0 {
 		drop += max(0, float64(taken)-float64(cpu)/rho)
 	}
+	drop += s.meas.m.FillDrop(taken)
 	return fragScore(drop+1, 0)
 }
 
