@@ -2,11 +2,11 @@ package frag
 
 // FillHorizon is how many arrivals the look-ahead (FillTable) lets a GPU's
 // free capacity wait for tasks that fit it.
-const FillHorizon = 64
+const FillHorizon = 128
 
 // FillWeight weighs the look-ahead in Measure: GPU milli of fragmentation
 // per milli a GPU is expected to leave unused.
-const FillWeight = 2.0
+const FillWeight = 5
 
 // FillTable is the measure's look-ahead: for each free capacity of one GPU
 // (0..1000 milli), the milli expected to stay unused on it after
@@ -29,7 +29,10 @@ type FillTable struct {
 
 // NewFillTable computes the look-ahead for a distribution. It is
 // deterministic (same distribution, same table, to the last bit).
-func NewFillTable(d *Distribution) *FillTable {
+func NewFillTable(d *Distribution) *FillTable { return newFillTable(d, FillHorizon, FillWeight) }
+
+// newFillTable is the look-ahead over horizon arrivals, its values scaled.
+func newFillTable(d *Distribution, horizon int, scale float64) *FillTable {
 	var share []int32 // distinct per-GPU shares of the GPU tasks, in task order
 	var weight []float64
 	for _, t := range d.Tasks {
@@ -49,7 +52,7 @@ func NewFillTable(d *Distribution) *FillTable {
 	for f := range cur {
 		cur[f] = float64(f)
 	}
-	for range FillHorizon {
+	for range horizon {
 		for f := range next {
 			var fits, v float64
 			for i, s := range share {
@@ -64,7 +67,7 @@ func NewFillTable(d *Distribution) *FillTable {
 	}
 	ft := &FillTable{}
 	for f := range cur {
-		ft.left[f] = int64(cur[f] + 0.5)
+		ft.left[f] = int64(scale*cur[f] + 0.5)
 	}
 	for s := 1; s <= MilliPerGPU; s++ {
 		for f := s; f <= MilliPerGPU; f++ {

@@ -39,7 +39,7 @@ func (m Measure) Frag(n *Node) float64 {
 		v += Stranded(n, m.StrandRho)
 	}
 	if m.Fill != nil {
-		v += FillWeight * float64(m.Fill.NodeLeft(n))
+		v += float64(m.Fill.NodeLeft(n))
 	}
 	return v
 }
@@ -54,7 +54,7 @@ func (m Measure) FragOfCounts(n *Node, idle int64, fit, below []int64, left int6
 		v += stranded(idle, n.CPUFree, m.StrandRho)
 	}
 	if m.Fill != nil {
-		v += FillWeight * float64(left)
+		v += float64(left)
 	}
 	return v
 }
@@ -75,7 +75,7 @@ func (m Measure) FillDrop(taken int64) float64 {
 	if m.Fill == nil {
 		return 0
 	}
-	return FillWeight * float64(m.Fill.Drop(taken))
+	return float64(m.Fill.Drop(taken))
 }
 
 // ScoreMax is the highest Score.
