@@ -106,3 +106,18 @@ func TestFillKeepsTheHoleForItsShare(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNewFillTable is the cost of building the look-ahead for a mix
+// of 16 distinct shares (the server's cap), paid when the typical tasks
+// change.
+func BenchmarkNewFillTable(b *testing.B) {
+	var list []TypicalTask
+	for i := range 16 {
+		list = append(list, TypicalTask{Task: Task{NumGPU: 1, GPUMilli: int32(50 + 60*i)}, Weight: 1.0 / 17})
+	}
+	list = append(list, TypicalTask{Task: Task{NumGPU: 1, GPUMilli: 1000}, Weight: 1.0 / 17})
+	d := NewDistributionOf(list, false)
+	for b.Loop() {
+		NewFillTable(d)
+	}
+}
