@@ -73,7 +73,14 @@ type JobSpec struct {
 	CrossSite        bool               `json:"cross_site,omitempty"`
 	Mixed            bool               `json:"mixed,omitempty"`
 	Classification   string             `json:"classification,omitempty"`
-	RuntimeSec       int64              `json:"runtime_sec,omitempty"`
+	// Latency (interactive or batch), Users (a province or a site id) and
+	// Data (the site and size of the input) let placement weigh what each
+	// site would cost the job: energy per unit of work, moving its data
+	// over the backbone, the round trip to its users.
+	Latency    string   `json:"latency,omitempty"`
+	Users      string   `json:"users,omitempty"`
+	Data       *JobData `json:"data,omitempty"`
+	RuntimeSec int64    `json:"runtime_sec,omitempty"`
 	// LostAfterSec shortens how long the job's work on a disconnected
 	// node is held for it before it is requeued (0: as long as the node's
 	// site holds it, by default 5 minutes).
@@ -86,6 +93,13 @@ type JobSpec struct {
 	// Workload is what each worker runs; nil leaves it to the agent (a
 	// simulated executor, where it has one).
 	Workload *Workload `json:"workload,omitempty"`
+}
+
+// JobData is where a job's input data lies (a site id) and its size in GB
+// (10^9 bytes).
+type JobData struct {
+	Site   string `json:"site"`
+	SizeGB int64  `json:"size_gb"`
 }
 
 // Job is a submitted job and where it stands.

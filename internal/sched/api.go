@@ -60,6 +60,23 @@ type Weights struct {
 	// Cost rewards self-built sites with cheap power and low PUE; leased
 	// capacity and expensive power come last. Default 100.
 	Cost int64 `json:"cost"`
+	// Place rewards the placement that costs the job least: energy per
+	// unit of work at the site's power price, moving its data over the
+	// backbone, the round trip to its users when interactive (place.go).
+	// Default 1000: among the placements that fit, the cheapest site
+	// comes first, then packing and fragmentation; 0 leaves these terms out.
+	Place int64 `json:"place,omitempty"`
+}
+
+// WithoutPlace returns the weights (the defaults when unset) with the
+// place component off: the scheduler as it was before it weighed energy,
+// transfer and latency.
+func (w Weights) WithoutPlace() Weights {
+	if w == (Weights{}) {
+		w = DefaultConfig().Weights
+	}
+	w.Place = 0
+	return w
 }
 
 // Config tunes the scheduler. The zero value means the defaults.
@@ -128,7 +145,7 @@ var DefaultTypicalTasks = []TaskShape{
 // DefaultConfig is the configuration the zero Config stands for.
 func DefaultConfig() Config {
 	return Config{
-		Weights:                Weights{Frag: 400, Topology: 300, Heterogeneity: 200, Cost: 100},
+		Weights:                Weights{Frag: 400, Topology: 300, Heterogeneity: 200, Cost: 100, Place: 1000},
 		MixedEfficiencyMilli:   950,
 		DefaultEfficiencyMilli: 1000,
 		Candidates:             8,
@@ -184,6 +201,10 @@ type Score struct {
 	Topology      int64 `json:"topology"`
 	Heterogeneity int64 `json:"heterogeneity"`
 	Cost          int64 `json:"cost"`
+	// Place is the place component; Terms (the chosen placement and the
+	// alternatives of a decision only) its terms with their values.
+	Place int64       `json:"place,omitempty"`
+	Terms *PlaceTerms `json:"terms,omitempty"`
 }
 
 // Scope is the extent of a candidate placement.

@@ -53,6 +53,7 @@ type search struct {
 	// hostShort holds the nodes passed over for want of host CPU (1) or
 	// memory (2); nil until one is.
 	hostShort map[int32]uint8
+	pl        placeJob
 }
 
 // partial is the best partial candidate, by index.
@@ -83,6 +84,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		c.scratch = s
 	}
 	nm, nc := len(c.st.models), len(c.st.classes)
+	prev := s.pl
 	*s = search{
 		c: c, st: c.st, job: job, in: in, cfg: cfg,
 		modReason:    resize(s.modReason, nm),
@@ -107,6 +109,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		s.fragGen = make([]uint32, fragKeys)
 		s.fragVal = make([]int64, fragKeys)
 	}
+	s.initPlace(prev)
 	s.meas = c.measure(cfg.TypicalTasks)
 	s.shares = s.meas.m.Dist.Shares()
 	return s

@@ -28,7 +28,7 @@ func (s *search) searchNodes(workers int) {
 				// No later node of the bucket costs less (nodes come
 				// cheapest site first): once the best score this one could
 				// reach is outranked, so is every later one's.
-				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: het, Cost: s.costScore(s.st.nodes[n].site)}, fragMax) {
+				if s.laterOutranked(s.laterBound(Score{Topology: 1000, Heterogeneity: het}, m, n), fragMax) {
 					return false
 				}
 				s.offerNode(n, m, k, f, workers, fragMax)
@@ -42,6 +42,10 @@ func (s *search) searchNodes(workers int) {
 // pass the filters, skipping whole domains (and, under residency rules,
 // whole sites) that are filtered out, until visit returns false.
 func (s *search) scanBucket(set bitset, m int32, visit func(n int32) bool) {
+	if s.pl.ordered {
+		s.scanOrdered(set, m, visit)
+		return
+	}
 	taken := 0
 	hi := int32(len(s.st.nodes))
 	for n := set.next(0, hi); n >= 0 && taken < s.cfg.Candidates; n = set.next(n+1, hi) {
@@ -78,6 +82,7 @@ func (s *search) offerNode(n, m int32, k, f, workers int, fragMax int64) {
 	sc.Topology += int64(300 * (cards - (f - k)) / cards)
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
+	sc.Place = s.placeScore(ni.site, m)
 	// Taking k whole cards lowers the fragmentation by at most their
 	// capacity, and the stranded capacity by less (fragBound).
 	if s.outranked(sc, fragMax) {
@@ -218,7 +223,7 @@ func (s *search) searchShares() {
 		for b := share / 100; b < shareBuckets; b++ {
 			s.scanBucket(s.c.shareSet[m][b], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
-				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: s.hetScore(m), Cost: s.costScore(ni.site)}, fragMax) {
+				if s.laterOutranked(s.laterBound(Score{Topology: 1000, Heterogeneity: s.hetScore(m)}, m, n), fragMax) {
 					return false // so is every later node's (searchNodes)
 				}
 				for k := int32(0); k < ni.cards; k++ {
@@ -238,7 +243,7 @@ func (s *search) searchShares() {
 		for f := 1; f <= mi.maxCards; f++ {
 			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
-				if s.laterOutranked(Score{Topology: 500, Heterogeneity: s.hetScore(m), Cost: s.costScore(ni.site)}, fragMax) {
+				if s.laterOutranked(s.laterBound(Score{Topology: 500, Heterogeneity: s.hetScore(m)}, m, n), fragMax) {
 					return false // a free card scores at most 500 for topology (offerShare)
 				}
 				for k := int32(0); k < ni.cards; k++ {
@@ -270,6 +275,7 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	}
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
+	sc.Place = s.placeScore(ni.site, m)
 	// The share lowers the fragmentation by at most itself, and the
 	// stranded capacity by less (fragBound).
 	share := s.job.ShareMilli

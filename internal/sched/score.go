@@ -291,7 +291,7 @@ func (s *search) hetScore(m int32) int64 {
 // total weighs the components.
 func (s *search) total(sc *Score) {
 	w := s.cfg.Weights
-	sc.Total = w.Frag*sc.Frag + w.Topology*sc.Topology + w.Heterogeneity*sc.Heterogeneity + w.Cost*sc.Cost
+	sc.Total = w.Frag*sc.Frag + w.Topology*sc.Topology + w.Heterogeneity*sc.Heterogeneity + w.Cost*sc.Cost + w.Place*sc.Place
 }
 
 // offer keeps a candidate if it is among the best 1+Alternatives.
@@ -340,7 +340,7 @@ func (s *search) outranked(sc Score, fragMax int64) bool {
 // no less, so with no negative weight their bound is no higher.
 func (s *search) laterOutranked(sc Score, fragMax int64) bool {
 	w := s.cfg.Weights
-	return w.Topology >= 0 && w.Cost >= 0 && s.outranked(sc, fragMax)
+	return w.Topology >= 0 && w.Cost >= 0 && w.Place >= 0 && s.outranked(sc, fragMax)
 }
 
 func better(a, b *cand) bool {

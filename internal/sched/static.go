@@ -38,6 +38,7 @@ type static struct {
 	words    int   // uint64 words of a node bitset
 	maxCost  int64 // the dearest site's cost key
 	minCost  int64 // the cheapest
+	place    *placeStatic
 }
 
 type modelInfo struct {
@@ -194,6 +195,7 @@ func newStatic(net *network.Network) *static {
 		st.sites[i].costScore = st.costScore(int32(i))
 	}
 	st.buildNodes(net)
+	st.place = newPlaceStatic(st)
 	return st
 }
 

@@ -148,11 +148,14 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
 			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
 			LostAfterSec: s.LostAfterSec, Rates: s.Rates, MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
-			Workload: r.Workload,
+			Latency: string(s.Latency), Users: s.Users, Workload: r.Workload,
 		},
 	}
 	for _, site := range s.Sites {
 		j.Spec.Sites = append(j.Spec.Sites, string(site))
+	}
+	if d := s.Data; d != nil {
+		j.Spec.Data = &v1.JobData{Site: string(d.Site), SizeGB: d.SizeGB}
 	}
 	if p := r.Placement; p != nil {
 		wp := &v1.Placement{GFLOPS: p.GFLOPS}
