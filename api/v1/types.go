@@ -233,6 +233,29 @@ type Score struct {
 	Topology      int64 `json:"topology"`
 	Heterogeneity int64 `json:"heterogeneity"`
 	Cost          int64 `json:"cost"`
+	// Place scores what the placement costs the job (energy per unit of
+	// work, moving its data, latency to its users); Terms names each term
+	// with its value.
+	Place int64       `json:"place,omitempty"`
+	Terms *PlaceTerms `json:"terms,omitempty"`
+}
+
+// PlaceTerms are the terms of a placement's place component at its site:
+// energy cost per FP16 PFLOP-hour (thousandths of a fen; estimated when
+// the model has no power figure; -1 for a mixed-model placement), the
+// time to move the job's data there (no_route: the backbone does not
+// join the sites), the round trip from its users; each with its penalty
+// out of 1000.
+type PlaceTerms struct {
+	Site            string `json:"site"`
+	EnergyMilliFen  int64  `json:"energy_milli_fen_per_pflop_hour"`
+	EnergyEstimated bool   `json:"energy_estimated,omitempty"`
+	EnergyPenalty   int64  `json:"energy_penalty"`
+	TransferMs      int64  `json:"transfer_ms,omitempty"`
+	NoRoute         bool   `json:"no_route,omitempty"`
+	TransferPenalty int64  `json:"transfer_penalty,omitempty"`
+	UsersRTTMicros  int64  `json:"users_rtt_us,omitempty"`
+	LatencyPenalty  int64  `json:"latency_penalty,omitempty"`
 }
 
 // Alternative is a runner-up placement: its scope (card, node, domain,

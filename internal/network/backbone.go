@@ -27,7 +27,7 @@ var ProvinceCapitals = map[string][2]float64{
 // Route factor and fibre speed behind DistanceRTTms: the default network's
 // link RTTs are derived the same way.
 const (
-	routeFactor = 1.5
+	routeFactor  = 1.5
 	fibreKmPerMs = 200.0
 )
 

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDryRunNamesPlaceTerms: a dry run names the place component's terms
+// with their values: energy per PFLOP-hour at the chosen site, the data's
+// transfer time, the round trip to the users; unknown places are refused
+// with a suggestion.
+func TestDryRunNamesPlaceTerms(t *testing.T) {
+	newCLIServer(t)
+	out, err := run(t, "submit", "../../examples/jobs/fractional-inference.yaml", "--dry-run")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"place ", "CNY/PFLOP-h", "users ", " ms away −"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inference dry run lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = run(t, "submit", "../../examples/jobs/batch-task.yaml", "--dry-run")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "data transfer ") || strings.Contains(out, "ms away") {
+		t.Errorf("batch dry run with data:\n%s", out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(bad, []byte("tenant: acme\nkind: batch\nworkers: 1\ncards_per_worker: 1\nusers: Guangdon\ndata: {site: cm-bejing, size_gb: 5}\n"), 0o600)
+	out, err = run(t, "submit", bad, "--dry-run")
+	if err == nil || !strings.Contains(out+err.Error(), `did you mean "Guangdong"`) || !strings.Contains(out+err.Error(), `did you mean "cm-beijing"`) {
+		t.Fatalf("unknown places: %v\n%s", err, out)
+	}
+}
