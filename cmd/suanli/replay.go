@@ -62,6 +62,7 @@ type replayConfig struct {
 	jobsPerHour  float64 // rescale arrivals (0: the stream's own)
 	gavelResults string  // Gavel's summary.csv (default: gavel_results/summary.csv beside the stream)
 	gavelMode    string  // both, aware, agnostic
+	placeCost    bool    // the scheduler's place component on
 }
 
 func newReplayCmd() *cobra.Command {
@@ -113,6 +114,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.BoolVar(&cfg.asJSON, "json", false, "print the report as JSON")
 	f.StringVar(&cfg.plotPath, "plot", "", "write a plot of the report as SVG to this file")
 	f.BoolVar(&cfg.timing, "timing", false, "add wall time and peak memory to the report")
+	f.BoolVar(&cfg.placeCost, "place-cost", true, "time-based replays: weigh what a placement costs the job (energy per unit of work, moving its data, latency to its users); false: leave these terms out, for comparison")
 	f.IntVar(&cfg.workers, "workers", 0, "protocol A: runs in parallel (default: the CPUs)")
 	f.IntVar(&cfg.samples, "samples", 240, "time-based replays: points in the time series")
 	f.StringVar(&cfg.mix, "mix", "fixed", "time-based replays (--protocol time, --synthetic, --jobs): the scheduler's task mix, fixed (the default mix) or learned from the arriving jobs, as the server does")
@@ -349,6 +351,9 @@ func (cfg *replayConfig) coreConfig() core.Config {
 	var cc core.Config
 	if cfg.mix == "learned" {
 		cc.Mix = &sched.MixConfig{}
+	}
+	if !cfg.placeCost {
+		cc.Sched.Weights = sched.Weights{}.WithoutPlace()
 	}
 	return cc
 }

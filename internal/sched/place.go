@@ -245,20 +245,25 @@ func (s *search) placeScore(si, m int32) int64 {
 }
 
 // siteOrder is the order in which a job with users or data visits the
-// sites for model m: best place component first, then preference order.
+// sites with cards of model m: best place component first, then
+// preference order.
 func (s *search) siteOrder(m int32) []int32 {
 	ns := len(s.st.sites)
 	off := int(m) * ns
-	order := s.pl.order[off : off+ns]
+	sms := s.st.models[m].sms
+	order := s.pl.order[off : off+len(sms)]
 	if s.pl.have[m] {
 		return order
 	}
-	for i := range order {
-		order[i] = int32(i)
+	// Only the sites with cards of the model: scans visit no other.
+	for i, sm := range sms {
+		order[i] = s.st.sm[sm].site
 	}
-	slices.SortStableFunc(order, func(a, b int32) int { return int(s.placeScore(b, m) - s.placeScore(a, m)) })
+	slices.SortStableFunc(order, func(a, b int32) int {
+		return cmp.Or(int(s.placeScore(b, m)-s.placeScore(a, m)), int(a-b))
+	})
 	best := int64(0)
-	for i := ns - 1; i >= 0; i-- {
+	for i := len(order) - 1; i >= 0; i-- {
 		s.pl.pos[off+int(order[i])] = int32(i)
 		best = max(best, s.st.sites[order[i]].costScore)
 		s.pl.costMax[off+i] = best
