@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/suanli/suanli/internal/sched"
 )
 
 // TestDryRunNamesPlaceTerms: a dry run names the place component's terms
@@ -34,5 +36,27 @@ func TestDryRunNamesPlaceTerms(t *testing.T) {
 	out, err = run(t, "submit", bad, "--dry-run")
 	if err == nil || !strings.Contains(out+err.Error(), `did you mean "Guangdong"`) || !strings.Contains(out+err.Error(), `did you mean "cm-beijing"`) {
 		t.Fatalf("unknown places: %v\n%s", err, out)
+	}
+}
+
+// TestReplayPlaceCostFlag: --place-cost=false gives the core the default
+// weights without the place component; by default it keeps them.
+func TestReplayPlaceCostFlag(t *testing.T) {
+	cmd := newReplayCmd()
+	if err := cmd.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	var on replayConfig
+	on.placeCost = true
+	if w := on.coreConfig().Sched.Weights; w != (sched.Weights{}) {
+		t.Errorf("default replay weights %+v, want the scheduler's defaults", w)
+	}
+	off := replayConfig{placeCost: false}
+	w := off.coreConfig().Sched.Weights
+	if w.Place != 0 || w.Frag != sched.DefaultConfig().Weights.Frag {
+		t.Errorf("--place-cost=false weights %+v", w)
+	}
+	if f := cmd.Flags().Lookup("place-cost"); f == nil || f.DefValue != "true" {
+		t.Errorf("--place-cost flag: %+v", f)
 	}
 }
