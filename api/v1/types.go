@@ -99,7 +99,7 @@ type JobSpec struct {
 // (10^9 bytes).
 type JobData struct {
 	Site   string `json:"site"`
-	SizeGB int64  `json:"size_gb"`
+	SizeGB int64  `json:"size_gb,omitempty"`
 }
 
 // Job is a submitted job and where it stands.
