@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/suanli/suanli/internal/sched"
 )
@@ -14,7 +16,7 @@ import (
 // transfer time, the round trip to the users; unknown places are refused
 // with a suggestion.
 func TestDryRunNamesPlaceTerms(t *testing.T) {
-	newCLIServer(t)
+	srv := newCLIServer(t)
 	out, err := run(t, "submit", "../../examples/jobs/fractional-inference.yaml", "--dry-run")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -30,6 +32,31 @@ func TestDryRunNamesPlaceTerms(t *testing.T) {
 	}
 	if !strings.Contains(out, "data transfer ") || strings.Contains(out, "ms away") {
 		t.Errorf("batch dry run with data:\n%s", out)
+	}
+	// Submitted, the job keeps where its users and data are; once placed,
+	// explain names the terms.
+	out, err = run(t, "submit", "../../examples/jobs/batch-task.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(out), " ")
+	j, err := srv.admin.Job(context.Background(), id)
+	if err != nil || j.Spec.Data == nil || j.Spec.Data.Site != "cm-beijing" || j.Spec.Data.SizeGB != 200 {
+		t.Fatalf("submitted job: %v %+v", err, j)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err = run(t, "explain", id)
+		if err == nil && strings.Contains(out, "chosen:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("explain: %v\n%s", err, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out, "CNY/PFLOP-h") || !strings.Contains(out, "data transfer ") {
+		t.Errorf("explain of a placed job lacks its terms:\n%s", out)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	_ = os.WriteFile(bad, []byte("tenant: acme\nkind: batch\nworkers: 1\ncards_per_worker: 1\nusers: Guangdon\ndata: {site: cm-bejing, size_gb: 5}\n"), 0o600)
