@@ -105,7 +105,12 @@ func TestJobSpecShares(t *testing.T) {
 		t.Errorf("jobSpec = %+v", s)
 	}
 	s = jobSpec(trace.Job{Tenant: "t", Kind: "training", Workers: 2, CardsPerWorker: 8}, 1)
-	if s.CardsPerWorker != 8 || s.Workers != 2 {
+	if s.CardsPerWorker != 8 || s.Workers != 2 || s.Data != nil {
+		t.Errorf("jobSpec = %+v", s)
+	}
+	// Where users and data are travels to the server.
+	s = jobSpec(trace.Job{Tenant: "t", Kind: "gang", Workers: 1, CardsPerWorker: 8, Users: "Hubei", Latency: "batch", DataSite: "ct-wuhan", DataGB: 300}, 2)
+	if s.Users != "Hubei" || s.Latency != "batch" || s.Data == nil || s.Data.Site != "ct-wuhan" || s.Data.SizeGB != 300 {
 		t.Errorf("jobSpec = %+v", s)
 	}
 }
