@@ -2,11 +2,9 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,18 +18,21 @@ const floodClients = 24
 
 // BenchmarkFlood: one tenant floods the API with submits from 24 clients
 // that ignore 429s, while a node agent heartbeats every 10 ms and another
-// tenant submits at 75% of its rate limit. b.N is the other tenant's
-// submits in each of the two phases, with no flood (idle) and with it,
-// which alternate in four rounds. Reported: heartbeat and submit p50/p99 in both phases, the
+// tenant submits at 75% of its rate limit. The flooding clients run in a
+// process of their own (this test binary re-executed, see floodMain), as
+// remote clients would: they take CPU from the server only through the
+// operating system's scheduler. b.N is the other tenant's submits in each
+// of the two phases, with no flood (idle) and with it, which alternate in
+// four rounds. Reported: heartbeat and submit p50/p99 in both phases, the
 // flood's ratio of p99s to the idle ones, and what the flooder sent and got
 // through. The embedded (bolt) store, the real server over loopback HTTP.
 //
 // flood=sustained sends at the most acknowledged submits a second this
-// server sustains (measured first, with an admin token, which no tenant
-// limit applies to); flood=unbounded sends as fast as the 24 clients can,
-// which on a small machine is mostly the load generator and the server
-// taking the CPU from each other: admission control refuses the requests,
-// it cannot make them free.
+// server sustains (measured first, from the flooding process with an admin
+// token, which no tenant limit applies to); flood=unbounded sends as fast
+// as the 24 clients can, which on a small machine is mostly the load
+// generator and the server taking the CPU from each other: admission
+// control refuses the requests, it cannot make them free.
 func BenchmarkFlood(b *testing.B) {
 	for _, tc := range []struct {
 		name      string
@@ -66,7 +67,7 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 		b.Fatal(err)
 	}
 	e.tokens[v1.RoleAgent] = tok.Secret
-	agent, victim, flooder := client(v1.RoleAgent), client("tenant2"), client(v1.RoleTenant)
+	agent, victim := client(v1.RoleAgent), client("tenant2")
 	lease, err := agent.RegisterNode(ctx, v1.NodeRegistration{Node: node, Agent: "bench"})
 	if err != nil {
 		b.Fatal(err)
@@ -75,7 +76,7 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	if fair.Tenant.Rate > 0 {
 		pace = time.Duration(float64(time.Second) / (0.75 * fair.Tenant.Rate))
 	}
-	spec := v1.JobSpec{Kind: "batch", Workers: 1, CardsPerWorker: 1}
+	spec := floodSpec
 
 	// phase measures n paced submits by the other tenant and heartbeats
 	// every 10 ms meanwhile.
@@ -116,83 +117,18 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	}
 
 	// The most submits a second the server acknowledges, from 24 clients
-	// for a second.
+	// in another process for a second.
 	var every time.Duration
 	var sustained int64
 	if !unbounded {
-		admin := client(v1.RoleAdmin)
-		if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "capacity", Class: "private"}); err != nil {
+		if _, err := client(v1.RoleAdmin).PutTenant(ctx, v1.Tenant{ID: "capacity", Class: "private"}); err != nil {
 			b.Fatal(err)
 		}
-		aspec := spec
-		aspec.Tenant = "capacity"
-		var n atomic.Int64
-		deadline := time.Now().Add(time.Second)
-		var wg sync.WaitGroup
-		for range floodClients {
-			wg.Go(func() {
-				for time.Now().Before(deadline) {
-					if _, err := admin.Submit(ctx, aspec); err != nil {
-						b.Error(err)
-						return
-					}
-					n.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		sustained = n.Load()
+		sustained = floodCapacityProc(b, e.url, e.tokens[v1.RoleAdmin], "capacity", floodClients)
 		every = time.Duration(floodClients * int64(time.Second) / max(sustained, 1))
 	}
-
-	// flood starts the flooding clients; the function it returns stops
-	// them and says how many requests they sent and how many were refused.
 	flood := func() func() (sent, refused int64) {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		var sent, refused atomic.Int64
-		for range floodClients {
-			wg.Go(func() {
-				var tick <-chan time.Time
-				if every > 0 {
-					t := time.NewTicker(every)
-					defer t.Stop()
-					tick = t.C
-				}
-				for {
-					select {
-					case <-stop:
-						return
-					case <-tick:
-					default:
-						if tick != nil {
-							select {
-							case <-stop:
-								return
-							case <-tick:
-							}
-						}
-					}
-					_, err := flooder.Submit(ctx, spec)
-					sent.Add(1)
-					var apiErr *v1.Error
-					if errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
-						refused.Add(1)
-					} else if err != nil {
-						b.Error("flood:", err)
-						return
-					}
-				}
-			})
-		}
-		time.Sleep(200 * time.Millisecond) // the flood is under way
-		s0, r0 := sent.Load(), refused.Load()
-		return func() (int64, int64) {
-			s, r := sent.Load()-s0, refused.Load()-r0
-			close(stop)
-			wg.Wait()
-			return s, r
-		}
+		return startFlood(b, e.url, e.tokens[v1.RoleTenant], floodClients, every)
 	}
 
 	// Idle and flood phases alternate in rounds, so that whatever else the
