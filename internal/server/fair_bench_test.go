@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/agent/agenttest"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/store/bolt"
 )
@@ -127,7 +129,7 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 		sustained = floodCapacityProc(b, e.url, e.tokens[v1.RoleAdmin], "capacity", floodClients)
 		every = time.Duration(floodClients * int64(time.Second) / max(sustained, 1))
 	}
-	flood := func() func() (sent, refused int64) {
+	flood := func() func() (sent, refused int64, cpu time.Duration) {
 		return startFlood(b, e.url, e.tokens[v1.RoleTenant], floodClients, every)
 	}
 
@@ -136,7 +138,9 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	const rounds = 4
 	var idleBeats, idleSubmits, floodBeats, floodSubmits []time.Duration
 	var sentN, refusedN int64
-	var secs float64
+	var idleSecs, secs float64
+	var idleCPU, floodCPU, flooderCPU time.Duration // this process's (the server's) and the flooder's
+	self := os.Getpid()
 	b.ResetTimer()
 	for r := range rounds {
 		n := b.N / rounds
@@ -146,14 +150,22 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 		if n == 0 {
 			continue
 		}
+		c0, _ := agenttest.ProcUsage(self)
+		t0 := time.Now()
 		bs, ss := phase(n)
+		idleSecs += time.Since(t0).Seconds()
+		c1, _ := agenttest.ProcUsage(self)
+		idleCPU += c1 - c0
 		idleBeats, idleSubmits = append(idleBeats, bs...), append(idleSubmits, ss...)
 		stop := flood()
-		t0 := time.Now()
+		c0, _ = agenttest.ProcUsage(self)
+		t0 = time.Now()
 		bs, ss = phase(n)
 		secs += time.Since(t0).Seconds()
-		s, f := stop()
-		sentN, refusedN = sentN+s, refusedN+f
+		c1, _ = agenttest.ProcUsage(self)
+		floodCPU += c1 - c0
+		s, f, fc := stop()
+		sentN, refusedN, flooderCPU = sentN+s, refusedN+f, flooderCPU+fc
 		floodBeats, floodSubmits = append(floodBeats, bs...), append(floodSubmits, ss...)
 	}
 	b.StopTimer()
@@ -173,6 +185,11 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	b.ReportMetric(float64(floodSubmitP99)/float64(max(idleSubmitP99, 1)), "submit-p99-x")
 	b.ReportMetric(float64(sentN)/secs, "flood-req/s")
 	b.ReportMetric(float64(sentN-refusedN)/secs, "flood-admitted/s")
+	// Cores used: the server's process (with the measuring clients) in
+	// each phase, and the flooding process while it flooded.
+	b.ReportMetric(idleCPU.Seconds()/idleSecs, "idle-server-cores")
+	b.ReportMetric(floodCPU.Seconds()/secs, "flood-server-cores")
+	b.ReportMetric(flooderCPU.Seconds()/secs, "flooder-cores")
 	if sustained > 0 {
 		b.ReportMetric(float64(sustained), "sustained-submits/s")
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/agent/agenttest"
 )
 
 // The flood benchmark's flooding clients run in a process of their own
@@ -212,13 +213,17 @@ func floodCapacityProc(b *testing.B, url, token, tenant string, clients int) int
 
 // startFlood starts flooding clients in another process and returns, once
 // the flood is under way, the function that stops them and says how many
-// requests they sent and how many were refused in between.
-func startFlood(b *testing.B, url, token string, clients int, every time.Duration) func() (sent, refused int64) {
+// requests they sent and how many were refused in between, and the CPU
+// time the flooding process used meanwhile.
+func startFlood(b *testing.B, url, token string, clients int, every time.Duration) func() (sent, refused int64, cpu time.Duration) {
 	f := floodProc(b, url, token, clients, map[string]string{"EVERY": every.String()})
 	if l := f.line(b); l != "ready" {
 		b.Fatalf("the flooder said %q, want ready", l)
 	}
-	return func() (sent, refused int64) {
+	cpu0, _ := agenttest.ProcUsage(f.cmd.Process.Pid)
+	return func() (sent, refused int64, cpu time.Duration) {
+		cpu1, _ := agenttest.ProcUsage(f.cmd.Process.Pid)
+		cpu = cpu1 - cpu0
 		_ = f.stdin.Close()
 		if _, err := fmt.Sscan(f.line(b), &sent, &refused); err != nil {
 			b.Fatal("the flooder's counts:", err)
@@ -226,6 +231,6 @@ func startFlood(b *testing.B, url, token string, clients int, every time.Duratio
 		if err := f.cmd.Wait(); err != nil {
 			b.Fatal("the flooder:", err)
 		}
-		return sent, refused
+		return sent, refused, cpu
 	}
 }
