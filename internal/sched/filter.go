@@ -241,6 +241,10 @@ func (s *search) detail(m int32) string {
 		return fmt.Sprintf("%s has %d MiB per card, %d MiB needed", mi.id, mi.memMiB, s.memNeed())
 	case CardsTooFew:
 		return fmt.Sprintf("%s nodes have at most %d cards; one %s needs %d", mi.id, mi.maxCards, workerWord(s.nodeScoped()), s.workerCards(m))
+	case CPUTooFew:
+		return fmt.Sprintf("%s nodes have at most %s of host CPU; one %s asks for %s", mi.id, coresText(mi.maxCPU), workerWord(s.nodeScoped()), coresText(s.hostUnit(s.job.CPUMilli)))
+	case HostMemoryTooSmall:
+		return fmt.Sprintf("%s nodes have at most %d MiB of host memory; one %s asks for %d MiB", mi.id, mi.maxMem, workerWord(s.nodeScoped()), s.hostUnit(s.job.HostMemMiB))
 	case QuotaExceeded:
 		t := s.in.Tenant
 		return fmt.Sprintf("on %s the job holds %d GFLOPS; tenant %s holds %d of its %d", mi.id, s.modelGFLOPS(mi, s.perWorker[m]), t.ID, s.in.HeldGFLOPS, t.QuotaGFLOPS)
@@ -415,4 +419,33 @@ func mulDivCeil(a, b, c uint64) uint64 {
 		q++
 	}
 	return min(q, 1<<62)
+}
+
+// hostUnit is a per-worker host request for the job's smallest unit: one
+// worker, or all of them for a node-scoped job.
+func (s *search) hostUnit(perWorker int64) int64 {
+	if s.nodeScoped() {
+		return perWorker * int64(s.job.Workers)
+	}
+	return perWorker
+}
+
+// hostReason is CPUTooFew or HostMemoryTooSmall when no node of the model
+// has the host CPU or memory for one unit of the job, even empty.
+func (s *search) hostReason(mi *modelInfo) Reason {
+	switch {
+	case s.hostUnit(s.job.CPUMilli) > mi.maxCPU:
+		return CPUTooFew
+	case s.hostUnit(s.job.HostMemMiB) > mi.maxMem:
+		return HostMemoryTooSmall
+	}
+	return ""
+}
+
+// coresText writes thousandths of a core as cores.
+func coresText(milli int64) string {
+	if milli%1000 == 0 {
+		return fmt.Sprintf("%d cores", milli/1000)
+	}
+	return fmt.Sprintf("%.3f cores", float64(milli)/1000)
 }

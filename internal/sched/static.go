@@ -50,6 +50,9 @@ type modelInfo struct {
 	vendor   string
 	maxCards int // most cards on one node of the model
 	cards    int // cards of the model in the network
+	// maxCPU and maxMem are the most host CPU (thousandths of a core) and
+	// memory (MiB) of one node of the model.
+	maxCPU, maxMem int64
 	sms      []int32
 }
 
@@ -323,6 +326,8 @@ func (st *static) addNode(n *model.Node, site, mod, d, c int32) {
 	st.sm[sm].maxDomain = max(st.sm[sm].maxDomain, st.domains[d].cards)
 	st.models[mod].cards += cards
 	st.models[mod].maxCards = max(st.models[mod].maxCards, cards)
+	st.models[mod].maxCPU = max(st.models[mod].maxCPU, cpu)
+	st.models[mod].maxMem = max(st.models[mod].maxMem, mem)
 	st.maxCards = max(st.maxCards, cards)
 	st.cards += cards
 }
