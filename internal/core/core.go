@@ -90,7 +90,7 @@ type Core struct {
 	onNode  map[model.NodeID][]*entry // placed jobs with a worker on the node, each once
 	resv    []*reservation
 	// resvOn lists the reservations planned on each node; resvGen counts
-	// changes to any reservation's nodes (plans behind it depend on them).
+	// changes to any reservation's nodes (reservation.ver).
 	resvOn  map[model.NodeID][]*reservation
 	resvGen uint64
 	// limits checks jobs against the empty network; unfit remembers its
@@ -119,12 +119,19 @@ type Core struct {
 	totalMemMiB int64
 
 	dirty []*entry // changed since Advance, in first-change order
-	// startGen counts the changes to placements and node health that can
-	// move a reservation's expected start: every placement, every release
-	// but that of a job ending at its declared end; modelGen counts those
-	// per model (by modelIdx number) that involve the model (moved).
-	startGen uint64
+	// freedGen counts the capacity freed earlier than reservations
+	// expected (every release but that of a job ending at its declared
+	// end, a node coming back): it may let a gang start sooner elsewhere;
+	// modelGen counts those per model (by modelIdx number) that involve
+	// the model (freed). Changes on a reservation's own nodes drop its plan
+	// directly (changedOn).
+	freedGen uint64
 	modelGen []uint64
+	// stampOf, when set, replaces resvStamp (tests check the counts
+	// against the nodes' contents).
+	stampOf   func(e *entry, nodes map[model.NodeID]bool) uint64
+	policyGen uint64 // counts PolicyChanged
+	plans     int    // plans made (plan), for tests
 
 	// Scratch reused between decisions (preemption).
 	scratchCands []*entry
@@ -132,6 +139,7 @@ type Core struct {
 	scratchFree  map[string]int64
 	scratchHold  []*reservation // holders
 	scratchPlan  []*entry       // plan
+	scratchKeys  []planKey      // releasable
 }
 
 // entry is the core's state for one job.
@@ -151,7 +159,10 @@ type entry struct {
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
 	reservedFrom int64
-	pendingAt    int // index in Core.pending + 1; 0 when not pending
+	// noPlan is the noPlanStamp at which plan found no placement for the
+	// gang even with every job it could wait for gone (0: none).
+	noPlan    uint64
+	pendingAt int // index in Core.pending + 1; 0 when not pending
 	// groupKey is the key of the group the job last blocked in, for
 	// keyReason and keyWaits.
 	groupKey  string
@@ -326,12 +337,14 @@ func (c *Core) Step(ev Event) error {
 		ts := c.tenant(ev.Tenant.ID)
 		ts.t = ev.Tenant
 		ts.ver++
+		ts.setVer++
 		if ts.t.Weight == 0 {
 			ts.t.Weight = 1
 		}
 		c.wake(quotaClass(ev.Tenant.ID))
 	case PolicyChanged:
 		c.policy = ev.Policy
+		c.policyGen++
 		c.recheckPolicy()
 		c.recheckFits()
 		c.wake(classPolicy)

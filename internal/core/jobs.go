@@ -2,6 +2,7 @@ package core
 
 import (
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/suanli/suanli/internal/model"
@@ -150,7 +151,7 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 		u = c.usage(p)
 	}
 	e.use = u
-	c.moved(u.modelMilli)
+	c.changedOn(p, endOf(e, c.now))
 	if e.placedIx == 0 {
 		c.placed[e.job.Priority] = append(c.placed[e.job.Priority], e)
 		e.placedIx = len(c.placed[e.job.Priority])
@@ -198,7 +199,10 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		c.holdStopped(e.job.ID, p) // its workers run until their agents stop them
 	}
 	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec != c.now {
-		c.moved(e.use.modelMilli) // not released where reservations expected it
+		c.freed(e.use.modelMilli) // not released when reservations expected it
+		c.changedOn(p, math.MaxInt64)
+	} else {
+		c.changedOn(p, c.now)
 	}
 	u := e.use
 	e.use = usage{}
@@ -296,7 +300,8 @@ func (c *Core) nodeUp(id model.NodeID) {
 	delete(c.down, id)
 	n, _ := c.net.Node(id)
 	c.cluster.SetNodeHealthy(id, true)
-	c.moved(map[string]int64{n.Model: 0})
+	c.replanOn(id)
+	c.freed(map[string]int64{n.Model: 0})
 	c.capMilli[n.Model] += int64(n.Cards) * model.MilliCard
 	c.wake(modelClass(n.Model))
 	c.wake(classAny)
@@ -325,7 +330,7 @@ func (c *Core) nodeDown(id model.NodeID) {
 	c.down[id] = true
 	n, _ := c.net.Node(id)
 	c.cluster.SetNodeHealthy(id, false)
-	c.moved(map[string]int64{n.Model: 0})
+	c.replanOn(id)
 	c.capMilli[n.Model] -= int64(n.Cards) * model.MilliCard
 }
 
