@@ -16,7 +16,8 @@ func TestBestTreesMatchArgmax(t *testing.T) {
 	for iter := range 12 {
 		nodes, pods := randomWorkload(r)
 		pods = pods[:min(len(pods), 2+r.IntN(6))] // few shapes: they recur
-		for range 2 { // enough nodes that trees are updated, not rebuilt
+		// Enough nodes that trees are updated, not rebuilt.
+		for range 2 {
 			for _, n := range slices.Clone(nodes) {
 				n.Name = fmt.Sprintf("%s%d", n.Name, len(nodes))
 				nodes = append(nodes, n)
