@@ -131,6 +131,7 @@ type Core struct {
 	// against the nodes' contents).
 	stampOf   func(e *entry, nodes map[model.NodeID]bool) uint64
 	policyGen uint64 // counts PolicyChanged
+	maxFP16   int64  // the most GFLOPS of a card of the network (mostGFLOPS)
 	plans     int    // plans made (plan), for tests
 
 	// Scratch reused between decisions (preemption).

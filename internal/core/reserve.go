@@ -390,9 +390,8 @@ func (c *Core) freed(models map[string]int64) {
 // one plan would make for a reason other than its nodes (changedOn) and
 // the reservations ahead (aheadStamp): capacity was freed early on a model
 // the gang can use (on any model, for a gang of any model), the gang's
-// tenant changed (or, when it has a quota or vendor caps, what it holds),
-// or the policy or the task mix did. Counts only grow, so their sum
-// changes when any of them does.
+// tenant changed (tenantStamp), or the policy or the task mix did. It
+// hashes counts that only grow.
 func (c *Core) resvStamp(e *entry, nodes map[model.NodeID]bool) uint64 {
 	if c.stampOf != nil {
 		return c.stampOf(e, nodes)
@@ -406,17 +405,17 @@ func (c *Core) resvStamp(e *entry, nodes map[model.NodeID]bool) uint64 {
 // early, a node back, the tenant, the policy, the mix) and the
 // reservations ahead, whose nodes it plans around (aheadStamp).
 func (c *Core) noPlanStamp(e *entry) uint64 {
-	return c.resvStamp(e, nil) + c.aheadStamp(e)
+	return mix(c.resvStamp(e, nil), c.aheadStamp(e))
 }
 
 // aheadStamp identifies the reservations ahead of e and their nodes (the
 // nodes plan takes out): it changes when one of them is made, dropped or
 // moved. It is never 0.
 func (c *Core) aheadStamp(e *entry) uint64 {
-	h := uint64(14695981039346656037) ^ e.st.Position
+	h := mix(14695981039346656037, e.st.Position)
 	for _, x := range c.resv {
 		if x.job != e && ahead(x.job, e) {
-			h = (h ^ x.ver) * 1099511628211
+			h = mix(h, x.ver)
 		}
 	}
 	return h | 1
@@ -424,23 +423,53 @@ func (c *Core) aheadStamp(e *entry) uint64 {
 
 // gangStamp is the part of resvStamp that is not the nodes'.
 func (c *Core) gangStamp(e *entry) uint64 {
-	stamp := c.policyGen + c.mixVersion
-	ts := c.tenant(e.job.Tenant)
-	stamp += ts.setVer
-	if ts.t.QuotaGFLOPS > 0 || len(ts.t.VendorCaps) > 0 {
-		stamp += ts.ver
-	}
+	h := mix(mix(14695981039346656037, c.policyGen), c.mixVersion)
+	h = mix(h, c.tenantStamp(e))
 	if e.anyModel {
-		return stamp + c.freedGen
+		return mix(h, c.freedGen)
 	}
+	var freed uint64
 	for w, word := range e.models {
 		for word != 0 {
 			i := w*64 + bits.TrailingZeros64(word)
 			word &= word - 1
 			if i < len(c.modelGen) {
-				stamp += c.modelGen[i]
+				freed += c.modelGen[i]
 			}
 		}
 	}
-	return stamp
+	return mix(h, freed)
 }
+
+// tenantStamp is what of the gang's tenant its plan depends on: the
+// tenant's record, and what it holds only where that can decide a model —
+// a vendor cap, or an FP16 quota the gang's placement could take it over
+// (a quota with room for the gang on any model decides nothing).
+func (c *Core) tenantStamp(e *entry) uint64 {
+	ts := c.tenant(e.job.Tenant)
+	h := mix(0, ts.setVer)
+	q := ts.t.QuotaGFLOPS
+	if len(ts.t.VendorCaps) == 0 && (q <= 0 || !e.byGFLOPS && q-ts.gflops >= c.mostGFLOPS(e)) {
+		return h
+	}
+	return mix(h, ts.ver|1<<63)
+}
+
+// mostGFLOPS bounds the FP16 throughput a gang of cards holds on any model
+// of the network.
+func (c *Core) mostGFLOPS(e *entry) int64 {
+	if c.maxFP16 == 0 {
+		for _, g := range c.fp16 {
+			c.maxFP16 = max(c.maxFP16, g)
+		}
+		c.maxFP16 = max(c.maxFP16, 1)
+	}
+	cards := int64(e.job.Cards())
+	if e.job.Fractional() {
+		cards = int64(e.job.Workers) // a share is at most a card
+	}
+	return cards * c.maxFP16
+}
+
+// mix folds x into the hash h (FNV-1a's step on a whole word).
+func mix(h, x uint64) uint64 { return (h ^ x) * 1099511628211 }
