@@ -335,20 +335,9 @@ func (c *Core) Step(ev Event) error {
 		c.releaseExpired()
 		c.refreshReservations()
 	case TenantUpserted:
-		ts := c.tenant(ev.Tenant.ID)
-		ts.t = ev.Tenant
-		ts.ver++
-		ts.setVer++
-		if ts.t.Weight == 0 {
-			ts.t.Weight = 1
-		}
-		c.wake(quotaClass(ev.Tenant.ID))
+		c.upsertTenant(ev.Tenant)
 	case PolicyChanged:
-		c.policy = ev.Policy
-		c.policyGen++
-		c.recheckPolicy()
-		c.recheckFits()
-		c.wake(classPolicy)
+		c.setPolicy(ev.Policy)
 	case CommitFailed:
 		c.undo()
 		c.recheckPolicy()
@@ -357,6 +346,27 @@ func (c *Core) Step(ev Event) error {
 		c.pass()
 	}
 	return nil
+}
+
+// upsertTenant records a tenant's new terms.
+func (c *Core) upsertTenant(t model.Tenant) {
+	ts := c.tenant(t.ID)
+	ts.t = t
+	ts.ver++
+	ts.setVer++
+	if ts.t.Weight == 0 {
+		ts.t.Weight = 1
+	}
+	c.wake(quotaClass(t.ID))
+}
+
+// setPolicy installs a new policy and checks the jobs against it.
+func (c *Core) setPolicy(p sched.Policy) {
+	c.policy = p
+	c.policyGen++
+	c.recheckPolicy()
+	c.recheckFits()
+	c.wake(classPolicy)
 }
 
 // quiet reports whether an event can make nothing placeable, so that Step
