@@ -53,7 +53,7 @@ type modelInfo struct {
 	// maxCPU and maxMem are the most host CPU (thousandths of a core) and
 	// memory (MiB) of one node of the model.
 	maxCPU, maxMem int64
-	sms      []int32
+	sms            []int32
 }
 
 type siteInfo struct {
