@@ -173,10 +173,8 @@ func TestShapeFunctionLength(t *testing.T) {
 // is removed, and no function joins it.
 var toSplit = map[string]bool{
 	"cmd/suanli/replay.go runReplay":              true,
-	"internal/core/core.go (*Core).Step":          true,
 	"internal/plan/plan.go build":                 true,
 	"internal/sched/cluster.go (*Cluster).assign": true,
-	"internal/sched/fits.go (*fitter).capacity":   true,
 	"internal/server/loop.go (*loop).flush":       true,
 	"internal/sim/gavel.go RunGavel":              true,
 	"internal/sim/replay.go replay":               true,
