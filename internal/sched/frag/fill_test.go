@@ -1,6 +1,7 @@
 package frag
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -104,6 +105,34 @@ func TestFillKeepsTheHoleForItsShare(t *testing.T) {
 		if !ok || pl.GPUs != tc.want {
 			t.Errorf("%s put the 200 on GPUs %b, want %b", tc.policy, pl.GPUs, tc.want)
 		}
+	}
+}
+
+// TestFillCompetes: 800s leave a 200 on half the arrivals and 150s, the
+// only share to fill it, come on one in fifty. The many 200 holes share the
+// few 150s, so the look-ahead must count a 200 as all but lost; by the mix
+// alone a 150 would come to every hole within the horizon.
+func TestFillCompetes(t *testing.T) {
+	share := []int32{800, 150, 1000, 500}
+	weight := []float64{0.5, 0.02, 0.38, 0.1}
+	compete(share, weight)
+	// 150: demand 0.5 from the 800s' holes (200 is below the next share,
+	// 500); 500: its own holes only (1000 − 500), no more than it fills;
+	// 800 and whole GPUs: no hole from 800 up is left by a share.
+	want := []float64{0.5, 0.02 * 0.04 * 0.04, 0.38, 0.1}
+	for i := range want {
+		if math.Abs(weight[i]-want[i]) > 1e-15 {
+			t.Errorf("share %d: rate %g, want %g", share[i], weight[i], want[i])
+		}
+	}
+	d := NewDistributionOf([]TypicalTask{
+		{Task: Task{NumGPU: 1, GPUMilli: 800}, Weight: 0.5},
+		{Task: Task{NumGPU: 1, GPUMilli: 150}, Weight: 0.02},
+		{Task: Task{NumGPU: 1, GPUMilli: 1000}, Weight: 0.48},
+	}, false)
+	ft := NewFillTable(d)
+	if got, least := ft.Left(200), int64(0.95*200*FillWeight); got < least {
+		t.Errorf("Left(200) = %d, want at least %d: the 150s cannot fill every 800's hole", got, least)
 	}
 }
 
