@@ -98,6 +98,9 @@ type Config struct {
 	// TypicalTasks is the task mix fragmentation is measured against; nil
 	// means DefaultTypicalTasks.
 	TypicalTasks []TaskShape `json:"typical_tasks,omitempty"`
+	// FragPolicy scores the fragmentation component (default FragSuanli;
+	// the others are baselines for replays).
+	FragPolicy FragPolicy `json:"frag_policy,omitempty"`
 }
 
 // TaskShape is one typical task for the fragmentation measure: Cards whole
@@ -151,6 +154,7 @@ func DefaultConfig() Config {
 		Candidates:             8,
 		Alternatives:           3,
 		TypicalTasks:           DefaultTypicalTasks,
+		FragPolicy:             FragSuanli,
 	}
 }
 
@@ -176,6 +180,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if len(cfg.TypicalTasks) == 0 {
 		cfg.TypicalTasks = d.TypicalTasks
+	}
+	if cfg.FragPolicy == "" {
+		cfg.FragPolicy = d.FragPolicy
 	}
 	return cfg
 }
