@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -163,4 +164,20 @@ func secs(s float64) string {
 		return fmt.Sprintf("%.1fs", s)
 	}
 	return hours(s)
+}
+
+// CheckTimedPolicies reports every unknown or repeated policy of a
+// time-based comparison.
+func CheckTimedPolicies(names []string) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, n := range names {
+		if _, err := sched.ParseFragPolicy(n); err != nil || n == "" {
+			errs = append(errs, fmt.Errorf("unknown policy %q for a time-based replay: use some of %v", n, TimedPolicies()))
+		} else if seen[n] {
+			errs = append(errs, fmt.Errorf("policy %q is listed twice", n))
+		}
+		seen[n] = true
+	}
+	return errors.Join(errs...)
 }
