@@ -23,6 +23,7 @@ type tuneConfig struct {
 	lists        []string // training openb lists: names (default → openb_pod_list_default.csv) or paths
 	holdoutLists []string // held-out lists; default the training ones
 	nodesPath    string   // openb node list; default the gpu node list next to the first list
+	openbDir     string   // folder of the named lists; default the shared one next to the repository
 	firstSeed    uint64   // first training seed; default 42
 	seeds        int      // training seeds; default 2
 	holdout      int      // held-out seeds, after the training ones; default 3
@@ -69,6 +70,7 @@ current weights on the held-out seeds.`,
 	f := cmd.Flags()
 	f.StringSliceVar(&cfg.lists, "lists", []string{"default"}, "openb pod lists to train on: names (default, multigpu50 …: openb_pod_list_<name>.csv in "+openbRel+") or paths")
 	f.StringSliceVar(&cfg.holdoutLists, "holdout-lists", []string{"default", "gpushare40", "multigpu50"}, "openb pod lists measured on the held-out seeds")
+	f.StringVar(&cfg.openbDir, "openb", "", "folder of the lists given by name (default: "+openbRel+" next to the repository)")
 	f.StringVar(&cfg.nodesPath, "nodes", "", "openb node list (default: openb_node_list_gpu_node.csv next to the first list)")
 	f.Uint64Var(&cfg.firstSeed, "seed", 42, "the first training seed (training seed, seed+1, …; the held-out seeds follow)")
 	f.IntVar(&cfg.seeds, "seeds", 2, "training seeds")
@@ -115,10 +117,13 @@ func (cfg *tuneConfig) check() error {
 }
 
 // listPath is a list flag's file: a path as given, or a name in the
-// shared openb folder.
-func listPath(name string) (string, error) {
+// openb folder (--openb, or the shared one).
+func (cfg *tuneConfig) listPath(name string) (string, error) {
 	if strings.ContainsRune(name, os.PathSeparator) || strings.HasSuffix(name, ".csv") {
 		return name, nil
+	}
+	if cfg.openbDir != "" {
+		return filepath.Join(cfg.openbDir, "openb_pod_list_"+name+".csv"), nil
 	}
 	def, err := defaultTrace()
 	if err != nil {
@@ -131,7 +136,7 @@ func listPath(name string) (string, error) {
 func (cfg *tuneConfig) loadLists(names []string) ([]tune.OpenbList, error) {
 	var out []tune.OpenbList
 	for _, name := range names {
-		p, err := listPath(name)
+		p, err := cfg.listPath(name)
 		if err != nil {
 			return nil, err
 		}
