@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/suanli/suanli/internal/sched"
 )
 
 // TestTuneEndToEnd: the search on the fixture's pods and a tiny synthetic
@@ -16,7 +19,9 @@ func TestTuneEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Objective: J = ", "training seeds [42], held-out seeds [43]; 5 evaluations", "baseline 400/300/200/100", "held-out"} {
+	w := sched.DefaultConfig().Weights
+	base := fmt.Sprintf("baseline %d/%d/%d/%d", w.Frag, w.Topology, w.Heterogeneity, w.Cost)
+	for _, want := range []string{"Objective: J = ", "training seeds [42], held-out seeds [43]; 5 evaluations", base, "held-out"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
