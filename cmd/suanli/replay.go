@@ -355,24 +355,15 @@ func (cfg *replayConfig) runTimeBased(ctx context.Context, bar *bar) (replayOutp
 	return replayOutput{report: r, table: sim.TimedTable(r), plot: func(w io.Writer) error { return sim.PlotTimed(w, r) }}, nil
 }
 
-// openbReplay reads the openb lists once and returns protocol B on them.
+// openbReplay returns protocol B on the openb lists (each run reads them:
+// a few thousand rows).
 func (cfg *replayConfig) openbReplay(progress sim.ProgressFunc) (sim.ReplayFunc, error) {
 	if err := cfg.paths(); err != nil {
 		return nil, err
 	}
-	nodes, pods, _, err := sim.LoadOpenb(cfg.nodesPath, cfg.tracePath, cfg.skipBad)
-	if err != nil {
-		return nil, inputErr(err)
-	}
-	trace := filepath.Base(cfg.tracePath)
 	return func(ctx context.Context, cc core.Config) (*sim.TimedReport, error) {
-		r, err := sim.ReplayOpenb(ctx, nodes, pods, sim.TimedConfig{SkipBad: cfg.skipBad, Samples: cfg.samples,
-			Compress: cfg.compress, Progress: progress, Core: cc})
-		if err != nil {
-			return nil, err
-		}
-		r.Trace = trace
-		return r, nil
+		return sim.RunTimed(ctx, sim.TimedConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, SkipBad: cfg.skipBad,
+			Samples: cfg.samples, Compress: cfg.compress, Progress: progress, Core: cc})
 	}, nil
 }
 
