@@ -52,6 +52,7 @@ type replayConfig struct {
 	samples   int    // time series points; default 240
 	compress  int64  // protocol B: divide arrival times by this; default 1
 	mix       string // time-based replays: fixed or learned task mix; default fixed
+	scale     int    // --synthetic and --jobs: divide every pool's nodes by this; default 1
 	net       netFlags
 
 	// Gavel's benchmark
@@ -124,6 +125,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.IntVar(&cfg.workers, "workers", 0, "protocol A, and time-based replays with --policies: runs in parallel (default: the CPUs)")
 	f.IntVar(&cfg.samples, "samples", 240, "time-based replays: points in the time series")
 	f.StringVar(&cfg.mix, "mix", "fixed", "time-based replays (--protocol time, --synthetic, --jobs): the scheduler's task mix, fixed (the default mix) or learned from the arriving jobs, as the server does")
+	f.IntVar(&cfg.scale, "scale", 1, "--synthetic and --jobs: replay on --network with every pool's nodes divided by this (rounded up); the synthetic jobs scale with the cards")
 	f.Int64Var(&cfg.compress, "compress", 1, "protocol time: divide the pods' arrival times by this, raising the load (run times stay)")
 	f.StringVar(&cfg.gavelPath, "gavel", "", "replay Gavel's job stream (JSON lines) on --cluster; needs --throughputs")
 	f.Int64Var(&cfg.gavelSeed, "gavel-seed", -1, "replay a stream drawn from Gavel's generator distribution with this seed (7,000 jobs); needs --throughputs")
@@ -177,6 +179,27 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 	if cfg.seeds < 1 || cfg.seeds > 1000 {
 		errs = append(errs, fmt.Errorf("--seeds %d: use 1..1000", cfg.seeds))
 	}
+	errs = append(errs, cfg.checkTimeBased(cmd, synthetic)...)
+	if cfg.samples < 2 || cfg.samples > 100000 {
+		errs = append(errs, fmt.Errorf("--samples %d: use 2..100000", cfg.samples))
+	}
+	if cfg.workers < 0 {
+		errs = append(errs, fmt.Errorf("--workers %d must not be negative", cfg.workers))
+	}
+	if cfg.plotPath != "" && !strings.EqualFold(filepath.Ext(cfg.plotPath), ".svg") {
+		errs = append(errs, fmt.Errorf("--plot %q: the plot is SVG; name the file .svg", cfg.plotPath))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageErr(err)
+	}
+	return nil
+}
+
+// checkTimeBased reports the problems with the flags of time-based
+// replays (--protocol time, --synthetic, --jobs) and those that apply to
+// them only.
+func (cfg *replayConfig) checkTimeBased(cmd *cobra.Command, synthetic bool) []error {
+	var errs []error
 	if cfg.protocol == "time" || synthetic {
 		if cmd.Flags().Changed("seeds") {
 			errs = append(errs, errors.New("--seeds applies to --protocol fgd and mix only (a time-based replay runs one seed: --seed)"))
@@ -193,6 +216,11 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 	if cfg.compress < 1 || cfg.compress > 1_000_000 {
 		errs = append(errs, fmt.Errorf("--compress %d: use 1..1000000", cfg.compress))
 	}
+	if cfg.scale < 1 || cfg.scale > 100000 {
+		errs = append(errs, fmt.Errorf("--scale %d: use 1..100000", cfg.scale))
+	} else if cfg.scale > 1 && !synthetic {
+		errs = append(errs, errors.New("--scale applies to --synthetic and --jobs"))
+	}
 	if cmd.Flags().Changed("compress") && (cfg.protocol != "time" || synthetic) {
 		errs = append(errs, errors.New("--compress applies to --protocol time only"))
 	}
@@ -202,19 +230,7 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 	case cmd.Flags().Changed("mix") && cfg.protocol != "time" && !synthetic:
 		errs = append(errs, errors.New("--mix applies to time-based replays (--protocol time, --synthetic, --jobs); --protocol mix compares the mixes on protocol A"))
 	}
-	if cfg.samples < 2 || cfg.samples > 100000 {
-		errs = append(errs, fmt.Errorf("--samples %d: use 2..100000", cfg.samples))
-	}
-	if cfg.workers < 0 {
-		errs = append(errs, fmt.Errorf("--workers %d must not be negative", cfg.workers))
-	}
-	if cfg.plotPath != "" && !strings.EqualFold(filepath.Ext(cfg.plotPath), ".svg") {
-		errs = append(errs, fmt.Errorf("--plot %q: the plot is SVG; name the file .svg", cfg.plotPath))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return usageErr(err)
-	}
-	return nil
+	return errs
 }
 
 // defaultTrace finds the shared openb folder next to the repository that
@@ -414,7 +430,7 @@ func (cfg *replayConfig) coreConfig() core.Config {
 // syntheticReplay loads --network and the jobs (--jobs, or --synthetic
 // generated with --seed) once, and returns their replay through the core.
 func (cfg *replayConfig) syntheticReplay(progress sim.ProgressFunc) (sim.ReplayFunc, error) {
-	net, err := cfg.net.load()
+	net, err := cfg.net.loadScaled(cfg.scale)
 	if err != nil {
 		return nil, err
 	}

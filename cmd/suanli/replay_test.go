@@ -33,6 +33,8 @@ func TestReplayBadFlags(t *testing.T) {
 		{[]string{"replay", "--protocol", "time", "--seeds", "3"}, "--seeds applies to --protocol fgd and mix only"},
 		{[]string{"replay", "--synthetic", "day", "--policies", "suanli,dotprod"}, `unknown policy "dotprod" for a time-based replay`},
 		{[]string{"replay", "--synthetic", "day", "--policies", "fgd,fgd"}, `policy "fgd" is listed twice`},
+		{[]string{"replay", "--scale", "4", "--trace", fixturePods}, "--scale applies to --synthetic and --jobs"},
+		{[]string{"replay", "--synthetic", "day", "--scale", "0"}, "--scale 0"},
 		{[]string{"replay", "--synthetic", "day", "--policies", "fgd,random", "--plot", "x.svg"}, "--plot draws one replay"},
 		{[]string{"replay", "--plot", "out.png", "--trace", fixturePods}, "name the file .svg"},
 		{[]string{"replay", "--write-jobs", "x.jsonl"}, "--write-jobs needs --synthetic"},
@@ -249,5 +251,29 @@ func TestReplayTimePolicies(t *testing.T) {
 		if p.Placed != r.Jobs || p.MeanUtil <= 0 || p.QueueDelay.P95 == nil || p.Unallocated == nil {
 			t.Errorf("policy %s: %+v (%d jobs)", p.Policy, p, r.Jobs)
 		}
+	}
+}
+
+// TestReplaySyntheticScaled: --scale shrinks the network and the
+// synthetic workload with it.
+func TestReplaySyntheticScaled(t *testing.T) {
+	out, err := run(t, "replay", "--synthetic", "day", "--scale", "256", "--policies", "suanli,random", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Network  string `json:"network"`
+		Cards    int    `json:"cards"`
+		Jobs     int    `json:"jobs"`
+		Policies []struct {
+			Policy string `json:"policy"`
+			Placed int    `json:"placed"`
+		} `json:"policies"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if !strings.HasSuffix(r.Network, ", 1/256") || r.Cards <= 0 || r.Cards > 1000 || r.Jobs <= 0 || r.Jobs > 1000 || len(r.Policies) != 2 {
+		t.Fatalf("report %+v", r)
 	}
 }

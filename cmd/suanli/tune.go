@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/sim"
 	"github.com/suanli/suanli/internal/sim/tune"
 )
@@ -162,19 +161,9 @@ func (cfg *tuneConfig) workloads() (train, held *tune.Workloads, err error) {
 		return nil, nil, err
 	}
 	if cfg.synthetic != "none" {
-		cat, err := cfg.net.loadCatalog()
+		net, err := cfg.net.loadScaled(cfg.scale)
 		if err != nil {
 			return nil, nil, err
-		}
-		spec := network.DefaultSpec()
-		if cfg.net.network != "" && cfg.net.network != "default" {
-			if spec, err = os.ReadFile(cfg.net.network); err != nil {
-				return nil, nil, usageErr(fmt.Errorf("read network spec: %w", err))
-			}
-		}
-		net, err := tune.ScaledNetwork(spec, cfg.scale, cat)
-		if err != nil {
-			return nil, nil, usageErr(err)
 		}
 		synth := sim.SynthConfig{SpanS: sim.SyntheticSpans[cfg.synthetic]}
 		train.Net, train.Synth = net, synth
