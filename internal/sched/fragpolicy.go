@@ -19,9 +19,10 @@ type FragPolicy string
 const (
 	// FragSuanli is frag.Measure: FGD's expected fragmentation against the
 	// task mix plus the cards the node's free host CPU can no longer feed
-	// (the default; "" means it).
+	// plus the look-ahead (the default; "" means it).
 	FragSuanli FragPolicy = "suanli"
-	// FragFGD is FGD's expected fragmentation alone (no stranding).
+	// FragFGD is FGD's expected fragmentation alone (no stranding, no
+	// look-ahead).
 	FragFGD FragPolicy = "fgd"
 	// FragBestFit prefers the node left with the least free capacity:
 	// 1000 × (1 − left), left the mean of the free cards' and free host

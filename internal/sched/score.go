@@ -11,9 +11,9 @@ import (
 // expected fragmentation plus stranded cards) for one task mix, cached on
 // the cluster.
 type fragMeasure struct {
-	tasks  []TaskShape
-	strand bool
-	m      frag.Measure
+	tasks []TaskShape
+	ours  bool // Suanli's measure (stranding, look-ahead), else FGD's alone
+	m     frag.Measure
 	// host is true when the measure reads a node's free CPU, memory or
 	// model, not only its cards.
 	host bool
@@ -37,9 +37,9 @@ type wholeScores struct {
 }
 
 // measure returns the fragmentation measure for the config's task mix,
-// counting stranded cards when strand is set.
-func (c *Cluster) measure(tasks []TaskShape, strand bool) *fragMeasure {
-	if c.frag != nil && c.frag.strand == strand && slices.EqualFunc(c.frag.tasks, tasks, TaskShape.equal) {
+// Suanli's (ours) or FGD's alone.
+func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
+	if c.frag != nil && c.frag.ours == ours && slices.EqualFunc(c.frag.tasks, tasks, TaskShape.equal) {
 		return c.frag
 	}
 	var list []frag.TypicalTask
@@ -57,9 +57,9 @@ func (c *Cluster) measure(tasks []TaskShape, strand bool) *fragMeasure {
 		host = host || ft.CPUMilli > 0 || ft.MemMiB > 0 || ft.Models != 0
 		list = append(list, frag.TypicalTask{Task: ft, Weight: float64(p) / float64(total), Count: int(p)})
 	}
-	m := frag.NewMeasure(frag.NewDistributionOf(list, true), strand)
+	m := frag.NewMeasure(frag.NewDistributionOf(list, true), ours)
 	n := len(c.st.nodes)
-	c.frag = &fragMeasure{tasks: cloneShapes(tasks), strand: strand, m: m, host: host || m.StrandRho > 0,
+	c.frag = &fragMeasure{tasks: cloneShapes(tasks), ours: ours, m: m, host: host || m.StrandRho > 0,
 		ok: make([]bool, n), fc: make([]fragCounts, n), cur: make([]float64, n), whole: make([]wholeScores, n)}
 	return c.frag
 }
