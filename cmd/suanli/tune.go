@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/suanli/suanli/internal/sched"
 	"github.com/suanli/suanli/internal/sim"
 	"github.com/suanli/suanli/internal/sim/tune"
 )
@@ -33,6 +34,7 @@ type tuneConfig struct {
 	workers      int
 	top          int
 	asJSON       bool
+	baseline     []int64 // the weights the search starts from and compares with; default the scheduler's
 	net          netFlags
 }
 
@@ -81,6 +83,7 @@ current weights on the held-out seeds.`,
 	f.IntVar(&cfg.workers, "workers", 0, "evaluations in parallel (default: the CPUs)")
 	f.IntVar(&cfg.top, "top", 10, "search evaluations listed, best first")
 	f.BoolVar(&cfg.asJSON, "json", false, "print the report as JSON")
+	f.Int64SliceVar(&cfg.baseline, "baseline", nil, "frag,topology,heterogeneity,cost summing to 1000: the weights to start from and compare with (default: the scheduler's defaults, which the search then also evaluates)")
 	cfg.net.add(cmd)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	return cmd
@@ -105,6 +108,18 @@ func (cfg *tuneConfig) check() error {
 	}
 	if len(cfg.lists) == 0 && cfg.synthetic == "none" {
 		errs = append(errs, errors.New("nothing to measure: give --lists or a --synthetic span"))
+	}
+	if len(cfg.baseline) > 0 {
+		var sum int64
+		for _, w := range cfg.baseline {
+			sum += w
+			if w < 0 {
+				sum = -1 << 40
+			}
+		}
+		if len(cfg.baseline) != 4 || sum != 1000 {
+			errs = append(errs, fmt.Errorf("--baseline %v: give four non-negative weights summing to 1000", cfg.baseline))
+		}
 	}
 	if cfg.workers < 0 || cfg.top < 0 {
 		errs = append(errs, errors.New("--workers and --top must not be negative"))
@@ -184,8 +199,15 @@ func runTune(cmd *cobra.Command, cfg *tuneConfig) error {
 	if err != nil {
 		return err
 	}
+	sc := tune.SearchConfig{Budget: cfg.budget, Seed: cfg.searchSeed, Workers: cfg.workers}
+	var base sched.Weights
+	if len(cfg.baseline) == 4 {
+		base = tune.Weights(cfg.baseline)
+		sc.Start = []tune.Point{tune.PointOf(sched.DefaultConfig().Weights)}
+	}
 	r, err := tune.Run(ctx, train, tune.Config{
-		Search:           tune.SearchConfig{Budget: cfg.budget, Seed: cfg.searchSeed, Workers: cfg.workers},
+		Search:           sc,
+		Baseline:         base,
 		Train:            sim.Seeds(cfg.firstSeed, cfg.seeds),
 		Holdout:          sim.Seeds(cfg.firstSeed+uint64(cfg.seeds), cfg.holdout),
 		HoldoutWorkloads: held,

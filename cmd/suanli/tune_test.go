@@ -72,6 +72,8 @@ func TestTuneBadFlags(t *testing.T) {
 		{[]string{"tune", "--budget", "0"}, "--budget 0"},
 		{[]string{"tune", "--seeds", "0", "--holdout", "0"}, "--holdout 0"},
 		{[]string{"tune", "--synthetic", "year"}, `--synthetic "year"`},
+		{[]string{"tune", "--baseline", "400,300,200"}, "--baseline [400 300 200]"},
+		{[]string{"tune", "--baseline", "1100,-100,0,0"}, "non-negative weights summing to 1000"},
 		{[]string{"tune", "--lists", "", "--synthetic", "none"}, "nothing to measure"},
 		{[]string{"tune", "--lists", "testdata/absent.csv", "--nodes", fixtureNodes}, "absent.csv"},
 	} {
