@@ -70,12 +70,14 @@ func Objective(m, base Measures) float64 {
 const ObjectiveText = "J = ½·U/U₀ + ¼·(D+60 s)/(D₀+60 s) + ¼·(1−u)/(1−u₀): U protocol A's unallocated GPUs at 130% " +
 	"through the scheduler, D the synthetic mean queueing delay, u its mean utilisation, ₀ the current weights on the same seeds; lower is better"
 
-// Weights is a point of the search as the scheduler's weights.
+// Weights is a point of the search as the scheduler's weights; the place
+// component, not searched, keeps its default.
 func Weights(p Point) sched.Weights {
-	return sched.Weights{Frag: p[0], Topology: p[1], Heterogeneity: p[2], Cost: p[3]}
+	return sched.Weights{Frag: p[0], Topology: p[1], Heterogeneity: p[2], Cost: p[3], Place: sched.DefaultConfig().Weights.Place}
 }
 
-// PointOf is the scheduler's weights as a point.
+// PointOf is the scheduler's weights as a point (the place component
+// left out).
 func PointOf(w sched.Weights) Point { return Point{w.Frag, w.Topology, w.Heterogeneity, w.Cost} }
 
 // Measure runs every workload with weights w on the seeds. The scheduler
