@@ -33,6 +33,8 @@ type search struct {
 
 	meas   *fragMeasure
 	shares []int32 // meas.m.Dist.Shares()
+	// jobHash is the job's id hashed, for FragRandom.
+	jobHash uint64
 
 	top  []cand // best candidates, best first
 	best partial
@@ -110,8 +112,11 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		s.fragVal = make([]int64, fragKeys)
 	}
 	s.initPlace(prev)
-	s.meas = c.measure(cfg.TypicalTasks)
+	s.meas = c.measure(cfg.TypicalTasks, cfg.FragPolicy != FragFGD)
 	s.shares = s.meas.m.Dist.Shares()
+	if cfg.FragPolicy == FragRandom {
+		s.jobHash = jobKey(job.ID)
+	}
 	return s
 }
 

@@ -147,6 +147,9 @@ func (s *search) noteHostShort(n int32, what uint8) {
 func (s *search) wholeFragScore(n int32, k, f, workers int) int64 {
 	ni := &s.st.nodes[n]
 	cpu, mem := int64(workers)*s.job.CPUMilli, int64(workers)*s.job.HostMemMiB
+	if !s.cfg.FragPolicy.measured() {
+		return s.altFragScore(n, int64(k)*model.MilliCard, cpu, -1)
+	}
 	clean := ni.cards <= frag.MaxGPUs && !s.meas.host
 	if clean {
 		for _, p := range s.c.partial[int(n)*shareBuckets : int(n+1)*shareBuckets] {
@@ -286,7 +289,9 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 		return
 	}
 	cpu, mem := s.job.CPUMilli, s.job.HostMemMiB
-	if fc, before, ok := s.nodeCounts(n); ok {
+	if !s.cfg.FragPolicy.measured() {
+		sc.Frag = s.altFragScore(n, int64(share), cpu, k)
+	} else if fc, before, ok := s.nodeCounts(n); ok {
 		after := *fc
 		free := s.cardFree(ni.cardOff + k)
 		after.add(s, free, -1)

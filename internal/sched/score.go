@@ -12,6 +12,7 @@ import (
 // the cluster.
 type fragMeasure struct {
 	tasks []TaskShape
+	ours  bool // Suanli's measure (stranding, look-ahead), else FGD's alone
 	m     frag.Measure
 	// host is true when the measure reads a node's free CPU, memory or
 	// model, not only its cards.
@@ -35,9 +36,10 @@ type wholeScores struct {
 	mem   [frag.MaxGPUs + 1]int64
 }
 
-// measure returns the fragmentation measure for the config's task mix.
-func (c *Cluster) measure(tasks []TaskShape) *fragMeasure {
-	if c.frag != nil && slices.EqualFunc(c.frag.tasks, tasks, TaskShape.equal) {
+// measure returns the fragmentation measure for the config's task mix,
+// Suanli's (ours) or FGD's alone.
+func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
+	if c.frag != nil && c.frag.ours == ours && slices.EqualFunc(c.frag.tasks, tasks, TaskShape.equal) {
 		return c.frag
 	}
 	var list []frag.TypicalTask
@@ -55,9 +57,9 @@ func (c *Cluster) measure(tasks []TaskShape) *fragMeasure {
 		host = host || ft.CPUMilli > 0 || ft.MemMiB > 0 || ft.Models != 0
 		list = append(list, frag.TypicalTask{Task: ft, Weight: float64(p) / float64(total), Count: int(p)})
 	}
-	m := frag.NewMeasure(frag.NewDistributionOf(list, true), true)
+	m := frag.NewMeasure(frag.NewDistributionOf(list, true), ours)
 	n := len(c.st.nodes)
-	c.frag = &fragMeasure{tasks: cloneShapes(tasks), m: m, host: host || m.StrandRho > 0,
+	c.frag = &fragMeasure{tasks: cloneShapes(tasks), ours: ours, m: m, host: host || m.StrandRho > 0,
 		ok: make([]bool, n), fc: make([]fragCounts, n), cur: make([]float64, n), whole: make([]wholeScores, n)}
 	return c.frag
 }
@@ -199,6 +201,9 @@ func fragScore(before, after float64) int64 {
 // the CPU its cards need); the look-ahead by at most its table's largest
 // drop for what is taken (frag.Measure.FillDrop).
 func (s *search) fragBound(taken, cpu int64) int64 {
+	if !s.cfg.FragPolicy.measured() {
+		return 1000 // bestfit and random: no bound below the component's range
+	}
 	drop := float64(taken)
 	if rho := s.meas.m.StrandRho; rho > 0 {
 		drop += max(0, float64(taken)-float64(cpu)/rho)
