@@ -18,8 +18,9 @@ const chunkBytes = store.MaxTxnBytes / 2
 //
 // A Ready is decided as a whole: a job placed on cards another job's end,
 // stop or move frees is only right if that end is committed too. Changes
-// that free or take resources of one node (cards, host CPU and memory)
-// therefore form one group, committed in one transaction; a group larger
+// that free resources of a node (cards, host CPU and memory) and those
+// that take resources there therefore form one group, committed in one
+// transaction; a group larger
 // than a transaction is split with what it frees first and what it takes
 // last. Groups keep the order of their first change.
 func chunks(changes []change) [][]change {
@@ -53,9 +54,9 @@ func chunks(changes []change) [][]change {
 	return out
 }
 
-// nodeGroups partitions changes into groups that share a node whose
-// resources one of them frees or takes, each group ordered: changes that
-// only free first, then moves, then the rest.
+// nodeGroups partitions changes into groups, tying the changes that free
+// resources on a node to those that take resources there; each group is
+// ordered: changes that only free first, then moves, then the rest.
 func nodeGroups(changes []change) [][]change {
 	parent := make([]int, len(changes))
 	for i := range parent {
@@ -68,7 +69,25 @@ func nodeGroups(changes []change) [][]change {
 		}
 		return i
 	}
-	owner := map[model.NodeID]int{} // a change that touches the node
+	type touches struct{ frees, takes []int }
+	nodes := map[model.NodeID]*touches{}
+	touch := func(p *model.Placement, i int, frees bool) {
+		if p == nil {
+			return
+		}
+		for _, a := range p.Assignments {
+			t := nodes[a.Node]
+			if t == nil {
+				t = &touches{}
+				nodes[a.Node] = t
+			}
+			if frees {
+				t.frees = append(t.frees, i)
+			} else {
+				t.takes = append(t.takes, i)
+			}
+		}
+	}
 	kind := make([]int, len(changes))
 	for i, ch := range changes {
 		frees, takes := moved(ch)
@@ -80,17 +99,19 @@ func nodeGroups(changes []change) [][]change {
 		default:
 			kind[i] = 2
 		}
-		for _, p := range []*model.Placement{frees, takes} {
-			if p == nil {
-				continue
-			}
-			for _, a := range p.Assignments {
-				if j, ok := owner[a.Node]; ok {
-					parent[find(i)] = find(j)
-				} else {
-					owner[a.Node] = i
-				}
-			}
+		touch(frees, i, true)
+		touch(takes, i, false)
+	}
+	// Jobs placed on a node that nothing frees do not depend on each
+	// other: only a node both freed and taken ties its changes.
+	for _, t := range nodes {
+		if len(t.frees) == 0 || len(t.takes) == 0 {
+			continue
+		}
+		r := find(t.frees[0])
+		for _, i := range append(t.frees[1:], t.takes...) {
+			parent[find(i)] = r
+			r = find(r)
 		}
 	}
 	idx := map[int]int{} // root → index in out

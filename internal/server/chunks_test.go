@@ -65,6 +65,17 @@ func TestChunksKeepNodeGroupsWhole(t *testing.T) {
 	if len(got) != 2 || got[0][0].id != "f" || len(got[0]) != jobsPerCommit {
 		t.Errorf("an oversized group: %d chunks, first %q (%d jobs); want f first, %d a chunk", len(got), got[0][0].id, len(got[0]), jobsPerCommit)
 	}
+	// Jobs placed on a node nothing frees are not tied.
+	changes = changes[:0]
+	for i := range jobsPerCommit - 10 {
+		changes = append(changes, ch(fmt.Sprintf("q%02d", i), nil, nil))
+	}
+	for i := range 20 {
+		changes = append(changes, ch(fmt.Sprintf("p%02d", i), nil, on("p", "n4", i)))
+	}
+	if got = chunks(changes); len(got) != 2 || len(got[0]) != jobsPerCommit {
+		t.Errorf("placements on a node nothing frees: %d chunks, the first of %d jobs, want 2 and %d", len(got), len(got[0]), jobsPerCommit)
+	}
 	// A job decided as stored (same placement) ties no one.
 	got = chunks([]change{ch("s", on("s", "n3", 0), on("s", "n3", 0)), ch("u", on("u", "n3", 1), nil)})
 	if s := chunkString(got); s != "s u" {
