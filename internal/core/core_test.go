@@ -296,3 +296,40 @@ func TestJobMigrated(t *testing.T) {
 		t.Fatalf("after the move: %+v at position %d (was %d)", after.Placement, after.Position, before.Position)
 	}
 }
+
+// A Ready committed in part: Advance(rd.Only(committed)) keeps the
+// committed part, CommitFailed undoes the rest and decides it again.
+func TestAdvanceOnlyCommittedPart(t *testing.T) {
+	c := testCore(t)
+	step := func(ev Event) {
+		t.Helper()
+		if err := c.Step(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job := func(id model.JobID) model.Job {
+		return model.Job{ID: id, Tenant: "t", Kind: model.Batch, Workers: 1, CardsPerWorker: 8}
+	}
+	step(JobSubmitted{Job: job("a")})
+	step(JobSubmitted{Job: job("b")})
+	c.Advance(c.Ready())
+	step(JobSubmitted{Job: job("c")}) // blocked: both nodes are taken
+	step(JobFinished{Job: "a"})       // c takes a's cards
+	rd := c.Ready()
+	if got, want := readyString(&rd), "place c: a-p0-n0[0-7] huawei-ascend-910c 6400TF\njob c #3 placed\njob a #1 completed\n"; got != want {
+		t.Fatalf("Ready:\n%s\nwant:\n%s", got, want)
+	}
+	part := rd.Only(func(id model.JobID) bool { return id == "a" })
+	if got, want := readyString(&part), "job a #1 completed\n"; got != want {
+		t.Fatalf("Only(a):\n%s\nwant:\n%s", got, want)
+	}
+	c.Advance(part)
+	step(CommitFailed{At: 1})
+	rd = c.Ready()
+	if got, want := readyString(&rd), "place c: a-p0-n0[0-7] huawei-ascend-910c 6400TF\njob c #3 placed\n"; got != want {
+		t.Fatalf("Ready after the failed part:\n%s\nwant:\n%s", got, want)
+	}
+	if _, ok := c.Job("a"); ok {
+		t.Error("a committed terminal job is still held")
+	}
+}
