@@ -236,7 +236,23 @@ func build(n *network.Network, cfg Config) (*problem, error) {
 	for y := cfg.From + 1; y <= cfg.By; y++ {
 		p.years = append(p.years, y)
 	}
-	// The installed network.
+	p.installed()
+	if err := p.columns(); err != nil {
+		return nil, err
+	}
+	p.constraints()
+	// The simplex works on a dense matrix: refuse a question too large for
+	// it rather than exhaust memory.
+	if cells := len(p.rows) * (len(p.vars) + len(p.rows)); cells > maxCells {
+		return nil, fmt.Errorf("the plan has %d columns and %d rows, more than this solver handles (%d cells); plan fewer years, sites or models", len(p.vars), len(p.rows), maxCells)
+	}
+	return p, nil
+}
+
+// installed sums what the network already has: EF, domestic EF, MW per
+// site and in all, and the yearly energy cost and carbon.
+func (p *problem) installed() {
+	n, cfg := p.n, p.cfg
 	pw := ledger.Power(n, nil)
 	siteIdx := map[model.SiteID]int{}
 	for i := range n.Sites {
@@ -261,7 +277,12 @@ func build(n *network.Network, cfg Config) (*problem, error) {
 			p.base.domEF += ef
 		}
 	}
-	// Columns: every site with an envelope × offer × year with supply.
+}
+
+// columns makes one variable per site with an envelope × offer × year with
+// supply, with its EF, MW, capex and cost over the horizon.
+func (p *problem) columns() error {
+	n, cfg := p.n, p.cfg
 	for si := range n.Sites {
 		site := &n.Sites[si]
 		e, _ := n.SiteEnergy(site.ID)
@@ -295,10 +316,15 @@ func build(n *network.Network, cfg Config) (*problem, error) {
 		}
 	}
 	if len(p.vars) == 0 {
-		return nil, errors.New("nothing can be bought: no site has a power envelope, or no model has supply in the plan's years")
+		return errors.New("nothing can be bought: no site has a power envelope, or no model has supply in the plan's years")
 	}
-	// Rows.
-	steps := len(p.years)
+	return nil
+}
+
+// constraints makes the rows of each year: the target path, the domestic
+// share, the budget, each offer's supply and each site's power envelope.
+func (p *problem) constraints() {
+	n, cfg := p.n, p.cfg
 	for k, y := range p.years {
 		t := p.targetIn(k + 1)
 		r := row{name: "target", year: y, coef: map[int]float64{}, rhs: t - p.base.ef, ge: true, kind: "target", relax: -1, step: "-1 EF"}
@@ -357,13 +383,6 @@ func build(n *network.Network, cfg Config) (*problem, error) {
 			}
 		}
 	}
-	_ = steps
-	// The simplex works on a dense matrix: refuse a question too large for
-	// it rather than exhaust memory.
-	if cells := len(p.rows) * (len(p.vars) + len(p.rows)); cells > maxCells {
-		return nil, fmt.Errorf("the plan has %d columns and %d rows, more than this solver handles (%d cells); plan fewer years, sites or models", len(p.vars), len(p.rows), maxCells)
-	}
-	return p, nil
 }
 
 // targetIn is the EF the network must reach k years after From: a

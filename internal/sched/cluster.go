@@ -288,6 +288,31 @@ func (c *Cluster) assign(a *model.Assignment, sign int) error {
 	if err := c.checkHost(n, a, sign); err != nil {
 		return err
 	}
+	if err := c.checkCards(ni, mi, a, sign); err != nil {
+		return err
+	}
+	c.index(n, -1)
+	for _, k := range a.Cards {
+		g := ni.cardOff + int32(k)
+		share, mem := model.MilliCard, mi.memMiB
+		if frac {
+			share, mem = a.ShareMilli, a.MemMiB
+		}
+		c.usedMilli[g] += int16(sign * share)
+		c.usedMiB[g] += int64(sign) * mem
+		c.usedCardsMilli += int64(sign * share)
+	}
+	c.cpuFree[n] -= int64(sign) * a.CPUMilli
+	c.memFree[n] -= int64(sign) * a.HostMemMiB
+	c.recount(n)
+	c.index(n, +1)
+	return nil
+}
+
+// checkCards checks each card the assignment names: on the node, named
+// once, and free enough to take it (sign +1) or holding it (sign -1).
+func (c *Cluster) checkCards(ni *nodeInfo, mi *modelInfo, a *model.Assignment, sign int) error {
+	frac := a.ShareMilli > 0
 	var seen uint64 // cards are few per node; larger indices are checked below
 	for _, k := range a.Cards {
 		if k < 0 || k >= int(ni.cards) {
@@ -330,21 +355,6 @@ func (c *Cluster) assign(a *model.Assignment, sign int) error {
 			}
 		}
 	}
-	c.index(n, -1)
-	for _, k := range a.Cards {
-		g := ni.cardOff + int32(k)
-		share, mem := model.MilliCard, mi.memMiB
-		if frac {
-			share, mem = a.ShareMilli, a.MemMiB
-		}
-		c.usedMilli[g] += int16(sign * share)
-		c.usedMiB[g] += int64(sign) * mem
-		c.usedCardsMilli += int64(sign * share)
-	}
-	c.cpuFree[n] -= int64(sign) * a.CPUMilli
-	c.memFree[n] -= int64(sign) * a.HostMemMiB
-	c.recount(n)
-	c.index(n, +1)
 	return nil
 }
 

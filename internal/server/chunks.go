@@ -129,6 +129,13 @@ func nodeGroups(changes []change) [][]change {
 		out[k] = append(out[k], ch)
 		kinds[k] = append(kinds[k], kind[i])
 	}
+	sortByKind(out, kinds)
+	return out
+}
+
+// sortByKind orders each group's changes by kind (only frees, moves, only
+// takes), keeping the order of first change within a kind.
+func sortByKind(out [][]change, kinds [][]int) {
 	for k, g := range out {
 		if len(g) < 2 {
 			continue
@@ -144,7 +151,6 @@ func nodeGroups(changes []change) [][]change {
 		}
 		out[k] = sorted
 	}
-	return out
 }
 
 // moved returns the placement a change frees (the stored one, when the
