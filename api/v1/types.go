@@ -62,18 +62,24 @@ type JobSpec struct {
 	// (catalog id or name → work per second, in one unit of the job's
 	// choosing). Where given, placement ranks models by it instead of by
 	// peak FLOPS; it never says how much work the job has.
-	Rates            map[string]float64 `json:"rates,omitempty"`
-	Stacks           []string           `json:"stacks,omitempty"`
-	PyTorch          []string           `json:"pytorch,omitempty"`
-	MinMemMiB        int64              `json:"min_mem_mib,omitempty"`
-	Regions          []string           `json:"regions,omitempty"`
-	Sites            []string           `json:"sites,omitempty"`
-	Topology         string             `json:"topology,omitempty"`
-	TopologyRequired bool               `json:"topology_required,omitempty"`
-	CrossSite        bool               `json:"cross_site,omitempty"`
-	Mixed            bool               `json:"mixed,omitempty"`
-	Classification   string             `json:"classification,omitempty"`
-	RuntimeSec       int64              `json:"runtime_sec,omitempty"`
+	Rates map[string]float64 `json:"rates,omitempty"`
+	// WorkloadClass is the job's workload class in the throughput matrix
+	// (`suanli throughput`, GET /v1/throughput), e.g. llm-pretrain. Its
+	// workers' progress reports teach the server the class's throughput
+	// per model, and placement ranks models by the learned (else default)
+	// rates of the class where the job gives no rates of its own.
+	WorkloadClass    string   `json:"workload_class,omitempty"`
+	Stacks           []string `json:"stacks,omitempty"`
+	PyTorch          []string `json:"pytorch,omitempty"`
+	MinMemMiB        int64    `json:"min_mem_mib,omitempty"`
+	Regions          []string `json:"regions,omitempty"`
+	Sites            []string `json:"sites,omitempty"`
+	Topology         string   `json:"topology,omitempty"`
+	TopologyRequired bool     `json:"topology_required,omitempty"`
+	CrossSite        bool     `json:"cross_site,omitempty"`
+	Mixed            bool     `json:"mixed,omitempty"`
+	Classification   string   `json:"classification,omitempty"`
+	RuntimeSec       int64    `json:"runtime_sec,omitempty"`
 	// LostAfterSec shortens how long the job's work on a disconnected
 	// node is held for it before it is requeued (0: as long as the node's
 	// site holds it, by default 5 minutes).
@@ -113,6 +119,19 @@ type Job struct {
 	// Retries are the failures that requeued the job under its retry
 	// policy, oldest first.
 	Retries []Retry `json:"retries,omitempty"`
+	// Throughput is what the job's workers reported of their progress, per
+	// model (GET /v1/jobs/{id} only).
+	Throughput []JobRate `json:"throughput,omitempty"`
+}
+
+// JobRate is a job's observed throughput per card on one model: the
+// geometric mean of its workers' progress reports.
+type JobRate struct {
+	Model   string  `json:"model"`
+	Rate    float64 `json:"rate"` // work units per second per card
+	Reports int64   `json:"reports"`
+	Work    float64 `json:"work"`    // units reported in all
+	Seconds float64 `json:"seconds"` // card-seconds they took
 }
 
 // Retry is one failure that requeued a job under its retry policy.
@@ -577,4 +596,33 @@ type TaskMix struct {
 	HalfLifeWorkers int             `json:"half_life_workers"`
 	Typical         []TaskShape     `json:"typical"`
 	Shapes          []WeightedShape `json:"shapes"`
+}
+
+// ThroughputTable is the throughput matrix as the server knows it now:
+// per workload class and accelerator model of the network, the default
+// figure (the catalog's matrix) and what workers' progress reports taught
+// (GET /v1/throughput).
+type ThroughputTable struct {
+	Entries []ThroughputEntry `json:"entries"`
+}
+
+// ThroughputEntry is one (workload class, model) pair, per card. Rate is
+// the figure scheduling uses: the learned estimate (the reports' geometric
+// mean shrunk toward Default, which counts as PriorWeight reports) where
+// there are reports, else Default. Conf is "observed" once the reports
+// outweigh the default, else the default's confidence (derived, estimated,
+// observed, vendor-spec).
+type ThroughputEntry struct {
+	Class       string     `json:"class"`
+	Model       string     `json:"model"`
+	Unit        string     `json:"unit"`
+	Rate        float64    `json:"rate"`
+	Conf        string     `json:"conf"`
+	Default     float64    `json:"default,omitempty"`
+	DefaultConf string     `json:"default_conf,omitempty"`
+	Learned     float64    `json:"learned,omitempty"` // the reports' geometric mean alone
+	Reports     int64      `json:"reports"`
+	Jobs        int        `json:"jobs,omitempty"` // jobs the reports came from
+	PriorWeight float64    `json:"prior_weight,omitempty"`
+	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
 }

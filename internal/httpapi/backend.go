@@ -73,6 +73,9 @@ type Info interface {
 	Capacity(ctx context.Context) (any, error)
 	// Workload is the scheduler's learned task mix.
 	Workload(ctx context.Context) (v1.TaskMix, error)
+	// Throughput is the throughput matrix: per workload class and model,
+	// the default figure and what workers' progress reports taught.
+	Throughput(ctx context.Context) (v1.ThroughputTable, error)
 	// Health reports liveness; Ready reports whether the server can take
 	// requests (store reachable), and whether it leads scheduling.
 	Ready(ctx context.Context) v1.Health

@@ -17,6 +17,7 @@ var routes = []route{
 	{method: "GET", path: "/v1/catalog", summary: "The accelerator catalog.", roles: all, response: map[string]any{}, handle: (*handler).catalog},
 	{method: "GET", path: "/v1/network", summary: "Sites, high-bandwidth domains and nodes of the network.", roles: all, response: map[string]any{}, handle: (*handler).network},
 	{method: "GET", path: "/v1/scheduler/workload", summary: "The task mix the scheduler measures fragmentation against, learned from the jobs submitted: typical shapes and their decayed weights.", roles: all, response: v1.TaskMix{}, handle: (*handler).workload},
+	{method: "GET", path: "/v1/throughput", summary: "The throughput matrix per workload class and accelerator model, per card: the default figure, what workers' progress reports taught (reports, jobs, their mean) and the rate scheduling uses.", roles: all, response: v1.ThroughputTable{}, handle: (*handler).throughput},
 	{method: "GET", path: "/v1/capacity", summary: "The live FP16 capacity ledger: installed, allocated and free by every breakdown.", roles: all, response: map[string]any{}, handle: (*handler).capacity},
 
 	{method: "POST", path: "/v1/jobs", summary: "Submit a job; the reply comes once it is stored durably. With an Idempotency-Key header a retry of the same request (same token, same spec) returns the job the first created (200, Idempotent-Replayed: true) for 24 h; the key with another spec is a 409. With ?dry_run=true nothing is stored: the reply (200) is a DryRun, where the scheduler would place the job now and why.", roles: people,
