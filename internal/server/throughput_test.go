@@ -21,7 +21,6 @@ import (
 	"github.com/suanli/suanli/internal/store/mem"
 )
 
-
 // entryOf finds a pair in the server's throughput table.
 func entryOf(t *testing.T, c *v1.Client, class, modelID string) v1.ThroughputEntry {
 	t.Helper()
