@@ -20,7 +20,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/suanli/suanli/internal/audit"
+	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store"
 	"github.com/suanli/suanli/internal/store/bolt"
@@ -55,6 +57,11 @@ type serveConfig struct {
 	// (default httpapi.DefaultFairness()).
 	Fairness  httpapi.Fairness
 	LostAfter time.Duration // how long a disconnected node's work is held (default server.DefaultLostAfter; a site's lost_after wins)
+	// EffectiveShare charges fair share and quotas by effective throughput
+	// in cards of ReferenceModel (server.Config.EffectiveShare).
+	EffectiveShare bool
+	ReferenceModel string
+	Throughput     string // overlay file on the default throughput matrix
 	// AuditKey is the ed25519 key signing the audit chain (default
 	// <data-dir>/audit.key).
 	AuditKey string
@@ -105,6 +112,9 @@ rolled back to an older signed state).`,
 	f.DurationVar(&cfg.TenantTokenTTL, "tenant-token-ttl", server.DefaultTenantTokenTTL, "lifetime of tenant tokens created without one (0: the default; negative: they never expire)")
 	f.StringVar(&cfg.SecretKeyFile, "secret-key-file", "", "file holding the key that encrypts tenants' secrets, 64 hex digits (default <data-dir>/secret.key, created on the first start with the embedded store; with --etcd-endpoints give every replica the same file)")
 	addFairnessFlags(cmd, &cfg.Fairness)
+	f.BoolVar(&cfg.EffectiveShare, "effective-share", false, "charge fair share and FP16 quotas by effective throughput (work done, in cards of --reference-model) for jobs with rates or a workload_class, instead of peak FLOPS")
+	f.StringVar(&cfg.ReferenceModel, "reference-model", "huawei-ascend-910b4", "the model effective throughput is counted in (with --effective-share)")
+	f.StringVar(&cfg.Throughput, "throughput", "", "overlay this throughput file (YAML, the schema of `suanli throughput`) on the default matrix that progress reports refine")
 	f.DurationVar(&cfg.LostAfter, "lost-after", server.DefaultLostAfter, "how long a node whose heartbeats stopped keeps its work (disconnected) before the work is requeued; a site's lost_after in the network spec wins")
 	f.StringVar(&cfg.AuditKey, "audit-key", "", "file of the ed25519 key that signs the audit log, created on first start (default <data-dir>/audit.key); keep it off the store's machines; replicas sharing a store share it")
 	cfg.net.add(cmd)
@@ -143,35 +153,19 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if cfg.LostAfter < 0 {
 		return usageErr(fmt.Errorf("--lost-after %s: must not be negative; give e.g. 5m", cfg.LostAfter))
 	}
-	if cfg.ClientCAFile != "" && cfg.TLSCert == "" {
-		return usageErr(errors.New("--client-ca-file needs --tls-cert and --tls-key: client certificates travel over TLS"))
-	}
-	if cfg.ClientCAKeyFile != "" && cfg.ClientCAFile == "" {
-		return usageErr(errors.New("--client-ca-key-file needs --client-ca-file"))
-	}
-	var nodeCA *server.NodeCA
-	var clientCAs *x509.CertPool
-	if cfg.ClientCAFile != "" {
-		b, err := os.ReadFile(cfg.ClientCAFile)
-		if err != nil {
-			return usageErr(fmt.Errorf("--client-ca-file: %w", err))
-		}
-		clientCAs = x509.NewCertPool()
-		if !clientCAs.AppendCertsFromPEM(b) {
-			return usageErr(fmt.Errorf("--client-ca-file %s holds no PEM certificate", cfg.ClientCAFile))
-		}
-		if cfg.ClientCAKeyFile != "" {
-			if nodeCA, err = server.LoadNodeCA(cfg.ClientCAFile, cfg.ClientCAKeyFile); err != nil {
-				return usageErr(err)
-			}
-			nodeCA.TTL = cfg.NodeCertTTL
-		}
+	nodeCA, clientCAs, err := clientCAConfig(cfg)
+	if err != nil {
+		return err
 	}
 	fair, err := fairness(cfg.Fairness)
 	if err != nil {
 		return err
 	}
 	nw, err := cfg.net.load()
+	if err != nil {
+		return err
+	}
+	tp, err := serveThroughput(cfg, nw)
 	if err != nil {
 		return err
 	}
@@ -190,26 +184,9 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return err
 	}
 	log.Info("audit log signed", "public_key", audit.NewSigner(akey).Public(), "key_file", cfg.AuditKey, "created", created)
-	var st store.Store
-	var elector server.Elector
-	if len(cfg.EtcdEndpoints) > 0 {
-		conn := etcd.Conn{Endpoints: cfg.EtcdEndpoints, CAFile: cfg.EtcdCAFile, CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile, Insecure: cfg.EtcdInsecure}
-		if _, err := conn.ClientConfig(); err != nil {
-			return usageErr(err)
-		}
-		es, err := etcd.Connect(ctx, conn, etcd.Config{})
-		if err != nil {
-			return err
-		}
-		host, _ := os.Hostname()
-		elector = server.EtcdElector{Client: es.Client(), Candidate: fmt.Sprintf("%s:%d@%s", host, os.Getpid(), cfg.Listen)}
-		st = es
-	} else {
-		bs, err := bolt.Open(bolt.Config{Dir: cfg.DataDir})
-		if err != nil {
-			return fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
-		}
-		st = bs
+	st, elector, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 	keyPath, explicit := cfg.SecretKeyFile, cfg.SecretKeyFile != ""
@@ -236,9 +213,80 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	defer kb.stop()
 	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA, SecretKey: secretKey,
-		LostAfter: cfg.LostAfter, AuditKey: akey, AuditWitness: cfg.AuditKey + ".witness"},
+		LostAfter: cfg.LostAfter, AuditKey: akey, AuditWitness: cfg.AuditKey + ".witness",
+		EffectiveShare: cfg.EffectiveShare, ReferenceModel: cfg.ReferenceModel, Throughput: tp},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ClientCAs: clientCAs,
 		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
+}
+
+// clientCAConfig reads the client CA (--client-ca-file) and, with its key,
+// the node CA that signs agents' certificates.
+func clientCAConfig(cfg serveConfig) (nodeCA *server.NodeCA, clientCAs *x509.CertPool, err error) {
+	if cfg.ClientCAFile != "" && cfg.TLSCert == "" {
+		return nil, nil, usageErr(errors.New("--client-ca-file needs --tls-cert and --tls-key: client certificates travel over TLS"))
+	}
+	if cfg.ClientCAKeyFile != "" && cfg.ClientCAFile == "" {
+		return nil, nil, usageErr(errors.New("--client-ca-key-file needs --client-ca-file"))
+	}
+	if cfg.ClientCAFile != "" {
+		b, err := os.ReadFile(cfg.ClientCAFile)
+		if err != nil {
+			return nil, nil, usageErr(fmt.Errorf("--client-ca-file: %w", err))
+		}
+		clientCAs = x509.NewCertPool()
+		if !clientCAs.AppendCertsFromPEM(b) {
+			return nil, nil, usageErr(fmt.Errorf("--client-ca-file %s holds no PEM certificate", cfg.ClientCAFile))
+		}
+		if cfg.ClientCAKeyFile != "" {
+			if nodeCA, err = server.LoadNodeCA(cfg.ClientCAFile, cfg.ClientCAKeyFile); err != nil {
+				return nil, nil, usageErr(err)
+			}
+			nodeCA.TTL = cfg.NodeCertTTL
+		}
+	}
+	return nodeCA, clientCAs, nil
+}
+
+// serveThroughput checks --reference-model and reads the throughput matrix
+// (--throughput over the default).
+func serveThroughput(cfg serveConfig, nw *network.Network) (*catalog.Throughput, error) {
+	if m := nw.Model(cfg.ReferenceModel); cfg.EffectiveShare && (m == nil || m.FP16.Milli <= 0) {
+		return nil, usageErr(fmt.Errorf("--reference-model %q: not a catalog model with a peak FP16 figure (run `suanli catalog` for the list)", cfg.ReferenceModel))
+	}
+	tp := catalog.DefaultThroughput()
+	if cfg.Throughput != "" {
+		var err error
+		if tp, err = catalog.LoadThroughputFile(cfg.Throughput); err != nil {
+			return nil, usageErr(fmt.Errorf("--throughput: %w", err))
+		}
+	}
+	return tp, nil
+}
+
+// openStore opens etcd (with its leader elector) or the embedded store.
+func openStore(ctx context.Context, cfg serveConfig) (store.Store, server.Elector, error) {
+	var st store.Store
+	var elector server.Elector
+	if len(cfg.EtcdEndpoints) > 0 {
+		conn := etcd.Conn{Endpoints: cfg.EtcdEndpoints, CAFile: cfg.EtcdCAFile, CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile, Insecure: cfg.EtcdInsecure}
+		if _, err := conn.ClientConfig(); err != nil {
+			return nil, nil, usageErr(err)
+		}
+		es, err := etcd.Connect(ctx, conn, etcd.Config{})
+		if err != nil {
+			return nil, nil, err
+		}
+		host, _ := os.Hostname()
+		elector = server.EtcdElector{Client: es.Client(), Candidate: fmt.Sprintf("%s:%d@%s", host, os.Getpid(), cfg.Listen)}
+		st = es
+	} else {
+		bs, err := bolt.Open(bolt.Config{Dir: cfg.DataDir})
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
+		}
+		st = bs
+	}
+	return st, elector, nil
 }
 
 // plane is a control plane to run: a server, its API and dashboard. serve

@@ -58,10 +58,18 @@ type Config struct {
 	// Sched.TypicalTasks; MixState is what to start from (the store's).
 	Mix      *sched.MixConfig
 	MixState *sched.MixState
+	// EffectiveShare charges placements toward fair share and FP16
+	// quotas by their effective throughput, in cards of ReferenceModel
+	// (default DefaultReferenceModel) times its peak GFLOPS, for jobs with
+	// rates (their own, or their class's from ThroughputRates); see
+	// throughput.go. False: peak FLOPS.
+	EffectiveShare bool
+	ReferenceModel string
 }
 
 // Defaults of Config.
 const (
+	DefaultReferenceModel         = "huawei-ascend-910b4"
 	DefaultMaxReservations        = 8
 	DefaultReservationPatienceSec = 3600
 )
@@ -88,7 +96,11 @@ type Core struct {
 	woken   []*entry                  // group members woken mid-pass, for the picker
 	picker  *picker                   // reused by every round of every pass (newPicker)
 	onNode  map[model.NodeID][]*entry // placed jobs with a worker on the node, each once
-	resv    []*reservation
+	// rates is the per-class throughput table (ThroughputRates); class
+	// jobs without rates of their own are ranked by its row.
+	rates       map[string]map[string]float64
+	ratesSource string
+	resv        []*reservation
 	// resvOn lists the reservations planned on each node; resvGen counts
 	// changes to any reservation's nodes (plans behind it depend on them).
 	resvOn  map[model.NodeID][]*reservation
@@ -145,9 +157,12 @@ type entry struct {
 	models   []uint64 // the models of classes, as a set of modelIdx numbers
 	byGFLOPS bool     // a compute request: demand is counted in GFLOPS
 	shapeKey string   // see shape
-	group    *group   // the blocked group holding the job
-	wokeFrom *group   // the group the job was last woken from
-	use      usage    // what the current placement holds
+	ownRates bool     // the job gave its own Rates (else its class's, if any)
+	// ownRatesShape: ownRates under EffectiveShare (see shape).
+	ownRatesShape bool
+	group         *group // the blocked group holding the job
+	wokeFrom      *group // the group the job was last woken from
+	use           usage  // what the current placement holds
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
 	reservedFrom int64
@@ -206,6 +221,9 @@ func New(net *network.Network, cfg Config) *Core {
 	}
 	if cfg.ReservationPatienceSec <= 0 {
 		cfg.ReservationPatienceSec = DefaultReservationPatienceSec
+	}
+	if cfg.ReferenceModel == "" {
+		cfg.ReferenceModel = DefaultReferenceModel
 	}
 	c := &Core{
 		cfg: cfg, net: net, cluster: sched.NewCluster(net),
@@ -269,39 +287,18 @@ func (c *Core) Step(ev Event) error {
 	}
 	c.now = max(c.now, ev.time())
 	c.releaseBackoff()
+	if !c.stepJob(ev) {
+		c.stepOther(ev)
+	}
+	if !quiet(ev) {
+		c.pass()
+	}
+	return nil
+}
+
+// stepOther applies an event about nodes, tenants, policy or the store.
+func (c *Core) stepOther(ev Event) {
 	switch ev := ev.(type) {
-	case JobSubmitted:
-		c.submit(ev.Job)
-		c.observe(&ev.Job)
-	case JobRestored:
-		c.restore(ev)
-		if ev.Position == 0 { // stored before any core queued it: a new arrival
-			c.observe(&ev.Job)
-		}
-	case JobCancelled:
-		c.end(ev.Job, model.Cancelled)
-	case JobFinished:
-		st := model.Completed
-		if ev.Failed {
-			st = model.Failed
-		}
-		c.end(ev.Job, st)
-	case JobMigrated:
-		if e := c.jobs[ev.Job]; e != nil && e.st.Placement != nil {
-			c.unplace(e, StopMigrated, "")
-			c.requeue(e, StopMigrated)
-		}
-	case JobStarted:
-		if e := c.jobs[ev.Job]; e != nil && e.st.State == model.Placed {
-			e.st.State = model.Running
-			c.touch(e)
-		}
-	case JobRetried:
-		c.retryJob(ev)
-	case Checkpointed:
-		if e := c.jobs[ev.Job]; e != nil && ev.Time > e.job.CheckpointTime {
-			e.job.CheckpointTime = ev.Time
-		}
 	case NodeRegistered:
 		c.nodeUp(ev.Node)
 	case NodeHealthy:
@@ -338,11 +335,50 @@ func (c *Core) Step(ev Event) error {
 	case CommitFailed:
 		c.undo()
 		c.recheckPolicy()
+	case ThroughputRates:
+		c.setRates(ev)
 	}
-	if !quiet(ev) {
-		c.pass()
+}
+
+// stepJob applies an event about one job; false for other events.
+func (c *Core) stepJob(ev Event) bool {
+	switch ev := ev.(type) {
+	case JobSubmitted:
+		c.submit(ev.Job)
+		c.observe(&ev.Job)
+	case JobRestored:
+		c.restore(ev)
+		if ev.Position == 0 { // stored before any core queued it: a new arrival
+			c.observe(&ev.Job)
+		}
+	case JobCancelled:
+		c.end(ev.Job, model.Cancelled)
+	case JobFinished:
+		st := model.Completed
+		if ev.Failed {
+			st = model.Failed
+		}
+		c.end(ev.Job, st)
+	case JobMigrated:
+		if e := c.jobs[ev.Job]; e != nil && e.st.Placement != nil {
+			c.unplace(e, StopMigrated, "")
+			c.requeue(e, StopMigrated)
+		}
+	case JobStarted:
+		if e := c.jobs[ev.Job]; e != nil && e.st.State == model.Placed {
+			e.st.State = model.Running
+			c.touch(e)
+		}
+	case JobRetried:
+		c.retryJob(ev)
+	case Checkpointed:
+		if e := c.jobs[ev.Job]; e != nil && ev.Time > e.job.CheckpointTime {
+			e.job.CheckpointTime = ev.Time
+		}
+	default:
+		return false
 	}
-	return nil
+	return true
 }
 
 // quiet reports whether an event can make nothing placeable, so that Step
@@ -383,6 +419,8 @@ func (c *Core) check(ev Event) error {
 		if err := ev.Tenant.Validate(); err != nil {
 			return fmt.Errorf("tenant %s: %w", ev.Tenant.ID, err)
 		}
+	case ThroughputRates:
+		return checkRates(ev)
 	}
 	return nil
 }

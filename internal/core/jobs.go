@@ -31,6 +31,9 @@ func (c *Core) submit(j model.Job) {
 	e := &entry{job: j, byGFLOPS: len(j.Models) == 0 && j.ComputeGFLOPS > 0}
 	e.job.Models = slices.Clone(j.Models)
 	e.job.Rates = maps.Clone(j.Rates)
+	e.ownRates = len(j.Rates) > 0
+	e.ownRatesShape = e.ownRates && c.cfg.EffectiveShare
+	c.classRates(e)
 	for _, name := range j.Models {
 		id := name
 		if m := c.model(name); m != nil {
@@ -141,7 +144,7 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 	if pu != nil {
 		u = *pu
 	} else {
-		u = c.usage(p)
+		u = c.usageOf(e, p)
 	}
 	e.use = u
 	c.moved(u.modelMilli)

@@ -49,6 +49,9 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 	best := s.top[0].score
 	d.Score = &best
 	d.Explanation = Explanation{Placed: true, Summary: s.placedSummary(p, mixed)}
+	if len(job.Rates) > 0 {
+		d.Explanation.Summary += s.rateNote(p)
+	}
 	for _, alt := range s.top[1:] {
 		d.Alternatives = append(d.Alternatives, s.alternative(&alt))
 	}

@@ -36,6 +36,10 @@ type loop struct {
 	queueAt  time.Time        // when the queue-depth gauge was last set
 	// mixVersion is the version of the learned task mix last stored.
 	mixVersion uint64
+	// ratesDirty: a learned throughput figure changed since the core was
+	// last given the table (at ratesAt).
+	ratesDirty bool
+	ratesAt    time.Time
 }
 
 // lead fences the store with a new epoch and runs the scheduling loop
@@ -84,6 +88,9 @@ func (s *Server) lead(ctx context.Context) error {
 			return ctx.Err()
 		case <-tick.C:
 			_ = l.c.Step(core.Tick{At: s.now().Unix()})
+			if err := l.pushRates(ctx, false); err != nil {
+				return err
+			}
 		case <-sweep.C:
 			if err := l.sweep(ctx); err != nil {
 				return err
@@ -142,7 +149,8 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list tenants: %w", err)
 	}
-	cc := core.Config{Sched: s.cfg.Sched, ReleaseWithin: max(int64(s.cfg.ReleaseWithin/time.Second), 1)}
+	cc := core.Config{Sched: s.cfg.Sched, ReleaseWithin: max(int64(s.cfg.ReleaseWithin/time.Second), 1),
+		EffectiveShare: s.cfg.EffectiveShare, ReferenceModel: s.cfg.ReferenceModel}
 	if !s.cfg.FixedMix {
 		mc := sched.MixConfig{}
 		if s.cfg.Mix != nil {
@@ -171,6 +179,11 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 			l.tenants[t.ID] = &t
 			_ = l.c.Step(core.TenantUpserted{At: now, Tenant: t})
 		}
+	}
+	// The class rates before any job, so that a restored placement is
+	// charged as it was.
+	if err := l.pushRates(ctx, true); err != nil {
+		return 0, err
 	}
 	// Placed jobs first, so that every committed placement is held again
 	// before a queued job is decided; then the queued ones.
@@ -241,6 +254,8 @@ func (l *loop) event(ev store.Event) {
 		l.nodeEvent(ev)
 	case strings.HasPrefix(k, beatPrefix):
 		l.beatEvent(ev)
+	case strings.HasPrefix(k, throughputPrefix):
+		l.ratesDirty = true
 	case strings.HasPrefix(k, policyPrefix):
 		if ev.Type == store.Put {
 			l.s.applyPolicyKV(ev.KV)

@@ -55,6 +55,15 @@ type Config struct {
 	// models) that workers' progress reports refine; nil: the catalog's
 	// embedded one.
 	Throughput *catalog.Throughput
+	// EffectiveShare charges placements toward fair share and FP16 quotas
+	// by effective throughput (core.Config.EffectiveShare) in cards of
+	// ReferenceModel (default core.DefaultReferenceModel); false: peak.
+	EffectiveShare bool
+	ReferenceModel string
+	// RatesEvery is how often, at most, the scheduler is handed the class
+	// throughput table again after progress reports changed it (default
+	// 10 s).
+	RatesEvery time.Duration
 	// Prices for metering; nil: the network spec's prices (and leased
 	// sites at their lease price).
 	Prices *ledger.PriceTable

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/core"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/store"
 )
@@ -318,11 +319,37 @@ func (s *Server) classRates(learned map[string]map[string]rateRecord) map[string
 		row := map[string]float64{}
 		for _, m := range s.networkModels() {
 			est.Set(c.ID, m.ID, learned[c.ID][m.ID].Observation)
-			if f, ok := est.Estimate(c.ID, m); ok && f.V > 0 {
+			if f, ok := est.Estimate(c.ID, m); ok && f.V > 0 && !math.IsInf(f.V, 0) {
 				row[m.ID] = f.V
 			}
 		}
 		out[c.ID] = row
 	}
 	return out
+}
+
+// defaultRatesEvery is Config.RatesEvery's default.
+const defaultRatesEvery = 10 * time.Second
+
+// pushRates hands the core the class throughput table (learned where
+// reported, else the matrix's), when force or when it changed and
+// RatesEvery has passed since the last time.
+func (l *loop) pushRates(ctx context.Context, force bool) error {
+	every := l.s.cfg.RatesEvery
+	if every <= 0 {
+		every = defaultRatesEvery
+	}
+	now := l.s.now()
+	if !force && (!l.ratesDirty || now.Sub(l.ratesAt) < every) {
+		return nil
+	}
+	learned, err := l.s.learnedRates(ctx)
+	if err != nil {
+		return err
+	}
+	l.ratesDirty, l.ratesAt = false, now
+	if err := l.c.Step(core.ThroughputRates{At: now.Unix(), Rates: l.s.classRates(learned), Source: "learned where reported, else the default matrix"}); err != nil {
+		l.s.log.Warn("the throughput table was refused; the scheduler keeps the last one", "err", err)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,5 +205,76 @@ func TestProgressBoundsOneJob(t *testing.T) {
 		if !errors.As(err, &probs) {
 			t.Errorf("progress %v: %v, want a 400 with the field", bad, err)
 		}
+	}
+}
+
+// TestLearnedRatesSteerPlacement: the scheduler ranks a class's models by
+// what progress reports taught. A job of the class lands on the model the
+// default matrix ranks first; its workers report that model a sixteenth
+// as fast as the default says; the next job of the class goes to the
+// other model, and its explanation names the learned throughput term. A
+// restarted server places the same way.
+func TestLearnedRatesSteerPlacement(t *testing.T) {
+	net := smallNetwork(t)
+	st := mem.New(mem.Config{})
+	cfg := Config{Store: st, Network: net, TickEvery: 20 * time.Millisecond, RatesEvery: 20 * time.Millisecond}
+	srv, url, stop := runServer(t, cfg)
+	admin := v1.NewClient(url, adminToken(t, srv))
+	ctx := context.Background()
+	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private"}); err != nil {
+		t.Fatal(err)
+	}
+	const class = "llm-prefill"
+	models := []string{mlu, "huawei-ascend-910b4"}
+	submit := func(c *v1.Client) *v1.Job {
+		j, err := c.Submit(ctx, v1.JobSpec{Tenant: "acme", Kind: "batch", Workers: 1, CardsPerWorker: 1, Models: models, WorkloadClass: class})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return waitState(t, c, j.ID, v1.StatePlaced)
+	}
+	first := submit(admin)
+	x := first.Placement.Assignments[0].Model
+	y := models[0]
+	if y == x {
+		y = models[1]
+	}
+	def := entryOf(t, admin, class, x).Default
+	for i := range maxJobReports {
+		until := time.Date(2026, 12, 1, 0, 0, i, 0, time.UTC)
+		if _, err := srv.ReportWorker(ctx, fleetAgent(net), first.ID, v1.WorkerReport{Node: first.Placement.Assignments[0].Node, Worker: 0, PlacedAt: first.PlacedAt,
+			State: v1.StateRunning, At: until, Progress: &v1.Progress{Work: def / 16 * 10, Seconds: 10, Reports: 1, Until: until}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e := entryOf(t, admin, class, x); !(e.Rate < entryOf(t, admin, class, y).Rate) {
+		t.Fatalf("after %d reports at a sixteenth of the default, %s is still at %g (%s at %g)", maxJobReports, x, e.Rate, y, entryOf(t, admin, class, y).Rate)
+	}
+	// Its cards free again, so that packing next to it does not count.
+	if _, err := admin.Cancel(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, admin, first.ID, v1.StateCancelled)
+	time.Sleep(100 * time.Millisecond) // a few ticks: the core gets the table
+	second := submit(admin)
+	if got := second.Placement.Assignments[0].Model; got != y {
+		t.Fatalf("second job on %s, want %s (learned faster)", got, y)
+	}
+	ex, err := admin.Explain(ctx, second.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ex.Summary, "heterogeneity term by throughput (class "+class+", learned") {
+		t.Errorf("explanation %q does not name the learned throughput term", ex.Summary)
+	}
+	if _, err := admin.Cancel(ctx, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, admin, second.ID, v1.StateCancelled)
+	stop()
+	_, url, _ = runServer(t, cfg)
+	admin = v1.NewClient(url, admin.Token)
+	if got := submit(admin).Placement.Assignments[0].Model; got != y {
+		t.Errorf("after a restart a job of the class went to %s, want %s", got, y)
 	}
 }
