@@ -21,6 +21,7 @@ import (
 
 	"github.com/suanli/suanli/internal/audit"
 	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/core"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/server"
@@ -62,6 +63,12 @@ type serveConfig struct {
 	EffectiveShare bool
 	ReferenceModel string
 	Throughput     string // overlay file on the default throughput matrix
+	// Migrate lets the scheduler move checkpointed jobs to faster free
+	// models (core.Migration) within these bounds.
+	Migrate            bool
+	MigrateRestoreCost time.Duration
+	MigrateMinInterval time.Duration
+	MigrateMaxPerPass  int
 	// AuditKey is the ed25519 key signing the audit chain (default
 	// <data-dir>/audit.key).
 	AuditKey string
@@ -115,6 +122,10 @@ rolled back to an older signed state).`,
 	f.BoolVar(&cfg.EffectiveShare, "effective-share", false, "charge fair share and FP16 quotas by effective throughput (work done, in cards of --reference-model) for jobs with rates or a workload_class, instead of peak FLOPS")
 	f.StringVar(&cfg.ReferenceModel, "reference-model", "huawei-ascend-910b4", "the model effective throughput is counted in (with --effective-share)")
 	f.StringVar(&cfg.Throughput, "throughput", "", "overlay this throughput file (YAML, the schema of `suanli throughput`) on the default matrix that progress reports refine")
+	f.BoolVar(&cfg.Migrate, "migrate", false, "move running jobs that saved a checkpoint to a faster free model (by their rates or class) when the expected gain beats twice the restore cost")
+	f.DurationVar(&cfg.MigrateRestoreCost, "migrate-restore-cost", 2*time.Minute, "with --migrate: the progress a move costs (checkpoint, restore, warm-up)")
+	f.DurationVar(&cfg.MigrateMinInterval, "migrate-min-interval", 30*time.Minute, "with --migrate: the least time a job runs on a placement before it may move again")
+	f.IntVar(&cfg.MigrateMaxPerPass, "migrate-max-per-pass", 4, "with --migrate: the most jobs moved per scheduling tick")
 	f.DurationVar(&cfg.LostAfter, "lost-after", server.DefaultLostAfter, "how long a node whose heartbeats stopped keeps its work (disconnected) before the work is requeued; a site's lost_after in the network spec wins")
 	f.StringVar(&cfg.AuditKey, "audit-key", "", "file of the ed25519 key that signs the audit log, created on first start (default <data-dir>/audit.key); keep it off the store's machines; replicas sharing a store share it")
 	cfg.net.add(cmd)
@@ -214,7 +225,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	defer kb.stop()
 	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA, SecretKey: secretKey,
 		LostAfter: cfg.LostAfter, AuditKey: akey, AuditWitness: cfg.AuditKey + ".witness",
-		EffectiveShare: cfg.EffectiveShare, ReferenceModel: cfg.ReferenceModel, Throughput: tp},
+		EffectiveShare: cfg.EffectiveShare, ReferenceModel: cfg.ReferenceModel, Throughput: tp, Migration: migration(cfg)},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ClientCAs: clientCAs,
 		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
 }
@@ -245,6 +256,18 @@ func clientCAConfig(cfg serveConfig) (nodeCA *server.NodeCA, clientCAs *x509.Cer
 		}
 	}
 	return nodeCA, clientCAs, nil
+}
+
+// migration is the scheduler's migration policy from the flags.
+func migration(cfg serveConfig) core.Migration {
+	if !cfg.Migrate {
+		return core.Migration{}
+	}
+	m := core.DefaultMigration
+	m.RestoreCostSec = max(int64(cfg.MigrateRestoreCost/time.Second), 1)
+	m.MinIntervalSec = max(int64(cfg.MigrateMinInterval/time.Second), 1)
+	m.MaxPerPass = max(cfg.MigrateMaxPerPass, 1)
+	return m
 }
 
 // serveThroughput checks --reference-model and reads the throughput matrix

@@ -65,6 +65,9 @@ type Config struct {
 	// throughput.go. False: peak FLOPS.
 	EffectiveShare bool
 	ReferenceModel string
+	// Migration moves running jobs to faster free models at each Tick
+	// (migrate.go); zero: never.
+	Migration Migration
 }
 
 // Defaults of Config.
@@ -160,9 +163,15 @@ type entry struct {
 	ownRates bool     // the job gave its own Rates (else its class's, if any)
 	// ownRatesShape: ownRates under EffectiveShare (see shape).
 	ownRatesShape bool
-	group         *group // the blocked group holding the job
-	wokeFrom      *group // the group the job was last woken from
-	use           usage  // what the current placement holds
+	// firstPlaced is when the job was first placed (0: never); moves
+	// counts its migrations; moveNote says why it last moved, for its
+	// next decision.
+	firstPlaced int64
+	moves       int
+	moveNote    string
+	group       *group // the blocked group holding the job
+	wokeFrom    *group // the group the job was last woken from
+	use         usage  // what the current placement holds
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
 	reservedFrom int64
@@ -192,6 +201,7 @@ type stopRec struct {
 	p      *model.Placement
 	reason string
 	by     model.JobID
+	detail string
 }
 
 // New returns a core for the network. Every node starts healthy unless
@@ -221,6 +231,9 @@ func New(net *network.Network, cfg Config) *Core {
 	}
 	if cfg.ReservationPatienceSec <= 0 {
 		cfg.ReservationPatienceSec = DefaultReservationPatienceSec
+	}
+	if cfg.Migration.Enabled {
+		cfg.Migration.defaults()
 	}
 	if cfg.ReferenceModel == "" {
 		cfg.ReferenceModel = DefaultReferenceModel
@@ -319,6 +332,10 @@ func (c *Core) stepOther(ev Event) {
 	case Tick:
 		c.releaseExpired()
 		c.refreshReservations()
+		if c.cfg.Migration.Enabled {
+			c.pass() // the queue first: a move takes only what nobody waits for
+			c.migrate()
+		}
 	case TenantUpserted:
 		ts := c.tenant(ev.Tenant.ID)
 		ts.t = ev.Tenant
@@ -361,6 +378,7 @@ func (c *Core) stepJob(ev Event) bool {
 		c.end(ev.Job, st)
 	case JobMigrated:
 		if e := c.jobs[ev.Job]; e != nil && e.st.Placement != nil {
+			e.moveNote = "migrated at the shell's request"
 			c.unplace(e, StopMigrated, "")
 			c.requeue(e, StopMigrated)
 		}
@@ -483,7 +501,7 @@ func (c *Core) Ready() Ready {
 		if e.committed != nil && e.committed != cur {
 			for _, s := range e.stops {
 				if s.p == e.committed {
-					rd.Stops = append(rd.Stops, Stop{Job: e.job.ID, Reason: s.reason, By: s.by, Placement: *s.p})
+					rd.Stops = append(rd.Stops, Stop{Job: e.job.ID, Reason: s.reason, By: s.by, Placement: *s.p, Detail: s.detail})
 				}
 			}
 		}

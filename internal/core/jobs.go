@@ -177,6 +177,9 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 	e.st.State, e.st.Reason, e.st.Since = model.Placed, "", c.now
 	e.st.Placement, e.st.Waits, e.st.ReservedFrom, e.reservedFrom = p, nil, 0, 0
 	e.placedAt = c.now
+	if e.firstPlaced == 0 {
+		e.firstPlaced = c.now
+	}
 	c.touch(e)
 	return true
 }
@@ -227,6 +230,9 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	}
 	if reason != "" {
 		e.stops = append(e.stops, stopRec{p: p, reason: reason, by: by})
+		if reason == StopMigrated {
+			e.stops[len(e.stops)-1].detail = e.moveNote
+		}
 	}
 	e.st.Placement = nil
 	c.touch(e)

@@ -150,7 +150,8 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("list tenants: %w", err)
 	}
 	cc := core.Config{Sched: s.cfg.Sched, ReleaseWithin: max(int64(s.cfg.ReleaseWithin/time.Second), 1),
-		EffectiveShare: s.cfg.EffectiveShare, ReferenceModel: s.cfg.ReferenceModel}
+		EffectiveShare: s.cfg.EffectiveShare, ReferenceModel: s.cfg.ReferenceModel, Migration: s.cfg.Migration}
+	cc.Migration.RequireCheckpoint = true
 	if !s.cfg.FixedMix {
 		mc := sched.MixConfig{}
 		if s.cfg.Mix != nil {
@@ -524,6 +525,9 @@ func decisionAudit(id model.JobID, r *jobRecord, stop *core.Stop) audit.Record {
 		rec.Detail = fmt.Sprintf("%s, off%s; now %s: %s", stop.Reason, nodeList(&stop.Placement), r.State, rec.Detail)
 		if stop.By != "" {
 			rec.Detail += "; by " + string(stop.By)
+		}
+		if stop.Detail != "" {
+			rec.Detail += "; " + stop.Detail
 		}
 	}
 	return rec

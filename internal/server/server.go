@@ -22,6 +22,7 @@ import (
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/audit"
 	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/core"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/ledger"
 	"github.com/suanli/suanli/internal/model"
@@ -60,6 +61,10 @@ type Config struct {
 	// ReferenceModel (default core.DefaultReferenceModel); false: peak.
 	EffectiveShare bool
 	ReferenceModel string
+	// Migration lets the scheduler move running jobs that saved a
+	// checkpoint to faster free models (core.Migration; the server always
+	// requires the checkpoint). Zero: never.
+	Migration core.Migration
 	// RatesEvery is how often, at most, the scheduler is handed the class
 	// throughput table again after progress reports changed it (default
 	// 10 s).
