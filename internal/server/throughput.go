@@ -27,9 +27,10 @@ import (
 //   - per (workload class, model), the class's rate, under
 //     throughput/<class>/<model>, for jobs that name their class.
 //
-// One job cannot pull a class's figure far: a report counts toward the
-// class at most maxJobReports times per job and model, and its rate is
-// clamped to within clampFactor of the default figure. A report is counted
+// One job, or one tenant, cannot pull a class's figure far: a report
+// counts toward the class at most maxJobReports times per job and model
+// and maxTenantReports times per tenant and model, and its rate is clamped
+// to within clampFactor of the default figure. A report is counted
 // once: per worker, its Until must be later than the last one counted.
 
 const throughputPrefix = "throughput/"
@@ -38,6 +39,9 @@ const (
 	// maxJobReports is how many reports of one job (per model) count
 	// toward a class's figure; the rest only teach the job's own rate.
 	maxJobReports = 16
+	// maxTenantReports is how many reports of one tenant's jobs (per
+	// class and model) count toward the class's figure.
+	maxTenantReports = 64
 	// clampFactor bounds a report's rate, for the class's figure, to
 	// [default/clampFactor, default×clampFactor].
 	clampFactor = 16
@@ -50,6 +54,8 @@ type rateRecord struct {
 	Seconds   float64   `json:"seconds"`
 	Jobs      int       `json:"jobs"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Tenants counts the reports counted per tenant.
+	Tenants map[string]int `json:"tenants,omitempty"`
 }
 
 // jobRate is what a job's record keeps of its rate on one model.
@@ -183,6 +189,14 @@ func (s *Server) addClassRate(ctx context.Context, m *mutation, r *jobRecord, mi
 	if err != nil {
 		return err
 	}
+	tenant := string(r.Spec.Tenant)
+	if rec.Tenants[tenant] >= maxTenantReports {
+		return nil
+	}
+	if rec.Tenants == nil {
+		rec.Tenants = map[string]int{}
+	}
+	rec.Tenants[tenant]++
 	if cm := s.net.Model(mid); cm != nil {
 		if prior, ok := s.throughput().Rate(class, cm); ok {
 			rate = min(max(rate, prior.V/clampFactor), prior.V*clampFactor)

@@ -278,3 +278,42 @@ func TestLearnedRatesSteerPlacement(t *testing.T) {
 		t.Errorf("after a restart a job of the class went to %s, want %s", got, y)
 	}
 }
+
+// TestProgressBoundsOneTenant: many jobs of one tenant count for a class
+// at most maxTenantReports reports; another tenant's still count.
+func TestProgressBoundsOneTenant(t *testing.T) {
+	net := smallNetwork(t)
+	srv, url, _ := runServer(t, Config{Store: mem.New(mem.Config{}), Network: net, TickEvery: 20 * time.Millisecond})
+	admin := v1.NewClient(url, adminToken(t, srv))
+	ctx := context.Background()
+	for _, tn := range []string{"acme", "other"} {
+		if _, err := admin.PutTenant(ctx, v1.Tenant{ID: tn, Class: "private"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	feed := func(tenant string, reports int) {
+		j, err := admin.Submit(ctx, v1.JobSpec{Tenant: tenant, Kind: "batch", Workers: 1, CardsPerWorker: 1, Models: []string{mlu}, WorkloadClass: "moe-pretrain"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := waitState(t, admin, j.ID, v1.StatePlaced)
+		for i := range reports {
+			until := at.Add(time.Duration(i) * time.Second)
+			if _, err := srv.ReportWorker(ctx, fleetAgent(net), j.ID, v1.WorkerReport{Node: p.Placement.Assignments[0].Node, Worker: 0, PlacedAt: p.PlacedAt,
+				State: v1.StateRunning, At: until, Progress: &v1.Progress{Work: 100, Seconds: 10, Reports: 1, Until: until}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 5 {
+		feed("acme", maxJobReports)
+	}
+	if e := entryOf(t, admin, "moe-pretrain", mlu); e.Reports != maxTenantReports || e.Jobs != 4 {
+		t.Fatalf("one tenant's 5 jobs × %d reports counted %d times from %d jobs, want %d from 4", maxJobReports, e.Reports, e.Jobs, maxTenantReports)
+	}
+	feed("other", 3)
+	if e := entryOf(t, admin, "moe-pretrain", mlu); e.Reports != maxTenantReports+3 {
+		t.Errorf("another tenant's reports: %d counted, want %d", e.Reports, maxTenantReports+3)
+	}
+}
