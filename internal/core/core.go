@@ -376,12 +376,6 @@ func (c *Core) stepJob(ev Event) bool {
 			st = model.Failed
 		}
 		c.end(ev.Job, st)
-	case JobMigrated:
-		if e := c.jobs[ev.Job]; e != nil && e.st.Placement != nil {
-			e.moveNote = "migrated at the shell's request"
-			c.unplace(e, StopMigrated, "")
-			c.requeue(e, StopMigrated)
-		}
 	case JobStarted:
 		if e := c.jobs[ev.Job]; e != nil && e.st.State == model.Placed {
 			e.st.State = model.Running

@@ -22,8 +22,9 @@ import (
 // moved fewer than MaxMoves times and, with RequireCheckpoint, has saved a
 // checkpoint; no job is queued, and no blocked job waits for b's cards.
 // At most MaxPerPass jobs move per Tick, the largest speed-up first. A
-// move is the JobMigrated path (stop, requeue at the old position, place
-// again in the same pass); its Stop and the job's next decision say why.
+// move stops the placement (StopMigrated), requeues the job at its old
+// position and places it where the scheduler found room on the faster
+// model; its Stop and the job's next decision say why.
 type Migration struct {
 	Enabled           bool
 	MinSpeedupMilli   int64 // default 1150
