@@ -342,6 +342,9 @@ func (s *Server) classRates(learned map[string]map[string]rateRecord) map[string
 	return out
 }
 
+// ratesSource names the class rates in explanations.
+const ratesSource = "learned where reported, else the default matrix"
+
 // defaultRatesEvery is Config.RatesEvery's default.
 const defaultRatesEvery = 10 * time.Second
 
@@ -362,7 +365,7 @@ func (l *loop) pushRates(ctx context.Context, force bool) error {
 		return err
 	}
 	l.ratesDirty, l.ratesAt = false, now
-	if err := l.c.Step(core.ThroughputRates{At: now.Unix(), Rates: l.s.classRates(learned), Source: "learned where reported, else the default matrix"}); err != nil {
+	if err := l.c.Step(core.ThroughputRates{At: now.Unix(), Rates: l.s.classRates(learned), Source: ratesSource}); err != nil {
 		l.s.log.Warn("the throughput table was refused; the scheduler keeps the last one", "err", err)
 	}
 	return nil

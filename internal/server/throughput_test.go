@@ -256,6 +256,13 @@ func TestLearnedRatesSteerPlacement(t *testing.T) {
 	}
 	waitState(t, admin, first.ID, v1.StateCancelled)
 	time.Sleep(100 * time.Millisecond) // a few ticks: the core gets the table
+	dry, err := admin.DryRun(ctx, v1.JobSpec{Tenant: "acme", Kind: "batch", Workers: 1, CardsPerWorker: 1, Models: models, WorkloadClass: class})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.Placement == nil || dry.Placement.Assignments[0].Model != y || !strings.Contains(dry.Explanation.Summary, "class "+class+", learned") {
+		t.Errorf("dry run: %+v, %q; want %s by the learned rates", dry.Placement, dry.Explanation.Summary, y)
+	}
 	second := submit(admin)
 	if got := second.Placement.Assignments[0].Model; got != y {
 		t.Fatalf("second job on %s, want %s (learned faster)", got, y)
