@@ -26,6 +26,7 @@ import (
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/policy"
+	"github.com/suanli/suanli/internal/sched"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store/mem"
 	"github.com/suanli/suanli/web"
@@ -48,7 +49,10 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw, Heartbeat: 300 * time.Millisecond})
+	// The task mix is stored every four arrivals (not 256), so that the
+	// few jobs below teach the scheduler one to show.
+	srv, err := server.New(server.Config{Store: mem.New(mem.Config{}), Network: nw, Heartbeat: 300 * time.Millisecond,
+		Mix: &sched.MixConfig{Every: 4, PriorWeight: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +217,8 @@ func (s *stack) post(path string, body, out any) error {
 }
 
 // browser is a headless Chromium tab that fails the test on any uncaught
-// exception in the page.
+// exception in the page, any console error and any Content-Security-Policy
+// violation.
 type browser struct {
 	t     *testing.T
 	ctx   context.Context
@@ -252,6 +257,20 @@ func newBrowser(t *testing.T) *browser {
 		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil && strings.Contains(e.Entry.Text, "Content Security Policy") {
 			b.mu.Lock()
 			b.errs = append(b.errs, fmt.Sprintf("CSP violation: %s (%s:%d)", e.Entry.Text, e.Entry.URL, e.Entry.LineNumber))
+			b.mu.Unlock()
+		}
+		// So is anything the page (or a library in it) logs as an error.
+		if e, ok := ev.(*runtime.EventConsoleAPICalled); ok && (e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeAssert) {
+			var parts []string
+			for _, a := range e.Args {
+				if a.Description != "" {
+					parts = append(parts, a.Description)
+				} else {
+					parts = append(parts, string(a.Value))
+				}
+			}
+			b.mu.Lock()
+			b.errs = append(b.errs, "console."+string(e.Type)+": "+strings.Join(parts, " "))
 			b.mu.Unlock()
 		}
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok {

@@ -147,6 +147,10 @@ func TestDashboard(t *testing.T) {
 		b.do("remove the probe", chromedp.Evaluate[chromedp.Void](`document.getElementById("csp-probe").remove()`))
 		// Resizing the window redraws the map (the screenshot does too).
 		b.do("resize", chromedp.EmulateViewport(1200, 900), chromedp.Sleep(300*time.Millisecond), chromedp.EmulateViewport(1440, 1000), chromedp.Sleep(300*time.Millisecond))
+		checkPlan(t, b, s)
+		fullPageRender(b)
+		b.elementShot("overview-map", "#map")
+		checkMapLabels(t, b, s)
 		b.screenshot("overview")
 		b.checkErrors("overview screenshot")
 	})
@@ -222,6 +226,13 @@ func TestDashboard(t *testing.T) {
 		want := fmt.Sprintf("%.1f%%", float64(rep.Installed.DomesticPermille)/10)
 		if got := b.text("#cr-installed"); got != want {
 			t.Errorf("compliance: installed domestic share %q, /v1/compliance says %s", got, want)
+		}
+		// One figure, one way: the capacity table's share beside the
+		// report's (the default network is 94.99% domestic: 95.0% in both).
+		for i, id := range []string{"#cr-installed", "#cr-allocated"} {
+			if table, report := b.text(fmt.Sprintf(`#origin tr[data-origin="domestic"] td:nth-child(%d)`, 4+2*i)), b.text(id); table != report {
+				t.Errorf("compliance page shows the domestic share as %q in the capacity table and %q in the report (%s)", table, report, id)
+			}
 		}
 		if got := b.text("#cr-violations"); got != strconv.Itoa(len(rep.Violations)) {
 			t.Errorf("compliance: %s violations shown, /v1/compliance lists %d", got, len(rep.Violations))
@@ -331,7 +342,12 @@ func TestDashboard(t *testing.T) {
 
 	t.Run("tenants", func(t *testing.T) {
 		b.t = t
+		before, err := s.admin.Usage(ctx, "acme", time.Now().UTC().Format("2006-01"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		b.load(s.url + "/ui/tenants")
+		checkCost(t, b, s, before)
 		list, err := s.admin.Jobs(ctx, v1.JobFilter{Tenant: "acme"})
 		if err != nil {
 			t.Fatal(err)
@@ -356,6 +372,7 @@ func TestDashboard(t *testing.T) {
 	t.Run("capacity", func(t *testing.T) {
 		b.t = t
 		b.load(s.url + "/ui/capacity")
+		checkMix(t, b, s)
 		b.do("two samples", chromedp.Poll[chromedp.Void](`Number(document.getElementById('c-samples').textContent) >= 2`, chromedp.WithPollingTimeout(12_000_000_000)))
 		var now capacityDoc
 		if err := s.admin.Get(ctx, "/v1/capacity", &now); err != nil {
@@ -401,7 +418,16 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("acme sees other's waiting job %s", s.blocked)
 		}
 		b.load(s.url + "/ui/")
+		b.waitFor("the plan card", `document.getElementById('plan-card').dataset.loaded`)
+		if got := eval[string](b, `document.getElementById('plan-card').dataset.loaded`); got != "denied" || !strings.Contains(b.text("#plan-note"), "operators and admins") {
+			t.Errorf("a tenant's plan card: %s, %q", got, b.text("#plan-note"))
+		}
+		b.load(s.url + "/ui/tenants")
+		if n := eval[int](b, `document.querySelectorAll('#cost tbody tr[data-tenant]').length`); n != 1 || b.text(`#cost tr[data-tenant="acme"]`) == "" {
+			t.Errorf("acme's cost table shows %d tenants: %q", n, b.text("#cost"))
+		}
 		b.load(s.url + "/ui/capacity")
+		b.waitFor("the task mix", `document.getElementById('mix').dataset.loaded`)
 		if s.shim.serves("/v1/compliance") { // staff only: the page says so instead of failing
 			b.load(s.url + "/ui/compliance")
 			if got := b.text("#compliance"); !strings.Contains(got, "operators and admins") {

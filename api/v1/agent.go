@@ -185,6 +185,11 @@ type WorkerReport struct {
 	ExitCode   *int       `json:"exit_code,omitempty"`
 	Signal     string     `json:"signal,omitempty"`      // the signal that ended the process, e.g. SIGKILL
 	OutputTail string     `json:"output_tail,omitempty"` // the last MaxOutputTail bytes of its output
+	// Requeue (state failed) says the worker was stopped by its site, not
+	// by its own failure: a Kubernetes eviction or preemption on a Ready
+	// node. The server requeues the job whole from its last checkpoint,
+	// using none of its retries.
+	Requeue bool `json:"requeue,omitempty"`
 	// Overuse (state running) says that a fractional worker's card was
 	// read using more device memory than its share, in words.
 	Overuse    string      `json:"overuse,omitempty"`

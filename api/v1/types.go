@@ -79,7 +79,14 @@ type JobSpec struct {
 	CrossSite        bool     `json:"cross_site,omitempty"`
 	Mixed            bool     `json:"mixed,omitempty"`
 	Classification   string   `json:"classification,omitempty"`
-	RuntimeSec       int64    `json:"runtime_sec,omitempty"`
+	// Latency (interactive or batch), Users (a province or a site id) and
+	// Data (the site and size of the input) let placement weigh what each
+	// site would cost the job: energy per unit of work, moving its data
+	// over the backbone, the round trip to its users.
+	Latency    string   `json:"latency,omitempty"`
+	Users      string   `json:"users,omitempty"`
+	Data       *JobData `json:"data,omitempty"`
+	RuntimeSec int64    `json:"runtime_sec,omitempty"`
 	// LostAfterSec shortens how long the job's work on a disconnected
 	// node is held for it before it is requeued (0: as long as the node's
 	// site holds it, by default 5 minutes).
@@ -92,6 +99,13 @@ type JobSpec struct {
 	// Workload is what each worker runs; nil leaves it to the agent (a
 	// simulated executor, where it has one).
 	Workload *Workload `json:"workload,omitempty"`
+}
+
+// JobData is where a job's input data lies (a site id) and its size in GB
+// (10^9 bytes).
+type JobData struct {
+	Site   string `json:"site"`
+	SizeGB int64  `json:"size_gb,omitempty"`
 }
 
 // Job is a submitted job and where it stands.
@@ -202,43 +216,6 @@ type Assignment struct {
 type JobList struct {
 	Jobs []Job  `json:"jobs"`
 	Next string `json:"next,omitempty"`
-}
-
-// Explanation says why a job is where it is: counts of candidates rejected
-// per reason, the best partial candidate and what would unblock it.
-type Explanation struct {
-	Job        string         `json:"job"`
-	State      string         `json:"state"`
-	Summary    string         `json:"summary"`
-	Rejections map[string]int `json:"rejections,omitempty"` // reason → candidates rejected
-	Best       string         `json:"best,omitempty"`
-	Unblock    []string       `json:"unblock,omitempty"`
-	Details    []string       `json:"details,omitempty"`
-	// Score is the chosen placement's score and Alternatives the runner-ups
-	// the scheduler weighed against it, best first (placed jobs).
-	Score        *Score        `json:"score,omitempty"`
-	Alternatives []Alternative `json:"alternatives,omitempty"`
-}
-
-// Score is a placement's score: each component 0..1000 (higher is
-// better) and their weighted total.
-type Score struct {
-	Total         int64 `json:"total"`
-	Frag          int64 `json:"frag"`
-	Topology      int64 `json:"topology"`
-	Heterogeneity int64 `json:"heterogeneity"`
-	Cost          int64 `json:"cost"`
-}
-
-// Alternative is a runner-up placement: its scope (card, node, domain,
-// site, sites), where (the node, domain or site; the first of several),
-// the model, the whole cards (0 for a share) and its score.
-type Alternative struct {
-	Scope string `json:"scope"`
-	Where string `json:"where"`
-	Model string `json:"model"`
-	Cards int    `json:"cards"`
-	Score Score  `json:"score"`
 }
 
 // Tenant is an organisation that submits jobs, with its quota.

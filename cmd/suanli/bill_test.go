@@ -137,8 +137,21 @@ func TestBill(t *testing.T) {
 		t.Fatal(err)
 	}
 	bills = nil
-	if err := json.Unmarshal([]byte(out), &bills); err != nil || len(bills) != 1 || bills[0].TotalFen != 32*1000 {
-		t.Errorf("bill at 10 CNY per card-hour: %v %+v", err, bills)
+	if err := json.Unmarshal([]byte(out), &bills); err != nil || len(bills) != 1 {
+		t.Fatalf("bill at 10 CNY per card-hour: %v %+v", err, bills)
+	}
+	// 32 card-hours at 10 CNY, except on a leased site, which bills its
+	// lease price (the scheduler chooses the site).
+	var want, hours int64
+	for _, l := range bills[0].Lines {
+		if l.Ownership != "leased" && l.UnitPriceFen != 1000 {
+			t.Errorf("line %+v: not at 10 CNY per card-hour", l)
+		}
+		want += l.QuantityMilli * l.UnitPriceFen / 1000
+		hours += l.QuantityMilli
+	}
+	if bills[0].TotalFen != want || hours != 32*1000 {
+		t.Errorf("bill at 10 CNY per card-hour: %+v, want %d fen for 32 card-hours", bills, want)
 	}
 
 	// Bad input exits 2 with the flag named.

@@ -324,5 +324,33 @@ func writeExplanationBody(out io.Writer, e *v1.Explanation) {
 
 // scoreText is a score with its components.
 func scoreText(s v1.Score) string {
-	return fmt.Sprintf("score %d (frag %d, topology %d, heterogeneity %d, cost %d)", s.Total, s.Frag, s.Topology, s.Heterogeneity, s.Cost)
+	return fmt.Sprintf("score %d (frag %d, topology %d, heterogeneity %d, cost %d, place %d)%s", s.Total, s.Frag, s.Topology, s.Heterogeneity, s.Cost, s.Place, termsText(s.Terms))
+}
+
+// termsText names the terms of a place component with their values.
+func termsText(t *v1.PlaceTerms) string {
+	if t == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "; at %s: energy ", t.Site)
+	switch {
+	case t.EnergyMilliFen < 0:
+		b.WriteString("of several models")
+	case t.EnergyEstimated:
+		fmt.Fprintf(&b, "~%.3f CNY/PFLOP-h (no power figure: estimated)", float64(t.EnergyMilliFen)/100_000)
+	default:
+		fmt.Fprintf(&b, "%.3f CNY/PFLOP-h", float64(t.EnergyMilliFen)/100_000)
+	}
+	fmt.Fprintf(&b, " −%d", t.EnergyPenalty)
+	switch {
+	case t.NoRoute:
+		fmt.Fprintf(&b, ", data: no backbone route −%d", t.TransferPenalty)
+	case t.TransferMs > 0:
+		fmt.Fprintf(&b, ", data transfer %.1f s −%d", float64(t.TransferMs)/1000, t.TransferPenalty)
+	}
+	if t.UsersRTTMicros > 0 || t.LatencyPenalty > 0 {
+		fmt.Fprintf(&b, ", users %.1f ms away −%d", float64(t.UsersRTTMicros)/1000, t.LatencyPenalty)
+	}
+	return b.String()
 }

@@ -140,47 +140,29 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	dir := cfg.DataDir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "suanli-demo-"); err != nil {
-			return fmt.Errorf("make the demo's data directory: %w", err)
-		}
-		defer os.RemoveAll(dir)
-	}
-	st, err := bolt.Open(bolt.Config{Dir: dir})
+	st, dir, closeStore, err := openDemoStore(cfg.DataDir)
 	if err != nil {
-		return fmt.Errorf("open the embedded store in %s: %w", dir, err)
+		return err
 	}
-	defer st.Close()
+	defer closeStore()
 	ln, err := demoListen(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-
-	// The control plane outlives the agents and the job stream: it stops
-	// last.
-	planeCtx, stopPlane := context.WithCancel(context.WithoutCancel(ctx))
 	tokenPath := filepath.Join(dir, "admin.token")
-	urlc := make(chan string, 1)
-	planeDone := make(chan struct{})
-	var planeErr error
-	go func() {
-		defer close(planeDone)
-		planeErr = runPlane(planeCtx, plane{
-			Server: server.Config{Store: st, Network: nw, Log: log, Heartbeat: cfg.Heartbeat, MissedBeats: v1.DefaultMissedBeats, TickEvery: cfg.tick,
-				LostAfter: cfg.Lease().TTL()},
-			TokenPath: tokenPath, StoreName: "embedded " + dir,
-			Listen: func(context.Context) (net.Listener, error) { return ln, nil },
-			Ready:  func(url string) { urlc <- url },
-		}, log)
-	}()
-	defer func() { stopPlane(); <-planeDone }()
+	p := startDemoPlane(ctx, plane{
+		Server: server.Config{Store: st, Network: nw, Log: log, Heartbeat: cfg.Heartbeat, MissedBeats: v1.DefaultMissedBeats, TickEvery: cfg.tick,
+			LostAfter: cfg.Lease().TTL()},
+		TokenPath: tokenPath, StoreName: "embedded " + dir,
+		Listen: func(context.Context) (net.Listener, error) { return ln, nil },
+	}, log)
+	defer p.stopAndWait()
 	var url string
 	select {
-	case url = <-urlc:
-	case <-planeDone:
+	case url = <-p.url:
+	case <-p.done:
 		ln.Close()
-		return planeErr
+		return p.err
 	case <-ctx.Done():
 		ln.Close()
 		return nil
@@ -189,23 +171,80 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("read the admin token: %w", err)
 	}
-	// The demo stops when ctx ends or the control plane fails.
-	demoCtx, stopDemo := context.WithCancel(ctx)
+	demoCtx, stopDemo := p.demoContext(ctx)
 	defer stopDemo()
-	go func() {
-		select {
-		case <-planeDone:
-			stopDemo()
-		case <-demoCtx.Done():
-		}
-	}()
 	if err := demo.Run(demoCtx, cfg.Config, demo.Plane{Network: nw, URL: url, AdminToken: strings.TrimSpace(string(secret)),
 		TokenPath: tokenPath, Log: log, Quiet: func() { quiet.off.Store(true) }}, out); err != nil {
 		return err
 	}
-	stopPlane()
-	<-planeDone
-	return planeErr
+	return p.stopAndWait()
+}
+
+// openDemoStore opens the embedded store in dir, or in a temporary
+// directory when dir is empty; closeStore closes it and removes the
+// temporary directory.
+func openDemoStore(dir string) (st *bolt.Store, used string, closeStore func(), err error) {
+	temp := dir == ""
+	if temp {
+		if dir, err = os.MkdirTemp("", "suanli-demo-"); err != nil {
+			return nil, "", nil, fmt.Errorf("make the demo's data directory: %w", err)
+		}
+	}
+	st, err = bolt.Open(bolt.Config{Dir: dir})
+	if err != nil {
+		if temp {
+			os.RemoveAll(dir)
+		}
+		return nil, "", nil, fmt.Errorf("open the embedded store in %s: %w", dir, err)
+	}
+	return st, dir, func() {
+		st.Close()
+		if temp {
+			os.RemoveAll(dir)
+		}
+	}, nil
+}
+
+// demoPlane is the demo's control plane, running in the background.
+type demoPlane struct {
+	url  chan string   // its URL, once it serves
+	done chan struct{} // closed when it has stopped; err is set then
+	err  error
+	stop context.CancelFunc
+}
+
+// startDemoPlane runs the control plane. It outlives ctx (the agents and
+// the job stream stop first): stopAndWait stops it.
+func startDemoPlane(ctx context.Context, pl plane, log *slog.Logger) *demoPlane {
+	planeCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	p := &demoPlane{url: make(chan string, 1), done: make(chan struct{}), stop: stop}
+	pl.Ready = func(url string) { p.url <- url }
+	go func() {
+		defer close(p.done)
+		p.err = runPlane(planeCtx, pl, log)
+	}()
+	return p
+}
+
+// stopAndWait stops the control plane and returns how it ended.
+func (p *demoPlane) stopAndWait() error {
+	p.stop()
+	<-p.done
+	return p.err
+}
+
+// demoContext is ctx, also cancelled when the control plane stops: the
+// demo stops when ctx ends or the control plane fails.
+func (p *demoPlane) demoContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-p.done:
+			stopDemo()
+		case <-demoCtx.Done():
+		}
+	}()
+	return demoCtx, stopDemo
 }
 
 // demoListen listens on --listen; when the default address is taken it

@@ -135,7 +135,7 @@ func writeDryRun(out io.Writer, d *v1.DryRun) error {
 		fmt.Fprintf(out, "FP16 held: %s PFLOPS\n", milli(p.GFLOPS/1000))
 	}
 	if s := d.Score; s != nil {
-		fmt.Fprintf(out, "score %d = fragmentation %d, topology %d, heterogeneity %d, cost %d (each 0..1000, weighted)\n", s.Total, s.Frag, s.Topology, s.Heterogeneity, s.Cost)
+		fmt.Fprintf(out, "score %d = fragmentation %d, topology %d, heterogeneity %d, cost %d, place %d (each 0..1000, weighted)%s\n", s.Total, s.Frag, s.Topology, s.Heterogeneity, s.Cost, s.Place, termsText(s.Terms))
 	}
 	writeExplanationBody(out, &d.Explanation)
 	for _, a := range d.Alternatives {

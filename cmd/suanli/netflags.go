@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/network"
+	"github.com/suanli/suanli/internal/sim/tune"
 )
 
 // netFlags are the flags of every command that reads a network.
@@ -38,6 +42,29 @@ func (f *netFlags) load() (*network.Network, error) {
 		return network.Default(cat)
 	}
 	n, err := network.LoadFile(f.network, cat)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return n, nil
+}
+
+// loadScaled is load with every pool's nodes divided by scale (rounded
+// up; 1: as specified): the same sites and models, smaller.
+func (f *netFlags) loadScaled(scale int) (*network.Network, error) {
+	if scale <= 1 {
+		return f.load()
+	}
+	cat, err := f.loadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	spec := network.DefaultSpec()
+	if f.network != "" && f.network != "default" {
+		if spec, err = os.ReadFile(f.network); err != nil {
+			return nil, usageErr(fmt.Errorf("read network spec: %w", err))
+		}
+	}
+	n, err := tune.ScaledNetwork(spec, scale, cat)
 	if err != nil {
 		return nil, usageErr(err)
 	}

@@ -33,6 +33,7 @@ type planConfig struct {
 	out          string
 	maxNodes     int
 	scenario     string
+	replaySpan   time.Duration // with scenario: replay a synthetic workload this long on each planned network
 }
 
 func init() { register(newPlanCmd) }
@@ -54,7 +55,8 @@ constraints are priced by re-solving with each relaxed by one step.`,
 		Example: `  suanli plan --target 100EF --by 2028 --from 2025
   suanli plan --target 100EF --by 2028 --from 2025 --min-domestic 0.9 --budget 2026=8e9 --budget 2027=8e9
   suanli plan --target 100EF --by 2028 --from 2025 --objective carbon --json
-  suanli plan --target 100EF --by 2028 --from 2025 --write-network 2028 --out planned-2028.yaml`,
+  suanli plan --target 100EF --by 2028 --from 2025 --write-network 2028 --out planned-2028.yaml
+  suanli plan --target 100EF --by 2028 --from 2025 --scenario default --replay 24h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPlan(cmd, &c) },
 	}
@@ -73,10 +75,61 @@ constraints are priced by re-solving with each relaxed by one step.`,
 	f.StringVar(&c.out, "out", "", "file for --write-network (default: stdout)")
 	f.IntVar(&c.maxNodes, "max-nodes", 200, "branch-and-bound limit in LP solves")
 	f.StringVar(&c.scenario, "scenario", "", "compare what-ifs side by side: a scenario YAML, or \"default\" for the embedded ones")
+	f.DurationVar(&c.replaySpan, "replay", 0, "with --scenario: replay the same synthetic workload (this many hours of arrivals, e.g. 24h; sized for the first planned network) on each scenario's network planned for --by, and report queueing delay and utilisation")
 	return cmd
 }
 
 func runPlan(cmd *cobra.Command, c *planConfig) error {
+	cfg, errs := c.planFlags()
+	if len(errs) > 0 {
+		return usageErr(errors.Join(errs...))
+	}
+	n, err := c.net.load()
+	if err != nil {
+		return err
+	}
+	data, name := plan.DefaultSupply(), "embedded supply.yaml"
+	if c.supply != "" {
+		if data, err = os.ReadFile(c.supply); err != nil {
+			return usageErr(fmt.Errorf("--supply: %w", err))
+		}
+		name = c.supply
+	}
+	if cfg.Supply, err = plan.ParseSupply(data, name, n.Catalog); err != nil {
+		return usageErr(err)
+	}
+	if c.scenario != "" {
+		return runScenarios(cmd, c, n, cfg)
+	}
+	r, err := plan.Solve(n, cfg)
+	if err != nil {
+		return usageErr(err)
+	}
+	out := cmd.OutOrStdout()
+	if c.writeNetwork != 0 {
+		spec, err := plannedSpec(c, r, c.writeNetwork)
+		if err != nil {
+			return err
+		}
+		if c.out == "" {
+			_, err = out.Write(spec)
+			return err
+		}
+		if err := os.WriteFile(c.out, spec, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "wrote the network planned for end-%d to %s\n", c.writeNetwork, c.out)
+		return nil
+	}
+	if c.json {
+		return printJSON(out, r)
+	}
+	return writePlan(out, c, n, r)
+}
+
+// planFlags checks the flags and turns them into the planning question
+// (its supply still to load), listing every problem.
+func (c *planConfig) planFlags() (plan.Config, []error) {
 	var errs []error
 	if c.target == "" || c.by == 0 {
 		errs = append(errs, errors.New("--target and --by are required, e.g. --target 100EF --by 2028"))
@@ -108,76 +161,56 @@ func runPlan(cmd *cobra.Command, c *planConfig) error {
 	if c.maxNodes < 0 {
 		errs = append(errs, fmt.Errorf("--max-nodes %d must not be negative", c.maxNodes))
 	}
-	if len(errs) > 0 {
-		return usageErr(errors.Join(errs...))
-	}
-	n, err := c.net.load()
-	if err != nil {
-		return err
-	}
-	data, name := plan.DefaultSupply(), "embedded supply.yaml"
-	if c.supply != "" {
-		if data, err = os.ReadFile(c.supply); err != nil {
-			return usageErr(fmt.Errorf("--supply: %w", err))
-		}
-		name = c.supply
-	}
-	sup, err := plan.ParseSupply(data, name, n.Catalog)
-	if err != nil {
-		return usageErr(err)
-	}
+	errs = append(errs, c.replayFlagErrs()...)
 	cfg := plan.Config{From: c.from, By: c.by, TargetGFLOPS: target, Budget: budgets, MinDomestic: c.minDomestic,
-		Utilisation: c.utilisation, Objective: c.objective, Supply: sup, MaxNodes: c.maxNodes}
+		Utilisation: c.utilisation, Objective: c.objective, MaxNodes: c.maxNodes}
 	if c.maxNodes == 0 {
 		cfg.MaxNodes = -1
 	}
-	out := cmd.OutOrStdout()
-	if c.scenario != "" {
-		data, name := plan.DefaultScenarios(), "embedded scenarios.yaml"
-		if c.scenario != "default" {
-			if data, err = os.ReadFile(c.scenario); err != nil {
-				return usageErr(fmt.Errorf("--scenario: %w", err))
-			}
-			name = c.scenario
+	return cfg, errs
+}
+
+// runScenarios solves each what-if and prints them side by side, with a
+// replay of one synthetic workload on each planned network when asked.
+func runScenarios(cmd *cobra.Command, c *planConfig, n *network.Network, cfg plan.Config) error {
+	data, name := plan.DefaultScenarios(), "embedded scenarios.yaml"
+	if c.scenario != "default" {
+		var err error
+		if data, err = os.ReadFile(c.scenario); err != nil {
+			return usageErr(fmt.Errorf("--scenario: %w", err))
 		}
-		scs, err := plan.ParseScenarios(data, name, n, sup)
-		if err != nil {
-			return usageErr(err)
-		}
-		rs := plan.Compare(n, cfg, scs)
-		if c.json {
-			return printJSON(out, rs)
-		}
-		return writeScenarios(out, rs)
+		name = c.scenario
 	}
-	r, err := plan.Solve(n, cfg)
+	scs, err := plan.ParseScenarios(data, name, n, cfg.Supply)
 	if err != nil {
 		return usageErr(err)
 	}
-	if c.writeNetwork != 0 {
-		spec, err := plannedSpec(c, r)
-		if err != nil {
+	rs := plan.Compare(n, cfg, scs)
+	var replays []scenarioReplay
+	if c.replaySpan > 0 {
+		if replays, err = replayScenarios(cmd.Context(), c, n, rs); err != nil {
 			return err
 		}
-		if c.out == "" {
-			_, err = out.Write(spec)
-			return err
-		}
-		if err := os.WriteFile(c.out, spec, 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "wrote the network planned for end-%d to %s\n", c.writeNetwork, c.out)
-		return nil
 	}
+	out := cmd.OutOrStdout()
 	if c.json {
-		return printJSON(out, r)
+		if c.replaySpan > 0 {
+			return printJSON(out, struct {
+				Scenarios []plan.ScenarioResult `json:"scenarios"`
+				Replays   []scenarioReplay      `json:"replays"`
+			}{rs, replays})
+		}
+		return printJSON(out, rs)
 	}
-	return writePlan(out, c, n, r)
+	if err := writeScenarios(out, rs); err != nil {
+		return err
+	}
+	return writeScenarioReplays(out, c, replays)
 }
 
 // plannedSpec is the input spec with the plan's servers up to the chosen
 // year added as pools.
-func plannedSpec(c *planConfig, r *plan.Result) ([]byte, error) {
+func plannedSpec(c *planConfig, r *plan.Result, year int) ([]byte, error) {
 	src := network.DefaultSpec()
 	if c.net.network != "" && c.net.network != "default" {
 		var err error
@@ -192,7 +225,7 @@ func plannedSpec(c *planConfig, r *plan.Result) ([]byte, error) {
 	type key struct{ site, model string }
 	nodes := map[key]int{}
 	for _, a := range r.Adds {
-		if a.Year <= c.writeNetwork {
+		if a.Year <= year {
 			nodes[key{a.Site, a.Model}] += int(a.Nodes)
 		}
 	}
@@ -206,10 +239,10 @@ func plannedSpec(c *planConfig, r *plan.Result) ([]byte, error) {
 		sort.Strings(models)
 		for _, m := range models {
 			s.Sites[i].Pools = append(s.Sites[i].Pools, network.PoolSpec{Model: m, Nodes: nodes[key{s.Sites[i].ID, m}],
-				Labels: map[string]string{"suanli.io/planned": strconv.Itoa(c.writeNetwork)}})
+				Labels: map[string]string{"suanli.io/planned": strconv.Itoa(year)}})
 		}
 	}
-	s.Name = fmt.Sprintf("%s, as planned for end-%d", s.Name, c.writeNetwork)
+	s.Name = fmt.Sprintf("%s, as planned for end-%d", s.Name, year)
 	s.Illustrative = true
 	s.Note = strings.TrimSpace(s.Note + fmt.Sprintf(" Pools labelled suanli.io/planned were added by `suanli plan --target %s --by %d` (objective %s).", c.target, c.by, r.Objective))
 	b, err := yaml.Marshal(&s)
@@ -302,11 +335,17 @@ func writePlan(w io.Writer, c *planConfig, n *network.Network, r *plan.Result) e
 // writeScenarios prints the scenarios side by side, one column each.
 func writeScenarios(w io.Writer, rs []plan.ScenarioResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := "\t"
+	head, s := "\t", "plan\t"
 	for _, r := range rs {
 		head += r.Name + "\t"
+		if r.Error != "" {
+			s += "none\t"
+		} else {
+			s += "ok\t"
+		}
 	}
 	fmt.Fprintln(tw, head)
+	fmt.Fprintln(tw, s)
 	line := func(label string, f func(*plan.Result) string) {
 		s := label + "\t"
 		for _, r := range rs {
@@ -318,15 +357,22 @@ func writeScenarios(w io.Writer, rs []plan.ScenarioResult) error {
 		}
 		fmt.Fprintln(tw, s)
 	}
-	s := "plan\t"
+	scenarioYearLines(rs, line)
+	scenarioTotalLines(line)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	for _, r := range rs {
 		if r.Error != "" {
-			s += "none\t"
-		} else {
-			s += "ok\t"
+			fmt.Fprintf(w, "%s: no plan: %s\n", r.Name, r.Error)
 		}
 	}
-	fmt.Fprintln(tw, s)
+	return nil
+}
+
+// scenarioYearLines adds the per-year lines of the scenario table: EF
+// each year, then the last year's domestic share, MW and CO2.
+func scenarioYearLines(rs []plan.ScenarioResult, line func(string, func(*plan.Result) string)) {
 	var years []int
 	for _, r := range rs {
 		if r.Result != nil {
@@ -345,6 +391,11 @@ func writeScenarios(w io.Writer, rs []plan.ScenarioResult) error {
 		line(fmt.Sprintf("MW %d", years[last]), func(r *plan.Result) string { return fmt.Sprintf("%.1f", r.Years[last].MW) })
 		line(fmt.Sprintf("kt CO2 in %d", years[last]), func(r *plan.Result) string { return fmt.Sprintf("%.0f", r.Years[last].KgCO2/1e6) })
 	}
+}
+
+// scenarioTotalLines adds the lines over the whole horizon: capex, energy,
+// cards added, sites built, the constraint that binds most.
+func scenarioTotalLines(line func(string, func(*plan.Result) string)) {
 	line("capex M CNY", func(r *plan.Result) string {
 		var c float64
 		for _, y := range r.Years {
@@ -379,14 +430,4 @@ func writeScenarios(w io.Writer, rs []plan.ScenarioResult) error {
 		}
 		return fmt.Sprintf("%s %d", r.Binding[0].Constraint, r.Binding[0].Year)
 	})
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if r.Error != "" {
-			fmt.Fprintf(w, "%s: no plan: %s\n", r.Name, r.Error)
-		}
-	}
-	fmt.Fprintln(w, "Queueing delay and utilisation of each planned network are not simulated here: write one with --write-network and run `suanli replay --network` on it.")
-	return nil
 }

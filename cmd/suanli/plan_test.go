@@ -61,6 +61,35 @@ func TestPlanCommand(t *testing.T) {
 			t.Errorf("scenario table lacks %q:\n%s", want, out)
 		}
 	}
+	// Each planned network serves the same synthetic hour; a scenario
+	// without a plan is not replayed.
+	out, err = run(t, append(args, "--scenario", "default", "--replay", "1h")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"Replay: the same synthetic workload", "QUEUE P99 s", "MEAN UTIL", "Ascend supply -70%: not replayed: no plan"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scenario replay lacks %q:\n%s", want, out)
+		}
+	}
+	var both struct {
+		Scenarios []plan.ScenarioResult `json:"scenarios"`
+		Replays   []struct {
+			Name   string `json:"name"`
+			Jobs   int    `json:"jobs"`
+			Placed int    `json:"placed"`
+			Error  string `json:"error"`
+		} `json:"replays"`
+	}
+	out, err = run(t, append(args, "--scenario", "default", "--replay", "1h", "--json")...)
+	if err != nil || json.Unmarshal([]byte(out), &both) != nil || len(both.Replays) != len(both.Scenarios) {
+		t.Fatalf("--json with --replay: %v\n%.2000s", err, out)
+	}
+	for i, r := range both.Replays {
+		if (both.Scenarios[i].Result == nil) != (r.Error != "") || r.Error == "" && (r.Jobs == 0 || r.Placed == 0) {
+			t.Errorf("replay %+v of scenario %s", r, both.Scenarios[i].Name)
+		}
+	}
 	// Bad input: a usage error naming the flag.
 	for _, bad := range [][]string{
 		{"plan"},
@@ -69,6 +98,8 @@ func TestPlanCommand(t *testing.T) {
 		{"plan", "--target", "100EF", "--by", "2028", "--from", "2025", "--objective", "speed"},
 		{"plan", "--target", "1000000EF", "--by", "2028", "--from", "2025"},
 		{"plan", "--target", "100EF", "--by", "2028", "--from", "2025", "--scenario", "/nonexistent.yaml"},
+		{"plan", "--target", "100EF", "--by", "2028", "--from", "2025", "--replay", "1h"},
+		{"plan", "--target", "100EF", "--by", "2028", "--from", "2025", "--scenario", "default", "--replay", "1s"},
 	} {
 		_, err := run(t, bad...)
 		var ee *exitError

@@ -40,7 +40,7 @@ type replayConfig struct {
 	nodesPath string   // openb node list; default the gpu node list next to the trace
 	seeds     int      // protocol A seeds; default 10
 	firstSeed uint64   // the first seed; default 1
-	policies  []string // protocol A policies; default all
+	policies  []string // protocol A policies (default all); time-based: fragmentation scorers to compare
 	skipBad   bool     // skip bad trace rows
 	synthetic string   // day, week or month: replay the synthetic workload on --network
 	jobsPath  string   // replay a JSON-lines job trace on --network
@@ -52,6 +52,7 @@ type replayConfig struct {
 	samples   int    // time series points; default 240
 	compress  int64  // protocol B: divide arrival times by this; default 1
 	mix       string // time-based replays: fixed or learned task mix; default fixed
+	scale     int    // --synthetic and --jobs: divide every pool's nodes by this; default 1
 	net       netFlags
 
 	// Gavel's benchmark
@@ -62,6 +63,7 @@ type replayConfig struct {
 	jobsPerHour  float64 // rescale arrivals (0: the stream's own)
 	gavelResults string  // Gavel's summary.csv (default: gavel_results/summary.csv beside the stream)
 	gavelMode    string  // both, aware, agnostic
+	placeCost    bool    // the scheduler's place component on
 }
 
 func newReplayCmd() *cobra.Command {
@@ -84,6 +86,11 @@ func newReplayCmd() *cobra.Command {
                    unallocated GPUs at 130%, mean and spread over seeds.
   --synthetic month  a seeded synthetic national month (about a million jobs) on
                    --network, replayed through the core.
+  --policies suanli,fgd,bestfit,random  with --protocol time or --synthetic: the same
+                   replay once per fragmentation scorer inside the same core (suanli:
+                   the production blend; the baselines score with their policy alone):
+                   queueing delay (mean, p95), utilisation and the cards left
+                   unallocated while jobs wait for capacity, side by side.
   --gavel JOBS     Gavel's (OSDI '20) job stream on its cluster (--cluster), through the core:
                    a job's runtime on a type is its steps ÷ the type's throughput (--throughputs);
                    the scheduler sees rates only (aware) or peak FLOPS (agnostic). Average JCT over
@@ -94,6 +101,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 		Example: `  suanli replay --protocol fgd --trace ../shared/data/alibaba-gpu-v2023/openb_pod_list_default.csv --plot fgd.svg
   suanli replay --protocol time --json
   suanli replay --network default --synthetic month --plot month.svg
+  suanli replay --synthetic week --policies suanli,fgd,bestfit,random
   suanli replay --gavel ../shared/data/gavel/jobs_seed0_lam1125_singlegpu.jsonl \
       --throughputs ../shared/data/gavel/throughputs_isolated.csv --cluster v100:36,p100:36,k80:36`,
 		Args: cobra.NoArgs,
@@ -105,7 +113,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.StringVar(&cfg.nodesPath, "nodes", "", "openb node list (default: openb_node_list_gpu_node.csv next to the trace)")
 	f.IntVar(&cfg.seeds, "seeds", sim.DefaultSeeds, "protocol A: number of seeds")
 	f.Uint64Var(&cfg.firstSeed, "seed", 1, "the first seed (protocol A runs seed, seed+1, …; the others use it alone)")
-	f.StringSliceVar(&cfg.policies, "policies", nil, "protocol A: policies to compare (default: all)")
+	f.StringSliceVar(&cfg.policies, "policies", nil, "protocol A: policies to compare (default: all); time-based replays: fragmentation scorers to compare through the same core, some of suanli,fgd,bestfit,random (default: the production scorer alone)")
 	f.BoolVar(&cfg.skipBad, "skip-bad", false, "skip bad trace rows, counting them, instead of failing")
 	f.StringVar(&cfg.synthetic, "synthetic", "", "replay a synthetic workload on --network: day, week or month")
 	f.StringVar(&cfg.jobsPath, "jobs", "", "replay a JSON-lines job trace on --network")
@@ -113,9 +121,11 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.BoolVar(&cfg.asJSON, "json", false, "print the report as JSON")
 	f.StringVar(&cfg.plotPath, "plot", "", "write a plot of the report as SVG to this file")
 	f.BoolVar(&cfg.timing, "timing", false, "add wall time and peak memory to the report")
-	f.IntVar(&cfg.workers, "workers", 0, "protocol A: runs in parallel (default: the CPUs)")
+	f.BoolVar(&cfg.placeCost, "place-cost", true, "time-based replays: weigh what a placement costs the job (energy per unit of work, moving its data, latency to its users); false: leave these terms out, for comparison")
+	f.IntVar(&cfg.workers, "workers", 0, "protocol A, and time-based replays with --policies: runs in parallel (default: the CPUs)")
 	f.IntVar(&cfg.samples, "samples", 240, "time-based replays: points in the time series")
 	f.StringVar(&cfg.mix, "mix", "fixed", "time-based replays (--protocol time, --synthetic, --jobs): the scheduler's task mix, fixed (the default mix) or learned from the arriving jobs, as the server does")
+	f.IntVar(&cfg.scale, "scale", 1, "--synthetic and --jobs: replay on --network with every pool's nodes divided by this (rounded up); the synthetic jobs scale with the cards")
 	f.Int64Var(&cfg.compress, "compress", 1, "protocol time: divide the pods' arrival times by this, raising the load (run times stay)")
 	f.StringVar(&cfg.gavelPath, "gavel", "", "replay Gavel's job stream (JSON lines) on --cluster; needs --throughputs")
 	f.Int64Var(&cfg.gavelSeed, "gavel-seed", -1, "replay a stream drawn from Gavel's generator distribution with this seed (7,000 jobs); needs --throughputs")
@@ -169,25 +179,7 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 	if cfg.seeds < 1 || cfg.seeds > 1000 {
 		errs = append(errs, fmt.Errorf("--seeds %d: use 1..1000", cfg.seeds))
 	}
-	if cfg.protocol == "time" || synthetic {
-		if cmd.Flags().Changed("policies") || cmd.Flags().Changed("seeds") {
-			errs = append(errs, errors.New("--policies and --seeds apply to --protocol fgd only (the core has one policy)"))
-		}
-	} else if err := sim.CheckPolicies(cfg.policies); cfg.protocol != "mix" && err != nil {
-		errs = append(errs, err)
-	}
-	if cfg.compress < 1 || cfg.compress > 1_000_000 {
-		errs = append(errs, fmt.Errorf("--compress %d: use 1..1000000", cfg.compress))
-	}
-	if cmd.Flags().Changed("compress") && (cfg.protocol != "time" || synthetic) {
-		errs = append(errs, errors.New("--compress applies to --protocol time only"))
-	}
-	switch {
-	case cfg.mix != "fixed" && cfg.mix != "learned":
-		errs = append(errs, fmt.Errorf("--mix %q: use fixed or learned", cfg.mix))
-	case cmd.Flags().Changed("mix") && cfg.protocol != "time" && !synthetic:
-		errs = append(errs, errors.New("--mix applies to time-based replays (--protocol time, --synthetic, --jobs); --protocol mix compares the mixes on protocol A"))
-	}
+	errs = append(errs, cfg.checkTimeBased(cmd, synthetic)...)
 	if cfg.samples < 2 || cfg.samples > 100000 {
 		errs = append(errs, fmt.Errorf("--samples %d: use 2..100000", cfg.samples))
 	}
@@ -201,6 +193,44 @@ func (cfg *replayConfig) check(cmd *cobra.Command) error {
 		return usageErr(err)
 	}
 	return nil
+}
+
+// checkTimeBased reports the problems with the flags of time-based
+// replays (--protocol time, --synthetic, --jobs) and those that apply to
+// them only.
+func (cfg *replayConfig) checkTimeBased(cmd *cobra.Command, synthetic bool) []error {
+	var errs []error
+	if cfg.protocol == "time" || synthetic {
+		if cmd.Flags().Changed("seeds") {
+			errs = append(errs, errors.New("--seeds applies to --protocol fgd and mix only (a time-based replay runs one seed: --seed)"))
+		}
+		if err := sim.CheckTimedPolicies(cfg.policies); err != nil {
+			errs = append(errs, err)
+		}
+		if len(cfg.policies) > 0 && cfg.plotPath != "" {
+			errs = append(errs, errors.New("--plot draws one replay: drop it or --policies"))
+		}
+	} else if err := sim.CheckPolicies(cfg.policies); cfg.protocol != "mix" && err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.compress < 1 || cfg.compress > 1_000_000 {
+		errs = append(errs, fmt.Errorf("--compress %d: use 1..1000000", cfg.compress))
+	}
+	if cfg.scale < 1 || cfg.scale > 100000 {
+		errs = append(errs, fmt.Errorf("--scale %d: use 1..100000", cfg.scale))
+	} else if cfg.scale > 1 && !synthetic {
+		errs = append(errs, errors.New("--scale applies to --synthetic and --jobs"))
+	}
+	if cmd.Flags().Changed("compress") && (cfg.protocol != "time" || synthetic) {
+		errs = append(errs, errors.New("--compress applies to --protocol time only"))
+	}
+	switch {
+	case cfg.mix != "fixed" && cfg.mix != "learned":
+		errs = append(errs, fmt.Errorf("--mix %q: use fixed or learned", cfg.mix))
+	case cmd.Flags().Changed("mix") && cfg.protocol != "time" && !synthetic:
+		errs = append(errs, errors.New("--mix applies to time-based replays (--protocol time, --synthetic, --jobs); --protocol mix compares the mixes on protocol A"))
+	}
+	return errs
 }
 
 // defaultTrace finds the shared openb folder next to the repository that
@@ -260,79 +290,120 @@ func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
 	}
 	bar := newBar(cmd.ErrOrStderr())
 	start := time.Now()
-	var (
-		report any
-		table  string
-		plot   func(io.Writer) error
-	)
+	o, err := cfg.run(ctx, bar)
+	if err != nil {
+		return err
+	}
+	bar.finish()
+	return cfg.write(cmd.OutOrStdout(), o, time.Since(start))
+}
+
+// replayOutput is what a replay produced: the report (JSON), its table
+// and, where it has one, its plot.
+type replayOutput struct {
+	report any
+	table  string
+	plot   func(io.Writer) error
+}
+
+// run runs the replay the flags ask for.
+func (cfg *replayConfig) run(ctx context.Context, bar *bar) (replayOutput, error) {
 	switch {
 	case cfg.gavelPath != "" || cfg.gavelSeed >= 0:
 		rs, tbl, err := cfg.runGavel(ctx)
-		if err != nil {
-			return err
-		}
-		report, table = rs, tbl
-	case cfg.synthetic != "" || cfg.jobsPath != "":
-		r, err := cfg.runSynthetic(ctx, bar)
-		if err != nil {
-			return err
-		}
-		report, table, plot = r, sim.TimedTable(r), func(w io.Writer) error { return sim.PlotTimed(w, r) }
-	case cfg.protocol == "time":
-		if err := cfg.paths(); err != nil {
-			return err
-		}
-		r, err := sim.RunTimed(ctx, sim.TimedConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, SkipBad: cfg.skipBad,
-			Samples: cfg.samples, Compress: cfg.compress, Progress: bar.update("replaying pods"), Core: cfg.coreConfig()})
-		if err != nil {
-			return inputErr(err)
-		}
-		report, table, plot = r, sim.TimedTable(r), func(w io.Writer) error { return sim.PlotTimed(w, r) }
+		return replayOutput{report: rs, table: tbl}, err
+	case cfg.synthetic != "" || cfg.jobsPath != "" || cfg.protocol == "time":
+		return cfg.runTimeBased(ctx, bar)
 	case cfg.protocol == "mix":
 		if err := cfg.paths(); err != nil {
-			return err
+			return replayOutput{}, err
 		}
 		r, err := sim.RunMixGap(ctx, sim.MixGapConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath,
 			Seeds: sim.Seeds(cfg.firstSeed, cfg.seeds), SkipBad: cfg.skipBad, Workers: cfg.workers,
 			Progress: bar.update("protocol A through the scheduler")})
 		if err != nil {
-			return inputErr(err)
+			return replayOutput{}, inputErr(err)
 		}
-		report, table = r, sim.MixGapTable(r)
-	default:
-		if err := cfg.paths(); err != nil {
-			return err
-		}
-		r, err := sim.RunFGD(ctx, sim.FGDConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, Policies: cfg.policies,
-			Seeds: sim.Seeds(cfg.firstSeed, cfg.seeds), SkipBad: cfg.skipBad, Workers: cfg.workers,
-			Progress: bar.update("protocol A")})
-		if err != nil {
-			return inputErr(err)
-		}
-		report, table, plot = r, sim.FGDTable(r), func(w io.Writer) error { return sim.PlotFGD(w, r) }
+		return replayOutput{report: r, table: sim.MixGapTable(r)}, nil
 	}
-	bar.finish()
-	wall := time.Since(start)
+	if err := cfg.paths(); err != nil {
+		return replayOutput{}, err
+	}
+	r, err := sim.RunFGD(ctx, sim.FGDConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, Policies: cfg.policies,
+		Seeds: sim.Seeds(cfg.firstSeed, cfg.seeds), SkipBad: cfg.skipBad, Workers: cfg.workers,
+		Progress: bar.update("protocol A")})
+	if err != nil {
+		return replayOutput{}, inputErr(err)
+	}
+	return replayOutput{report: r, table: sim.FGDTable(r), plot: func(w io.Writer) error { return sim.PlotFGD(w, r) }}, nil
+}
+
+// runTimeBased runs a replay through the core (--protocol time,
+// --synthetic, --jobs): once, or once per scorer of --policies.
+func (cfg *replayConfig) runTimeBased(ctx context.Context, bar *bar) (replayOutput, error) {
+	var (
+		replay sim.ReplayFunc
+		err    error
+	)
+	progress := bar.update("replaying jobs")
+	if len(cfg.policies) > 0 {
+		progress = nil // runs in parallel: no one bar
+	}
+	if cfg.protocol == "time" && cfg.synthetic == "" && cfg.jobsPath == "" {
+		replay, err = cfg.openbReplay(progress)
+	} else {
+		replay, err = cfg.syntheticReplay(progress)
+	}
+	if err != nil {
+		return replayOutput{}, err
+	}
+	if len(cfg.policies) > 0 {
+		r, err := sim.ComparePolicies(ctx, cfg.policies, cfg.coreConfig(), cfg.workers, replay)
+		if err != nil {
+			return replayOutput{}, inputErr(err)
+		}
+		return replayOutput{report: r, table: sim.PolicyTable(r)}, nil
+	}
+	r, err := replay(ctx, cfg.coreConfig())
+	if err != nil {
+		return replayOutput{}, inputErr(err)
+	}
+	return replayOutput{report: r, table: sim.TimedTable(r), plot: func(w io.Writer) error { return sim.PlotTimed(w, r) }}, nil
+}
+
+// openbReplay returns protocol B on the openb lists (each run reads them:
+// a few thousand rows).
+func (cfg *replayConfig) openbReplay(progress sim.ProgressFunc) (sim.ReplayFunc, error) {
+	if err := cfg.paths(); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, cc core.Config) (*sim.TimedReport, error) {
+		return sim.RunTimed(ctx, sim.TimedConfig{NodesPath: cfg.nodesPath, PodsPath: cfg.tracePath, SkipBad: cfg.skipBad,
+			Samples: cfg.samples, Compress: cfg.compress, Progress: progress, Core: cc})
+	}, nil
+}
+
+// write prints the report as a table or JSON, and writes the plot.
+func (cfg *replayConfig) write(out io.Writer, o replayOutput, wall time.Duration) error {
 	if cfg.plotPath != "" {
 		var buf bytes.Buffer
-		if err := plot(&buf); err != nil {
+		if err := o.plot(&buf); err != nil {
 			return err
 		}
 		if err := os.WriteFile(cfg.plotPath, buf.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("write plot: %w", err)
 		}
 	}
-	out := cmd.OutOrStdout()
 	if cfg.asJSON {
-		var v any = report
+		var v any = o.report
 		if cfg.timing {
-			v = timed{Report: report, Timing: measureTiming(wall, cfg.workers)}
+			v = timed{Report: o.report, Timing: measureTiming(wall, cfg.workers)}
 		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	fmt.Fprint(out, table)
+	fmt.Fprint(out, o.table)
 	if cfg.timing {
 		t := measureTiming(wall, cfg.workers)
 		fmt.Fprintf(out, "\nwall time %.1f s on %d CPUs, peak memory %d MiB\n", t.WallS, t.CPUs, t.PeakRSSMiB)
@@ -350,43 +421,55 @@ func (cfg *replayConfig) coreConfig() core.Config {
 	if cfg.mix == "learned" {
 		cc.Mix = &sched.MixConfig{}
 	}
+	if !cfg.placeCost {
+		cc.Sched.Weights = sched.Weights{}.WithoutPlace()
+	}
 	return cc
 }
 
-func (cfg *replayConfig) runSynthetic(ctx context.Context, bar *bar) (*sim.TimedReport, error) {
-	net, err := cfg.net.load()
+// syntheticReplay loads --network and the jobs (--jobs, or --synthetic
+// generated with --seed) once, and returns their replay through the core.
+func (cfg *replayConfig) syntheticReplay(progress sim.ProgressFunc) (sim.ReplayFunc, error) {
+	net, err := cfg.net.loadScaled(cfg.scale)
 	if err != nil {
 		return nil, err
 	}
-	sc := sim.SyntheticConfig{Samples: cfg.samples, Progress: bar.update("replaying jobs"), Core: cfg.coreConfig()}
-	sc.Core.Seed = cfg.firstSeed
+	var (
+		js      []trace.Job
+		name    string
+		skipped int
+	)
 	if cfg.jobsPath != "" {
 		f, err := os.Open(cfg.jobsPath)
 		if err != nil {
 			return nil, usageErr(fmt.Errorf("open job trace: %w", err))
 		}
 		defer f.Close()
-		js, rep, err := trace.ReadJobs(f, filepath.Base(cfg.jobsPath), trace.Options{SkipBad: cfg.skipBad})
+		var rep trace.Report
+		js, rep, err = trace.ReadJobs(f, filepath.Base(cfg.jobsPath), trace.Options{SkipBad: cfg.skipBad})
 		if err != nil {
 			return nil, usageErr(err)
 		}
-		r, err := sim.ReplayTrace(ctx, net, js, sc)
+		name, skipped = filepath.Base(cfg.jobsPath), rep.Skipped
+	} else {
+		if js, err = sim.Synthesize(net, sim.SynthConfig{Seed: cfg.firstSeed, SpanS: sim.SyntheticSpans[cfg.synthetic]}); err != nil {
+			return nil, err
+		}
+		if cfg.writeJobs != "" {
+			if err := writeJobsFile(cfg.writeJobs, js); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return func(ctx context.Context, cc core.Config) (*sim.TimedReport, error) {
+		cc.Seed = cfg.firstSeed
+		r, err := sim.ReplayTrace(ctx, net, js, sim.SyntheticConfig{Samples: cfg.samples, Progress: progress, Core: cc})
 		if err != nil {
 			return nil, err
 		}
-		r.Trace, r.Ignored = filepath.Base(cfg.jobsPath), rep.Skipped
+		r.Trace, r.Ignored = name, skipped
 		return r, nil
-	}
-	js, err := sim.Synthesize(net, sim.SynthConfig{Seed: cfg.firstSeed, SpanS: sim.SyntheticSpans[cfg.synthetic]})
-	if err != nil {
-		return nil, err
-	}
-	if cfg.writeJobs != "" {
-		if err := writeJobsFile(cfg.writeJobs, js); err != nil {
-			return nil, err
-		}
-	}
-	return sim.ReplayTrace(ctx, net, js, sc)
+	}, nil
 }
 
 func writeJobsFile(path string, js []trace.Job) error {

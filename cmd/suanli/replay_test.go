@@ -30,7 +30,12 @@ func TestReplayBadFlags(t *testing.T) {
 		{[]string{"replay", "--synthetic", "year"}, `--synthetic "year": use day, week or month`},
 		{[]string{"replay", "--synthetic", "day", "--trace", fixturePods}, "drop --trace"},
 		{[]string{"replay", "--network", "default"}, "--network needs --synthetic or --jobs"},
-		{[]string{"replay", "--protocol", "time", "--seeds", "3"}, "apply to --protocol fgd only"},
+		{[]string{"replay", "--protocol", "time", "--seeds", "3"}, "--seeds applies to --protocol fgd and mix only"},
+		{[]string{"replay", "--synthetic", "day", "--policies", "suanli,dotprod"}, `unknown policy "dotprod" for a time-based replay`},
+		{[]string{"replay", "--synthetic", "day", "--policies", "fgd,fgd"}, `policy "fgd" is listed twice`},
+		{[]string{"replay", "--scale", "4", "--trace", fixturePods}, "--scale applies to --synthetic and --jobs"},
+		{[]string{"replay", "--synthetic", "day", "--scale", "0"}, "--scale 0"},
+		{[]string{"replay", "--synthetic", "day", "--policies", "fgd,random", "--plot", "x.svg"}, "--plot draws one replay"},
 		{[]string{"replay", "--plot", "out.png", "--trace", fixturePods}, "name the file .svg"},
 		{[]string{"replay", "--write-jobs", "x.jsonl"}, "--write-jobs needs --synthetic"},
 		{[]string{"replay", "--trace", "testdata/absent.csv"}, "absent.csv"},
@@ -203,5 +208,72 @@ func TestReplayMixFixture(t *testing.T) {
 	out, err := run(t, "replay", "--protocol", "mix", "--trace", fixturePods, "--nodes", fixtureNodes, "--seeds", "2")
 	if err != nil || !strings.Contains(out, "through the server's scheduler") || !strings.Contains(out, "learned") {
 		t.Fatalf("table: %v\n%s", err, out)
+	}
+}
+
+// TestReplayTimePolicies: protocol B on the fixture once per
+// fragmentation scorer, side by side, as a table and as JSON.
+func TestReplayTimePolicies(t *testing.T) {
+	args := []string{"replay", "--protocol", "time", "--trace", fixturePods, "--nodes", fixtureNodes, "--policies", "suanli,fgd,bestfit,random"}
+	out, err := run(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"per fragmentation policy", "P95 WAIT", "IDLE CARDS WHILE WAITING", "FRAG GPUS", "bestfit", "random"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = run(t, append(args, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Protocol string `json:"protocol"`
+		Jobs     int    `json:"jobs"`
+		Policies []struct {
+			Policy     string  `json:"policy"`
+			MeanUtil   float64 `json:"mean_util"`
+			QueueDelay struct {
+				P95 *int64 `json:"p95_s"`
+			} `json:"queue_delay"`
+			Unallocated *float64 `json:"unallocated_cards_waiting"`
+			Placed      int      `json:"placed"`
+		} `json:"policies"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if r.Protocol != "time" || len(r.Policies) != 4 || r.Policies[3].Policy != "random" {
+		t.Fatalf("report %+v", r)
+	}
+	for _, p := range r.Policies {
+		if p.Placed != r.Jobs || p.MeanUtil <= 0 || p.QueueDelay.P95 == nil || p.Unallocated == nil {
+			t.Errorf("policy %s: %+v (%d jobs)", p.Policy, p, r.Jobs)
+		}
+	}
+}
+
+// TestReplaySyntheticScaled: --scale shrinks the network and the
+// synthetic workload with it.
+func TestReplaySyntheticScaled(t *testing.T) {
+	out, err := run(t, "replay", "--synthetic", "day", "--scale", "256", "--policies", "suanli,random", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Network  string `json:"network"`
+		Cards    int    `json:"cards"`
+		Jobs     int    `json:"jobs"`
+		Policies []struct {
+			Policy string `json:"policy"`
+			Placed int    `json:"placed"`
+		} `json:"policies"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if !strings.HasSuffix(r.Network, ", 1/256") || r.Cards <= 0 || r.Cards > 1000 || r.Jobs <= 0 || r.Jobs > 1000 || len(r.Policies) != 2 {
+		t.Fatalf("report %+v", r)
 	}
 }

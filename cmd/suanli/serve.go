@@ -158,15 +158,12 @@ func fairness(f httpapi.Fairness) (httpapi.Fairness, error) {
 }
 
 func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return usageErr(errors.New("--tls-cert and --tls-key go together; give both or neither"))
+	if err := checkServeFlags(cfg); err != nil {
+		return usageErr(err)
 	}
-	if cfg.LostAfter < 0 {
-		return usageErr(fmt.Errorf("--lost-after %s: must not be negative; give e.g. 5m", cfg.LostAfter))
-	}
-	nodeCA, clientCAs, err := clientCAConfig(cfg)
+	clientCAs, nodeCA, err := loadClientCA(cfg)
 	if err != nil {
-		return err
+		return usageErr(err)
 	}
 	fair, err := fairness(cfg.Fairness)
 	if err != nil {
@@ -195,25 +192,14 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return err
 	}
 	log.Info("audit log signed", "public_key", audit.NewSigner(akey).Public(), "key_file", cfg.AuditKey, "created", created)
-	st, elector, err := openStore(ctx, cfg)
+	st, elector, err := openServeStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	keyPath, explicit := cfg.SecretKeyFile, cfg.SecretKeyFile != ""
-	if !explicit {
-		keyPath = filepath.Join(cfg.DataDir, "secret.key")
-	}
-	// A replica of etcd must not invent a key of its own: the others
-	// could not open what it seals.
-	secretKey, created, err := loadSecretKey(keyPath, !explicit && len(cfg.EtcdEndpoints) == 0)
-	switch {
-	case err != nil && (explicit || !errors.Is(err, fs.ErrNotExist)):
+	secretKey, err := serveSecretKey(cfg, log)
+	if err != nil {
 		return err
-	case err != nil:
-		log.Warn("no secret key: this replica keeps no secrets; give every replica the same --secret-key-file", "looked", keyPath)
-	case created:
-		log.Info("wrote a new secret key; back it up apart from the store", "path", keyPath)
 	}
 	listen := func(ctx context.Context) (net.Listener, error) {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
@@ -228,34 +214,6 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		EffectiveShare: cfg.EffectiveShare, ReferenceModel: cfg.ReferenceModel, Throughput: tp, Migration: migration(cfg)},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ClientCAs: clientCAs,
 		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
-}
-
-// clientCAConfig reads the client CA (--client-ca-file) and, with its key,
-// the node CA that signs agents' certificates.
-func clientCAConfig(cfg serveConfig) (nodeCA *server.NodeCA, clientCAs *x509.CertPool, err error) {
-	if cfg.ClientCAFile != "" && cfg.TLSCert == "" {
-		return nil, nil, usageErr(errors.New("--client-ca-file needs --tls-cert and --tls-key: client certificates travel over TLS"))
-	}
-	if cfg.ClientCAKeyFile != "" && cfg.ClientCAFile == "" {
-		return nil, nil, usageErr(errors.New("--client-ca-key-file needs --client-ca-file"))
-	}
-	if cfg.ClientCAFile != "" {
-		b, err := os.ReadFile(cfg.ClientCAFile)
-		if err != nil {
-			return nil, nil, usageErr(fmt.Errorf("--client-ca-file: %w", err))
-		}
-		clientCAs = x509.NewCertPool()
-		if !clientCAs.AppendCertsFromPEM(b) {
-			return nil, nil, usageErr(fmt.Errorf("--client-ca-file %s holds no PEM certificate", cfg.ClientCAFile))
-		}
-		if cfg.ClientCAKeyFile != "" {
-			if nodeCA, err = server.LoadNodeCA(cfg.ClientCAFile, cfg.ClientCAKeyFile); err != nil {
-				return nil, nil, usageErr(err)
-			}
-			nodeCA.TTL = cfg.NodeCertTTL
-		}
-	}
-	return nodeCA, clientCAs, nil
 }
 
 // migration is the scheduler's migration policy from the flags.
@@ -286,30 +244,90 @@ func serveThroughput(cfg serveConfig, nw *network.Network) (*catalog.Throughput,
 	return tp, nil
 }
 
-// openStore opens etcd (with its leader elector) or the embedded store.
-func openStore(ctx context.Context, cfg serveConfig) (store.Store, server.Elector, error) {
-	var st store.Store
-	var elector server.Elector
-	if len(cfg.EtcdEndpoints) > 0 {
-		conn := etcd.Conn{Endpoints: cfg.EtcdEndpoints, CAFile: cfg.EtcdCAFile, CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile, Insecure: cfg.EtcdInsecure}
-		if _, err := conn.ClientConfig(); err != nil {
-			return nil, nil, usageErr(err)
-		}
-		es, err := etcd.Connect(ctx, conn, etcd.Config{})
-		if err != nil {
-			return nil, nil, err
-		}
-		host, _ := os.Hostname()
-		elector = server.EtcdElector{Client: es.Client(), Candidate: fmt.Sprintf("%s:%d@%s", host, os.Getpid(), cfg.Listen)}
-		st = es
-	} else {
+// checkServeFlags reports the first TLS or lease flag given without what
+// it needs or out of range.
+func checkServeFlags(cfg serveConfig) error {
+	switch {
+	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
+		return errors.New("--tls-cert and --tls-key go together; give both or neither")
+	case cfg.LostAfter < 0:
+		return fmt.Errorf("--lost-after %s: must not be negative; give e.g. 5m", cfg.LostAfter)
+	case cfg.ClientCAFile != "" && cfg.TLSCert == "":
+		return errors.New("--client-ca-file needs --tls-cert and --tls-key: client certificates travel over TLS")
+	case cfg.ClientCAKeyFile != "" && cfg.ClientCAFile == "":
+		return errors.New("--client-ca-key-file needs --client-ca-file")
+	}
+	return nil
+}
+
+// loadClientCA reads --client-ca-file, the CA that node certificates are
+// verified against, and with --client-ca-key-file the node CA that signs
+// them (nil, nil without the flags).
+func loadClientCA(cfg serveConfig) (*x509.CertPool, *server.NodeCA, error) {
+	if cfg.ClientCAFile == "" {
+		return nil, nil, nil
+	}
+	b, err := os.ReadFile(cfg.ClientCAFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--client-ca-file: %w", err)
+	}
+	clientCAs := x509.NewCertPool()
+	if !clientCAs.AppendCertsFromPEM(b) {
+		return nil, nil, fmt.Errorf("--client-ca-file %s holds no PEM certificate", cfg.ClientCAFile)
+	}
+	if cfg.ClientCAKeyFile == "" {
+		return clientCAs, nil, nil
+	}
+	nodeCA, err := server.LoadNodeCA(cfg.ClientCAFile, cfg.ClientCAKeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	nodeCA.TTL = cfg.NodeCertTTL
+	return clientCAs, nodeCA, nil
+}
+
+// openServeStore connects to etcd (with an elector for leadership) when
+// --etcd-endpoints is given, or opens the embedded store in --data-dir.
+func openServeStore(ctx context.Context, cfg serveConfig) (store.Store, server.Elector, error) {
+	if len(cfg.EtcdEndpoints) == 0 {
 		bs, err := bolt.Open(bolt.Config{Dir: cfg.DataDir})
 		if err != nil {
 			return nil, nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
 		}
-		st = bs
+		return bs, nil, nil
 	}
-	return st, elector, nil
+	conn := etcd.Conn{Endpoints: cfg.EtcdEndpoints, CAFile: cfg.EtcdCAFile, CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile, Insecure: cfg.EtcdInsecure}
+	if _, err := conn.ClientConfig(); err != nil {
+		return nil, nil, usageErr(err)
+	}
+	es, err := etcd.Connect(ctx, conn, etcd.Config{})
+	if err != nil {
+		return nil, nil, err
+	}
+	host, _ := os.Hostname()
+	return es, server.EtcdElector{Client: es.Client(), Candidate: fmt.Sprintf("%s:%d@%s", host, os.Getpid(), cfg.Listen)}, nil
+}
+
+// serveSecretKey loads the key that seals tenants' secrets. Without
+// --secret-key-file it is <data-dir>/secret.key, created on the embedded
+// store's first start; a replica of etcd must not invent a key of its
+// own (the others could not open what it seals), so it keeps no secrets
+// (nil key) rather than create one.
+func serveSecretKey(cfg serveConfig, log *slog.Logger) ([]byte, error) {
+	keyPath, explicit := cfg.SecretKeyFile, cfg.SecretKeyFile != ""
+	if !explicit {
+		keyPath = filepath.Join(cfg.DataDir, "secret.key")
+	}
+	secretKey, created, err := loadSecretKey(keyPath, !explicit && len(cfg.EtcdEndpoints) == 0)
+	switch {
+	case err != nil && (explicit || !errors.Is(err, fs.ErrNotExist)):
+		return nil, err
+	case err != nil:
+		log.Warn("no secret key: this replica keeps no secrets; give every replica the same --secret-key-file", "looked", keyPath)
+	case created:
+		log.Info("wrote a new secret key; back it up apart from the store", "path", keyPath)
+	}
+	return secretKey, nil
 }
 
 // plane is a control plane to run: a server, its API and dashboard. serve

@@ -98,6 +98,12 @@ func isNotFound(err error) bool {
 
 func newTenantCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tenant", Short: "Register tenants, list them and set their quotas (operator or admin token)"}
+	cmd.AddCommand(newTenantCreateCmd(), newTenantSetQuotaCmd(), newTenantListCmd())
+	return cmd
+}
+
+// newTenantCreateCmd is `suanli tenant create`.
+func newTenantCreateCmd() *cobra.Command {
 	var cf tenantFlags
 	var create *cobra.Command
 	create = clientCmd("create ID", "Register a tenant (its class decides which sovereignty rules apply)", cobra.ExactArgs(1),
@@ -125,8 +131,11 @@ func newTenantCmd() *cobra.Command {
 			return nil
 		}, func(cmd *cobra.Command) { cf.add(cmd, true) })
 	create.Example = "  suanli tenant create acme --class private --quota 2PF --vendor-cap nvidia=64"
-	cmd.AddCommand(create)
+	return create
+}
 
+// newTenantSetQuotaCmd is `suanli tenant set-quota`.
+func newTenantSetQuotaCmd() *cobra.Command {
 	var sf tenantFlags
 	var set *cobra.Command
 	set = clientCmd("set-quota ID", "Change a tenant's quota, weight or vendor caps (flags not given stay as they are)", cobra.ExactArgs(1),
@@ -156,9 +165,12 @@ func newTenantCmd() *cobra.Command {
 			return nil
 		}, func(cmd *cobra.Command) { sf.add(cmd, false) })
 	set.Example = "  suanli tenant set-quota acme --quota 5PF\n  suanli tenant set-quota acme --quota none --vendor-cap nvidia=none"
-	cmd.AddCommand(set)
+	return set
+}
 
-	cmd.AddCommand(clientCmd("list", "List tenants with their class, quota and weight", cobra.NoArgs,
+// newTenantListCmd is `suanli tenant list`.
+func newTenantListCmd() *cobra.Command {
+	return clientCmd("list", "List tenants with their class, quota and weight", cobra.NoArgs,
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, _ []string) error {
 			ts, err := c.Tenants(ctx)
 			if err != nil {
@@ -180,8 +192,7 @@ func newTenantCmd() *cobra.Command {
 				}
 				return tw.Flush()
 			})
-		}, nil))
-	return cmd
+		}, nil)
 }
 
 // quotaText is a quota in PFLOPS, or "none".

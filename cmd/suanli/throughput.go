@@ -50,64 +50,11 @@ embedded data, internal/catalog/data/throughput.yaml).`,
 					return usageErr(fmt.Errorf("--throughput: %w", err))
 				}
 			}
-			classes := tp.Classes()
-			if class != "" {
-				c, ok := tp.Class(class)
-				if !ok {
-					return usageErr(fmt.Errorf("--class %q: no such workload class (run `suanli throughput` for the list)", class))
-				}
-				classes = []catalog.WorkloadClass{c}
-			}
-			models := cat.Models()
-			if len(args) == 1 {
-				m, ok := cat.Lookup(args[0])
-				if !ok {
-					return usageErr(fmt.Errorf("no model %q in the catalog (run `suanli catalog` for the list)", args[0]))
-				}
-				models = []*catalog.Model{m}
-			}
-			// Measured entries for models the catalog lacks still show.
-			seen := map[string]bool{}
-			for _, m := range models {
-				seen[m.ID] = true
-			}
-			if len(args) == 0 {
-				for _, e := range tp.Entries() {
-					if !seen[e.Model] {
-						seen[e.Model] = true
-						models = append(models, &catalog.Model{ID: e.Model})
-					}
-				}
-			}
-			var figs []catalog.RateFigure
-			for _, c := range classes {
-				for _, m := range models {
-					if f, ok := tp.Rate(c.ID, m); ok {
-						figs = append(figs, f)
-					}
-				}
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"classes": classes, "rates": figs})
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLASS\tMODEL\tRATE\tUNIT\tCONF\tBASIS")
-			for _, f := range figs {
-				basis := f.Note
-				for _, s := range f.Sources {
-					basis += " [" + s + ": " + tp.Source(s) + "]"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Class, f.Model, strconv.FormatFloat(f.V, 'g', 4, 64), f.Unit, f.Conf, basis)
-			}
-			if err := tw.Flush(); err != nil {
+			figs, classes, err := throughputFigures(cat, tp, class, args)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(out, "\nPer card. derived = peak FP16 FLOPS × stack efficiency × class efficiency ÷ FLOPs per unit; the stack\n"+
-				"efficiencies are assumptions (unverified) until measured rates replace them.")
-			return nil
+			return printThroughput(cmd.OutOrStdout(), tp, classes, figs, asJSON)
 		},
 	}
 	net.add(cmd)
@@ -165,4 +112,73 @@ func writeLearned(out io.Writer, es []v1.ThroughputEntry) error {
 			g(e.Default), or(e.DefaultConf, "-"), g(e.Learned), e.Reports, e.Jobs, e.PriorWeight)
 	}
 	return tw.Flush()
+}
+
+// throughputFigures is the rate of every model (the catalog's, or the
+// one named in args, plus those only the throughput data measures) in
+// every workload class (or the one named), and the classes.
+func throughputFigures(cat *catalog.Catalog, tp *catalog.Throughput, class string, args []string) ([]catalog.RateFigure, []catalog.WorkloadClass, error) {
+	classes := tp.Classes()
+	if class != "" {
+		c, ok := tp.Class(class)
+		if !ok {
+			return nil, nil, usageErr(fmt.Errorf("--class %q: no such workload class (run `suanli throughput` for the list)", class))
+		}
+		classes = []catalog.WorkloadClass{c}
+	}
+	models := cat.Models()
+	if len(args) == 1 {
+		m, ok := cat.Lookup(args[0])
+		if !ok {
+			return nil, nil, usageErr(fmt.Errorf("no model %q in the catalog (run `suanli catalog` for the list)", args[0]))
+		}
+		models = []*catalog.Model{m}
+	}
+	// Measured entries for models the catalog lacks still show.
+	seen := map[string]bool{}
+	for _, m := range models {
+		seen[m.ID] = true
+	}
+	if len(args) == 0 {
+		for _, e := range tp.Entries() {
+			if !seen[e.Model] {
+				seen[e.Model] = true
+				models = append(models, &catalog.Model{ID: e.Model})
+			}
+		}
+	}
+	var figs []catalog.RateFigure
+	for _, c := range classes {
+		for _, m := range models {
+			if f, ok := tp.Rate(c.ID, m); ok {
+				figs = append(figs, f)
+			}
+		}
+	}
+	return figs, classes, nil
+}
+
+// printThroughput prints the figures as a table with their basis, or as
+// JSON.
+func printThroughput(out io.Writer, tp *catalog.Throughput, classes []catalog.WorkloadClass, figs []catalog.RateFigure, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"classes": classes, "rates": figs})
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLASS\tMODEL\tRATE\tUNIT\tCONF\tBASIS")
+	for _, f := range figs {
+		basis := f.Note
+		for _, s := range f.Sources {
+			basis += " [" + s + ": " + tp.Source(s) + "]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Class, f.Model, strconv.FormatFloat(f.V, 'g', 4, 64), f.Unit, f.Conf, basis)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nPer card. derived = peak FP16 FLOPS × stack efficiency × class efficiency ÷ FLOPs per unit; the stack\n"+
+		"efficiencies are assumptions (unverified) until measured rates replace them.")
+	return nil
 }

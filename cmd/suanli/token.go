@@ -62,6 +62,12 @@ func (f *tokenFlags) emit(out io.Writer, t *v1.Token, verb string) error {
 
 func newTokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Create, list, rotate and revoke bearer tokens (admin)"}
+	cmd.AddCommand(newTokenCreateCmd(), newTokenListCmd(), newTokenRotateCmd(), newTokenRevokeCmd())
+	return cmd
+}
+
+// newTokenCreateCmd is `suanli token create`.
+func newTokenCreateCmd() *cobra.Command {
 	var (
 		req       v1.TokenRequest
 		agent     bool
@@ -69,7 +75,7 @@ func newTokenCmd() *cobra.Command {
 		sites     []string
 		cf        tokenFlags
 	)
-	cmd.AddCommand(clientCmd("create", "Create a token: --role admin|operator|tenant --tenant T, --agent --node N (or --sites for a bridge), or --bootstrap for agents to join with", cobra.NoArgs,
+	return clientCmd("create", "Create a token: --role admin|operator|tenant --tenant T, --agent --node N (or --sites for a bridge), or --bootstrap for agents to join with", cobra.NoArgs,
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, _ []string) error {
 			switch {
 			case agent && bootstrap:
@@ -105,8 +111,12 @@ func newTokenCmd() *cobra.Command {
 			f.StringSliceVar(&sites, "sites", nil, "sites whose nodes an agent token acts for, or where a bootstrap token may join nodes")
 			f.BoolVar(&bootstrap, "bootstrap", false, "a bootstrap token: agents exchange it once per node for their node's own credential (agent --bootstrap-token-file)")
 			cf.add(cmd)
-		}))
-	cmd.AddCommand(clientCmd("list", "List tokens: role, scope, expiry, rotation, last use (never secrets)", cobra.NoArgs,
+		})
+}
+
+// newTokenListCmd is `suanli token list`.
+func newTokenListCmd() *cobra.Command {
+	return clientCmd("list", "List tokens: role, scope, expiry, rotation, last use (never secrets)", cobra.NoArgs,
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, _ []string) error {
 			ts, err := c.Tokens(ctx)
 			if err != nil {
@@ -117,12 +127,16 @@ func newTokenCmd() *cobra.Command {
 			}
 			printTokens(out, ts, time.Now())
 			return nil
-		}, nil))
+		}, nil)
+}
+
+// newTokenRotateCmd is `suanli token rotate`.
+func newTokenRotateCmd() *cobra.Command {
 	var (
 		overlap time.Duration
 		rf      tokenFlags
 	)
-	cmd.AddCommand(clientCmd("rotate ID", "Issue a new secret for a token; the old one keeps working for --overlap", cobra.ExactArgs(1),
+	return clientCmd("rotate ID", "Issue a new secret for a token; the old one keeps working for --overlap", cobra.ExactArgs(1),
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, args []string) error {
 			ttl, err := rf.seconds()
 			if err != nil {
@@ -151,16 +165,19 @@ func newTokenCmd() *cobra.Command {
 		}, func(cmd *cobra.Command) {
 			cmd.Flags().DurationVar(&overlap, "overlap", time.Hour, "how long the previous secret keeps working (0: it stops now)")
 			rf.add(cmd)
-		}))
-	cmd.AddCommand(clientCmd("revoke ID", "Revoke a token (every secret of it, and the node certificate signed with it), or a node certificate by its id cert-<serial in hex>", cobra.ExactArgs(1),
+		})
+}
+
+// newTokenRevokeCmd is `suanli token revoke`.
+func newTokenRevokeCmd() *cobra.Command {
+	return clientCmd("revoke ID", "Revoke a token (every secret of it, and the node certificate signed with it), or a node certificate by its id cert-<serial in hex>", cobra.ExactArgs(1),
 		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, args []string) error {
 			if err := c.RevokeToken(ctx, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "%s revoked\n", args[0])
 			return nil
-		}, nil))
-	return cmd
+		}, nil)
 }
 
 func printTokens(out io.Writer, ts []v1.Token, now time.Time) {

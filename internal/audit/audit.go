@@ -163,15 +163,7 @@ func readHead(ctx context.Context, s store.Lister) (Head, error) {
 // appended meanwhile are left for the next run. It returns the number of
 // entries checked and the problems found (at most maxProblems listed).
 func Verify(ctx context.Context, s store.Lister, keys map[string]ed25519.PublicKey) (int, []string, error) {
-	var probs []string
-	more := 0
-	problem := func(format string, a ...any) {
-		if len(probs) < maxProblems {
-			probs = append(probs, fmt.Sprintf(format, a...))
-		} else {
-			more++
-		}
-	}
+	v := &verifier{ctx: ctx, s: s, keys: keys}
 	head, err := readHead(ctx, s)
 	if err != nil && strings.Contains(err.Error(), "does not decode") {
 		return 0, []string{err.Error()}, nil
@@ -179,17 +171,67 @@ func Verify(ctx context.Context, s store.Lister, keys map[string]ed25519.PublicK
 	if err != nil {
 		return 0, nil, err
 	}
-	cps := map[int64]Checkpoint{}
-	var beyond []int64 // checkpoints past the head
+	cps, beyond, err := v.checkpoints(head)
+	if err != nil {
+		return 0, nil, err
+	}
+	n, last, err := v.entries(head, cps)
+	if err != nil {
+		return 0, nil, err
+	}
+	gone := make([]int64, 0, len(cps))
+	for seq := range cps {
+		gone = append(gone, seq)
+	}
+	slices.Sort(gone)
+	for _, seq := range gone {
+		v.problem("checkpoint of entry %d: the entry is gone (the log ends at entry %d); entries were dropped", seq, last.Seq)
+	}
+	if head.Seq != last.Seq || head.Hash != last.Hash {
+		v.problem("head names entry %d (%.12s…) but the log ends at entry %d (%.12s…); the newest entries were deleted or edited", head.Seq, head.Hash, last.Seq, last.Hash)
+	}
+	v.pastHead(head, beyond)
+	if keys != nil && head.Seq > 0 {
+		if err := check(keys, head.Signature, head.Seq, head.Hash); err != nil {
+			v.problem("head (entry %d) %v", head.Seq, err)
+		}
+	}
+	if v.more > 0 {
+		v.probs = append(v.probs, fmt.Sprintf("… and %d more problems", v.more))
+	}
+	return n, v.probs, nil
+}
+
+// verifier is one run of Verify: where it reads and the problems found.
+type verifier struct {
+	ctx   context.Context
+	s     store.Lister
+	keys  map[string]ed25519.PublicKey
+	probs []string // at most maxProblems
+	more  int      // problems found beyond those
+}
+
+func (v *verifier) problem(format string, a ...any) {
+	if len(v.probs) < maxProblems {
+		v.probs = append(v.probs, fmt.Sprintf(format, a...))
+	} else {
+		v.more++
+	}
+}
+
+// checkpoints reads every checkpoint: those of entries up to the head by
+// entry, and the entries of those past it.
+func (v *verifier) checkpoints(head Head) (cps map[int64]Checkpoint, beyond []int64, err error) {
+	cps = map[int64]Checkpoint{}
 	for after := ""; ; {
-		kvs, _, err := s.ListPage(ctx, CheckpointPrefix, after, verifyPage)
+		kvs, _, err := v.s.ListPage(v.ctx, CheckpointPrefix, after, verifyPage)
 		if err != nil {
-			return 0, nil, fmt.Errorf("list audit checkpoints: %w", err)
+			return nil, nil, fmt.Errorf("list audit checkpoints: %w", err)
 		}
 		for _, kv := range kvs {
 			var cp Checkpoint
 			if err := json.Unmarshal(kv.Value, &cp); err != nil || kv.Key != CheckpointKey(cp.Seq) {
-				problem("%s: not a checkpoint of its entry", kv.Key)
+				v.problem("%s: not a checkpoint of its entry", kv.Key)
 				continue
 			}
 			if cp.Seq <= head.Seq {
@@ -199,22 +241,27 @@ func Verify(ctx context.Context, s store.Lister, keys map[string]ed25519.PublicK
 			}
 		}
 		if len(kvs) < verifyPage {
-			break
+			return cps, beyond, nil
 		}
 		after = kvs[len(kvs)-1].Key
 	}
-	n := 0
-	prev := Head{Hash: Genesis}
+}
+
+// entries reads the log a page at a time up to the head and checks each
+// entry; it removes from cps the checkpoints whose entries it found, and
+// returns how many entries it checked and the last.
+func (v *verifier) entries(head Head, cps map[int64]Checkpoint) (n int, prev Head, err error) {
+	prev = Head{Hash: Genesis}
 	var lastCP int64 // the newest checkpoint seen
 	for after := ""; prev.Seq < head.Seq; {
-		kvs, _, err := s.ListPage(ctx, LogPrefix, after, verifyPage)
+		kvs, _, err := v.s.ListPage(v.ctx, LogPrefix, after, verifyPage)
 		if err != nil {
-			return 0, nil, fmt.Errorf("list audit log: %w", err)
+			return 0, prev, fmt.Errorf("list audit log: %w", err)
 		}
 		for _, kv := range kvs {
 			var e Entry
 			if err := json.Unmarshal(kv.Value, &e); err != nil {
-				problem("%s: does not decode: %v", kv.Key, err)
+				v.problem("%s: does not decode: %v", kv.Key, err)
 				continue
 			}
 			if e.Seq > head.Seq {
@@ -222,33 +269,13 @@ func Verify(ctx context.Context, s store.Lister, keys map[string]ed25519.PublicK
 			}
 			n++
 			if seq, err := strconv.ParseInt(strings.TrimPrefix(kv.Key, LogPrefix), 10, 64); err != nil || seq != e.Seq {
-				problem("%s: holds entry %d", kv.Key, e.Seq)
+				v.problem("%s: holds entry %d", kv.Key, e.Seq)
 			}
-			switch {
-			case e.Seq != prev.Seq+1:
-				problem("entry %d: follows entry %d; entries %d to %d are missing", e.Seq, prev.Seq, prev.Seq+1, e.Seq-1)
-			case e.Prev != prev.Hash:
-				problem("entry %d: prev hash %.12s… does not match entry %d's %.12s…; an entry was edited or replaced", e.Seq, e.Prev, prev.Seq, prev.Hash)
-			}
-			if sum := e.Sum(); sum != e.Hash {
-				problem("entry %d: content does not match its hash; it was edited", e.Seq)
-			}
-			switch {
-			case e.Action == ActionHeadRejected:
-				problem("entry %d: a writer found a head it had not signed: %s", e.Seq, e.Detail)
-			case e.Action == ActionSignStart && lastCP > 0:
-				problem("entry %d: says the log was unsigned before it, but entry %d has a signed checkpoint: the head's signature was stripped", e.Seq, lastCP)
-			}
+			v.entry(&e, prev, lastCP)
 			if cp, ok := cps[e.Seq]; ok {
 				lastCP = e.Seq
 				delete(cps, e.Seq)
-				if cp.Hash != e.Hash {
-					problem("entry %d: its hash %.12s… is not the one its signed checkpoint names (%.12s…); it or an earlier entry was rewritten", e.Seq, e.Hash, cp.Hash)
-				} else if keys != nil {
-					if err := check(keys, &cp.Signature, cp.Seq, cp.Hash); err != nil {
-						problem("checkpoint of entry %d %v", cp.Seq, err)
-					}
-				}
+				v.checkpoint(&e, cp)
 			}
 			prev = Head{Seq: e.Seq, Hash: e.Hash}
 		}
@@ -257,37 +284,56 @@ func Verify(ctx context.Context, s store.Lister, keys map[string]ed25519.PublicK
 		}
 		after = kvs[len(kvs)-1].Key
 	}
-	gone := make([]int64, 0, len(cps))
-	for seq := range cps {
-		gone = append(gone, seq)
+	return n, prev, nil
+}
+
+// entry checks that e follows prev, is unedited, and records no broken
+// signing (lastCP: the newest entry with a checkpoint before it).
+func (v *verifier) entry(e *Entry, prev Head, lastCP int64) {
+	switch {
+	case e.Seq != prev.Seq+1:
+		v.problem("entry %d: follows entry %d; entries %d to %d are missing", e.Seq, prev.Seq, prev.Seq+1, e.Seq-1)
+	case e.Prev != prev.Hash:
+		v.problem("entry %d: prev hash %.12s… does not match entry %d's %.12s…; an entry was edited or replaced", e.Seq, e.Prev, prev.Seq, prev.Hash)
 	}
-	slices.Sort(gone)
-	for _, seq := range gone {
-		problem("checkpoint of entry %d: the entry is gone (the log ends at entry %d); entries were dropped", seq, prev.Seq)
+	if sum := e.Sum(); sum != e.Hash {
+		v.problem("entry %d: content does not match its hash; it was edited", e.Seq)
 	}
-	if head.Seq != prev.Seq || head.Hash != prev.Hash {
-		problem("head names entry %d (%.12s…) but the log ends at entry %d (%.12s…); the newest entries were deleted or edited", head.Seq, head.Hash, prev.Seq, prev.Hash)
+	switch {
+	case e.Action == ActionHeadRejected:
+		v.problem("entry %d: a writer found a head it had not signed: %s", e.Seq, e.Detail)
+	case e.Action == ActionSignStart && lastCP > 0:
+		v.problem("entry %d: says the log was unsigned before it, but entry %d has a signed checkpoint: the head's signature was stripped", e.Seq, lastCP)
 	}
-	// Entries or checkpoints past the head: appended since it was read
-	// (the head moved on), or left behind a head moved back.
-	past, _, err := s.ListPage(ctx, LogPrefix, Key(head.Seq), 1)
-	if err == nil && (len(past) == 1 || len(beyond) > 0) {
-		if now, err := readHead(ctx, s); err == nil && now.Seq == head.Seq && now.Hash == head.Hash {
-			if len(past) == 1 {
-				problem("the log holds entries after the head (entry %d): the head was moved back", head.Seq)
-			}
-			for _, seq := range beyond {
-				problem("checkpoint of entry %d: the entry is gone (the log ends at entry %d); entries were dropped", seq, head.Seq)
-			}
+}
+
+// checkpoint checks that cp names e's hash and, with keys, is signed by
+// one of them.
+func (v *verifier) checkpoint(e *Entry, cp Checkpoint) {
+	if cp.Hash != e.Hash {
+		v.problem("entry %d: its hash %.12s… is not the one its signed checkpoint names (%.12s…); it or an earlier entry was rewritten", e.Seq, e.Hash, cp.Hash)
+	} else if v.keys != nil {
+		if err := check(v.keys, &cp.Signature, cp.Seq, cp.Hash); err != nil {
+			v.problem("checkpoint of entry %d %v", cp.Seq, err)
 		}
 	}
-	if keys != nil && head.Seq > 0 {
-		if err := check(keys, head.Signature, head.Seq, head.Hash); err != nil {
-			problem("head (entry %d) %v", head.Seq, err)
+}
+
+// pastHead reports entries or checkpoints past the head (beyond: the
+// entries of those checkpoints) when the head has not moved since it was
+// read: they were appended since it was read (the head moved on), or left
+// behind a head moved back.
+func (v *verifier) pastHead(head Head, beyond []int64) {
+	past, _, err := v.s.ListPage(v.ctx, LogPrefix, Key(head.Seq), 1)
+	if err != nil || (len(past) == 0 && len(beyond) == 0) {
+		return
+	}
+	if now, err := readHead(v.ctx, v.s); err == nil && now.Seq == head.Seq && now.Hash == head.Hash {
+		if len(past) == 1 {
+			v.problem("the log holds entries after the head (entry %d): the head was moved back", head.Seq)
+		}
+		for _, seq := range beyond {
+			v.problem("checkpoint of entry %d: the entry is gone (the log ends at entry %d); entries were dropped", seq, head.Seq)
 		}
 	}
-	if more > 0 {
-		probs = append(probs, fmt.Sprintf("… and %d more problems", more))
-	}
-	return n, probs, nil
 }

@@ -11,35 +11,9 @@ import (
 
 // merge applies the fields r gives onto m.
 func merge(m *Model, r *rawModel) error {
+	mergeStrings(m, r)
 	var errs []error
-	setS := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	setS(&m.Vendor, r.Vendor)
-	setS(&m.Family, r.Family)
-	setS(&m.Name, r.Model)
-	setS(&m.Country, strings.ToUpper(r.Country))
-	setS(&m.Role, r.Role)
-	setS(&m.MemoryType, r.MemoryType)
-	setS(&m.Stack, r.Stack)
-	setS(&m.PyTorch, r.PyTorch)
-	setS(&m.DeviceCLI, r.DeviceCLI)
-	setF := func(field string, dst *Figure, raw *rawFigure) {
-		if raw == nil {
-			if dst.Conf == "" {
-				dst.Conf = Unknown
-			}
-			return
-		}
-		f, err := raw.figure()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", field, err))
-			return
-		}
-		*dst = f
-	}
+	setF := func(field string, dst *Figure, raw *rawFigure) { setFigure(&errs, field, dst, raw) }
 	setF("fp16_tflops", &m.FP16, r.FP16)
 	setF("bf16_tflops", &m.BF16, r.BF16)
 	setF("int8_tops", &m.INT8, r.INT8)
@@ -48,15 +22,62 @@ func merge(m *Model, r *rawModel) error {
 	setF("tdp_w", &m.TDPW, r.TDP)
 	setF("list_price_cny", &m.ListPriceCNY, r.ListPrice)
 	if r.Interconnect != nil {
-		setS(&m.Interconnect, r.Interconnect.Name)
-		setS(&m.Topology, r.Interconnect.Topology)
+		setString(&m.Interconnect, r.Interconnect.Name)
+		setString(&m.Topology, r.Interconnect.Topology)
 		setF("interconnect.bandwidth_gbps", &m.LinkGBps, r.Interconnect.Bandwidth)
 	} else if m.LinkGBps.Conf == "" {
 		m.LinkGBps.Conf = Unknown
 	}
+	errs = append(errs, mergeServer(m, r)...)
+	errs = append(errs, mergeLabels(m, r)...)
+	return errors.Join(errs...)
+}
+
+// setString sets *dst to v unless v is empty.
+func setString(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+// mergeStrings applies the model's names and text fields.
+func mergeStrings(m *Model, r *rawModel) {
+	setString(&m.Vendor, r.Vendor)
+	setString(&m.Family, r.Family)
+	setString(&m.Name, r.Model)
+	setString(&m.Country, strings.ToUpper(r.Country))
+	setString(&m.Role, r.Role)
+	setString(&m.MemoryType, r.MemoryType)
+	setString(&m.Stack, r.Stack)
+	setString(&m.PyTorch, r.PyTorch)
+	setString(&m.DeviceCLI, r.DeviceCLI)
+}
+
+// setFigure sets *dst to the figure raw gives, or marks it unknown when
+// neither raw nor an earlier layer gave one; a figure that does not parse
+// is added to errs under field.
+func setFigure(errs *[]error, field string, dst *Figure, raw *rawFigure) {
+	if raw == nil {
+		if dst.Conf == "" {
+			dst.Conf = Unknown
+		}
+		return
+	}
+	f, err := raw.figure()
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %w", field, err))
+		return
+	}
+	*dst = f
+}
+
+// mergeServer applies the cards in a server (default 8) and in a
+// scale-up domain (default: a server's).
+func mergeServer(m *Model, r *rawModel) []error {
+	var errs []error
 	if r.CardsPerServer != nil {
 		var f Figure
-		setF("cards_per_server", &f, r.CardsPerServer)
+		setFigure(&errs, "cards_per_server", &f, r.CardsPerServer)
 		if f.Known {
 			if f.Milli%1000 != 0 || f.Milli <= 0 {
 				errs = append(errs, fmt.Errorf("cards_per_server: %s is not a positive whole number", milliString(f.Milli)))
@@ -78,6 +99,13 @@ func merge(m *Model, r *rawModel) error {
 	if m.DomainCards == 0 {
 		m.DomainCards = m.CardsPerServer
 	}
+	return errs
+}
+
+// mergeLabels applies the Kubernetes resource names, the node labels and
+// the sources.
+func mergeLabels(m *Model, r *rawModel) []error {
+	var errs []error
 	if len(r.K8s) > 0 {
 		res, err := resourceNames(r.K8s)
 		if err != nil {
@@ -105,7 +133,7 @@ func merge(m *Model, r *rawModel) error {
 			m.Sources[s.ID] = s.Ref
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 var resourceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]+/[A-Za-z0-9][A-Za-z0-9._<>-]*$`)

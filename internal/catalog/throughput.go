@@ -97,6 +97,24 @@ func (t *Throughput) Overlay(data []byte, name string) (*Throughput, error) {
 	if err := yaml.UnmarshalStrict(data, &f); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	o := &overlay{name: name, next: t.clone()}
+	if f.SchemaVersion != 0 && f.SchemaVersion != 1 {
+		o.bad("schema_version", "%d: this build reads version 1", f.SchemaVersion)
+	}
+	for _, s := range f.Sources {
+		o.next.sources[s.ID] = s.Ref
+	}
+	o.classes(f.Classes)
+	o.stacks(f.StackEfficiency)
+	o.entries(f.Entries)
+	if len(o.errs) > 0 {
+		return nil, errors.Join(o.errs...)
+	}
+	return o.next, nil
+}
+
+// clone is a copy of t that an overlay may change.
+func (t *Throughput) clone() *Throughput {
 	next := &Throughput{classes: slices.Clone(t.classes), stacks: slices.Clone(t.stacks),
 		entries: make(map[[2]string]RateFigure, len(t.entries)), sources: make(map[string]string, len(t.sources))}
 	for k, v := range t.entries {
@@ -105,83 +123,95 @@ func (t *Throughput) Overlay(data []byte, name string) (*Throughput, error) {
 	for k, v := range t.sources {
 		next.sources[k] = v
 	}
-	var errs []error
-	bad := func(path, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s: %s", name, path, fmt.Sprintf(format, a...)))
-	}
-	if f.SchemaVersion != 0 && f.SchemaVersion != 1 {
-		bad("schema_version", "%d: this build reads version 1", f.SchemaVersion)
-	}
-	for _, s := range f.Sources {
-		next.sources[s.ID] = s.Ref
-	}
-	for i, c := range f.Classes {
+	return next
+}
+
+// overlay is one file being applied onto a copy of a matrix: the result
+// and the problems found, each with its path in the file.
+type overlay struct {
+	name string
+	next *Throughput
+	errs []error
+}
+
+func (o *overlay) bad(path, format string, a ...any) {
+	o.errs = append(o.errs, fmt.Errorf("%s: %s: %s", o.name, path, fmt.Sprintf(format, a...)))
+}
+
+// classes adds or replaces workload classes.
+func (o *overlay) classes(classes []WorkloadClass) {
+	for i, c := range classes {
 		p := fmt.Sprintf("classes[%d]", i)
 		switch {
 		case strings.TrimSpace(c.ID) == "":
-			bad(p+".id", "missing")
+			o.bad(p+".id", "missing")
 			continue
 		case c.Unit == "":
-			bad(p+".unit", "missing: say what the figures count (tokens/s, samples/s, steps/s)")
+			o.bad(p+".unit", "missing: say what the figures count (tokens/s, samples/s, steps/s)")
 		case !(c.FLOPsPerUnit > 0) || math.IsInf(c.FLOPsPerUnit, 0):
-			bad(p+".flops_per_unit", "%v must be positive (FLOPs one unit of work takes)", c.FLOPsPerUnit)
+			o.bad(p+".flops_per_unit", "%v must be positive (FLOPs one unit of work takes)", c.FLOPsPerUnit)
 		case c.ClassEfficiency < 0 || c.ClassEfficiency > 1 || math.IsNaN(c.ClassEfficiency):
-			bad(p+".class_efficiency", "%v must be between 0 and 1 (0: 1)", c.ClassEfficiency)
+			o.bad(p+".class_efficiency", "%v must be between 0 and 1 (0: 1)", c.ClassEfficiency)
 		}
-		if k := slices.IndexFunc(next.classes, func(x WorkloadClass) bool { return x.ID == c.ID }); k >= 0 {
-			next.classes[k] = c
+		if k := slices.IndexFunc(o.next.classes, func(x WorkloadClass) bool { return x.ID == c.ID }); k >= 0 {
+			o.next.classes[k] = c
 		} else {
-			next.classes = append(next.classes, c)
+			o.next.classes = append(o.next.classes, c)
 		}
 	}
-	for i, s := range f.StackEfficiency {
+}
+
+// stacks adds or replaces stack efficiencies.
+func (o *overlay) stacks(stacks []StackEfficiency) {
+	for i, s := range stacks {
 		p := fmt.Sprintf("stack_efficiency[%d]", i)
 		if s.Stack == "" {
-			bad(p+".stack", "missing (a software_stack prefix, or * for any other)")
+			o.bad(p+".stack", "missing (a software_stack prefix, or * for any other)")
 			continue
 		}
 		if !(s.V > 0 && s.V <= 1) {
-			bad(p+".v", "%v must be in (0, 1]", s.V)
+			o.bad(p+".v", "%v must be in (0, 1]", s.V)
 		}
 		if s.Conf == "" {
 			s.Conf = Unverified
 		}
 		if !s.Conf.valid() {
-			bad(p+".conf", "%q is not a confidence level", s.Conf)
+			o.bad(p+".conf", "%q is not a confidence level", s.Conf)
 		}
-		if k := slices.IndexFunc(next.stacks, func(x StackEfficiency) bool { return x.Stack == s.Stack }); k >= 0 {
-			next.stacks[k] = s
+		if k := slices.IndexFunc(o.next.stacks, func(x StackEfficiency) bool { return x.Stack == s.Stack }); k >= 0 {
+			o.next.stacks[k] = s
 		} else {
-			next.stacks = append(next.stacks, s)
+			o.next.stacks = append(o.next.stacks, s)
 		}
 	}
-	for i, e := range f.Entries {
+}
+
+// entries adds or replaces measured rates; their classes and sources must
+// be known (the file's own included).
+func (o *overlay) entries(entries []RateFigure) {
+	for i, e := range entries {
 		p := fmt.Sprintf("entries[%d]", i)
-		if !slices.ContainsFunc(next.classes, func(x WorkloadClass) bool { return x.ID == e.Class }) {
-			bad(p+".class", "%q is not a workload class", e.Class)
+		if !slices.ContainsFunc(o.next.classes, func(x WorkloadClass) bool { return x.ID == e.Class }) {
+			o.bad(p+".class", "%q is not a workload class", e.Class)
 			continue
 		}
 		if e.Model == "" {
-			bad(p+".model", "missing (a catalog id)")
+			o.bad(p+".model", "missing (a catalog id)")
 			continue
 		}
 		if !(e.V > 0) || math.IsInf(e.V, 0) {
-			bad(p+".v", "%v must be a positive throughput", e.V)
+			o.bad(p+".v", "%v must be a positive throughput", e.V)
 		}
 		if e.Conf == "" || !e.Conf.valid() || e.Conf == Unknown {
-			bad(p+".conf", "%q: give vendor-spec, observed, derived, press, override or unverified", e.Conf)
+			o.bad(p+".conf", "%q: give vendor-spec, observed, derived, press, override or unverified", e.Conf)
 		}
 		for _, s := range e.Sources {
-			if _, ok := next.sources[s]; !ok {
-				bad(p+".src", "source %q is not in sources", s)
+			if _, ok := o.next.sources[s]; !ok {
+				o.bad(p+".src", "source %q is not in sources", s)
 			}
 		}
-		next.entries[[2]string{e.Class, e.Model}] = e
+		o.next.entries[[2]string{e.Class, e.Model}] = e
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return next, nil
 }
 
 // Classes lists the workload classes.

@@ -96,10 +96,3 @@ func TestProxyPartition(t *testing.T) {
 		t.Fatalf("after healing: %v", err)
 	}
 }
-
-func TestParseStat(t *testing.T) {
-	state, pgid, ok := parseStat("123 (sh -c x)) S 1 456 7 0 -1")
-	if !ok || state != "S" || pgid != 456 {
-		t.Fatalf("parseStat = %q %d %v", state, pgid, ok)
-	}
-}

@@ -3,15 +3,17 @@
 package chaos
 
 import (
-	"bytes"
 	"fmt"
-	"os"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/suanli/suanli/internal/agent/agenttest"
 )
 
 // Environment variables the suite sets on every agent it starts; the
@@ -37,51 +39,30 @@ func (w worker) String() string {
 
 // scanWorkers reads /proc: every live (not zombie) process whose
 // environment carries run's marker and a job id, grouped by process group,
-// with the cards its visible-devices variable names.
+// with the cards its visible-devices variables name.
 func scanWorkers(run string) []worker {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	byGroup := map[int]worker{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, p := range agenttest.ProcsWithEnv(envRun, run) { // the first process found stands for its group
+		job, ok := p.Env["SUANLI_JOB_ID"]
+		if !ok {
 			continue
 		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil || !bytes.Contains(env, []byte(envRun+"="+run)) || !bytes.Contains(env, []byte("SUANLI_JOB_ID=")) {
+		if _, seen := byGroup[p.PGID]; seen {
 			continue
 		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		state, pgid, ok := parseStat(string(stat))
-		if !ok || state == "Z" || state == "X" {
-			continue
-		}
-		w := worker{pgid: pgid}
-		for _, kv := range strings.Split(string(env), "\x00") {
-			k, v, _ := strings.Cut(kv, "=")
-			switch {
-			case k == envNode:
-				w.node = v
-			case k == "SUANLI_JOB_ID":
-				w.job = v
-			case k == "SUANLI_WORKER":
-				w.worker = v
-			case strings.HasSuffix(k, "_VISIBLE_DEVICES"):
-				for _, f := range strings.Split(v, ",") {
-					if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
-						w.cards = append(w.cards, n)
-					}
+		w := worker{pgid: p.PGID, node: p.Env[envNode], job: job, worker: p.Env["SUANLI_WORKER"]}
+		keys := slices.Sorted(maps.Keys(p.Env))
+		for _, k := range keys {
+			if !strings.HasSuffix(k, "_VISIBLE_DEVICES") {
+				continue
+			}
+			for _, f := range strings.Split(p.Env[k], ",") {
+				if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+					w.cards = append(w.cards, n)
 				}
 			}
 		}
-		if _, seen := byGroup[pgid]; !seen {
-			byGroup[pgid] = w
-		}
+		byGroup[p.PGID] = w
 	}
 	out := make([]worker, 0, len(byGroup))
 	for _, w := range byGroup {
@@ -89,21 +70,6 @@ func scanWorkers(run string) []worker {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].pgid < out[j].pgid })
 	return out
-}
-
-// parseStat returns the state and process group of /proc/<pid>/stat; the
-// command name in parentheses may hold spaces.
-func parseStat(s string) (state string, pgid int, ok bool) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 3 {
-		return "", 0, false
-	}
-	pgid, err := strconv.Atoi(f[2])
-	return f[0], pgid, err == nil
 }
 
 // sharedCards lists every card that two live worker process groups hold

@@ -105,7 +105,7 @@ type Core struct {
 	ratesSource string
 	resv        []*reservation
 	// resvOn lists the reservations planned on each node; resvGen counts
-	// changes to any reservation's nodes (plans behind it depend on them).
+	// changes to any reservation's nodes (reservation.ver).
 	resvOn  map[model.NodeID][]*reservation
 	resvGen uint64
 	// limits checks jobs against the empty network; unfit remembers its
@@ -134,12 +134,20 @@ type Core struct {
 	totalMemMiB int64
 
 	dirty []*entry // changed since Advance, in first-change order
-	// startGen counts the changes to placements and node health that can
-	// move a reservation's expected start: every placement, every release
-	// but that of a job ending at its declared end; modelGen counts those
-	// per model (by modelIdx number) that involve the model (moved).
-	startGen uint64
+	// freedGen counts the capacity freed earlier than reservations
+	// expected (every release but that of a job ending at its declared
+	// end, a node coming back): it may let a gang start sooner elsewhere;
+	// modelGen counts those per model (by modelIdx number) that involve
+	// the model (freed). Changes on a reservation's own nodes drop its plan
+	// directly (changedOn).
+	freedGen uint64
 	modelGen []uint64
+	// stampOf, when set, replaces resvStamp (tests check the counts
+	// against the nodes' contents).
+	stampOf   func(e *entry, nodes map[model.NodeID]bool) uint64
+	policyGen uint64 // counts PolicyChanged
+	maxFP16   int64  // the most GFLOPS of a card of the network (mostGFLOPS)
+	plans     int    // plans made (plan), for tests
 
 	// Scratch reused between decisions (preemption).
 	scratchCands []*entry
@@ -147,6 +155,7 @@ type Core struct {
 	scratchFree  map[string]int64
 	scratchHold  []*reservation // holders
 	scratchPlan  []*entry       // plan
+	scratchKeys  []planKey      // releasable
 }
 
 // entry is the core's state for one job.
@@ -175,7 +184,10 @@ type entry struct {
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
 	reservedFrom int64
-	pendingAt    int // index in Core.pending + 1; 0 when not pending
+	// noPlan is the noPlanStamp at which plan found no placement for the
+	// gang even with every job it could wait for gone (0: none).
+	noPlan    uint64
+	pendingAt int // index in Core.pending + 1; 0 when not pending
 	// groupKey is the key of the group the job last blocked in, for
 	// keyReason and keyWaits.
 	groupKey  string
@@ -337,18 +349,9 @@ func (c *Core) stepOther(ev Event) {
 			c.migrate()
 		}
 	case TenantUpserted:
-		ts := c.tenant(ev.Tenant.ID)
-		ts.t = ev.Tenant
-		ts.ver++
-		if ts.t.Weight == 0 {
-			ts.t.Weight = 1
-		}
-		c.wake(quotaClass(ev.Tenant.ID))
+		c.upsertTenant(ev.Tenant)
 	case PolicyChanged:
-		c.policy = ev.Policy
-		c.recheckPolicy()
-		c.recheckFits()
-		c.wake(classPolicy)
+		c.setPolicy(ev.Policy)
 	case CommitFailed:
 		c.undo()
 		c.recheckPolicy()
@@ -391,6 +394,27 @@ func (c *Core) stepJob(ev Event) bool {
 		return false
 	}
 	return true
+}
+
+// upsertTenant records a tenant's new terms.
+func (c *Core) upsertTenant(t model.Tenant) {
+	ts := c.tenant(t.ID)
+	ts.t = t
+	ts.ver++
+	ts.setVer++
+	if ts.t.Weight == 0 {
+		ts.t.Weight = 1
+	}
+	c.wake(quotaClass(t.ID))
+}
+
+// setPolicy installs a new policy and checks the jobs against it.
+func (c *Core) setPolicy(p sched.Policy) {
+	c.policy = p
+	c.policyGen++
+	c.recheckPolicy()
+	c.recheckFits()
+	c.wake(classPolicy)
 }
 
 // quiet reports whether an event can make nothing placeable, so that Step

@@ -30,6 +30,9 @@ type JobRestored struct {
 	State     model.JobState   // placed or running with a Placement; else queued
 	Placement *model.Placement // nil for a queued job
 	Position  uint64           // the stored JobStatus.Position (0: a new one)
+	// NotBefore (Unix seconds) holds a queued job out of the queue until
+	// then: the pause of a retried job, which a new leader keeps.
+	NotBefore int64
 }
 
 // JobCancelled ends a job at the user's request; a placed job is stopped.
@@ -61,6 +64,9 @@ type JobRetried struct {
 	At        int64
 	Job       model.JobID
 	NotBefore int64
+	// Reason is the stop's reason: StopRetried (the default) or
+	// StopRequeued, a worker its site evicted.
+	Reason string
 }
 
 // Checkpointed records that a running job saved a checkpoint at Time: a

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"math"
 	"slices"
 
 	"github.com/suanli/suanli/internal/model"
@@ -121,7 +122,7 @@ func (c *Core) holdStopped(job model.JobID, p *model.Placement) {
 		for m, milli := range u.modelMilli {
 			c.usedMilli[m] += milli
 		}
-		c.moved(u.modelMilli)
+		c.changedOn(&hp, math.MaxInt64)
 		if c.holds == nil {
 			c.holds = map[holdKey]*hold{}
 		}
@@ -142,7 +143,8 @@ func (c *Core) release(k holdKey) {
 		c.usedMilli[m] -= milli
 		models = append(models, m)
 	}
-	c.moved(h.use)
+	c.changedOn(&h.p, math.MaxInt64)
+	c.freed(h.use)
 	slices.Sort(models)
 	for _, m := range models {
 		c.wake(modelClass(m))

@@ -2,6 +2,7 @@ package core
 
 import (
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/suanli/suanli/internal/model"
@@ -90,6 +91,12 @@ func (c *Core) restore(ev JobRestored) {
 		c.place(e, p)
 		e.st.State = e.committedState
 	}
+	// A retried job restored in its pause waits it out of the queue.
+	if ev.Placement == nil && ev.NotBefore > c.now {
+		c.unqueue(e)
+		e.notBefore = ev.NotBefore
+		c.backoff = append(c.backoff, e)
+	}
 	// Nothing to persist: the store is where this came from. A queued job
 	// is decided at the next pass, and Ready says so then.
 	e.dirty = false
@@ -147,7 +154,7 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 		u = c.usageOf(e, p)
 	}
 	e.use = u
-	c.moved(u.modelMilli)
+	c.changedOn(p, endOf(e, c.now))
 	if e.placedIx == 0 {
 		c.placed[e.job.Priority] = append(c.placed[e.job.Priority], e)
 		e.placedIx = len(c.placed[e.job.Priority])
@@ -198,7 +205,10 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		c.holdStopped(e.job.ID, p) // its workers run until their agents stop them
 	}
 	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec != c.now {
-		c.moved(e.use.modelMilli) // not released where reservations expected it
+		c.freed(e.use.modelMilli) // not released when reservations expected it
+		c.changedOn(p, math.MaxInt64)
+	} else {
+		c.changedOn(p, c.now)
 	}
 	u := e.use
 	e.use = usage{}
@@ -251,9 +261,13 @@ func (c *Core) retryJob(ev JobRetried) {
 	if e == nil || e.st.Placement == nil || (e.st.State != model.Placed && e.st.State != model.Running) {
 		return
 	}
+	reason := ev.Reason
+	if reason == "" {
+		reason = StopRetried
+	}
 	e.retried = e.st.Placement
-	c.unplace(e, StopRetried, "")
-	c.requeue(e, StopRetried)
+	c.unplace(e, reason, "")
+	c.requeue(e, reason)
 	// Not in this pass even without a pause: placed again on the same
 	// cards it would not show as stopped and started afresh.
 	c.unqueue(e)
@@ -295,7 +309,8 @@ func (c *Core) nodeUp(id model.NodeID) {
 	delete(c.down, id)
 	n, _ := c.net.Node(id)
 	c.cluster.SetNodeHealthy(id, true)
-	c.moved(map[string]int64{n.Model: 0})
+	c.replanOn(id)
+	c.freed(map[string]int64{n.Model: 0})
 	c.capMilli[n.Model] += int64(n.Cards) * model.MilliCard
 	c.wake(modelClass(n.Model))
 	c.wake(classAny)
@@ -324,7 +339,7 @@ func (c *Core) nodeDown(id model.NodeID) {
 	c.down[id] = true
 	n, _ := c.net.Node(id)
 	c.cluster.SetNodeHealthy(id, false)
-	c.moved(map[string]int64{n.Model: 0})
+	c.replanOn(id)
 	c.capMilli[n.Model] -= int64(n.Cards) * model.MilliCard
 }
 

@@ -24,23 +24,8 @@ import (
 // once enough capacity is released, then after every doubling of what is
 // released: O(log n) decisions for n running jobs.
 func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
-	rel := c.scratchPlan[:0]
-	for _, set := range c.placed { // any order: sorted below
-		for _, r := range set {
-			if r != e && overlaps(r, e) && c.healthy(r.st.Placement) {
-				rel = append(rel, r)
-			}
-		}
-	}
-	end := func(r *entry) int64 {
-		if r.job.RuntimeSec <= 0 {
-			return math.MaxInt64
-		}
-		return r.placedAt + r.job.RuntimeSec
-	}
-	slices.SortFunc(rel, func(a, b *entry) int {
-		return cmp.Or(cmp.Compare(end(a), end(b)), cmpUint(a.st.Position, b.st.Position))
-	})
+	c.plans++
+	rel := c.releasable(e)
 	have, need := c.amount(e, c.freeByModel()), e.demand()
 	var p *model.Placement
 	k := 0
@@ -92,4 +77,44 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 	clear(rel)
 	c.scratchPlan = rel[:0]
 	return p, start
+}
+
+// planKey is a placed job with its expected end, for sorting.
+type planKey struct {
+	end int64
+	pos uint64
+	e   *entry
+}
+
+// releasable lists the placed jobs that could free capacity for e (they
+// can use a model in common, on healthy nodes) in the order they are
+// expected to end: declared runtimes first, by their end, then the others
+// in queue order. The slice is scratch, valid until the next call.
+func (c *Core) releasable(e *entry) []*entry {
+	keys := c.scratchKeys[:0]
+	anyDown := len(c.down) > 0
+	for _, set := range c.placed { // any order: sorted below
+		for _, r := range set {
+			if r != e && overlaps(r, e) && (!anyDown || c.healthy(r.st.Placement)) {
+				keys = append(keys, planKey{end: end(r), pos: r.st.Position, e: r})
+			}
+		}
+	}
+	slices.SortFunc(keys, func(a, b planKey) int { return cmp.Or(cmp.Compare(a.end, b.end), cmpUint(a.pos, b.pos)) })
+	rel := c.scratchPlan[:0]
+	for i := range keys {
+		rel = append(rel, keys[i].e)
+		keys[i].e = nil
+	}
+	c.scratchKeys = keys[:0]
+	return rel
+}
+
+// end is when a placed job is expected to end (math.MaxInt64: it declared
+// no runtime).
+func end(r *entry) int64 {
+	if r.job.RuntimeSec <= 0 {
+		return math.MaxInt64
+	}
+	return r.placedAt + r.job.RuntimeSec
 }

@@ -13,6 +13,7 @@ const (
 	StopCancelled = "cancelled"     // the user cancelled the job
 	StopMigrated  = "migrated"      // moved to where it runs faster; requeued at its position
 	StopRetried   = "retried"       // a worker failed; requeued under the job's retry policy
+	StopRequeued  = "site-evicted"  // the site evicted a worker (not the job's fault); requeued, no retry used
 )
 
 // Ready is what the core decided since the last Advance: what the shell must
@@ -69,4 +70,32 @@ type JobStatus struct {
 	// ReservedFrom is the expected start of a blocked head-of-line gang's
 	// reservation (-1: unknown; 0: no reservation).
 	ReservedFrom int64 `json:"reserved_from,omitempty"`
+}
+
+// Only returns the part of rd about the jobs keep selects. A shell that
+// commits a Ready in several transactions, one of which fails, steps
+// Advance(rd.Only(committed)) for what the store now holds and then
+// CommitFailed, which undoes the rest.
+func (rd Ready) Only(keep func(model.JobID) bool) Ready {
+	var out Ready
+	aligned := len(rd.versions) == len(rd.Jobs)
+	for i, st := range rd.Jobs {
+		if keep(st.Job) {
+			out.Jobs = append(out.Jobs, st)
+			if aligned {
+				out.versions = append(out.versions, rd.versions[i])
+			}
+		}
+	}
+	for _, p := range rd.Placements {
+		if keep(p.Job) {
+			out.Placements = append(out.Placements, p)
+		}
+	}
+	for _, s := range rd.Stops {
+		if keep(s.Job) {
+			out.Stops = append(out.Stops, s)
+		}
+	}
+	return out
 }

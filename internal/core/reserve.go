@@ -2,6 +2,7 @@ package core
 
 import (
 	"maps"
+	"math"
 	"math/bits"
 	"slices"
 
@@ -23,9 +24,10 @@ type reservation struct {
 	nodes  map[model.NodeID]bool
 	first  model.NodeID // the plan's first node, for explanations
 	models []string
-	// stamp and gen are the job's startStamp and Core.resvGen the plan was
-	// made at: it is kept while both hold.
-	stamp, gen uint64
+	// stamp and gen are the resvStamp and aheadStamp the plan was made
+	// at: it is kept while both hold (gen 0: re-plan). ver numbers the
+	// plan's nodes (from Core.resvGen): it changes when they do.
+	stamp, gen, ver uint64
 	// progress is when the reservation was made or a job on its nodes last
 	// ended; after Config.ReservationPatienceSec without progress it is
 	// stale and holds nothing back.
@@ -130,14 +132,16 @@ func (c *Core) masked(rs []*reservation, f func()) {
 }
 
 // reserve gives a blocked gang a reservation, or refreshes it: its plan is
-// kept while nothing it depends on moved (placements and node health on
-// its models, the reservations ahead of it). Jobs waiting on the
-// reservation are woken when its nodes or start change. Only the first
-// Config.MaxReservations gangs in queue order hold one.
+// kept while nothing on its nodes changed, no capacity was freed early on
+// its models and the reservations ahead of it stayed (resvStamp,
+// aheadStamp): placements elsewhere leave it, so a gang waiting behind busy
+// nodes is not planned again on every pass (nor one that found no plan,
+// noPlanStamp). Jobs waiting on the reservation are woken when its nodes
+// or start change. Only the first Config.MaxReservations gangs in queue
+// order hold one.
 func (c *Core) reserve(e *entry) {
 	r := c.resvOf(e)
-	stamp := c.startStamp(e)
-	if r != nil && r.stamp == stamp && r.gen == c.resvGen {
+	if r != nil && r.gen == c.aheadStamp(e) && r.stamp == c.resvStamp(e, r.nodes) {
 		return
 	}
 	var ahead_ []*reservation
@@ -150,11 +154,16 @@ func (c *Core) reserve(e *entry) {
 		c.dropReservation(e)
 		return
 	}
+	if r == nil && e.noPlan != 0 && e.noPlan == c.noPlanStamp(e) {
+		return // no plan, and nothing that could give one changed
+	}
 	p, start := c.plan(e, ahead_)
 	if p == nil {
+		e.noPlan = c.noPlanStamp(e)
 		c.dropReservation(e)
 		return
 	}
+	e.noPlan = 0
 	if r == nil {
 		r = &reservation{job: e, progress: c.now}
 		c.resv = append(c.resv, r)
@@ -188,11 +197,13 @@ func (c *Core) reserve(e *entry) {
 			c.resvOn[n] = append(c.resvOn[n], r)
 		}
 		c.resvGen++
+		r.ver = c.resvGen
 	}
-	r.stamp, r.gen = stamp, c.resvGen
+	woke := moved || r.start != start
+	r.start = start
+	r.stamp, r.gen = c.resvStamp(e, r.nodes), c.aheadStamp(e)
 	e.reservedFrom = start
-	if moved || r.start != start {
-		r.start = start
+	if woke {
 		c.wake(e.reservedClass())
 	}
 	if moved {
@@ -200,7 +211,7 @@ func (c *Core) reserve(e *entry) {
 		// disjoint.
 		for _, x := range slices.Clone(c.resv) {
 			if x != r && ahead(e, x.job) && overlapping(r, x) && c.resvOf(x.job) == x {
-				x.gen = c.resvGen + 1
+				x.gen = 0 // re-plan
 				c.reserve(x.job)
 			}
 		}
@@ -261,7 +272,7 @@ func (c *Core) progressed(p *model.Placement) {
 func (c *Core) refreshReservations() {
 	for _, r := range slices.Clone(c.resv) {
 		if r.start >= 0 && r.start < c.now {
-			r.gen = c.resvGen + 1 // re-plan
+			r.gen = 0 // re-plan
 			c.reserve(r.job)
 			if e := r.job; e.st.ReservedFrom != e.reservedFrom && e.st.State == model.Blocked {
 				e.st.ReservedFrom = e.reservedFrom
@@ -325,14 +336,48 @@ func (c *Core) amountOf(e *entry, u *usage) int64 {
 	return t
 }
 
-// moved records a change to placements or node health on these models
-// that can move reservations' expected starts.
-func (c *Core) moved(models map[string]int64) {
-	c.startGen++
+// changedOn records a placement or release (or a stopped worker's hold)
+// on p's nodes of a job expected to end at end (math.MaxInt64: not
+// expected to end, or released when not expected): the reservations
+// planned there plan again when their gang is next tried, unless the
+// change is one their plans foresaw — a job that ends by their start,
+// placed there (a backfill) or released at its declared end.
+func (c *Core) changedOn(p *model.Placement, end int64) {
+	for _, a := range p.Assignments {
+		for _, r := range c.resvOn[a.Node] {
+			if r.start < 0 || end > r.start {
+				r.gen = 0
+			}
+		}
+	}
+}
+
+// replanOn makes the reservations planned on a node plan again (its
+// health changed).
+func (c *Core) replanOn(n model.NodeID) {
+	for _, r := range c.resvOn[n] {
+		r.gen = 0
+	}
+}
+
+// endOf is when a job placed at now is expected to end (math.MaxInt64:
+// it declared no runtime).
+func endOf(e *entry, now int64) int64 {
+	if e.job.RuntimeSec <= 0 {
+		return math.MaxInt64
+	}
+	return now + e.job.RuntimeSec
+}
+
+// freed records capacity freed on these models earlier than reservations
+// expected (or a node back): a gang that can use them may start sooner on
+// other nodes than it planned, so its reservation re-plans.
+func (c *Core) freed(models map[string]int64) {
+	c.freedGen++
 	for m := range models {
 		i, ok := c.modelIdx[m]
 		if !ok {
-			continue // no job names it: only jobs of any model count it (startGen)
+			continue // no job names it: only jobs of any model count it (freedGen)
 		}
 		for int(i) >= len(c.modelGen) {
 			c.modelGen = append(c.modelGen, 0)
@@ -341,23 +386,90 @@ func (c *Core) moved(models map[string]int64) {
 	}
 }
 
-// startStamp changes whenever something the job's expected start depends
-// on may have moved: placements and node health on the models it can use
-// (on any model, for a job of any model). Counts only grow, so their sum
-// changes when any of them does; it is never 0 for a job of named models.
-func (c *Core) startStamp(e *entry) uint64 {
-	if e.anyModel {
-		return c.startGen
+// resvStamp changes whenever the reservation's plan may no longer be the
+// one plan would make for a reason other than its nodes (changedOn) and
+// the reservations ahead (aheadStamp): capacity was freed early on a model
+// the gang can use (on any model, for a gang of any model), the gang's
+// tenant changed (tenantStamp), or the policy or the task mix did. It
+// hashes counts that only grow.
+func (c *Core) resvStamp(e *entry, nodes map[model.NodeID]bool) uint64 {
+	if c.stampOf != nil {
+		return c.stampOf(e, nodes)
 	}
-	stamp := uint64(1)
+	return c.gangStamp(e)
+}
+
+// noPlanStamp changes whenever a gang plan found no placement for may
+// find one: plan releases every job the gang could wait for, so placements
+// and releases do not matter, only what gangStamp counts (capacity freed
+// early, a node back, the tenant, the policy, the mix) and the
+// reservations ahead, whose nodes it plans around (aheadStamp).
+func (c *Core) noPlanStamp(e *entry) uint64 {
+	return mix(c.resvStamp(e, nil), c.aheadStamp(e))
+}
+
+// aheadStamp identifies the reservations ahead of e and their nodes (the
+// nodes plan takes out): it changes when one of them is made, dropped or
+// moved. It is never 0.
+func (c *Core) aheadStamp(e *entry) uint64 {
+	h := mix(14695981039346656037, e.st.Position)
+	for _, x := range c.resv {
+		if x.job != e && ahead(x.job, e) {
+			h = mix(h, x.ver)
+		}
+	}
+	return h | 1
+}
+
+// gangStamp is the part of resvStamp that is not the nodes'.
+func (c *Core) gangStamp(e *entry) uint64 {
+	h := mix(mix(14695981039346656037, c.policyGen), c.mixVersion)
+	h = mix(h, c.tenantStamp(e))
+	if e.anyModel {
+		return mix(h, c.freedGen)
+	}
+	var freed uint64
 	for w, word := range e.models {
 		for word != 0 {
 			i := w*64 + bits.TrailingZeros64(word)
 			word &= word - 1
 			if i < len(c.modelGen) {
-				stamp += c.modelGen[i]
+				freed += c.modelGen[i]
 			}
 		}
 	}
-	return stamp
+	return mix(h, freed)
 }
+
+// tenantStamp is what of the gang's tenant its plan depends on: the
+// tenant's record, and what it holds only where that can decide a model —
+// a vendor cap, or an FP16 quota the gang's placement could take it over
+// (a quota with room for the gang on any model decides nothing).
+func (c *Core) tenantStamp(e *entry) uint64 {
+	ts := c.tenant(e.job.Tenant)
+	h := mix(0, ts.setVer)
+	q := ts.t.QuotaGFLOPS
+	if len(ts.t.VendorCaps) == 0 && (q <= 0 || !e.byGFLOPS && q-ts.gflops >= c.mostGFLOPS(e)) {
+		return h
+	}
+	return mix(h, ts.ver|1<<63)
+}
+
+// mostGFLOPS bounds the FP16 throughput a gang of cards holds on any model
+// of the network.
+func (c *Core) mostGFLOPS(e *entry) int64 {
+	if c.maxFP16 == 0 {
+		for _, g := range c.fp16 {
+			c.maxFP16 = max(c.maxFP16, g)
+		}
+		c.maxFP16 = max(c.maxFP16, 1)
+	}
+	cards := int64(e.job.Cards())
+	if e.job.Fractional() {
+		cards = int64(e.job.Workers) // a share is at most a card
+	}
+	return cards * c.maxFP16
+}
+
+// mix folds x into the hash h (FNV-1a's step on a whole word).
+func mix(h, x uint64) uint64 { return (h ^ x) * 1099511628211 }

@@ -72,3 +72,47 @@ func TestJobRetried(t *testing.T) {
 	// Stale: a job not placed is not retried.
 	step(JobRetried{At: 201, Job: "ghost"})
 }
+
+// TestRestoredPause: a retried job restored in its pause (a new leader)
+// waits it out of the queue; one restored after its pause is queued at
+// once. A site's eviction stops the placement with its own reason.
+func TestRestoredPause(t *testing.T) {
+	c := testCore(t)
+	step := func(ev Event) {
+		t.Helper()
+		if err := c.Step(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job := func(id string) model.Job {
+		return model.Job{ID: model.JobID(id), Tenant: "t", Kind: model.Batch, Workers: 1, CardsPerWorker: 8, MaxRetries: 2}
+	}
+	step(JobRestored{At: 100, Job: job("paused"), State: model.Pending, Position: 1, NotBefore: 160})
+	step(JobRestored{At: 100, Job: job("over"), State: model.Pending, Position: 2, NotBefore: 90})
+	step(Tick{At: 101})
+	c.Advance(c.Ready())
+	if st, _ := c.Job("over"); st.State != model.Placed {
+		t.Fatalf("restored after its pause: %+v, want placed", st)
+	}
+	step(Tick{At: 159})
+	c.Advance(c.Ready())
+	if st, _ := c.Job("paused"); st.State != model.Pending || st.Placement != nil {
+		t.Fatalf("restored in its pause, placed before it ended: %+v", st)
+	}
+	step(Tick{At: 160})
+	rd := c.Ready()
+	c.Advance(rd)
+	if st, _ := c.Job("paused"); st.State != model.Placed {
+		t.Fatalf("restored in its pause, not placed when it ended: %+v (%s)", st, readyString(&rd))
+	}
+	step(JobRetried{At: 170, Job: "over", Reason: StopRequeued})
+	rd = c.Ready()
+	if len(rd.Stops) != 1 || rd.Stops[0].Reason != StopRequeued {
+		t.Fatalf("a site's eviction: %s", readyString(&rd))
+	}
+	c.Advance(rd)
+	step(Tick{At: 171})
+	if st, _ := c.Job("over"); st.State != model.Placed {
+		t.Fatalf("evicted, not placed again a second later: %+v", st)
+	}
+}

@@ -72,6 +72,8 @@ type tenantState struct {
 	// tenant (Core.input) as of inVer.
 	ver, inVer uint64
 	in         *sched.Input
+	// setVer counts the tenant's upserts.
+	setVer uint64
 }
 
 func newTenantState(id model.TenantID) *tenantState {

@@ -77,9 +77,12 @@ func jobSpec(j trace.Job, seq int) v1.JobSpec {
 	s := v1.JobSpec{Tenant: j.Tenant, Name: fmt.Sprintf("%s-%d", j.Kind, seq), Kind: j.Kind, Priority: j.Priority,
 		Workers: j.Workers, CardsPerWorker: j.CardsPerWorker, ShareMilli: j.ShareMilli, MemMiB: j.MemMiB,
 		Models: j.Models, ComputeGFLOPS: j.ComputeGFLOPS, Topology: j.Topology, Classification: j.Classification,
-		RuntimeSec: j.DurationS}
+		RuntimeSec: j.DurationS, Latency: j.Latency, Users: j.Users}
 	if s.ShareMilli > 0 || s.ComputeGFLOPS > 0 {
 		s.CardsPerWorker = 0
+	}
+	if j.DataSite != "" {
+		s.Data = &v1.JobData{Site: j.DataSite, SizeGB: j.DataGB}
 	}
 	return s
 }

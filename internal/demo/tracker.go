@@ -10,16 +10,18 @@ import (
 	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/core"
 )
 
 // tracker follows every job change through the API's event stream: the
 // counts of the status line, the nodes running work (to pick a victim)
 // and the jobs of killed agents until they are placed again.
 type tracker struct {
-	mu      sync.Mutex // guards the fields below
-	live    map[string]trackedJob
-	watched map[string]Killed // job → the kill that hit it
-	counts  trackerStats
+	mu       sync.Mutex // guards the fields below
+	live     map[string]trackedJob
+	watched  map[string]Killed // job → the kill that hit it
+	requeued map[string]bool   // jobs taken off their placement, not yet placed again
+	counts   trackerStats
 }
 
 type trackedJob struct {
@@ -28,12 +30,16 @@ type trackedJob struct {
 	placedAt time.Time
 }
 
+// trackerStats are the status line's counts. Requeued counts every job
+// taken off its placement (a lost node, a preemption, a policy eviction, a
+// migration, a retry); recovered counts those placed again, whatever took
+// them off; preempted counts the requeues a higher-priority job caused.
 type trackerStats struct {
 	running, started, completed, failed, preempted, requeued, recovered int64
 }
 
 func newTracker() *tracker {
-	return &tracker{live: map[string]trackedJob{}, watched: map[string]Killed{}}
+	return &tracker{live: map[string]trackedJob{}, watched: map[string]Killed{}, requeued: map[string]bool{}}
 }
 
 // follow reads the event stream until ctx ends, reconnecting when it
@@ -82,19 +88,14 @@ func (t *tracker) apply(j *v1.Job) string {
 	if j.PlacedAt != nil {
 		placedAt = *j.PlacedAt
 	}
-	held := func(s string) bool { return s == v1.StatePlaced || s == v1.StateRunning }
 	if j.State == v1.StateRunning && (prev.state != v1.StateRunning || !placedAt.Equal(prev.placedAt)) {
 		t.counts.started++
 	}
-	// Requeued: taken off its placement, whether it waits or the same
-	// scheduling pass placed it again.
-	if had && held(prev.state) && (j.State == v1.StatePending || j.State == v1.StateBlocked ||
-		held(j.State) && !placedAt.Equal(prev.placedAt)) {
-		t.counts.requeued++
-	}
+	t.requeue(j, prev, had, placedAt)
 	switch j.State {
 	case v1.StateCompleted, v1.StateFailed, v1.StateCancelled:
 		delete(t.live, j.ID)
+		delete(t.requeued, j.ID)
 		if j.State == v1.StateCompleted {
 			t.counts.completed++
 		} else if j.State == v1.StateFailed {
@@ -113,7 +114,6 @@ func (t *tracker) apply(j *v1.Job) string {
 	switch {
 	case held(j.State) && j.PlacedAt != nil && j.PlacedAt.After(k.At):
 		delete(t.watched, j.ID)
-		t.counts.recovered++
 		return fmt.Sprintf("job %s (%s), requeued from lost node %s at checkpoint %d, placed again on %s",
 			j.ID, j.Spec.Name, k.Node, j.Checkpoint, shortList(nodes, 3))
 	case j.State == v1.StateFailed || j.State == v1.StateCancelled || j.State == v1.StateCompleted:
@@ -121,6 +121,25 @@ func (t *tracker) apply(j *v1.Job) string {
 		return fmt.Sprintf("job %s (%s), which ran on lost node %s, ended %s: %s", j.ID, j.Spec.Name, k.Node, j.State, j.Reason)
 	}
 	return ""
+}
+
+func held(state string) bool { return state == v1.StatePlaced || state == v1.StateRunning }
+
+// requeue counts a job taken off its placement, whether it waits or the
+// same scheduling pass placed it again, and a requeued job placed again.
+func (t *tracker) requeue(j *v1.Job, prev trackedJob, had bool, placedAt time.Time) {
+	moved := had && held(prev.state) && held(j.State) && !placedAt.Equal(prev.placedAt)
+	if had && held(prev.state) && (j.State == v1.StatePending || j.State == v1.StateBlocked || moved) {
+		t.counts.requeued++
+		if j.Reason == core.StopPreempted {
+			t.counts.preempted++
+		}
+		t.requeued[j.ID] = true
+	}
+	if held(j.State) && t.requeued[j.ID] && (moved || !held(prev.state)) {
+		delete(t.requeued, j.ID)
+		t.counts.recovered++
+	}
 }
 
 // victim picks a node with work whose agent runs, and the jobs on it.

@@ -52,6 +52,36 @@ func TestTrackerRequeue(t *testing.T) {
 	}
 }
 
+// TestTrackerPlacedAgain: "placed again" counts every requeued job placed
+// again, not only those of killed agents: a preemption victim that waits,
+// an eviction placed again in the same scheduling pass; a requeued job
+// that ends before it is placed again is not counted.
+func TestTrackerPlacedAgain(t *testing.T) {
+	tr := newTracker()
+	t0 := time.Unix(1000, 0)
+	for _, id := range []string{"victim", "evicted", "gone"} {
+		tr.apply(placed(id, v1.StateRunning, t0, "n-"+id))
+	}
+	tr.apply(&v1.Job{ID: "victim", State: v1.StatePending, Reason: "preempted"})
+	tr.apply(&v1.Job{ID: "victim", State: v1.StateBlocked, Reason: "insufficient-cards"})
+	tr.apply(placed("victim", v1.StatePlaced, t0.Add(5*time.Second), "n9"))
+	tr.apply(placed("victim", v1.StateRunning, t0.Add(5*time.Second), "n9"))
+	evicted := placed("evicted", v1.StatePlaced, t0.Add(6*time.Second), "n8")
+	evicted.Reason = "policy-denied"
+	tr.apply(evicted)
+	tr.apply(&v1.Job{ID: "gone", State: v1.StatePending, Reason: "preempted"})
+	tr.apply(&v1.Job{ID: "gone", State: v1.StateCancelled})
+	s := tr.stats()
+	if s.requeued != 3 || s.recovered != 2 || s.preempted != 2 {
+		t.Errorf("stats %+v: want 3 requeued, 2 placed again, 2 preempted", s)
+	}
+	// Placed again once: a later change of the running job counts nothing.
+	tr.apply(placed("victim", v1.StateRunning, t0.Add(5*time.Second), "n9"))
+	if s := tr.stats(); s.recovered != 2 {
+		t.Errorf("placed again %d after an unchanged update, want 2", s.recovered)
+	}
+}
+
 // TestReviveDelay: a killed agent stays dead at least three lease times.
 func TestReviveDelay(t *testing.T) {
 	c := Config{Heartbeat: 10 * time.Second, ReviveAfter: time.Minute}
@@ -75,7 +105,12 @@ func TestJobSpecShares(t *testing.T) {
 		t.Errorf("jobSpec = %+v", s)
 	}
 	s = jobSpec(trace.Job{Tenant: "t", Kind: "training", Workers: 2, CardsPerWorker: 8}, 1)
-	if s.CardsPerWorker != 8 || s.Workers != 2 {
+	if s.CardsPerWorker != 8 || s.Workers != 2 || s.Data != nil {
+		t.Errorf("jobSpec = %+v", s)
+	}
+	// Where users and data are travels to the server.
+	s = jobSpec(trace.Job{Tenant: "t", Kind: "gang", Workers: 1, CardsPerWorker: 8, Users: "Hubei", Latency: "batch", DataSite: "ct-wuhan", DataGB: 300}, 2)
+	if s.Users != "Hubei" || s.Latency != "batch" || s.Data == nil || s.Data.Site != "ct-wuhan" || s.Data.SizeGB != 300 {
 		t.Errorf("jobSpec = %+v", s)
 	}
 }

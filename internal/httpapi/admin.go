@@ -64,6 +64,15 @@ func (h *handler) workload(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (h *handler) capacityPlan(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.b.CapacityPlan(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
 func (h *handler) tenants(w http.ResponseWriter, r *http.Request) error {
 	ts, err := h.b.Tenants(r.Context())
 	if err != nil {

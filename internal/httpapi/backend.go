@@ -76,6 +76,9 @@ type Info interface {
 	// Throughput is the throughput matrix: per workload class and model,
 	// the default figure and what workers' progress reports taught.
 	Throughput(ctx context.Context) (v1.ThroughputTable, error)
+	// CapacityPlan is the capacity plan to the operator's target on the
+	// network as it stands (JSON-encodable; computed once a year and kept).
+	CapacityPlan(ctx context.Context) (any, error)
 	// Health reports liveness; Ready reports whether the server can take
 	// requests (store reachable), and whether it leads scheduling.
 	Ready(ctx context.Context) v1.Health

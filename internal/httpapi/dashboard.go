@@ -81,9 +81,13 @@ func dashboardHeaders(h http.Header) {
 // securityHeaders go on every reply, the API's included: no content-type
 // sniffing, no referrer to other sites.
 func securityHeaders(h http.Header) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	h["X-Content-Type-Options"] = nosniff
+	h["Referrer-Policy"] = noReferrer
 }
+
+// The values securityHeaders sets, shared by every reply rather than made
+// for each (a handler's Set or Add replaces or reallocates them).
+var nosniff, noReferrer = []string{"nosniff"}, []string{"no-referrer"}
 
 // mountDashboard serves the dashboard from assets (templates/ and static/,
 // as web.FS holds them): pages under /ui/, files under /ui/assets/, and /

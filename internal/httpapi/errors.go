@@ -73,6 +73,9 @@ func ProblemsOf(err error, prefix string) Problems {
 // mistakes are 4xx with a message a person can act on; anything else is a
 // 500 whose detail goes to the log, not the client.
 func status(err error) (int, v1.Error) {
+	if thr, ok := err.(*Throttled); ok { // the common refusal, without the search below
+		return http.StatusTooManyRequests, v1.Error{Message: thr.Error()}
+	}
 	var probs Problems
 	var maxBytes *http.MaxBytesError
 	var syntax *json.SyntaxError
@@ -116,8 +119,11 @@ func status(err error) (int, v1.Error) {
 // writeError writes err as a JSON error reply.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code, body := status(err)
-	var thr *Throttled
-	if errors.As(err, &thr) {
+	thr, ok := err.(*Throttled)
+	if !ok {
+		errors.As(err, &thr)
+	}
+	if thr != nil {
 		w.Header().Set("Retry-After", thr.retryAfter())
 	}
 	if code >= 500 {

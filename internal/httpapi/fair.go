@@ -153,11 +153,10 @@ func newAdmission(f Fairness, reg prometheus.Registerer) *admission {
 		if c.Rate > 0 && c.Burst < 1 {
 			c.Burst = 1
 		}
-		a.levels[name] = &level{name: name, cfg: c, a: a, flows: map[string]*flow{}}
 		// Every level shows in the metrics from the start.
-		a.dispatched.WithLabelValues(name)
-		a.waiting.WithLabelValues(name)
-		a.executing.WithLabelValues(name)
+		a.levels[name] = &level{name: name, cfg: c, a: a, flows: map[string]*flow{}, m: levelMetrics{
+			dispatched: a.dispatched.WithLabelValues(name), waiting: a.waiting.WithLabelValues(name),
+			executing: a.executing.WithLabelValues(name), wait: a.wait.WithLabelValues(name)}}
 	}
 	return a
 }
@@ -186,12 +185,22 @@ type level struct {
 	name string
 	cfg  LevelConfig
 	a    *admission
+	m    levelMetrics
 
 	mu        sync.Mutex
 	executing int              // guarded by mu: seats held
 	flows     map[string]*flow // guarded by mu
 	active    []*flow          // guarded by mu: flows with requests waiting, in round-robin order
 	next      int              // guarded by mu: the index in active served next
+}
+
+// levelMetrics are a level's own series of the admission metrics, looked
+// up once rather than on every request.
+type levelMetrics struct {
+	dispatched prometheus.Counter
+	waiting    prometheus.Gauge
+	executing  prometheus.Gauge
+	wait       prometheus.Observer
 }
 
 // flow is one client of a level: a tenant, or a token.
@@ -234,24 +243,22 @@ func (l *level) admit(ctx context.Context, key string, long bool) (func(), error
 	now := time.Now()
 	l.mu.Lock()
 	f := l.flow(key)
-	if f.lim != nil {
-		r := f.lim.ReserveN(now, 1)
-		if d := r.DelayFrom(now); d > 0 {
-			r.CancelAt(now)
-			l.mu.Unlock()
-			return nil, l.reject("rate", d, fmt.Sprintf("%s %q is over its rate of %g requests a second (bursts of %d); retry after the Retry-After header's seconds", l.name, key, l.cfg.Rate, l.cfg.Burst))
-		}
+	if f.lim != nil && !f.lim.AllowN(now, 1) {
+		// The wait for the next token; the bucket is left as it was.
+		d := time.Duration((1 - f.lim.TokensAt(now)) / l.cfg.Rate * float64(time.Second))
+		l.mu.Unlock()
+		return nil, l.reject("rate", d, fmt.Sprintf("%s %q is over its rate of %g requests a second (bursts of %d); retry after the Retry-After header's seconds", l.name, key, l.cfg.Rate, l.cfg.Burst))
 	}
 	if long || l.cfg.Seats == 0 && l.cfg.FlowSeats == 0 {
 		l.mu.Unlock()
-		l.a.dispatched.WithLabelValues(l.name).Inc()
-		l.a.wait.WithLabelValues(l.name).Observe(0)
+		l.m.dispatched.Inc()
+		l.m.wait.Observe(0)
 		return func() {}, nil
 	}
 	if len(f.queue) == 0 && l.canRun(f) {
 		l.take(f)
 		l.mu.Unlock()
-		l.a.wait.WithLabelValues(l.name).Observe(0)
+		l.m.wait.Observe(0)
 		return l.releaser(f), nil
 	}
 	if len(f.queue) >= l.cfg.Queue {
@@ -264,15 +271,15 @@ func (l *level) admit(ctx context.Context, key string, long bool) (func(), error
 	}
 	f.queue = append(f.queue, w)
 	l.mu.Unlock()
-	l.a.waiting.WithLabelValues(l.name).Inc()
-	defer l.a.waiting.WithLabelValues(l.name).Dec()
+	l.m.waiting.Inc()
+	defer l.m.waiting.Dec()
 
 	t := time.NewTimer(l.cfg.Wait)
 	defer t.Stop()
 	var why error
 	select {
 	case <-w.ready:
-		l.a.wait.WithLabelValues(l.name).Observe(time.Since(now).Seconds())
+		l.m.wait.Observe(time.Since(now).Seconds())
 		return l.releaser(f), nil
 	case <-t.C:
 		why = l.reject("timeout", time.Second, fmt.Sprintf("%s %q waited %s for a seat; the server is busy, retry later", l.name, key, l.cfg.Wait))
@@ -282,7 +289,7 @@ func (l *level) admit(ctx context.Context, key string, long bool) (func(), error
 	l.mu.Lock()
 	if w.granted { // the seat came as the wait ended: use it
 		l.mu.Unlock()
-		l.a.wait.WithLabelValues(l.name).Observe(time.Since(now).Seconds())
+		l.m.wait.Observe(time.Since(now).Seconds())
 		return l.releaser(f), nil
 	}
 	l.dequeue(f, w)
@@ -294,8 +301,8 @@ func (l *level) admit(ctx context.Context, key string, long bool) (func(), error
 func (l *level) take(f *flow) {
 	l.executing++
 	f.executing++
-	l.a.dispatched.WithLabelValues(l.name).Inc()
-	l.a.executing.WithLabelValues(l.name).Inc()
+	l.m.dispatched.Inc()
+	l.m.executing.Inc()
 }
 
 // dequeue removes a waiter that gave up; l.mu is held.
@@ -335,7 +342,7 @@ func (l *level) releaser(f *flow) func() {
 			l.mu.Lock()
 			l.executing--
 			f.executing--
-			l.a.executing.WithLabelValues(l.name).Dec()
+			l.m.executing.Dec()
 			l.dispatch()
 			l.mu.Unlock()
 		})

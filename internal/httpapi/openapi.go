@@ -37,51 +37,7 @@ func openapiDoc(rs []route) obj {
 	schemas := obj{}
 	paths := obj{}
 	for _, rt := range rs {
-		op := obj{
-			"summary":     rt.summary,
-			"operationId": operationID(rt),
-		}
-		var params []any
-		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
-			params = append(params, obj{"name": m[1], "in": "path", "required": true, "schema": obj{"type": "string"}})
-		}
-		for _, q := range rt.query {
-			params = append(params, obj{"name": q.name, "in": "query", "description": q.doc, "schema": obj{"type": "string"}})
-		}
-		if params != nil {
-			op["parameters"] = params
-		}
-		if rt.request != nil {
-			op["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.request), schemas)}}}
-		}
-		code := rt.code
-		if code == 0 {
-			code = http.StatusOK
-		}
-		ok := obj{"description": http.StatusText(code)}
-		switch {
-		case rt.path == "/metrics":
-			ok["content"] = obj{"text/plain": obj{"schema": obj{"type": "string"}}}
-		case rt.path == "/v1/events":
-			ok["content"] = obj{"text/event-stream": obj{"schema": schemaOf(reflect.TypeOf(rt.response), schemas)}}
-		case rt.response != nil:
-			ok["content"] = obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.response), schemas)}}
-		}
-		errRef := obj{"$ref": "#/components/responses/Error"}
-		responses := obj{itoa(code): ok, "default": errRef}
-		if rt.roles != nil {
-			op["security"] = []any{obj{"bearer": []any{}}}
-			op["x-roles"] = rt.roles
-			responses["401"] = errRef
-			responses["403"] = errRef
-			responses["429"] = obj{"$ref": "#/components/responses/Throttled"}
-		} else {
-			op["security"] = []any{}
-		}
-		if rt.request != nil || len(rt.query) > 0 {
-			responses["400"] = errRef
-		}
-		op["responses"] = responses
+		op := operation(rt, schemas)
 		p, _ := paths[rt.path].(obj)
 		if p == nil {
 			p = obj{}
@@ -114,6 +70,57 @@ func openapiDoc(rs []route) obj {
 			},
 		},
 	}
+}
+
+// operation is the OpenAPI operation of a route: its parameters, request
+// body, responses and security; the schemas it uses are added to schemas.
+func operation(rt route, schemas obj) obj {
+	op := obj{
+		"summary":     rt.summary,
+		"operationId": operationID(rt),
+	}
+	var params []any
+	for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
+		params = append(params, obj{"name": m[1], "in": "path", "required": true, "schema": obj{"type": "string"}})
+	}
+	for _, q := range rt.query {
+		params = append(params, obj{"name": q.name, "in": "query", "description": q.doc, "schema": obj{"type": "string"}})
+	}
+	if params != nil {
+		op["parameters"] = params
+	}
+	if rt.request != nil {
+		op["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.request), schemas)}}}
+	}
+	code := rt.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	ok := obj{"description": http.StatusText(code)}
+	switch {
+	case rt.path == "/metrics":
+		ok["content"] = obj{"text/plain": obj{"schema": obj{"type": "string"}}}
+	case rt.path == "/v1/events":
+		ok["content"] = obj{"text/event-stream": obj{"schema": schemaOf(reflect.TypeOf(rt.response), schemas)}}
+	case rt.response != nil:
+		ok["content"] = obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.response), schemas)}}
+	}
+	errRef := obj{"$ref": "#/components/responses/Error"}
+	responses := obj{itoa(code): ok, "default": errRef}
+	if rt.roles != nil {
+		op["security"] = []any{obj{"bearer": []any{}}}
+		op["x-roles"] = rt.roles
+		responses["401"] = errRef
+		responses["403"] = errRef
+		responses["429"] = obj{"$ref": "#/components/responses/Throttled"}
+	} else {
+		op["security"] = []any{}
+	}
+	if rt.request != nil || len(rt.query) > 0 {
+		responses["400"] = errRef
+	}
+	op["responses"] = responses
+	return op
 }
 
 // errorBody mirrors v1.Error's JSON shape for the document.

@@ -247,6 +247,32 @@ func TestBridgeRealAPIServer(t *testing.T) {
 		t.Errorf("cancelled pod deleted with grace %v, want 5 s", got.DeletionGracePeriodSeconds)
 	}
 
+	// A pod Kubernetes evicts from a Ready node is not the job's fault: the
+	// bridge says "requeue me", and the job, which has no retries, is
+	// placed again (a new pod) instead of failing.
+	j5 := e.submit(1, nil)
+	p5 := e.livePods(j5, 1)[0]
+	e.setPhase([]corev1.Pod{p5}, corev1.PodRunning)
+	e.jobState(j5, v1.StateRunning)
+	ev, err := e.kube.CoreV1().Pods("jobs").Get(e.ctx, p5.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Status.Phase, ev.Status.Reason, ev.Status.Message = corev1.PodFailed, "Evicted", "The node was low on resource: memory."
+	if _, err := e.kube.CoreV1().Pods("jobs").UpdateStatus(e.ctx, ev, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p5again := e.replaced(j5, p5)
+	e.setPhase([]corev1.Pod{p5again}, corev1.PodRunning)
+	e.jobState(j5, v1.StateRunning)
+	if j, _ := e.admin.Job(e.ctx, j5); len(j.Retries) != 0 {
+		t.Errorf("an eviction used a retry: %+v", j.Retries)
+	}
+	if _, err := e.admin.Cancel(e.ctx, j5); err != nil {
+		t.Fatal(err)
+	}
+	e.livePods(j5, 0)
+
 	// A worker whose container fails fails the job. (The bridge reports the
 	// exit code; the server keeps the core's reason for ended jobs, so the
 	// API does not show it.)

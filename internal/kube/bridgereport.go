@@ -81,7 +81,9 @@ func (b *Bridge) report(ctx context.Context, st JobStatus) {
 		r := base(a, v1.StateFailed)
 		r.Reason = st.Reason
 		if st.Requeue {
-			r.Reason = "evicted by Kubernetes: " + st.Reason
+			// Evicted or preempted on a Ready node: the site's doing, not
+			// the job's, so the server requeues it and uses no retry.
+			r.Reason, r.Requeue = "evicted by Kubernetes: "+st.Reason, true
 		}
 		if sent(r) {
 			t.reported = model.Failed

@@ -133,6 +133,34 @@ func (d *Dispatcher) Pods(job *model.Job, p model.Placement, w Workload) ([]*cor
 		return nil, errors.New("placement has no assignments")
 	}
 	group := GroupName(job.ID, p)
+	rv, err := d.rankZero(job, p, w, group)
+	if err != nil {
+		return nil, err
+	}
+	var pods []*corev1.Pod
+	var errs []error
+	for _, a := range p.Assignments {
+		pod, err := d.pod(job, p, a, w, group, rv)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		pods = append(pods, pod)
+	}
+	return pods, errors.Join(errs...)
+}
+
+// rendezvous is where a placement's workers meet: how many there are in
+// all (the gang's, across sites) and rank 0's address and port.
+type rendezvous struct {
+	world int
+	addr  string
+	port  int
+}
+
+// rankZero finds where rank 0 listens: this site's first worker, the
+// gang's master node here, or another site's gang endpoint.
+func (d *Dispatcher) rankZero(job *model.Job, p model.Placement, w Workload, group string) (rendezvous, error) {
 	port := d.MasterPort
 	if port == 0 {
 		port = 29500
@@ -145,7 +173,7 @@ func (d *Dispatcher) Pods(job *model.Job, p model.Placement, w Workload) ([]*cor
 		if g.MasterSite != d.Site {
 			ep, ok := d.Endpoints[g.MasterSite]
 			if !ok {
-				return nil, fmt.Errorf("%w: the gang's rank 0 runs at site %s, which has none, so workers at %s cannot reach it; give that site a gang_endpoint (a host and NodePort range other sites reach; only kubernetes sites have one, so a gang whose rank 0 runs at an agent-run site cannot have workers at Kubernetes sites)", ErrNoEndpoint, g.MasterSite, d.Site)
+				return rendezvous{}, fmt.Errorf("%w: the gang's rank 0 runs at site %s, which has none, so workers at %s cannot reach it; give that site a gang_endpoint (a host and NodePort range other sites reach; only kubernetes sites have one, so a gang whose rank 0 runs at an agent-run site cannot have workers at Kubernetes sites)", ErrNoEndpoint, g.MasterSite, d.Site)
 			}
 			masterAddr, masterPort = ep.Host, GangPort(string(p.Job), ep)
 		} else {
@@ -156,83 +184,87 @@ func (d *Dispatcher) Pods(job *model.Job, p model.Placement, w Workload) ([]*cor
 				}
 			}
 			if masterAddr == "" {
-				return nil, fmt.Errorf("the gang's rank 0 node %s is not in this site's placement", g.Master)
+				return rendezvous{}, fmt.Errorf("the gang's rank 0 node %s is not in this site's placement", g.Master)
 			}
 		}
 	}
-	var pods []*corev1.Pod
-	var errs []error
-	for _, a := range p.Assignments {
-		node, err := d.k8sNode(a.Node)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		res, ok := d.Resource(a.Node)
-		if !ok {
-			errs = append(errs, fmt.Errorf("node %s has no known accelerator resource", a.Node))
-			continue
-		}
-		limits, err := d.limits(res, a)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if w.CPUMilli > 0 {
-			limits[corev1.ResourceCPU] = *resource.NewMilliQuantity(w.CPUMilli, resource.DecimalSI)
-		}
-		if w.MemoryMiB > 0 {
-			limits[corev1.ResourceMemory] = *resource.NewQuantity(w.MemoryMiB<<20, resource.BinarySI)
-		}
-		env := []corev1.EnvVar{
-			{Name: "SUANLI_JOB", Value: string(job.ID)},
-			{Name: "WORLD_SIZE", Value: strconv.Itoa(world)},
-			{Name: "RANK", Value: strconv.Itoa(a.Worker)},
-			{Name: "MASTER_ADDR", Value: masterAddr},
-			{Name: "MASTER_PORT", Value: strconv.Itoa(masterPort)},
-		}
-		if ws := a.WorkShareMilli; ws > 0 { // a mixed-model gang: this worker's part of the step
-			env = append(env, corev1.EnvVar{Name: "SUANLI_WORK_SHARE", Value: fmt.Sprintf("%d.%03d", ws/1000, ws%1000)},
-				corev1.EnvVar{Name: "SUANLI_WORK_SHARE_MILLI", Value: strconv.Itoa(ws)})
-		}
-		for _, k := range sortedKeys(w.Env) {
-			env = append(env, corev1.EnvVar{Name: k, Value: w.Env[k]})
-		}
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:      PodName(job.ID, p, a.Worker),
-				Namespace: d.Namespace,
-				Labels: map[string]string{
-					LabelJob: labelValue(string(job.ID)), LabelWorker: strconv.Itoa(a.Worker), LabelPlacement: Key(p),
-				},
-				Annotations: map[string]string{"suanli.io/job-id": string(job.ID), "suanli.io/node": string(a.Node)},
-			},
-			Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Hostname:      PodName(job.ID, p, a.Worker),
-				Subdomain:     group,
-				Containers: []corev1.Container{{
-					Name: "worker", Image: w.Image, Command: w.Command, Env: env,
-					Resources: corev1.ResourceRequirements{Limits: limits, Requests: limits},
-				}},
-			},
-		}
-		if d.Volcano {
-			// Volcano gang-schedules the group; pin each pod by affinity.
-			pod.Spec.SchedulerName = "volcano"
-			pod.Annotations["scheduling.k8s.io/group-name"] = group
-			pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
-				}}},
-			}}
-		} else {
-			// Suanli has placed it: bind directly, no scheduler involved.
-			pod.Spec.NodeName = node
-		}
-		pods = append(pods, pod)
+	return rendezvous{world: world, addr: masterAddr, port: masterPort}, nil
+}
+
+// pod is the pod of one worker of the placement, in the pod group group.
+func (d *Dispatcher) pod(job *model.Job, p model.Placement, a model.Assignment, w Workload, group string, rv rendezvous) (*corev1.Pod, error) {
+	node, err := d.k8sNode(a.Node)
+	if err != nil {
+		return nil, err
 	}
-	return pods, errors.Join(errs...)
+	res, ok := d.Resource(a.Node)
+	if !ok {
+		return nil, fmt.Errorf("node %s has no known accelerator resource", a.Node)
+	}
+	limits, err := d.limits(res, a)
+	if err != nil {
+		return nil, err
+	}
+	if w.CPUMilli > 0 {
+		limits[corev1.ResourceCPU] = *resource.NewMilliQuantity(w.CPUMilli, resource.DecimalSI)
+	}
+	if w.MemoryMiB > 0 {
+		limits[corev1.ResourceMemory] = *resource.NewQuantity(w.MemoryMiB<<20, resource.BinarySI)
+	}
+	env := workerEnv(job, a, w, rv)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      PodName(job.ID, p, a.Worker),
+			Namespace: d.Namespace,
+			Labels: map[string]string{
+				LabelJob: labelValue(string(job.ID)), LabelWorker: strconv.Itoa(a.Worker), LabelPlacement: Key(p),
+			},
+			Annotations: map[string]string{"suanli.io/job-id": string(job.ID), "suanli.io/node": string(a.Node)},
+		},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Hostname:      PodName(job.ID, p, a.Worker),
+			Subdomain:     group,
+			Containers: []corev1.Container{{
+				Name: "worker", Image: w.Image, Command: w.Command, Env: env,
+				Resources: corev1.ResourceRequirements{Limits: limits, Requests: limits},
+			}},
+		},
+	}
+	if d.Volcano {
+		// Volcano gang-schedules the group; pin each pod by affinity.
+		pod.Spec.SchedulerName = "volcano"
+		pod.Annotations["scheduling.k8s.io/group-name"] = group
+		pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+			}}},
+		}}
+	} else {
+		// Suanli has placed it: bind directly, no scheduler involved.
+		pod.Spec.NodeName = node
+	}
+	return pod, nil
+}
+
+// workerEnv is a worker's environment: the job, the rendezvous, its rank,
+// its share of a mixed-model gang's step, and the workload's own.
+func workerEnv(job *model.Job, a model.Assignment, w Workload, rv rendezvous) []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: "SUANLI_JOB", Value: string(job.ID)},
+		{Name: "WORLD_SIZE", Value: strconv.Itoa(rv.world)},
+		{Name: "RANK", Value: strconv.Itoa(a.Worker)},
+		{Name: "MASTER_ADDR", Value: rv.addr},
+		{Name: "MASTER_PORT", Value: strconv.Itoa(rv.port)},
+	}
+	if ws := a.WorkShareMilli; ws > 0 { // a mixed-model gang: this worker's part of the step
+		env = append(env, corev1.EnvVar{Name: "SUANLI_WORK_SHARE", Value: fmt.Sprintf("%d.%03d", ws/1000, ws%1000)},
+			corev1.EnvVar{Name: "SUANLI_WORK_SHARE_MILLI", Value: strconv.Itoa(ws)})
+	}
+	for _, k := range sortedKeys(w.Env) {
+		env = append(env, corev1.EnvVar{Name: k, Value: w.Env[k]})
+	}
+	return env
 }
 
 // limits asks for whole cards by the node's resource name, or for a share

@@ -144,47 +144,8 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 	}
 	nodeInf, nodeLister := nodeInformer(s.Client)
 	podInf, podLister := podInformer(s.Client, s.Namespace)
-	watchErr := func(_ *cache.Reflector, err error) {
-		// An expired resource version or a watch the server closed is the
-		// informer's routine: it lists again. Anything else is taken as
-		// unreachable until the next probe answers.
-		if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-			return
-		}
-		s.setReachable(false, err, send)
-	}
-	if err := nodeInf.SetWatchErrorHandler(watchErr); err != nil {
-		return err
-	}
-	if err := podInf.SetWatchErrorHandler(watchErr); err != nil {
-		return err
-	}
-	// The inventory is reported once the first listing is in whole: a
-	// partial one would show the nodes not listed yet as absent.
-	onNodes := func(any) {
-		if nodeInf.HasSynced() {
-			s.nodesChanged(nodeLister.List, send)
-		}
-	}
-	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: onNodes, UpdateFunc: func(_, n any) { onNodes(n) }, DeleteFunc: onNodes,
-	}); err != nil {
-		return err
-	}
-	onPod := func(obj any) {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok {
-			if d, isTomb := obj.(cache.DeletedFinalStateUnknown); isTomb {
-				pod, ok = d.Obj.(*corev1.Pod)
-			}
-		}
-		if ok {
-			s.podChanged(pod, podLister.Pods(s.Namespace).List, send)
-		}
-	}
-	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod,
-	}); err != nil {
+	onNodes, err := s.handle(nodeInf, nodeLister, podInf, podLister, send)
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -213,6 +174,58 @@ func (s *Site) Run(ctx context.Context, out chan<- Event) error {
 			s.setReachable(err == nil, err, send)
 		}
 	}
+}
+
+// handle sets the informers' watch error and event handlers: watch
+// errors mark the site unreachable, node changes report the inventory,
+// pod changes the jobs' status. It returns the node handler, which
+// reports the inventory once the first listing is in.
+func (s *Site) handle(nodeInf cache.SharedIndexInformer, nodeLister corev1listers.NodeLister,
+	podInf cache.SharedIndexInformer, podLister corev1listers.PodLister, send func(Event)) (func(any), error) {
+	watchErr := func(_ *cache.Reflector, err error) {
+		// An expired resource version or a watch the server closed is the
+		// informer's routine: it lists again. Anything else is taken as
+		// unreachable until the next probe answers.
+		if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+			return
+		}
+		s.setReachable(false, err, send)
+	}
+	if err := nodeInf.SetWatchErrorHandler(watchErr); err != nil {
+		return nil, err
+	}
+	if err := podInf.SetWatchErrorHandler(watchErr); err != nil {
+		return nil, err
+	}
+	// The inventory is reported once the first listing is in whole: a
+	// partial one would show the nodes not listed yet as absent.
+	onNodes := func(any) {
+		if nodeInf.HasSynced() {
+			s.nodesChanged(nodeLister.List, send)
+		}
+	}
+	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: onNodes, UpdateFunc: func(_, n any) { onNodes(n) }, DeleteFunc: onNodes,
+	}); err != nil {
+		return nil, err
+	}
+	onPod := func(obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			if d, isTomb := obj.(cache.DeletedFinalStateUnknown); isTomb {
+				pod, ok = d.Obj.(*corev1.Pod)
+			}
+		}
+		if ok {
+			s.podChanged(pod, podLister.Pods(s.Namespace).List, send)
+		}
+	}
+	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod,
+	}); err != nil {
+		return nil, err
+	}
+	return onNodes, nil
 }
 
 func (s *Site) setReachable(ok bool, err error, send func(Event)) {

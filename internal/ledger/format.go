@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/model"
 )
 
 // percent formats part/whole with one decimal from integers.
@@ -16,7 +17,7 @@ func percent(part, whole int64) string {
 	if whole == 0 {
 		return "-"
 	}
-	t := (part*1000 + whole/2) / whole
+	t := model.PerMille(part, whole)
 	return fmt.Sprintf("%d.%d%%", t/10, t%10)
 }
 

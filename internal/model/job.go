@@ -111,6 +111,15 @@ type Job struct {
 
 	Classification Classification `json:"classification,omitempty"`
 
+	// Latency says how the job's users wait on it: interactive work is
+	// placed near its users, batch work where its work costs least (empty:
+	// interactive for inference, batch otherwise; see EffectiveLatency).
+	Latency Latency `json:"latency,omitempty"`
+	// Users is where the job's users are: a province or a site id.
+	Users string `json:"users,omitempty"`
+	// Data is where the job's input lies and how large it is.
+	Data *DataLocation `json:"data,omitempty"`
+
 	// Times are seconds on the caller's clock (the core reads none).
 	SubmitTime     int64 `json:"submit_time"`
 	RuntimeSec     int64 `json:"runtime_sec,omitempty"` // declared, for backfill
@@ -128,6 +137,34 @@ type Job struct {
 	MaxRetries      int   `json:"max_retries,omitempty"`
 	RetryBackoffSec int64 `json:"retry_backoff_sec,omitempty"`
 	RetryExitCodes  []int `json:"retry_exit_codes,omitempty"`
+}
+
+// Latency is how latency-sensitive a job is.
+type Latency string
+
+// Latency classes.
+const (
+	LatencyInteractive Latency = "interactive" // users wait on each answer: place near them
+	LatencyBatch       Latency = "batch"       // nobody waits on an answer: place where work is cheapest
+)
+
+// DataLocation is where a job's input data lies (a site id) and its size
+// in GB (10^9 bytes), which must reach the cards before the job starts.
+type DataLocation struct {
+	Site   SiteID `json:"site"`
+	SizeGB int64  `json:"size_gb"`
+}
+
+// EffectiveLatency is the job's latency class: its own, else interactive
+// for inference and batch for other kinds.
+func (j *Job) EffectiveLatency() Latency {
+	switch {
+	case j.Latency != "":
+		return j.Latency
+	case j.Kind == Inference:
+		return LatencyInteractive
+	}
+	return LatencyBatch
 }
 
 // Bounds of a worker's host request: far above any server, low enough that
@@ -188,6 +225,8 @@ const (
 	MaxRate            = 1e12                  // one throughput figure, in the job's unit per second
 	MaxRetries         = 100                   // retries of one job
 	MaxRetryBackoffSec = 86400                 // a retry's pause: a day
+	MaxDataGB          = 1_000_000_000         // a job's input data: an exabyte
+	MaxPlaceName       = 128                   // bytes of a users or data.site name
 )
 
 func (j *Job) Validate() error {
@@ -211,6 +250,107 @@ func (j *Job) Validate() error {
 	}
 	if j.Kind == Batch && j.Workers > 1 {
 		bad("workers", "a batch job is one task; use cards_per_worker for more cards")
+	}
+	errs = append(errs, j.sizeProblems()...)
+	switch j.Topology {
+	case TopoNone, TopoNode, TopoDomain, TopoSite:
+	default:
+		bad("topology", "%q is not one of node, domain, site", j.Topology)
+	}
+	switch j.Classification {
+	case "", Public, Internal, Sensitive, CriticalInfrastructure:
+	default:
+		bad("classification", "%q is not one of public, internal, sensitive, critical-infrastructure", j.Classification)
+	}
+	if j.Priority < 0 || j.Priority > 1000 {
+		bad("priority", "%d must be between 0 and 1000", j.Priority)
+	}
+	if j.RuntimeSec < 0 || j.RuntimeSec > MaxRuntimeSec {
+		bad("runtime_sec", "%d must be between 0 and %d (ten years)", j.RuntimeSec, MaxRuntimeSec)
+	}
+	errs = append(errs, j.retryProblems()...)
+	errs = append(errs, j.placeProblems()...)
+	if len(j.Rates) > MaxRates {
+		bad("rates", "%d entries: at most %d (one per accelerator model)", len(j.Rates), MaxRates)
+	}
+	for m, r := range j.Rates {
+		if strings.TrimSpace(m) == "" {
+			bad("rates", "an entry has an empty model id")
+		}
+		if !(r > 0 && r <= MaxRate) { // also refuses NaN
+			bad(fmt.Sprintf("rates[%q]", m), "%v must be a positive throughput of at most %g", r, float64(MaxRate))
+		}
+	}
+	if len(j.WorkloadClass) > 64 {
+		bad("workload_class", "longer than 64 bytes")
+	}
+	for i, m := range j.Models {
+		if strings.TrimSpace(m) == "" {
+			bad(fmt.Sprintf("models[%d]", i), "empty")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// placeProblems checks the fields that say where a job's users and data
+// are; whether the network has those places is the scheduler's check
+// (sched.Names).
+func (j *Job) placeProblems() []error {
+	var errs []error
+	switch j.Latency {
+	case "", LatencyInteractive, LatencyBatch:
+	default:
+		errs = append(errs, fmt.Errorf("latency: %.64q is not one of interactive, batch", j.Latency))
+	}
+	if len(j.Users) > MaxPlaceName || j.Users != "" && strings.TrimSpace(j.Users) == "" {
+		errs = append(errs, fmt.Errorf("users: must be a province or a site id of at most %d bytes", MaxPlaceName))
+	}
+	if d := j.Data; d != nil {
+		if strings.TrimSpace(string(d.Site)) == "" || len(d.Site) > MaxPlaceName {
+			errs = append(errs, fmt.Errorf("data.site: missing: the site id where the data lies (see `suanli network`)"))
+		}
+		if d.SizeGB < 0 || d.SizeGB > MaxDataGB {
+			errs = append(errs, fmt.Errorf("data.size_gb: %d must be between 0 and %d", d.SizeGB, MaxDataGB))
+		}
+	}
+	return errs
+}
+
+// retryProblems checks the retry policy and how long lost work is held.
+func (j *Job) retryProblems() []error {
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
+	}
+	if j.MaxRetries < 0 || j.MaxRetries > MaxRetries {
+		bad("max_retries", "%d must be between 0 and %d", j.MaxRetries, MaxRetries)
+	}
+	if j.RetryBackoffSec < 0 || j.RetryBackoffSec > MaxRetryBackoffSec {
+		bad("retry_backoff_sec", "%d must be between 0 and %d (a day)", j.RetryBackoffSec, MaxRetryBackoffSec)
+	}
+	if (j.RetryBackoffSec > 0 || len(j.RetryExitCodes) > 0) && j.MaxRetries == 0 {
+		bad("max_retries", "0: retry_backoff_sec and retry_exit_codes need max_retries")
+	}
+	if len(j.RetryExitCodes) > 256 {
+		bad("retry_exit_codes", "%d codes; at most 256", len(j.RetryExitCodes))
+	}
+	for i, c := range j.RetryExitCodes {
+		if c < 1 || c > 255 {
+			bad(fmt.Sprintf("retry_exit_codes[%d]", i), "%d is not an exit code of a failure (1 to 255)", c)
+		}
+	}
+	if j.LostAfterSec < 0 || j.LostAfterSec > MaxLostAfterSec {
+		bad("lost_after_sec", "%d must be between 0 (the site's) and %d (a week)", j.LostAfterSec, MaxLostAfterSec)
+	}
+	return errs
+}
+
+// sizeProblems checks what each worker asks for: cards, a share, memory,
+// host CPU and memory, a compute request.
+func (j *Job) sizeProblems() []error {
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
 	}
 	switch {
 	case j.CardsPerWorker < 0:
@@ -250,60 +390,5 @@ func (j *Job) Validate() error {
 	if j.EfficiencyMilli < 0 || j.EfficiencyMilli > 1000 {
 		bad("efficiency_milli", "%d must be between 0 and 1000", j.EfficiencyMilli)
 	}
-	switch j.Topology {
-	case TopoNone, TopoNode, TopoDomain, TopoSite:
-	default:
-		bad("topology", "%q is not one of node, domain, site", j.Topology)
-	}
-	switch j.Classification {
-	case "", Public, Internal, Sensitive, CriticalInfrastructure:
-	default:
-		bad("classification", "%q is not one of public, internal, sensitive, critical-infrastructure", j.Classification)
-	}
-	if j.Priority < 0 || j.Priority > 1000 {
-		bad("priority", "%d must be between 0 and 1000", j.Priority)
-	}
-	if j.RuntimeSec < 0 || j.RuntimeSec > MaxRuntimeSec {
-		bad("runtime_sec", "%d must be between 0 and %d (ten years)", j.RuntimeSec, MaxRuntimeSec)
-	}
-	if j.MaxRetries < 0 || j.MaxRetries > MaxRetries {
-		bad("max_retries", "%d must be between 0 and %d", j.MaxRetries, MaxRetries)
-	}
-	if j.RetryBackoffSec < 0 || j.RetryBackoffSec > MaxRetryBackoffSec {
-		bad("retry_backoff_sec", "%d must be between 0 and %d (a day)", j.RetryBackoffSec, MaxRetryBackoffSec)
-	}
-	if (j.RetryBackoffSec > 0 || len(j.RetryExitCodes) > 0) && j.MaxRetries == 0 {
-		bad("max_retries", "0: retry_backoff_sec and retry_exit_codes need max_retries")
-	}
-	if len(j.RetryExitCodes) > 256 {
-		bad("retry_exit_codes", "%d codes; at most 256", len(j.RetryExitCodes))
-	}
-	for i, c := range j.RetryExitCodes {
-		if c < 1 || c > 255 {
-			bad(fmt.Sprintf("retry_exit_codes[%d]", i), "%d is not an exit code of a failure (1 to 255)", c)
-		}
-	}
-	if j.LostAfterSec < 0 || j.LostAfterSec > MaxLostAfterSec {
-		bad("lost_after_sec", "%d must be between 0 (the site's) and %d (a week)", j.LostAfterSec, MaxLostAfterSec)
-	}
-	if len(j.Rates) > MaxRates {
-		bad("rates", "%d entries: at most %d (one per accelerator model)", len(j.Rates), MaxRates)
-	}
-	for m, r := range j.Rates {
-		if strings.TrimSpace(m) == "" {
-			bad("rates", "an entry has an empty model id")
-		}
-		if !(r > 0 && r <= MaxRate) { // also refuses NaN
-			bad(fmt.Sprintf("rates[%q]", m), "%v must be a positive throughput of at most %g", r, float64(MaxRate))
-		}
-	}
-	if len(j.WorkloadClass) > 64 {
-		bad("workload_class", "longer than 64 bytes")
-	}
-	for i, m := range j.Models {
-		if strings.TrimSpace(m) == "" {
-			bad(fmt.Sprintf("models[%d]", i), "empty")
-		}
-	}
-	return errors.Join(errs...)
+	return errs
 }

@@ -66,3 +66,36 @@ func TestTenantValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestJobPlaceFields: latency, users and data are checked with their
+// field paths; the effective latency follows the kind.
+func TestJobPlaceFields(t *testing.T) {
+	base := Job{ID: "j", Tenant: "t", Kind: Inference, Workers: 1, CardsPerWorker: 1}
+	ok := base
+	ok.Latency, ok.Users, ok.Data = LatencyBatch, "Guangdong", &DataLocation{Site: "cm-beijing", SizeGB: 500}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid job: %v", err)
+	}
+	bad := base
+	bad.Latency, bad.Users, bad.Data = "realtime", " ", &DataLocation{SizeGB: -1}
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`latency: "realtime" is not one of interactive, batch`, "users: must be a province or a site id", "data.site: missing", "data.size_gb: -1 must be between 0"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if base.EffectiveLatency() != LatencyInteractive {
+		t.Errorf("inference defaults to %q", base.EffectiveLatency())
+	}
+	g := Job{Kind: Gang}
+	if g.EffectiveLatency() != LatencyBatch {
+		t.Errorf("gang defaults to %q", g.EffectiveLatency())
+	}
+	g.Latency = LatencyInteractive
+	if g.EffectiveLatency() != LatencyInteractive {
+		t.Errorf("a gang's own latency is %q", g.EffectiveLatency())
+	}
+}

@@ -157,10 +157,6 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 	if cat == nil {
 		cat = catalog.Default()
 	}
-	var errs []error
-	bad := func(path, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)))
-	}
 	if len(s.Catalog) > 0 && string(s.Catalog) != "null" {
 		overlay, _ := json.Marshal(map[string]json.RawMessage{"accelerators": s.Catalog})
 		c, err := cat.Overlay(overlay, "catalog")
@@ -169,96 +165,127 @@ func (s *Spec) Expand(cat *catalog.Catalog) (*Network, error) {
 		}
 		cat = c
 	}
+	x := &expansion{n: &Network{Name: s.Name, Note: s.Note, Illustrative: s.Illustrative, Catalog: cat}, seen: map[string]int{}}
 	if strings.TrimSpace(s.Name) == "" {
-		bad("name", "missing")
+		x.bad("name", "missing")
 	}
 	if len(s.Sites) == 0 {
-		bad("sites", "a network needs at least one site")
+		x.bad("sites", "a network needs at least one site")
 	}
-	n := &Network{Name: s.Name, Note: s.Note, Illustrative: s.Illustrative, Catalog: cat}
-	seen := map[string]int{}
+	if !x.sites(s.Sites) {
+		return nil, errors.Join(x.errs...)
+	}
+	n := x.n
+	links, lerrs := checkLinks(s.Links, x.seen)
+	x.errs = append(x.errs, lerrs...)
+	prices, perrs := checkPrices(s.Prices, x.seen, cat)
+	x.errs = append(x.errs, perrs...)
+	n.Links, n.Prices = links, prices
+	x.reported(s.Reported)
+	n.Reported = s.Reported
+	if len(x.errs) == 0 {
+		x.uniqueNodes()
+	}
+	if len(x.errs) > 0 {
+		return nil, errors.Join(x.errs...)
+	}
+	n.index()
+	return n, nil
+}
+
+// expansion is a spec being expanded into a network: the network so far,
+// the site ids seen (to their index) and the problems found.
+type expansion struct {
+	n    *Network
+	seen map[string]int
+	errs []error
+}
+
+func (x *expansion) bad(path, format string, a ...any) {
+	x.errs = append(x.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)))
+}
+
+// sites expands the sites and their pools of nodes; false when the
+// network exceeds maxNodes, where expansion stops.
+func (x *expansion) sites(specs []SiteSpec) bool {
 	dups := 0 // sites repeating an earlier id; the first namedDups are named
 	const namedDups = 10
 	totalNodes := 0
 	grid := DefaultGridFactors()
-	for i := range s.Sites {
-		ss := &s.Sites[i]
+	for i := range specs {
+		ss := &specs[i]
 		path := fmt.Sprintf("sites[%d]", i)
 		if !idPattern.MatchString(ss.ID) {
-			bad(path+".id", "%q must be lower-case letters, digits and dashes (1-64)", ss.ID)
-		} else if j, dup := seen[ss.ID]; dup {
+			x.bad(path+".id", "%q must be lower-case letters, digits and dashes (1-64)", ss.ID)
+		} else if j, dup := x.seen[ss.ID]; dup {
 			if dups++; dups <= namedDups {
-				bad(path+".id", "%q duplicates sites[%d]", ss.ID, j)
+				x.bad(path+".id", "%q duplicates sites[%d]", ss.ID, j)
 			}
 		} else {
-			seen[ss.ID] = i
+			x.seen[ss.ID] = i
 		}
 		site, siteErrs := ss.site(path)
-		errs = append(errs, siteErrs...)
+		x.errs = append(x.errs, siteErrs...)
 		en, enErrs := ss.energy(path, grid, site.Ownership)
-		errs = append(errs, enErrs...)
-		n.Energy = append(n.Energy, en)
+		x.errs = append(x.errs, enErrs...)
+		x.n.Energy = append(x.n.Energy, en)
 		if len(ss.Pools) == 0 {
-			bad(path+".pools", "a site needs at least one pool of accelerator nodes")
+			x.bad(path+".pools", "a site needs at least one pool of accelerator nodes")
 		}
 		for k := range ss.Pools {
 			p := &ss.Pools[k]
 			ppath := fmt.Sprintf("%s.pools[%d]", path, k)
-			m, perrs := p.check(ppath, cat)
-			errs = append(errs, perrs...)
+			m, perrs := p.check(ppath, x.n.Catalog)
+			x.errs = append(x.errs, perrs...)
 			if len(perrs) > 0 {
 				continue
 			}
 			totalNodes += p.Nodes
 			if totalNodes > maxNodes {
-				bad(ppath+".nodes", "the network exceeds %d nodes", maxNodes)
-				return nil, errors.Join(errs...)
+				x.bad(ppath+".nodes", "the network exceeds %d nodes", maxNodes)
+				return false
 			}
-			if len(errs) == 0 {
-				n.addPool(site.ID, k, p, m)
+			if len(x.errs) == 0 {
+				x.n.addPool(site.ID, k, p, m)
 			}
 		}
-		n.Sites = append(n.Sites, site)
+		x.n.Sites = append(x.n.Sites, site)
 	}
 	if dups > namedDups {
-		bad("sites", "%d more sites repeat an id given earlier", dups-namedDups)
+		x.bad("sites", "%d more sites repeat an id given earlier", dups-namedDups)
 	}
-	links, lerrs := checkLinks(s.Links, seen)
-	errs = append(errs, lerrs...)
-	prices, perrs := checkPrices(s.Prices, seen, cat)
-	errs = append(errs, perrs...)
-	n.Links, n.Prices = links, prices
-	for i, r := range s.Reported {
+	return true
+}
+
+// reported checks the operators' published figures against the sites.
+func (x *expansion) reported(rs []Reported) {
+	for i, r := range rs {
 		path := fmt.Sprintf("reported[%d]", i)
 		found := false
-		for _, site := range n.Sites {
+		for _, site := range x.n.Sites {
 			found = found || site.Operator == r.Operator
 		}
 		if !found {
-			bad(path+".operator", "%q runs none of the network's sites", r.Operator)
+			x.bad(path+".operator", "%q runs none of the network's sites", r.Operator)
 		}
 		if r.Ownership != "" && r.Ownership != model.SelfBuilt && r.Ownership != model.Leased {
-			bad(path+".ownership", "%q is not one of self-built, leased (or empty: both)", r.Ownership)
+			x.bad(path+".ownership", "%q is not one of self-built, leased (or empty: both)", r.Ownership)
 		}
 		if r.PFLOPS <= 0 || r.PFLOPS > 1_000_000_000 {
-			bad(path+".pflops", "%d must be between 1 and 1000000000", r.PFLOPS)
+			x.bad(path+".pflops", "%d must be between 1 and 1000000000", r.PFLOPS)
 		}
 	}
-	n.Reported = s.Reported
-	if len(errs) == 0 {
-		ids := make(map[model.NodeID]bool, len(n.Nodes))
-		for _, node := range n.Nodes {
-			if ids[node.ID] {
-				bad("sites", "node id %q appears twice (names given in two pools of site %s?)", node.ID, node.Site)
-			}
-			ids[node.ID] = true
+}
+
+// uniqueNodes reports node ids that two pools both gave.
+func (x *expansion) uniqueNodes() {
+	ids := make(map[model.NodeID]bool, len(x.n.Nodes))
+	for _, node := range x.n.Nodes {
+		if ids[node.ID] {
+			x.bad("sites", "node id %q appears twice (names given in two pools of site %s?)", node.ID, node.Site)
 		}
+		ids[node.ID] = true
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	n.index()
-	return n, nil
 }
 
 // MaxLostAfter bounds a site's lost_after: work on a silent node is held
@@ -267,7 +294,7 @@ const MaxLostAfter = 7 * 24 * time.Hour
 
 func (ss *SiteSpec) site(path string) (model.Site, []error) {
 	var errs []error
-	bad := func(field, format string, a ...any) {
+	var bad badFunc = func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, a...)))
 	}
 	s := model.Site{
@@ -298,25 +325,8 @@ func (ss *SiteSpec) site(path string) (model.Site, []error) {
 	default:
 		bad("kind", "%q is not one of agents, kubernetes", ss.Kind)
 	}
-	if g := ss.GangEndpoint; g != nil {
-		ep := model.GangEndpoint{Host: g.Host, PortMin: 30000, PortMax: 32767}
-		if s.Kind != model.SiteKubernetes {
-			bad("gang_endpoint", "only a kubernetes site has one; an agent-run site's nodes give theirs with suanli agent --address")
-		}
-		if g.Host == "" || len(g.Host) > 253 || strings.ContainsAny(g.Host, " /:") {
-			bad("gang_endpoint.host", "%q is not a host name or IPv4 address other sites can reach", g.Host)
-		}
-		if g.Ports != "" {
-			lo, hi, ok := strings.Cut(g.Ports, "-")
-			a, err1 := strconv.Atoi(strings.TrimSpace(lo))
-			b, err2 := strconv.Atoi(strings.TrimSpace(hi))
-			if !ok || err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
-				bad("gang_endpoint.ports", "%q is not a port range such as 30000-32767", g.Ports)
-			} else {
-				ep.PortMin, ep.PortMax = a, b
-			}
-		}
-		s.GangEndpoint = &ep
+	if ss.GangEndpoint != nil {
+		s.GangEndpoint = ss.gangEndpoint(s.Kind, bad)
 	}
 	if ss.LostAfter != "" {
 		d, err := time.ParseDuration(ss.LostAfter)
@@ -329,6 +339,40 @@ func (ss *SiteSpec) site(path string) (model.Site, []error) {
 			s.LostAfterSec = int64(d / time.Second)
 		}
 	}
+	ss.facility(&s, bad)
+	return s, errs
+}
+
+// badFunc reports a problem with a field.
+type badFunc func(field, format string, a ...any)
+
+// gangEndpoint is the site's address for other sites' gang workers
+// (a site of the given kind).
+func (ss *SiteSpec) gangEndpoint(kind model.SiteKind, bad badFunc) *model.GangEndpoint {
+	g := ss.GangEndpoint
+	ep := model.GangEndpoint{Host: g.Host, PortMin: 30000, PortMax: 32767}
+	if kind != model.SiteKubernetes {
+		bad("gang_endpoint", "only a kubernetes site has one; an agent-run site's nodes give theirs with suanli agent --address")
+	}
+	if g.Host == "" || len(g.Host) > 253 || strings.ContainsAny(g.Host, " /:") {
+		bad("gang_endpoint.host", "%q is not a host name or IPv4 address other sites can reach", g.Host)
+	}
+	if g.Ports != "" {
+		lo, hi, ok := strings.Cut(g.Ports, "-")
+		a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+		b, err2 := strconv.Atoi(strings.TrimSpace(hi))
+		if !ok || err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
+			bad("gang_endpoint.ports", "%q is not a port range such as 30000-32767", g.Ports)
+		} else {
+			ep.PortMin, ep.PortMax = a, b
+		}
+	}
+	return &ep
+}
+
+// facility sets the site's location, power (PUE and price) and general
+// computing from the spec.
+func (ss *SiteSpec) facility(s *model.Site, bad badFunc) {
 	if ss.Lat < -90 || ss.Lat > 90 || math.IsNaN(ss.Lat) {
 		bad("lat", "%v is not a latitude", ss.Lat)
 	}
@@ -357,7 +401,6 @@ func (ss *SiteSpec) site(path string) (model.Site, []error) {
 		}
 		s.GeneralCPUCores, s.GFLOPSPerCPUCore = g.CPUCores, g.GFLOPSPerCore
 	}
-	return s, errs
 }
 
 func (p *PoolSpec) check(path string, cat *catalog.Catalog) (*catalog.Model, []error) {

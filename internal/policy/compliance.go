@@ -39,8 +39,8 @@ type Share struct {
 	DomesticCardsMilli int64 `json:"domestic_cards_milli"`
 	GFLOPS             int64 `json:"gflops"`
 	DomesticGFLOPS     int64 `json:"domestic_gflops"`
-	// DomesticPerMille is DomesticGFLOPS / GFLOPS in thousandths (0 when
-	// GFLOPS is 0).
+	// DomesticPerMille is DomesticGFLOPS / GFLOPS in thousandths, rounded
+	// to the nearest (model.PerMille; 0 when GFLOPS is 0).
 	DomesticPerMille int64 `json:"domestic_permille"`
 	// Cards whose model has no FP16 figure: unknown capacity.
 	UnknownCardsMilli         int64 `json:"unknown_cards_milli"`
@@ -99,7 +99,7 @@ func (a *acc) share() Share {
 		UnknownCardsMilli: a.unk, UnknownDomesticCardsMilli: a.unkDom,
 	}
 	if a.gMilli > 0 {
-		s.DomesticPerMille = a.domGMilli * 1000 / a.gMilli
+		s.DomesticPerMille = model.PerMille(a.domGMilli, a.gMilli)
 	}
 	return s
 }

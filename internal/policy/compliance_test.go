@@ -67,9 +67,9 @@ func TestComplianceNumbers(t *testing.T) {
 
 	// Installed: 60 cards; known FP16 = 3×8×280,000 (910B4) + 12×96,000
 	// (MLU370) + 16×148,000 (H20) = 10,240,000 GFLOPS, of which domestic
-	// 7,872,000 (768‰); the 8 910B3 cards have no FP16 figure.
+	// 7,872,000 (768.75‰, 769 rounded); the 8 910B3 cards have no FP16 figure.
 	wantInstalled := Share{CardsMilli: 60000, DomesticCardsMilli: 44000, GFLOPS: 10_240_000, DomesticGFLOPS: 7_872_000,
-		DomesticPerMille: 768, UnknownCardsMilli: 8000, UnknownDomesticCardsMilli: 8000}
+		DomesticPerMille: 769, UnknownCardsMilli: 8000, UnknownDomesticCardsMilli: 8000}
 	if r.Installed != wantInstalled {
 		t.Errorf("installed %+v\nwant      %+v", r.Installed, wantInstalled)
 	}
@@ -92,8 +92,8 @@ func TestComplianceNumbers(t *testing.T) {
 		ops = append(ops, row{g.Key, g.Installed.GFLOPS, g.Installed.DomesticGFLOPS, g.Installed.DomesticPerMille, g.Allocated.GFLOPS, g.Allocated.DomesticPerMille})
 	}
 	wantOps := []row{
-		{"China Mobile", 6_432_000, 5_248_000, 815, 3_424_000, 654},
-		{"China Telecom", 3_424_000, 2_240_000, 654, 2_277_000, 983},
+		{"China Mobile", 6_432_000, 5_248_000, 816, 3_424_000, 654},
+		{"China Telecom", 3_424_000, 2_240_000, 654, 2_277_000, 984},
 		{"China Unicom", 384_000, 384_000, 1000, 384_000, 1000},
 	}
 	if !reflect.DeepEqual(ops, wantOps) {
@@ -154,7 +154,7 @@ func TestComplianceJSONAndText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"installed":{"cards_milli":60000`, `"domestic_permille":768`, `"by_tenant_class":[`, `"violations":[{"job":"j3"`, `"exempt_until":1000`} {
+	for _, key := range []string{`"installed":{"cards_milli":60000`, `"domestic_permille":769`, `"by_tenant_class":[`, `"violations":[{"job":"j3"`, `"exempt_until":1000`} {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("JSON lacks %s", key)
 		}

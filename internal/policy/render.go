@@ -28,12 +28,23 @@ func (r *Report) Text() string {
 	}
 	tw.Flush()
 
+	r.groupTables(&b)
+	r.listTables(&b)
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	return b.String()
+}
+
+// groupTables writes the capacity tables by operator, site and tenant
+// class.
+func (r *Report) groupTables(b *strings.Builder) {
 	for _, sec := range []struct {
 		title  string
 		groups []Group
 	}{{"operator", r.ByOperator}, {"site", r.BySite}, {"tenant class", r.ByTenantClass}} {
-		fmt.Fprintf(&b, "\nBy %s\n", sec.title)
-		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(b, "\nBy %s\n", sec.title)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		// Names read left-aligned, numbers right-aligned: pad the names.
 		w := len(sec.title)
 		for _, g := range sec.groups {
@@ -58,9 +69,14 @@ func (r *Report) Text() string {
 		tw.Flush()
 	}
 
-	fmt.Fprintf(&b, "\nViolations: %d\n", len(r.Violations))
+}
+
+// listTables writes the violations, the exemptions and the advisories in
+// force.
+func (r *Report) listTables(b *strings.Builder) {
+	fmt.Fprintf(b, "\nViolations: %d\n", len(r.Violations))
 	if len(r.Violations) > 0 {
-		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "JOB\tTENANT\tCLASS\tRULE\tCARDS\tNODES\tWHY")
 		for _, v := range r.Violations {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Job, v.Tenant, orUnknown(string(v.Classification)), v.Rule,
@@ -69,27 +85,23 @@ func (r *Report) Text() string {
 		tw.Flush()
 	}
 	if len(r.Exempted) > 0 {
-		fmt.Fprintf(&b, "\nExempted: %d\n", len(r.Exempted))
-		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(b, "\nExempted: %d\n", len(r.Exempted))
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "JOB\tTENANT\tRULE\tEXEMPTION\tUNTIL\tWHY")
 		for _, v := range r.Exempted {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", v.Job, v.Tenant, v.Rule, v.Exemption, v.ExemptUntil, v.Explanation)
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(&b, "\nAdvisories in force: %d\n", len(r.Advisories))
+	fmt.Fprintf(b, "\nAdvisories in force: %d\n", len(r.Advisories))
 	if len(r.Advisories) > 0 {
-		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tACTION\tSEVERITY\tCARDS\tRUNNING JOBS\tSUMMARY")
 		for _, a := range r.Advisories {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", a.ID, a.Action, a.Severity, Thousands(a.Cards), a.RunningJobs, a.Summary)
 		}
 		tw.Flush()
 	}
-	for _, w := range r.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", w)
-	}
-	return b.String()
 }
 
 func withNote(v Violation) string {

@@ -57,17 +57,36 @@ type Input struct {
 // being normalised to 0..1000 (higher is better).
 type Weights struct {
 	// Frag rewards placements that add the least expected fragmentation
-	// (FGD) for the typical task mix. Default 400.
+	// (FGD) for the typical task mix. Default 625.
 	Frag int64 `json:"frag"`
 	// Topology rewards packing: filling a partly used domain or node before
-	// opening another and keeping whole nodes free for gangs. Default 300.
+	// opening another and keeping whole nodes free for gangs. Default 0:
+	// measured (suanli tune, README), the fragmentation measure already
+	// prefers packing where it leaves fewer unusable cards.
 	Topology int64 `json:"topology"`
 	// Heterogeneity rewards the model on which the job's effective
-	// throughput per unit of scarce capacity is highest. Default 200.
+	// throughput per unit of scarce capacity is highest. Default 250.
 	Heterogeneity int64 `json:"heterogeneity"`
 	// Cost rewards self-built sites with cheap power and low PUE; leased
-	// capacity and expensive power come last. Default 100.
+	// capacity and expensive power come last. Default 125.
 	Cost int64 `json:"cost"`
+	// Place rewards the placement that costs the job least: energy per
+	// unit of work at the site's power price, moving its data over the
+	// backbone, the round trip to its users when interactive (place.go).
+	// Default 1000: among the placements that fit, the cheapest site
+	// comes first, then packing and fragmentation; 0 leaves these terms out.
+	Place int64 `json:"place,omitempty"`
+}
+
+// WithoutPlace returns the weights (the defaults when unset) with the
+// place component off: the scheduler as it was before it weighed energy,
+// transfer and latency.
+func (w Weights) WithoutPlace() Weights {
+	if w == (Weights{}) {
+		w = DefaultConfig().Weights
+	}
+	w.Place = 0
+	return w
 }
 
 // Config tunes the scheduler. The zero value means the defaults.
@@ -89,6 +108,9 @@ type Config struct {
 	// TypicalTasks is the task mix fragmentation is measured against; nil
 	// means DefaultTypicalTasks.
 	TypicalTasks []TaskShape `json:"typical_tasks,omitempty"`
+	// FragPolicy scores the fragmentation component (default FragSuanli;
+	// the others are baselines for replays).
+	FragPolicy FragPolicy `json:"frag_policy,omitempty"`
 }
 
 // TaskShape is one typical task for the fragmentation measure: Cards whole
@@ -136,12 +158,13 @@ var DefaultTypicalTasks = []TaskShape{
 // DefaultConfig is the configuration the zero Config stands for.
 func DefaultConfig() Config {
 	return Config{
-		Weights:                Weights{Frag: 400, Topology: 300, Heterogeneity: 200, Cost: 100},
+		Weights:                Weights{Frag: 625, Topology: 0, Heterogeneity: 250, Cost: 125, Place: 1000},
 		MixedEfficiencyMilli:   950,
 		DefaultEfficiencyMilli: 1000,
 		Candidates:             8,
 		Alternatives:           3,
 		TypicalTasks:           DefaultTypicalTasks,
+		FragPolicy:             FragSuanli,
 	}
 }
 
@@ -168,6 +191,9 @@ func (cfg Config) withDefaults() Config {
 	if len(cfg.TypicalTasks) == 0 {
 		cfg.TypicalTasks = d.TypicalTasks
 	}
+	if cfg.FragPolicy == "" {
+		cfg.FragPolicy = d.FragPolicy
+	}
 	return cfg
 }
 
@@ -192,6 +218,10 @@ type Score struct {
 	Topology      int64 `json:"topology"`
 	Heterogeneity int64 `json:"heterogeneity"`
 	Cost          int64 `json:"cost"`
+	// Place is the place component; Terms (the chosen placement and the
+	// alternatives of a decision only) its terms with their values.
+	Place int64       `json:"place,omitempty"`
+	Terms *PlaceTerms `json:"terms,omitempty"`
 }
 
 // Scope is the extent of a candidate placement.

@@ -54,6 +54,7 @@ type Cluster struct {
 	// Decision scratch, not copied by Clone.
 	scratch *search
 	frag    *fragMeasure
+	cpuNorm int64             // maxKnownCPU, 0 until computed
 	lookups map[string]string // model names in jobs → catalog ids (modelID)
 }
 

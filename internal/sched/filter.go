@@ -33,6 +33,8 @@ type search struct {
 
 	meas   *fragMeasure
 	shares []int32 // meas.m.Dist.Shares()
+	// jobHash is the job's id hashed, for FragRandom.
+	jobHash uint64
 
 	top  []cand // best candidates, best first
 	best partial
@@ -53,6 +55,7 @@ type search struct {
 	// hostShort holds the nodes passed over for want of host CPU (1) or
 	// memory (2); nil until one is.
 	hostShort map[int32]uint8
+	pl        placeJob
 }
 
 // partial is the best partial candidate, by index.
@@ -83,6 +86,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		c.scratch = s
 	}
 	nm, nc := len(c.st.models), len(c.st.classes)
+	prev := s.pl
 	*s = search{
 		c: c, st: c.st, job: job, in: in, cfg: cfg,
 		modReason:    resize(s.modReason, nm),
@@ -107,8 +111,12 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		s.fragGen = make([]uint32, fragKeys)
 		s.fragVal = make([]int64, fragKeys)
 	}
-	s.meas = c.measure(cfg.TypicalTasks)
+	s.initPlace(prev)
+	s.meas = c.measure(cfg.TypicalTasks, cfg.FragPolicy != FragFGD)
 	s.shares = s.meas.m.Dist.Shares()
+	if cfg.FragPolicy == FragRandom {
+		s.jobHash = jobKey(job.ID)
+	}
 	return s
 }
 
@@ -238,6 +246,10 @@ func (s *search) detail(m int32) string {
 		return fmt.Sprintf("%s has %d MiB per card, %d MiB needed", mi.id, mi.memMiB, s.memNeed())
 	case CardsTooFew:
 		return fmt.Sprintf("%s nodes have at most %d cards; one %s needs %d", mi.id, mi.maxCards, workerWord(s.nodeScoped()), s.workerCards(m))
+	case CPUTooFew:
+		return fmt.Sprintf("%s nodes have at most %s of host CPU; one %s asks for %s", mi.id, coresText(mi.maxCPU), workerWord(s.nodeScoped()), coresText(s.hostUnit(s.job.CPUMilli)))
+	case HostMemoryTooSmall:
+		return fmt.Sprintf("%s nodes have at most %d MiB of host memory; one %s asks for %d MiB", mi.id, mi.maxMem, workerWord(s.nodeScoped()), s.hostUnit(s.job.HostMemMiB))
 	case QuotaExceeded:
 		t := s.in.Tenant
 		if f, ok := s.in.EffectiveMilli[mi.id]; ok {
@@ -426,4 +438,33 @@ func mulDivCeil(a, b, c uint64) uint64 {
 		q++
 	}
 	return min(q, 1<<62)
+}
+
+// hostUnit is a per-worker host request for the job's smallest unit: one
+// worker, or all of them for a node-scoped job.
+func (s *search) hostUnit(perWorker int64) int64 {
+	if s.nodeScoped() {
+		return perWorker * int64(s.job.Workers)
+	}
+	return perWorker
+}
+
+// hostReason is CPUTooFew or HostMemoryTooSmall when no node of the model
+// has the host CPU or memory for one unit of the job, even empty.
+func (s *search) hostReason(mi *modelInfo) Reason {
+	switch {
+	case s.hostUnit(s.job.CPUMilli) > mi.maxCPU:
+		return CPUTooFew
+	case s.hostUnit(s.job.HostMemMiB) > mi.maxMem:
+		return HostMemoryTooSmall
+	}
+	return ""
+}
+
+// coresText writes thousandths of a core as cores.
+func coresText(milli int64) string {
+	if milli%1000 == 0 {
+		return fmt.Sprintf("%d cores", milli/1000)
+	}
+	return fmt.Sprintf("%.3f cores", float64(milli)/1000)
 }

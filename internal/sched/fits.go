@@ -89,11 +89,18 @@ type fitter struct {
 	// when empty, summed per domain, per (site, model) group and in all.
 	sm    []int // by (site, model) group
 	total []int // by model
+	// maxNode is, per model, the most cards on one allowed node whose host
+	// holds the job's units that must share a node.
+	maxNode []int
 	// Nodes removed by residency and by the policy, with a rule.
 	residency, denied int
 	rule              string
-	bestD             int32 // the domain holding the most workers, bestW
-	bestW             int
+	// hostShort counts the allowed nodes with the cards for a unit of the
+	// job but not the host CPU or memory (for all its workers, when they
+	// must share a node).
+	hostShort int
+	bestD     int32 // the domain holding the most workers, bestW
+	bestW     int
 }
 
 // models applies the per-model filters; it reports an unfit job when no
@@ -127,6 +134,8 @@ func (f *fitter) models() *Unfit {
 			}
 			if need := s.workerCards(int32(m)); need > mi.maxCards {
 				reason = CardsTooFew
+			} else {
+				reason = s.hostReason(mi)
 			}
 		}
 		s.modReason[m] = reason
@@ -157,104 +166,151 @@ func (f *fitter) models() *Unfit {
 // capacity sums what the allowed nodes of each eligible model could hold
 // when empty and checks the scopes the job may use.
 func (f *fitter) capacity() *Unfit {
+	p := f.paths()
+	f.sm, f.total = make([]int, len(f.s.st.sm)), make([]int, len(f.s.st.models))
+	f.maxNode = make([]int, len(f.s.st.models))
+	anyAllowed, fits := f.scan(p)
+	switch {
+	case fits:
+		return nil
+	case !anyAllowed:
+		return f.noNodes()
+	case p.replicas:
+		return f.replicasShort()
+	case p.onNode:
+		return f.nodeShort()
+	}
+	return f.gangShort(p)
+}
+
+// fitPaths are the paths Schedule takes (place) for the job: replicas
+// anywhere, all on one node, or a gang, which fits when one domain holds
+// it (every gang path tries domains first), or one site, or the network.
+type fitPaths struct {
+	replicas, onNode, gang    bool
+	required, siteOK, crossOK bool
+}
+
+func (f *fitter) paths() fitPaths {
 	s, job := f.s, f.s.job
 	W := job.Workers
-	// The path Schedule takes (place): replicas anywhere, all on one node,
-	// or a gang, which fits when one domain holds it (every gang path tries
-	// domains first). Most jobs fit: the scan stops at the first proof.
-	replicas := job.Fractional() || job.Kind == model.Inference && job.Topology == model.TopoNone && !s.nodeScoped() && W > 1
-	onNode := !replicas && (job.Kind == model.Batch || W == 1 || job.Topology == model.TopoNode && job.TopologyRequired)
-	gang := !replicas && !onNode
-	required := job.TopologyRequired && job.Topology != model.TopoNone
-	siteOK := gang && !(required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode))
-	crossOK := gang && job.CrossSite && !required
-	f.sm, f.total = make([]int, len(s.st.sm)), make([]int, len(s.st.models))
-	maxNode := make([]int, len(s.st.models)) // most cards on one allowed node, per model
-	anyAllowed := false
+	var p fitPaths
+	p.replicas = job.Fractional() || job.Kind == model.Inference && job.Topology == model.TopoNone && !s.nodeScoped() && W > 1
+	p.onNode = !p.replicas && (job.Kind == model.Batch || W == 1 || job.Topology == model.TopoNode && job.TopologyRequired)
+	p.gang = !p.replicas && !p.onNode
+	p.required = job.TopologyRequired && job.Topology != model.TopoNone
+	p.siteOK = p.gang && !(p.required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode))
+	p.crossOK = p.gang && job.CrossSite && !p.required
+	return p
+}
+
+// scan visits the allowed nodes of the eligible models, summing the
+// workers they hold empty per domain, (site, model) group and model, and
+// reports whether some path fits (most jobs do: it stops at the first
+// proof) and whether any node was allowed at all.
+func (f *fitter) scan(p fitPaths) (anyAllowed, fits bool) {
+	s, W := f.s, f.s.job.Workers
 	all := 0
 	for _, m := range s.eligible {
 		need := s.workerCards(m)
-		mi := &s.st.models[m]
-		for _, sm := range mi.sms {
-			smi := &s.st.sm[sm]
-			for _, d := range smi.domains {
-				dom := &s.st.domains[d]
-				w := 0
-				for n := dom.lo; n < dom.hi; n++ {
-					ni := &s.st.nodes[n]
-					if !s.classOK(ni.class) {
-						if s.classVerdict[ni.class] == 2 {
-							f.residency++
-						} else {
-							f.denied++
-							if f.rule == "" {
-								f.rule = s.classRule[ni.class]
-							}
-						}
-						continue
-					}
-					anyAllowed = true
-					if onNode && int(ni.cards) >= need {
-						return nil
-					}
-					w += f.workersOnEmpty(n, m)
-					maxNode[m] = max(maxNode[m], int(ni.cards))
-				}
-				if gang && w >= W {
-					return nil
+		for _, sm := range s.st.models[m].sms {
+			for _, d := range s.st.sm[sm].domains {
+				w, allowed, onNodeFits := f.scanDomain(d, m, need, p.onNode)
+				anyAllowed = anyAllowed || allowed
+				if onNodeFits || p.gang && w >= W {
+					return true, true
 				}
 				if f.bestD < 0 || w > f.bestW {
 					f.bestD, f.bestW = d, w
 				}
 				f.sm[sm] += w
 				f.total[m] += w
-				if all += w; replicas && all >= W || siteOK && f.sm[sm] >= W || crossOK && f.total[m] >= W {
-					return nil
+				if all += w; p.replicas && all >= W || p.siteOK && f.sm[sm] >= W || p.crossOK && f.total[m] >= W {
+					return true, true
 				}
 			}
 		}
 	}
-	if !anyAllowed {
-		return f.noNodes()
-	}
-	switch {
-	case job.Fractional() || job.Kind == model.Inference && job.Topology == model.TopoNone && !s.nodeScoped() && W > 1:
-		// Replicas go anywhere, one at a time.
-		all := 0
-		for _, m := range s.eligible {
-			all += f.total[m]
-		}
-		if all >= W {
-			return nil
-		}
-		return f.short(TopologyUnsatisfiable, fmt.Sprintf("%d replicas of %s each: the allowed cards of the whole network hold at most %d", W, f.unit(), all),
-			"ask for fewer replicas, or allow more models or sites")
-	case job.Kind == model.Batch || W == 1 || job.Topology == model.TopoNode && job.TopologyRequired:
-		best, bestM := 0, int32(-1)
-		for _, m := range s.eligible {
-			if need := s.workerCards(m); maxNode[m] >= need {
-				return nil
+	return anyAllowed, false
+}
+
+// scanDomain sums the workers the allowed nodes of domain d (model m) hold
+// empty, within each node's host CPU and memory; onNodeFits reports a node
+// that holds the whole of a node-scoped job (need cards).
+func (f *fitter) scanDomain(d, m int32, need int, onNode bool) (w int, allowed, onNodeFits bool) {
+	s := f.s
+	dom := &s.st.domains[d]
+	for n := dom.lo; n < dom.hi; n++ {
+		ni := &s.st.nodes[n]
+		if !s.classOK(ni.class) {
+			if s.classVerdict[ni.class] == 2 {
+				f.residency++
+			} else {
+				f.denied++
+				if f.rule == "" {
+					f.rule = s.classRule[ni.class]
+				}
 			}
-			if maxNode[m] > best {
-				best, bestM = maxNode[m], m
-			}
+			continue
 		}
-		return f.short(CardsTooFew, fmt.Sprintf("the job needs %d cards on one node; the largest allowed node has %d (%s)",
-			s.workerCards(f.smallest()), best, s.st.models[bestM].id), "use fewer cards per node, or allow more models or sites")
+		allowed = true
+		hostW := f.hostUnits(n)
+		if onNode && int(ni.cards) >= need && hostW >= 1 {
+			return w, true, true
+		}
+		w += min(f.workersOnEmpty(n, m), hostW)
+		if hostW >= f.nodeUnits() {
+			f.maxNode[m] = max(f.maxNode[m], int(ni.cards))
+		} else if int(ni.cards) >= need {
+			f.hostShort++
+		}
 	}
-	// A gang.
+	return w, allowed, false
+}
+
+// replicasShort reports replicas the allowed cards cannot hold.
+func (f *fitter) replicasShort() *Unfit {
+	s := f.s
+	all := 0
+	for _, m := range s.eligible {
+		all += f.total[m]
+	}
+	return f.short(TopologyUnsatisfiable, fmt.Sprintf("%d replicas of %s each: the allowed cards of the whole network hold at most %d", s.job.Workers, f.unit(), all),
+		"ask for fewer replicas, or allow more models or sites")
+}
+
+// nodeShort reports a job that must lie on one node and fits none.
+func (f *fitter) nodeShort() *Unfit {
+	s := f.s
+	best, bestM := 0, int32(-1)
+	for _, m := range s.eligible {
+		if f.maxNode[m] > best || bestM < 0 {
+			best, bestM = f.maxNode[m], m
+		}
+	}
+	if f.hostShort > 0 {
+		return f.hostTooSmall()
+	}
+	return f.short(CardsTooFew, fmt.Sprintf("the job needs %d cards on one node; the largest allowed node has %d (%s)",
+		s.workerCards(f.smallest()), best, s.st.models[bestM].id), "use fewer cards per node, or allow more models or sites")
+}
+
+// gangShort checks a gang's remaining paths (one node when preferred,
+// mixed models) and reports the scope that falls short.
+func (f *fitter) gangShort(p fitPaths) *Unfit {
+	s, job := f.s, f.s.job
+	W := job.Workers
 	if job.Topology == model.TopoNode {
 		for _, m := range s.eligible {
-			if maxNode[m] >= s.perWorker[m]*W {
+			if f.maxNode[m] >= s.perWorker[m]*W {
 				return nil
 			}
 		}
 	}
-	bestD, bestDom := f.bestD, f.bestW
-	if required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode) {
-		dom := &s.st.domains[bestD]
+	if p.required && (job.Topology == model.TopoDomain || job.Topology == model.TopoNode) {
+		dom := &s.st.domains[f.bestD]
 		return f.short(TopologyUnsatisfiable, fmt.Sprintf("%s must lie in one high-bandwidth domain; the largest allowed domain holds %d such workers (%s, %d cards of %s at %s)",
-			f.want(), bestDom, dom.id, dom.cards, s.st.models[dom.model].id, s.st.sites[dom.site].s.ID),
+			f.want(), f.bestW, dom.id, dom.cards, s.st.models[dom.model].id, s.st.sites[dom.site].s.ID),
 			"make the domain topology preferred rather than required, or ask for fewer or smaller workers")
 	}
 	bestSM, bestG := -1, int32(-1)
@@ -269,29 +325,27 @@ func (f *fitter) capacity() *Unfit {
 	}
 	bestTotal, bestM := -1, int32(-1)
 	for _, m := range s.eligible {
-		if crossOK && f.total[m] >= W {
+		if p.crossOK && f.total[m] >= W {
 			return nil
 		}
 		if f.total[m] > bestTotal {
 			bestTotal, bestM = f.total[m], m
 		}
 	}
-	if job.Mixed {
-		if f.mixedFits(required) {
-			return nil
-		}
+	if job.Mixed && f.mixedFits(p.required) {
+		return nil
 	}
 	mixed := ""
 	if job.Mixed {
 		mixed = " (mixed models included)"
 	}
-	if crossOK {
+	if p.crossOK {
 		return f.short(TopologyUnsatisfiable, fmt.Sprintf("%s need cards of one model across the allowed sites%s; the most any model holds is %d such workers (%s)",
 			f.want(), mixed, bestTotal, s.st.models[bestM].id), "ask for fewer or smaller workers, or allow more models (mixed) or sites")
 	}
 	g := &s.st.sm[bestG]
 	fix := "allow the gang to cross sites (cross_site), or ask for fewer or smaller workers"
-	if required {
+	if p.required {
 		fix = "make the topology preferred rather than required, or ask for fewer or smaller workers"
 	}
 	return f.short(TopologyUnsatisfiable, fmt.Sprintf("%s must lie in one site%s; the largest allowed pool holds %d such workers (%s at %s; %d workers of one model in the whole network)",
@@ -315,6 +369,49 @@ func (f *fitter) workersOnEmpty(n, m int32) int {
 		return 0
 	}
 	return s.workersFor(int(ni.cards), C)
+}
+
+// hostUnits is how many units of the job (workers; the whole job when
+// node-scoped) empty node n's host CPU and memory hold (a large number
+// when the job asks for none).
+func (f *fitter) hostUnits(n int32) int {
+	s := f.s
+	ni := &s.st.nodes[n]
+	w := int64(1 << 30)
+	if cpu := s.hostUnit(s.job.CPUMilli); cpu > 0 {
+		w = min(w, ni.cpuMilli/cpu)
+	}
+	if mem := s.hostUnit(s.job.HostMemMiB); mem > 0 {
+		w = min(w, ni.memMiB/mem)
+	}
+	return int(w)
+}
+
+// nodeUnits is how many units of the job one node must hold on the paths
+// that put the whole job on one node: one unit, or every worker for a gang
+// preferring one node.
+func (f *fitter) nodeUnits() int {
+	if job := f.s.job; job.Kind == model.Gang && job.Topology == model.TopoNode && !f.s.nodeScoped() {
+		return job.Workers
+	}
+	return 1
+}
+
+// hostTooSmall reports a job whose unit fits some allowed node's cards but
+// never its host CPU or memory.
+func (f *fitter) hostTooSmall() *Unfit {
+	s, job := f.s, f.s.job
+	var cpu, mem int64
+	for _, m := range s.eligible {
+		cpu, mem = max(cpu, s.st.models[m].maxCPU), max(mem, s.st.models[m].maxMem)
+	}
+	limit, why := CPUTooFew, fmt.Sprintf("%s asks for %s of host CPU on one node; the allowed nodes with the cards have less (at most %s on any node of its models)",
+		f.want(), coresText(s.hostUnit(job.CPUMilli)*int64(f.nodeUnits())), coresText(cpu))
+	if s.hostUnit(job.HostMemMiB)*int64(f.nodeUnits()) > 0 && (job.CPUMilli == 0 || s.hostUnit(job.CPUMilli)*int64(f.nodeUnits()) <= cpu) {
+		limit, why = HostMemoryTooSmall, fmt.Sprintf("%s asks for %d MiB of host memory on one node; the allowed nodes with the cards have less (at most %d MiB on any node of its models)",
+			f.want(), s.hostUnit(job.HostMemMiB)*int64(f.nodeUnits()), mem)
+	}
+	return f.short(limit, why, "ask for less host CPU or memory per worker (cpu_milli, host_mem_mib), or allow more models or sites")
 }
 
 // mixedFits is the mixed-model path's check: the models together, within
@@ -347,7 +444,7 @@ func (f *fitter) mixedFits(required bool) bool {
 				dom := &s.st.domains[d]
 				for n := dom.lo; n < dom.hi; n++ {
 					if s.classOK(s.st.nodes[n].class) {
-						w += int(s.st.nodes[n].cards) / C
+						w += min(int(s.st.nodes[n].cards)/C, f.hostUnits(n))
 					}
 				}
 			}
@@ -377,15 +474,24 @@ func (f *fitter) want() string {
 // unit describes one worker's request.
 func (f *fitter) unit() string {
 	job := f.s.job
+	var u string
 	switch {
 	case job.Fractional():
-		return fmt.Sprintf("%d‰ of a card", job.ShareMilli)
+		u = fmt.Sprintf("%d‰ of a card", job.ShareMilli)
 	case job.ComputeGFLOPS > 0:
-		return "its part of the compute request"
+		u = "its part of the compute request"
 	case job.CardsPerWorker == 1:
-		return "1 card"
+		u = "1 card"
+	default:
+		u = fmt.Sprintf("%d cards", job.CardsPerWorker)
 	}
-	return fmt.Sprintf("%d cards", job.CardsPerWorker)
+	if job.CPUMilli > 0 {
+		u += " with " + coresText(job.CPUMilli) + " of host CPU"
+	}
+	if job.HostMemMiB > 0 {
+		u += fmt.Sprintf(" and %d MiB of host memory", job.HostMemMiB)
+	}
+	return u
 }
 
 // smallest is the eligible model whose unit takes the fewest cards.

@@ -57,8 +57,8 @@ func TestFragCountsMatchNodeFrag(t *testing.T) {
 					continue
 				}
 				after := *fc
-				after.add(s.shares, free, -1)
-				after.add(s.shares, free-int32(job.ShareMilli), +1)
+				after.add(s, free, -1)
+				after.add(s, free-int32(job.ShareMilli), +1)
 				got, want := s.fragOf(n, &after, job.CPUMilli, 0), s.nodeFrag(n, 0, k, job.ShareMilli, job.CPUMilli, 0)
 				if got != want {
 					t.Fatalf("trial %d: node %d card %d: counts give %v after the share, nodeFrag %v", trial, n, k, got, want)

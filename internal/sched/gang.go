@@ -101,6 +101,7 @@ func (s *search) offerDomain(d, m int32, C, capW int) {
 	sc.Frag = clamp(1000-int64(1000*left/need), 0, 1000)
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(dom.site)
+	sc.Place = s.placeScore(dom.site, m)
 	s.offer(cand{scope: ScopeDomain, where: d, model: m, cards: need, workers: W, score: sc})
 }
 
@@ -237,6 +238,7 @@ func (s *search) searchSites() {
 			sc.Frag = 500
 			sc.Heterogeneity = s.hetScore(m)
 			sc.Cost = s.costScore(smi.site)
+			sc.Place = s.placeScore(smi.site, m)
 			s.offer(cand{scope: ScopeSite, where: sm, model: m, cards: need, workers: W, score: sc})
 		}
 	}
@@ -285,6 +287,7 @@ func (s *search) searchCrossSite() {
 		sc.Frag = 500
 		sc.Heterogeneity = s.hetScore(m)
 		sc.Cost = s.costScore(s.st.sm[groups[0].d].site)
+		sc.Place = s.placeScore(s.st.sm[groups[0].d].site, m)
 		s.offer(cand{scope: ScopeSites, where: groups[0].d, model: m, cards: W * C, workers: W, score: sc})
 	}
 }

@@ -94,6 +94,7 @@ func (n *Names) Check(j *model.Job) error {
 		}
 		bad("sites", i, "unknown site %q%s (see `suanli network`)", s, didYouMean(string(s), n.siteIDs, nil))
 	}
+	errs = append(errs, n.checkPlaces(j)...)
 	for i, r := range j.Regions {
 		if !n.regions[r] {
 			bad("regions", i, "unknown region %.64q%s (the network's regions: %s)", r, didYouMean(r, n.regionList, nil), strings.Join(n.regionList, ", "))
@@ -112,6 +113,24 @@ func (n *Names) Check(j *model.Job) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkPlaces checks where the job says its users and data are: users a
+// site id or a province, data.site a site id.
+func (n *Names) checkPlaces(j *model.Job) []error {
+	var errs []error
+	if u := j.Users; u != "" {
+		if _, _, ok := n.net.UsersAt(u); !ok {
+			errs = append(errs, fmt.Errorf("users: %.64q is neither a site of this network nor a province%s (a province by its English name, e.g. Guangdong; sites: see `suanli network`)",
+				u, didYouMean(u, n.net.UserPlaces(), nil)))
+		}
+	}
+	if d := j.Data; d != nil && d.Site != "" {
+		if _, ok := n.net.Site(d.Site); !ok {
+			errs = append(errs, fmt.Errorf("data.site: unknown site %.64q%s (see `suanli network`)", d.Site, didYouMean(string(d.Site), n.siteIDs, nil)))
+		}
+	}
+	return errs
 }
 
 func siteIDPattern(s string) bool {

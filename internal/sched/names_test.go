@@ -31,7 +31,12 @@ func TestCheckNames(t *testing.T) {
 		{"site typo", model.Job{Sites: []model.SiteID{"cm-hohot"}}, []string{`sites[0]: unknown site "cm-hohot"; did you mean "cm-hohhot"?`}},
 		{"region case", model.Job{Regions: []string{"south"}}, []string{`regions[0]: unknown region "south"; did you mean "South"?`}},
 		{"stack typo", model.Job{Stacks: []string{"CUDAA"}}, []string{`stacks[0]: no model of this network runs the stack "CUDAA"; did you mean "CUDA"`}},
-		{"every problem", model.Job{Models: []string{"zzz"}, Sites: []model.SiteID{"nowhere"}, Regions: []string{"Mars"}}, []string{"models[0]", "sites[0]", "regions[0]"}},
+		{"users and data known", model.Job{Users: "Guangdong", Data: &model.DataLocation{Site: "cm-beijing", SizeGB: 10}}, nil},
+		{"users at a site", model.Job{Users: "cu-xining"}, nil},
+		{"users province typo", model.Job{Users: "Guangdon"}, []string{`users: "Guangdon" is neither a site of this network nor a province; did you mean "Guangdong"?`}},
+		{"users province case", model.Job{Users: "guangdong"}, []string{`did you mean "Guangdong"?`}},
+		{"data site typo", model.Job{Data: &model.DataLocation{Site: "cm-bejing"}}, []string{`data.site: unknown site "cm-bejing"; did you mean "cm-beijing"?`}},
+		{"every problem", model.Job{Users: "Atlantis", Data: &model.DataLocation{Site: "nowhere"}, Models: []string{"zzz"}, Sites: []model.SiteID{"nowhere"}, Regions: []string{"Mars"}}, []string{"models[0]", "sites[0]", "users:", "data.site:", "regions[0]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,7 +28,7 @@ func (s *search) searchNodes(workers int) {
 				// No later node of the bucket costs less (nodes come
 				// cheapest site first): once the best score this one could
 				// reach is outranked, so is every later one's.
-				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: het, Cost: s.costScore(s.st.nodes[n].site)}, fragMax) {
+				if s.laterOutranked(s.laterBound(Score{Topology: 1000, Heterogeneity: het}, m, n), fragMax) {
 					return false
 				}
 				s.offerNode(n, m, k, f, workers, fragMax)
@@ -42,6 +42,10 @@ func (s *search) searchNodes(workers int) {
 // pass the filters, skipping whole domains (and, under residency rules,
 // whole sites) that are filtered out, until visit returns false.
 func (s *search) scanBucket(set bitset, m int32, visit func(n int32) bool) {
+	if s.pl.ordered {
+		s.scanOrdered(set, m, visit)
+		return
+	}
 	taken := 0
 	hi := int32(len(s.st.nodes))
 	for n := set.next(0, hi); n >= 0 && taken < s.cfg.Candidates; n = set.next(n+1, hi) {
@@ -78,6 +82,7 @@ func (s *search) offerNode(n, m int32, k, f, workers int, fragMax int64) {
 	sc.Topology += int64(300 * (cards - (f - k)) / cards)
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
+	sc.Place = s.placeScore(ni.site, m)
 	// Taking k whole cards lowers the fragmentation by at most their
 	// capacity, and the stranded capacity by less (fragBound).
 	if s.outranked(sc, fragMax) {
@@ -142,6 +147,9 @@ func (s *search) noteHostShort(n int32, what uint8) {
 func (s *search) wholeFragScore(n int32, k, f, workers int) int64 {
 	ni := &s.st.nodes[n]
 	cpu, mem := int64(workers)*s.job.CPUMilli, int64(workers)*s.job.HostMemMiB
+	if !s.cfg.FragPolicy.measured() {
+		return s.altFragScore(n, int64(k)*model.MilliCard, cpu, -1)
+	}
 	clean := ni.cards <= frag.MaxGPUs && !s.meas.host
 	if clean {
 		for _, p := range s.c.partial[int(n)*shareBuckets : int(n+1)*shareBuckets] {
@@ -167,8 +175,8 @@ func (s *search) wholeFragScore(n int32, k, f, workers int) int64 {
 		}
 		after := *fc
 		for range min(k, int(s.c.free[n])) { // nodeFrag takes at most the free whole cards
-			after.add(s.shares, model.MilliCard, -1)
-			after.add(s.shares, 0, +1)
+			after.add(s, model.MilliCard, -1)
+			after.add(s, 0, +1)
 		}
 		d = fragScore(before, s.fragOf(n, &after, cpu, mem))
 		if k <= frag.MaxGPUs {
@@ -218,7 +226,7 @@ func (s *search) searchShares() {
 		for b := share / 100; b < shareBuckets; b++ {
 			s.scanBucket(s.c.shareSet[m][b], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
-				if s.laterOutranked(Score{Topology: 1000, Heterogeneity: s.hetScore(m), Cost: s.costScore(ni.site)}, fragMax) {
+				if s.laterOutranked(s.laterBound(Score{Topology: 1000, Heterogeneity: s.hetScore(m)}, m, n), fragMax) {
 					return false // so is every later node's (searchNodes)
 				}
 				for k := int32(0); k < ni.cards; k++ {
@@ -238,7 +246,7 @@ func (s *search) searchShares() {
 		for f := 1; f <= mi.maxCards; f++ {
 			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
-				if s.laterOutranked(Score{Topology: 500, Heterogeneity: s.hetScore(m), Cost: s.costScore(ni.site)}, fragMax) {
+				if s.laterOutranked(s.laterBound(Score{Topology: 500, Heterogeneity: s.hetScore(m)}, m, n), fragMax) {
 					return false // a free card scores at most 500 for topology (offerShare)
 				}
 				for k := int32(0); k < ni.cards; k++ {
@@ -270,6 +278,7 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	}
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(ni.site)
+	sc.Place = s.placeScore(ni.site, m)
 	// The share lowers the fragmentation by at most itself, and the
 	// stranded capacity by less (fragBound).
 	share := s.job.ShareMilli
@@ -280,11 +289,13 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 		return
 	}
 	cpu, mem := s.job.CPUMilli, s.job.HostMemMiB
-	if fc, before, ok := s.nodeCounts(n); ok {
+	if !s.cfg.FragPolicy.measured() {
+		sc.Frag = s.altFragScore(n, int64(share), cpu, k)
+	} else if fc, before, ok := s.nodeCounts(n); ok {
 		after := *fc
 		free := s.cardFree(ni.cardOff + k)
-		after.add(s.shares, free, -1)
-		after.add(s.shares, free-int32(share), +1)
+		after.add(s, free, -1)
+		after.add(s, free-int32(share), +1)
 		sc.Frag = fragScore(before, s.fragOf(n, &after, cpu, mem))
 	} else {
 		sc.Frag = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, 0, k, share, cpu, mem))

@@ -34,6 +34,12 @@ const (
 	// InsufficientCards: the node passes every filter but has too few free
 	// cards (or too little free share and memory) now.
 	InsufficientCards Reason = "insufficient-cards"
+	// CPUTooFew: no node of the model has the host CPU one worker asks
+	// for (all of them, for a node-scoped job), even empty.
+	CPUTooFew Reason = "cpu-too-few"
+	// HostMemoryTooSmall: no node of the model has the host memory one
+	// worker asks for (all of them, for a node-scoped job), even empty.
+	HostMemoryTooSmall Reason = "host-memory-too-small"
 	// CPUExhausted: the node has the cards but too little free host CPU
 	// for the job's workers.
 	CPUExhausted Reason = "cpu-exhausted"

@@ -170,8 +170,18 @@ func (sc *scenario) run(st *step) (string, error) {
 func describe(d Decision) string {
 	var b strings.Builder
 	p := d.Placement
-	fmt.Fprintf(&b, "placed %s: %d GFLOPS, score %d (frag %d, topology %d, heterogeneity %d, cost %d)\n", p.Job, p.GFLOPS,
-		d.Score.Total, d.Score.Frag, d.Score.Topology, d.Score.Heterogeneity, d.Score.Cost)
+	fmt.Fprintf(&b, "placed %s: %d GFLOPS, score %d (frag %d, topology %d, heterogeneity %d, cost %d, place %d)\n", p.Job, p.GFLOPS,
+		d.Score.Total, d.Score.Frag, d.Score.Topology, d.Score.Heterogeneity, d.Score.Cost, d.Score.Place)
+	if t := d.Score.Terms; t != nil {
+		fmt.Fprintf(&b, "  terms at %s: energy %d milli-fen/PFLOP-h estimated=%v (penalty %d)", t.Site, t.EnergyMilliFen, t.EnergyEstimated, t.EnergyPenalty)
+		if t.TransferMs > 0 || t.NoRoute {
+			fmt.Fprintf(&b, ", transfer %d ms no-route=%v (penalty %d)", t.TransferMs, t.NoRoute, t.TransferPenalty)
+		}
+		if t.UsersRTTMicros > 0 {
+			fmt.Fprintf(&b, ", users %d µs (penalty %d)", t.UsersRTTMicros, t.LatencyPenalty)
+		}
+		b.WriteString("\n")
+	}
 	for _, a := range p.Assignments {
 		fmt.Fprintf(&b, "  worker %d: %s %s cards %v", a.Worker, a.Node, a.Model, a.Cards)
 		if a.ShareMilli > 0 {

@@ -47,13 +47,16 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 	}
 	d.Placement = p
 	best := s.top[0].score
+	best.Terms = s.terms(&s.top[0])
 	d.Score = &best
 	d.Explanation = Explanation{Placed: true, Summary: s.placedSummary(p, mixed)}
 	if len(job.Rates) > 0 {
 		d.Explanation.Summary += s.rateNote(p)
 	}
 	for _, alt := range s.top[1:] {
-		d.Alternatives = append(d.Alternatives, s.alternative(&alt))
+		a := s.alternative(&alt)
+		a.Score.Terms = s.terms(&alt)
+		d.Alternatives = append(d.Alternatives, a)
 	}
 	return d
 }

@@ -12,6 +12,7 @@ import (
 // the cluster.
 type fragMeasure struct {
 	tasks []TaskShape
+	ours  bool // Suanli's measure (stranding, look-ahead), else FGD's alone
 	m     frag.Measure
 	// host is true when the measure reads a node's free CPU, memory or
 	// model, not only its cards.
@@ -35,9 +36,10 @@ type wholeScores struct {
 	mem   [frag.MaxGPUs + 1]int64
 }
 
-// measure returns the fragmentation measure for the config's task mix.
-func (c *Cluster) measure(tasks []TaskShape) *fragMeasure {
-	if c.frag != nil && slices.EqualFunc(c.frag.tasks, tasks, TaskShape.equal) {
+// measure returns the fragmentation measure for the config's task mix,
+// Suanli's (ours) or FGD's alone.
+func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
+	if c.frag != nil && c.frag.ours == ours && slices.EqualFunc(c.frag.tasks, tasks, TaskShape.equal) {
 		return c.frag
 	}
 	var list []frag.TypicalTask
@@ -55,9 +57,9 @@ func (c *Cluster) measure(tasks []TaskShape) *fragMeasure {
 		host = host || ft.CPUMilli > 0 || ft.MemMiB > 0 || ft.Models != 0
 		list = append(list, frag.TypicalTask{Task: ft, Weight: float64(p) / float64(total), Count: int(p)})
 	}
-	m := frag.NewMeasure(frag.NewDistributionOf(list, true), true)
+	m := frag.NewMeasure(frag.NewDistributionOf(list, true), ours)
 	n := len(c.st.nodes)
-	c.frag = &fragMeasure{tasks: cloneShapes(tasks), m: m, host: host || m.StrandRho > 0,
+	c.frag = &fragMeasure{tasks: cloneShapes(tasks), ours: ours, m: m, host: host || m.StrandRho > 0,
 		ok: make([]bool, n), fc: make([]fragCounts, n), cur: make([]float64, n), whole: make([]wholeScores, n)}
 	return c.frag
 }
@@ -130,12 +132,15 @@ const fragShares = 16
 type fragCounts struct {
 	idle       int64
 	fit, below [fragShares]int64
+	left       int64 // the look-ahead's expected unused capacity (frag.Measure.CardLeft)
 }
 
-// add counts (sign +1) or uncounts (sign -1) a card with `free` thousandths free.
-func (fc *fragCounts) add(shares []int32, free int32, sign int64) {
+// add counts (sign +1) or uncounts (sign -1) a card with `free` thousandths
+// free, for the search's measure.
+func (fc *fragCounts) add(s *search, free int32, sign int64) {
 	fc.idle += sign * int64(free)
-	for i, m := range shares {
+	fc.left += sign * s.meas.m.CardLeft(free)
+	for i, m := range s.shares {
 		if free >= m {
 			fc.fit[i] += sign
 		} else {
@@ -167,7 +172,7 @@ func (s *search) nodeCounts(n int32) (fc *fragCounts, cur float64, ok bool) {
 		fc := &fm.fc[n]
 		*fc = fragCounts{}
 		for g := ni.cardOff; g < ni.cardOff+ni.cards; g++ {
-			fc.add(s.shares, s.cardFree(g), +1)
+			fc.add(s, s.cardFree(g), +1)
 		}
 		fm.cur[n], fm.ok[n] = s.fragOf(n, fc, 0, 0), true
 		fm.whole[n].mask = 0
@@ -180,7 +185,7 @@ func (s *search) nodeCounts(n int32) (fc *fragCounts, cur float64, ok bool) {
 func (s *search) fragOf(n int32, fc *fragCounts, cpu, mem int64) float64 {
 	k := len(s.shares)
 	h := s.host(n, cpu, mem)
-	return s.meas.m.FragOfCounts(&h, fc.idle, fc.fit[:k], fc.below[:k])
+	return s.meas.m.FragOfCounts(&h, fc.idle, fc.fit[:k], fc.below[:k], fc.left)
 }
 
 // fragScore is the fragmentation component, 0..1000: the policy's score
@@ -193,12 +198,17 @@ func fragScore(before, after float64) int64 {
 // thousandths of cards and cpu milli-cores of host CPU: FGD's measure
 // falls by at most what is taken; the stranded capacity, max(0, idle −
 // CPUFree/ρ), by at most taken − cpu/ρ (nothing when the placement brings
-// the CPU its cards need).
+// the CPU its cards need); the look-ahead by at most its table's largest
+// drop for what is taken (frag.Measure.FillDrop).
 func (s *search) fragBound(taken, cpu int64) int64 {
+	if !s.cfg.FragPolicy.measured() {
+		return 1000 // bestfit and random: no bound below the component's range
+	}
 	drop := float64(taken)
 	if rho := s.meas.m.StrandRho; rho > 0 {
 		drop += max(0, float64(taken)-float64(cpu)/rho)
 	}
+	drop += s.meas.m.FillDrop(taken)
 	return fragScore(drop+1, 0)
 }
 
@@ -286,7 +296,7 @@ func (s *search) hetScore(m int32) int64 {
 // total weighs the components.
 func (s *search) total(sc *Score) {
 	w := s.cfg.Weights
-	sc.Total = w.Frag*sc.Frag + w.Topology*sc.Topology + w.Heterogeneity*sc.Heterogeneity + w.Cost*sc.Cost
+	sc.Total = w.Frag*sc.Frag + w.Topology*sc.Topology + w.Heterogeneity*sc.Heterogeneity + w.Cost*sc.Cost + w.Place*sc.Place
 }
 
 // offer keeps a candidate if it is among the best 1+Alternatives.
@@ -335,7 +345,7 @@ func (s *search) outranked(sc Score, fragMax int64) bool {
 // no less, so with no negative weight their bound is no higher.
 func (s *search) laterOutranked(sc Score, fragMax int64) bool {
 	w := s.cfg.Weights
-	return w.Topology >= 0 && w.Cost >= 0 && s.outranked(sc, fragMax)
+	return w.Topology >= 0 && w.Cost >= 0 && w.Place >= 0 && s.outranked(sc, fragMax)
 }
 
 func better(a, b *cand) bool {

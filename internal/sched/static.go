@@ -38,6 +38,7 @@ type static struct {
 	words    int   // uint64 words of a node bitset
 	maxCost  int64 // the dearest site's cost key
 	minCost  int64 // the cheapest
+	place    *placeStatic
 }
 
 type modelInfo struct {
@@ -49,7 +50,10 @@ type modelInfo struct {
 	vendor   string
 	maxCards int // most cards on one node of the model
 	cards    int // cards of the model in the network
-	sms      []int32
+	// maxCPU and maxMem are the most host CPU (thousandths of a core) and
+	// memory (MiB) of one node of the model.
+	maxCPU, maxMem int64
+	sms            []int32
 }
 
 type siteInfo struct {
@@ -194,12 +198,32 @@ func newStatic(net *network.Network) *static {
 		st.sites[i].costScore = st.costScore(int32(i))
 	}
 	st.buildNodes(net)
+	st.place = newPlaceStatic(st)
 	return st
 }
 
 // buildNodes orders nodes by site, then domain (network order), then node
 // (network order), and builds the domain and (site, model) tables.
 func (st *static) buildNodes(net *network.Network) {
+	order := st.nodeOrder(net)
+	t := nodeTables{domOf: map[domKey]int32{}, smOf: map[smKey]int32{}, classOf: map[classKey]int32{}}
+	st.nodes = make([]nodeInfo, 0, len(order))
+	for _, oi := range order {
+		n := &net.Nodes[oi]
+		site, mod := st.siteIdx[n.Site], st.modelIdx[n.Model]
+		d := st.domainOf(&t, n, site, mod)
+		c := st.classOf(&t, n, site, mod)
+		st.addNode(n, site, mod, d, c)
+	}
+	st.markUniform()
+	st.siteRanges()
+	st.words = (len(st.nodes) + 63) / 64
+	st.buildRuns()
+}
+
+// nodeOrder is the order of the network's nodes: by site, then domain
+// (network order; unknown domains last, by id), then model.
+func (st *static) nodeOrder(net *network.Network) []int {
 	domOrder := map[model.DomainID]int{}
 	for i := range net.Domains {
 		if _, ok := domOrder[net.Domains[i].ID]; !ok {
@@ -225,64 +249,91 @@ func (st *static) buildNodes(net *network.Network) {
 			cmp.Compare(st.modelIdx[na.Model], st.modelIdx[nb.Model]),
 		)
 	})
-	type domKey struct {
-		site  int32
-		id    model.DomainID
-		model int32
-	}
-	domOf := map[domKey]int32{}
-	type smKey struct{ site, model int32 }
-	smOf := map[smKey]int32{}
-	type classKey struct {
-		site, model int32
-		labels      string
-	}
-	classOf := map[classKey]int32{}
-	st.nodes = make([]nodeInfo, 0, len(order))
-	for _, oi := range order {
-		n := &net.Nodes[oi]
-		site, mod := st.siteIdx[n.Site], st.modelIdx[n.Model]
-		dk := domKey{site, n.Domain, mod}
-		d, ok := domOf[dk]
+	return order
+}
+
+type domKey struct {
+	site  int32
+	id    model.DomainID
+	model int32
+}
+
+type smKey struct{ site, model int32 }
+
+type classKey struct {
+	site, model int32
+	labels      string
+}
+
+// nodeTables find the domain, (site, model) and class entries already
+// made while the node table is built.
+type nodeTables struct {
+	domOf   map[domKey]int32
+	smOf    map[smKey]int32
+	classOf map[classKey]int32
+}
+
+// domainOf is the index of n's domain (of its site and model), made
+// (with its (site, model) entry when new) at the next node's index.
+func (st *static) domainOf(t *nodeTables, n *model.Node, site, mod int32) int32 {
+	dk := domKey{site, n.Domain, mod}
+	d, ok := t.domOf[dk]
+	if !ok {
+		sk := smKey{site, mod}
+		sm, ok := t.smOf[sk]
 		if !ok {
-			sk := smKey{site, mod}
-			sm, ok := smOf[sk]
-			if !ok {
-				sm = int32(len(st.sm))
-				smOf[sk] = sm
-				st.sm = append(st.sm, smInfo{site: site, model: mod})
-				st.models[mod].sms = append(st.models[mod].sms, sm)
-			}
-			d = int32(len(st.domains))
-			domOf[dk] = d
-			idx := int32(len(st.nodes))
-			st.domains = append(st.domains, domainInfo{id: n.Domain, site: site, model: mod, sm: sm, lo: idx, hi: idx})
-			st.sm[sm].domains = append(st.sm[sm].domains, d)
-			st.domIdx[n.Domain] = append(st.domIdx[n.Domain], d)
+			sm = int32(len(st.sm))
+			t.smOf[sk] = sm
+			st.sm = append(st.sm, smInfo{site: site, model: mod})
+			st.models[mod].sms = append(st.models[mod].sms, sm)
 		}
-		ck := classKey{site, mod, labelKey(n.Labels)}
-		c, ok := classOf[ck]
-		if !ok {
-			c = int32(len(st.classes))
-			classOf[ck] = c
-			st.classes = append(st.classes, classInfo{site: site, model: mod, node: int32(len(st.nodes))})
-		}
-		cards := max(n.Cards, 0)
+		d = int32(len(st.domains))
+		t.domOf[dk] = d
 		idx := int32(len(st.nodes))
-		st.nodeIdx[n.ID] = idx
-		cpu, mem := hostCapacity(n)
-		st.nodes = append(st.nodes, nodeInfo{n: n, site: site, domain: d, model: mod, class: c, cards: int32(cards), cardOff: int32(st.cards), cpuMilli: cpu, memMiB: mem})
-		st.domains[d].hi = idx + 1
-		st.domains[d].cards += cards
-		sm := st.domains[d].sm
-		st.sm[sm].cards += cards
-		st.sm[sm].nodes++
-		st.sm[sm].maxDomain = max(st.sm[sm].maxDomain, st.domains[d].cards)
-		st.models[mod].cards += cards
-		st.models[mod].maxCards = max(st.models[mod].maxCards, cards)
-		st.maxCards = max(st.maxCards, cards)
-		st.cards += cards
+		st.domains = append(st.domains, domainInfo{id: n.Domain, site: site, model: mod, sm: sm, lo: idx, hi: idx})
+		st.sm[sm].domains = append(st.sm[sm].domains, d)
+		st.domIdx[n.Domain] = append(st.domIdx[n.Domain], d)
 	}
+	return d
+}
+
+// classOf is the index of n's class (site, model, labels), made at the
+// next node's index when new.
+func (st *static) classOf(t *nodeTables, n *model.Node, site, mod int32) int32 {
+	ck := classKey{site, mod, labelKey(n.Labels)}
+	c, ok := t.classOf[ck]
+	if !ok {
+		c = int32(len(st.classes))
+		t.classOf[ck] = c
+		st.classes = append(st.classes, classInfo{site: site, model: mod, node: int32(len(st.nodes))})
+	}
+	return c
+}
+
+// addNode appends n to the node table in domain d and class c and counts
+// its cards in its domain, (site, model), model and in all.
+func (st *static) addNode(n *model.Node, site, mod, d, c int32) {
+	cards := max(n.Cards, 0)
+	idx := int32(len(st.nodes))
+	st.nodeIdx[n.ID] = idx
+	cpu, mem := hostCapacity(n)
+	st.nodes = append(st.nodes, nodeInfo{n: n, site: site, domain: d, model: mod, class: c, cards: int32(cards), cardOff: int32(st.cards), cpuMilli: cpu, memMiB: mem})
+	st.domains[d].hi = idx + 1
+	st.domains[d].cards += cards
+	sm := st.domains[d].sm
+	st.sm[sm].cards += cards
+	st.sm[sm].nodes++
+	st.sm[sm].maxDomain = max(st.sm[sm].maxDomain, st.domains[d].cards)
+	st.models[mod].cards += cards
+	st.models[mod].maxCards = max(st.models[mod].maxCards, cards)
+	st.models[mod].maxCPU = max(st.models[mod].maxCPU, cpu)
+	st.models[mod].maxMem = max(st.models[mod].maxMem, mem)
+	st.maxCards = max(st.maxCards, cards)
+	st.cards += cards
+}
+
+// markUniform marks the domains whose nodes are all of one class.
+func (st *static) markUniform() {
 	for d := range st.domains {
 		dom := &st.domains[d]
 		dom.uniform = true
@@ -292,7 +343,11 @@ func (st *static) buildNodes(net *network.Network) {
 			}
 		}
 	}
-	// Site node ranges (sites are contiguous by construction).
+}
+
+// siteRanges sets each site's range of nodes (sites are contiguous by
+// construction; a site without nodes has the empty range 0, 0).
+func (st *static) siteRanges() {
 	for i := range st.sites {
 		st.sites[i].lo, st.sites[i].hi = -1, -1
 	}
@@ -308,8 +363,6 @@ func (st *static) buildNodes(net *network.Network) {
 			st.sites[i].lo, st.sites[i].hi = 0, 0
 		}
 	}
-	st.words = (len(st.nodes) + 63) / 64
-	st.buildRuns()
 }
 
 // buildRuns groups consecutive domains into runs and marks the (site,

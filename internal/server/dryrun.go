@@ -110,7 +110,11 @@ func dryRunWire(s *Server, d *sched.Decision) v1.DryRun {
 	out.Explanation.Job = ""
 	out.Explanation.State = "dry-run"
 	if sc := d.Score; sc != nil {
-		out.Score = &v1.Score{Total: sc.Total, Frag: sc.Frag, Topology: sc.Topology, Heterogeneity: sc.Heterogeneity, Cost: sc.Cost}
+		out.Score = &v1.Score{Total: sc.Total, Frag: sc.Frag, Topology: sc.Topology, Heterogeneity: sc.Heterogeneity, Cost: sc.Cost, Place: sc.Place}
+		if t := sc.Terms; t != nil {
+			wt := v1.PlaceTerms(*t)
+			out.Score.Terms = &wt
+		}
 	}
 	for _, a := range d.Alternatives {
 		what := fmt.Sprintf("%d × %s", a.Cards, a.Model)

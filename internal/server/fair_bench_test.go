@@ -2,15 +2,15 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/agent/agenttest"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/store/bolt"
 )
@@ -20,18 +20,21 @@ const floodClients = 24
 
 // BenchmarkFlood: one tenant floods the API with submits from 24 clients
 // that ignore 429s, while a node agent heartbeats every 10 ms and another
-// tenant submits at 75% of its rate limit. b.N is the other tenant's
-// submits in each of the two phases, with no flood (idle) and with it,
-// which alternate in four rounds. Reported: heartbeat and submit p50/p99 in both phases, the
+// tenant submits at 75% of its rate limit. The flooding clients run in a
+// process of their own (this test binary re-executed, see floodMain), as
+// remote clients would: they take CPU from the server only through the
+// operating system's scheduler. b.N is the other tenant's submits in each
+// of the two phases, with no flood (idle) and with it, which alternate in
+// four rounds. Reported: heartbeat and submit p50/p99 in both phases, the
 // flood's ratio of p99s to the idle ones, and what the flooder sent and got
 // through. The embedded (bolt) store, the real server over loopback HTTP.
 //
 // flood=sustained sends at the most acknowledged submits a second this
-// server sustains (measured first, with an admin token, which no tenant
-// limit applies to); flood=unbounded sends as fast as the 24 clients can,
-// which on a small machine is mostly the load generator and the server
-// taking the CPU from each other: admission control refuses the requests,
-// it cannot make them free.
+// server sustains (measured first, from the flooding process with an admin
+// token, which no tenant limit applies to); flood=unbounded sends as fast
+// as the 24 clients can, which on a small machine is mostly the load
+// generator and the server taking the CPU from each other: admission
+// control refuses the requests, it cannot make them free.
 func BenchmarkFlood(b *testing.B) {
 	for _, tc := range []struct {
 		name      string
@@ -66,7 +69,7 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 		b.Fatal(err)
 	}
 	e.tokens[v1.RoleAgent] = tok.Secret
-	agent, victim, flooder := client(v1.RoleAgent), client("tenant2"), client(v1.RoleTenant)
+	agent, victim := client(v1.RoleAgent), client("tenant2")
 	lease, err := agent.RegisterNode(ctx, v1.NodeRegistration{Node: node, Agent: "bench"})
 	if err != nil {
 		b.Fatal(err)
@@ -75,7 +78,7 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	if fair.Tenant.Rate > 0 {
 		pace = time.Duration(float64(time.Second) / (0.75 * fair.Tenant.Rate))
 	}
-	spec := v1.JobSpec{Kind: "batch", Workers: 1, CardsPerWorker: 1}
+	spec := floodSpec
 
 	// phase measures n paced submits by the other tenant and heartbeats
 	// every 10 ms meanwhile.
@@ -116,83 +119,18 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	}
 
 	// The most submits a second the server acknowledges, from 24 clients
-	// for a second.
+	// in another process for a second.
 	var every time.Duration
 	var sustained int64
 	if !unbounded {
-		admin := client(v1.RoleAdmin)
-		if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "capacity", Class: "private"}); err != nil {
+		if _, err := client(v1.RoleAdmin).PutTenant(ctx, v1.Tenant{ID: "capacity", Class: "private"}); err != nil {
 			b.Fatal(err)
 		}
-		aspec := spec
-		aspec.Tenant = "capacity"
-		var n atomic.Int64
-		deadline := time.Now().Add(time.Second)
-		var wg sync.WaitGroup
-		for range floodClients {
-			wg.Go(func() {
-				for time.Now().Before(deadline) {
-					if _, err := admin.Submit(ctx, aspec); err != nil {
-						b.Error(err)
-						return
-					}
-					n.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		sustained = n.Load()
+		sustained = floodCapacityProc(b, e.url, e.tokens[v1.RoleAdmin], "capacity", floodClients)
 		every = time.Duration(floodClients * int64(time.Second) / max(sustained, 1))
 	}
-
-	// flood starts the flooding clients; the function it returns stops
-	// them and says how many requests they sent and how many were refused.
-	flood := func() func() (sent, refused int64) {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		var sent, refused atomic.Int64
-		for range floodClients {
-			wg.Go(func() {
-				var tick <-chan time.Time
-				if every > 0 {
-					t := time.NewTicker(every)
-					defer t.Stop()
-					tick = t.C
-				}
-				for {
-					select {
-					case <-stop:
-						return
-					case <-tick:
-					default:
-						if tick != nil {
-							select {
-							case <-stop:
-								return
-							case <-tick:
-							}
-						}
-					}
-					_, err := flooder.Submit(ctx, spec)
-					sent.Add(1)
-					var apiErr *v1.Error
-					if errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
-						refused.Add(1)
-					} else if err != nil {
-						b.Error("flood:", err)
-						return
-					}
-				}
-			})
-		}
-		time.Sleep(200 * time.Millisecond) // the flood is under way
-		s0, r0 := sent.Load(), refused.Load()
-		return func() (int64, int64) {
-			s, r := sent.Load()-s0, refused.Load()-r0
-			close(stop)
-			wg.Wait()
-			return s, r
-		}
+	flood := func() func() (sent, refused int64, cpu time.Duration) {
+		return startFlood(b, e.url, e.tokens[v1.RoleTenant], floodClients, every)
 	}
 
 	// Idle and flood phases alternate in rounds, so that whatever else the
@@ -200,7 +138,9 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	const rounds = 4
 	var idleBeats, idleSubmits, floodBeats, floodSubmits []time.Duration
 	var sentN, refusedN int64
-	var secs float64
+	var idleSecs, secs float64
+	var idleCPU, floodCPU, flooderCPU time.Duration // this process's (the server's) and the flooder's
+	self := os.Getpid()
 	b.ResetTimer()
 	for r := range rounds {
 		n := b.N / rounds
@@ -210,14 +150,22 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 		if n == 0 {
 			continue
 		}
+		c0, _ := agenttest.ProcUsage(self)
+		t0 := time.Now()
 		bs, ss := phase(n)
+		idleSecs += time.Since(t0).Seconds()
+		c1, _ := agenttest.ProcUsage(self)
+		idleCPU += c1 - c0
 		idleBeats, idleSubmits = append(idleBeats, bs...), append(idleSubmits, ss...)
 		stop := flood()
-		t0 := time.Now()
+		c0, _ = agenttest.ProcUsage(self)
+		t0 = time.Now()
 		bs, ss = phase(n)
 		secs += time.Since(t0).Seconds()
-		s, f := stop()
-		sentN, refusedN = sentN+s, refusedN+f
+		c1, _ = agenttest.ProcUsage(self)
+		floodCPU += c1 - c0
+		s, f, fc := stop()
+		sentN, refusedN, flooderCPU = sentN+s, refusedN+f, flooderCPU+fc
 		floodBeats, floodSubmits = append(floodBeats, bs...), append(floodSubmits, ss...)
 	}
 	b.StopTimer()
@@ -237,6 +185,11 @@ func benchFlood(b *testing.B, fair httpapi.Fairness, unbounded bool) {
 	b.ReportMetric(float64(floodSubmitP99)/float64(max(idleSubmitP99, 1)), "submit-p99-x")
 	b.ReportMetric(float64(sentN)/secs, "flood-req/s")
 	b.ReportMetric(float64(sentN-refusedN)/secs, "flood-admitted/s")
+	// Cores used: the server's process (with the measuring clients) in
+	// each phase, and the flooding process while it flooded.
+	b.ReportMetric(idleCPU.Seconds()/idleSecs, "idle-server-cores")
+	b.ReportMetric(floodCPU.Seconds()/secs, "flood-server-cores")
+	b.ReportMetric(flooderCPU.Seconds()/secs, "flooder-cores")
 	if sustained > 0 {
 		b.ReportMetric(float64(sustained), "sustained-submits/s")
 	}

@@ -227,6 +227,11 @@ func (l *loop) restore(r *jobRecord, rev int64) {
 	ev := core.JobRestored{At: l.s.now().Unix(), Job: r.Spec, State: r.State, Placement: r.Placement, Position: r.Position}
 	if r.State != model.Placed && r.State != model.Running {
 		ev.Placement = nil
+		// A retried job keeps its pause across leaders: the record holds
+		// the not-before time of its last retry.
+		if n := len(r.Retries); n > 0 && r.Placement == nil {
+			ev.NotBefore = r.Retries[n-1].NotBefore.Unix()
+		}
 	}
 	err := l.c.Step(ev)
 	if err != nil && ev.Placement != nil {
@@ -311,6 +316,8 @@ func (l *loop) take(r *jobRecord, rev int64) {
 		_ = l.c.Step(core.JobStarted{At: now, Job: id})
 	case r.Reported == reportedRetry && inCore && (st.State == model.Placed || st.State == model.Running) && len(r.Retries) > 0:
 		_ = l.c.Step(core.JobRetried{At: now, Job: id, NotBefore: r.Retries[len(r.Retries)-1].NotBefore.Unix()})
+	case r.Reported == reportedRequeue && inCore && (st.State == model.Placed || st.State == model.Running):
+		_ = l.c.Step(core.JobRetried{At: now, Job: id, Reason: core.StopRequeued})
 	case (r.Reported == model.Completed || r.Reported == model.Failed) && inCore && !st.State.Terminal():
 		_ = l.c.Step(core.JobFinished{At: now, Job: id, Failed: r.Reported == model.Failed})
 	}
@@ -393,17 +400,8 @@ func (l *loop) flush(ctx context.Context) error {
 		changes = append(changes, change{id: js.Job, rec: &r, stop: stops[js.Job], enc: b, prev: old})
 	}
 	var quarantined []model.JobID
-	committed := false // some of this Ready is in the store
-	for i := 0; i < len(changes); {
-		// A chunk is at most jobsPerCommit jobs and half a transaction's
-		// bytes: the writer may add other writes to it.
-		j, size := i, 0
-		for j < len(changes) && j-i < jobsPerCommit && (j == i || size+len(changes[j].enc) <= store.MaxTxnBytes/2) {
-			size += len(changes[j].enc)
-			j++
-		}
-		chunk := changes[i:j]
-		i = j
+	done := map[model.JobID]bool{} // the jobs of this Ready the store holds
+	for _, chunk := range chunks(changes) {
 		rev, err := l.commit(ctx, chunk)
 		if errors.Is(err, store.ErrInvalid) {
 			// The store refuses a record of the chunk (too large):
@@ -416,7 +414,7 @@ func (l *loop) flush(ctx context.Context) error {
 					rev, e = l.quarantine(ctx, ch, e)
 					if e == nil {
 						quarantined = append(quarantined, ch.id)
-						committed = true
+						done[ch.id] = true
 						continue
 					}
 				}
@@ -425,7 +423,7 @@ func (l *loop) flush(ctx context.Context) error {
 					break
 				}
 				l.committed([]change{ch}, rev)
-				committed = true
+				done[ch.id] = true
 			}
 			if err == nil {
 				continue
@@ -435,32 +433,33 @@ func (l *loop) flush(ctx context.Context) error {
 		switch {
 		case err == nil:
 			l.committed(chunk, rev)
-			committed = true
+			for _, ch := range chunk {
+				done[ch.id] = true
+			}
 			l.s.m.commits.WithLabelValues("ok").Inc()
 		case errors.As(err, &ce) && ce.Key == epochKey:
 			l.s.m.commits.WithLabelValues("conflict").Inc()
 			return fmt.Errorf("another replica took over scheduling: %w", err)
-		case errors.As(err, &ce) && !committed:
-			// Nothing of this Ready is committed: learn what changed and
-			// let the core decide again.
+		case errors.As(err, &ce):
+			// Another writer changed a job of this chunk (an agent's
+			// report, a cancel): the chunks before it are in the store,
+			// whole groups each (see chunks). Take them up, learn what
+			// changed, and let the core decide the rest again.
 			l.s.m.commits.WithLabelValues("conflict").Inc()
+			l.advance(rd, changes, done, quarantined, now)
 			if err := l.refresh(ctx, ce.Key); err != nil {
 				return err
 			}
 			return l.c.Step(core.CommitFailed{At: now.Unix()})
 		default:
-			// Part of the Ready is committed, or the store did not
-			// answer: start over from a fresh snapshot (the replica
+			// The store did not answer (the write may or may not be
+			// applied): start over from a fresh snapshot (the replica
 			// steps down and campaigns again).
 			l.s.m.commits.WithLabelValues("error").Inc()
 			return fmt.Errorf("commit decisions: %w", err)
 		}
 	}
-	l.c.Advance(rd)
-	for _, id := range quarantined {
-		// The core placed or queued it; the store holds it failed.
-		_ = l.c.Step(core.JobFinished{At: now.Unix(), Job: id, Failed: true})
-	}
+	l.advance(rd, changes, done, quarantined, now)
 	l.s.m.latency.Observe(time.Since(start).Seconds())
 	if now := time.Now(); now.Sub(l.queueAt) >= 250*time.Millisecond {
 		// Counting walks every live job: a gauge need not be fresher.
@@ -468,6 +467,26 @@ func (l *loop) flush(ctx context.Context) error {
 		l.s.m.queue.Set(float64(l.queued()))
 	}
 	return nil
+}
+
+// advance tells the core what of rd the store holds: every job but the
+// changes not done; quarantined ones as failed.
+func (l *loop) advance(rd core.Ready, changes []change, done map[model.JobID]bool, quarantined []model.JobID, now time.Time) {
+	undone := map[model.JobID]bool{}
+	for _, ch := range changes {
+		if !done[ch.id] {
+			undone[ch.id] = true
+		}
+	}
+	if len(undone) == 0 {
+		l.c.Advance(rd)
+	} else {
+		l.c.Advance(rd.Only(func(id model.JobID) bool { return !undone[id] }))
+	}
+	for _, id := range quarantined {
+		// The core placed or queued it; the store holds it failed.
+		_ = l.c.Step(core.JobFinished{At: now.Unix(), Job: id, Failed: true})
+	}
 }
 
 // refresh re-reads a job whose revision check failed.
@@ -509,6 +528,7 @@ var stopActions = map[string]string{
 	core.StopEvicted:   "sched.evict",
 	core.StopPreempted: "sched.preempt",
 	core.StopNodeLost:  "sched.requeue",
+	core.StopRequeued:  "sched.requeue",
 	core.StopMigrated:  "sched.migrate",
 }
 

@@ -294,7 +294,7 @@ func (s *Server) Compliance(ctx context.Context) (any, error) {
 	if err := s.policyLoaded(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.v.wait(ctx); err != nil {
+	if err := s.v.catchUp(ctx, s.s); err != nil {
 		return nil, fmt.Errorf("%w: %v", httpapi.ErrUnavailable, err)
 	}
 	tenants, err := s.tenantMap(ctx)

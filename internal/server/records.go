@@ -68,6 +68,10 @@ type jobRecord struct {
 // answers with a retry: the loop steps core.JobRetried.
 const reportedRetry model.JobState = "retry"
 
+// reportedRequeue is Reported for a worker its site evicted (a
+// WorkerReport with requeue): the loop requeues the job without a retry.
+const reportedRequeue model.JobState = "requeue"
+
 // span is one stretch a placement held its cards: what metering needs of
 // it, per site and model, so that a requeued job's record grows by a few
 // lines per requeue, not by its placement.
@@ -150,11 +154,14 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
 			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
 			LostAfterSec: s.LostAfterSec, Rates: s.Rates, WorkloadClass: s.WorkloadClass, MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
-			Workload: r.Workload,
+			Latency: string(s.Latency), Users: s.Users, Workload: r.Workload,
 		},
 	}
 	for _, site := range s.Sites {
 		j.Spec.Sites = append(j.Spec.Sites, string(site))
+	}
+	if d := s.Data; d != nil {
+		j.Spec.Data = &v1.JobData{Site: string(d.Site), SizeGB: d.SizeGB}
 	}
 	if p := r.Placement; p != nil {
 		wp := &v1.Placement{GFLOPS: p.GFLOPS}

@@ -177,6 +177,8 @@ type Server struct {
 	// dry run clones instead of indexing the network again.
 	emptyOnce sync.Once
 	empty     *sched.Cluster
+	// planned caches GET /v1/capacity/plan's answer for the year.
+	planned planCache
 }
 
 // New returns a server; Run starts it.

@@ -26,6 +26,7 @@ type view struct {
 	byNode  map[model.NodeID]map[model.JobID]struct{}
 	nodeRev map[model.NodeID]int64 // revision of the node's assignment set's last change
 	nodes   map[model.NodeID]viewNode
+	at      int64 // the store revision the view has taken every change up to
 }
 
 type viewNode struct {
@@ -64,7 +65,7 @@ func (v *view) run(ctx context.Context, s store.Store, policy func(store.KV), po
 			}
 			policyRead()
 		}
-	}, func(ev store.Event) {
+	}, v.seen, func(ev store.Event) {
 		switch k := ev.KV.Key; {
 		case strings.HasPrefix(k, jobPrefix):
 			v.apply(ev)
@@ -81,8 +82,9 @@ func (v *view) run(ctx context.Context, s store.Store, policy func(store.KV), po
 // follow lists each prefix, then watches every key from the oldest of
 // those reads, handing apply each change newer than its prefix's read
 // (one scan of the store's event log per commit, however many prefixes);
-// a watch cut off (compaction, a store error) reads again.
-func follow(ctx context.Context, s store.Store, prefixes []string, reset func(string, []store.KV, int64), apply func(store.Event)) {
+// a watch cut off (compaction, a store error) reads again. seen is told
+// each revision everything up to which has been handed over.
+func follow(ctx context.Context, s store.Store, prefixes []string, reset func(string, []store.KV, int64), seen func(int64), apply func(store.Event)) {
 	for ctx.Err() == nil {
 		revs := make([]int64, len(prefixes))
 		ok := true
@@ -104,6 +106,7 @@ func follow(ctx context.Context, s store.Store, prefixes []string, reset func(st
 			sleep(ctx, 200*time.Millisecond)
 			continue
 		}
+		seen(slices.Min(revs))
 		for ev := range ch {
 			for i, p := range prefixes {
 				if strings.HasPrefix(ev.KV.Key, p) {
@@ -113,7 +116,49 @@ func follow(ctx context.Context, s store.Store, prefixes []string, reset func(st
 					break
 				}
 			}
+			if len(ch) == 0 {
+				// The events of one revision arrive together: once none
+				// is waiting, the revision is taken whole.
+				seen(ev.Rev)
+			}
 		}
+	}
+}
+
+// catchUpWait bounds how long a read waits for the view to take the
+// store's latest changes (see catchUp).
+const catchUpWait = 2 * time.Second
+
+// seen records that every change up to rev has been taken.
+func (v *view) seen(rev int64) {
+	v.mu.Lock()
+	v.at = max(v.at, rev)
+	v.mu.Unlock()
+}
+
+// catchUp waits until the view has taken every change the store held when
+// it was called, so that a report asked for after a write (a job seen
+// moved through the API) shows it. It waits at most catchUpWait: changes
+// the view's watch never sees (another prefix on a shared etcd cluster
+// moves the revision too) must not stall the read, which then serves what
+// the view has.
+func (v *view) catchUp(ctx context.Context, s store.Lister) error {
+	if err := v.wait(ctx); err != nil {
+		return err
+	}
+	_, rev, err := s.List(ctx, epochKey)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(catchUpWait)
+	for {
+		v.mu.RLock()
+		at := v.at
+		v.mu.RUnlock()
+		if at >= rev || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil
+		}
+		sleep(ctx, 2*time.Millisecond)
 	}
 }
 

@@ -57,7 +57,7 @@ func (s *Server) reportWorker(ctx context.Context, p httpapi.Principal, id strin
 			}
 			r.Spec.CheckpointTime = max(r.Spec.CheckpointTime, at)
 		}
-		if r.Reported == model.Completed || r.Reported == model.Failed || r.Reported == reportedRetry {
+		if r.Reported == model.Completed || r.Reported == model.Failed || r.Reported == reportedRetry || r.Reported == reportedRequeue {
 			return changed, nil // the job's end is recorded already
 		}
 		switch rep.State {
@@ -86,31 +86,44 @@ func (s *Server) reportWorker(ctx context.Context, p httpapi.Principal, id strin
 				r.Reported = model.Running
 			}
 		case v1.StateFailed:
-			reason := fmt.Sprintf("worker %d on %s failed", rep.Worker, rep.Node)
-			if rep.ExitCode != nil {
-				reason += fmt.Sprintf(": exit code %d", *rep.ExitCode)
-			}
-			if rep.Signal != "" {
-				reason += ", signal " + rep.Signal
-			}
-			if rep.Reason != "" {
-				reason += ": " + rep.Reason
-			}
-			r.OutputTail, changed = rep.OutputTail, true
-			if n := len(r.Retries); n < r.Spec.MaxRetries && retryable(&r.Spec, rep) {
-				now := s.now().UTC()
-				r.Retries = append(r.Retries, v1.Retry{At: now, Worker: rep.Worker, Node: rep.Node, Reason: reason,
-					NotBefore: now.Add(time.Duration(retryPause(r.Spec.RetryBackoffSec, n)) * time.Second)})
-				r.Reported = reportedRetry
-				return true, nil
-			}
-			r.Reported, r.Reason = model.Failed, reason
-			if n := len(r.Retries); n > 0 {
-				r.Reason += fmt.Sprintf(" (retries used: %d of %d; the job's retries list each failure)", n, r.Spec.MaxRetries)
-			}
+			s.workerFailed(r, rep)
+			changed = true
 		}
 		return changed, nil
 	})
+}
+
+// workerFailed records a failed worker on its job: a site's eviction
+// (Requeue) requeues the job without using a retry; a failure the job's
+// retry policy answers requeues it after the policy's pause; any other
+// fails the job, with the retries used in its reason.
+func (s *Server) workerFailed(r *jobRecord, rep v1.WorkerReport) {
+	reason := fmt.Sprintf("worker %d on %s failed", rep.Worker, rep.Node)
+	if rep.ExitCode != nil {
+		reason += fmt.Sprintf(": exit code %d", *rep.ExitCode)
+	}
+	if rep.Signal != "" {
+		reason += ", signal " + rep.Signal
+	}
+	if rep.Reason != "" {
+		reason += ": " + rep.Reason
+	}
+	r.OutputTail = rep.OutputTail
+	if rep.Requeue { // its site's doing, not the job's: no retry used
+		r.Reported, r.Reason = reportedRequeue, reason
+		return
+	}
+	if n := len(r.Retries); n < r.Spec.MaxRetries && retryable(&r.Spec, rep) {
+		now := s.now().UTC()
+		r.Retries = append(r.Retries, v1.Retry{At: now, Worker: rep.Worker, Node: rep.Node, Reason: reason,
+			NotBefore: now.Add(time.Duration(retryPause(r.Spec.RetryBackoffSec, n)) * time.Second)})
+		r.Reported = reportedRetry
+		return
+	}
+	r.Reported, r.Reason = model.Failed, reason
+	if n := len(r.Retries); n > 0 {
+		r.Reason += fmt.Sprintf(" (retries used: %d of %d; the job's retries list each failure)", n, r.Spec.MaxRetries)
+	}
 }
 
 // retryable reports whether a worker failure counts for the job's retry

@@ -9,6 +9,7 @@ import (
 
 	"github.com/suanli/suanli/internal/sched/frag"
 	"github.com/suanli/suanli/internal/sim"
+	"github.com/suanli/suanli/internal/trace/tracetest"
 )
 
 // long reports whether the long benchmarks (the full protocol A, the
@@ -22,7 +23,7 @@ func long() bool { return os.Getenv("SIM_BENCH_LONG") != "" }
 //
 //	SIM_BENCH_LONG=1 go test -run '^$' -bench ProtocolA -benchtime 1x ./internal/sim/
 func BenchmarkProtocolA(b *testing.B) {
-	dir := openbDir(b)
+	dir := tracetest.OpenbDir(b)
 	seeds := []int{1}
 	if long() {
 		seeds = append(seeds, 10)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/trace/tracetest"
 )
 
 // TestCompleteLogOnGavelMatrix holds back each entry of Gavel's measured
@@ -15,7 +16,7 @@ import (
 // scheduler uses without a matrix (the same job's rate on another type ×
 // the ratio of peak FP16) is the baseline it must beat.
 func TestCompleteLogOnGavelMatrix(t *testing.T) {
-	tp, err := ReadThroughputs(filepath.Join(gavelDir(t), "throughputs_isolated.csv"))
+	tp, err := ReadThroughputs(filepath.Join(tracetest.GavelDir(t), "throughputs_isolated.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

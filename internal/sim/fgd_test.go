@@ -17,8 +17,6 @@ import (
 
 var rewrite = flag.Bool("rewrite", false, "rewrite golden files")
 
-func openbDir(t testing.TB) string { return tracetest.OpenbDir(t) }
-
 func golden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
@@ -124,7 +122,7 @@ func TestFGDCancel(t *testing.T) {
 // TestFGDRealDefault runs protocol A on the real default pod list with two
 // seeds and checks the paper's ordering at 130% arrived workload.
 func TestFGDRealDefault(t *testing.T) {
-	dir := openbDir(t)
+	dir := tracetest.OpenbDir(t)
 	var last int64
 	r, err := sim.RunFGD(context.Background(), sim.FGDConfig{
 		NodesPath: filepath.Join(dir, "openb_node_list_gpu_node.csv"),

@@ -11,41 +11,12 @@ import (
 
 	"github.com/suanli/suanli/internal/core"
 	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/trace/tracetest"
 )
-
-// gavelDir finds Gavel's benchmark data (shared/data/gavel beside the
-// repository or above it, or $SUANLI_GAVEL_DATA). Without it the test
-// skips, except under CI, where a missing prerequisite is a failure.
-func gavelDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("SUANLI_GAVEL_DATA"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data", "gavel")
-		if _, err := os.Stat(filepath.Join(p, "throughputs_isolated.csv")); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("Gavel's benchmark data (shared/data/gavel) not found above the repository and SUANLI_GAVEL_DATA unset")
-	}
-	t.Skip("Gavel's benchmark data (shared/data/gavel) not present")
-	return ""
-}
 
 func loadGavel(t testing.TB) ([]GavelJob, Throughputs) {
 	t.Helper()
-	d := gavelDir(t)
+	d := tracetest.GavelDir(t)
 	f, err := os.Open(filepath.Join(d, "jobs_seed0_lam1125_singlegpu.jsonl"))
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,13 @@ const (
 // the GPUs left unallocated at the end (130% arrived). With MixOracle it
 // places every pod as protocol A's `suanli` policy does.
 func SchedulerProtocolA(nodes []trace.Node, pods []trace.Pod, seed uint64, mix string) (float64, error) {
+	return SchedulerProtocolAWith(nodes, pods, seed, mix, sched.Config{Weights: sched.Weights{Frag: 1}, Candidates: 1 << 20, Alternatives: -1})
+}
+
+// SchedulerProtocolAWith is SchedulerProtocolA with the scheduler's
+// configuration given (its weights, its candidates per bucket); the task
+// mix comes from mix.
+func SchedulerProtocolAWith(nodes []trace.Node, pods []trace.Pod, seed uint64, mix string, cfg sched.Config) (float64, error) {
 	pods = slices.DeleteFunc(slices.Clone(pods), func(p trace.Pod) bool { return p.NumGPU == 0 })
 	ns, ps := FragSpecs(nodes, pods)
 	fc, tasks, err := frag.Setup(ns, ps)
@@ -46,7 +53,6 @@ func SchedulerProtocolA(nodes []trace.Node, pods []trace.Pod, seed uint64, mix s
 	if err != nil {
 		return 0, err
 	}
-	cfg := sched.Config{Weights: sched.Weights{Frag: 1}, Candidates: 1 << 20, Alternatives: -1}
 	var learn *sched.Mix
 	switch mix {
 	case MixOracle:

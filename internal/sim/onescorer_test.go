@@ -11,6 +11,7 @@ import (
 	"github.com/suanli/suanli/internal/sched/frag"
 	"github.com/suanli/suanli/internal/sim"
 	"github.com/suanli/suanli/internal/trace"
+	"github.com/suanli/suanli/internal/trace/tracetest"
 )
 
 // TestProtocolAMatchesServerScheduler feeds one openb sequence (the GPU
@@ -22,7 +23,7 @@ import (
 // accounting and tie order add nothing of their own. CPU-only pods are
 // left out: the server's scheduler places accelerator work only.
 func TestProtocolAMatchesServerScheduler(t *testing.T) {
-	dir := openbDir(t)
+	dir := tracetest.OpenbDir(t)
 	nodes, pods, _, err := sim.LoadOpenb(filepath.Join(dir, "openb_node_list_gpu_node.csv"), filepath.Join(dir, "openb_pod_list_default.csv"), false)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestProtocolAMatchesServerScheduler(t *testing.T) {
 // mix, protocol A leaves exactly the GPUs unallocated that the `suanli`
 // policy leaves; an unknown mix is an error.
 func TestSchedulerProtocolAOracle(t *testing.T) {
-	dir := openbDir(t)
+	dir := tracetest.OpenbDir(t)
 	nodes, pods, _, err := sim.LoadOpenb(filepath.Join(dir, "openb_node_list_gpu_node.csv"), filepath.Join(dir, "openb_pod_list_default.csv"), false)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func TestSchedulerProtocolAOracle(t *testing.T) {
 //
 //	go test ./internal/sim -run XXX -bench MixGap -benchtime 3x
 func BenchmarkMixGap(b *testing.B) {
-	dir := openbDir(b)
+	dir := tracetest.OpenbDir(b)
 	nodes, pods, _, err := sim.LoadOpenb(filepath.Join(dir, "openb_node_list_gpu_node.csv"), filepath.Join(dir, "openb_pod_list_default.csv"), false)
 	if err != nil {
 		b.Fatal(err)

@@ -82,67 +82,11 @@ func openbNetwork(nodes []trace.Node, order []int, cat *catalog.Catalog) (*Openb
 	if cat == nil {
 		cat = catalog.Default()
 	}
-	type shape struct {
-		model       string
-		gpus        int
-		cores, gibs int64
+	shapes, pools, err := openbPools(nodes, order)
+	if err != nil {
+		return nil, err
 	}
-	var (
-		errs   []error
-		shapes []shape
-		pools  [][]int // node indices per pool
-		poolOf = map[shape]int{}
-	)
-	seq := order
-	if order == nil {
-		seq = make([]int, len(nodes))
-		for i := range seq {
-			seq[i] = i
-		}
-	}
-	for _, i := range seq {
-		if i < 0 || i >= len(nodes) {
-			return nil, fmt.Errorf("node order names node %d of %d", i, len(nodes))
-		}
-		n := nodes[i]
-		if n.GPUs == 0 {
-			continue
-		}
-		id, ok := OpenbModelID(n.GPUModel)
-		if !ok {
-			errs = append(errs, fmt.Errorf("node %s: unknown GPU model %q: the openb lists use %s", n.Name, n.GPUModel, openbTypes()))
-			continue
-		}
-		s := shape{id, n.GPUs, max(1, n.CPUMilli/1000), max(1, n.MemMiB/1024)}
-		k, ok := poolOf[s]
-		if order != nil && (len(shapes) == 0 || shapes[len(shapes)-1] != s) {
-			ok = false // in order: a new pool whenever the shape changes
-		}
-		if !ok {
-			k = len(shapes)
-			poolOf[s] = k
-			shapes = append(shapes, s)
-			pools = append(pools, nil)
-		}
-		pools[k] = append(pools[k], i)
-	}
-	if len(shapes) == 0 && len(errs) == 0 {
-		errs = append(errs, errors.New("the node list has no GPU nodes"))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	var entries []map[string]any
-	for _, m := range openbModels {
-		entries = append(entries, map[string]any{
-			"id": m.id, "vendor": m.vendor, "family": m.family, "model": m.name, "country": m.country,
-			"role":           "training/inference",
-			"fp16_tflops":    map[string]any{"v": m.fp16, "conf": string(catalog.Override), "note": m.note},
-			"memory_gb":      map[string]any{"v": m.memGB, "conf": string(catalog.Override)},
-			"software_stack": "CUDA",
-		})
-	}
-	overlay, err := json.Marshal(entries)
+	overlay, err := openbCatalog()
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +118,79 @@ func openbNetwork(nodes []trace.Node, order []int, cat *catalog.Catalog) (*Openb
 		}
 	}
 	return oc, nil
+}
+
+// openbShape is what the nodes of one pool share.
+type openbShape struct {
+	model       string
+	gpus        int
+	cores, gibs int64
+}
+
+// openbPools groups the GPU nodes (in order, or in list order when order
+// is nil) into pools of one shape: the pools' shapes and node indices. A
+// nil order puts all nodes of a shape in one pool; in order, a new pool
+// starts whenever the shape changes.
+func openbPools(nodes []trace.Node, order []int) (shapes []openbShape, pools [][]int, err error) {
+	var (
+		errs   []error
+		poolOf = map[openbShape]int{}
+	)
+	seq := order
+	if order == nil {
+		seq = make([]int, len(nodes))
+		for i := range seq {
+			seq[i] = i
+		}
+	}
+	for _, i := range seq {
+		if i < 0 || i >= len(nodes) {
+			return nil, nil, fmt.Errorf("node order names node %d of %d", i, len(nodes))
+		}
+		n := nodes[i]
+		if n.GPUs == 0 {
+			continue
+		}
+		id, ok := OpenbModelID(n.GPUModel)
+		if !ok {
+			errs = append(errs, fmt.Errorf("node %s: unknown GPU model %q: the openb lists use %s", n.Name, n.GPUModel, openbTypes()))
+			continue
+		}
+		s := openbShape{id, n.GPUs, max(1, n.CPUMilli/1000), max(1, n.MemMiB/1024)}
+		k, ok := poolOf[s]
+		if order != nil && (len(shapes) == 0 || shapes[len(shapes)-1] != s) {
+			ok = false // in order: a new pool whenever the shape changes
+		}
+		if !ok {
+			k = len(shapes)
+			poolOf[s] = k
+			shapes = append(shapes, s)
+			pools = append(pools, nil)
+		}
+		pools[k] = append(pools[k], i)
+	}
+	if len(shapes) == 0 && len(errs) == 0 {
+		errs = append(errs, errors.New("the node list has no GPU nodes"))
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	return shapes, pools, nil
+}
+
+// openbCatalog is the catalog overlay of the trace's GPU models.
+func openbCatalog() ([]byte, error) {
+	var entries []map[string]any
+	for _, m := range openbModels {
+		entries = append(entries, map[string]any{
+			"id": m.id, "vendor": m.vendor, "family": m.family, "model": m.name, "country": m.country,
+			"role":           "training/inference",
+			"fp16_tflops":    map[string]any{"v": m.fp16, "conf": string(catalog.Override), "note": m.note},
+			"memory_gb":      map[string]any{"v": m.memGB, "conf": string(catalog.Override)},
+			"software_stack": "CUDA",
+		})
+	}
+	return json.Marshal(entries)
 }
 
 func openbTypes() string {

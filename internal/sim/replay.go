@@ -2,9 +2,7 @@ package sim
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/suanli/suanli/internal/core"
@@ -67,6 +65,7 @@ type Dist struct {
 	Mean float64 `json:"mean_s"`
 	P50  int64   `json:"p50_s"`
 	P90  int64   `json:"p90_s"`
+	P95  int64   `json:"p95_s"`
 	P99  int64   `json:"p99_s"`
 	Max  int64   `json:"max_s"`
 }
@@ -82,7 +81,7 @@ func newDist(xs []int64) Dist {
 		sum += float64(x)
 	}
 	q := func(p int) int64 { return s[min(len(s)-1, (len(s)*p)/100)] }
-	return Dist{N: len(s), Mean: sum / float64(len(s)), P50: q(50), P90: q(90), P99: q(99), Max: s[len(s)-1]}
+	return Dist{N: len(s), Mean: sum / float64(len(s)), P50: q(50), P90: q(90), P95: q(95), P99: q(99), Max: s[len(s)-1]}
 }
 
 // Group is the outcome for one kind of job or one tenant.
@@ -127,11 +126,16 @@ type TimedReport struct {
 	Completion Dist `json:"completion"`
 	// MeanUtil is the time-weighted mean allocated share of card capacity;
 	// PeakUtil its maximum.
-	MeanUtil float64  `json:"mean_util"`
-	PeakUtil float64  `json:"peak_util"`
-	ByKind   []Group  `json:"by_kind"`
-	ByTenant []Group  `json:"by_tenant,omitempty"`
-	Series   []Sample `json:"series"`
+	MeanUtil float64 `json:"mean_util"`
+	PeakUtil float64 `json:"peak_util"`
+	// UnallocatedWaiting is the mean of the cards left unallocated over
+	// the time some job waited for capacity (not for its tenant's quota or
+	// caps), WaitingS seconds: capacity a better packing could have used.
+	UnallocatedWaiting float64  `json:"unallocated_cards_waiting"`
+	WaitingS           int64    `json:"waiting_s"`
+	ByKind             []Group  `json:"by_kind"`
+	ByTenant           []Group  `json:"by_tenant,omitempty"`
+	Series             []Sample `json:"series"`
 	// Energy is the facility energy, CO2 and cost of the work delivered,
 	// and each per FP16 PFLOP-hour.
 	Energy *ledger.EnergySummary `json:"energy,omitempty"`
@@ -178,6 +182,7 @@ type run struct {
 	placement   model.Placement // while running
 	running     bool            // holds a placement now
 	reason      string          // why it last waited
+	capWait     bool            // waits for capacity now (replayer.capWaiting)
 }
 
 type finish struct {
@@ -245,265 +250,14 @@ func Replay(ctx context.Context, net *network.Network, jobs []Job, cfg ReplayCon
 }
 
 func replay(ctx context.Context, net *network.Network, jobs source, cfg ReplayConfig) (*TimedReport, error) {
-	if cfg.Samples <= 0 {
-		cfg.Samples = 240
+	rp, err := newReplayer(net, jobs, cfg)
+	if err != nil {
+		return nil, err
 	}
-	nJobs := jobs.len()
-	order := make([]int32, nJobs)
-	for i := range order {
-		order[i] = int32(i)
+	if err := rp.loop(ctx); err != nil {
+		return nil, err
 	}
-	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(jobs.submitTime(int(a)), jobs.submitTime(int(b))) })
-	end, hard := cfg.HorizonS, cfg.HorizonS > 0
-	if !hard { // an estimate, for the sample step
-		for i := range nJobs {
-			end = max(end, jobs.submitTime(i)+jobs.durationS(i))
-		}
-	}
-	var ivs []ledger.Interval
-	meter := func(p *model.Placement, i int, from, to int64) {
-		if to > from {
-			ivs = append(ivs, ledger.PlacementIntervals(net, model.TenantID(jobs.tenant(i)), p, from, to)...)
-		}
-	}
-	c := core.New(net, cfg.Core)
-	for _, t := range cfg.Tenants {
-		if err := c.Step(core.TenantUpserted{At: 0, Tenant: t}); err != nil {
-			return nil, err
-		}
-	}
-	u := &usage{net: net, cards: int64(net.Cards()) * model.MilliCard}
-	if cfg.measure != nil {
-		u.perCard = map[model.NodeID][]int32{}
-	}
-	rep := &TimedReport{Network: net.Name, Cards: net.Cards()}
-	runs := make([]run, nJobs)
-	byID := map[model.JobID]*run{} // jobs submitted and not yet finished
-	var (
-		fq                 finishQueue
-		running, queued    int
-		delays             []int64
-		sinceSum, sinceN   int64
-		utilArea           float64
-		lastT              int64
-		step               = int64(1)
-		nextSample         int64
-		progressEvery      = max(1, nJobs/200)
-		submitted, started int
-	)
-	if end > 0 {
-		step = max(1, (end+int64(cfg.Samples)-1)/int64(cfg.Samples))
-	}
-	advanceTo := func(t int64) {
-		utilArea += float64(u.used) * float64(t-lastT)
-		lastT = t
-	}
-	sample := func(t int64) {
-		s := Sample{T: t, Util: float64(u.used) / float64(u.cards), Running: running, Queued: queued}
-		if sinceN > 0 {
-			s.QueueDelayS = float64(sinceSum) / float64(sinceN)
-		}
-		sinceSum, sinceN = 0, 0
-		if cfg.measure != nil {
-			s.FragGPUs, s.FragRatio = cfg.measure(u)
-		}
-		rep.PeakUtil = max(rep.PeakUtil, s.Util)
-		rep.Series = append(rep.Series, s)
-	}
-	drain := func(now int64) error {
-		if !c.HasReady() {
-			return nil
-		}
-		rd := c.Ready()
-		for _, s := range rd.Stops {
-			r := byID[s.Job]
-			if r == nil {
-				continue
-			}
-			u.apply(&s.Placement, -1)
-			meter(&s.Placement, r.i, r.placedAt, now)
-			r.cardSeconds += r.milli * (now - r.placedAt)
-			r.running = false
-			r.gen++
-			running--
-			queued++
-			if s.Reason == core.StopPreempted {
-				rep.Preemptions++
-			}
-		}
-		for i := range rd.Jobs {
-			switch st := &rd.Jobs[i]; {
-			case st.State == model.Blocked:
-				if r := byID[st.Job]; r != nil {
-					r.reason = st.Reason
-				}
-			case st.State == model.Failed && st.Reason == core.ReasonNeverFits:
-				// Refused: the network can never hold it; it waits no more.
-				if r := byID[st.Job]; r != nil && !r.running {
-					r.reason = st.Reason
-					queued--
-				}
-			}
-		}
-		for i := range rd.Placements {
-			p := &rd.Placements[i]
-			r := byID[p.Job]
-			if r == nil {
-				return fmt.Errorf("the core placed %s, a job the replay never submitted", p.Job)
-			}
-			r.placement = *p
-			r.milli = u.apply(p, 1)
-			r.placedAt = now
-			r.running = true
-			running++
-			queued--
-			if r.firstPlaced < 0 {
-				r.firstPlaced = now
-				d := now - jobs.submitTime(r.i)
-				if d > 0 && r.reason != "" {
-					if rep.DelayReasons == nil {
-						rep.DelayReasons = map[string]int{}
-					}
-					rep.DelayReasons[r.reason]++
-				}
-				delays = append(delays, d)
-				sinceSum += d
-				sinceN++
-				started++
-			}
-			if dur := jobs.durationS(r.i); dur > 0 {
-				heap.Push(&fq, finish{t: now + dur, run: r, gen: r.gen})
-			}
-		}
-		c.Advance(rd)
-		return nil
-	}
-	ai, idle := 0, 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		t := int64(-1)
-		if ai < len(order) {
-			t = jobs.submitTime(int(order[ai]))
-		}
-		if len(fq) > 0 && (t < 0 || fq[0].t < t) {
-			t = fq[0].t
-		}
-		if t < 0 {
-			// No event left, but jobs wait (behind a reservation, say):
-			// let time pass in ticks so the core can revisit them.
-			if queued == 0 || idle >= maxIdleTicks {
-				break
-			}
-			idle++
-			t = max(nextSample, lastT)
-		} else {
-			idle = 0
-		}
-		if hard && t > end {
-			break
-		}
-		for nextSample <= t {
-			advanceTo(nextSample)
-			sample(nextSample)
-			if err := c.Step(core.Tick{At: nextSample}); err != nil {
-				return nil, err
-			}
-			if err := drain(nextSample); err != nil {
-				return nil, err
-			}
-			nextSample += step
-		}
-		advanceTo(t)
-		for len(fq) > 0 && fq[0].t == t {
-			f := heap.Pop(&fq).(finish)
-			if f.gen != f.run.gen {
-				continue
-			}
-			r := f.run
-			id := r.placement.Job
-			if err := c.Step(core.JobFinished{At: t, Job: id}); err != nil {
-				return nil, err
-			}
-			u.apply(&r.placement, -1)
-			meter(&r.placement, r.i, r.placedAt, t)
-			r.placement = model.Placement{}
-			delete(byID, id)
-			r.cardSeconds += r.milli * (t - r.placedAt)
-			r.endedAt = t
-			r.running = false
-			running--
-			rep.Completed++
-			if err := drain(t); err != nil {
-				return nil, err
-			}
-		}
-		for ai < len(order) && jobs.submitTime(int(order[ai])) == t {
-			i := int(order[ai])
-			ai++
-			j := jobs.job(i)
-			if err := c.Step(core.JobSubmitted{At: t, Job: j}); err != nil {
-				rep.Rejected++
-				continue
-			}
-			r := &runs[i]
-			*r = run{i: i, submitted: true, firstPlaced: -1, endedAt: -1}
-			byID[j.ID] = r
-			submitted++
-			queued++
-			if cfg.Progress != nil && submitted%progressEvery == 0 {
-				cfg.Progress(int64(submitted), int64(nJobs))
-			}
-		}
-		if err := drain(t); err != nil {
-			return nil, err
-		}
-	}
-	finalT := lastT
-	if hard {
-		finalT = end
-	}
-	for nextSample <= finalT {
-		advanceTo(nextSample)
-		sample(nextSample)
-		nextSample += step
-	}
-	advanceTo(finalT)
-	rep.EndS = finalT
-	if finalT > 0 {
-		rep.MeanUtil = utilArea / float64(finalT) / float64(u.cards)
-	}
-	if cfg.Progress != nil {
-		cfg.Progress(int64(nJobs), int64(nJobs))
-	}
-	summarizeRuns(rep, jobs, runs, finalT)
-	for i := range runs {
-		if r := &runs[i]; r.running {
-			meter(&r.placement, r.i, r.placedAt, finalT)
-		}
-	}
-	prices := cfg.Prices
-	if prices == nil {
-		var err error
-		if prices, err = ledger.NetworkPrices(net); err != nil {
-			return nil, err
-		}
-	}
-	es := ledger.Summarize(ivs, prices)
-	rep.Energy = &es
-	for id, r := range byID {
-		if r.firstPlaced < 0 {
-			if st, ok := c.Job(id); ok {
-				if rep.WaitReasons == nil {
-					rep.WaitReasons = map[string]int{}
-				}
-				rep.WaitReasons[st.Reason]++
-			}
-		}
-	}
-	rep.QueueDelay = newDist(delays)
-	return rep, nil
+	return rp.report()
 }
 
 // summarizeRuns counts outcomes overall, per kind and per tenant.

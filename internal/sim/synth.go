@@ -181,6 +181,9 @@ func Synthesize(net *network.Network, cfg SynthConfig) ([]trace.Job, error) {
 	// that every pool sees the offered load; the tenant is drawn among
 	// those whose software runs there (or runs anywhere).
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed_0f_5a_1a))
+	// Users and data come from a stream of their own, so that the jobs
+	// are otherwise those of the workload before it had them.
+	hints := rand.New(rand.NewPCG(cfg.Seed, 0xda7a_0f_05e5))
 	jobs := make([]trace.Job, cfg.Jobs)
 	var offered float64
 	for i := range jobs {
@@ -224,6 +227,7 @@ func Synthesize(net *network.Network, cfg SynthConfig) ([]trace.Job, error) {
 			j.DurationS = logNormal(rng, 1800, 1.0, 2*86400)
 		}
 		j.ArrivalS = arrival(rng, cfg.SpanS, j.Kind == trace.KindInference)
+		placeHints(hints, &j, net)
 		cards := float64(j.Workers * j.CardsPerWorker)
 		if j.ShareMilli > 0 {
 			cards = float64(j.Workers*j.ShareMilli) / model.MilliCard
@@ -236,6 +240,53 @@ func Synthesize(net *network.Network, cfg SynthConfig) ([]trace.Job, error) {
 		jobs[i].DurationS = max(1, int64(math.Round(float64(jobs[i].DurationS)*scale)))
 	}
 	return byArrival(jobs), nil
+}
+
+// userProvinces weighs the provinces where inference users are by their
+// population (2020 census, millions, rounded).
+var userProvinces = []struct {
+	name string
+	w    int
+}{
+	{"Guangdong", 127}, {"Shandong", 101}, {"Henan", 99}, {"Jiangsu", 85}, {"Sichuan", 84},
+	{"Hebei", 74}, {"Hunan", 66}, {"Zhejiang", 65}, {"Anhui", 61}, {"Hubei", 58},
+	{"Guangxi", 50}, {"Yunnan", 47}, {"Jiangxi", 45}, {"Liaoning", 42}, {"Fujian", 42},
+	{"Shaanxi", 40}, {"Guizhou", 39}, {"Shanxi", 35}, {"Chongqing", 32}, {"Heilongjiang", 31},
+	{"Xinjiang", 26}, {"Gansu", 25}, {"Shanghai", 25}, {"Inner Mongolia", 24}, {"Jilin", 24},
+	{"Beijing", 22}, {"Tianjin", 14}, {"Hainan", 10}, {"Ningxia", 7}, {"Qinghai", 6}, {"Tibet", 4},
+}
+
+var userWeight = func() int {
+	t := 0
+	for _, p := range userProvinces {
+		t += p.w
+	}
+	return t
+}()
+
+// placeHints says where a synthetic job's users and data are: inference
+// serves users in a province drawn by population; a training gang reads
+// a dataset (median 2 TB) and most batch tasks a smaller one (median
+// 50 GB), lying at a site of the network drawn evenly.
+func placeHints(rng *rand.Rand, j *trace.Job, net *network.Network) {
+	switch j.Kind {
+	case trace.KindInference:
+		j.Users = userProvinces[pickWeighted(rng, userWeight, func(k int) int { return userProvinces[k].w }, len(userProvinces))].name
+	case trace.KindGang:
+		j.DataSite = string(net.Sites[rng.IntN(len(net.Sites))].ID)
+		j.DataGB = logNormalGB(rng, 2000, 1.0, 200_000)
+	default:
+		if rng.IntN(10) < 7 {
+			j.DataSite = string(net.Sites[rng.IntN(len(net.Sites))].ID)
+			j.DataGB = logNormalGB(rng, 50, 1.5, 20_000)
+		}
+	}
+}
+
+// logNormalGB draws a dataset size in GB with the median and log-spread
+// sigma, between 1 and capGB.
+func logNormalGB(rng *rand.Rand, median, sigma float64, capGB int64) int64 {
+	return min(capGB, max(1, int64(median*math.Exp(sigma*rng.NormFloat64()))))
 }
 
 // byArrival orders jobs by arrival, keeping the generated order among
@@ -296,6 +347,10 @@ func CoreJob(j trace.Job) model.Job {
 		ShareMilli: j.ShareMilli, MemMiB: j.MemMiB, Models: j.Models, ComputeGFLOPS: j.ComputeGFLOPS,
 		Topology: model.Topology(j.Topology), Classification: model.Classification(j.Classification),
 		SubmitTime: j.ArrivalS, RuntimeSec: j.DurationS,
+		Latency: model.Latency(j.Latency), Users: j.Users,
+	}
+	if j.DataSite != "" {
+		m.Data = &model.DataLocation{Site: model.SiteID(j.DataSite), SizeGB: j.DataGB}
 	}
 	if j.ShareMilli > 0 || j.ComputeGFLOPS > 0 {
 		m.CardsPerWorker = 0

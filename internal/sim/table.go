@@ -89,9 +89,12 @@ func TimedTable(r *TimedReport) string {
 			fmt.Fprintf(&b, "  %.0f card-hours ran on cards with no power figure (not in the kWh)\n", e.UnmeteredCardHours)
 		}
 	}
-	fmt.Fprintf(&b, "queueing delay: mean %s, p50 %s, p90 %s, p99 %s, max %s\n", hours(r.QueueDelay.Mean),
-		hours(float64(r.QueueDelay.P50)), hours(float64(r.QueueDelay.P90)), hours(float64(r.QueueDelay.P99)), hours(float64(r.QueueDelay.Max)))
+	fmt.Fprintf(&b, "queueing delay: mean %s, p50 %s, p90 %s, p95 %s, p99 %s, max %s\n", hours(r.QueueDelay.Mean),
+		hours(float64(r.QueueDelay.P50)), hours(float64(r.QueueDelay.P90)), hours(float64(r.QueueDelay.P95)), hours(float64(r.QueueDelay.P99)), hours(float64(r.QueueDelay.Max)))
 	fmt.Fprintf(&b, "completion time: mean %s, p50 %s, p99 %s\n", hours(r.Completion.Mean), hours(float64(r.Completion.P50)), hours(float64(r.Completion.P99)))
+	if r.WaitingS > 0 {
+		fmt.Fprintf(&b, "jobs waited for capacity during %s; %.1f cards were unallocated then, on average\n", hours(float64(r.WaitingS)), r.UnallocatedWaiting)
+	}
 	if len(r.DelayReasons) > 0 {
 		fmt.Fprintf(&b, "jobs that waited, by the reason they waited: %s\n", counts(r.DelayReasons))
 	}

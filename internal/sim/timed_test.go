@@ -11,6 +11,7 @@ import (
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/sim"
 	"github.com/suanli/suanli/internal/trace"
+	"github.com/suanli/suanli/internal/trace/tracetest"
 )
 
 func fixtureTimed(t *testing.T) *sim.TimedReport {
@@ -158,7 +159,7 @@ func TestTimedRealDefault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays 8,000 pods")
 	}
-	dir := openbDir(t)
+	dir := tracetest.OpenbDir(t)
 	r, err := sim.RunTimed(context.Background(), sim.TimedConfig{
 		NodesPath: filepath.Join(dir, "openb_node_list_gpu_node.csv"),
 		PodsPath:  filepath.Join(dir, "openb_pod_list_default.csv"),

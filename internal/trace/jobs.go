@@ -60,6 +60,13 @@ type Job struct {
 	// Classification is the data-security class the job carries (lower-case,
 	// e.g. public, internal, confidential); policy decides where it may run.
 	Classification string `json:"classification,omitempty"`
+	// Latency is interactive or batch (empty: by kind); Users where the
+	// job's users are (a province or a site id); DataSite and DataGB where
+	// its input lies and its size in GB.
+	Latency  string `json:"latency,omitempty"`
+	Users    string `json:"users,omitempty"`
+	DataSite string `json:"data_site,omitempty"`
+	DataGB   int64  `json:"data_gb,omitempty"`
 }
 
 var classPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
@@ -123,6 +130,15 @@ func (j Job) Validate() error {
 	}
 	if j.Classification != "" && !classPattern.MatchString(j.Classification) {
 		bad("classification", "%q: use a lower-case word such as public or confidential", j.Classification)
+	}
+	if j.Latency != "" && j.Latency != "interactive" && j.Latency != "batch" {
+		bad("latency", "%.64q is not one of interactive, batch (or empty: by kind)", j.Latency)
+	}
+	if j.DataGB < 0 || j.DataGB > 1_000_000_000 {
+		bad("data_gb", "%d is out of range 0..1000000000", j.DataGB)
+	}
+	if j.DataGB > 0 && j.DataSite == "" {
+		bad("data_site", "missing: data_gb needs the site where the data lies")
 	}
 	return errors.Join(errs...)
 }

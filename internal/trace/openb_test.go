@@ -129,10 +129,8 @@ func TestBadHeader(t *testing.T) {
 	}
 }
 
-func dataDir(t testing.TB) string { return tracetest.OpenbDir(t) }
-
 func TestRealOpenb(t *testing.T) {
-	dir := dataDir(t)
+	dir := tracetest.OpenbDir(t)
 	nodes, _, err := LoadNodes(filepath.Join(dir, "openb_node_list_gpu_node.csv"), Options{})
 	if err != nil {
 		t.Fatal(err)

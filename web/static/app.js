@@ -88,7 +88,12 @@ const S = (() => {
   // Units: the API counts GFLOPS (integers); show EFLOPS and PFLOPS.
   const ef = (g) => (g / 1e9).toLocaleString("en", { minimumFractionDigits: 3, maximumFractionDigits: 3 });
   const pf = (g) => (g / 1e6).toLocaleString("en", { maximumFractionDigits: 1 });
-  const pct = (part, whole) => (whole > 0 ? (100 * part / whole).toFixed(1) + "%" : "–");
+  // A share is counted in thousandths rounded to the nearest, halves up,
+  // as the server counts them (model.PerMille): 94.99% reads 95.0% on
+  // every page and in every report.
+  const perMille = (part, whole) => Math.floor((Number(part) * 1000 + Math.floor(Number(whole) / 2)) / Number(whole));
+  const permilleText = (t) => (t / 10).toFixed(1) + "%";
+  const pct = (part, whole) => (whole > 0 ? permilleText(perMille(part, whole)) : "–");
   const int = (n) => Number(n || 0).toLocaleString("en");
   const when = (t) => (t ? new Date(t).toLocaleString("en-GB", { hour12: false }) : "–");
 
@@ -175,10 +180,21 @@ const S = (() => {
   // tooltips are drawn on the canvas (richText), never as HTML: no markup
   // from the data reaches the page, and no inline style, which the
   // Content-Security-Policy forbids.
+  //
+  // A chart whose box is empty (a window shrunk to nothing, the 1×1
+  // viewport a full-page capture passes through) is neither resized nor
+  // given options until it has a size again: ECharts lays a map out in
+  // such a box with a singular transform and throws.
   function chart(node, option) {
     const c = echarts.init(node, null, { renderer: "canvas" });
     const set = c.setOption.bind(c);
-    c.setOption = (o, ...rest) => set(o && o.tooltip ? { ...o, tooltip: { ...o.tooltip, renderMode: "richText" } } : o, ...rest);
+    const sized = () => node.clientWidth > 0 && node.clientHeight > 0;
+    let held = [];
+    c.setOption = (o, ...rest) => {
+      const args = [o && o.tooltip ? { ...o, tooltip: { ...o.tooltip, renderMode: "richText" } } : o, ...rest];
+      if (!sized()) { held.push(args); return; }
+      set(...args);
+    };
     c.setOption({
       backgroundColor: "transparent",
       textStyle: { color: "#e8eef6", fontFamily: "inherit" },
@@ -186,7 +202,15 @@ const S = (() => {
       tooltip: { renderMode: "richText" },
       ...option,
     });
-    window.addEventListener("resize", () => c.resize());
+    const follow = () => {
+      if (!sized()) return;
+      c.resize();
+      const h = held;
+      held = [];
+      for (const args of h) set(...args);
+    };
+    window.addEventListener("resize", follow);
+    new ResizeObserver(follow).observe(node);
     return c;
   }
   const axis = (o) => ({ axisLine: { lineStyle: { color: "#5a6b82" } }, splitLine: { lineStyle: { color: "#2c3d55" } }, axisLabel: { color: "#a9b7c9" }, ...o });
@@ -290,6 +314,6 @@ const S = (() => {
     }
   }
 
-  return { token, api, whoami, has, el, fill, $, showError, ef, pf, pct, int, when, vendorColor, stateBadge, jobLink, shape,
+  return { token, api, whoami, has, el, fill, $, showError, ef, pf, pct, perMille, permilleText, int, when, vendorColor, stateBadge, jobLink, shape,
     jobs, liveJobs, nodes, metrics, metricSum, chart, axis, samples, onJobs, debounce, run, page, pageID, TOKEN, WHO, APIError };
 })();

@@ -27,7 +27,7 @@ function generic(node, data) {
 
 // Shapes the policy engine reports (policy.Report, policy.Advisory);
 // anything else falls back to generic tables.
-const permille = (n) => (n / 10).toFixed(1) + "%";
+const permille = (n) => S.permilleText(n || 0);
 const cardsM = (m) => S.int(Math.round((m || 0) / 1000));
 // Times come as RFC 3339 text or Unix seconds.
 const unix = (t) => (!t ? "–" : typeof t === "string" ? S.when(t) : S.when(t > 1e12 ? t : t * 1000));
@@ -97,7 +97,7 @@ async function panel(id, paths, render) {
 S.run(async () => {
   const cap = await S.api("/v1/capacity");
   const ai = cap.ai;
-  S.fill(S.$("#origin tbody"), (cap.breakdowns.origin || []).map((b) => S.el("tr", {}, S.el("td", {}, b.key), S.el("td", { class: "num" }, S.int(b.cards)),
+  S.fill(S.$("#origin tbody"), (cap.breakdowns.origin || []).map((b) => S.el("tr", { "data-origin": b.key }, S.el("td", {}, b.key), S.el("td", { class: "num" }, S.int(b.cards)),
     S.el("td", { class: "num" }, S.ef(b.gflops) + " EF"), S.el("td", { class: "num" }, S.pct(b.gflops, ai.gflops)),
     S.el("td", { class: "num" }, S.ef(b.allocated_gflops) + " EF"), S.el("td", { class: "num" }, S.pct(b.allocated_gflops, ai.allocated_gflops)))), "no capacity", 6);
   await Promise.all([panel("compliance", ["/v1/compliance", "/v1/compliance/report"], renderReport), panel("advisories", ["/v1/advisories"], renderAdvisories)]);

@@ -80,6 +80,54 @@ function groupTable(cap) {
 }
 
 let mapChart = null, vendorChart = null;
+
+// siteLabels names each site by its city, and a city with more than one
+// site by city and operator or ownership.
+function siteLabels(sites) {
+  const count = {};
+  for (const s of sites) count[s.city] = (count[s.city] || 0) + 1;
+  return sites.map((s) => (count[s.city] > 1 ? `${s.city} (${s.ownership === "leased" ? "leased" : s.operator.replace(/^China /, "")})` : s.city));
+}
+
+// placeLabels returns an ECharts labelLayout callback that puts the label
+// of sites[i] (the series' data index) beside its circle: below, above,
+// right, left or on a diagonal, then the same a step or two farther out,
+// taking the first place that overlaps no label placed
+// before it and no other site's circle, else the place that overlaps
+// least. ECharts calls it for every label in data order on each layout
+// (zoom, pan, resize), so index 0 starts afresh.
+function placeLabels(sites, radiusOf) {
+  let placed = [], circles = [];
+  const dirs = [[0, 1], [0, -1], [1, 0], [-1, 0], [1, 1], [-1, 1], [1, -1], [-1, -1]];
+  const area = (a, b) => Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x)) *
+    Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
+  return (p) => {
+    if (!mapChart || !p.labelRect) return {};
+    if (p.dataIndex === 0) {
+      placed = [];
+      circles = sites.map((s) => { const [x, y] = mapChart.convertToPixel({ geoIndex: 0 }, [s.lon, s.lat]); return { x, y, r: radiusOf(s) }; });
+    }
+    const me = circles[p.dataIndex];
+    if (!me) return {};
+    const w = p.labelRect.width + 2, h = p.labelRect.height + 2;
+    let best = null;
+    for (const step of [2, 14, 30]) {
+      for (const [dx, dy] of dirs) {
+        const d = me.r + step, k = dx && dy ? Math.SQRT1_2 : 1;
+        const ax = me.x + dx * d * k, ay = me.y + dy * d * k;
+        const rect = { x: dx > 0 ? ax : dx < 0 ? ax - w : ax - w / 2, y: dy > 0 ? ay : dy < 0 ? ay - h : ay - h / 2, width: w, height: h };
+        let cost = 0;
+        for (const q of placed) cost += 4 * area(rect, q);
+        circles.forEach((c, i) => { if (i !== p.dataIndex) cost += area(rect, { x: c.x - c.r, y: c.y - c.r, width: 2 * c.r, height: 2 * c.r }); });
+        if (!best || cost < best.cost) best = { cost, rect };
+        if (cost === 0) break;
+      }
+      if (best.cost === 0) break;
+    }
+    placed.push(best.rect);
+    return { x: best.rect.x + 1, y: best.rect.y + 1, align: "left", verticalAlign: "top", hideOverlap: false, moveOverlap: null };
+  };
+}
 function drawMap(net, cap, mixInfo) {
   const bySite = Object.fromEntries((cap.breakdowns.site || []).map((b) => [b.key, b]));
   const maxG = Math.max(...(cap.breakdowns.site || []).map((b) => b.gflops), 1);
@@ -95,9 +143,15 @@ function drawMap(net, cap, mixInfo) {
       tooltip: { formatter: (p) => tip + `${p.name}: ${S.ef(p.value)} EF (${p.percent}%)` },
       data: vendors.map((v) => ({ name: v, value: mix[v], itemStyle: { color: S.vendorColor(v) } })) });
   }
-  series.push({ type: "scatter", coordinateSystem: "geo", symbolSize: 0, silent: true, z: 5, labelLayout: { hideOverlap: true },
-    label: { show: true, formatter: (p) => p.name, position: "bottom", distance: 2, color: "#e8eef6", fontSize: 11, textBorderColor: "#0e1621", textBorderWidth: 3 },
-    data: net.sites.map((s) => ({ name: s.city, value: [s.lon, s.lat] })) });
+  // One label per site, the biggest sites first: each takes the first
+  // place around its circle that no earlier label and no other circle
+  // covers (see placeLabels).
+  const bySize = [...net.sites].sort((a, b) => (bySite[b.id]?.gflops || 0) - (bySite[a.id]?.gflops || 0));
+  const names = siteLabels(bySize);
+  series.push({ type: "scatter", coordinateSystem: "geo", symbolSize: 0, silent: true, z: 5,
+    labelLayout: placeLabels(bySize, (s) => radius(bySite[s.id]?.gflops || 0)),
+    label: { show: true, formatter: (p) => p.name, color: "#e8eef6", fontSize: 11, textBorderColor: "#0e1621", textBorderWidth: 3 },
+    data: bySize.map((s, i) => ({ name: names[i], value: [s.lon, s.lat], site: s.id })) });
   const option = {
     tooltip: { trigger: "item", backgroundColor: "#162232", borderColor: "#2c3d55", textStyle: { color: "#e8eef6" } },
     geo: { map: "china", roam: true, boundingCoords: [[73, 54], [135, 16]], aspectScale: 0.85, layoutCenter: ["50%", "50%"], layoutSize: "104%",
@@ -140,6 +194,53 @@ function drawVendors(cap) {
   }, true);
 }
 
+// drawPlan shows the capacity plan (staff only: a tenant's token may not
+// read it, and the card says so): planned EF per year as bars, the target
+// path as a line, the target as a horizontal line; the same numbers in a
+// table, and what binds the plan.
+let planChart = null;
+async function drawPlan() {
+  let p;
+  try { p = await S.api("/v1/capacity/plan"); } catch (e) {
+    if (e.status !== 403 && e.status !== 404) throw e;
+    S.$("#plan-note").textContent = e.status === 403 ? "The capacity plan is for operators and admins; this token may not read it." : "This server does not plan capacity.";
+    S.$("#plan-card").dataset.loaded = "denied";
+    S.$("#plan-chart").hidden = true;
+    return;
+  }
+  const card = S.$("#plan-card");
+  if (!p.plan) {
+    S.$("#plan-note").textContent = `No plan to ${p.target_ef} EF by ${p.by}: ${p.infeasible}`;
+    card.dataset.loaded = "infeasible";
+    return;
+  }
+  const years = [{ year: p.from, ef: p.installed_ef, target_ef: p.installed_ef, now: true }, ...p.plan.years];
+  const ef = (v) => v.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  S.fill(S.$("#plan tbody"), years.map((y) => S.el("tr", { "data-year": y.year }, S.el("td", {}, `${y.year}${y.now ? " (now)" : ""}`),
+    S.el("td", { class: "num" }, ef(y.ef)), S.el("td", { class: "num" }, ef(y.target_ef)),
+    S.el("td", { class: "num" }, y.now ? "–" : (100 * y.domestic_share).toFixed(1) + "%"),
+    S.el("td", { class: "num" }, y.now ? "–" : (y.capex_cny / 1e9).toFixed(2)), S.el("td", { class: "num" }, y.now ? "–" : y.mw.toFixed(1)))), "no years", 6);
+  S.$("#plan-binding").replaceChildren(...(p.plan.binding || []).slice(0, 4).map((b) =>
+    S.el("li", {}, `${b.constraint}${b.year ? " (" + b.year + ")" : ""}: relaxing it ${b.relax} saves ${Math.round(b.saves).toLocaleString("en")} ${b.unit}`)));
+  S.$("#plan-note").textContent = `Least-cost build-out from ${ef(p.installed_ef)} EF (${p.from}) to ${p.target_ef} EF by ${p.by} on the network as it stands, ` +
+    `adding ${S.int(p.plan.adds.reduce((a, x) => a + x.cards, 0))} cards; gap to the best bound ${p.plan.gap_percent.toFixed(3)}%. From /v1/capacity/plan (suanli plan's defaults).`;
+  planChart ||= S.chart(S.$("#plan-chart"), {});
+  planChart.setOption({
+    tooltip: { trigger: "axis", valueFormatter: (v) => ef(v) + " EF" },
+    legend: { top: 0, textStyle: { color: "#a9b7c9" } },
+    grid: { left: 50, right: 20, top: 40, bottom: 30 },
+    xAxis: S.axis({ type: "category", data: years.map((y) => String(y.year)) }),
+    yAxis: S.axis({ type: "value", name: "EFLOPS", max: (v) => Math.max(v.max, p.target_ef) * 1.1, axisLabel: { color: "#a9b7c9", formatter: (v) => v.toFixed(0) } }),
+    series: [
+      { name: "planned", type: "bar", barMaxWidth: 48, color: "#5cb3ff", data: years.map((y) => y.ef),
+        markLine: { symbol: "none", silent: true, lineStyle: { color: "#ff7b72", type: "dashed" }, label: { color: "#ffd7d4", formatter: `target ${p.target_ef} EF by ${p.by}`, position: "insideStartTop" },
+          data: [{ yAxis: p.target_ef }] } },
+      { name: "target path", type: "line", color: "#ffd166", symbolSize: 7, data: years.map((y) => y.target_ef) },
+    ],
+  }, true);
+  card.dataset.loaded = "1";
+}
+
 async function refresh(net, mixInfo) {
   const [cap, ms] = await Promise.all([S.api("/v1/capacity"), S.metrics()]);
   kpis(cap, ms);
@@ -156,7 +257,7 @@ S.run(async () => {
   S.$("#netname").textContent = `${net.name}: ${net.sites.length} sites, ${S.int(net.domains)} high-bandwidth domains, ${S.int(net.nodes)} nodes, ${S.int(net.cards)} cards.`;
   const mixInfo = await siteMix(cap);
   nodeKPI(mixInfo.nodes);
-  await refresh(net, mixInfo);
+  await Promise.all([refresh(net, mixInfo), drawPlan()]);
   setInterval(() => S.nodes().then(nodeKPI).catch(() => {}), 30000);
   S.onJobs(() => refresh(net, mixInfo).catch(S.showError), 1500);
 });

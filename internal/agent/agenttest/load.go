@@ -78,7 +78,7 @@ func (t *BeatTimer) Measure(on bool) (lat []time.Duration, failed int) {
 	return lat, failed
 }
 
-// Proc is a live process (not a zombie) found by TaggedProcs.
+// Proc is a live process (not a zombie) found by ProcsWithEnv.
 type Proc struct {
 	PID, PGID int
 	Env       map[string]string
@@ -87,7 +87,13 @@ type Proc struct {
 // TaggedProcs reads /proc for the live processes whose environment holds
 // SUANLI_TEST_TAG=tag, with their process group and environment, so that a
 // test can check real process state rather than the records.
-func TaggedProcs(tag string) []Proc {
+func TaggedProcs(tag string) []Proc { return ProcsWithEnv("SUANLI_TEST_TAG", tag) }
+
+// ProcsWithEnv reads /proc for the live processes whose environment sets
+// key to value, with their process group and environment.
+// Processes started with a marker in their environment (and their
+// children, which inherit it) are found even after their parent died.
+func ProcsWithEnv(key, value string) []Proc {
 	var out []Proc
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -96,25 +102,43 @@ func TaggedProcs(tag string) []Proc {
 			continue
 		}
 		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil || !bytes.Contains(env, []byte("SUANLI_TEST_TAG="+tag+"\x00")) {
+		if err != nil || !bytes.Contains(env, []byte(key+"="+value)) {
+			continue
+		}
+		p := Proc{PID: pid, Env: map[string]string{}}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if k, v, ok := bytes.Cut(kv, []byte("=")); ok {
+				p.Env[string(k)] = string(v)
+			}
+		}
+		if v, ok := p.Env[key]; !ok || v != value {
 			continue
 		}
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			continue
 		}
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+		state, pgid, ok := parseStat(string(stat))
+		if !ok || state == "Z" || state == "X" {
 			continue
 		}
-		p := Proc{PID: pid, Env: map[string]string{}}
-		p.PGID, _ = strconv.Atoi(f[2])
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if k, v, ok := bytes.Cut(kv, []byte("=")); ok {
-				p.Env[string(k)] = string(v)
-			}
-		}
+		p.PGID = pgid
 		out = append(out, p)
 	}
 	return out
+}
+
+// parseStat returns the state and process group of /proc/<pid>/stat; the
+// command name in parentheses may hold spaces and parentheses.
+func parseStat(s string) (state string, pgid int, ok bool) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 3 {
+		return "", 0, false
+	}
+	pgid, err := strconv.Atoi(f[2])
+	return f[0], pgid, err == nil
 }

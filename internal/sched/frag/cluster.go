@@ -126,6 +126,7 @@ type Cluster struct {
 	Rank    []int32
 	models  []string
 	version []uint32 // bumped on every change to a node; keys caches
+	changed []int32  // the node of every change, in order (bestTrees)
 	// Totals in thousandths of a GPU.
 	CapacityMilli, AllocatedMilli int64
 }
@@ -261,6 +262,7 @@ func (c *Cluster) Apply(p Placement, t *Task) error {
 	}
 	c.AllocatedMilli += t.GPUMilliTotal()
 	c.version[p.Node]++
+	c.changed = append(c.changed, int32(p.Node))
 	return nil
 }
 

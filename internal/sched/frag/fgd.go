@@ -19,6 +19,7 @@ type fgd struct {
 	m        Measure // with stranding for suanli
 	quantize bool
 	cache    scoreCache
+	best     bestTrees
 }
 
 // frag is the node's fragmentation as the policy measures it.
@@ -32,7 +33,7 @@ func (f *fgd) Name() string { return f.name }
 
 func (f *fgd) Choose(c *Cluster, t *Task, rng *rand.Rand) (Placement, bool) {
 	f.cache.begin(t)
-	return argmax(c, t, rng, f)
+	return f.best.choose(c, t, f)
 }
 
 func (f *fgd) score(c *Cluster, i int, t *Task) (float64, uint32) {

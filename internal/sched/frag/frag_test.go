@@ -301,7 +301,7 @@ func TestSuanliAvoidsStranding(t *testing.T) {
 // TestFragOfCountsMatchesNodeFrag checks that the counts form of the measure
 // returns bit for bit what NodeFrag returns on random nodes, for
 // distributions with and without CPU-only, CPU-bound, model-bound, memory-bound
-// and multi-GPU tasks, with and without stranding.
+// and multi-GPU tasks, with and without stranding and the look-ahead.
 func TestFragOfCountsMatchesNodeFrag(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for trial := range 200 {
@@ -322,6 +322,7 @@ func TestFragOfCountsMatchesNodeFrag(t *testing.T) {
 			list = append(list, tk)
 		}
 		d := NewDistribution(list, 1, rng.IntN(2) == 0)
+		fill := NewFillTable(d)
 		for range 20 {
 			var n Node
 			n.GPUs = 1 + rng.IntN(MaxGPUs)
@@ -356,10 +357,17 @@ func TestFragOfCountsMatchesNodeFrag(t *testing.T) {
 			n.Model = ModelSet(1 << rng.IntN(2))
 			want := d.NodeFrag(&n)
 			m := Measure{Dist: d, StrandRho: float64(rng.IntN(3))}
+			if rng.IntN(2) == 0 {
+				m.Fill = fill
+			}
+			var left int64
+			for _, f := range n.Free[:n.GPUs] {
+				left += m.CardLeft(f)
+			}
 			if got := d.FragOfCounts(&n, n.IdleMilli(), fit, below); got != want {
 				t.Fatalf("trial %d: node %v: FragOfCounts %v, NodeFrag %v", trial, n.Free[:n.GPUs], got, want)
 			}
-			if got, want := m.FragOfCounts(&n, n.IdleMilli(), fit, below), m.Frag(&n); got != want {
+			if got, want := m.FragOfCounts(&n, n.IdleMilli(), fit, below, left), m.Frag(&n); got != want {
 				t.Fatalf("trial %d: node %v: Measure.FragOfCounts %v, Frag %v", trial, n.Free[:n.GPUs], got, want)
 			}
 		}

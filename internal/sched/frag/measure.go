@@ -8,20 +8,26 @@ import "math"
 // ties broken by rank): a node's fragmentation is FGD's expected unusable
 // free GPU capacity against the typical-task distribution, plus, when
 // StrandRho is positive, the GPU capacity its free CPU can no longer feed
-// (Stranded). The `fgd` policy is the same measure without stranding.
+// (Stranded), plus, when Fill is set, FillWeight times the capacity its GPUs
+// are expected to leave unused once the typical tasks have filled them
+// (FillTable). The `fgd` policy is FGD's measure alone.
 type Measure struct {
 	Dist *Distribution
 	// StrandRho is the milli-cores GPU work needs per GPU milli; 0 counts
 	// no stranding.
 	StrandRho float64
+	// Fill is the look-ahead; nil counts none.
+	Fill *FillTable
 }
 
-// NewMeasure is the policy's measure for a distribution: with strand set,
-// stranding at the distribution's own CPU-per-GPU rate.
-func NewMeasure(d *Distribution, strand bool) Measure {
+// NewMeasure is the policy's measure for a distribution: FGD's alone, or
+// with ours set, Suanli's: stranding at the distribution's own CPU-per-GPU
+// rate and the look-ahead over the distribution.
+func NewMeasure(d *Distribution, ours bool) Measure {
 	m := Measure{Dist: d}
-	if strand {
+	if ours {
 		m.StrandRho = d.CPUPerGPUMilli()
+		m.Fill = NewFillTable(d)
 	}
 	return m
 }
@@ -32,18 +38,44 @@ func (m Measure) Frag(n *Node) float64 {
 	if m.StrandRho > 0 {
 		v += Stranded(n, m.StrandRho)
 	}
+	if m.Fill != nil {
+		v += float64(m.Fill.NodeLeft(n))
+	}
 	return v
 }
 
 // FragOfCounts is Frag of a node given by its host (free CPU, memory and
-// model, read from n) and its GPU counts (Distribution.FragOfCounts). It
-// returns exactly what Frag returns for that node.
-func (m Measure) FragOfCounts(n *Node, idle int64, fit, below []int64) float64 {
+// model, read from n) and its GPU counts (Distribution.FragOfCounts), with
+// left the sum of CardLeft over its GPUs. It returns exactly what Frag
+// returns for that node.
+func (m Measure) FragOfCounts(n *Node, idle int64, fit, below []int64, left int64) float64 {
 	v := m.Dist.FragOfCounts(n, idle, fit, below)
 	if m.StrandRho > 0 {
 		v += stranded(idle, n.CPUFree, m.StrandRho)
 	}
+	if m.Fill != nil {
+		v += float64(left)
+	}
 	return v
+}
+
+// CardLeft is the look-ahead's expected unused milli of one GPU with free
+// milli free (FillTable.Left), 0 without a look-ahead. A caller keeping
+// counts for FragOfCounts keeps their sum too.
+func (m Measure) CardLeft(free int32) int64 {
+	if m.Fill == nil {
+		return 0
+	}
+	return m.Fill.Left(free)
+}
+
+// FillDrop is the most the look-ahead term of Frag can fall on one node
+// when taken GPU milli are taken from it (FillWeight × FillTable.Drop).
+func (m Measure) FillDrop(taken int64) float64 {
+	if m.Fill == nil {
+		return 0
+	}
+	return float64(m.Fill.Drop(taken))
 }
 
 // ScoreMax is the highest Score.

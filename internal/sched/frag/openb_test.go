@@ -15,14 +15,12 @@ import (
 	"github.com/suanli/suanli/internal/trace/tracetest"
 )
 
-func openbDir(t testing.TB) string { return tracetest.OpenbDir(t) }
-
 // PodLists are the openb pod lists the shared data folder holds.
 var podLists = []string{"default", "cpu050", "cpu100", "gpushare40", "gpushare60", "gpushare80", "gpushare100",
 	"gpuspec10", "gpuspec33", "multigpu20", "multigpu40", "multigpu50"}
 
 func loadOpenb(t testing.TB, list string) ([]frag.NodeSpec, []frag.TaskSpec) {
-	dir := openbDir(t)
+	dir := tracetest.OpenbDir(t)
 	nodes, _, err := trace.LoadNodes(filepath.Join(dir, "openb_node_list_gpu_node.csv"), trace.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -86,6 +86,9 @@ type scored struct {
 	name      string
 	s         scorer
 	randomGPU bool // Random: a uniform node and a random GPU
+	// best answers argmax for scorers that are a function of the node
+	// and the task alone (not Observers).
+	best bestTrees
 }
 
 func (p *scored) Name() string { return p.name }
@@ -95,8 +98,10 @@ func (p *scored) Choose(c *Cluster, t *Task, rng *rand.Rand) (Placement, bool) {
 	var ok bool
 	if p.randomGPU {
 		pl, ok = uniform(c, t, rng)
-	} else {
+	} else if _, observes := p.s.(Observer); observes {
 		pl, ok = argmax(c, t, rng, p.s)
+	} else {
+		pl, ok = p.best.choose(c, t, p.s)
 	}
 	if ok && p.randomGPU && t.NumGPU > 0 {
 		pl.GPUs = randomGPUs(&c.Nodes[pl.Node], t, rng)

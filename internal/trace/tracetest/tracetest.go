@@ -1,5 +1,5 @@
-// Package tracetest finds the shared Alibaba openb traces for the tests that
-// replay them.
+// Package tracetest finds the shared data sets the tests replay: the
+// Alibaba openb traces and Gavel's benchmark data.
 package tracetest
 
 import (
@@ -12,9 +12,21 @@ import (
 // overrides the search of OpenbDir.
 const OpenbEnv = "SUANLI_OPENB_DIR"
 
-// openbRel is where the traces lie relative to a folder above the
-// repository (the repository's parent, or the parent of a worktree's).
-var openbRel = filepath.Join("shared", "data", "alibaba-gpu-v2023")
+// GavelEnv names a folder holding Gavel's benchmark data (its job traces
+// and measured throughputs); it overrides the search of GavelDir.
+const GavelEnv = "SUANLI_GAVEL_DATA"
+
+// A data set: where it lies relative to a folder above the repository
+// (the repository's parent, or the parent of a worktree's), and a file it
+// must hold.
+type dataSet struct {
+	env, rel, marker string
+}
+
+var (
+	openb = dataSet{OpenbEnv, filepath.Join("shared", "data", "alibaba-gpu-v2023"), "openb_node_list_gpu_node.csv"}
+	gavel = dataSet{GavelEnv, filepath.Join("shared", "data", "gavel"), "throughputs_isolated.csv"}
+)
 
 // OpenbDir is the folder of the openb traces: $SUANLI_OPENB_DIR, or
 // shared/data/alibaba-gpu-v2023 in the first folder above the repository
@@ -22,8 +34,24 @@ var openbRel = filepath.Join("shared", "data", "alibaba-gpu-v2023")
 // needs the data must not pass silently) and skips elsewhere.
 func OpenbDir(t testing.TB) string {
 	t.Helper()
-	if dir := os.Getenv(OpenbEnv); dir != "" {
-		return checked(t, dir)
+	return find(t, openb)
+}
+
+// GavelDir is the folder of Gavel's benchmark data: $SUANLI_GAVEL_DATA,
+// or shared/data/gavel in the first folder above the repository that has
+// it; missing, as OpenbDir.
+func GavelDir(t testing.TB) string {
+	t.Helper()
+	return find(t, gavel)
+}
+
+func find(t testing.TB, ds dataSet) string {
+	t.Helper()
+	if dir := os.Getenv(ds.env); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, ds.marker)); err != nil {
+			missing(t, ds.env+"="+dir+": "+err.Error())
+		}
+		return dir
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -41,30 +69,22 @@ func OpenbDir(t testing.TB) string {
 		root = parent
 	}
 	for dir := filepath.Dir(root); ; dir = filepath.Dir(dir) {
-		data := filepath.Join(dir, openbRel)
-		if _, err := os.Stat(filepath.Join(data, "openb_node_list_gpu_node.csv")); err == nil {
+		data := filepath.Join(dir, ds.rel)
+		if _, err := os.Stat(filepath.Join(data, ds.marker)); err == nil {
 			return data
 		}
 		if filepath.Dir(dir) == dir {
 			break
 		}
 	}
-	missing(t, "the openb traces are in no "+openbRel+" above "+root+" (set "+OpenbEnv+")")
+	missing(t, "no "+ds.rel+" above "+root+" holds "+ds.marker+" (set "+ds.env+")")
 	return ""
-}
-
-func checked(t testing.TB, dir string) string {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, "openb_node_list_gpu_node.csv")); err != nil {
-		missing(t, OpenbEnv+"="+dir+": "+err.Error())
-	}
-	return dir
 }
 
 func missing(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv("CI") != "" {
-		t.Fatalf("%s: CI is set, so the tests that need the shared traces fail", why)
+		t.Fatalf("%s: CI is set, so the tests that need the shared data fail", why)
 	}
 	t.Skip(why)
 }

@@ -1,0 +1,373 @@
+package sched
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
+)
+
+// The place component: what a placement really costs the job, as three
+// penalties out of 1000 subtracted from 1000.
+//
+//   - energy: facility energy per unit of work × electricity price, CNY per
+//     FP16 PFLOP-hour (board power × (1 + host share) × PUE ÷ FP16 FLOPS ×
+//     the site's price, what the ledger meters), against the cheapest
+//     (site, model) of the network on a log scale: 333 for each doubling,
+//     1000 at eight times its cost or more;
+//   - transfer: moving the job's data from its site over the backbone (the
+//     route of least round trip, at its narrowest link's rate, plus the
+//     round trip), as a share of the job's declared runtime (or of an hour):
+//     1000 when it takes as long as the job runs;
+//   - latency (interactive jobs with users): the round trip from the users
+//     (a site, or a province's capital) to the site, derived from distance:
+//     1000 at latencyFullMs or more.
+//
+// Batch work therefore drifts to the sites where energy is cheapest unless
+// its data is large next to its runtime; interactive work stays near its
+// users.
+const (
+	latencyFullMs       = 30.0   // a round trip that costs the whole place component
+	energyFullDoublings = 3.0    // doublings of the cheapest energy cost that cost it all
+	transferRefSec      = 3600.0 // what a transfer is weighed against without a declared runtime
+	unknownPenalty      = 500    // the energy penalty of a model without a power figure
+	placeComponents     = 1000
+)
+
+// placeStatic holds a network's energy cost per (site, model) and its
+// backbone routes; built once with the static part of a cluster.
+type placeStatic struct {
+	nm       int
+	milliFen []int64 // site*nm+m: milli-fen per FP16 PFLOP-hour
+	// estimated[m]: model m has no power figure; its energy is the
+	// network's median model's per GFLOPS (boardPerGFLOPS).
+	estimated []bool
+	pen       []int64 // site*nm+m: energy penalty
+	// laterMax[site*nm+m] is the most the place component of a job
+	// without users or data can be at this site or any later one (sites
+	// in preference order): the bound of a bucket scan.
+	laterMax []int64
+	minPen   []int64 // per site: the least energy penalty of its models
+	paths    *network.Paths
+	netSite  []int // sched site index → index in network.Sites (-1: none)
+	lat, lon []float64
+}
+
+func newPlaceStatic(st *static) *placeStatic {
+	ns, nm := len(st.sites), len(st.models)
+	ps := &placeStatic{nm: nm, milliFen: make([]int64, ns*nm), pen: make([]int64, ns*nm),
+		laterMax: make([]int64, ns*nm), minPen: make([]int64, ns), netSite: make([]int, ns),
+		lat: make([]float64, ns), lon: make([]float64, ns)}
+	net := st.net
+	idx := map[model.SiteID]int{}
+	for i := range net.Sites {
+		idx[net.Sites[i].ID] = i
+	}
+	perGFLOPS, estimated := boardPerGFLOPS(st)
+	ps.estimated = estimated
+	least := int64(-1)
+	for si := range st.sites {
+		s := st.sites[si].s
+		ps.netSite[si] = -1
+		if i, ok := idx[s.ID]; ok {
+			ps.netSite[si] = i
+		}
+		ps.lat[si], ps.lon[si] = s.Lat, s.Lon
+		host := int64(network.DefaultHostShare * 1000)
+		if e, ok := net.SiteEnergy(s.ID); ok {
+			host = e.HostShareMilli
+		}
+		pue := cmp.Or(s.PUEMilli, 1000)
+		for m := range st.models {
+			// board W/GFLOPS × (1 + host share) × PUE = facility kW per PFLOPS
+			// ×1000 = kWh per PFLOP-hour ×1000; × fen/kWh = milli-fen.
+			v := int64(math.Round(perGFLOPS[m] * float64(1000+host) * float64(pue) * float64(s.PowerFenPerKWh)))
+			ps.milliFen[si*nm+m] = v
+			if v > 0 && (least < 0 || v < least) {
+				least = v
+			}
+		}
+	}
+	for si := range st.sites {
+		ps.minPen[si] = placeComponents
+		for m := range nm {
+			p := int64(0)
+			if v := ps.milliFen[si*nm+m]; v > 0 && least > 0 {
+				p = min(placeComponents, int64(math.Round(placeComponents*math.Log2(float64(v)/float64(least))/energyFullDoublings)))
+			}
+			ps.pen[si*nm+m] = p
+			ps.minPen[si] = min(ps.minPen[si], p)
+		}
+	}
+	for m := range nm {
+		best := int64(0)
+		for si := ns - 1; si >= 0; si-- {
+			best = max(best, placeComponents-ps.pen[si*nm+m])
+			ps.laterMax[si*nm+m] = best
+		}
+	}
+	ps.paths = net.Paths()
+	return ps
+}
+
+// placeJob is one decision's view of the place component: the job's
+// transfer and latency penalty per site and, when it has one, the order
+// in which its bucket scans visit sites (best place first, per model).
+type placeJob struct {
+	on      bool    // the place weight is set
+	ordered bool    // the job names users (interactive) or data: scans follow order
+	jobPen  []int64 // per site
+	// Per model m, computed on first use (have[m]), at [m*sites:]: the
+	// sites best first, the position of each site in that order, and the
+	// most the cost component gives at a position or any later one.
+	have    []bool
+	order   []int32
+	pos     []int32
+	costMax []int64
+}
+
+// initPlace sets up the place component for the decision.
+func (s *search) initPlace(prev placeJob) {
+	s.pl = placeJob{on: s.cfg.Weights.Place != 0, jobPen: prev.jobPen[:0], have: prev.have[:0], order: prev.order, pos: prev.pos, costMax: prev.costMax}
+	if !s.pl.on {
+		return
+	}
+	job := s.job
+	interactive := job.Users != "" && job.EffectiveLatency() == model.LatencyInteractive
+	if job.Data == nil && !interactive {
+		return
+	}
+	s.pl.ordered = true
+	ns := len(s.st.sites)
+	s.pl.jobPen = resize(s.pl.jobPen, ns)
+	for si := range ns {
+		t := s.jobTerms(int32(si))
+		s.pl.jobPen[si] = t.TransferPenalty + t.LatencyPenalty
+	}
+	nm := len(s.st.models)
+	s.pl.have = resize(s.pl.have, nm)
+	s.pl.order, s.pl.pos, s.pl.costMax = grow(s.pl.order, nm*ns), grow(s.pl.pos, nm*ns), grow(s.pl.costMax, nm*ns)
+}
+
+// grow returns s with length n, reusing its array when large enough (the
+// contents are overwritten before use).
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// boardPerGFLOPS is each model's board power per FP16 GFLOPS (W): from the
+// catalog, or, for a model without a power or FP16 figure, the median of
+// the network's models that have both (1 when none has), so that the
+// site's power price and PUE still rank its sites.
+func boardPerGFLOPS(st *static) (out []float64, estimated []bool) {
+	out, estimated = make([]float64, len(st.models)), make([]bool, len(st.models))
+	var known []float64
+	for m := range st.models {
+		mi := &st.models[m]
+		out[m] = -1
+		if mi.m == nil || mi.gflops <= 0 {
+			continue
+		}
+		if w, _, ok := mi.m.PowerW(); ok && w > 0 {
+			out[m] = float64(w) / float64(mi.gflops)
+			known = append(known, out[m])
+		}
+	}
+	median := 1.0
+	if len(known) > 0 {
+		slices.Sort(known)
+		median = known[len(known)/2]
+	}
+	for m := range out {
+		if out[m] < 0 {
+			out[m], estimated[m] = median, true
+		}
+	}
+	return out, estimated
+}
+
+// jobTerms computes the transfer and latency terms of placing the job at
+// a site.
+func (s *search) jobTerms(si int32) PlaceTerms {
+	var t PlaceTerms
+	ps, job := s.st.place, s.job
+	site := s.st.sites[si].s
+	if d := job.Data; d != nil && d.Site != site.ID {
+		rtt, gbps, ok := ps.paths.Route(d.Site, site.ID)
+		if !ok {
+			t.TransferPenalty, t.NoRoute = placeComponents, true
+		} else {
+			sec := float64(d.SizeGB)*8/gbps + rtt/1000
+			t.TransferMs = int64(math.Round(sec * 1000))
+			ref := transferRefSec
+			if job.RuntimeSec > 0 {
+				ref = float64(job.RuntimeSec)
+			}
+			t.TransferPenalty = min(placeComponents, int64(math.Round(placeComponents*sec/ref)))
+		}
+	}
+	if job.Users != "" && job.EffectiveLatency() == model.LatencyInteractive {
+		if lat, lon, ok := s.st.net.UsersAt(job.Users); ok {
+			rtt := network.DistanceRTTms(lat, lon, ps.lat[si], ps.lon[si])
+			t.UsersRTTMicros = int64(math.Round(rtt * 1000))
+			t.LatencyPenalty = min(placeComponents, int64(math.Round(placeComponents*rtt/latencyFullMs)))
+		}
+	}
+	return t
+}
+
+// energyPen is the energy penalty of model m at site si; a mixed
+// candidate (m < 0) takes the site's cheapest model's.
+func (s *search) energyPen(si, m int32) int64 {
+	ps := s.st.place
+	if m < 0 {
+		return ps.minPen[si]
+	}
+	return ps.pen[int(si)*ps.nm+int(m)]
+}
+
+// placeScore is the place component of a placement of model m at site si
+// (0 when the place weight is unset).
+func (s *search) placeScore(si, m int32) int64 {
+	if !s.pl.on {
+		return 0
+	}
+	p := s.energyPen(si, m)
+	if s.pl.ordered {
+		p += s.pl.jobPen[si]
+	}
+	return max(0, placeComponents-p)
+}
+
+// siteOrder is the order in which a job with users or data visits the
+// sites with cards of model m: best place component first, then
+// preference order.
+func (s *search) siteOrder(m int32) []int32 {
+	ns := len(s.st.sites)
+	off := int(m) * ns
+	sms := s.st.models[m].sms
+	order := s.pl.order[off : off+len(sms)]
+	if s.pl.have[m] {
+		return order
+	}
+	// Only the sites with cards of the model: scans visit no other.
+	for i, sm := range sms {
+		order[i] = s.st.sm[sm].site
+	}
+	slices.SortStableFunc(order, func(a, b int32) int {
+		return cmp.Or(int(s.placeScore(b, m)-s.placeScore(a, m)), int(a-b))
+	})
+	best := int64(0)
+	for i := len(order) - 1; i >= 0; i-- {
+		s.pl.pos[off+int(order[i])] = int32(i)
+		best = max(best, s.st.sites[order[i]].costScore)
+		s.pl.costMax[off+i] = best
+	}
+	s.pl.have[m] = true
+	return order
+}
+
+// laterBound fills sc's cost and place components with the most node n,
+// or any node a bucket scan of model m visits after it, can score.
+func (s *search) laterBound(sc Score, m, n int32) Score {
+	site := s.st.nodes[n].site
+	switch {
+	case s.pl.ordered:
+		s.siteOrder(m)
+		off := int(m) * len(s.st.sites)
+		sc.Cost = s.pl.costMax[off+int(s.pl.pos[off+int(site)])]
+		sc.Place = s.placeScore(site, m) // sites come best place first
+	case s.pl.on:
+		sc.Cost = s.costScore(site)
+		sc.Place = s.st.place.laterMax[int(site)*s.st.place.nm+int(m)]
+	default:
+		sc.Cost = s.costScore(site)
+	}
+	return sc
+}
+
+// scanOrdered is scanBucket for a job with users or data: the sites in
+// the job's order, each site's nodes in network order.
+func (s *search) scanOrdered(set bitset, m int32, visit func(n int32) bool) {
+	taken := 0
+	for _, si := range s.siteOrder(m) {
+		if !s.siteOK(si) {
+			continue
+		}
+		lo, hi := s.st.sites[si].lo, s.st.sites[si].hi
+		for n := set.next(lo, hi); n >= 0; n = set.next(n+1, hi) {
+			if taken >= s.cfg.Candidates {
+				return
+			}
+			ni := &s.st.nodes[n]
+			if !s.classOK(ni.class) {
+				if d := &s.st.domains[ni.domain]; d.uniform {
+					n = d.hi - 1
+				}
+				continue
+			}
+			if !visit(n) {
+				return
+			}
+			taken++
+		}
+	}
+}
+
+// PlaceTerms names the terms of a placement's place component with their
+// values: energy cost per unit of work, data transfer, latency to users.
+type PlaceTerms struct {
+	Site string `json:"site"`
+	// EnergyMilliFen is the facility energy cost of one FP16 PFLOP-hour on
+	// the model at the site, in thousandths of a fen (100,000 = 1 CNY);
+	// EnergyEstimated: the model has no power figure, so its power per
+	// FLOPS is taken as the network's median model's; -1 for a mixed
+	// placement (several models; the penalty is its site's cheapest).
+	EnergyMilliFen  int64 `json:"energy_milli_fen_per_pflop_hour"`
+	EnergyEstimated bool  `json:"energy_estimated,omitempty"`
+	EnergyPenalty   int64 `json:"energy_penalty"`
+	// TransferMs is the time to move the job's data to the site.
+	TransferMs      int64 `json:"transfer_ms,omitempty"`
+	NoRoute         bool  `json:"no_route,omitempty"`
+	TransferPenalty int64 `json:"transfer_penalty,omitempty"`
+	// UsersRTTMicros is the round trip from the job's users to the site.
+	UsersRTTMicros int64 `json:"users_rtt_us,omitempty"`
+	LatencyPenalty int64 `json:"latency_penalty,omitempty"`
+}
+
+// terms explains a candidate's place component (nil when off).
+func (s *search) terms(cd *cand) *PlaceTerms {
+	if !s.pl.on {
+		return nil
+	}
+	var si int32
+	switch cd.scope {
+	case ScopeCard, ScopeNode:
+		si = s.st.nodes[cd.where].site
+	case ScopeDomain:
+		si = s.st.domains[cd.where].site
+	default:
+		if cd.model < 0 {
+			si = cd.where
+		} else {
+			si = s.st.sm[cd.where].site
+		}
+	}
+	t := PlaceTerms{EnergyMilliFen: -1}
+	if s.pl.ordered {
+		t = s.jobTerms(si)
+		t.EnergyMilliFen = -1
+	}
+	t.Site = string(s.st.sites[si].s.ID)
+	t.EnergyPenalty = s.energyPen(si, cd.model)
+	if cd.model >= 0 {
+		t.EnergyMilliFen = s.st.place.milliFen[int(si)*s.st.place.nm+int(cd.model)]
+		t.EnergyEstimated = s.st.place.estimated[cd.model]
+	}
+	return &t
+}
