@@ -175,7 +175,6 @@ var toSplit = map[string]bool{
 	"internal/plan/plan.go build":                 true,
 	"internal/sched/cluster.go (*Cluster).assign": true,
 	"internal/server/loop.go (*loop).flush":       true,
-	"internal/sim/gavel.go RunGavel":              true,
 }
 
 type funcLength struct {
