@@ -194,7 +194,38 @@ type WorkerReport struct {
 	// read using more device memory than its share, in words.
 	Overuse    string      `json:"overuse,omitempty"`
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
-	At         time.Time   `json:"at"`
+	// Progress (state running, or with the worker's end) is the work the
+	// worker reported doing since the agent's previous progress report.
+	Progress *Progress `json:"progress,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Progress is work a worker did on its cards: Work units (steps, tokens,
+// samples: the unit of the job's workload class) in Seconds of its own
+// measuring, summed over Reports lines of its progress file. Until is when
+// the agent read the last of them; the server counts a report once, by
+// Until, per worker placement.
+type Progress struct {
+	Work    float64   `json:"work"`
+	Seconds float64   `json:"seconds"`
+	Reports int       `json:"reports"`
+	Until   time.Time `json:"until"`
+}
+
+// Progress bounds the server enforces (the agent sends nothing beyond).
+const (
+	// MaxProgressRate bounds work per second per card of one report.
+	MaxProgressRate = 1e12
+	// MaxProgressLine is the longest progress-file line read, in bytes;
+	// longer lines are skipped.
+	MaxProgressLine = 4096
+)
+
+// ProgressLine is one line of a worker's progress file (JSON):
+// {"work": 1200, "seconds": 9.8} says 1200 units took 9.8 s.
+type ProgressLine struct {
+	Work    float64 `json:"work"`
+	Seconds float64 `json:"seconds"`
 }
 
 // AssignedJob is a live job placed on a node, with the fields an agent

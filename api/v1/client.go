@@ -395,6 +395,12 @@ func (c *Client) Prices(ctx context.Context) (*PriceList, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/prices", nil, &out)
 }
 
+// Throughput reads the throughput matrix: defaults and what was learned.
+func (c *Client) Throughput(ctx context.Context) (*ThroughputTable, error) {
+	var out ThroughputTable
+	return &out, c.do(ctx, http.MethodGet, "/v1/throughput", nil, &out)
+}
+
 // ReplacePrices replaces the price table (admin).
 func (c *Client) ReplacePrices(ctx context.Context, u PriceUpdate) (*PriceList, error) {
 	var out PriceList

@@ -62,17 +62,23 @@ type JobSpec struct {
 	// (catalog id or name → work per second, in one unit of the job's
 	// choosing). Where given, placement ranks models by it instead of by
 	// peak FLOPS; it never says how much work the job has.
-	Rates            map[string]float64 `json:"rates,omitempty"`
-	Stacks           []string           `json:"stacks,omitempty"`
-	PyTorch          []string           `json:"pytorch,omitempty"`
-	MinMemMiB        int64              `json:"min_mem_mib,omitempty"`
-	Regions          []string           `json:"regions,omitempty"`
-	Sites            []string           `json:"sites,omitempty"`
-	Topology         string             `json:"topology,omitempty"`
-	TopologyRequired bool               `json:"topology_required,omitempty"`
-	CrossSite        bool               `json:"cross_site,omitempty"`
-	Mixed            bool               `json:"mixed,omitempty"`
-	Classification   string             `json:"classification,omitempty"`
+	Rates map[string]float64 `json:"rates,omitempty"`
+	// WorkloadClass is the job's workload class in the throughput matrix
+	// (`suanli throughput`, GET /v1/throughput), e.g. llm-pretrain. Its
+	// workers' progress reports teach the server the class's throughput
+	// per model, and placement ranks models by the learned (else default)
+	// rates of the class where the job gives no rates of its own.
+	WorkloadClass    string   `json:"workload_class,omitempty"`
+	Stacks           []string `json:"stacks,omitempty"`
+	PyTorch          []string `json:"pytorch,omitempty"`
+	MinMemMiB        int64    `json:"min_mem_mib,omitempty"`
+	Regions          []string `json:"regions,omitempty"`
+	Sites            []string `json:"sites,omitempty"`
+	Topology         string   `json:"topology,omitempty"`
+	TopologyRequired bool     `json:"topology_required,omitempty"`
+	CrossSite        bool     `json:"cross_site,omitempty"`
+	Mixed            bool     `json:"mixed,omitempty"`
+	Classification   string   `json:"classification,omitempty"`
 	// Latency (interactive or batch), Users (a province or a site id) and
 	// Data (the site and size of the input) let placement weigh what each
 	// site would cost the job: energy per unit of work, moving its data
@@ -127,6 +133,9 @@ type Job struct {
 	// Retries are the failures that requeued the job under its retry
 	// policy, oldest first.
 	Retries []Retry `json:"retries,omitempty"`
+	// Throughput is what the job's workers reported of their progress, per
+	// model (GET /v1/jobs/{id} only).
+	Throughput []JobRate `json:"throughput,omitempty"`
 }
 
 // Retry is one failure that requeued a job under its retry policy.

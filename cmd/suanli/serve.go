@@ -20,7 +20,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/suanli/suanli/internal/audit"
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/core"
 	"github.com/suanli/suanli/internal/httpapi"
+	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/server"
 	"github.com/suanli/suanli/internal/store"
 	"github.com/suanli/suanli/internal/store/bolt"
@@ -55,6 +58,17 @@ type serveConfig struct {
 	// (default httpapi.DefaultFairness()).
 	Fairness  httpapi.Fairness
 	LostAfter time.Duration // how long a disconnected node's work is held (default server.DefaultLostAfter; a site's lost_after wins)
+	// EffectiveShare charges fair share and quotas by effective throughput
+	// in cards of ReferenceModel (server.Config.EffectiveShare).
+	EffectiveShare bool
+	ReferenceModel string
+	Throughput     string // overlay file on the default throughput matrix
+	// Migrate lets the scheduler move checkpointed jobs to faster free
+	// models (core.Migration) within these bounds.
+	Migrate            bool
+	MigrateRestoreCost time.Duration
+	MigrateMinInterval time.Duration
+	MigrateMaxPerPass  int
 	// AuditKey is the ed25519 key signing the audit chain (default
 	// <data-dir>/audit.key).
 	AuditKey string
@@ -105,6 +119,13 @@ rolled back to an older signed state).`,
 	f.DurationVar(&cfg.TenantTokenTTL, "tenant-token-ttl", server.DefaultTenantTokenTTL, "lifetime of tenant tokens created without one (0: the default; negative: they never expire)")
 	f.StringVar(&cfg.SecretKeyFile, "secret-key-file", "", "file holding the key that encrypts tenants' secrets, 64 hex digits (default <data-dir>/secret.key, created on the first start with the embedded store; with --etcd-endpoints give every replica the same file)")
 	addFairnessFlags(cmd, &cfg.Fairness)
+	f.BoolVar(&cfg.EffectiveShare, "effective-share", false, "charge fair share and FP16 quotas by effective throughput (work done, in cards of --reference-model) for jobs with rates or a workload_class, instead of peak FLOPS")
+	f.StringVar(&cfg.ReferenceModel, "reference-model", "huawei-ascend-910b4", "the model effective throughput is counted in (with --effective-share)")
+	f.StringVar(&cfg.Throughput, "throughput", "", "overlay this throughput file (YAML, the schema of `suanli throughput`) on the default matrix that progress reports refine")
+	f.BoolVar(&cfg.Migrate, "migrate", false, "move running jobs that saved a checkpoint to a faster free model (by their rates or class) when the expected gain beats twice the restore cost")
+	f.DurationVar(&cfg.MigrateRestoreCost, "migrate-restore-cost", 2*time.Minute, "with --migrate: the progress a move costs (checkpoint, restore, warm-up)")
+	f.DurationVar(&cfg.MigrateMinInterval, "migrate-min-interval", 30*time.Minute, "with --migrate: the least time a job runs on a placement before it may move again")
+	f.IntVar(&cfg.MigrateMaxPerPass, "migrate-max-per-pass", 4, "with --migrate: the most jobs moved per scheduling tick")
 	f.DurationVar(&cfg.LostAfter, "lost-after", server.DefaultLostAfter, "how long a node whose heartbeats stopped keeps its work (disconnected) before the work is requeued; a site's lost_after in the network spec wins")
 	f.StringVar(&cfg.AuditKey, "audit-key", "", "file of the ed25519 key that signs the audit log, created on first start (default <data-dir>/audit.key); keep it off the store's machines; replicas sharing a store share it")
 	cfg.net.add(cmd)
@@ -152,6 +173,10 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	tp, err := serveThroughput(cfg, nw)
+	if err != nil {
+		return err
+	}
 	if cfg.Listen == "" {
 		return usageErr(errors.New("--listen is empty; give host:port, e.g. 127.0.0.1:7480"))
 	}
@@ -185,9 +210,38 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	defer kb.stop()
 	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA, SecretKey: secretKey,
-		LostAfter: cfg.LostAfter, AuditKey: akey, AuditWitness: cfg.AuditKey + ".witness"},
+		LostAfter: cfg.LostAfter, AuditKey: akey, AuditWitness: cfg.AuditKey + ".witness",
+		EffectiveShare: cfg.EffectiveShare, ReferenceModel: cfg.ReferenceModel, Throughput: tp, Migration: migration(cfg)},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ClientCAs: clientCAs,
 		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
+}
+
+// migration is the scheduler's migration policy from the flags.
+func migration(cfg serveConfig) core.Migration {
+	if !cfg.Migrate {
+		return core.Migration{}
+	}
+	m := core.DefaultMigration
+	m.RestoreCostSec = max(int64(cfg.MigrateRestoreCost/time.Second), 1)
+	m.MinIntervalSec = max(int64(cfg.MigrateMinInterval/time.Second), 1)
+	m.MaxPerPass = max(cfg.MigrateMaxPerPass, 1)
+	return m
+}
+
+// serveThroughput checks --reference-model and reads the throughput matrix
+// (--throughput over the default).
+func serveThroughput(cfg serveConfig, nw *network.Network) (*catalog.Throughput, error) {
+	if m := nw.Model(cfg.ReferenceModel); cfg.EffectiveShare && (m == nil || m.FP16.Milli <= 0) {
+		return nil, usageErr(fmt.Errorf("--reference-model %q: not a catalog model with a peak FP16 figure (run `suanli catalog` for the list)", cfg.ReferenceModel))
+	}
+	tp := catalog.DefaultThroughput()
+	if cfg.Throughput != "" {
+		var err error
+		if tp, err = catalog.LoadThroughputFile(cfg.Throughput); err != nil {
+			return nil, usageErr(fmt.Errorf("--throughput: %w", err))
+		}
+	}
+	return tp, nil
 }
 
 // checkServeFlags reports the first TLS or lease flag given without what

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/catalog"
 )
 
@@ -56,11 +58,60 @@ embedded data, internal/catalog/data/throughput.yaml).`,
 		},
 	}
 	net.add(cmd)
+	cmd.AddCommand(newThroughputLearnedCmd())
 	cmd.Flags().Lookup("network").Hidden = true
 	cmd.Flags().StringVar(&file, "throughput", "", "overlay this throughput file (YAML, the embedded schema) on the defaults")
 	cmd.Flags().StringVar(&class, "class", "", "only this workload class")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// newThroughputLearnedCmd prints the server's matrix: default and learned.
+func newThroughputLearnedCmd() *cobra.Command {
+	var class string
+	var learnedOnly bool
+	cmd := clientCmd("learned", "The server's throughput matrix: per workload class and model of its network, the default, what workers' progress reports taught and the rate scheduling uses", cobra.NoArgs,
+		func(ctx context.Context, c *v1.Client, cc *clientConfig, out io.Writer, _ []string) error {
+			t, err := c.Throughput(ctx)
+			if err != nil {
+				return err
+			}
+			var es []v1.ThroughputEntry
+			for _, e := range t.Entries {
+				if (class == "" || e.Class == class) && (!learnedOnly || e.Reports > 0) {
+					es = append(es, e)
+				}
+			}
+			if cc.json {
+				return printJSON(out, v1.ThroughputTable{Entries: es})
+			}
+			return writeLearned(out, es)
+		}, func(cmd *cobra.Command) {
+			cmd.Flags().StringVar(&class, "class", "", "only this workload class")
+			cmd.Flags().BoolVar(&learnedOnly, "reported", false, "only pairs with progress reports")
+		})
+	cmd.Long = `Learned prints GET /v1/throughput: for each workload class and each accelerator model of the
+server's network, per card, the default figure (the matrix) and its confidence, the
+geometric mean of the workers' progress reports, how many reports and jobs taught it, and
+RATE, the figure scheduling uses: the reports shrunk toward the default, which counts as
+PRIOR reports. CONF turns observed once the reports outweigh the default.`
+	return cmd
+}
+
+func writeLearned(out io.Writer, es []v1.ThroughputEntry) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLASS\tMODEL\tRATE\tUNIT\tCONF\tDEFAULT\tDEFAULT CONF\tLEARNED\tREPORTS\tJOBS\tPRIOR")
+	g := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	}
+	for _, e := range es {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%g\n", e.Class, e.Model, g(e.Rate), e.Unit, e.Conf,
+			g(e.Default), or(e.DefaultConf, "-"), g(e.Learned), e.Reports, e.Jobs, e.PriorWeight)
+	}
+	return tw.Flush()
 }
 
 // throughputFigures is the rate of every model (the catalog's, or the

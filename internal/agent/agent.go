@@ -67,6 +67,14 @@ type Config struct {
 	// CheckpointRoot, when set, holds one checkpoint directory per worker
 	// (<root>/<job>/<worker>), given to it as $SUANLI_CHECKPOINT_DIR.
 	CheckpointRoot string
+	// ProgressDir holds one progress file per worker, given to it as
+	// $SUANLI_PROGRESS_FILE (see progress.go); default <DataDir>/progress,
+	// none when both are empty.
+	ProgressDir string
+	// ProgressEvery is how often, at most, a worker's progress is sent to
+	// the server (default DefaultProgressEvery, 30 s); what is left is sent
+	// with its end.
+	ProgressEvery time.Duration
 	// StartJitter delays the first registration by a random time up to
 	// this, drawn from Seed and the node id, so that many agents started
 	// together spread their heartbeats (default 0).
@@ -94,6 +102,10 @@ type Status struct {
 	// Overuse counts the times a fractional worker's card was read using
 	// more device memory than the fractional workers on it were given.
 	Overuse int64
+	// ProgressReports counts the progress reports queued; ProgressSkipped
+	// the progress-file lines skipped as malformed.
+	ProgressReports int64
+	ProgressSkipped int64
 }
 
 // Agent is one node's agent. Create it with New and run it with Run.
@@ -212,6 +224,7 @@ func (a *Agent) publish() {
 	a.mu.Lock()
 	s.Heartbeats, s.Started, s.LeasesLost = a.status.Heartbeats, a.status.Started, a.status.LeasesLost
 	s.Adopted, s.Deferred, s.Overuse = a.status.Adopted, a.status.Deferred, a.status.Overuse
+	s.ProgressReports, s.ProgressSkipped = a.status.ProgressReports, a.status.ProgressSkipped
 	a.status = s
 	a.mu.Unlock()
 }
@@ -308,6 +321,7 @@ func (a *Agent) sync(ctx context.Context) {
 			a.log.Warn("listing assignments failed", "err", err)
 		}
 	}
+	a.pollProgress(time.Now())
 	a.flush(ctx)
 	if a.devDirty {
 		a.sendDevices(ctx)

@@ -25,7 +25,7 @@ func (a *Agent) queue(job string, r v1.WorkerReport) {
 	a.pending = append(a.pending, pendingReport{job: job, r: r})
 	if len(a.pending) > maxPending {
 		for i, p := range a.pending {
-			if p.r.Checkpoint != nil {
+			if p.r.Checkpoint != nil || p.r.Progress != nil && p.r.State == v1.StateRunning {
 				a.pending = slices.Delete(a.pending, i, i+1)
 				return
 			}
@@ -73,7 +73,7 @@ func (a *Agent) send(ctx context.Context, p pendingReport) error {
 	}
 	switch p.r.State {
 	case v1.StateRunning:
-		if p.r.Checkpoint != nil {
+		if p.r.Checkpoint != nil || p.r.Progress != nil {
 			return nil
 		}
 	case v1.StateCompleted, v1.StateFailed:

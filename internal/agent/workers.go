@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -36,6 +37,8 @@ type worker struct {
 	// stopping: Stop was called; the worker holds its cards until it is
 	// gone.
 	stopping bool
+	// prog is the worker's progress file, nil without one.
+	prog *progress
 }
 
 // event is what a worker tells the loop: a checkpoint, or its end.
@@ -240,14 +243,21 @@ func (a *Agent) start(ctx context.Context, w Want) {
 		case <-a.quit:
 		}
 	}
+	prog := a.newProgress(w)
+	if prog != nil {
+		task.Env = append(slices.Clone(task.Env), "SUANLI_PROGRESS_FILE="+prog.path)
+	}
 	p, err := ex.Start(ctx, task)
 	if err != nil {
+		if prog != nil {
+			_ = os.Remove(prog.path)
+		}
 		a.finished[w.Key] = true
 		report.State, report.Reason = v1.StateFailed, err.Error()
 		a.queue(w.Job, report)
 		return
 	}
-	wk := &worker{key: key, job: w.Job, worker: w.Worker, placedAt: w.PlacedAt, cards: w.Cards, proc: p}
+	wk := &worker{key: key, job: w.Job, worker: w.Worker, placedAt: w.PlacedAt, cards: w.Cards, proc: p, prog: prog}
 	if w.ShareMilli > 0 && w.ShareMilli < 1000 {
 		wk.share, wk.memMiB = w.ShareMilli, w.MemMiB
 	}
@@ -295,6 +305,7 @@ func (a *Agent) handle(ctx context.Context, e event) {
 	}
 	delete(a.workers, e.key)
 	a.saveState()
+	report.Progress = a.endProgress(w, e.at)
 	a.log.Info("worker ended", "worker", e.key, "result", e.res.String(), "stopped", e.res.Stopped)
 	if w.silent {
 		return

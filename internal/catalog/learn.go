@@ -20,40 +20,57 @@ type RateEstimator struct {
 	// (default 4; observed entries count double).
 	PriorWeight float64
 	tp          *Throughput
-	obs         map[[2]string]*rateObs
+	obs         map[[2]string]Observation
 }
 
-type rateObs struct {
-	n      float64
-	sumLog float64
+// Observation is what the progress reports on one (class, model) pair add
+// up to: how many, and the sum of their log rates. It is what a store
+// keeps; the estimate follows from it and the matrix.
+type Observation struct {
+	Reports float64 `json:"reports"`
+	SumLog  float64 `json:"sum_log"`
+}
+
+// Add is o with one more report of rate (units per second per card).
+func (o Observation) Add(rate float64) Observation {
+	return Observation{Reports: o.Reports + 1, SumLog: o.SumLog + math.Log(rate)}
+}
+
+// Mean is the reports' geometric mean (0 without reports).
+func (o Observation) Mean() float64 {
+	if o.Reports <= 0 {
+		return 0
+	}
+	return math.Exp(o.SumLog / o.Reports)
+}
+
+// CheckRate is the rate of work units done in seconds, or why the two
+// cannot be a throughput.
+func CheckRate(work, seconds float64) (float64, error) {
+	if !(work > 0) || !(seconds > 0) || math.IsInf(work, 0) || math.IsInf(seconds, 0) {
+		return 0, fmt.Errorf("%v units in %v s: both must be positive and finite", work, seconds)
+	}
+	r := work / seconds
+	if math.IsInf(r, 0) || r == 0 {
+		return 0, fmt.Errorf("%v units in %v s: not a finite positive rate", work, seconds)
+	}
+	return r, nil
 }
 
 // NewRateEstimator starts from a matrix.
 func NewRateEstimator(tp *Throughput) *RateEstimator {
-	return &RateEstimator{PriorWeight: 4, tp: tp, obs: map[[2]string]*rateObs{}}
+	return &RateEstimator{PriorWeight: 4, tp: tp, obs: map[[2]string]Observation{}}
 }
 
-// Report records that a worker of class on model did work units in
-// seconds (one card). It refuses reports that cannot be a throughput.
-func (e *RateEstimator) Report(class, model string, work, seconds float64) error {
-	if _, ok := e.tp.Class(class); !ok {
-		return fmt.Errorf("report: %q is not a workload class", class)
+// Set replaces what is known of a pair (a stored observation).
+func (e *RateEstimator) Set(class, model string, o Observation) { e.obs[[2]string{class, model}] = o }
+
+// WeightOf is how many reports a matrix figure counts as.
+func (e *RateEstimator) WeightOf(prior RateFigure) float64 {
+	if prior.Conf == Observed || prior.Conf == VendorSpec {
+		return 2 * e.PriorWeight
 	}
-	if model == "" {
-		return errors.New("report: no model")
-	}
-	if !(work > 0) || !(seconds > 0) || math.IsInf(work, 0) || math.IsInf(seconds, 0) {
-		return fmt.Errorf("report: %v units in %v s: both must be positive and finite", work, seconds)
-	}
-	k := [2]string{class, model}
-	o := e.obs[k]
-	if o == nil {
-		o = &rateObs{}
-		e.obs[k] = o
-	}
-	o.n++
-	o.sumLog += math.Log(work / seconds)
-	return nil
+	return e.PriorWeight
 }
 
 // Estimate is the current figure for a pair: the reports shrunk toward the
@@ -62,25 +79,22 @@ func (e *RateEstimator) Report(class, model string, work, seconds float64) error
 func (e *RateEstimator) Estimate(class string, m *Model) (RateFigure, bool) {
 	prior, hasPrior := e.tp.Rate(class, m)
 	o := e.obs[[2]string{class, m.ID}]
-	if o == nil {
+	if o.Reports <= 0 {
 		return prior, hasPrior
 	}
 	c, _ := e.tp.Class(class)
 	f := RateFigure{Class: class, Model: m.ID, Unit: c.Unit, Conf: Observed}
 	if !hasPrior {
-		f.V = math.Exp(o.sumLog / o.n)
-		f.Note = fmt.Sprintf("%g reports", o.n)
+		f.V = o.Mean()
+		f.Note = fmt.Sprintf("%g reports", o.Reports)
 		return f, true
 	}
-	w := e.PriorWeight
-	if prior.Conf == Observed || prior.Conf == VendorSpec {
-		w *= 2
-	}
-	f.V = math.Exp((w*math.Log(prior.V) + o.sumLog) / (w + o.n))
-	if o.n < w {
+	w := e.WeightOf(prior)
+	f.V = math.Exp((w*math.Log(prior.V) + o.SumLog) / (w + o.Reports))
+	if o.Reports < w {
 		f.Conf = prior.Conf
 	}
-	f.Note = fmt.Sprintf("%g reports shrunk toward %.4g (%s, weight %g)", o.n, prior.V, prior.Conf, w)
+	f.Note = fmt.Sprintf("%g reports shrunk toward %.4g (%s, weight %g)", o.Reports, prior.V, prior.Conf, w)
 	return f, true
 }
 

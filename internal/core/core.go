@@ -58,10 +58,21 @@ type Config struct {
 	// Sched.TypicalTasks; MixState is what to start from (the store's).
 	Mix      *sched.MixConfig
 	MixState *sched.MixState
+	// EffectiveShare charges placements toward fair share and FP16
+	// quotas by their effective throughput, in cards of ReferenceModel
+	// (default DefaultReferenceModel) times its peak GFLOPS, for jobs with
+	// rates (their own, or their class's from ThroughputRates); see
+	// throughput.go. False: peak FLOPS.
+	EffectiveShare bool
+	ReferenceModel string
+	// Migration moves running jobs to faster free models at each Tick
+	// (migrate.go); zero: never.
+	Migration Migration
 }
 
 // Defaults of Config.
 const (
+	DefaultReferenceModel         = "huawei-ascend-910b4"
 	DefaultMaxReservations        = 8
 	DefaultReservationPatienceSec = 3600
 )
@@ -88,7 +99,11 @@ type Core struct {
 	woken   []*entry                  // group members woken mid-pass, for the picker
 	picker  *picker                   // reused by every round of every pass (newPicker)
 	onNode  map[model.NodeID][]*entry // placed jobs with a worker on the node, each once
-	resv    []*reservation
+	// rates is the per-class throughput table (ThroughputRates); class
+	// jobs without rates of their own are ranked by its row.
+	rates       map[string]map[string]float64
+	ratesSource string
+	resv        []*reservation
 	// resvOn lists the reservations planned on each node; resvGen counts
 	// changes to any reservation's nodes (reservation.ver).
 	resvOn  map[model.NodeID][]*reservation
@@ -154,9 +169,18 @@ type entry struct {
 	models   []uint64 // the models of classes, as a set of modelIdx numbers
 	byGFLOPS bool     // a compute request: demand is counted in GFLOPS
 	shapeKey string   // see shape
-	group    *group   // the blocked group holding the job
-	wokeFrom *group   // the group the job was last woken from
-	use      usage    // what the current placement holds
+	ownRates bool     // the job gave its own Rates (else its class's, if any)
+	// ownRatesShape: ownRates under EffectiveShare (see shape).
+	ownRatesShape bool
+	// firstPlaced is when the job was first placed (0: never); moves
+	// counts its migrations; moveNote says why it last moved, for its
+	// next decision.
+	firstPlaced int64
+	moves       int
+	moveNote    string
+	group       *group // the blocked group holding the job
+	wokeFrom    *group // the group the job was last woken from
+	use         usage  // what the current placement holds
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
 	reservedFrom int64
@@ -189,6 +213,7 @@ type stopRec struct {
 	p      *model.Placement
 	reason string
 	by     model.JobID
+	detail string
 }
 
 // New returns a core for the network. Every node starts healthy unless
@@ -218,6 +243,12 @@ func New(net *network.Network, cfg Config) *Core {
 	}
 	if cfg.ReservationPatienceSec <= 0 {
 		cfg.ReservationPatienceSec = DefaultReservationPatienceSec
+	}
+	if cfg.Migration.Enabled {
+		cfg.Migration.defaults()
+	}
+	if cfg.ReferenceModel == "" {
+		cfg.ReferenceModel = DefaultReferenceModel
 	}
 	c := &Core{
 		cfg: cfg, net: net, cluster: sched.NewCluster(net),
@@ -281,39 +312,18 @@ func (c *Core) Step(ev Event) error {
 	}
 	c.now = max(c.now, ev.time())
 	c.releaseBackoff()
+	if !c.stepJob(ev) {
+		c.stepOther(ev)
+	}
+	if !quiet(ev) {
+		c.pass()
+	}
+	return nil
+}
+
+// stepOther applies an event about nodes, tenants, policy or the store.
+func (c *Core) stepOther(ev Event) {
 	switch ev := ev.(type) {
-	case JobSubmitted:
-		c.submit(ev.Job)
-		c.observe(&ev.Job)
-	case JobRestored:
-		c.restore(ev)
-		if ev.Position == 0 { // stored before any core queued it: a new arrival
-			c.observe(&ev.Job)
-		}
-	case JobCancelled:
-		c.end(ev.Job, model.Cancelled)
-	case JobFinished:
-		st := model.Completed
-		if ev.Failed {
-			st = model.Failed
-		}
-		c.end(ev.Job, st)
-	case JobMigrated:
-		if e := c.jobs[ev.Job]; e != nil && e.st.Placement != nil {
-			c.unplace(e, StopMigrated, "")
-			c.requeue(e, StopMigrated)
-		}
-	case JobStarted:
-		if e := c.jobs[ev.Job]; e != nil && e.st.State == model.Placed {
-			e.st.State = model.Running
-			c.touch(e)
-		}
-	case JobRetried:
-		c.retryJob(ev)
-	case Checkpointed:
-		if e := c.jobs[ev.Job]; e != nil && ev.Time > e.job.CheckpointTime {
-			e.job.CheckpointTime = ev.Time
-		}
 	case NodeRegistered:
 		c.nodeUp(ev.Node)
 	case NodeHealthy:
@@ -334,6 +344,10 @@ func (c *Core) Step(ev Event) error {
 	case Tick:
 		c.releaseExpired()
 		c.refreshReservations()
+		if c.cfg.Migration.Enabled {
+			c.pass() // the queue first: a move takes only what nobody waits for
+			c.migrate()
+		}
 	case TenantUpserted:
 		c.upsertTenant(ev.Tenant)
 	case PolicyChanged:
@@ -341,11 +355,45 @@ func (c *Core) Step(ev Event) error {
 	case CommitFailed:
 		c.undo()
 		c.recheckPolicy()
+	case ThroughputRates:
+		c.setRates(ev)
 	}
-	if !quiet(ev) {
-		c.pass()
+}
+
+// stepJob applies an event about one job; false for other events.
+func (c *Core) stepJob(ev Event) bool {
+	switch ev := ev.(type) {
+	case JobSubmitted:
+		c.submit(ev.Job)
+		c.observe(&ev.Job)
+	case JobRestored:
+		c.restore(ev)
+		if ev.Position == 0 { // stored before any core queued it: a new arrival
+			c.observe(&ev.Job)
+		}
+	case JobCancelled:
+		c.end(ev.Job, model.Cancelled)
+	case JobFinished:
+		st := model.Completed
+		if ev.Failed {
+			st = model.Failed
+		}
+		c.end(ev.Job, st)
+	case JobStarted:
+		if e := c.jobs[ev.Job]; e != nil && e.st.State == model.Placed {
+			e.st.State = model.Running
+			c.touch(e)
+		}
+	case JobRetried:
+		c.retryJob(ev)
+	case Checkpointed:
+		if e := c.jobs[ev.Job]; e != nil && ev.Time > e.job.CheckpointTime {
+			e.job.CheckpointTime = ev.Time
+		}
+	default:
+		return false
 	}
-	return nil
+	return true
 }
 
 // upsertTenant records a tenant's new terms.
@@ -407,6 +455,8 @@ func (c *Core) check(ev Event) error {
 		if err := ev.Tenant.Validate(); err != nil {
 			return fmt.Errorf("tenant %s: %w", ev.Tenant.ID, err)
 		}
+	case ThroughputRates:
+		return checkRates(ev)
 	}
 	return nil
 }
@@ -469,7 +519,7 @@ func (c *Core) Ready() Ready {
 		if e.committed != nil && e.committed != cur {
 			for _, s := range e.stops {
 				if s.p == e.committed {
-					rd.Stops = append(rd.Stops, Stop{Job: e.job.ID, Reason: s.reason, By: s.by, Placement: *s.p})
+					rd.Stops = append(rd.Stops, Stop{Job: e.job.ID, Reason: s.reason, By: s.by, Placement: *s.p, Detail: s.detail})
 				}
 			}
 		}

@@ -41,17 +41,6 @@ type JobCancelled struct {
 	Job model.JobID
 }
 
-// JobMigrated moves a placed job: its placement is stopped (StopMigrated)
-// and it is requeued at its old position from its latest checkpoint, to
-// be placed again in the same pass where the scheduler now ranks best (a
-// faster model has freed, by the job's Rates). The shell decides when a
-// move pays (the expected gain against the checkpoint-restore cost); a job
-// that is not placed is left as it is.
-type JobMigrated struct {
-	At  int64
-	Job model.JobID
-}
-
 // JobStarted records that the agents started a placed job.
 type JobStarted struct {
 	At  int64
@@ -159,7 +148,6 @@ func (e JobSubmitted) time() int64     { return e.At }
 func (e JobRestored) time() int64      { return e.At }
 func (e JobCancelled) time() int64     { return e.At }
 func (e JobStarted) time() int64       { return e.At }
-func (e JobMigrated) time() int64      { return e.At }
 func (e JobFinished) time() int64      { return e.At }
 func (e Checkpointed) time() int64     { return e.At }
 func (e JobRetried) time() int64       { return e.At }

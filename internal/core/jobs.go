@@ -32,6 +32,9 @@ func (c *Core) submit(j model.Job) {
 	e := &entry{job: j, byGFLOPS: len(j.Models) == 0 && j.ComputeGFLOPS > 0}
 	e.job.Models = slices.Clone(j.Models)
 	e.job.Rates = maps.Clone(j.Rates)
+	e.ownRates = len(j.Rates) > 0
+	e.ownRatesShape = e.ownRates && c.cfg.EffectiveShare
+	c.classRates(e)
 	for _, name := range j.Models {
 		id := name
 		if m := c.model(name); m != nil {
@@ -148,7 +151,7 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 	if pu != nil {
 		u = *pu
 	} else {
-		u = c.usage(p)
+		u = c.usageOf(e, p)
 	}
 	e.use = u
 	c.changedOn(p, endOf(e, c.now))
@@ -181,6 +184,9 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 	e.st.State, e.st.Reason, e.st.Since = model.Placed, "", c.now
 	e.st.Placement, e.st.Waits, e.st.ReservedFrom, e.reservedFrom = p, nil, 0, 0
 	e.placedAt = c.now
+	if e.firstPlaced == 0 {
+		e.firstPlaced = c.now
+	}
 	c.touch(e)
 	return true
 }
@@ -234,6 +240,9 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	}
 	if reason != "" {
 		e.stops = append(e.stops, stopRec{p: p, reason: reason, by: by})
+		if reason == StopMigrated {
+			e.stops[len(e.stops)-1].detail = e.moveNote
+		}
 	}
 	e.st.Placement = nil
 	c.touch(e)

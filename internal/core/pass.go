@@ -169,9 +169,12 @@ func (c *Core) input(e *entry, victims []*entry) sched.Input {
 		}
 		in := *ts.in
 		in.Policy, in.Seed = c.policy, c.cfg.Seed
+		in.EffectiveMilli, in.RatesFrom = c.effMilli(e), c.ratesFrom(e)
 		return in
 	}
-	return c.tenantInput(ts, victims)
+	in := c.tenantInput(ts, victims)
+	in.EffectiveMilli, in.RatesFrom = c.effMilli(e), c.ratesFrom(e)
+	return in
 }
 
 func (c *Core) tenantInput(ts *tenantState, victims []*entry) sched.Input {
@@ -210,7 +213,7 @@ func maps0(m map[string]int64) map[string]int64 {
 // own accounts (quota, vendor caps in thousandths, policy) and places it;
 // it returns the reason it refused, empty when placed.
 func (c *Core) commitCheck(e *entry, p *model.Placement) sched.Reason {
-	u := c.usage(p)
+	u := c.usageOf(e, p)
 	ts := c.tenant(e.job.Tenant)
 	switch {
 	case !ts.fits(u):
@@ -297,8 +300,10 @@ func (c *Core) waitsFor(e *entry, x *sched.Explanation) []string {
 
 // shape is the key of everything a decision depends on besides the
 // cluster: jobs of one shape get the same decision in one pass. (Rates are
-// not in it: they rank placements and never decide whether one exists,
-// and the key only memoizes failures.)
+// not in it: they rank placements and decide whether one exists only
+// through the quota in effective-share mode, where the class, or the job
+// itself when it gives its own rates, is in the key; the key only
+// memoizes failures.)
 func (e *entry) shape() string {
 	if e.shapeKey != "" {
 		return e.shapeKey
@@ -325,6 +330,12 @@ func (e *entry) shape() string {
 		b = append(strconv.AppendBool(b, x), '|')
 	}
 	b = append(b, j.Classification...)
+	if e.ownRatesShape {
+		// Its own rates decide what it is charged (EffectiveShare).
+		b = append(append(b, "|#"...), j.ID...)
+	} else if j.WorkloadClass != "" {
+		b = append(append(b, '|'), j.WorkloadClass...)
+	}
 	e.shapeKey = string(b)
 	return e.shapeKey
 }

@@ -255,7 +255,7 @@ func (c *Core) tenantFits(e *entry, victims []*entry, p *model.Placement) bool {
 			ts.add(v.use, -1)
 		}
 	}
-	return ts.fits(c.usage(p)) && c.allowed(e, p)
+	return ts.fits(c.usageOf(e, p)) && c.allowed(e, p)
 }
 
 // lostWork is how much work a victim would lose: seconds since its last

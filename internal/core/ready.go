@@ -40,6 +40,8 @@ type Stop struct {
 	Reason    string          `json:"reason"`       // StopPreempted, StopNodeLost, StopEvicted, StopCancelled
 	By        model.JobID     `json:"by,omitempty"` // the preempting job
 	Placement model.Placement `json:"placement"`
+	// Detail says more: for StopMigrated, the rates and the gain.
+	Detail string `json:"detail,omitempty"`
 }
 
 // JobStatus is the core's record of one job.

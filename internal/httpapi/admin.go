@@ -316,3 +316,12 @@ func (h *handler) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }
+
+func (h *handler) throughput(w http.ResponseWriter, r *http.Request) error {
+	t, err := h.b.Throughput(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}

@@ -73,6 +73,9 @@ type Info interface {
 	Capacity(ctx context.Context) (any, error)
 	// Workload is the scheduler's learned task mix.
 	Workload(ctx context.Context) (v1.TaskMix, error)
+	// Throughput is the throughput matrix: per workload class and model,
+	// the default figure and what workers' progress reports taught.
+	Throughput(ctx context.Context) (v1.ThroughputTable, error)
 	// CapacityPlan is the capacity plan to the operator's target on the
 	// network as it stands (JSON-encodable; computed once a year and kept).
 	CapacityPlan(ctx context.Context) (any, error)

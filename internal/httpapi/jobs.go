@@ -21,7 +21,7 @@ func JobFromSpec(s v1.JobSpec, tenant string) (model.Job, error) {
 		Stacks: s.Stacks, PyTorch: s.PyTorch, MinMemMiB: s.MinMemMiB, Regions: s.Regions,
 		Topology: model.Topology(s.Topology), TopologyRequired: s.TopologyRequired, CrossSite: s.CrossSite,
 		Mixed: s.Mixed, Classification: model.Classification(s.Classification), RuntimeSec: s.RuntimeSec,
-		LostAfterSec: s.LostAfterSec, Rates: s.Rates, Latency: model.Latency(s.Latency), Users: s.Users,
+		LostAfterSec: s.LostAfterSec, Rates: s.Rates, WorkloadClass: s.WorkloadClass, Latency: model.Latency(s.Latency), Users: s.Users,
 		MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
 	}
 	for _, site := range s.Sites {

@@ -17,6 +17,7 @@ var routes = []route{
 	{method: "GET", path: "/v1/catalog", summary: "The accelerator catalog.", roles: all, response: map[string]any{}, handle: (*handler).catalog},
 	{method: "GET", path: "/v1/network", summary: "Sites, high-bandwidth domains and nodes of the network.", roles: all, response: map[string]any{}, handle: (*handler).network},
 	{method: "GET", path: "/v1/scheduler/workload", summary: "The task mix the scheduler measures fragmentation against, learned from the jobs submitted: typical shapes and their decayed weights.", roles: all, response: v1.TaskMix{}, handle: (*handler).workload},
+	{method: "GET", path: "/v1/throughput", summary: "The throughput matrix per workload class and accelerator model, per card: the default figure, what workers' progress reports taught (reports, jobs, their mean) and the rate scheduling uses.", roles: all, response: v1.ThroughputTable{}, handle: (*handler).throughput},
 	{method: "GET", path: "/v1/capacity", summary: "The live FP16 capacity ledger: installed, allocated and free by every breakdown.", roles: all, response: map[string]any{}, handle: (*handler).capacity},
 	{method: "GET", path: "/v1/capacity/plan", summary: "The capacity plan to 100 EFLOPS FP16 by 2028 on the network as it stands (suanli plan's defaults: least cost, the embedded supply file, 70% load): EF, target path, capex and MW per year, what to add where, binding constraints; or why no plan meets the target. Computed once a year and kept.", roles: staff, response: map[string]any{}, handle: (*handler).capacityPlan},
 

@@ -93,6 +93,10 @@ type Job struct {
 	// of by peak FLOPS; a model it leaves out ranks last. It never says how
 	// much work the job has.
 	Rates map[string]float64 `json:"rates,omitempty"`
+	// WorkloadClass is the job's class in the throughput matrix (catalog
+	// throughput classes, e.g. llm-pretrain); without Rates, the
+	// scheduler ranks models by the class's rates where the core has them.
+	WorkloadClass string `json:"workload_class,omitempty"`
 
 	Stacks    []string `json:"stacks,omitempty"`      // acceptable software stacks (CANN, NeuWare …)
 	PyTorch   []string `json:"pytorch,omitempty"`     // acceptable PyTorch integrations (torch_npu …)
@@ -276,6 +280,9 @@ func (j *Job) Validate() error {
 		if !(r > 0 && r <= MaxRate) { // also refuses NaN
 			bad(fmt.Sprintf("rates[%q]", m), "%v must be a positive throughput of at most %g", r, float64(MaxRate))
 		}
+	}
+	if len(j.WorkloadClass) > 64 {
+		bad("workload_class", "longer than 64 bytes")
 	}
 	for i, m := range j.Models {
 		if strings.TrimSpace(m) == "" {

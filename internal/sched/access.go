@@ -45,3 +45,13 @@ func (c *Cluster) StateBytes() int64 {
 	b += int64(len(st.nodeIdx)) * 48 // map entries with their keys
 	return b
 }
+
+// ModelFreeCards is how many whole cards of a model (catalog id or name) are
+// free on healthy nodes.
+func (c *Cluster) ModelFreeCards(modelName string) int {
+	m, ok := c.st.modelIdx[c.modelID(modelName)]
+	if !ok {
+		return 0
+	}
+	return int(c.modFree[m])
+}

@@ -38,6 +38,14 @@ type Input struct {
 	// HeldCards is the cards the tenant holds per vendor, checked against
 	// Tenant.VendorCaps.
 	HeldCards map[string]int `json:"held_cards,omitempty"`
+	// EffectiveMilli, when set, counts the job's GFLOPS on each model
+	// (catalog id) toward the quota at this many thousandths of peak: its
+	// effective throughput in reference-model terms (the core's
+	// effective-share mode). A model it leaves out counts at peak.
+	EffectiveMilli map[string]int64 `json:"effective_milli,omitempty"`
+	// RatesFrom says where the job's Rates come from, for the explanation
+	// (e.g. "class vision-train, learned"); "" for the job's own.
+	RatesFrom string `json:"rates_from,omitempty"`
 	// Policy filters nodes; nil allows everything.
 	Policy Policy `json:"-"`
 	// Seed breaks ties between candidates of equal score; zero keeps the

@@ -284,7 +284,7 @@ func (s *search) unblock(e *Explanation) []Unblock {
 			if s.modReason[m] != QuotaExceeded {
 				continue
 			}
-			g := s.modelGFLOPS(&s.st.models[m], s.perWorker[m]) + s.in.HeldGFLOPS - s.in.Tenant.QuotaGFLOPS
+			g := s.quotaGFLOPS(&s.st.models[m], s.perWorker[m]) + s.in.HeldGFLOPS - s.in.Tenant.QuotaGFLOPS
 			if short < 0 || g < short {
 				short = g
 			}
@@ -413,4 +413,36 @@ func sum(h []int32) int {
 		t += int(x)
 	}
 	return t
+}
+
+// rateNote names the throughput terms of a placement of a job with rates:
+// its rate on the model chosen against its best model, where the rates
+// come from and, when its quota counts effective throughput, the factor.
+func (s *search) rateNote(p *model.Placement) string {
+	chosen := p.Assignments[0].Model
+	var best string
+	var bestRate, rate float64
+	for name, r := range s.job.Rates {
+		id := s.c.modelID(name)
+		if r > bestRate || r == bestRate && id < best {
+			best, bestRate = id, r
+		}
+		if id == chosen {
+			rate = r
+		}
+	}
+	from := s.in.RatesFrom
+	if from == "" {
+		from = "the job's own rates"
+	}
+	note := fmt.Sprintf("; heterogeneity term by throughput (%s): %s at %.4g/s per card", from, chosen, rate)
+	if best != chosen && bestRate > 0 {
+		note += fmt.Sprintf(", %.0f%% of its best (%s at %.4g/s)", 100*rate/bestRate, best, bestRate)
+	} else {
+		note += ", its fastest model"
+	}
+	if f, ok := s.in.EffectiveMilli[chosen]; ok {
+		note += fmt.Sprintf("; charged %d‰ of peak GFLOPS toward fair share and quota (effective throughput)", f)
+	}
+	return note
 }

@@ -252,6 +252,10 @@ func (s *search) detail(m int32) string {
 		return fmt.Sprintf("%s nodes have at most %d MiB of host memory; one %s asks for %d MiB", mi.id, mi.maxMem, workerWord(s.nodeScoped()), s.hostUnit(s.job.HostMemMiB))
 	case QuotaExceeded:
 		t := s.in.Tenant
+		if f, ok := s.in.EffectiveMilli[mi.id]; ok {
+			return fmt.Sprintf("on %s the job holds %d effective GFLOPS (%d‰ of its peak, by its throughput there against the reference model's); tenant %s holds %d of its %d",
+				mi.id, s.quotaGFLOPS(mi, s.perWorker[m]), f, t.ID, s.in.HeldGFLOPS, t.QuotaGFLOPS)
+		}
 		return fmt.Sprintf("on %s the job holds %d GFLOPS; tenant %s holds %d of its %d", mi.id, s.modelGFLOPS(mi, s.perWorker[m]), t.ID, s.in.HeldGFLOPS, t.QuotaGFLOPS)
 	case VendorCapExceeded:
 		t := s.in.Tenant
@@ -274,7 +278,7 @@ func (s *search) capReason(mi *modelInfo, perWorker int) Reason {
 		return CardsTooFew
 	}
 	if t := s.in.Tenant; t != nil {
-		g := s.modelGFLOPS(mi, perWorker)
+		g := s.quotaGFLOPS(mi, perWorker)
 		if t.QuotaGFLOPS > 0 && s.in.HeldGFLOPS+g > t.QuotaGFLOPS {
 			return QuotaExceeded
 		}
@@ -301,6 +305,16 @@ func (s *search) modelGFLOPS(mi *modelInfo, perWorker int) int64 {
 		return mi.gflops * int64(s.job.ShareMilli) / model.MilliCard * int64(s.job.Workers)
 	}
 	return mi.gflops * int64(perWorker) * int64(s.job.Workers)
+}
+
+// quotaGFLOPS is what the job would be charged on a model toward its
+// tenant's quota: modelGFLOPS, scaled by Input.EffectiveMilli where given.
+func (s *search) quotaGFLOPS(mi *modelInfo, perWorker int) int64 {
+	g := s.modelGFLOPS(mi, perWorker)
+	if f, ok := s.in.EffectiveMilli[mi.id]; ok {
+		g = g * f / 1000
+	}
+	return g
 }
 
 // siteOK applies the residency rules to a site.

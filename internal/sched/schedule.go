@@ -50,6 +50,9 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 	best.Terms = s.terms(&s.top[0])
 	d.Score = &best
 	d.Explanation = Explanation{Placed: true, Summary: s.placedSummary(p, mixed)}
+	if len(job.Rates) > 0 {
+		d.Explanation.Summary += s.rateNote(p)
+	}
 	for _, alt := range s.top[1:] {
 		a := s.alternative(&alt)
 		a.Score.Terms = s.terms(&alt)

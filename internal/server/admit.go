@@ -44,6 +44,11 @@ func (s *Server) admit(ctx context.Context, j *model.Job) error {
 	}
 	s.namesOnce.Do(func() { s.names = sched.NewNames(s.net) })
 	probs = append(probs, httpapi.ProblemsOf(s.names.Check(j), "")...)
+	if c := j.WorkloadClass; c != "" {
+		if _, ok := s.throughput().Class(c); !ok {
+			probs = append(probs, v1.Problem{Field: "workload_class", Message: fmt.Sprintf("%q is not a workload class; `suanli throughput` lists them (%s)", c, classList(s.throughput()))})
+		}
+	}
 	if len(probs) > 0 {
 		return probs
 	}

@@ -67,6 +67,15 @@ func (s *Server) DryRun(ctx context.Context, p httpapi.Principal, spec model.Job
 	if snap := s.pol.Load().Snapshot(); snap.Revision() > 0 {
 		in.Policy = &policyFilter{snap: snap, tenants: map[model.TenantID]*model.Tenant{t.ID: &t}}
 	}
+	if spec.WorkloadClass != "" && len(spec.Rates) == 0 {
+		// Ranked by its class's rates, as the scheduler would.
+		learned, err := s.learnedRates(ctx)
+		if err != nil {
+			return v1.DryRun{}, err
+		}
+		spec.Rates = s.classRates(learned)[spec.WorkloadClass]
+		in.RatesFrom = "class " + spec.WorkloadClass + ", " + ratesSource
+	}
 	spec.ID = dryRunID
 	d := sched.Schedule(c, &spec, in, s.cfg.Sched)
 	return dryRunWire(s, &d), nil

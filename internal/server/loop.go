@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +35,10 @@ type loop struct {
 	queueAt  time.Time        // when the queue-depth gauge was last set
 	// mixVersion is the version of the learned task mix last stored.
 	mixVersion uint64
+	// ratesDirty: a learned throughput figure changed since the core was
+	// last given the table (at ratesAt).
+	ratesDirty bool
+	ratesAt    time.Time
 }
 
 // lead fences the store with a new epoch and runs the scheduling loop
@@ -84,6 +87,9 @@ func (s *Server) lead(ctx context.Context) error {
 			return ctx.Err()
 		case <-tick.C:
 			_ = l.c.Step(core.Tick{At: s.now().Unix()})
+			if err := l.pushRates(ctx, false); err != nil {
+				return err
+			}
 		case <-sweep.C:
 			if err := l.sweep(ctx); err != nil {
 				return err
@@ -142,7 +148,9 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list tenants: %w", err)
 	}
-	cc := core.Config{Sched: s.cfg.Sched, ReleaseWithin: max(int64(s.cfg.ReleaseWithin/time.Second), 1)}
+	cc := core.Config{Sched: s.cfg.Sched, ReleaseWithin: max(int64(s.cfg.ReleaseWithin/time.Second), 1),
+		EffectiveShare: s.cfg.EffectiveShare, ReferenceModel: s.cfg.ReferenceModel, Migration: s.cfg.Migration}
+	cc.Migration.RequireCheckpoint = true
 	if !s.cfg.FixedMix {
 		mc := sched.MixConfig{}
 		if s.cfg.Mix != nil {
@@ -171,6 +179,11 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 			l.tenants[t.ID] = &t
 			_ = l.c.Step(core.TenantUpserted{At: now, Tenant: t})
 		}
+	}
+	// The class rates before any job, so that a restored placement is
+	// charged as it was.
+	if err := l.pushRates(ctx, true); err != nil {
+		return 0, err
 	}
 	// Placed jobs first, so that every committed placement is held again
 	// before a queued job is decided; then the queued ones.
@@ -246,6 +259,8 @@ func (l *loop) event(ev store.Event) {
 		l.nodeEvent(ev)
 	case strings.HasPrefix(k, beatPrefix):
 		l.beatEvent(ev)
+	case strings.HasPrefix(k, throughputPrefix):
+		l.ratesDirty = true
 	case strings.HasPrefix(k, policyPrefix):
 		if ev.Type == store.Put {
 			l.s.applyPolicyKV(ev.KV)
@@ -312,145 +327,6 @@ func (l *loop) take(r *jobRecord, rev int64) {
 		delete(l.recs, id)
 		delete(l.revs, id)
 	}
-}
-
-// flush commits what the core decided, in transactions guarded by the
-// revisions of the records it decided on and by the leader's epoch.
-func (l *loop) flush(ctx context.Context) error {
-	if !l.c.HasReady() {
-		return nil
-	}
-	start := time.Now()
-	rd := l.c.Ready()
-	now := l.s.now().UTC()
-	stops := map[model.JobID]*core.Stop{}
-	for i := range rd.Stops {
-		stops[rd.Stops[i].Job] = &rd.Stops[i]
-	}
-	var changes []change
-	for _, js := range rd.Jobs {
-		old := l.recs[js.Job]
-		if old == nil {
-			continue
-		}
-		r := *old
-		if r.Placement != nil && (js.Placement == nil || !samePlacement(r.Placement, js.Placement)) {
-			if r.PlacedAt != nil {
-				r.Spans = append(r.Spans, spanOf(l.s.net, r.Placement, *r.PlacedAt, now))
-			}
-			r.Placement, r.PlacedAt = nil, nil
-		}
-		if js.Placement != nil && r.Placement == nil {
-			p := *js.Placement
-			r.Placement, r.PlacedAt = &p, &now
-			// A new placement: what agents reported was about the old one.
-			r.Reported, r.Done = "", nil
-		}
-		if r.State != model.Cancelled {
-			r.State = js.State
-		}
-		r.Position = js.Position
-		// A job's end keeps the reason its agents or its canceller gave
-		// (worker, exit code; "cancelled by"): the core has none of its own.
-		if !r.State.Terminal() || r.Reason == "" {
-			r.Reason = js.Reason
-		}
-		r.Waits = js.Waits
-		r.Decision = nil
-		if d := js.Decision; d != nil {
-			// What the API shows (the explanation, the score and the
-			// runner-ups), not the placement again: less JSON per write. It
-			// names this job (the core shares one decision among jobs of a
-			// shape), so that deciding again writes the same record.
-			r.Decision, _ = json.Marshal(sched.Decision{Job: js.Job, Score: d.Score, Explanation: d.Explanation, Alternatives: d.Alternatives})
-		}
-		if r.State.Terminal() && r.EndedAt == nil {
-			r.EndedAt = &now
-		}
-		b, err := json.Marshal(&r)
-		if err != nil {
-			return fmt.Errorf("encode job %s: %w", js.Job, err)
-		}
-		if stops[js.Job] == nil {
-			// Decided again as the store holds it (a queued job on a
-			// leader start): nothing to write.
-			if ob, err := json.Marshal(old); err == nil && bytes.Equal(ob, b) {
-				if r.State.Terminal() {
-					delete(l.recs, js.Job)
-				}
-				continue
-			}
-		}
-		changes = append(changes, change{id: js.Job, rec: &r, stop: stops[js.Job], enc: b, prev: old})
-	}
-	var quarantined []model.JobID
-	done := map[model.JobID]bool{} // the jobs of this Ready the store holds
-	for _, chunk := range chunks(changes) {
-		rev, err := l.commit(ctx, chunk)
-		if errors.Is(err, store.ErrInvalid) {
-			// The store refuses a record of the chunk (too large):
-			// commit each job alone and quarantine the ones it refuses,
-			// so that one job never holds up the others.
-			err = nil
-			for _, ch := range chunk {
-				rev, e := l.commit(ctx, []change{ch})
-				if errors.Is(e, store.ErrInvalid) {
-					rev, e = l.quarantine(ctx, ch, e)
-					if e == nil {
-						quarantined = append(quarantined, ch.id)
-						done[ch.id] = true
-						continue
-					}
-				}
-				if e != nil {
-					err = e
-					break
-				}
-				l.committed([]change{ch}, rev)
-				done[ch.id] = true
-			}
-			if err == nil {
-				continue
-			}
-		}
-		var ce *store.ConflictError
-		switch {
-		case err == nil:
-			l.committed(chunk, rev)
-			for _, ch := range chunk {
-				done[ch.id] = true
-			}
-			l.s.m.commits.WithLabelValues("ok").Inc()
-		case errors.As(err, &ce) && ce.Key == epochKey:
-			l.s.m.commits.WithLabelValues("conflict").Inc()
-			return fmt.Errorf("another replica took over scheduling: %w", err)
-		case errors.As(err, &ce):
-			// Another writer changed a job of this chunk (an agent's
-			// report, a cancel): the chunks before it are in the store,
-			// whole groups each (see chunks). Take them up, learn what
-			// changed, and let the core decide the rest again.
-			l.s.m.commits.WithLabelValues("conflict").Inc()
-			l.advance(rd, changes, done, quarantined, now)
-			if err := l.refresh(ctx, ce.Key); err != nil {
-				return err
-			}
-			return l.c.Step(core.CommitFailed{At: now.Unix()})
-		default:
-			// The store did not answer (the write may or may not be
-			// applied): start over from a fresh snapshot (the replica
-			// steps down and campaigns again).
-			l.s.m.commits.WithLabelValues("error").Inc()
-			return fmt.Errorf("commit decisions: %w", err)
-		}
-	}
-	l.advance(rd, changes, done, quarantined, now)
-	l.s.m.latency.Observe(time.Since(start).Seconds())
-	if now := time.Now(); now.Sub(l.queueAt) >= 250*time.Millisecond {
-		// Counting walks every live job: a gauge need not be fresher.
-		l.queueAt = now
-		l.s.m.queue.Set(float64(l.queued()))
-	}
-	return nil
 }
 
 // advance tells the core what of rd the store holds: every job but the
@@ -529,6 +405,9 @@ func decisionAudit(id model.JobID, r *jobRecord, stop *core.Stop) audit.Record {
 		rec.Detail = fmt.Sprintf("%s, off%s; now %s: %s", stop.Reason, nodeList(&stop.Placement), r.State, rec.Detail)
 		if stop.By != "" {
 			rec.Detail += "; by " + string(stop.By)
+		}
+		if stop.Detail != "" {
+			rec.Detail += "; " + stop.Detail
 		}
 	}
 	return rec

@@ -57,6 +57,11 @@ type jobRecord struct {
 	Overuse string `json:"overuse,omitempty"`
 	// Retries are the failures that requeued the job (its retry policy).
 	Retries []v1.Retry `json:"retries,omitempty"`
+	// Rates is what the job's workers' progress reports say of its rate
+	// per model; ProgressUntil, per worker index, the Until of the last
+	// report counted (a report is counted once).
+	Rates         map[string]jobRate   `json:"rates,omitempty"`
+	ProgressUntil map[string]time.Time `json:"progress_until,omitempty"`
 }
 
 // reportedRetry is Reported for a worker failure the job's retry policy
@@ -141,13 +146,14 @@ func (r *jobRecord) wire(net *network.Network, rev int64) v1.Job {
 	j := v1.Job{
 		ID: string(s.ID), State: string(r.State), Reason: r.Reason, SubmittedAt: r.SubmittedAt,
 		PlacedAt: r.PlacedAt, EndedAt: r.EndedAt, Revision: rev, Checkpoint: r.Checkpoint, Overuse: r.Overuse, OutputTail: r.OutputTail, Retries: r.Retries,
+		Throughput: wireRates(r.Rates),
 		Spec: v1.JobSpec{
 			Tenant: string(s.Tenant), Name: s.Name, Kind: string(s.Kind), Priority: s.Priority, Workers: s.Workers,
 			CardsPerWorker: s.CardsPerWorker, ShareMilli: s.ShareMilli, MemMiB: s.MemMiB, CPUMilli: s.CPUMilli, HostMemMiB: s.HostMemMiB, Models: s.Models,
 			ComputeGFLOPS: s.ComputeGFLOPS, EfficiencyMilli: s.EfficiencyMilli, Stacks: s.Stacks, PyTorch: s.PyTorch,
 			MinMemMiB: s.MinMemMiB, Regions: s.Regions, Topology: string(s.Topology), TopologyRequired: s.TopologyRequired,
 			CrossSite: s.CrossSite, Mixed: s.Mixed, Classification: string(s.Classification), RuntimeSec: s.RuntimeSec,
-			LostAfterSec: s.LostAfterSec, Rates: s.Rates, MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
+			LostAfterSec: s.LostAfterSec, Rates: s.Rates, WorkloadClass: s.WorkloadClass, MaxRetries: s.MaxRetries, RetryBackoffSec: s.RetryBackoffSec, RetryExitCodes: s.RetryExitCodes,
 			Latency: string(s.Latency), Users: s.Users, Workload: r.Workload,
 		},
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/audit"
+	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/core"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/ledger"
 	"github.com/suanli/suanli/internal/model"
@@ -50,6 +52,23 @@ type Config struct {
 	Network *network.Network
 	// Elector picks the scheduling leader; nil: this replica always leads.
 	Elector Elector
+	// Throughput is the default throughput matrix (workload classes ×
+	// models) that workers' progress reports refine; nil: the catalog's
+	// embedded one.
+	Throughput *catalog.Throughput
+	// EffectiveShare charges placements toward fair share and FP16 quotas
+	// by effective throughput (core.Config.EffectiveShare) in cards of
+	// ReferenceModel (default core.DefaultReferenceModel); false: peak.
+	EffectiveShare bool
+	ReferenceModel string
+	// Migration lets the scheduler move running jobs that saved a
+	// checkpoint to faster free models (core.Migration; the server always
+	// requires the checkpoint). Zero: never.
+	Migration core.Migration
+	// RatesEvery is how often, at most, the scheduler is handed the class
+	// throughput table again after progress reports changed it (default
+	// 10 s).
+	RatesEvery time.Duration
 	// Prices for metering; nil: the network spec's prices (and leased
 	// sites at their lease price).
 	Prices *ledger.PriceTable
@@ -148,6 +167,9 @@ type Server struct {
 	// idemSwept is when this replica last swept expired idempotency keys
 	// (Unix nanoseconds).
 	idemSwept atomic.Int64
+	// ratesChanged counts progress reports recorded by this replica, so
+	// that the loop hands the scheduler new class rates when it moved.
+	ratesChanged atomic.Int64
 	// names checks the names a job gives against the network; made once.
 	namesOnce sync.Once
 	names     *sched.Names
@@ -193,6 +215,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ReleaseWithin <= 0 {
 		cfg.ReleaseWithin = 2 * time.Minute
+	}
+	if cfg.Throughput == nil {
+		cfg.Throughput = catalog.DefaultThroughput()
 	}
 	if cfg.Prices == nil {
 		pt, err := ledger.NetworkPrices(cfg.Network)

@@ -21,6 +21,17 @@ func (s *Server) ReportWorker(ctx context.Context, p httpapi.Principal, id strin
 	if err := s.actsFor(p, rep.Node); err != nil {
 		return v1.Job{}, err
 	}
+	j, err := s.reportWorker(ctx, p, id, rep)
+	if err != nil || rep.Progress == nil {
+		return j, err
+	}
+	if err := s.learnProgress(ctx, id, rep); err != nil {
+		return v1.Job{}, err
+	}
+	return s.Job(ctx, id)
+}
+
+func (s *Server) reportWorker(ctx context.Context, p httpapi.Principal, id string, rep v1.WorkerReport) (v1.Job, error) {
 	return s.update(ctx, p, id, "job.worker."+rep.State, func(r *jobRecord) (bool, error) {
 		if r.Placement == nil || (r.State != model.Placed && r.State != model.Running) {
 			return false, fmt.Errorf("job %s is %s, not placed or running; the report is stale: %w", id, r.State, httpapi.ErrConflict)
