@@ -117,7 +117,8 @@ func (c *Core) migrate() {
 }
 
 // bestMove is the move with the largest speed-up that the scheduler finds
-// room for (ties: the job first in id order).
+// room for (ties: the job first in id order, then the model: a job's rates
+// are a map, so the order must not depend on its iteration).
 func (c *Core) bestMove() (move, bool) {
 	var cands []move
 	for _, placed := range c.placed {
@@ -131,7 +132,10 @@ func (c *Core) bestMove() (move, bool) {
 		if x, y := a.ratio(), b.ratio(); x != y {
 			return cmp.Compare(y, x)
 		}
-		return cmp.Compare(a.e.job.ID, b.e.job.ID)
+		if c := cmp.Compare(a.e.job.ID, b.e.job.ID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.to, b.to)
 	})
 	for i := range cands {
 		if c.probe(&cands[i]) {
