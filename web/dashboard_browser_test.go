@@ -89,9 +89,9 @@ func startStack(t *testing.T) *stack {
 	// the network (a gang that never could is refused at submit) but not
 	// its tenant's quota (2,400 cards of 910B3, about 750 PFLOPS FP16).
 	for _, spec := range []v1.JobSpec{
-		{Tenant: "acme", Name: "llm-pretrain", Kind: "gang", Workers: 4, CardsPerWorker: 8, Models: []string{"huawei-ascend-910b3"}},
+		{Tenant: "acme", Name: "llm-pretrain", Kind: "gang", Workers: 4, CardsPerWorker: 8, Models: []string{"huawei-ascend-910b3"}, WorkloadClass: "dense-llm-pretrain"},
 		{Tenant: "acme", Name: "notebook", Kind: "inference", Workers: 1, ShareMilli: 500, MemMiB: 8192},
-		{Tenant: "other", Name: "finetune", Kind: "gang", Workers: 2, CardsPerWorker: 8, Models: []string{"cambricon-mlu590"}},
+		{Tenant: "other", Name: "finetune", Kind: "gang", Workers: 2, CardsPerWorker: 8, Models: []string{"cambricon-mlu590"}, WorkloadClass: "llm-finetune"},
 		{Tenant: "other", Name: "too-big", Kind: "gang", Workers: 300, CardsPerWorker: 8, Models: []string{"huawei-ascend-910b3"}},
 	} {
 		j, err := s.admin.Submit(ctx, spec)

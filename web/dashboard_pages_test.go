@@ -530,4 +530,10 @@ func TestDashboard(t *testing.T) {
 		}
 		b.checkContrast("site with unknown capacity")
 	})
+
+	t.Run("throughput", func(t *testing.T) {
+		b.t = t
+		b.open(s.url, admin, "/ui/throughput")
+		checkThroughput(t, b, s)
+	})
 }

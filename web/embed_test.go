@@ -20,7 +20,7 @@ func TestEmbeddedDashboard(t *testing.T) {
 	defer hs.Close()
 	ref := regexp.MustCompile(`(?:src|href)="(/ui/assets/[^"]+)"`)
 	seen := map[string]bool{}
-	for _, path := range []string{"/ui/", "/ui/login", "/ui/sites/cm-hohhot", "/ui/capacity", "/ui/tenants", "/ui/jobs", "/ui/jobs/j-1", "/ui/compliance"} {
+	for _, path := range []string{"/ui/", "/ui/login", "/ui/sites/cm-hohhot", "/ui/capacity", "/ui/tenants", "/ui/jobs", "/ui/jobs/j-1", "/ui/compliance", "/ui/throughput"} {
 		body := fetch(t, hs.URL+path, "text/html; charset=utf-8")
 		if !strings.Contains(body, `<html lang="en">`) || !strings.Contains(body, `<main id="main"`) {
 			t.Errorf("%s is not a dashboard page", path)

@@ -39,6 +39,7 @@ var pages = []page{
 	{pattern: "GET /ui/jobs", name: "jobs", title: "Jobs", nav: "jobs"},
 	{pattern: "GET /ui/jobs/{id}", name: "job", title: "Job", nav: "jobs", idSuffix: "id"},
 	{pattern: "GET /ui/compliance", name: "compliance", title: "Advisories and compliance", nav: "compliance"},
+	{pattern: "GET /ui/throughput", name: "throughput", title: "Throughput matrix", nav: "throughput"},
 }
 
 // navItem is one entry of the navigation bar.
@@ -49,6 +50,7 @@ var nav = []navItem{
 	{"capacity", "Capacity", "/ui/capacity"},
 	{"tenants", "Queues & tenants", "/ui/tenants"},
 	{"jobs", "Jobs", "/ui/jobs"},
+	{"throughput", "Throughput", "/ui/throughput"},
 	{"compliance", "Advisories & compliance", "/ui/compliance"},
 }
 

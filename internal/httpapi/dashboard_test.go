@@ -45,6 +45,7 @@ func TestDashboardPages(t *testing.T) {
 		{"/ui/jobs", "jobs", "", "/ui/jobs"},
 		{"/ui/jobs/j-1%3Cx%3E", "job", "j-1&lt;x&gt;", "/ui/jobs"},
 		{"/ui/compliance", "compliance", "", "/ui/compliance"},
+		{"/ui/throughput", "throughput", "", "/ui/throughput"},
 	} {
 		t.Run(tc.page, func(t *testing.T) {
 			res, body := get(t, h, tc.path)

@@ -30,7 +30,7 @@ function show(j) {
     ["Cards per worker", sp.cards_per_worker], ["Share", sp.share_milli ? (sp.share_milli / 1000).toFixed(3) + " card" : ""],
     ["Memory", sp.mem_mib ? S.int(sp.mem_mib) + " MiB" : ""], ["Models", (sp.models || []).join(", ")], ["Stacks", (sp.stacks || []).join(", ")],
     ["Regions", (sp.regions || []).join(", ")], ["Sites", (sp.sites || []).join(", ")], ["Topology", sp.topology ? sp.topology + (sp.topology_required ? " (required)" : "") : ""],
-    ["Classification", sp.classification], ["Runtime", sp.runtime_sec ? sp.runtime_sec + " s" : ""], ["Revision", j.revision]];
+    ["Workload class", sp.workload_class], ["Classification", sp.classification], ["Runtime", sp.runtime_sec ? sp.runtime_sec + " s" : ""], ["Revision", j.revision]];
   S.$("#spec").replaceChildren(...pairs.filter(([, v]) => v !== undefined && v !== "" && v !== null).flatMap(([k, v]) => [S.el("dt", {}, k), S.el("dd", {}, String(v))]));
   const as = (j.placement && j.placement.assignments) || [];
   S.fill(S.$("#placement tbody"), as.map((a) => S.el("tr", {}, S.el("td", { class: "num" }, a.worker),
@@ -42,6 +42,33 @@ function show(j) {
   if (j.placed_at) addEvent(j.placed_at, `placed on ${as.length} worker${as.length === 1 ? "" : "s"}`);
   if (j.ended_at) addEvent(j.ended_at, j.state + (j.reason ? `: ${j.reason}` : ""));
   S.$("#cancel").hidden = !["pending", "blocked", "placed", "running"].includes(j.state);
+  showRates(j);
+}
+
+// classRates is the job's workload class in /v1/throughput, by model
+// (read once, when the job has reported progress).
+let classRates = null;
+async function learnClass(j) {
+  if (classRates || !j.spec.workload_class || !(j.throughput || []).length) return false;
+  classRates = {};
+  for (const e of (await S.api("/v1/throughput")).entries || []) if (e.class === j.spec.workload_class) classRates[e.model] = e;
+  return true;
+}
+
+// showRates: the job's observed rate per card on each model, beside its
+// class's default and the rate the scheduler uses.
+function showRates(j) {
+  const rs = j.throughput || [];
+  S.$("#rates-card").hidden = !rs.length;
+  const fig = (v) => (v > 0 ? Number(v).toLocaleString("en", { maximumSignificantDigits: 4 }) : "–");
+  S.fill(S.$("#rates tbody"), rs.map((r) => {
+    const c = (classRates || {})[r.model] || {};
+    return S.el("tr", { "data-model": r.model }, S.el("td", {}, r.model), S.el("td", { class: "num", "data-raw": r.rate }, fig(r.rate)),
+      S.el("td", {}, c.unit ? c.unit : "units/s"), S.el("td", { class: "num" }, S.int(r.reports)), S.el("td", { class: "num" }, fig(r.work)),
+      S.el("td", { class: "num" }, fig(r.seconds)), S.el("td", { class: "num" }, fig(c.default)), S.el("td", { class: "num" }, fig(c.rate)));
+  }), "no progress reported", 8);
+  S.$("#rates-note").textContent = "What the job's workers reported of their progress, per card on each model (the geometric mean of the reports)" +
+    (j.spec.workload_class ? `, beside its workload class ${j.spec.workload_class} in /v1/throughput.` : "; the job names no workload class, so its reports teach only its own rate.");
 }
 
 // readable turns an explanation line into text: the API may send plain
@@ -78,6 +105,7 @@ S.run(async (who) => {
   const j = await S.api("/v1/jobs/" + encodeURIComponent(id));
   show(j);
   if (await learnDomains(j).catch(() => false)) show(j);
+  if (await learnClass(j).catch(() => false)) show(j);
   const btn = S.$("#explain"), box = S.$("#explanation");
   btn.addEventListener("click", async () => {
     const open = box.hidden;
@@ -97,6 +125,7 @@ S.run(async (who) => {
     addEvent(new Date().toISOString(), `${nj.state}${nj.reason ? ": " + nj.reason : ""} (revision ${ev.detail.revision})`);
     show(nj);
     learnDomains(nj).then((more) => more && show(nj)).catch(() => {});
+    learnClass(nj).then((more) => more && show(nj)).catch(() => {});
     if (!box.hidden) explain().catch(S.showError);
   });
 });
