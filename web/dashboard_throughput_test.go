@@ -3,7 +3,10 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"math"
+	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +16,7 @@ import (
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/web"
 )
 
 // driftMilli is a learned figure against its default in thousandths, as
@@ -186,4 +190,32 @@ func checkThroughput(t *testing.T, b *browser, s *stack) {
 		t.Errorf("the job's spec lacks its workload class %s: %q", big.Class, b.text("#spec"))
 	}
 	b.checkContrast("job-throughput")
+	// Every role may read the matrix: a tenant's page shows it too.
+	b.open(s.url, s.tokens["acme"], "/ui/throughput")
+	b.waitFor("a tenant's throughput table", `document.getElementById('tp').dataset.loaded`)
+	if got := b.text("#t-pairs"); got != thousands(len(tab.Entries)) {
+		t.Errorf("a tenant's page counts %s pairs, /v1/throughput %d", got, len(tab.Entries))
+	}
+}
+
+// TestThroughputFields: the scripts read every field of /v1/throughput's
+// entries and of a job's observed rates by its JSON name, so a renamed
+// field fails here, without a browser.
+func TestThroughputFields(t *testing.T) {
+	for _, c := range []struct {
+		script, prefix string
+		typ            any
+	}{{"static/throughput.js", "e.", v1.ThroughputEntry{}}, {"static/job.js", "r.", v1.JobRate{}}} {
+		b, err := fs.ReadFile(web.FS, c.script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt := reflect.TypeOf(c.typ)
+		for i := range rt.NumField() {
+			name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			if !regexp.MustCompile(`\b` + regexp.QuoteMeta(c.prefix+name) + `\b`).Match(b) {
+				t.Errorf("%s never reads %s%s (%s.%s)", c.script, c.prefix, name, rt.Name(), rt.Field(i).Name)
+			}
+		}
+	}
 }
