@@ -173,14 +173,22 @@ func (s *search) buildMixed(groups []mixedGroup) []model.Assignment {
 	if sum == 0 {
 		return nil
 	}
+	// Largest remainders: each worker its share rounded down, the
+	// thousandths left to the largest fractions (the first worker first).
 	given := 0
+	rems := make([]uint64, len(out))
 	for i := range out {
-		share := int(mulDivFloor(s.assignmentSpeed(&out[i]), 1000, sum))
-		out[i].WorkShareMilli = share
-		given += share
+		share, rem := mulDivRem(s.assignmentSpeed(&out[i]), 1000, sum)
+		out[i].WorkShareMilli, rems[i] = int(share), rem
+		given += int(share)
 	}
+	order := make([]int, len(out))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rems[b], rems[a]) })
 	for i := 0; given < 1000; i = (i + 1) % len(out) {
-		out[i].WorkShareMilli++
+		out[order[i]].WorkShareMilli++
 		given++
 	}
 	return out
@@ -190,14 +198,14 @@ func (s *search) assignmentSpeed(a *model.Assignment) uint64 {
 	return uint64(s.mixedSpeed(s.st.modelIdx[a.Model])) * uint64(len(a.Cards))
 }
 
-// mulDivFloor is ⌊a×b÷c⌋ without overflow (c > 0, the quotient below 2⁶²).
-func mulDivFloor(a, b, c uint64) uint64 {
+// mulDivRem is ⌊a×b÷c⌋ and the remainder, without overflow (c > 0, the
+// quotient below 2⁶²).
+func mulDivRem(a, b, c uint64) (q, r uint64) {
 	hi, lo := bits.Mul64(a, b)
 	if hi >= c {
-		return 1 << 62
+		return 1 << 62, 0
 	}
-	q, _ := bits.Div64(hi, lo, c)
-	return q
+	return bits.Div64(hi, lo, c)
 }
 
 // shareNote names what a mixed gang's work shares were sized by, with

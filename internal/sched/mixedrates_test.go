@@ -49,8 +49,8 @@ func TestMixedGangSharesByRates(t *testing.T) {
 		}
 		return by, d.Explanation.Summary
 	}
-	// same: n workers, each at want‰ rounded down or up (the remainder
-	// goes to the first workers).
+	// same: n workers, each at want‰ rounded down or up (largest
+	// remainders).
 	same := func(got []int, n int, want float64) bool {
 		if len(got) != n {
 			return false
