@@ -204,7 +204,9 @@ type Assignment struct {
 	MemMiB     int64  `json:"mem_mib,omitempty"`
 	// WorkShareMilli is this worker's share of a mixed-model gang's work,
 	// in thousandths of the whole step, sized by the scheduler so that
-	// every chip's step takes about as long; the worker sees it as
+	// every chip's step takes about as long (by the job's rates, its
+	// class's learned or default ones, else peak FP16, as the explanation
+	// says); the worker sees it as
 	// SUANLI_WORK_SHARE. 0: an equal share (1/workers).
 	WorkShareMilli int   `json:"work_share_milli,omitempty"`
 	CPUMilli       int64 `json:"cpu_milli,omitempty"`

@@ -103,6 +103,7 @@ type Core struct {
 	// jobs without rates of their own are ranked by its row.
 	rates       map[string]map[string]float64
 	ratesSource string
+	learned     map[string]map[string]bool // ThroughputRates.Learned
 	resv        []*reservation
 	// resvOn lists the reservations planned on each node; resvGen counts
 	// changes to any reservation's nodes (reservation.ver).

@@ -169,11 +169,11 @@ func (c *Core) input(e *entry, victims []*entry) sched.Input {
 		}
 		in := *ts.in
 		in.Policy, in.Seed = c.policy, c.cfg.Seed
-		in.EffectiveMilli, in.RatesFrom = c.effMilli(e), c.ratesFrom(e)
+		in.EffectiveMilli, in.RatesFrom, in.Learned = c.effMilli(e), c.ratesFrom(e), c.learnedOf(e)
 		return in
 	}
 	in := c.tenantInput(ts, victims)
-	in.EffectiveMilli, in.RatesFrom = c.effMilli(e), c.ratesFrom(e)
+	in.EffectiveMilli, in.RatesFrom, in.Learned = c.effMilli(e), c.ratesFrom(e), c.learnedOf(e)
 	return in
 }
 

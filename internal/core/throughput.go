@@ -33,6 +33,10 @@ type ThroughputRates struct {
 	At     int64
 	Rates  map[string]map[string]float64
 	Source string
+	// Learned names, per class, the models whose rate includes workers'
+	// progress reports (the rest are the default matrix's), for
+	// explanations.
+	Learned map[string]map[string]bool
 }
 
 // maxRateClasses bounds the classes of a rate table.
@@ -41,8 +45,13 @@ const maxRateClasses = 1024
 func (e ThroughputRates) time() int64 { return e.At }
 
 func checkRates(ev ThroughputRates) error {
-	if len(ev.Rates) > maxRateClasses {
-		return fmt.Errorf("throughput rates: %d classes, at most %d", len(ev.Rates), maxRateClasses)
+	if len(ev.Rates) > maxRateClasses || len(ev.Learned) > maxRateClasses {
+		return fmt.Errorf("throughput rates: %d classes, at most %d", max(len(ev.Rates), len(ev.Learned)), maxRateClasses)
+	}
+	for class, row := range ev.Learned {
+		if len(row) > model.MaxRates {
+			return fmt.Errorf("learned throughput of %s: %d models, at most %d", class, len(row), model.MaxRates)
+		}
 	}
 	for class, row := range ev.Rates {
 		if len(row) > model.MaxRates {
@@ -66,6 +75,10 @@ func (c *Core) setRates(ev ThroughputRates) {
 		c.rates[class] = maps.Clone(row)
 	}
 	c.ratesSource = ev.Source
+	c.learned = make(map[string]map[string]bool, len(ev.Learned))
+	for class, row := range ev.Learned {
+		c.learned[class] = maps.Clone(row)
+	}
 	for _, e := range c.jobs {
 		c.classRates(e)
 	}
@@ -85,25 +98,35 @@ func (c *Core) classRates(e *entry) {
 	e.job.Rates = c.rates[e.job.WorkloadClass] // read only, shared
 }
 
-// effMilli is, per model, what one peak GFLOPS of the job on it counts
-// for in effective-share mode, in thousandths: (rate on the model ÷ rate
-// on the reference) × (reference peak ÷ model peak). nil when the mode is
-// off or the job lacks a rate on the reference model.
+// effMilli is EffectiveMilli for job e in effective-share mode, nil when
+// the mode is off.
 func (c *Core) effMilli(e *entry) map[string]int64 {
-	if !c.cfg.EffectiveShare || len(e.job.Rates) == 0 {
+	if !c.cfg.EffectiveShare {
 		return nil
 	}
-	ref := c.model(c.cfg.ReferenceModel)
+	return EffectiveMilli(c.model, c.cfg.ReferenceModel, e.job.Rates)
+}
+
+// EffectiveMilli is, per model (catalog id), what one peak GFLOPS of a job
+// with these rates (catalog id or name → rate per card) counts for in
+// effective-share mode, in thousandths: (rate on the model ÷ rate on the
+// reference) × (reference peak ÷ model peak). nil when the rates lack the
+// reference model. lookup resolves ids and names.
+func EffectiveMilli(lookup func(string) *catalog.Model, reference string, rates map[string]float64) map[string]int64 {
+	if len(rates) == 0 {
+		return nil
+	}
+	ref := lookup(reference)
 	if ref == nil {
 		return nil
 	}
-	refRate, refG := c.rateOn(e, ref.ID), peakGFLOPS(ref)
+	refRate, refG := rateOn(lookup, rates, ref.ID), peakGFLOPS(ref)
 	if refRate <= 0 || refG <= 0 {
 		return nil
 	}
-	out := make(map[string]int64, len(e.job.Rates))
-	for name, r := range e.job.Rates {
-		m := c.model(name)
+	out := make(map[string]int64, len(rates))
+	for name, r := range rates {
+		m := lookup(name)
 		if m == nil {
 			continue
 		}
@@ -114,14 +137,17 @@ func (c *Core) effMilli(e *entry) map[string]int64 {
 	return out
 }
 
-// rateOn is the job's rate on a model id (its table may name models by
-// catalog name).
-func (c *Core) rateOn(e *entry, id string) float64 {
-	if r, ok := e.job.Rates[id]; ok {
+// rateOn is job e's rate on a model id.
+func (c *Core) rateOn(e *entry, id string) float64 { return rateOn(c.model, e.job.Rates, id) }
+
+// rateOn is a rate table's rate on a model id (the table may name models
+// by catalog name).
+func rateOn(lookup func(string) *catalog.Model, rates map[string]float64, id string) float64 {
+	if r, ok := rates[id]; ok {
 		return r
 	}
-	for name, r := range e.job.Rates {
-		if m := c.model(name); m != nil && m.ID == id {
+	for name, r := range rates {
+		if m := lookup(name); m != nil && m.ID == id {
 			return r
 		}
 	}
@@ -132,19 +158,31 @@ func (c *Core) rateOn(e *entry, id string) float64 {
 // GFLOPS effective in effective-share mode.
 func (c *Core) usageOf(e *entry, p *model.Placement) usage {
 	u := c.usage(p)
-	milli := c.effMilli(e)
+	u.gflops = chargedGFLOPS(c.model, p, u.gflops, c.effMilli(e))
+	return u
+}
+
+// ChargedGFLOPS is what placement p is charged toward its tenant's fair
+// share and FP16 quota: its GFLOPS, scaled by milli (EffectiveMilli) in
+// effective-share mode; at peak when milli is nil or leaves out one of
+// the placement's models.
+func ChargedGFLOPS(lookup func(string) *catalog.Model, p *model.Placement, milli map[string]int64) int64 {
+	return chargedGFLOPS(lookup, p, p.GFLOPS, milli)
+}
+
+func chargedGFLOPS(lookup func(string) *catalog.Model, p *model.Placement, gflops int64, milli map[string]int64) int64 {
 	if milli == nil {
-		return u
+		return gflops
 	}
 	var peak, eff int64
 	for _, a := range p.Assignments {
-		m := c.model(a.Model)
+		m := lookup(a.Model)
 		if m == nil {
-			return u
+			return gflops
 		}
 		f, ok := milli[m.ID]
 		if !ok {
-			return u // no rate on this model: peak, as before
+			return gflops // no rate on this model: peak, as before
 		}
 		g := int64(len(a.Cards)) * peakGFLOPS(m)
 		if a.ShareMilli > 0 {
@@ -154,15 +192,24 @@ func (c *Core) usageOf(e *entry, p *model.Placement) usage {
 		eff += g * f / 1000
 	}
 	if peak > 0 {
-		u.gflops = mulDiv(u.gflops, eff, peak)
+		return mulDiv(gflops, eff, peak)
 	}
-	return u
+	return gflops
 }
 
 // peakGFLOPS is a model's peak FP16 GFLOPS, 0 when unknown.
 func peakGFLOPS(m *catalog.Model) int64 {
 	g, _, _ := m.FP16GFLOPS()
 	return g
+}
+
+// learnedOf is, for a job ranked by its class's rates, the models whose
+// figure was learned (read only, shared); nil otherwise.
+func (c *Core) learnedOf(e *entry) map[string]bool {
+	if e.ownRates || len(e.job.Rates) == 0 {
+		return nil
+	}
+	return c.learned[e.job.WorkloadClass]
 }
 
 // ratesFrom says where a job's rates come from, for explanations.

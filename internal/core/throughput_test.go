@@ -139,3 +139,55 @@ func TestEffectiveShareCharges(t *testing.T) {
 		t.Errorf("after the job ended the tenant holds %d GFLOPS", held)
 	}
 }
+
+// TestMixedGangSharesByClassRates: a mixed-vendor gang of a workload class
+// splits its work by the class's rates the core was handed, not by peak
+// FP16; the explanation names them, learned or default per model. Before
+// the core has a table the shares are the peak ratio.
+func TestMixedGangSharesByClassRates(t *testing.T) {
+	const ascend, metax = "huawei-ascend-910b4", "metax-c500"
+	net, err := specLines([]string{
+		"site=a model=" + ascend + " nodes=2 cards=8 per-domain=2",
+		"site=a model=" + metax + " nodes=2 cards=8 per-domain=2",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := func(id model.JobID) model.Job {
+		return model.Job{ID: id, Tenant: "t", Kind: model.Gang, Workers: 4, CardsPerWorker: 8, Mixed: true, WorkloadClass: "llm-pretrain"}
+	}
+	c := New(net, Config{})
+	run := func(id model.JobID) (map[string]int, string) {
+		t.Helper()
+		if err := c.Step(JobSubmitted{At: 1, Job: job(id)}); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(c.Ready())
+		st, _ := c.Job(id)
+		if st.Placement == nil {
+			t.Fatalf("%s not placed: %s", id, st.Reason)
+		}
+		by := map[string]int{}
+		for _, a := range st.Placement.Assignments {
+			by[a.Model] = a.WorkShareMilli
+		}
+		if err := c.Step(JobFinished{At: 2, Job: id}); err != nil {
+			t.Fatal(err)
+		}
+		return by, st.Decision.Explanation.Summary
+	}
+	by, sum := run("peak")
+	// 250‰ × 280/260 and × 240/260, rounded.
+	if by[ascend] != 269 || by[metax] != 231 || !strings.Contains(sum, "work shares by peak FP16") {
+		t.Errorf("without rates: %v, %q", by, sum)
+	}
+	if err := c.Step(ThroughputRates{At: 3, Rates: map[string]map[string]float64{"llm-pretrain": {ascend: 1, metax: 3}},
+		Learned: map[string]map[string]bool{"llm-pretrain": {metax: true}}, Source: "learned where reported, else the default matrix"}); err != nil {
+		t.Fatal(err)
+	}
+	by, sum = run("learned")
+	if by[metax] != 375 || by[ascend] != 125 ||
+		!strings.Contains(sum, "work shares by throughput (class llm-pretrain, learned where reported, else the default matrix: metax-c500 3/s per card learned, huawei-ascend-910b4 1/s per card default)") {
+		t.Errorf("with learned rates: %v, %q", by, sum)
+	}
+}

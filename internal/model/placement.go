@@ -19,7 +19,10 @@ type Assignment struct {
 	CPUMilli   int64 `json:"cpu_milli,omitempty"`
 	HostMemMiB int64 `json:"host_mem_mib,omitempty"`
 	// WorkShareMilli is this worker's share of a mixed-model gang's work, in
-	// thousandths of the whole step, chosen to equalise step time.
+	// thousandths of the whole step, chosen to equalise step time: in
+	// proportion to the job's throughput on the worker's cards (its own
+	// rates, else its class's learned or default ones), else to their peak
+	// FP16.
 	WorkShareMilli int `json:"work_share_milli,omitempty"`
 }
 

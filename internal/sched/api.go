@@ -46,6 +46,10 @@ type Input struct {
 	// RatesFrom says where the job's Rates come from, for the explanation
 	// (e.g. "class vision-train, learned"); "" for the job's own.
 	RatesFrom string `json:"rates_from,omitempty"`
+	// Learned names the models (catalog ids) whose class rate includes
+	// workers' progress reports; the class's other rates are the default
+	// matrix's. It only words the explanation.
+	Learned map[string]bool `json:"learned,omitempty"`
 	// Policy filters nodes; nil allows everything.
 	Policy Policy `json:"-"`
 	// Seed breaks ties between candidates of equal score; zero keeps the

@@ -50,6 +50,9 @@ type search struct {
 	capCount  []int
 	capSorted []domCapacity
 	mixedPer  []int
+	// mixedByRate: a mixed gang's work shares follow the job's rates
+	// (they cover every model it may use), not peak FLOPS.
+	mixedByRate bool
 	// needsMixed: only a mixed-model gang would fit.
 	needsMixed bool
 	// hostShort holds the nodes passed over for want of host CPU (1) or

@@ -53,6 +53,9 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 	if len(job.Rates) > 0 {
 		d.Explanation.Summary += s.rateNote(p)
 	}
+	if mixed {
+		d.Explanation.Summary += s.shareNote(p)
+	}
 	for _, alt := range s.top[1:] {
 		a := s.alternative(&alt)
 		a.Score.Terms = s.terms(&alt)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/core"
 	"github.com/suanli/suanli/internal/httpapi"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/sched"
@@ -41,6 +42,7 @@ func (s *Server) DryRun(ctx context.Context, p httpapi.Principal, spec model.Job
 		}
 	}
 	in := sched.Input{Tenant: &t, HeldCards: map[string]int{}}
+	rt := dryRates{s: s, ctx: ctx}
 	vendorMilli := map[string]int64{}
 	for _, j := range s.v.liveJobs() {
 		pl := j.rec.Placement
@@ -50,7 +52,11 @@ func (s *Server) DryRun(ctx context.Context, p httpapi.Principal, spec model.Job
 		if j.rec.Spec.Tenant != t.ID {
 			continue
 		}
-		in.HeldGFLOPS += pl.GFLOPS
+		g, err := rt.charged(&j.rec.Spec, pl)
+		if err != nil {
+			return v1.DryRun{}, err
+		}
+		in.HeldGFLOPS += g
 		for _, a := range pl.Assignments {
 			milli := int64(len(a.Cards)) * model.MilliCard
 			if a.ShareMilli > 0 {
@@ -69,16 +75,71 @@ func (s *Server) DryRun(ctx context.Context, p httpapi.Principal, spec model.Job
 	}
 	if spec.WorkloadClass != "" && len(spec.Rates) == 0 {
 		// Ranked by its class's rates, as the scheduler would.
-		learned, err := s.learnedRates(ctx)
+		rows, from, err := rt.class()
 		if err != nil {
 			return v1.DryRun{}, err
 		}
-		spec.Rates = s.classRates(learned)[spec.WorkloadClass]
+		spec.Rates, in.Learned = rows[spec.WorkloadClass], from[spec.WorkloadClass]
 		in.RatesFrom = "class " + spec.WorkloadClass + ", " + ratesSource
 	}
+	in.EffectiveMilli = rt.effMilli(spec.Rates)
 	spec.ID = dryRunID
 	d := sched.Schedule(c, &spec, in, s.cfg.Sched)
 	return dryRunWire(s, &d), nil
+}
+
+// dryRates is what a dry run needs of throughput: the class rates, read
+// once when first needed, and the charges of effective-share mode, which
+// it counts as the scheduler does (core.EffectiveMilli, ChargedGFLOPS).
+// Placed jobs are charged at the rates of now, the core at those of
+// their placement: the two differ only after the rates moved.
+type dryRates struct {
+	s      *Server
+	ctx    context.Context
+	loaded bool
+	rows   map[string]map[string]float64
+	from   map[string]map[string]bool
+}
+
+func (r *dryRates) class() (map[string]map[string]float64, map[string]map[string]bool, error) {
+	if !r.loaded {
+		learned, err := r.s.learnedRates(r.ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.rows, r.from = r.s.classRates(learned)
+		r.loaded = true
+	}
+	return r.rows, r.from, nil
+}
+
+// effMilli is core.EffectiveMilli for a job with these rates in
+// effective-share mode; nil in peak mode.
+func (r *dryRates) effMilli(rates map[string]float64) map[string]int64 {
+	if !r.s.cfg.EffectiveShare {
+		return nil
+	}
+	ref := r.s.cfg.ReferenceModel
+	if ref == "" {
+		ref = core.DefaultReferenceModel
+	}
+	return core.EffectiveMilli(r.s.net.Model, ref, rates)
+}
+
+// charged is what a placed job is charged toward its tenant's quota.
+func (r *dryRates) charged(spec *model.Job, p *model.Placement) (int64, error) {
+	if !r.s.cfg.EffectiveShare {
+		return p.GFLOPS, nil
+	}
+	rates := spec.Rates
+	if len(rates) == 0 && spec.WorkloadClass != "" {
+		rows, _, err := r.class()
+		if err != nil {
+			return 0, err
+		}
+		rates = rows[spec.WorkloadClass]
+	}
+	return core.ChargedGFLOPS(r.s.net.Model, p, r.effMilli(rates)), nil
 }
 
 // modelTenant reads a tenant's definition.

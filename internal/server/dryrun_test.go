@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/httpapi"
@@ -198,5 +199,54 @@ func TestDryRunConcurrent(t *testing.T) {
 	}
 	if strings.HasPrefix(first, "error") {
 		t.Fatal(first)
+	}
+}
+
+// TestDryRunChargesEffectiveShare: with effective-share charging, a dry
+// run charges the job and the tenant's placed jobs toward the quota as the
+// scheduler does — by their throughput in reference cards, not their peak
+// — so it answers what the submit then does, placeable or held by the
+// quota, and its explanation says what the job would be charged.
+func TestDryRunChargesEffectiveShare(t *testing.T) {
+	const mlu, ref = "cambricon-mlu370-x8", "huawei-ascend-910b4"
+	net := smallNetwork(t)
+	refPeak, _, _ := net.Model(ref).FP16GFLOPS()
+	mluPeak, _, _ := net.Model(mlu).FP16GFLOPS()
+	// One MLU card does a tenth of a reference card's work: it is charged
+	// a tenth of the reference's peak. The quota holds two such jobs, and
+	// not one at the MLU's peak.
+	charge := refPeak / 10
+	quota := charge*5/2 + 1
+	if mluPeak <= quota {
+		t.Fatalf("test premise: %s peak %d not above the quota %d", mlu, mluPeak, quota)
+	}
+	srv, url, _ := runServer(t, Config{Store: mem.New(mem.Config{}), Network: net, TickEvery: 20 * time.Millisecond,
+		EffectiveShare: true, ReferenceModel: ref})
+	admin := v1.NewClient(url, adminToken(t, srv))
+	ctx := context.Background()
+	if _, err := admin.PutTenant(ctx, v1.Tenant{ID: "acme", Class: "private", QuotaGFLOPS: quota}); err != nil {
+		t.Fatal(err)
+	}
+	spec := v1.JobSpec{Tenant: "acme", Kind: "batch", Workers: 1, CardsPerWorker: 1, Models: []string{mlu}, Rates: map[string]float64{mlu: 1, ref: 10}}
+	for i, wantPlaced := range []bool{true, true, false} {
+		d, err := admin.DryRun(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Placeable != wantPlaced {
+			t.Fatalf("dry run %d: placeable %v, want %v: %s", i, d.Placeable, wantPlaced, d.Explanation.Summary)
+		}
+		note := fmt.Sprintf("charged %d‰ of peak GFLOPS toward fair share and quota (effective throughput)", (charge*1000+mluPeak/2)/mluPeak)
+		if wantPlaced && !strings.Contains(d.Explanation.Summary, note) {
+			t.Errorf("dry run %d: %q does not say %q", i, d.Explanation.Summary, note)
+		}
+		j, err := admin.Submit(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := waitState(t, admin, j.ID, v1.StatePlaced, v1.StateBlocked)
+		if (got.State == v1.StatePlaced) != wantPlaced {
+			t.Fatalf("submit %d: %s (%s), the dry run said placeable %v", i, got.State, got.Reason, wantPlaced)
+		}
 	}
 }

@@ -324,22 +324,29 @@ func wireRates(rs map[string]jobRate) []v1.JobRate {
 
 // classRates is the rate table the scheduler uses: per class, per model
 // of the network, the learned estimate where there are reports, else the
-// matrix's figure.
-func (s *Server) classRates(learned map[string]map[string]rateRecord) map[string]map[string]float64 {
+// matrix's figure; and, per class, the models whose figure was learned.
+func (s *Server) classRates(learned map[string]map[string]rateRecord) (map[string]map[string]float64, map[string]map[string]bool) {
 	tp := s.throughput()
 	est := catalog.NewRateEstimator(tp)
-	out := map[string]map[string]float64{}
+	out, from := map[string]map[string]float64{}, map[string]map[string]bool{}
 	for _, c := range tp.Classes() {
 		row := map[string]float64{}
 		for _, m := range s.networkModels() {
-			est.Set(c.ID, m.ID, learned[c.ID][m.ID].Observation)
+			o := learned[c.ID][m.ID].Observation
+			est.Set(c.ID, m.ID, o)
 			if f, ok := est.Estimate(c.ID, m); ok && f.V > 0 && !math.IsInf(f.V, 0) {
 				row[m.ID] = f.V
+				if o.Reports > 0 {
+					if from[c.ID] == nil {
+						from[c.ID] = map[string]bool{}
+					}
+					from[c.ID][m.ID] = true
+				}
 			}
 		}
 		out[c.ID] = row
 	}
-	return out
+	return out, from
 }
 
 // ratesSource names the class rates in explanations.
@@ -365,7 +372,8 @@ func (l *loop) pushRates(ctx context.Context, force bool) error {
 		return err
 	}
 	l.ratesDirty, l.ratesAt = false, now
-	if err := l.c.Step(core.ThroughputRates{At: now.Unix(), Rates: l.s.classRates(learned), Source: ratesSource}); err != nil {
+	rates, from := l.s.classRates(learned)
+	if err := l.c.Step(core.ThroughputRates{At: now.Unix(), Rates: rates, Learned: from, Source: ratesSource}); err != nil {
 		l.s.log.Warn("the throughput table was refused; the scheduler keeps the last one", "err", err)
 	}
 	return nil
