@@ -109,14 +109,16 @@ go build -o "$SUANLI_BIN" ./cmd/suanli
 # start no goroutine, nor do these tests of internal/sim (they do not reach
 # RunFGD, RunMixGap or ComparePolicies, which do): the race detector, which
 # only reports memory shared by two goroutines, has nothing to find in them
-# and slows them 5-12x (internal/sched/frag's tests: 150 s of CPU with it,
-# 13 s without). Every other test keeps -race, among them the ones that
+# and slows them 5-12x (the tests of internal/sched/frag, internal/sched,
+# internal/core and internal/sim: 150, 49, 41 and 65 s of CPU with it, 13,
+# 6, 5 and 6 s without). Every other test keeps -race, among them the ones that
 # run these packages concurrently (internal/sim's RunFGD, ComparePolicies
 # and RunMixGap tests, internal/server's). Each name is checked to be
 # defined once, in its package: go test's -skip cannot name a package.
 norace_tests=(
   "./internal/sched/frag TestBaselinesNearPaper TestSuanliBelowFGDOnEveryList TestSuanliBeatsFGDOnDefault TestFragOfCountsMatchesNodeFrag"
   "./internal/sched TestPropertiesRandomClusters TestFitsEmptyMatchesSchedule TestFragCountsMatchNodeFrag TestOracleGangPacking TestTallyByRunsMatchesByDomain TestPlacedSummaryMatchesFmt"
+  "./internal/core TestKeptPlansFollowNodeContents TestPropertiesRandomStreams TestPropertiesWithHoldsAndDisconnects"
   "./internal/sim TestProtocolAMatchesServerScheduler TestSchedulerProtocolAOracle TestPlaceCostLowersEnergyCost TestTimedRealDefault TestGavelOtherSeeds TestSynthesizeProperties"
 )
 norace_pkgs=""
