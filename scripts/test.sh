@@ -182,6 +182,7 @@ if [ $tests -ne 0 ] || [ $checks -ne 0 ]; then
   phase ""
   [ $tests -ne 0 ] && echo "FAILED: go test -race (above)" >&2
   [ $checks -ne 0 ] && echo "FAILED: a background step (above)" >&2
+  printf '== failed after %d min %d s\n' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60))
   exit 1
 fi
 
