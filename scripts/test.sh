@@ -139,7 +139,8 @@ norace="^($(IFS='|'; echo "${norace_names[*]}"))\$"
 # The longest-running packages under -race, first (go test starts packages
 # in the order given; ./... adds the rest once each). Wall times on an idle
 # 2-core machine, race-free tests excluded: chaos 149 s, server 84 s,
-# cmd/suanli 61 s, store/etcd 34 s, kube 33 s, web 29 s, sim about 25 s.
+# cmd/suanli 61 s, store/etcd 34 s, kube 33 s, web 29 s; sim 58 s before,
+# about a third of it without the race-free tests (estimated).
 longest_first="./internal/chaos ./internal/server ./cmd/suanli ./internal/store/etcd ./internal/kube ./web ./internal/sim"
 # Only packages with a benchmark are built for the benchmark run.
 bench_pkgs=$(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Benchmark' . | xargs -n1 dirname | sort -u)
