@@ -137,8 +137,8 @@ for line in "${norace_tests[@]}"; do
 done
 norace="^($(IFS='|'; echo "${norace_names[*]}"))\$"
 # The longest-running packages under -race, first (go test starts packages
-# in the order given; ./... adds the rest once each). Wall times on an idle
-# 2-core machine, race-free tests excluded: chaos 149 s, server 84 s,
+# in the order given; ./... adds the rest once each). Wall times in a cold
+# run at load 1 on 2 cores, two packages at a time: chaos 149 s, server 84 s,
 # cmd/suanli 61 s, store/etcd 34 s, kube 33 s, web 29 s; sim 58 s before,
 # about a third of it without the race-free tests (estimated).
 longest_first="./internal/chaos ./internal/server ./cmd/suanli ./internal/store/etcd ./internal/kube ./web ./internal/sim"
