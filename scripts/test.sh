@@ -107,9 +107,10 @@ go build -o "$SUANLI_BIN" ./cmd/suanli
 # Without the race detector: CPU-heavy claim and property tests that run on
 # one goroutine only. internal/sched, internal/core and internal/sched/frag
 # start no goroutine, nor do these tests of internal/sim (they do not reach
-# RunFGD, RunMixGap or ComparePolicies, which do): the race detector, which
-# only reports memory shared by two goroutines, has nothing to find in them
-# and slows them 5-12x (the tests of internal/sched/frag, internal/sched,
+# RunFGD, RunMixGap or ComparePolicies, which do); frag's every-list claim
+# runs two lists at once, on data they do not share (frag has no
+# package-level variable). The race detector, which only reports memory
+# shared by two goroutines, has nothing to find in them and slows them 5-12x (the tests of internal/sched/frag, internal/sched,
 # internal/core and internal/sim: 150, 49, 41 and 65 s of CPU with it, 13,
 # 6, 5 and 6 s without). Every other test keeps -race, among them the ones that
 # run these packages concurrently (internal/sim's RunFGD, ComparePolicies
