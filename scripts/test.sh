@@ -107,7 +107,8 @@ go build -o "$SUANLI_BIN" ./cmd/suanli
 # Without the race detector: CPU-heavy claim and property tests that run on
 # one goroutine only. internal/sched, internal/core and internal/sched/frag
 # start no goroutine, nor do these tests of internal/sim (they do not reach
-# RunFGD, RunMixGap or ComparePolicies, which do); frag's every-list claim
+# RunFGD, RunMixGap or ComparePolicies, which do), nor cmd/suanli's plan
+# command test (the command in process: plan, Synthesize, ReplayTrace); frag's every-list claim
 # runs two lists at once, on data they do not share (frag has no
 # package-level variable). The race detector, which only reports memory
 # shared by two goroutines, has nothing to find in them and slows them 5-12x (the tests of internal/sched/frag, internal/sched,
@@ -121,6 +122,7 @@ norace_tests=(
   "./internal/sched TestPropertiesRandomClusters TestFitsEmptyMatchesSchedule TestFragCountsMatchNodeFrag TestOracleGangPacking TestTallyByRunsMatchesByDomain TestPlacedSummaryMatchesFmt"
   "./internal/core TestKeptPlansFollowNodeContents TestPropertiesRandomStreams TestPropertiesWithHoldsAndDisconnects"
   "./internal/sim TestProtocolAMatchesServerScheduler TestSchedulerProtocolAOracle TestPlaceCostLowersEnergyCost TestTimedRealDefault TestGavelOtherSeeds TestSynthesizeProperties"
+  "./cmd/suanli TestPlanCommand"
 )
 norace_pkgs=""
 norace_names=()
