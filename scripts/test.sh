@@ -2,8 +2,8 @@
 # The project's test command (README): installs what the tests need on a
 # fresh Debian machine, then checks formatting, modules, vet (also with the
 # nvml tag), staticcheck, dead code and known vulnerabilities, and runs
-# every test with the race detector (a few CPU-heavy single-threaded claim
-# tests without it, below) and every benchmark once so they keep working;
+# every test with the race detector (some CPU-heavy single-goroutine claim
+# and property tests without it, below) and every benchmark once so they keep working;
 # the static checks and benchmarks run beside the tests. Each phase and
 # background step prints its wall time; the total closes the run.
 set -euo pipefail
@@ -108,15 +108,17 @@ go build -o "$SUANLI_BIN" ./cmd/suanli
 # one goroutine only. internal/sched, internal/core and internal/sched/frag
 # start no goroutine, nor do these tests of internal/sim (they do not reach
 # RunFGD, RunMixGap or ComparePolicies, which do), nor cmd/suanli's plan
-# command test (the command in process: plan, Synthesize, ReplayTrace); frag's every-list claim
-# runs two lists at once, on data they do not share (frag has no
-# package-level variable). The race detector, which only reports memory
-# shared by two goroutines, has nothing to find in them and slows them 5-12x (the tests of internal/sched/frag, internal/sched,
+# command test (the command in process: plan, Synthesize, ReplayTrace);
+# frag's every-list claim runs two lists at once, on data they do not share
+# (frag has no package-level variable). The race detector, which only
+# reports memory shared by two goroutines, has nothing to find in them and
+# slows them 5-12x (the tests of internal/sched/frag, internal/sched,
 # internal/core and internal/sim: 150, 49, 41 and 65 s of CPU with it, 13,
-# 6, 5 and 6 s without). Every other test keeps -race, among them the ones that
-# run these packages concurrently (internal/sim's RunFGD, ComparePolicies
-# and RunMixGap tests, internal/server's). Each name is checked to be
-# defined once, in its package: go test's -skip cannot name a package.
+# 6, 5 and 6 s without). Every other test keeps -race, among them the ones
+# that run these packages concurrently (internal/sim's RunFGD,
+# ComparePolicies and RunMixGap tests, internal/server's). Each name is
+# checked to be defined once, in its package: go test's -skip cannot name a
+# package.
 norace_tests=(
   "./internal/sched/frag TestBaselinesNearPaper TestSuanliBelowFGDOnEveryList TestSuanliBeatsFGDOnDefault TestFragOfCountsMatchesNodeFrag"
   "./internal/sched TestPropertiesRandomClusters TestFitsEmptyMatchesSchedule TestFragCountsMatchNodeFrag TestOracleGangPacking TestTallyByRunsMatchesByDomain TestPlacedSummaryMatchesFmt"
