@@ -19,7 +19,8 @@ import (
 	v1 "github.com/suanli/suanli/api/v1"
 )
 
-// suanliBin is the suanli binary TestMain builds once for subprocess tests.
+// suanliBin is the suanli binary TestMain builds once for subprocess tests
+// (or the one SUANLI_BIN names).
 var suanliBin string
 
 func TestMain(m *testing.M) {
@@ -32,7 +33,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	suanliBin = filepath.Join(dir, "suanli")
-	if out, err := exec.Command("go", "build", "-o", suanliBin, "../../cmd/suanli").CombinedOutput(); err != nil {
+	if bin := os.Getenv("SUANLI_BIN"); bin != "" {
+		suanliBin = bin // built once by scripts/test.sh for this and the chaos tests
+	} else if out, err := exec.Command("go", "build", "-o", suanliBin, "../../cmd/suanli").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build suanli: %v\n%s", err, out)
 		suanliBin = ""
 	}
