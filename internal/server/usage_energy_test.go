@@ -50,20 +50,27 @@ func TestUsageEnergyCarbonAndPrice(t *testing.T) {
 	}
 	j := waitState(t, admin, job.ID, "placed", "running")
 	// The live ledger draws the placed cards' facility power.
-	var capRep struct {
-		Power *ledger.PowerReport `json:"power"`
-	}
-	if err := admin.Get(ctx, "/v1/capacity", &capRep); err != nil {
-		t.Fatal(err)
-	}
+	// The ledger follows the job index, which may trail the job's read by a
+	// moment: poll for up to 5 s.
 	{
 		a := j.Placement.Assignments[0]
 		node, _ := nw.Node(model.NodeID(a.Node))
 		site, _ := nw.Site(node.Site)
 		en, _ := nw.SiteEnergy(node.Site)
 		w, _, _ := ledger.CardFacilityW(nw.Model(a.Model), site, en)
-		if capRep.Power == nil || capRep.Power.Total.DrawnW != 8*w {
-			t.Errorf("live power ledger %+v, want %d W drawn", capRep.Power, 8*w)
+		var capRep struct {
+			Power *ledger.PowerReport `json:"power"`
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if err := admin.Get(ctx, "/v1/capacity", &capRep); err != nil {
+				t.Fatal(err)
+			}
+			if capRep.Power != nil && capRep.Power.Total.DrawnW == 8*w {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("live power ledger %+v, want %d W drawn", capRep.Power, 8*w)
+			}
 		}
 	}
 	offset.Store(int64(time.Hour))
