@@ -52,9 +52,9 @@ type Service struct {
 	NoSwap           bool
 }
 
-// DefaultServiceLevels are the default thresholds: 1 h, 4 h and 16 h of
+// DefaultServiceLevels are the default thresholds: 30 min, 2 h and 8 h of
 // card time at the job's best rate.
-var DefaultServiceLevels = []int64{3600, 4 * 3600, 16 * 3600}
+var DefaultServiceLevels = []int64{1800, 2 * 3600, 8 * 3600}
 
 // DefaultService is an enabled Service with the default bounds.
 var DefaultService = Service{Enabled: true, LevelsSec: DefaultServiceLevels, MinRunSec: 1800, StarveFactorMilli: 8000, MaxPerPass: 8,
