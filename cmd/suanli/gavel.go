@@ -29,9 +29,9 @@ func (cfg *replayConfig) checkGavel(cmd *cobra.Command) error {
 		errs = append(errs, fmt.Errorf("--jobs-per-hour %v: use 0 (the stream's own) up to 1000", cfg.jobsPerHour))
 	}
 	switch cfg.gavelMode {
-	case "both", "aware", "agnostic":
+	case "all", "both", "las", "aware", "agnostic":
 	default:
-		errs = append(errs, fmt.Errorf("--mode %q: use aware, agnostic or both", cfg.gavelMode))
+		errs = append(errs, fmt.Errorf("--mode %q: use las, aware, agnostic, both (aware and agnostic) or all", cfg.gavelMode))
 	}
 	for _, name := range []string{"protocol", "trace", "nodes", "synthetic", "jobs", "network", "seeds", "policies", "compress", "plot", "write-jobs"} {
 		if cmd.Flags().Changed(name) {
@@ -93,11 +93,12 @@ func (cfg *replayConfig) runGavel(ctx context.Context) ([]*sim.GavelReport, stri
 		}
 	}
 	var reports []*sim.GavelReport
-	for _, aware := range []bool{true, false} {
-		if cfg.gavelMode != "both" && (cfg.gavelMode == "aware") != aware {
-			continue
-		}
-		gc := sim.GavelConfig{Cluster: cluster, Throughputs: tp, Aware: aware, JobsPerHour: cfg.jobsPerHour}
+	runs := map[string][]string{"all": {"las", "aware", "agnostic"}, "both": {"aware", "agnostic"}}[cfg.gavelMode]
+	if runs == nil {
+		runs = []string{cfg.gavelMode}
+	}
+	for _, mode := range runs {
+		gc := sim.GavelConfig{Cluster: cluster, Throughputs: tp, Aware: mode != "agnostic", LAS: mode == "las", JobsPerHour: cfg.jobsPerHour}
 		gc.Core.Seed = cfg.firstSeed
 		r, err := sim.RunGavel(ctx, jobs, gc)
 		if err != nil {

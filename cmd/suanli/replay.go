@@ -62,7 +62,7 @@ type replayConfig struct {
 	gavelCluster string  // type:cards,…
 	jobsPerHour  float64 // rescale arrivals (0: the stream's own)
 	gavelResults string  // Gavel's summary.csv (default: gavel_results/summary.csv beside the stream)
-	gavelMode    string  // both, aware, agnostic
+	gavelMode    string  // all, both, las, aware, agnostic
 	placeCost    bool    // the scheduler's place component on
 }
 
@@ -133,7 +133,7 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.StringVar(&cfg.gavelCluster, "cluster", "v100:36,p100:36,k80:36", "with --gavel: GPU types and cards, one GPU per server")
 	f.Float64Var(&cfg.jobsPerHour, "jobs-per-hour", 0, "with --gavel: rescale arrivals to this rate (default: the stream's own, 3.2)")
 	f.StringVar(&cfg.gavelResults, "gavel-results", "", "with --gavel: Gavel's summary.csv to show beside (default: gavel_results/summary.csv next to the stream, if there)")
-	f.StringVar(&cfg.gavelMode, "mode", "both", "with --gavel: aware, agnostic or both")
+	f.StringVar(&cfg.gavelMode, "mode", "all", "with --gavel: las (aware with attained-service scheduling), aware, agnostic, both (aware and agnostic) or all")
 	cfg.net.add(cmd)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	return cmd

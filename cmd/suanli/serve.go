@@ -69,6 +69,9 @@ type serveConfig struct {
 	MigrateRestoreCost time.Duration
 	MigrateMinInterval time.Duration
 	MigrateMaxPerPass  int
+	// LAS turns on attained-service scheduling (core.Service).
+	LAS       bool
+	LASMinRun time.Duration
 	// AuditKey is the ed25519 key signing the audit chain (default
 	// <data-dir>/audit.key).
 	AuditKey string
@@ -126,6 +129,8 @@ rolled back to an older signed state).`,
 	f.DurationVar(&cfg.MigrateRestoreCost, "migrate-restore-cost", 2*time.Minute, "with --migrate: the progress a move costs (checkpoint, restore, warm-up)")
 	f.DurationVar(&cfg.MigrateMinInterval, "migrate-min-interval", 30*time.Minute, "with --migrate: the least time a job runs on a placement before it may move again")
 	f.IntVar(&cfg.MigrateMaxPerPass, "migrate-max-per-pass", 4, "with --migrate: the most jobs moved per scheduling tick")
+	f.BoolVar(&cfg.LAS, "las", false, "attained-service scheduling: queue by levels of service received (30 min, 2 h, 8 h of card time at the job's best rate); a checkpointed job at a higher level yields its cards to a job at a lower level")
+	f.DurationVar(&cfg.LASMinRun, "las-min-run", 30*time.Minute, "with --las: the least time a job runs on a placement before it yields")
 	f.DurationVar(&cfg.LostAfter, "lost-after", server.DefaultLostAfter, "how long a node whose heartbeats stopped keeps its work (disconnected) before the work is requeued; a site's lost_after in the network spec wins")
 	f.StringVar(&cfg.AuditKey, "audit-key", "", "file of the ed25519 key that signs the audit log, created on first start (default <data-dir>/audit.key); keep it off the store's machines; replicas sharing a store share it")
 	cfg.net.add(cmd)
@@ -211,7 +216,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	defer kb.stop()
 	return runPlane(ctx, plane{Server: server.Config{Store: st, Network: nw, Elector: elector, Log: log, TenantTokenTTL: cfg.TenantTokenTTL, NodeCA: nodeCA, SecretKey: secretKey,
 		LostAfter: cfg.LostAfter, AuditKey: akey, AuditWitness: cfg.AuditKey + ".witness",
-		EffectiveShare: cfg.EffectiveShare, ReferenceModel: cfg.ReferenceModel, Throughput: tp, Migration: migration(cfg)},
+		EffectiveShare: cfg.EffectiveShare, ReferenceModel: cfg.ReferenceModel, Throughput: tp, Migration: migration(cfg), Service: service(cfg)},
 		TokenPath: filepath.Join(cfg.DataDir, "admin.token"), Listen: listen, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ClientCAs: clientCAs,
 		StoreName: storeName(cfg), Ready: kb.start, Fairness: fair}, log)
 }
@@ -226,6 +231,19 @@ func migration(cfg serveConfig) core.Migration {
 	m.MinIntervalSec = max(int64(cfg.MigrateMinInterval/time.Second), 1)
 	m.MaxPerPass = max(cfg.MigrateMaxPerPass, 1)
 	return m
+}
+
+// service is the scheduler's attained-service policy from the flags.
+func service(cfg serveConfig) core.Service {
+	if !cfg.LAS {
+		return core.Service{}
+	}
+	s := core.DefaultService
+	s.MinRunSec = max(int64(cfg.LASMinRun/time.Second), 1)
+	if cfg.Migrate {
+		s.RestoreCostSec = max(int64(cfg.MigrateRestoreCost/time.Second), 1)
+	}
+	return s
 }
 
 // serveThroughput checks --reference-model and reads the throughput matrix

@@ -65,7 +65,7 @@ func (c *Core) block(e *entry, reason string, waits []string) {
 			set[key] = g
 		}
 	}
-	i := sort.Search(len(g.jobs), func(i int) bool { return g.jobs[i].st.Position >= e.st.Position })
+	i := sort.Search(len(g.jobs), func(i int) bool { return queueCmp(g.jobs[i], e) >= 0 })
 	g.jobs = slices.Insert(g.jobs, i, e)
 	e.group = g
 	if !same {
@@ -82,7 +82,7 @@ func (c *Core) unqueue(e *entry) {
 		return
 	}
 	e.group = nil
-	i := sort.Search(len(g.jobs), func(i int) bool { return g.jobs[i].st.Position >= e.st.Position })
+	i := sort.Search(len(g.jobs), func(i int) bool { return queueCmp(g.jobs[i], e) >= 0 })
 	if i < len(g.jobs) && g.jobs[i] == e {
 		g.jobs = slices.Delete(g.jobs, i, i+1)
 	}

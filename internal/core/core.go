@@ -68,6 +68,9 @@ type Config struct {
 	// Migration moves running jobs to faster free models at each Tick
 	// (migrate.go); zero: never.
 	Migration Migration
+	// Service orders queues by attained service and lets jobs with less
+	// take the cards of jobs with more (service.go); zero: never.
+	Service Service
 }
 
 // Defaults of Config.
@@ -179,9 +182,16 @@ type entry struct {
 	firstPlaced int64
 	moves       int
 	moveNote    string
-	group       *group // the blocked group holding the job
-	wokeFrom    *group // the group the job was last woken from
-	use         usage  // what the current placement holds
+	// attained is the service of its earlier placements, level its queue
+	// level while it waits, queuedAt when it last entered the queue,
+	// yieldNote why it last yielded (service.go).
+	attained  float64
+	level     int
+	queuedAt  int64
+	yieldNote string
+	group     *group // the blocked group holding the job
+	wokeFrom  *group // the group the job was last woken from
+	use       usage  // what the current placement holds
 	// reservedFrom is the expected start of the job's reservation, shown
 	// in its record when it blocks (0: none).
 	reservedFrom int64
@@ -247,6 +257,9 @@ func New(net *network.Network, cfg Config) *Core {
 	}
 	if cfg.Migration.Enabled {
 		cfg.Migration.defaults()
+	}
+	if cfg.Service.Enabled {
+		cfg.Service.defaults()
 	}
 	if cfg.ReferenceModel == "" {
 		cfg.ReferenceModel = DefaultReferenceModel
@@ -345,8 +358,11 @@ func (c *Core) stepOther(ev Event) {
 	case Tick:
 		c.releaseExpired()
 		c.refreshReservations()
-		if c.cfg.Migration.Enabled {
+		if c.cfg.Migration.Enabled || c.cfg.Service.Enabled {
 			c.pass() // the queue first: a move takes only what nobody waits for
+			if c.serviceTick() {
+				c.pass() // the jobs that yielded
+			}
 			c.migrate()
 		}
 	case TenantUpserted:

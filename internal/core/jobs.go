@@ -199,6 +199,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	if p == nil {
 		return
 	}
+	c.accrue(e)
 	_ = c.cluster.Release(*p) // the core applied it: it matches
 	c.progressed(p)
 	if reason != "" && reason != StopPreempted && p == e.committed {
@@ -242,9 +243,11 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		e.stops = append(e.stops, stopRec{p: p, reason: reason, by: by})
 		if reason == StopMigrated {
 			e.stops[len(e.stops)-1].detail = e.moveNote
+		} else if e.yieldNote != "" {
+			e.stops[len(e.stops)-1].detail = e.yieldNote
 		}
 	}
-	e.st.Placement = nil
+	e.st.Placement, e.yieldNote = nil, ""
 	c.touch(e)
 	slices.Sort(models)
 	for _, m := range models {
@@ -298,6 +301,7 @@ func (c *Core) releaseBackoff() {
 func (c *Core) requeue(e *entry, reason string) {
 	e.st.State, e.st.Reason, e.st.Since = model.Pending, reason, c.now
 	e.st.Waits, e.st.ResumeFrom = nil, e.job.CheckpointTime
+	c.queued(e)
 	c.pend(e)
 	c.touch(e)
 }

@@ -19,7 +19,7 @@ const maxRounds = 16
 
 // pass tries every pending job, in queue order: priority class first, then
 // the tenant with the smallest weighted dominant share, then queue
-// position.
+// position (after the service level, with Config.Service).
 func (c *Core) pass() {
 	for round := 0; round < maxRounds && len(c.pending) > 0; round++ {
 		memo := map[string]*failure{}
@@ -447,7 +447,7 @@ func (c *Core) newPicker() *picker {
 	for _, pc := range p.classes {
 		slices.Sort(pc.tenants)
 		for _, q := range pc.queues {
-			slices.SortFunc(q, func(a, b *entry) int { return cmpUint(a.st.Position, b.st.Position) })
+			slices.SortFunc(q, queueCmp)
 		}
 	}
 	slices.SortFunc(p.classes, func(a, b *prioClass) int { return cmp.Compare(b.prio, a.prio) })
@@ -470,7 +470,7 @@ func (p *picker) push(e *entry) {
 		k, _ := slices.BinarySearch(pc.tenants, e.job.Tenant)
 		pc.tenants = slices.Insert(pc.tenants, k, e.job.Tenant)
 	}
-	k := sort.Search(len(q), func(k int) bool { return q[k].st.Position >= e.st.Position })
+	k := sort.Search(len(q), func(k int) bool { return queueCmp(q[k], e) >= 0 })
 	pc.queues[e.job.Tenant] = slices.Insert(q, k, e)
 }
 

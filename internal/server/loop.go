@@ -151,6 +151,8 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 	cc := core.Config{Sched: s.cfg.Sched, ReleaseWithin: max(int64(s.cfg.ReleaseWithin/time.Second), 1),
 		EffectiveShare: s.cfg.EffectiveShare, ReferenceModel: s.cfg.ReferenceModel, Migration: s.cfg.Migration}
 	cc.Migration.RequireCheckpoint = true
+	cc.Service = s.cfg.Service
+	cc.Service.RequireCheckpoint = true
 	if !s.cfg.FixedMix {
 		mc := sched.MixConfig{}
 		if s.cfg.Mix != nil {

@@ -65,6 +65,9 @@ type Config struct {
 	// checkpoint to faster free models (core.Migration; the server always
 	// requires the checkpoint). Zero: never.
 	Migration core.Migration
+	// Service turns on attained-service scheduling (core.Service; the
+	// server always requires the checkpoint). Zero: never.
+	Service core.Service
 	// RatesEvery is how often, at most, the scheduler is handed the class
 	// throughput table again after progress reports changed it (default
 	// 10 s).

@@ -113,6 +113,11 @@ type GavelConfig struct {
 	Aware bool
 	// NoMigrate turns migration off in an aware run.
 	NoMigrate bool
+	// LAS turns on the core's attained-service scheduling (core.Service,
+	// from Service or core.DefaultService): least attained service first,
+	// preempting from checkpoint; each restart costs RestoreCostS.
+	LAS     bool
+	Service core.Service
 	// Migration bounds (defaults in DefaultMigration).
 	Migration Migration
 	// JobsPerHour rescales the arrivals (0: the stream's own times).
@@ -166,6 +171,9 @@ type GavelReport struct {
 	Utilization float64 `json:"utilization"`
 	Completed   int     `json:"completed"`
 	Migrations  int     `json:"migrations"`
+	// Preemptions counts the placements stopped for jobs with less
+	// attained service (LAS runs).
+	Preemptions int `json:"preemptions"`
 	// Migration is the migration policy (aware runs).
 	Migration *Migration `json:"migration,omitempty"`
 	// PerType is the card-hours run on each type.

@@ -66,16 +66,16 @@ func GavelTable(stream string, ours []*GavelReport, published []GavelPublished) 
 		stream, r0.JobsPerHour, r0.Jobs, r0.Cards, r0.WindowJobs)
 	fmt.Fprintf(&b, "no-wait limit (each window job alone on its fastest type from arrival): %.0f s = %.2f h\n\n", r0.NoWaitAvgJCTS, r0.NoWaitAvgJCTS/3600)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "RUN\tAVG JCT (s)\tAVG JCT (h)\tVS NO-WAIT\tUTILISATION\tMAKESPAN (h)\tMIGRATIONS\t\n")
+	fmt.Fprintf(tw, "RUN\tAVG JCT (s)\tAVG JCT (h)\tVS NO-WAIT\tUTILISATION\tMAKESPAN (h)\tMIGRATIONS\tPREEMPTIONS\t\n")
 	for _, r := range ours {
-		fmt.Fprintf(tw, "suanli %s\t%.0f\t%.2f\t%+.1f%%\t%.3f\t%.0f\t%d\t\n", r.Mode, r.WindowAvgJCTS, r.WindowAvgJCTS/3600,
-			100*(r.WindowAvgJCTS/r.NoWaitAvgJCTS-1), r.Utilization, r.MakespanS/3600, r.Migrations)
+		fmt.Fprintf(tw, "suanli %s\t%.0f\t%.2f\t%+.1f%%\t%.3f\t%.0f\t%d\t%d\t\n", r.Mode, r.WindowAvgJCTS, r.WindowAvgJCTS/3600,
+			100*(r.WindowAvgJCTS/r.NoWaitAvgJCTS-1), r.Utilization, r.MakespanS/3600, r.Migrations, r.Preemptions)
 	}
 	for _, p := range published {
 		if math.Abs(p.JobsPerHour-r0.JobsPerHour) > 0.05 {
 			continue
 		}
-		fmt.Fprintf(tw, "gavel %s\t%.0f\t%.2f\t%+.1f%%\t%.3f\t%.0f\t-\t\n", p.Policy, p.AvgJCTS, p.AvgJCTS/3600,
+		fmt.Fprintf(tw, "gavel %s\t%.0f\t%.2f\t%+.1f%%\t%.3f\t%.0f\t-\t-\t\n", p.Policy, p.AvgJCTS, p.AvgJCTS/3600,
 			100*(p.AvgJCTS/r0.NoWaitAvgJCTS-1), p.Utilization, p.MakespanS/3600)
 	}
 	tw.Flush()
@@ -86,6 +86,15 @@ func GavelTable(stream string, ours []*GavelReport, published []GavelPublished) 
 			fmt.Fprintf(&b, "A running job moves to a faster free type when age × (1 − rate_now/rate_new) ≥ %g × the %d s restore\n"+
 				"cost (speed-up ≥ %g, %d s dwell, at most %d moves); age stands in for the remaining time, which is unknown.\n",
 				m.GainFactor, m.RestoreCostS, m.MinSpeedup, m.MinDwellS, m.MaxMoves)
+			break
+		}
+	}
+	for _, r := range ours {
+		if strings.HasSuffix(r.Mode, "LAS") {
+			b.WriteString("suanli aware, LAS: the core's attained-service scheduling (serve --las): queues by levels of service\n" +
+				"received (30 min, 2 h, 8 h of card time at the job's best rate); a job 30 min into its placement\n" +
+				"yields from its checkpoint to a waiting job of a lower level, or its card to a running one of a\n" +
+				"lower level that gains 2× its own speed-up there; every resume costs the restore.\n")
 			break
 		}
 	}

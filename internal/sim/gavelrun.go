@@ -87,7 +87,7 @@ func RunGavel(ctx context.Context, jobs []GavelJob, cfg GavelConfig) (*GavelRepo
 		if err := g.drain(t); err != nil {
 			return nil, err
 		}
-		if g.cfg.Core.Migration.Enabled {
+		if g.cfg.Core.Migration.Enabled || g.cfg.Core.Service.Enabled {
 			if err := g.c.Step(core.Tick{At: t}); err != nil {
 				return nil, err
 			}
@@ -154,6 +154,13 @@ func newGavelReplay(jobs []GavelJob, cfg GavelConfig) (*gavelReplay, error) {
 		} else {
 			g.rep.Mode = "aware, no migration"
 		}
+	}
+	if cfg.LAS {
+		g.cfg.Core.Service = cfg.Service
+		if !g.cfg.Core.Service.Enabled {
+			g.cfg.Core.Service = core.DefaultService
+		}
+		g.rep.Mode += ", LAS"
 	}
 	g.c = core.New(net, g.cfg.Core)
 	return g, nil
@@ -230,9 +237,12 @@ func (g *gavelReplay) drain(t int64) error {
 		for _, s := range rd.Stops {
 			if i, ok := g.byID[s.Job]; ok && g.runs[i].running {
 				g.stop(&g.runs[i], t)
-				if s.Reason == core.StopMigrated {
+				switch s.Reason {
+				case core.StopMigrated:
 					g.runs[i].moves++
 					g.rep.Migrations++
+				case core.StopPreempted:
+					g.rep.Preemptions++
 				}
 			}
 		}
@@ -259,12 +269,12 @@ func (g *gavelReplay) start(p *model.Placement, t int64) error {
 	r.running = true
 	g.free[r.onType]--
 	g.runningN++
+	restore := int64(0)
+	if r.restoring = r.firstRun >= 0; r.restoring { // resumed from a checkpoint
+		restore = g.cfg.Migration.RestoreCostS
+	}
 	if r.firstRun < 0 {
 		r.firstRun = t
-	}
-	restore := int64(0)
-	if r.restoring = r.moves > 0; r.restoring {
-		restore = g.cfg.Migration.RestoreCostS
 	}
 	heap.Push(&g.fq, finish{t: g.finishAt(r, t, restore), run: &run{i: i}, gen: r.gen})
 	return nil
@@ -296,6 +306,7 @@ func (g *gavelReplay) summarize(endT int64) {
 		rep.WindowDurationS = max(rep.WindowDurationS, r.done)
 	}
 	rep.WindowDurationS -= firstWin
+
 	rep.WindowAvgJCTS = sum / float64(g.window)
 	rep.NoWaitAvgJCTS = noWait / float64(g.window)
 	rep.MakespanS = float64(endT)
