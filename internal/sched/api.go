@@ -133,13 +133,6 @@ func (t TaskShape) equal(u TaskShape) bool {
 		t.HostMemMiB == u.HostMemMiB && t.PopularityMilli == u.PopularityMilli && slices.Equal(t.Models, u.Models)
 }
 
-// sameShape reports whether t and u are one shape, whatever their
-// popularity.
-func (t TaskShape) sameShape(u TaskShape) bool {
-	t.PopularityMilli, u.PopularityMilli = 0, 0
-	return t.equal(u)
-}
-
 func cloneShapes(ts []TaskShape) []TaskShape {
 	out := slices.Clone(ts)
 	for i := range out {

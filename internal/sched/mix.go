@@ -45,11 +45,9 @@ type MixConfig struct {
 	// (default 16, what the scheduler measures from per-node counts);
 	// lighter shapes with other shares are left out.
 	MaxShares int `json:"max_shares"`
-	// DriftMilli is how much popularity (thousandths) must move before
-	// the typical tasks in use are replaced (default 20; a shape entering
-	// or leaving moves its own popularity, a change of order none): each
-	// replacement drops the scheduler's per-node caches and rebuilds the
-	// look-ahead.
+	// DriftMilli is how much popularity (thousandths) must move, or the
+	// shapes change, before the typical tasks in use are replaced (default
+	// 20): each replacement drops the scheduler's per-node caches.
 	DriftMilli int `json:"drift_milli"`
 }
 
@@ -173,25 +171,20 @@ func (m *Mix) Observe(j *model.Job) bool {
 }
 
 // drift is how far apart two lists of typical tasks are, in thousandths:
-// the popularity that moved between them, half the L1 distance between
-// the two distributions over the shapes of either (a shape in one list
-// only counts at its popularity there), whatever their order. Two lists of
-// the same shapes in another order (the heaviest first, and weights that
-// cross) do not differ; a rare shape that enters or leaves the coverage
-// differs by its own popularity, not by the whole mix.
+// the popularity that moved (half the L1 distance), 1000 when the shapes
+// differ.
 func drift(a, b []TaskShape) int {
-	d := 0
-	for _, x := range a {
-		p := 0
-		if i := slices.IndexFunc(b, x.sameShape); i >= 0 {
-			p = b[i].PopularityMilli
-		}
-		d += abs(x.PopularityMilli - p)
+	if len(a) != len(b) {
+		return 1000
 	}
-	for _, y := range b {
-		if !slices.ContainsFunc(a, y.sameShape) {
-			d += abs(y.PopularityMilli)
+	d := 0
+	for i := range a {
+		x, y := a[i], b[i]
+		x.PopularityMilli, y.PopularityMilli = 0, 0
+		if !x.equal(y) {
+			return 1000
 		}
+		d += abs(a[i].PopularityMilli - b[i].PopularityMilli)
 	}
 	return d / 2
 }

@@ -142,31 +142,3 @@ func TestMixMaxShares(t *testing.T) {
 		t.Fatalf("typical shares %v, want the 3 heaviest (10, 20, 30)", shares)
 	}
 }
-
-// TestMixDriftIgnoresOrder: the drift between two lists of typical tasks
-// is the popularity that moved: the same shapes in another order have not
-// drifted, a rare shape entering moves only its own popularity, and a
-// whole new mix moves everything.
-func TestMixDriftIgnoresOrder(t *testing.T) {
-	a := []TaskShape{{Cards: 1, PopularityMilli: 500}, {ShareMilli: 300, PopularityMilli: 300}, {ShareMilli: 500, PopularityMilli: 200}}
-	swapped := []TaskShape{a[0], a[2], a[1]}
-	if d := drift(a, swapped); d != 0 {
-		t.Errorf("the same shapes in another order drift by %d, want 0", d)
-	}
-	rare := []TaskShape{{Cards: 1, PopularityMilli: 495}, {ShareMilli: 300, PopularityMilli: 300}, {ShareMilli: 500, PopularityMilli: 200},
-		{ShareMilli: 250, CPUMilli: 4000, PopularityMilli: 5}}
-	if d := drift(a, rare); d != 5 {
-		t.Errorf("a 5-milli shape entering drifts by %d, want 5", d)
-	}
-	if d := drift(rare, a); d != 5 {
-		t.Errorf("a 5-milli shape leaving drifts by %d, want 5", d)
-	}
-	other := []TaskShape{{Cards: 2, PopularityMilli: 1000}}
-	if d := drift(a, other); d != 1000 {
-		t.Errorf("a wholly new mix drifts by %d, want 1000", d)
-	}
-	moved := []TaskShape{{Cards: 1, PopularityMilli: 530}, {ShareMilli: 500, PopularityMilli: 200}, {ShareMilli: 300, PopularityMilli: 270}}
-	if d := drift(a, moved); d != 30 {
-		t.Errorf("30 milli moved between two shapes drifts by %d, want 30", d)
-	}
-}
