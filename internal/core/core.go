@@ -155,11 +155,7 @@ type Core struct {
 	scratchFree  map[string]int64
 	scratchHold  []*reservation // holders
 	scratchPlan  []*entry       // plan
-	// byEnd is every placed job in the order plans release them (by
-	// expected end, then queue position), as of placedGen; placedGen
-	// changes whenever a job is placed or leaves Core.placed.
-	byEnd               []planKey
-	byEndGen, placedGen uint64
+	scratchKeys  []planKey      // releasable
 }
 
 // entry is the core's state for one job.

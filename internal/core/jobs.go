@@ -184,7 +184,6 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 	e.st.State, e.st.Reason, e.st.Since = model.Placed, "", c.now
 	e.st.Placement, e.st.Waits, e.st.ReservedFrom, e.reservedFrom = p, nil, 0, 0
 	e.placedAt = c.now
-	c.placedGen++
 	if e.firstPlaced == 0 {
 		e.firstPlaced = c.now
 	}
@@ -356,7 +355,6 @@ func (c *Core) unlistPlaced(e *entry) {
 	if e.placedIx == 0 {
 		return
 	}
-	c.placedGen++
 	set := c.placed[e.job.Priority]
 	i, last := e.placedIx-1, len(set)-1
 	set[i] = set[last]

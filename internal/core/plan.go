@@ -91,37 +91,23 @@ type planKey struct {
 // expected to end: declared runtimes first, by their end, then the others
 // in queue order. The slice is scratch, valid until the next call.
 func (c *Core) releasable(e *entry) []*entry {
+	keys := c.scratchKeys[:0]
 	anyDown := len(c.down) > 0
-	rel := c.scratchPlan[:0]
-	for _, k := range c.placedByEnd() {
-		if r := k.e; r != e && overlaps(r, e) && (!anyDown || c.healthy(r.st.Placement)) {
-			rel = append(rel, r)
-		}
-	}
-	return rel
-}
-
-// placedByEnd is every placed job in the order plans release them: by
-// expected end, then by queue position (unique). It is sorted again only
-// when a job was placed or left since the last call, so that the plans of
-// one pass share one sort.
-func (c *Core) placedByEnd() []planKey {
-	if c.byEnd != nil && c.byEndGen == c.placedGen {
-		return c.byEnd
-	}
-	was := len(c.byEnd)
-	keys := c.byEnd[:0]
 	for _, set := range c.placed { // any order: sorted below
 		for _, r := range set {
-			keys = append(keys, planKey{end: end(r), pos: r.st.Position, e: r})
+			if r != e && overlaps(r, e) && (!anyDown || c.healthy(r.st.Placement)) {
+				keys = append(keys, planKey{end: end(r), pos: r.st.Position, e: r})
+			}
 		}
 	}
 	slices.SortFunc(keys, func(a, b planKey) int { return cmp.Or(cmp.Compare(a.end, b.end), cmpUint(a.pos, b.pos)) })
-	if len(keys) < was {
-		clear(c.byEnd[len(keys):was]) // jobs no longer placed: let them go
+	rel := c.scratchPlan[:0]
+	for i := range keys {
+		rel = append(rel, keys[i].e)
+		keys[i].e = nil
 	}
-	c.byEnd, c.byEndGen = keys, c.placedGen
-	return keys
+	c.scratchKeys = keys[:0]
+	return rel
 }
 
 // end is when a placed job is expected to end (math.MaxInt64: it declared
