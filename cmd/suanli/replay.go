@@ -64,6 +64,8 @@ type replayConfig struct {
 	gavelResults string  // Gavel's summary.csv (default: gavel_results/summary.csv beside the stream)
 	gavelMode    string  // all, both, las, aware, agnostic
 	placeCost    bool    // the scheduler's place component on
+
+	prof profiles
 }
 
 func newReplayCmd() *cobra.Command {
@@ -134,6 +136,8 @@ they are read from ` + openbRel + ` next to the repository.`,
 	f.Float64Var(&cfg.jobsPerHour, "jobs-per-hour", 0, "with --gavel: rescale arrivals to this rate (default: the stream's own, 3.2)")
 	f.StringVar(&cfg.gavelResults, "gavel-results", "", "with --gavel: Gavel's summary.csv to show beside (default: gavel_results/summary.csv next to the stream, if there)")
 	f.StringVar(&cfg.gavelMode, "mode", "all", "with --gavel: las (aware with attained-service scheduling), aware, agnostic, both (aware and agnostic) or all")
+	f.StringVar(&cfg.prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	f.StringVar(&cfg.prof.mem, "memprofile", "", "write an allocation profile of the run to this file (go tool pprof)")
 	cfg.net.add(cmd)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	return cmd
@@ -289,9 +293,13 @@ func runReplay(cmd *cobra.Command, cfg *replayConfig) error {
 		ctx = context.Background()
 	}
 	bar := newBar(cmd.ErrOrStderr())
+	stop, err := cfg.prof.start()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	o, err := cfg.run(ctx, bar)
-	if err != nil {
+	if err := errors.Join(err, stop()); err != nil {
 		return err
 	}
 	bar.finish()

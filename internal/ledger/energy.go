@@ -57,35 +57,46 @@ type EnergySummary struct {
 	UnmeteredCardHours float64 `json:"unmetered_card_hours"`
 }
 
-// Summarize meters closed intervals of every tenant, whatever their month.
-func Summarize(ivs []Interval, prices *PriceTable) EnergySummary {
-	var gflop, joules, gco2Wh, fenWh, unmetered, milliS int64
-	var priced float64
-	for _, iv := range ivs {
-		sec := iv.End - iv.Start
-		if sec <= 0 || iv.MilliCards <= 0 {
-			continue
-		}
-		gflop += iv.GFLOPS * sec
-		milliS += iv.MilliCards * sec
-		if iv.FacilityW > 0 {
-			j := iv.MilliCards * iv.FacilityW / model.MilliCard * sec
-			joules += j
-			gco2Wh += j / 3600 * iv.GCO2PerKWh
-			fenWh += j / 3600 * iv.PowerFenPerKWh
-		} else {
-			unmetered += iv.MilliCards * sec
-		}
-		r := prices.Rate(iv.Site, iv.Model)
-		priced += float64(iv.MilliCards*sec)/3.6e6*float64(r.FenPerCardHour)/100 + float64(iv.GFLOPS*sec)/3.6e9*float64(r.FenPerPFLOPHour)/100
+// EnergyMeter meters closed intervals of every tenant, whatever their month,
+// one at a time as they close, without keeping them: the energy, carbon and
+// cost of the work (Summary).
+type EnergyMeter struct {
+	prices                                  *PriceTable
+	gflop, joules, gco2Wh, fenWh, unmetered int64
+	priced                                  float64
+}
+
+// NewEnergyMeter starts a meter pricing work at prices.
+func NewEnergyMeter(prices *PriceTable) *EnergyMeter { return &EnergyMeter{prices: prices} }
+
+// Add meters one closed interval.
+func (m *EnergyMeter) Add(iv *Interval) {
+	sec := iv.End - iv.Start
+	if sec <= 0 || iv.MilliCards <= 0 {
+		return
 	}
+	m.gflop += iv.GFLOPS * sec
+	if iv.FacilityW > 0 {
+		j := iv.MilliCards * iv.FacilityW / model.MilliCard * sec
+		m.joules += j
+		m.gco2Wh += j / 3600 * iv.GCO2PerKWh
+		m.fenWh += j / 3600 * iv.PowerFenPerKWh
+	} else {
+		m.unmetered += iv.MilliCards * sec
+	}
+	r := m.prices.Rate(iv.Site, iv.Model)
+	m.priced += float64(iv.MilliCards*sec)/3.6e6*float64(r.FenPerCardHour)/100 + float64(iv.GFLOPS*sec)/3.6e9*float64(r.FenPerPFLOPHour)/100
+}
+
+// Summary is the energy, carbon and cost of the intervals added so far.
+func (m *EnergyMeter) Summary() EnergySummary {
 	s := EnergySummary{
-		PFLOPHours:         float64(gflop) / 3.6e9,
-		KWh:                float64(joules) / 3.6e6,
-		KgCO2:              float64(gco2Wh) / 1e6, // Wh × g/kWh = mg
-		EnergyCNY:          float64(fenWh) / 1e5,  // Wh × fen/kWh = milli-fen
-		PricedCNY:          priced,
-		UnmeteredCardHours: float64(unmetered) / 3.6e6,
+		PFLOPHours:         float64(m.gflop) / 3.6e9,
+		KWh:                float64(m.joules) / 3.6e6,
+		KgCO2:              float64(m.gco2Wh) / 1e6, // Wh × g/kWh = mg
+		EnergyCNY:          float64(m.fenWh) / 1e5,  // Wh × fen/kWh = milli-fen
+		PricedCNY:          m.priced,
+		UnmeteredCardHours: float64(m.unmetered) / 3.6e6,
 	}
 	if s.PFLOPHours > 0 {
 		s.KWhPerPFLOPHour = s.KWh / s.PFLOPHours

@@ -25,7 +25,7 @@ func TestMonthRange(t *testing.T) {
 	}
 }
 
-func TestMeter(t *testing.T) {
+func TestEnergyMeter(t *testing.T) {
 	from, to, _ := MonthRange("2026-11")
 	prices, err := NewPriceTable([]Price{
 		{Site: "wuhu", Model: "ascend-910c", FenPerCardHour: 1200},
@@ -177,14 +177,18 @@ prices:
 	}
 }
 
-func TestSummarize(t *testing.T) {
+func TestEnergyMeterSums(t *testing.T) {
 	prices, _ := NewPriceTable([]Price{{Site: "x", FenPerPFLOPHour: 1000}, {Site: "y", FenPerCardHour: 900}})
 	ivs := []Interval{
 		{Tenant: "a", Site: "x", Model: "m", MilliCards: 8000, GFLOPS: 8 * 96_000, Start: 0, End: 36000, FacilityW: 375, GCO2PerKWh: 500, PowerFenPerKWh: 30},
 		{Tenant: "b", Site: "y", Model: "m", MilliCards: 500, GFLOPS: 48_000, Start: 0, End: 3600, FacilityW: 375, GCO2PerKWh: 157, PowerFenPerKWh: 25},
 		{Tenant: "b", Site: "y", Model: "n", MilliCards: 1000, GFLOPS: 1000, Start: 0, End: 7200}, // no power figure
 	}
-	s := Summarize(ivs, prices)
+	m := NewEnergyMeter(prices)
+	for i := range ivs {
+		m.Add(&ivs[i])
+	}
+	s := m.Summary()
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
 	if !near(s.KWh, 30.187) || !near(s.KgCO2, 15.029359) || !near(s.EnergyCNY, 9.04675) || !near(s.PFLOPHours, 7.728+0.002) ||
 		!near(s.PricedCNY, 76.8+4.5+18) || !near(s.UnmeteredCardHours, 2) || !near(s.KWhPerPFLOPHour, 30.187/7.73) {

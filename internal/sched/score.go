@@ -59,9 +59,18 @@ func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
 	}
 	m := frag.NewMeasure(frag.NewDistributionOf(list, true), ours)
 	n := len(c.st.nodes)
-	c.frag = &fragMeasure{tasks: cloneShapes(tasks), ours: ours, m: m, host: host || m.StrandRho > 0,
-		ok: make([]bool, n), fc: make([]fragCounts, n), cur: make([]float64, n), whole: make([]wholeScores, n)}
-	return c.frag
+	fm := &fragMeasure{tasks: cloneShapes(tasks), ours: ours, m: m, host: host || m.StrandRho > 0}
+	if old := c.frag; old != nil && len(old.ok) == n {
+		// The per-node caches are read only where ok: clearing ok drops
+		// them all, and their arrays serve the new mix (the old measure
+		// is no longer used).
+		clear(old.ok)
+		fm.ok, fm.fc, fm.cur, fm.whole = old.ok, old.fc, old.cur, old.whole
+	} else {
+		fm.ok, fm.fc, fm.cur, fm.whole = make([]bool, n), make([]fragCounts, n), make([]float64, n), make([]wholeScores, n)
+	}
+	c.frag = fm
+	return fm
 }
 
 // fragTask is a typical task as package frag sees it: models become bits

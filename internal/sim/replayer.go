@@ -32,7 +32,7 @@ type replayer struct {
 	runs []run
 	byID map[model.JobID]*run // jobs submitted and not yet finished
 	fq   finishQueue
-	ivs  []ledger.Interval
+	kwh  *ledger.EnergyMeter // the energy of the work, metered as placements end
 
 	running, queued int
 	// capWaiting counts the jobs waiting for capacity (capacityWait).
@@ -73,6 +73,14 @@ func newReplayer(net *network.Network, jobs source, cfg ReplayConfig) (*replayer
 	if rp.end > 0 {
 		rp.step = max(1, (rp.end+int64(cfg.Samples)-1)/int64(cfg.Samples))
 	}
+	prices := cfg.Prices
+	if prices == nil {
+		var err error
+		if prices, err = ledger.NetworkPrices(net); err != nil {
+			return nil, err
+		}
+	}
+	rp.kwh = ledger.NewEnergyMeter(prices)
 	rp.c = core.New(net, cfg.Core)
 	for _, t := range cfg.Tenants {
 		if err := rp.c.Step(core.TenantUpserted{At: 0, Tenant: t}); err != nil {
@@ -110,7 +118,9 @@ func (rp *replayer) setWaiting(r *run, waiting bool) {
 
 func (rp *replayer) meter(p *model.Placement, i int, from, to int64) {
 	if to > from {
-		rp.ivs = append(rp.ivs, ledger.PlacementIntervals(rp.net, model.TenantID(rp.jobs.tenant(i)), p, from, to)...)
+		for _, iv := range ledger.PlacementIntervals(rp.net, model.TenantID(rp.jobs.tenant(i)), p, from, to) {
+			rp.kwh.Add(&iv)
+		}
 	}
 }
 
@@ -348,14 +358,7 @@ func (rp *replayer) report() (*TimedReport, error) {
 			rp.meter(&r.placement, r.i, r.placedAt, finalT)
 		}
 	}
-	prices := rp.cfg.Prices
-	if prices == nil {
-		var err error
-		if prices, err = ledger.NetworkPrices(rp.net); err != nil {
-			return nil, err
-		}
-	}
-	es := ledger.Summarize(rp.ivs, prices)
+	es := rp.kwh.Summary()
 	rep.Energy = &es
 	for id, r := range rp.byID {
 		if r.firstPlaced < 0 {

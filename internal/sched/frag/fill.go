@@ -85,23 +85,7 @@ func newFillTable(d *Distribution, horizon int, scale float64) *FillTable {
 		weight[i] += t.Weight
 	}
 	compete(share, weight)
-	var cur, next [MilliPerGPU + 1]float64
-	for f := range cur {
-		cur[f] = float64(f)
-	}
-	for range horizon {
-		for f := range next {
-			var fits, v float64
-			for i, s := range share {
-				if int(s) <= f {
-					fits += weight[i]
-					v += weight[i] * cur[f-int(s)]
-				}
-			}
-			next[f] = v + (1-fits)*cur[f]
-		}
-		cur = next
-	}
+	cur := fillArrivals(share, weight, horizon)
 	ft := &FillTable{}
 	for f := range cur {
 		ft.left[f] = int64(scale*cur[f] + 0.5)
@@ -112,6 +96,41 @@ func newFillTable(d *Distribution, horizon int, scale float64) *FillTable {
 		}
 	}
 	return ft
+}
+
+// fillArrivals is, for each free capacity f of one GPU, the milli expected
+// to stay free after horizon arrivals of the shares at their weights:
+// cur'[f] = Σ_{s ≤ f} w_s·cur[f−s] + (1 − Σ_{s ≤ f} w_s)·cur[f], from cur[f]
+// = f. Each step sums the shares in their order for every f, share by
+// share over all f (the same additions in the same order as share-wise
+// per f, so the same bits, but without a branch in the inner loop).
+func fillArrivals(share []int32, weight []float64, horizon int) *[MilliPerGPU + 1]float64 {
+	var cur, next, keep [MilliPerGPU + 1]float64
+	for f := range cur {
+		cur[f] = float64(f)
+		var fits float64
+		for i, s := range share {
+			if int(s) <= f {
+				fits += weight[i]
+			}
+		}
+		keep[f] = 1 - fits
+	}
+	for range horizon {
+		next = [MilliPerGPU + 1]float64{}
+		for i, s := range share {
+			w, src := weight[i], cur[:MilliPerGPU+1-int(s)]
+			dst := next[s:]
+			for f, c := range src {
+				dst[f] += w * c
+			}
+		}
+		for f, c := range cur {
+			next[f] += keep[f] * c
+		}
+		cur = next
+	}
+	return &cur
 }
 
 // Left is the milli a GPU with free milli free is expected to leave unused.

@@ -150,3 +150,50 @@ func BenchmarkNewFillTable(b *testing.B) {
 		NewFillTable(d)
 	}
 }
+
+// TestFillArrivalsBitForBit: the look-ahead's recurrence, summed share by
+// share over all free capacities, gives to the last bit what summing the
+// shares per free capacity gives (the recurrence as written), so the
+// scheduler's decisions do not depend on how it is computed.
+func TestFillArrivalsBitForBit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for trial := range 40 {
+		var share []int32
+		var weight []float64
+		for range 1 + rng.IntN(fragTestShares) {
+			share = append(share, int32(1+rng.IntN(MilliPerGPU)))
+			weight = append(weight, rng.Float64()/fragTestShares)
+		}
+		horizon := 1 + rng.IntN(300)
+		got, want := fillArrivals(share, weight, horizon), fillArrivalsPerCapacity(share, weight, horizon)
+		for f := range want {
+			if math.Float64bits(got[f]) != math.Float64bits(want[f]) {
+				t.Fatalf("trial %d (shares %v, horizon %d): f=%d: %v, want %v", trial, share, horizon, f, got[f], want[f])
+			}
+		}
+	}
+}
+
+const fragTestShares = 16
+
+// fillArrivalsPerCapacity is fillArrivals as its recurrence reads.
+func fillArrivalsPerCapacity(share []int32, weight []float64, horizon int) *[MilliPerGPU + 1]float64 {
+	var cur, next [MilliPerGPU + 1]float64
+	for f := range cur {
+		cur[f] = float64(f)
+	}
+	for range horizon {
+		for f := range next {
+			var fits, v float64
+			for i, s := range share {
+				if int(s) <= f {
+					fits += weight[i]
+					v += weight[i] * cur[f-int(s)]
+				}
+			}
+			next[f] = v + (1-fits)*cur[f]
+		}
+		cur = next
+	}
+	return &cur
+}
