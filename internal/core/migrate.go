@@ -89,11 +89,11 @@ func (m *move) note(cfg Migration) string {
 		m.from, m.rNow, m.to, m.rNew, m.ratio(), m.gain, m.left, basis, float64(cfg.GainFactorMilli)/1000, cfg.RestoreCostSec)
 }
 
-// maxMoveProbes bounds the moves one Tick asks the scheduler to place and
+// MaxMoveProbes bounds the moves one Tick asks the scheduler to place and
 // it finds no room for (topology, quota, policy, though the faster model
 // has the cards free), so that a Tick's migration work does not grow with
 // the running jobs; such a move is not asked again within the Tick.
-const maxMoveProbes = 16
+const MaxMoveProbes = 16
 
 // moveKey names a move: a job to a model.
 type moveKey struct {
@@ -135,7 +135,7 @@ func (c *Core) migrate() {
 // room for (ties: the job first in id order, then the model: a job's rates
 // are a map, so the order must not depend on its iteration), skipping those
 // noRoom holds and adding the ones it finds no room for, within
-// maxMoveProbes a Tick.
+// MaxMoveProbes a Tick.
 func (c *Core) bestMove(noRoom map[moveKey]bool) (move, bool) {
 	var cands []move
 	for _, placed := range c.placed {
@@ -160,7 +160,7 @@ func (c *Core) bestMove(noRoom map[moveKey]bool) (move, bool) {
 		if noRoom[k] {
 			continue
 		}
-		if len(noRoom) >= maxMoveProbes {
+		if len(noRoom) >= MaxMoveProbes {
 			break
 		}
 		c.work.MoveProbes++

@@ -156,7 +156,7 @@ func b2i(b bool) int {
 
 // TestMigrationProbesBounded: when every faster model has the cards free
 // but no room for the movers (their tenant's FP16 quota binds there), a
-// Tick asks the scheduler about at most maxMoveProbes moves, not one per
+// Tick asks the scheduler about at most MaxMoveProbes moves, not one per
 // running job, and moves none.
 func TestMigrationProbesBounded(t *testing.T) {
 	const movers = 40
@@ -200,8 +200,8 @@ func TestMigrationProbesBounded(t *testing.T) {
 	if w.MoveCandidates < ticks*movers {
 		t.Fatalf("%d candidates weighed over %d ticks: the movers never qualified", w.MoveCandidates, ticks)
 	}
-	if w.MoveProbes > ticks*maxMoveProbes {
-		t.Errorf("%d probes over %d ticks, at most %d a tick", w.MoveProbes, ticks, maxMoveProbes)
+	if w.MoveProbes > ticks*MaxMoveProbes {
+		t.Errorf("%d probes over %d ticks, at most %d a tick", w.MoveProbes, ticks, MaxMoveProbes)
 	}
 	for i := range movers {
 		if st, _ := c.Job(model.JobID(fmt.Sprint("mover", i))); st.Placement == nil || st.Placement.Assignments[0].Model != "huawei-ascend-910b4" {
