@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,8 @@ func newEffectiveCmd() *cobra.Command {
 		tpFile     string
 		reference  string
 		asJSON     bool
+		migrate    bool
+		scale      int
 	)
 	cmd := &cobra.Command{
 		Use:   "replay-throughput",
@@ -31,9 +34,13 @@ of the size it asks for. Placed, it runs at its cards × rate(class, model) ÷ r
 reference), the slowest model setting a gang's pace. "aware" hands the core the matrix and the
 jobs their class (placement ranks models by the class's throughput); "peak" ranks by peak FP16
 FLOPS. Printed: effective work delivered within the span in reference card-hours, jobs
-completed, their average JCT and first wait.`,
+completed, their average JCT and first wait, and the mean utilisation (cards held ÷
+cards). With --migrate the aware run's core also moves running jobs to faster free
+models, as the server does with --migrate; each move costs the job its checkpoint
+restore.`,
 		Example: `  suanli replay-throughput --span week
-  suanli replay-throughput --span month --mode both --json`,
+  suanli replay-throughput --span month --mode both --json
+  suanli replay-throughput --span month --scale 4 --migrate`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, ok := sim.SyntheticSpans[span]
@@ -44,7 +51,10 @@ completed, their average JCT and first wait.`,
 			if modes == nil {
 				return usageErr(fmt.Errorf("--mode %q: use aware, peak or both", mode))
 			}
-			nw, err := net.load()
+			if scale < 1 || scale > 100000 {
+				return usageErr(fmt.Errorf("--scale %d: use 1..100000", scale))
+			}
+			nw, err := net.loadScaled(scale)
 			if err != nil {
 				return err
 			}
@@ -56,7 +66,7 @@ completed, their average JCT and first wait.`,
 			}
 			var reps []*sim.EffectiveReport
 			for _, aware := range modes {
-				r, err := sim.RunEffective(cmd.Context(), nw, sim.EffectiveConfig{Synth: sim.SynthConfig{Seed: seed, SpanS: s}, Throughput: tp, Aware: aware, ReferenceModel: reference})
+				r, err := sim.RunEffective(cmd.Context(), nw, sim.EffectiveConfig{Synth: sim.SynthConfig{Seed: seed, SpanS: s}, Throughput: tp, Aware: aware, Migrate: migrate && aware, ReferenceModel: reference})
 				if err != nil {
 					return usageErr(err)
 				}
@@ -66,12 +76,7 @@ completed, their average JCT and first wait.`,
 			if asJSON {
 				return printJSON(out, reps)
 			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintf(tw, "MODE\tJOBS\tCOMPLETED\tWORK (%s card-h)\tAVG JCT (h)\tAVG WAIT (h)\n", reps[0].Reference)
-			for _, r := range reps {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\n", r.Mode, r.Jobs, r.Completed, r.WorkCardHours, r.AvgJCTS/3600, r.AvgWaitS/3600)
-			}
-			return tw.Flush()
+			return printEffective(out, reps)
 		},
 	}
 	net.add(cmd)
@@ -80,6 +85,18 @@ completed, their average JCT and first wait.`,
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "the synthetic workload's seed")
 	cmd.Flags().StringVar(&tpFile, "throughput", "", "overlay this throughput file on the default matrix")
 	cmd.Flags().StringVar(&reference, "reference-model", "huawei-ascend-910b4", "the model work is counted in")
+	cmd.Flags().BoolVar(&migrate, "migrate", false, "aware runs: the core moves running jobs to faster free models (its default migration bounds; a move costs the job a 120 s checkpoint restore)")
+	cmd.Flags().IntVar(&scale, "scale", 1, "replay on --network with every pool's nodes divided by this (rounded up); the synthetic jobs scale with the cards")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// printEffective prints the replays' reports as a table.
+func printEffective(out io.Writer, reps []*sim.EffectiveReport) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "MODE\tJOBS\tCOMPLETED\tWORK (%s card-h)\tAVG JCT (h)\tAVG WAIT (h)\tUTIL\tMOVES\n", reps[0].Reference)
+	for _, r := range reps {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.1f%%\t%d\n", r.Mode, r.Jobs, r.Completed, r.WorkCardHours, r.AvgJCTS/3600, r.AvgWaitS/3600, 100*r.Utilisation, r.Migrations)
+	}
+	return tw.Flush()
 }

@@ -19,7 +19,11 @@ func TestReplayThroughputCmd(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[0], "WORK (huawei-ascend-910b4 card-h)") || !strings.HasPrefix(lines[1], "peak") || !strings.HasPrefix(lines[2], "aware") {
 		t.Fatalf("table:\n%s", out)
 	}
-	for _, bad := range [][]string{{"--span", "year"}, {"--mode", "fast"}, {"--reference-model", "nope"}, {"--throughput", "/nonexistent.yaml"}} {
+	out, err = run(t, "replay-throughput", "--network", spec, "--span", "day", "--mode", "aware", "--migrate", "--scale", "2")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 2 || !strings.Contains(lines[0], "MOVES") || !strings.HasPrefix(lines[1], "aware+migrate") {
+		t.Fatalf("--migrate --scale 2: %v\n%s", err, out)
+	}
+	for _, bad := range [][]string{{"--span", "year"}, {"--mode", "fast"}, {"--reference-model", "nope"}, {"--throughput", "/nonexistent.yaml"}, {"--scale", "0"}} {
 		_, err := run(t, append([]string{"replay-throughput", "--network", spec, "--span", "day"}, bad...)...)
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.code != 2 {

@@ -152,6 +152,7 @@ type Core struct {
 	policyGen uint64 // counts PolicyChanged
 	maxFP16   int64  // the most GFLOPS of a card of the network (mostGFLOPS)
 	plans     int    // plans made (plan), for tests
+	work      Work
 
 	// Scratch reused between decisions (preemption).
 	scratchCands []*entry

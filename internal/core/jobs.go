@@ -205,10 +205,12 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	if reason != "" && reason != StopPreempted && p == e.committed {
 		c.holdStopped(e.job.ID, p) // its workers run until their agents stop them
 	}
-	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec != c.now {
-		c.freed(e.use.modelMilli) // not released when reservations expected it
+	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec > c.now {
+		c.freed(e.use.modelMilli) // released before reservations expected it
 		c.changedOn(p, math.MaxInt64)
 	} else {
+		// At or after its declared end: every plan counted it free by
+		// then, so none may start sooner for it.
 		c.changedOn(p, c.now)
 	}
 	u := e.use

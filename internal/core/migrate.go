@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/sched"
 )
 
@@ -88,6 +89,18 @@ func (m *move) note(cfg Migration) string {
 		m.from, m.rNow, m.to, m.rNew, m.ratio(), m.gain, m.left, basis, float64(cfg.GainFactorMilli)/1000, cfg.RestoreCostSec)
 }
 
+// MaxMoveProbes bounds the moves one Tick asks the scheduler to place and
+// it finds no room for (topology, quota, policy, though the faster model
+// has the cards free), so that a Tick's migration work does not grow with
+// the running jobs; such a move is not asked again within the Tick.
+const MaxMoveProbes = 16
+
+// moveKey names a move: a job to a model.
+type moveKey struct {
+	job model.JobID
+	to  string
+}
+
 // migrate makes the moves that pay, up to MaxPerPass, one at a time (each
 // changes what is free): the job's placement is stopped and it is placed
 // where the scheduler found room on the faster model.
@@ -96,8 +109,10 @@ func (c *Core) migrate() {
 	if !cfg.Enabled || len(c.pending) > 0 || len(c.backoff) > 0 {
 		return
 	}
+	noRoom := map[moveKey]bool{}
 	for range cfg.MaxPerPass {
-		m, ok := c.bestMove()
+		c.work.MoveSearches++
+		m, ok := c.bestMove(noRoom)
 		if !ok {
 			return
 		}
@@ -118,8 +133,10 @@ func (c *Core) migrate() {
 
 // bestMove is the move with the largest speed-up that the scheduler finds
 // room for (ties: the job first in id order, then the model: a job's rates
-// are a map, so the order must not depend on its iteration).
-func (c *Core) bestMove() (move, bool) {
+// are a map, so the order must not depend on its iteration), skipping those
+// noRoom holds and adding the ones it finds no room for, within
+// MaxMoveProbes a Tick.
+func (c *Core) bestMove(noRoom map[moveKey]bool) (move, bool) {
 	var cands []move
 	for _, placed := range c.placed {
 		for _, e := range placed {
@@ -137,10 +154,20 @@ func (c *Core) bestMove() (move, bool) {
 		}
 		return cmp.Compare(a.to, b.to)
 	})
+	c.work.MoveCandidates += int64(len(cands))
 	for i := range cands {
+		k := moveKey{cands[i].e.job.ID, cands[i].to}
+		if noRoom[k] {
+			continue
+		}
+		if len(noRoom) >= MaxMoveProbes {
+			break
+		}
+		c.work.MoveProbes++
 		if c.probe(&cands[i]) {
 			return cands[i], true
 		}
+		noRoom[k] = true
 	}
 	return move{}, false
 }
@@ -213,3 +240,15 @@ func (ts *tenantState) fitsAfter(old, u usage) bool {
 	t.add(old, -1)
 	return t.fits(u)
 }
+
+// Work counts what the core did that grows with its state, for replays
+// and tests that bound it.
+type Work struct {
+	// MoveSearches counts the searches for a migration (at most
+	// Migration.MaxPerPass a Tick); MoveCandidates the moves they
+	// weighed, MoveProbes those the scheduler was asked to place.
+	MoveSearches, MoveCandidates, MoveProbes int64
+}
+
+// Work returns the counts so far.
+func (c *Core) Work() Work { return c.work }

@@ -153,3 +153,59 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// TestMigrationProbesBounded: when every faster model has the cards free
+// but no room for the movers (their tenant's FP16 quota binds there), a
+// Tick asks the scheduler about at most MaxMoveProbes moves, not one per
+// running job, and moves none.
+func TestMigrationProbesBounded(t *testing.T) {
+	const movers = 40
+	net, err := specLines([]string{
+		fmt.Sprintf("site=a model=huawei-ascend-910c nodes=%d cards=1", movers),
+		fmt.Sprintf("site=a model=huawei-ascend-910b4 nodes=%d cards=1", movers),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(net, Config{Migration: DefaultMigration})
+	step := func(ev Event) {
+		t.Helper()
+		if err := c.Step(ev); err != nil {
+			t.Fatal(err)
+		}
+		for c.HasReady() {
+			c.Advance(c.Ready())
+		}
+	}
+	b4 := peakGFLOPS(c.model("huawei-ascend-910b4"))
+	if c4 := peakGFLOPS(c.model("huawei-ascend-910c")); c4 <= b4 {
+		t.Fatalf("the 910C's peak %d is not above the 910B4's %d", c4, b4)
+	}
+	step(TenantUpserted{At: 0, Tenant: model.Tenant{ID: "m", Class: model.Private, QuotaGFLOPS: movers * b4}})
+	for i := range movers {
+		step(JobSubmitted{At: 1, Job: model.Job{ID: model.JobID(fmt.Sprint("blocker", i)), Tenant: "u", Kind: model.Batch, Workers: 1, CardsPerWorker: 1, Models: []string{"huawei-ascend-910c"}}})
+	}
+	rates := map[string]float64{"huawei-ascend-910c": 3, "huawei-ascend-910b4": 1}
+	for i := range movers {
+		step(JobSubmitted{At: 1, Job: model.Job{ID: model.JobID(fmt.Sprint("mover", i)), Tenant: "m", Kind: model.Batch, Workers: 1, CardsPerWorker: 1, Rates: rates}})
+	}
+	for i := range movers {
+		step(JobFinished{At: 100, Job: model.JobID(fmt.Sprint("blocker", i))})
+	}
+	const ticks = 5
+	for i := range ticks {
+		step(Tick{At: 1000 + int64(i)*300})
+	}
+	w := c.Work()
+	if w.MoveCandidates < ticks*movers {
+		t.Fatalf("%d candidates weighed over %d ticks: the movers never qualified", w.MoveCandidates, ticks)
+	}
+	if w.MoveProbes > ticks*MaxMoveProbes {
+		t.Errorf("%d probes over %d ticks, at most %d a tick", w.MoveProbes, ticks, MaxMoveProbes)
+	}
+	for i := range movers {
+		if st, _ := c.Job(model.JobID(fmt.Sprint("mover", i))); st.Placement == nil || st.Placement.Assignments[0].Model != "huawei-ascend-910b4" {
+			t.Fatalf("mover%d: %+v", i, st.Placement)
+		}
+	}
+}

@@ -116,12 +116,13 @@ func (c *Core) masked(rs []*reservation, f func()) {
 	var off []model.NodeID
 	for _, r := range rs {
 		for n := range r.nodes {
-			if !c.down[n] && !slices.Contains(off, n) {
+			if !c.down[n] {
 				off = append(off, n)
 			}
 		}
 	}
 	slices.Sort(off)
+	off = slices.Compact(off) // plans may share nodes
 	for _, n := range off {
 		c.cluster.SetNodeHealthy(n, false)
 	}

@@ -181,8 +181,8 @@ func TestKeptPlansFollowNodeContents(t *testing.T) {
 	}
 }
 
-// A plan is kept across placements and ends elsewhere and a backfill on
-// its nodes, and made again when a job the gang can wait for ends early or
+// A plan is kept across placements and ends elsewhere, a backfill on its
+// nodes and a late end, and made again when a job the gang can wait for ends early or
 // a node of it is lost.
 func TestKeptPlanInvalidation(t *testing.T) {
 	net, err := specLines([]string{
@@ -250,6 +250,14 @@ func TestKeptPlanInvalidation(t *testing.T) {
 	}
 	step(JobFinished{At: 165, Job: "b3"})
 	expect("a backfill on a planned node", false)
+	// A job that overran its declared runtime ends late: every plan
+	// counted its cards free by then, so none is made again.
+	submit(166, "late", model.Batch, 1, 4, 2, "b")
+	if state("late") != model.Placed {
+		t.Fatalf("late: %s, want placed", state("late"))
+	}
+	step(JobFinished{At: 169, Job: "late"})
+	expect("a late end", false)
 	// A planned node lost: planned again, without it.
 	lost := slices.Sorted(maps.Keys(c.resvOf(c.jobs["gang"]).nodes))[0]
 	step(NodeLost{At: 170, Node: lost})

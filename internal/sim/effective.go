@@ -34,6 +34,10 @@ type EffectiveConfig struct {
 	Core       core.Config
 	Throughput *catalog.Throughput // default catalog.DefaultThroughput()
 	Aware      bool
+	// Migrate lets an aware run's core move running jobs to faster free
+	// models (core.DefaultMigration unless Core.Migration is enabled);
+	// each move costs the jobs its RestoreCostSec of progress.
+	Migrate bool
 	// ReferenceModel is the model work is counted in (default
 	// core.DefaultReferenceModel).
 	ReferenceModel string
@@ -52,7 +56,16 @@ type EffectiveReport struct {
 	// within the span; AvgWaitS their mean wait before first placement.
 	AvgJCTS  float64 `json:"avg_jct_s"`
 	AvgWaitS float64 `json:"avg_wait_s"`
-	SpanS    int64   `json:"span_s"`
+	// Utilisation is the mean fraction of the network's cards allocated
+	// over the span (shares counted by their fraction).
+	Utilisation float64 `json:"utilisation"`
+	// Migrations counts the moves to faster models (Migrate).
+	Migrations int `json:"migrations,omitempty"`
+	// MoveProbes counts the moves the core asked the scheduler to place
+	// while looking for migrations; MoveSearches its searches.
+	MoveProbes   int64 `json:"move_probes,omitempty"`
+	MoveSearches int64 `json:"move_searches,omitempty"`
+	SpanS        int64 `json:"span_s"`
 }
 
 type effRun struct {
@@ -61,9 +74,12 @@ type effRun struct {
 	work    float64 // reference card-seconds
 	left    float64 // fraction of work left
 	speed   float64 // reference cards of the current placement
-	started int64
+	cards   float64 // cards the current placement holds
+	held    int64   // when the current placement began
+	started int64   // when it began making progress (after a restore)
 	first   int64
 	running bool
+	restore bool // moved: its next placement first restores a checkpoint
 	gen     int
 }
 
@@ -82,6 +98,7 @@ type effReplay struct {
 	jctSum  float64
 	waitSum float64
 	waitN   int
+	cardSec float64 // Σ cards held × seconds
 }
 
 // RunEffective runs the synthetic workload through the core at virtual
@@ -164,6 +181,12 @@ func newEffReplay(net *network.Network, js []trace.Job, cfg EffectiveConfig) (*e
 	g.rep = &EffectiveReport{Mode: "peak", Reference: ref.ID, Jobs: len(js)}
 	if cfg.Aware {
 		g.rep.Mode = "aware"
+		if cfg.Migrate {
+			g.rep.Mode = "aware+migrate"
+			if !cfg.Core.Migration.Enabled {
+				g.cfg.Core.Migration = core.DefaultMigration
+			}
+		}
 	}
 	g.runs = make([]effRun, len(js))
 	for i := range js {
@@ -172,7 +195,7 @@ func newEffReplay(net *network.Network, js []trace.Job, cfg EffectiveConfig) (*e
 		g.runs[i] = effRun{j: &js[i], class: classes[int(h.Sum32()%uint32(len(classes)))].ID, left: 1, first: -1}
 		g.runs[i].work = float64(js[i].DurationS) * g.nominal(&js[i])
 	}
-	g.c = core.New(net, cfg.Core)
+	g.c = core.New(net, g.cfg.Core)
 	for _, t := range SynthTenants(net) {
 		if err := g.c.Step(core.TenantUpserted{At: 0, Tenant: t}); err != nil {
 			return nil, err
@@ -228,8 +251,9 @@ func (g *effReplay) relRate(class, id string) float64 {
 }
 
 // speed is a placement's pace in reference cards: its cards (shares
-// counted by fraction) times the slowest model's relative rate.
-func (g *effReplay) speed(class string, p *model.Placement) float64 {
+// counted by fraction) times the slowest model's relative rate; and its
+// cards.
+func (g *effReplay) speed(class string, p *model.Placement) (float64, float64) {
 	cards, slowest := 0.0, math.Inf(1)
 	for _, a := range p.Assignments {
 		n := float64(len(a.Cards))
@@ -239,7 +263,7 @@ func (g *effReplay) speed(class string, p *model.Placement) float64 {
 		cards += n
 		slowest = min(slowest, g.relRate(class, a.Model))
 	}
-	return cards * slowest
+	return cards * slowest, cards
 }
 
 func (g *effReplay) submit(i int, t int64) error {
@@ -256,9 +280,10 @@ func (g *effReplay) submit(i int, t int64) error {
 
 // pause ends run r's current stretch at t.
 func (g *effReplay) pause(r *effRun, t int64) {
-	if r.speed > 0 && r.work > 0 {
+	if r.speed > 0 && r.work > 0 && t > r.started {
 		r.left = max(0, r.left-float64(t-r.started)*r.speed/r.work)
 	}
+	g.cardSec += r.cards * float64(t-r.held)
 	r.running = false
 	r.gen++
 }
@@ -275,6 +300,7 @@ func (g *effReplay) finishDue(t int64) error {
 			return err
 		}
 		delete(g.byID, id)
+		g.cardSec += r.cards * float64(t-r.held)
 		r.running, r.left = false, 0
 		g.rep.Completed++
 		g.rep.WorkCardHours += r.work / 3600
@@ -289,6 +315,10 @@ func (g *effReplay) drain(t int64) error {
 		for _, s := range rd.Stops {
 			if i, ok := g.byID[s.Job]; ok && g.runs[i].running {
 				g.pause(&g.runs[i], t)
+				if s.Reason == core.StopMigrated {
+					g.runs[i].restore = true
+					g.rep.Migrations++
+				}
 			}
 		}
 		for k := range rd.Placements {
@@ -298,7 +328,12 @@ func (g *effReplay) drain(t int64) error {
 				return fmt.Errorf("the core placed %s, which the replay never submitted", p.Job)
 			}
 			r := &g.runs[i]
-			r.speed, r.started, r.running = g.speed(r.class, p), t, true
+			r.speed, r.cards = g.speed(r.class, p)
+			r.held, r.started, r.running = t, t, true
+			if r.restore {
+				r.restore = false
+				r.started += g.cfg.Core.Migration.RestoreCostSec
+			}
 			if r.first < 0 {
 				r.first = t
 				g.waitSum += float64(t - r.j.ArrivalS)
@@ -308,7 +343,7 @@ func (g *effReplay) drain(t int64) error {
 			if r.speed > 0 {
 				d = max(1, int64(math.Ceil(r.left*r.work/r.speed)))
 			}
-			heap.Push(&g.fq, finish{t: t + d, run: &run{i: i}, gen: r.gen})
+			heap.Push(&g.fq, finish{t: r.started + d, run: &run{i: i}, gen: r.gen})
 		}
 		g.c.Advance(rd)
 	}
@@ -326,6 +361,11 @@ func (g *effReplay) close(span int64) {
 			g.rep.WorkCardHours += (1 - r.left) * r.work / 3600
 		}
 	}
+	if n := g.net.Cards(); n > 0 && span > 0 {
+		g.rep.Utilisation = g.cardSec / float64(n) / float64(span)
+	}
+	w := g.c.Work()
+	g.rep.MoveProbes, g.rep.MoveSearches = w.MoveProbes, w.MoveSearches
 	if g.rep.Completed > 0 {
 		g.rep.AvgJCTS = g.jctSum / float64(g.rep.Completed)
 	}
