@@ -394,12 +394,35 @@ func (d *Dispatcher) rendezvous(ctx context.Context, job *model.Job, p model.Pla
 	}
 	_, err := d.Client.Services(d.Namespace).Create(ctx, svc, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
-		// The port may be held by another Service (a hash collision: it
-		// clears when that gang ends) or by a create whose reply was lost
-		// (the API server's repair loop frees it within minutes).
+		// The API server allocates the NodePort before it looks at the
+		// name, so a retry after an earlier attempt created this Service
+		// (and failed later, at a pod) reads "port already allocated", not
+		// "already exists": the Service we want is then there.
+		if d.haveService(ctx, svc) {
+			return nil
+		}
+		// Otherwise the port is held by another Service (a hash collision:
+		// it clears when that gang ends) or by a create whose reply was
+		// lost (the API server's repair loop frees it within minutes).
 		return fmt.Errorf("dispatch %s: create rendezvous Service %s on NodePort %d (gang_endpoint %s %d-%d): %w", job.ID, svc.Name, node, ep.Host, ep.PortMin, ep.PortMax, err)
 	}
 	return nil
+}
+
+// haveService says whether svc, by name and placement label, is already in
+// the namespace.
+func (d *Dispatcher) haveService(ctx context.Context, svc *corev1.Service) bool {
+	sel := LabelJob + "=" + svc.Labels[LabelJob] + "," + LabelPlacement + "=" + svc.Labels[LabelPlacement]
+	list, err := d.Client.Services(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return false
+	}
+	for _, have := range list.Items {
+		if have.Name == svc.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // labelValue makes a job id a valid label value (63 characters, alphanumeric

@@ -234,6 +234,22 @@ func TestRealAPIServer(t *testing.T) {
 	if len(list.Items) != 1 {
 		t.Errorf("%d pods for serve-2 after the retry, want 1", len(list.Items))
 	}
+	// A cross-site gang's rank 0 here: its rendezvous Service takes a
+	// NodePort. A retry after a later step failed (the API server allocates
+	// the port before it looks at the name, so the create reads "port
+	// already allocated") finds the Service it made and goes on.
+	d.Endpoints = map[model.SiteID]model.GangEndpoint{"k8s": {Host: "192.0.2.10", PortMin: 31000, PortMax: 31099}}
+	gj := &model.Job{ID: "gang-x", Tenant: "t", Kind: model.Gang, Workers: 2, CardsPerWorker: 1}
+	gp := model.Placement{Job: gj.ID, Assignments: []model.Assignment{{Worker: 0, Node: "k8s-ascend-0", Model: "huawei-ascend-910b3", Cards: []int{2}}}}
+	gw := Workload{Image: "x", Gang: &Gang{Workers: 2, Master: "k8s-ascend-0", MasterSite: "k8s"}}
+	for try := 1; try <= 2; try++ {
+		if err := d.Dispatch(ctx, gj, gp, gw); err != nil {
+			t.Fatalf("cross-site gang's dispatch, try %d: %v", try, err)
+		}
+	}
+	if svcs, err := admin.CoreV1().Services("jobs").List(ctx, metav1.ListOptions{LabelSelector: LabelJob + "=gang-x"}); err != nil || len(svcs.Items) != 1 {
+		t.Errorf("rendezvous Services for gang-x: %v, %v; want one", svcs, err)
+	}
 	// Cancel deletes with the grace period.
 	if err := d.Cancel(ctx, job2.ID); err != nil {
 		t.Fatal(err)
