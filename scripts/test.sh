@@ -123,7 +123,7 @@ norace_tests=(
   "./internal/sched/frag TestBaselinesNearPaper TestSuanliBelowFGDOnEveryList TestSuanliBeatsFGDOnDefault TestFragOfCountsMatchesNodeFrag"
   "./internal/sched TestPropertiesRandomClusters TestFitsEmptyMatchesSchedule TestFragCountsMatchNodeFrag TestOracleGangPacking TestTallyByRunsMatchesByDomain TestPlacedSummaryMatchesFmt"
   "./internal/core TestKeptPlansFollowNodeContents TestPropertiesRandomStreams TestPropertiesWithHoldsAndDisconnects"
-  "./internal/sim TestProtocolAMatchesServerScheduler TestSchedulerProtocolAOracle TestPlaceCostLowersEnergyCost TestTimedRealDefault TestGavelOtherSeeds TestSynthesizeProperties"
+  "./internal/sim TestProtocolAMatchesServerScheduler TestSchedulerProtocolAOracle TestPlaceCostLowersEnergyCost TestTimedRealDefault TestGavelOtherSeeds TestGavelLAS TestGavelSeed0 TestSynthesizeProperties"
   "./cmd/suanli TestPlanCommand"
 )
 norace_pkgs=""
