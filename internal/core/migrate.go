@@ -119,16 +119,21 @@ func (c *Core) migrate() {
 		e := m.e
 		e.moves++
 		e.moveNote = m.note(cfg)
-		c.unplace(e, StopMigrated, "")
-		c.requeue(e, StopMigrated)
-		if why := c.commitCheck(e, m.d.Placement); why != "" {
-			c.pass() // cannot happen: the probe found the room; decide it afresh
-			continue
-		}
-		d := m.d
-		d.Explanation.Summary = e.moveNote + "; " + d.Explanation.Summary
-		e.st.Decision = &d
+		c.moveTo(e, m.d)
 	}
+}
+
+// moveTo stops e's placement and commits d, where a probe found it room,
+// its explanation led by e.moveNote: a migration's and a swap's last step.
+func (c *Core) moveTo(e *entry, d sched.Decision) {
+	c.unplace(e, StopMigrated, "")
+	c.requeue(e, StopMigrated)
+	if c.commitCheck(e, d.Placement) != "" {
+		c.pass() // cannot happen: the probe found the room; decide it afresh
+		return
+	}
+	d.Explanation.Summary = e.moveNote + "; " + d.Explanation.Summary
+	e.st.Decision = &d
 }
 
 // bestMove is the move with the largest speed-up that the scheduler finds

@@ -256,14 +256,7 @@ func (c *Core) swapUp(w *entry, lv map[*entry]int) bool {
 		c.requeue(v, StopPreempted)
 		w.moveNote = fmt.Sprintf("moved from %s to %s (×%.2f) by attained service: it is at level %d, %s at level %d yielded",
 			from, k.to, k.gap, lv[w], v.job.ID, lv[v])
-		c.unplace(w, StopMigrated, "")
-		c.requeue(w, StopMigrated)
-		if c.commitCheck(w, d.Placement) != "" {
-			c.pass() // cannot happen: the probe found the room; decide it afresh
-			return true
-		}
-		d.Explanation.Summary = w.moveNote + "; " + d.Explanation.Summary
-		w.st.Decision = &d
+		c.moveTo(w, d)
 		return true
 	}
 	return false
