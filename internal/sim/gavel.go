@@ -148,7 +148,7 @@ type Migration struct {
 }
 
 // DefaultMigration is the migration policy of an aware replay.
-var DefaultMigration = Migration{MinSpeedup: 1.15, RestoreCostS: 120, GainFactor: 2, MinDwellS: 360, MaxMoves: 8}
+var DefaultMigration = Migration{MinSpeedup: 1.15, RestoreCostS: 120, GainFactor: 2, MinDwellS: 360, MaxMoves: 16}
 
 // GavelReport is the outcome of a Gavel replay.
 type GavelReport struct {
