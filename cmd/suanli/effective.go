@@ -23,6 +23,7 @@ func newEffectiveCmd() *cobra.Command {
 		asJSON     bool
 		migrate    bool
 		scale      int
+		prof       profiles
 	)
 	cmd := &cobra.Command{
 		Use:   "replay-throughput",
@@ -64,6 +65,10 @@ restore.`,
 					return usageErr(fmt.Errorf("--throughput: %w", err))
 				}
 			}
+			stop, err := prof.start()
+			if err != nil {
+				return err
+			}
 			var reps []*sim.EffectiveReport
 			for _, aware := range modes {
 				r, err := sim.RunEffective(cmd.Context(), nw, sim.EffectiveConfig{Synth: sim.SynthConfig{Seed: seed, SpanS: s}, Throughput: tp, Aware: aware, Migrate: migrate && aware, ReferenceModel: reference})
@@ -71,6 +76,9 @@ restore.`,
 					return usageErr(err)
 				}
 				reps = append(reps, r)
+			}
+			if err := stop(); err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -88,6 +96,8 @@ restore.`,
 	cmd.Flags().BoolVar(&migrate, "migrate", false, "aware runs: the core moves running jobs to faster free models (its default migration bounds; a move costs the job a 120 s checkpoint restore)")
 	cmd.Flags().IntVar(&scale, "scale", 1, "replay on --network with every pool's nodes divided by this (rounded up); the synthetic jobs scale with the cards")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the runs to this file (go tool pprof)")
+	cmd.Flags().StringVar(&prof.mem, "memprofile", "", "write an allocation profile of the runs to this file (go tool pprof)")
 	return cmd
 }
 
