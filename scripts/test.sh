@@ -164,7 +164,7 @@ step() {
 background() {
   local rc=0
   # scripts/vettool.sh is go's own vet, skipping the fact pass over
-  # dependencies (a third of the CPU; see the script).
+  # dependencies (most of its CPU; see the script).
   step "go vet (default build, and the nvml build of the device package and the binary)" \
     'go vet -vettool=$PWD/scripts/vettool.sh ./... && go vet -vettool=$PWD/scripts/vettool.sh -tags nvml ./internal/device/ ./cmd/suanli/ && go build -tags nvml -o /dev/null ./cmd/suanli' || rc=1
   step "staticcheck" ./scripts/staticcheck.sh || rc=1
