@@ -22,6 +22,7 @@ type reservation struct {
 	// nodes are the nodes of the gang's planned placement (plan); models
 	// the models on them.
 	nodes  map[model.NodeID]bool
+	idx    []int32      // the nodes' cluster indexes, for masked
 	first  model.NodeID // the plan's first node, for explanations
 	models []string
 	// stamp and gen are the resvStamp and aheadStamp the plan was made
@@ -111,24 +112,20 @@ func touches(p *model.Placement, hold []*reservation) []*reservation {
 }
 
 // masked runs f with the nodes of the reservations taken out of the
-// core's cluster (marked unhealthy), and puts them back.
+// core's cluster (marked unhealthy), and puts back those it took out (not
+// the ones already out: down, or in two plans).
 func (c *Core) masked(rs []*reservation, f func()) {
-	var off []model.NodeID
+	var off []int32
 	for _, r := range rs {
-		for n := range r.nodes {
-			if !c.down[n] {
+		for _, n := range r.idx {
+			if c.cluster.SetHealthyAt(n, false) {
 				off = append(off, n)
 			}
 		}
 	}
-	slices.Sort(off)
-	off = slices.Compact(off) // plans may share nodes
-	for _, n := range off {
-		c.cluster.SetNodeHealthy(n, false)
-	}
 	f()
 	for _, n := range off {
-		c.cluster.SetNodeHealthy(n, true)
+		c.cluster.SetHealthyAt(n, true)
 	}
 }
 
@@ -194,8 +191,12 @@ func (c *Core) reserve(e *entry) {
 	if moved {
 		c.unindex(r)
 		r.nodes, r.models, r.first = nodes, models, p.Assignments[0].Node
+		r.idx = r.idx[:0]
 		for n := range nodes {
 			c.resvOn[n] = append(c.resvOn[n], r)
+			if i, ok := c.cluster.NodeIndex(n); ok {
+				r.idx = append(r.idx, i)
+			}
 		}
 		c.resvGen++
 		r.ver = c.resvGen

@@ -211,6 +211,25 @@ func (c *Cluster) recount(n int32) {
 	}
 }
 
+// NodeIndex is a node's index in the cluster, for SetHealthyAt.
+func (c *Cluster) NodeIndex(id model.NodeID) (int32, bool) {
+	n, ok := c.st.nodeIdx[id]
+	return n, ok
+}
+
+// SetHealthyAt is SetNodeHealthy by node index (NodeIndex); it reports
+// whether the node's health changed.
+func (c *Cluster) SetHealthyAt(n int32, healthy bool) bool {
+	if c.healthy[n] == healthy {
+		return false
+	}
+	c.index(n, -1)
+	c.healthy[n] = healthy
+	c.index(n, +1)
+	c.version++
+	return true
+}
+
 // SetNodeHealthy marks a node healthy or not; an unhealthy node keeps its
 // allocations but receives no new ones. It reports whether the node exists.
 func (c *Cluster) SetNodeHealthy(id model.NodeID, healthy bool) bool {
