@@ -33,6 +33,9 @@ type JobRestored struct {
 	// NotBefore (Unix seconds) holds a queued job out of the queue until
 	// then: the pause of a retried job, which a new leader keeps.
 	NotBefore int64
+	// Attained is the stored JobStatus.Attained: with Config.Service a
+	// queued job waits at its level, not at level 0.
+	Attained float64
 }
 
 // JobCancelled ends a job at the user's request; a placed job is stopped.

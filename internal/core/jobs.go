@@ -83,6 +83,10 @@ func (c *Core) restore(ev JobRestored) {
 		e.st.Position = ev.Position
 		c.seq = max(c.seq, ev.Position)
 	}
+	if ev.Attained > 0 {
+		e.attained, e.st.Attained = ev.Attained, ev.Attained
+		c.queued(e) // pending, in no group yet: its level may change
+	}
 	if p := ev.Placement; p != nil {
 		e.committed, e.committedState = p, model.Placed
 		if ev.State == model.Running {

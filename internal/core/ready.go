@@ -70,6 +70,10 @@ type JobStatus struct {
 	// ReservedFrom is the expected start of a blocked head-of-line gang's
 	// reservation (-1: unknown; 0: no reservation).
 	ReservedFrom int64 `json:"reserved_from,omitempty"`
+	// Attained is the service its earlier placements gave it (Config.Service:
+	// card-seconds at its best rate), kept so that a new leader queues it
+	// at its level (JobRestored.Attained).
+	Attained float64 `json:"attained,omitempty"`
 }
 
 // Only returns the part of rd about the jobs keep selects. A shell that

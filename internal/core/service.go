@@ -130,6 +130,7 @@ func queueCmp(a, b *entry) int {
 func (c *Core) accrue(e *entry) {
 	if c.cfg.Service.Enabled {
 		e.attained += c.stint(e)
+		e.st.Attained = e.attained
 	}
 }
 

@@ -125,3 +125,53 @@ func ids(js []model.JobID) []string {
 	}
 	return out
 }
+
+// TestServiceRestoredLevel: a yield records the job's attained service in
+// its status (the shell stores it); a new leader restoring the queue with
+// it queues the job at its level, behind a job submitted later with none,
+// as the old leader would have. Restored without it, it would go first.
+func TestServiceRestoredLevel(t *testing.T) {
+	svc := Service{Enabled: true, LevelsSec: []int64{3600}, MinRunSec: 600}
+	net, err := specLines([]string{"site=a model=huawei-ascend-910b4 nodes=1 cards=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := func(id model.JobID) model.Job {
+		return model.Job{ID: id, Tenant: "t", Kind: model.Batch, Workers: 1, CardsPerWorker: 1}
+	}
+	old := New(net, Config{Service: svc})
+	for _, ev := range []Event{JobSubmitted{At: 0, Job: job("a")}, JobSubmitted{At: 10, Job: job("b")}, Tick{At: 4000}} {
+		if err := old.Step(ev); err != nil {
+			t.Fatal(err)
+		}
+		old.Advance(old.Ready())
+	}
+	a, _ := old.Job("a")
+	if a.State == model.Placed || a.Attained < 4000 {
+		t.Fatalf("a after yielding: %s, attained %.0f; want queued with about 4,000 s", a.State, a.Attained)
+	}
+	first := func(attained float64) model.JobID {
+		t.Helper()
+		c := New(net, Config{Service: svc})
+		for _, ev := range []Event{
+			JobRestored{At: 5000, Job: job("a"), Position: a.Position, Attained: attained},
+			JobRestored{At: 5000, Job: job("c"), Position: a.Position + 5},
+			Tick{At: 5001},
+		} {
+			if err := c.Step(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rd := c.Ready()
+		if len(rd.Placements) != 1 {
+			t.Fatalf("placed %d jobs on one card", len(rd.Placements))
+		}
+		return rd.Placements[0].Job
+	}
+	if got := first(a.Attained); got != "c" {
+		t.Errorf("restored with its service, %s went first; want c (a is at level 1)", got)
+	}
+	if got := first(0); got != "a" {
+		t.Errorf("restored without service, %s went first; want a (the test needs the order to differ)", got)
+	}
+}

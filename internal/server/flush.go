@@ -108,7 +108,7 @@ func (l *loop) changesOf(rd core.Ready, now time.Time) ([]change, error) {
 		if r.State != model.Cancelled {
 			r.State = js.State
 		}
-		r.Position = js.Position
+		r.Position, r.Attained = js.Position, js.Attained
 		// A job's end keeps the reason its agents or its canceller gave
 		// (worker, exit code; "cancelled by"): the core has none of its own.
 		if !r.State.Terminal() || r.Reason == "" {

@@ -225,7 +225,7 @@ func (l *loop) load(ctx context.Context) (int64, error) {
 func (l *loop) restore(r *jobRecord, rev int64) {
 	id := r.Spec.ID
 	l.recs[id], l.revs[id] = r, rev
-	ev := core.JobRestored{At: l.s.now().Unix(), Job: r.Spec, State: r.State, Placement: r.Placement, Position: r.Position}
+	ev := core.JobRestored{At: l.s.now().Unix(), Job: r.Spec, State: r.State, Placement: r.Placement, Position: r.Position, Attained: r.Attained}
 	if r.State != model.Placed && r.State != model.Running {
 		ev.Placement = nil
 		// A retried job keeps its pause across leaders: the record holds

@@ -43,6 +43,9 @@ type jobRecord struct {
 	// Position is the job's queue position in the core (submission order,
 	// kept across requeues and restarts).
 	Position uint64 `json:"position,omitempty"`
+	// Attained is the job's attained service (serve --las), kept so that a
+	// new leader queues it at its level.
+	Attained float64 `json:"attained,omitempty"`
 	// Workload is what each worker runs (nil: the agent decides).
 	Workload *v1.Workload `json:"workload,omitempty"`
 	// Checkpoint is the last checkpoint step a worker reported; a requeued

@@ -59,6 +59,17 @@ func TestServerServiceYields(t *testing.T) {
 				if !strings.Contains(e.Detail, "attained service") || !strings.Contains(e.Detail, short.ID) {
 					t.Errorf("audit detail %q does not say why", e.Detail)
 				}
+				// The store keeps the service it attained, which a new
+				// leader restores (core's TestServiceRestoredLevel).
+				for r, _, err := srv.loadJob(ctx, long.ID); err != nil || r.Attained <= 0; r, _, err = srv.loadJob(ctx, long.ID) {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the stored record of %s says it attained %.0f s of service; want what it ran", long.ID, r.Attained)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
 				return
 			}
 		}
