@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/network"
 	"github.com/suanli/suanli/internal/sim"
 )
 
@@ -65,19 +67,9 @@ restore.`,
 					return usageErr(fmt.Errorf("--throughput: %w", err))
 				}
 			}
-			stop, err := prof.start()
+			cfg := sim.EffectiveConfig{Synth: sim.SynthConfig{Seed: seed, SpanS: s}, Throughput: tp, Migrate: migrate, ReferenceModel: reference}
+			reps, err := runEffectiveModes(cmd.Context(), nw, cfg, modes, prof)
 			if err != nil {
-				return err
-			}
-			var reps []*sim.EffectiveReport
-			for _, aware := range modes {
-				r, err := sim.RunEffective(cmd.Context(), nw, sim.EffectiveConfig{Synth: sim.SynthConfig{Seed: seed, SpanS: s}, Throughput: tp, Aware: aware, Migrate: migrate && aware, ReferenceModel: reference})
-				if err != nil {
-					return usageErr(err)
-				}
-				reps = append(reps, r)
-			}
-			if err := stop(); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -102,6 +94,26 @@ restore.`,
 }
 
 // printEffective prints the replays' reports as a table.
+// runEffectiveModes replays cfg once per mode (aware or not; migration
+// only in an aware run), profiled as prof asks.
+func runEffectiveModes(ctx context.Context, nw *network.Network, cfg sim.EffectiveConfig, modes []bool, prof profiles) ([]*sim.EffectiveReport, error) {
+	stop, err := prof.start()
+	if err != nil {
+		return nil, err
+	}
+	var reps []*sim.EffectiveReport
+	for _, aware := range modes {
+		c := cfg
+		c.Aware, c.Migrate = aware, cfg.Migrate && aware
+		r, err := sim.RunEffective(ctx, nw, c)
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		reps = append(reps, r)
+	}
+	return reps, stop()
+}
+
 func printEffective(out io.Writer, reps []*sim.EffectiveReport) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "MODE\tJOBS\tCOMPLETED\tWORK (%s card-h)\tAVG JCT (h)\tAVG WAIT (h)\tUTIL\tMOVES\n", reps[0].Reference)

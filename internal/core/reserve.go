@@ -189,17 +189,7 @@ func (c *Core) reserve(e *entry) {
 	slices.Sort(models)
 	moved := !maps.Equal(nodes, r.nodes)
 	if moved {
-		c.unindex(r)
-		r.nodes, r.models, r.first = nodes, models, p.Assignments[0].Node
-		r.idx = r.idx[:0]
-		for n := range nodes {
-			c.resvOn[n] = append(c.resvOn[n], r)
-			if i, ok := c.cluster.NodeIndex(n); ok {
-				r.idx = append(r.idx, i)
-			}
-		}
-		c.resvGen++
-		r.ver = c.resvGen
+		c.moveReservation(r, nodes, models, p.Assignments[0].Node)
 	}
 	woke := moved || r.start != start
 	r.start = start
@@ -227,6 +217,22 @@ func overlapping(a, b *reservation) bool {
 		}
 	}
 	return false
+}
+
+// moveReservation gives a reservation new nodes (its plan's), indexed in
+// resvOn, and a new version.
+func (c *Core) moveReservation(r *reservation, nodes map[model.NodeID]bool, models []string, first model.NodeID) {
+	c.unindex(r)
+	r.nodes, r.models, r.first = nodes, models, first
+	r.idx = r.idx[:0]
+	for n := range nodes {
+		c.resvOn[n] = append(c.resvOn[n], r)
+		if i, ok := c.cluster.NodeIndex(n); ok {
+			r.idx = append(r.idx, i)
+		}
+	}
+	c.resvGen++
+	r.ver = c.resvGen
 }
 
 // unindex takes a reservation out of resvOn.
