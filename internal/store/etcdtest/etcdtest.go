@@ -5,11 +5,14 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,8 +74,49 @@ func Start(t testing.TB, n int) *Cluster {
 	return StartWith(t, n, Options{})
 }
 
-// StartWith is Start with options.
+// StartWith is Start with options. A member's port, free when picked, can
+// be taken by another process before the member binds it: the cluster is
+// then started again on fresh ports, up to 5 times.
 func StartWith(t testing.TB, n int, o Options) *Cluster {
+	t.Helper()
+	var c *Cluster
+	var errs []error
+	for attempt := 0; ; attempt++ {
+		c, errs = startMembers(t, n, o)
+		if !slices.ContainsFunc(errs, addrInUse) || attempt == 4 {
+			break
+		}
+		c.Stop()
+	}
+	t.Cleanup(c.Stop)
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range c.Members {
+		select {
+		case <-m.etcd.Server.ReadyNotify():
+		case err := <-m.etcd.Err():
+			t.Fatalf("etcd member %s failed: %v", m.Name, err)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("etcd member %s not ready after 20s", m.Name)
+		}
+	}
+	if _, err := c.WaitLeader(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// addrInUse reports whether a member failed to bind its port.
+func addrInUse(err error) bool {
+	return err != nil && (errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use"))
+}
+
+// startMembers starts n members on freshly picked loopback ports; errs
+// holds each member's start error (its Members entry is then nil).
+func startMembers(t testing.TB, n int, o Options) (*Cluster, []error) {
 	t.Helper()
 	cfgs := make([]*embed.Config, n)
 	var initial []string
@@ -111,25 +155,7 @@ func StartWith(t testing.TB, n int, o Options) *Cluster {
 		})
 	}
 	wg.Wait()
-	t.Cleanup(c.Stop)
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, m := range c.Members {
-		select {
-		case <-m.etcd.Server.ReadyNotify():
-		case err := <-m.etcd.Err():
-			t.Fatalf("etcd member %s failed: %v", m.Name, err)
-		case <-time.After(20 * time.Second):
-			t.Fatalf("etcd member %s not ready after 20s", m.Name)
-		}
-	}
-	if _, err := c.WaitLeader(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return c, errs
 }
 
 // Endpoints returns the client URLs of the live members.

@@ -2,10 +2,15 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
+	"net"
+	"net/url"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // TestRestartRejoins: a killed leader restarted on its data directory
@@ -49,5 +54,34 @@ func TestRestartRejoins(t *testing.T) {
 	}
 	if err := c.Restart(leader); err != nil {
 		t.Fatalf("restarting a live member: %v, want nothing done", err)
+	}
+}
+
+// TestAddrInUseSeesEtcdBindFailure: a member that cannot bind its port
+// fails with an error addrInUse recognises, so StartWith retries on fresh
+// ports instead of failing the test another process's port broke.
+func TestAddrInUseSeesEtcdBindFailure(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := embed.NewConfig()
+	cfg.Name, cfg.Dir = "m0", t.TempDir()
+	taken, peer := url.URL{Scheme: "http", Host: l.Addr().String()}, freeURL(t)
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{taken}, []url.URL{taken}
+	cfg.InitialCluster = "m0=" + peer.String()
+	cfg.Logger, cfg.ZapLoggerBuilder = "zap", embed.NewZapLoggerBuilder(zap.NewNop())
+	e, err := embed.StartEtcd(cfg)
+	if err == nil {
+		e.Close()
+		t.Fatal("etcd started on a port another listener holds")
+	}
+	if !addrInUse(err) {
+		t.Fatalf("addrInUse(%v) = false", err)
+	}
+	if addrInUse(errors.New("some other failure")) {
+		t.Fatal("addrInUse takes any error for a port in use")
 	}
 }
