@@ -96,9 +96,9 @@ go build -o "$SUANLI_BIN" ./cmd/suanli
 #  - Foreground: every test with the race detector, three packages at a
 #    time, the longest first (one slot is mostly a test waiting).
 #  - Background, at a lower CPU priority so the timed tests keep theirs:
-#    go vet, staticcheck, dead code, govulncheck, the claim tests that run
-#    without the race detector (below), each benchmark once; one after
-#    another.
+#    go vet, staticcheck, dead code, govulncheck, the claim tests and
+#    packages that run without the race detector (below), each benchmark
+#    once; in two lanes (lane1, lane2), each one step after another.
 # The go test runs skip their own vet pass (-vet=off): go vet ./... runs
 # every analyzer over the same packages and their tests. Each background
 # step's output and time are printed when both streams are done; a failure
@@ -176,18 +176,26 @@ step() {
   return $rc
 }
 
-background() {
+# The background steps run in two lanes, so that once the tests end both
+# cores stay busy until the last step does.
+export SUANLI_VET
+SUANLI_VET=$(go env GOTOOLDIR)/vet
+lane1() {
   local rc=0
   # scripts/vettool.sh is go's own vet, skipping the fact pass over
   # dependencies (most of its CPU; see the script).
   step "go vet (default build, and the nvml build of the device package and the binary)" \
     'go vet -vettool=$PWD/scripts/vettool.sh ./... && go vet -vettool=$PWD/scripts/vettool.sh -tags nvml ./internal/device/ ./cmd/suanli/ && go build -tags nvml -o /dev/null ./cmd/suanli' || rc=1
   step "staticcheck" ./scripts/staticcheck.sh || rc=1
+  step "the race-free tests and packages (above)" "go test -vet=off -run '$norace'$norace_pkgs && go test -vet=off ${norace_whole[*]}" || rc=1
+  return $rc
+}
+lane2() {
+  local rc=0
   step "dead code" ./scripts/deadcode.sh || rc=1
   if [ -x scripts/vulncheck.sh ]; then
     step "govulncheck" ./scripts/vulncheck.sh || rc=1
   fi
-  step "the race-free tests and packages (above)" "go test -vet=off -run '$norace'$norace_pkgs && go test -vet=off ${norace_whole[*]}" || rc=1
   # go test runs benchmarks one package at a time.
   step "each benchmark once" "go test -vet=off -run '^\$' -bench . -benchtime 1x -timeout 20m $(echo $bench_pkgs) > $logdir/bench.log 2>&1 || { cat $logdir/bench.log; exit 1; }
     grep -E '^(ok|FAIL|---)' $logdir/bench.log || true" || rc=1
@@ -195,16 +203,19 @@ background() {
 }
 
 phase "go test -race, and the nvml path's test; in the background: vet, staticcheck, dead code, govulncheck, the race-free tests, each benchmark once"
-background >"$logdir/background.log" 2>&1 &
-bg=$!
+lane1 >"$logdir/lane1.log" 2>&1 &
+bg1=$!
+lane2 >"$logdir/lane2.log" 2>&1 &
+bg2=$!
 tests=0
 go test -race -vet=off -p 3 -skip "$norace" -timeout 25m $longest_first $race_pkgs || tests=1
 go test -tags nvml -race -vet=off -run 'NVML|WithNative' ./internal/device/ || tests=1
 
 phase "waiting for the background steps"
 checks=0
-wait $bg || checks=1
-cat "$logdir/background.log"
+wait $bg1 || checks=1
+wait $bg2 || checks=1
+cat "$logdir/lane1.log" "$logdir/lane2.log"
 if [ $tests -ne 0 ] || [ $checks -ne 0 ]; then
   phase ""
   [ $tests -ne 0 ] && echo "FAILED: go test -race (above)" >&2
