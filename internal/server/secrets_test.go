@@ -113,8 +113,13 @@ func TestSecretsReachOnlyTheirNodesAgent(t *testing.T) {
 	}
 	agent := v1.NewClient(url, agentTok.Secret)
 
-	// The node's agent gets the value, with the plain variables.
+	// The node's agent gets the value, with the plain variables. The job
+	// can read as placed a moment before its node's assignments list it
+	// (agents poll): wait for it.
 	as, err := agent.Assignments(ctx, node)
+	for deadline := time.Now().Add(10 * time.Second); err == nil && len(as) == 0 && time.Now().Before(deadline); as, err = agent.Assignments(ctx, node) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err != nil || len(as) != 1 || as[0].Workload == nil {
 		t.Fatalf("agent's assignments: %+v %v", as, err)
 	}
