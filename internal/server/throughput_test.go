@@ -93,6 +93,14 @@ func TestProgressTeachesThroughput(t *testing.T) {
 	if got.State != v1.StateCompleted {
 		t.Fatalf("job %s: %s", got.State, got.Reason)
 	}
+	// The last lines come with the worker's end, which can be counted a
+	// moment after the job reads as completed: wait for all 8 (or 10 s).
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && (len(got.Throughput) != 1 || got.Throughput[0].Work < 16*truth); {
+		time.Sleep(20 * time.Millisecond)
+		if got, err = admin.Job(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if len(got.Throughput) != 1 || got.Throughput[0].Model != mlu || math.Abs(got.Throughput[0].Rate/truth-1) > 1e-9 ||
 		got.Throughput[0].Work != 16*truth || got.Throughput[0].Reports < 2 {
 		t.Fatalf("job throughput %+v, want %g/s from 8 lines in at least 2 reports", got.Throughput, truth)
