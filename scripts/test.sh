@@ -176,10 +176,9 @@ step() {
   return $rc
 }
 
-# The background steps, in two groups run one after the other (below).
 export SUANLI_VET
 SUANLI_VET=$(go env GOTOOLDIR)/vet
-lane1() {
+background() {
   local rc=0
   # scripts/vettool.sh is go's own vet, skipping the fact pass over
   # dependencies (most of its CPU; see the script).
@@ -187,10 +186,6 @@ lane1() {
     'go vet -vettool=$PWD/scripts/vettool.sh ./... && go vet -vettool=$PWD/scripts/vettool.sh -tags nvml ./internal/device/ ./cmd/suanli/ && go build -tags nvml -o /dev/null ./cmd/suanli' || rc=1
   step "staticcheck" ./scripts/staticcheck.sh || rc=1
   step "the race-free tests and packages (above)" "go test -vet=off -run '$norace'$norace_pkgs && go test -vet=off ${norace_whole[*]}" || rc=1
-  return $rc
-}
-lane2() {
-  local rc=0
   step "dead code" ./scripts/deadcode.sh || rc=1
   if [ -x scripts/vulncheck.sh ]; then
     step "govulncheck" ./scripts/vulncheck.sh || rc=1
@@ -202,14 +197,9 @@ lane2() {
 }
 
 phase "go test -race, and the nvml path's test; in the background: vet, staticcheck, dead code, govulncheck, the race-free tests, each benchmark once"
-# One after the other: run side by side (tried), the two lanes took more CPU
-# (2,307 s against 1,989 for the suite) and the suite 20 min against 18.
-background() {
-  local rc=0
-  lane1 || rc=1
-  lane2 || rc=1
-  return $rc
-}
+# One step after another: split in two lanes run side by side (tried), the
+# steps took more CPU (2,307 s against 1,989 for the suite) and the suite
+# 20 min against 18.
 background >"$logdir/background.log" 2>&1 &
 bg=$!
 tests=0

@@ -237,13 +237,7 @@ func (c *Cluster) SetNodeHealthy(id model.NodeID, healthy bool) bool {
 	if !ok {
 		return false
 	}
-	if c.healthy[n] == healthy {
-		return true
-	}
-	c.index(n, -1)
-	c.healthy[n] = healthy
-	c.index(n, +1)
-	c.version++
+	c.SetHealthyAt(n, healthy)
 	return true
 }
 
