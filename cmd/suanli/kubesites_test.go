@@ -13,10 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/kube/kubetest"
@@ -49,15 +47,10 @@ func TestServeKubeSite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver")
 	}
-	envt := &envtest.Environment{BinaryAssetsDirectory: kubetest.Assets(t)}
-	cfg, err := envt.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver: %v", err)
-	}
-	defer func() { _ = envt.Stop() }()
+	cfg := kubetest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	kc := kubernetes.NewForConfigOrDie(cfg)
+	kc := kubetest.NewClient(t, cfg)
 	for _, name := range []string{"ascend-0", "ascend-1"} {
 		n, err := kc.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 		if err != nil {
@@ -83,10 +76,10 @@ func TestServeKubeSite(t *testing.T) {
 		t.Fatal(err)
 	}
 	kcfg := clientcmdapi.NewConfig()
-	kcfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kcfg.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
 	kcfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kcfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kcfg.CurrentContext = "envtest"
+	kcfg.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "admin"}
+	kcfg.CurrentContext = "test"
 	if err := clientcmd.WriteToFile(*kcfg, filepath.Join(dir, "suzhou.kubeconfig")); err != nil {
 		t.Fatal(err)
 	}

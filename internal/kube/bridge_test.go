@@ -13,10 +13,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	v1 "github.com/suanli/suanli/api/v1"
+	"github.com/suanli/suanli/internal/kube/kubetest"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/network"
 )
@@ -46,8 +46,8 @@ sites:
 type bridgeEnv struct {
 	t      *testing.T
 	ctx    context.Context
-	kube   kubernetes.Interface // straight to the API server: the test plays the kubelets
-	site   Core                 // through the proxy: the bridge's view
+	kube   *kubetest.Client // straight to the API server: the test plays the kubelets
+	site   Core             // through the proxy: the bridge's view
 	px     *proxy
 	nw     *network.Network
 	admin  *v1.Client

@@ -12,12 +12,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/httpapi"
@@ -29,13 +26,7 @@ import (
 )
 
 func newBridgeEnv(t *testing.T, volcano bool) *bridgeEnv {
-	dir := kubetest.Assets(t)
-	envt := &envtest.Environment{BinaryAssetsDirectory: dir, CRDs: []*apiextensionsv1.CustomResourceDefinition{podGroupCRD()}}
-	cfg, err := envt.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver: %v", err)
-	}
-	t.Cleanup(func() { _ = envt.Stop() })
+	cfg := kubetest.Start(t, podGroupCRD())
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e := &bridgeEnv{t: t, ctx: ctx, volcano: volcano}
@@ -49,7 +40,7 @@ func newBridgeEnv(t *testing.T, volcano bool) *bridgeEnv {
 	siteCfg.Timeout, siteCfg.QPS, siteCfg.Burst = 2*time.Second, 200, 400
 	e.site = mustCore(t, siteCfg)
 	e.dyn = dynamic.NewForConfigOrDie(siteCfg)
-	e.kube = kubernetes.NewForConfigOrDie(cfg)
+	e.kube = kubetest.NewClient(t, cfg)
 	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "jobs"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/suanli/suanli/api/v1"
 	"github.com/suanli/suanli/internal/kube/kubetest"
@@ -64,15 +62,10 @@ func TestBridgeCrossSiteGang(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver")
 	}
-	envt := &envtest.Environment{BinaryAssetsDirectory: kubetest.Assets(t)}
-	cfg, err := envt.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver: %v", err)
-	}
-	t.Cleanup(func() { _ = envt.Stop() })
+	cfg := kubetest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	kube := kubernetes.NewForConfigOrDie(cfg)
+	kube := kubetest.NewClient(t, cfg)
 	for _, ns := range []string{"ka", "kb"} {
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)

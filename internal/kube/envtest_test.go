@@ -4,38 +4,34 @@ import (
 	"context"
 	"io"
 	"net"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/kube/kubetest"
 	"github.com/suanli/suanli/internal/model"
 )
 
-func podGroupCRD() *apiextensionsv1.CustomResourceDefinition {
-	preserve := true
-	return &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "podgroups.scheduling.volcano.sh"},
-		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-			Group: "scheduling.volcano.sh",
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "podgroups", Singular: "podgroup", Kind: "PodGroup", ListKind: "PodGroupList"},
-			Scope: apiextensionsv1.NamespaceScoped,
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-				Name: "v1beta1", Served: true, Storage: true,
-				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-					Type: "object", XPreserveUnknownFields: &preserve,
+// podGroupCRD is Volcano's PodGroup resource, its schema left open.
+func podGroupCRD() map[string]any {
+	return map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "podgroups.scheduling.volcano.sh"},
+		"spec": map[string]any{
+			"group": "scheduling.volcano.sh",
+			"names": map[string]any{"plural": "podgroups", "singular": "podgroup", "kind": "PodGroup", "listKind": "PodGroupList"},
+			"scope": "Namespaced",
+			"versions": []any{map[string]any{
+				"name": "v1beta1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{
+					"type": "object", "x-kubernetes-preserve-unknown-fields": true,
 				}},
 			}},
 		},
@@ -113,16 +109,7 @@ func TestRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver")
 	}
-	dir := kubetest.Assets(t)
-	if _, err := exec.LookPath(filepath.Join(dir, "etcd")); err != nil {
-		t.Fatalf("etcd missing in %s", dir)
-	}
-	env := &envtest.Environment{BinaryAssetsDirectory: dir, CRDs: []*apiextensionsv1.CustomResourceDefinition{podGroupCRD()}}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver: %v", err)
-	}
-	defer env.Stop()
+	cfg := kubetest.Start(t, podGroupCRD())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -135,7 +122,7 @@ func TestRealAPIServer(t *testing.T) {
 	siteCfg.Host = "https://" + px.addr
 	siteCfg.Timeout = 2 * time.Second
 	cs := mustCore(t, siteCfg)
-	admin := kubernetes.NewForConfigOrDie(cfg)
+	admin := kubetest.NewClient(t, cfg)
 
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "jobs"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

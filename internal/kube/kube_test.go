@@ -10,9 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	dynfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/kube/kubetest"
 	"github.com/suanli/suanli/internal/model"
 )
 
@@ -95,8 +95,8 @@ func placement() (*model.Job, model.Placement) {
 	}}
 }
 
-func dispatcher(objs ...runtime.Object) (*Dispatcher, *fake.Clientset) {
-	cs := fake.NewSimpleClientset(objs...)
+func dispatcher(objs ...runtime.Object) (*Dispatcher, *kubetest.Client) {
+	cs := kubetest.NewFake(objs...)
 	inv := BuildInventory("k8s", catalog.Default(), testNodes())
 	return &Dispatcher{
 		Site: "k8s", Client: clientsetCore{cs}, Catalog: catalog.Default(), Namespace: "jobs", GraceSeconds: 30,

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/suanli/suanli/internal/catalog"
+	"github.com/suanli/suanli/internal/kube/kubetest"
 )
 
 // TestSiteFirstInventoryWhole: the first inventory a site reports holds
@@ -23,7 +23,7 @@ func TestSiteFirstInventoryWhole(t *testing.T) {
 		n := node(fmt.Sprintf("ascend-%03d", i), true, nil, map[string]int64{"huawei.com/Ascend910B3": 8})
 		objs = append(objs, &n)
 	}
-	s := &Site{ID: "k8s", Client: clientsetCore{fake.NewClientset(objs...)}, Catalog: catalog.Default(), Namespace: "jobs", ProbeEvery: time.Hour}
+	s := &Site{ID: "k8s", Client: clientsetCore{kubetest.NewFake(objs...)}, Catalog: catalog.Default(), Namespace: "jobs", ProbeEvery: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := make(chan Event, 16)

@@ -1,7 +1,7 @@
 //go:build tools
 
 // Package kube builds the real Kubernetes API server and an etcd binary for
-// the Kubernetes-site integration tests (envtest). It is its own module so
+// the Kubernetes-site integration tests (internal/kube/kubetest). It is its own module so
 // that Kubernetes' dependency graph stays out of Suanli's.
 package kube
 

@@ -1,6 +1,6 @@
 // Package kubetest finds the kube-apiserver and etcd binaries that
 // scripts/kube-tools.sh builds, for the tests that run a real API server
-// through envtest.
+// (Start), and gives them a core/v1 client (Client).
 package kubetest
 
 import (

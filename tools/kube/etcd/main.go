@@ -1,4 +1,4 @@
-// Command etcd is etcd's own main, for envtest.
+// Command etcd is etcd's own main, for the Kubernetes-site tests (internal/kube/kubetest).
 package main
 
 import (
