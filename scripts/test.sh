@@ -10,14 +10,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start=$SECONDS
+cpu_file=$(mktemp)
+# cpu_now sets CPU_NOW to the CPU seconds (user + system) used so far by
+# this shell's children that have ended (bash's times, read from a file:
+# in a subshell it would count the subshell's children only).
+cpu_now() {
+  local u s
+  times >"$cpu_file.$BASHPID" # one file per process: the background steps read theirs at the same time
+  { read -r _ _; read -r u s; } <"$cpu_file.$BASHPID"
+  CPU_NOW=$(awk -v u="$u" -v s="$s" 'function sec(x, p) { split(x, p, "m"); return p[1] * 60 + p[2] } BEGIN { printf "%d", sec(u) + sec(s) }')
+}
+cpu_now
 phase_start=$SECONDS
+phase_cpu=$CPU_NOW
 phase_name=""
-phase() { # phase NAME: closes the previous phase with its time, opens NAME
+phase() { # phase NAME: closes the previous phase with its wall and CPU time, opens NAME
+  cpu_now
   if [ -n "$phase_name" ]; then
-    printf '   (%s: %d s)\n' "$phase_name" $((SECONDS - phase_start))
+    printf '   (%s: %d s, %d s of CPU)\n' "$phase_name" $((SECONDS - phase_start)) $((CPU_NOW - phase_cpu))
   fi
   phase_name=$1
   phase_start=$SECONDS
+  phase_cpu=$CPU_NOW
   [ -n "$1" ] && echo "== $1"
   return 0
 }
@@ -79,7 +93,7 @@ go mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy" >&2;
 export CGO_CFLAGS="${CGO_CFLAGS:-} -Wno-deprecated-declarations" # NVML's header marks much deprecated
 
 logdir=$(mktemp -d)
-trap 'rm -rf "$logdir"' EXIT
+trap 'rm -rf "$logdir" "$cpu_file"*' EXIT
 
 # The binary the chaos and durability tests run as processes, built once
 # here for both (each would build it in its TestMain, and at the same time
@@ -169,10 +183,13 @@ bench_pkgs=$(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir
 # step NAME COMMAND: runs the bash COMMAND at a lower priority, printing its
 # output and time; returns its status.
 step() {
-  local t0=$SECONDS rc=0
+  local t0=$SECONDS rc=0 c0
+  cpu_now
+  c0=$CPU_NOW
   echo "== $1"
   nice -n 10 bash -euo pipefail -c "$2" || rc=$?
-  printf '   (%s: %d s%s)\n' "$1" $((SECONDS - t0)) "$([ $rc -eq 0 ] || echo ", FAILED with exit $rc")"
+  cpu_now
+  printf '   (%s: %d s, %d s of CPU%s)\n' "$1" $((SECONDS - t0)) $((CPU_NOW - c0)) "$([ $rc -eq 0 ] || echo ", FAILED with exit $rc")"
   return $rc
 }
 
@@ -219,4 +236,5 @@ if [ $tests -ne 0 ] || [ $checks -ne 0 ]; then
 fi
 
 phase ""
-printf '== done in %d min %d s\n' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60))
+cpu_now
+printf '== done in %d min %d s, %d s of CPU\n' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)) "$CPU_NOW"
