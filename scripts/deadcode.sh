@@ -5,8 +5,8 @@
 # *test, which this check does not see.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tool=golang.org/x/tools/cmd/deadcode@v0.52.0
-found=$( { go run $tool ./cmd/suanli; CGO_CFLAGS="${CGO_CFLAGS:-} -Wno-deprecated-declarations" go run $tool -tags nvml ./cmd/suanli; } |
+tool=$(./scripts/gotool.sh golang.org/x/tools/cmd/deadcode@v0.52.0)
+found=$( { "$tool" ./cmd/suanli; CGO_CFLAGS="${CGO_CFLAGS:-} -Wno-deprecated-declarations" "$tool" -tags nvml ./cmd/suanli; } |
   sed -E 's/^([^:]+):[0-9]+:[0-9]+: unreachable func: (.*)$/\1 \2/' | sort | uniq -d)
 # Unreachable in both builds: compare with the allow-list (path and name; the
 # reason follows on the same line after " -- ").
