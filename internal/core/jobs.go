@@ -188,6 +188,7 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 	e.st.State, e.st.Reason, e.st.Since = model.Placed, "", c.now
 	e.st.Placement, e.st.Waits, e.st.ReservedFrom, e.reservedFrom = p, nil, 0, 0
 	e.placedAt = c.now
+	c.order.add(e)
 	if e.firstPlaced == 0 {
 		e.firstPlaced = c.now
 	}
@@ -371,6 +372,7 @@ func (c *Core) unlistPlaced(e *entry) {
 	set[i].placedIx = i + 1
 	set[last] = nil
 	e.placedIx = 0
+	c.order.remove(e)
 	if last == 0 {
 		delete(c.placed, e.job.Priority)
 	} else {

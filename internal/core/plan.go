@@ -1,7 +1,6 @@
 package core
 
 import (
-	"cmp"
 	"math"
 	"slices"
 
@@ -25,36 +24,54 @@ import (
 // released: O(log n) decisions for n running jobs.
 func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 	c.plans++
-	rel := c.releasable(e)
+	c.order.merge()
+	keys, i := c.order.sorted, 0
+	anyDown := len(c.down) > 0
+	// next is the next job that could free capacity for e (it can use a
+	// model in common, on healthy nodes), nil after the last.
+	next := func() *entry {
+		for i < len(keys) {
+			k := &keys[i]
+			i++
+			if k.e != e && overlapsKey(k, e) && (!anyDown || c.healthy(k.e.st.Placement)) {
+				return k.e
+			}
+		}
+		return nil
+	}
+	rel := c.order.rel[:0]
 	have, need := c.amount(e, c.freeByModel()), e.demand()
 	var p *model.Placement
-	k := 0
 	c.masked(ahead, func() {
 		try := func() bool {
 			d := sched.Schedule(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
 			p = d.Placement
 			return p != nil
 		}
-		next := 1 // jobs to release before the next try, once have ≥ need
+		batch := 1 // jobs to release before the next try, once have ≥ need
 		for {
 			if have >= need && try() {
 				break
 			}
-			if k == len(rel) {
+			r := next()
+			if r == nil {
 				break
 			}
 			n := 1
 			if have >= need {
-				n, next = next, next*2
+				n, batch = batch, batch*2
 			}
-			for ; n > 0 && k < len(rel); n-- {
-				_ = c.cluster.Release(*rel[k].st.Placement) // the core applied it
-				have += c.amountOf(e, &rel[k].use)
-				k++
+			for ; r != nil; r = next() {
+				_ = c.cluster.Release(*r.st.Placement) // the core applied it
+				have += c.amountOf(e, &r.use)
+				rel = append(rel, r)
+				if n--; n == 0 {
+					break
+				}
 			}
 		}
-		for i := k - 1; i >= 0; i-- {
-			_ = c.cluster.Apply(*rel[i].st.Placement) // it was there a moment ago
+		for j := len(rel) - 1; j >= 0; j-- {
+			_ = c.cluster.Apply(*rel[j].st.Placement) // it was there a moment ago
 		}
 	})
 	start := c.now
@@ -63,7 +80,7 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 		for _, a := range p.Assignments {
 			on[a.Node] = true
 		}
-		for _, r := range rel[:k] {
+		for _, r := range rel {
 			if !slices.ContainsFunc(r.st.Placement.Assignments, func(a model.Assignment) bool { return on[a.Node] }) {
 				continue
 			}
@@ -75,39 +92,8 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 		}
 	}
 	clear(rel)
-	c.scratchPlan = rel[:0]
+	c.order.rel = rel[:0]
 	return p, start
-}
-
-// planKey is a placed job with its expected end, for sorting.
-type planKey struct {
-	end int64
-	pos uint64
-	e   *entry
-}
-
-// releasable lists the placed jobs that could free capacity for e (they
-// can use a model in common, on healthy nodes) in the order they are
-// expected to end: declared runtimes first, by their end, then the others
-// in queue order. The slice is scratch, valid until the next call.
-func (c *Core) releasable(e *entry) []*entry {
-	keys := c.scratchKeys[:0]
-	anyDown := len(c.down) > 0
-	for _, set := range c.placed { // any order: sorted below
-		for _, r := range set {
-			if r != e && overlaps(r, e) && (!anyDown || c.healthy(r.st.Placement)) {
-				keys = append(keys, planKey{end: end(r), pos: r.st.Position, e: r})
-			}
-		}
-	}
-	slices.SortFunc(keys, func(a, b planKey) int { return cmp.Or(cmp.Compare(a.end, b.end), cmpUint(a.pos, b.pos)) })
-	rel := c.scratchPlan[:0]
-	for i := range keys {
-		rel = append(rel, keys[i].e)
-		keys[i].e = nil
-	}
-	c.scratchKeys = keys[:0]
-	return rel
 }
 
 // end is when a placed job is expected to end (math.MaxInt64: it declared
