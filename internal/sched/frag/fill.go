@@ -90,10 +90,17 @@ func newFillTable(d *Distribution, horizon int, scale float64) *FillTable {
 	for f := range cur {
 		ft.left[f] = int64(scale*cur[f] + 0.5)
 	}
+	left := ft.left[:]
 	for s := 1; s <= MilliPerGPU; s++ {
-		for f := s; f <= MilliPerGPU; f++ {
-			ft.drop[s] = max(ft.drop[s], ft.left[f]-ft.left[f-s])
+		// drop[s] = max(0, max over f ≥ s of left[f] − left[f−s]), over
+		// the two windows (no bounds checks, no store per step).
+		var d int64
+		hi, lo := left[s:], left[:len(left)-s]
+		lo = lo[:len(hi)]
+		for f, x := range hi {
+			d = max(d, x-lo[f])
 		}
+		ft.drop[s] = d
 	}
 	return ft
 }
