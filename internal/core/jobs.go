@@ -158,6 +158,10 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 		u = c.usageOf(e, p)
 	}
 	e.use = u
+	e.use.nodes = make([]int32, len(p.Assignments))
+	for i, a := range p.Assignments {
+		e.use.nodes[i], _ = c.cluster.NodeIndex(a.Node) // applied: it exists
+	}
 	c.changedOn(p, endOf(e, c.now))
 	if e.placedIx == 0 {
 		c.placed[e.job.Priority] = append(c.placed[e.job.Priority], e)
@@ -205,7 +209,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		return
 	}
 	c.accrue(e)
-	_ = c.cluster.Release(*p) // the core applied it: it matches
+	_ = c.cluster.ReleaseAt(p, e.use.nodes) // the core applied it: it matches
 	c.progressed(p)
 	if reason != "" && reason != StopPreempted && p == e.committed {
 		c.holdStopped(e.job.ID, p) // its workers run until their agents stop them

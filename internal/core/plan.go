@@ -62,7 +62,7 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 				n, batch = batch, batch*2
 			}
 			for ; r != nil; r = next() {
-				_ = c.cluster.Release(*r.st.Placement) // the core applied it
+				_ = c.cluster.ReleaseAt(r.st.Placement, r.use.nodes) // the core applied it
 				have += c.amountOf(e, &r.use)
 				rel = append(rel, r)
 				if n--; n == 0 {
@@ -71,7 +71,7 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 			}
 		}
 		for j := len(rel) - 1; j >= 0; j-- {
-			_ = c.cluster.Apply(*rel[j].st.Placement) // it was there a moment ago
+			_ = c.cluster.ApplyAt(rel[j].st.Placement, rel[j].use.nodes) // it was there a moment ago
 		}
 	})
 	start := c.now

@@ -29,6 +29,9 @@ type usage struct {
 	// models lists modelMilli's entries, for scans over many placed jobs
 	// (Core.amountOf), in no particular order.
 	models []modelAmount
+	// nodes are the cluster indexes of the placement's assignments' nodes,
+	// for releasing and applying it again without looking them up (plan).
+	nodes []int32
 }
 
 type modelAmount struct {

@@ -273,6 +273,51 @@ func (c *Cluster) Release(p model.Placement) error {
 	return nil
 }
 
+// ApplyAt is Apply given the cluster indexes of the placement's
+// assignments' nodes (NodeIndex), in order: it saves their look-ups. An
+// index that does not name its assignment's node is looked up as Apply
+// does.
+func (c *Cluster) ApplyAt(p *model.Placement, nodes []int32) error {
+	return c.changeAt(p, nodes, +1)
+}
+
+// ReleaseAt is Release given the nodes' cluster indexes, as ApplyAt.
+func (c *Cluster) ReleaseAt(p *model.Placement, nodes []int32) error {
+	return c.changeAt(p, nodes, -1)
+}
+
+func (c *Cluster) changeAt(p *model.Placement, nodes []int32, sign int) error {
+	as := p.Assignments
+	for i := range as {
+		if err := c.assignAt(&as[i], c.indexOf(&as[i], nodes, i), sign); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				_ = c.assignAt(&as[j], c.indexOf(&as[j], nodes, j), -sign)
+			}
+			verb := "apply"
+			if sign < 0 {
+				verb = "release"
+			}
+			return fmt.Errorf("%s placement of job %s: assignment %d: %w", verb, p.Job, i, err)
+		}
+	}
+	c.version++
+	return nil
+}
+
+// indexOf is the cluster index of assignment i's node: nodes[i] when it
+// names that node, else the look-up's (-1: unknown).
+func (c *Cluster) indexOf(a *model.Assignment, nodes []int32, i int) int32 {
+	if i < len(nodes) {
+		if n := nodes[i]; n >= 0 && int(n) < len(c.st.nodes) && c.st.nodes[n].n.ID == a.Node {
+			return n
+		}
+	}
+	if n, ok := c.st.nodeIdx[a.Node]; ok {
+		return n
+	}
+	return -1
+}
+
 // ErrOvercommit is returned when a placement asks for more than a card has.
 var ErrOvercommit = errors.New("card over-committed")
 
@@ -281,6 +326,14 @@ var ErrOvercommit = errors.New("card over-committed")
 func (c *Cluster) assign(a *model.Assignment, sign int) error {
 	n, ok := c.st.nodeIdx[a.Node]
 	if !ok {
+		n = -1
+	}
+	return c.assignAt(a, n, sign)
+}
+
+// assignAt is assign given the node's index (-1: unknown).
+func (c *Cluster) assignAt(a *model.Assignment, n int32, sign int) error {
+	if n < 0 {
 		return fmt.Errorf("unknown node %q", a.Node)
 	}
 	ni := &c.st.nodes[n]
