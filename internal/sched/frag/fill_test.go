@@ -50,6 +50,12 @@ func TestFillTable(t *testing.T) {
 		if *ft != *NewFillTable(NewDistributionOf(list, false)) {
 			t.Fatalf("trial %d: two tables of one mix differ", trial)
 		}
+		lazy := newFillTable(NewDistributionOf(list, false), FillHorizon, FillWeight, true)
+		for taken := int64(0); taken <= 3*MilliPerGPU; taken += 1 + int64(rng.IntN(7)) {
+			if lazy.Drop(taken) != ft.Drop(taken) || lazy.Left(int32(taken)) != ft.Left(int32(taken)) {
+				t.Fatalf("trial %d: on demand, Drop(%d) = %d, tabled %d", trial, taken, lazy.Drop(taken), ft.Drop(taken))
+			}
+		}
 		for s := 1; s <= MilliPerGPU; s++ { // drop as first written: every (s, f) pair in turn
 			var want int64
 			for f := s; f <= MilliPerGPU; f++ {
