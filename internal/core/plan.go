@@ -44,8 +44,7 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 	var p *model.Placement
 	c.masked(ahead, func() {
 		try := func() bool {
-			d := sched.Schedule(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
-			p = d.Placement
+			p = sched.Placement(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
 			return p != nil
 		}
 		batch := 1 // jobs to release before the next try, once have ≥ need
