@@ -308,7 +308,7 @@ func (c *Cluster) changeAt(p *model.Placement, nodes []int32, sign int) error {
 // names that node, else the look-up's (-1: unknown).
 func (c *Cluster) indexOf(a *model.Assignment, nodes []int32, i int) int32 {
 	if i < len(nodes) {
-		if n := nodes[i]; n >= 0 && int(n) < len(c.st.nodes) && c.st.nodes[n].n.ID == a.Node {
+		if n := nodes[i]; n >= 0 && int(n) < len(c.st.nodes) && c.st.nodes[n].id == a.Node {
 			return n
 		}
 	}
