@@ -75,6 +75,23 @@ func (c *Core) planSlow(e *entry, ahead []*reservation) (*model.Placement, int64
 	return p, start
 }
 
+// amountOfSlow is amountOf looking every model up by name (canUse), as
+// before usages remembered their models' numbers.
+func amountOfSlow(c *Core, e *entry, u *usage) int64 {
+	var t int64
+	for _, x := range u.models {
+		if !c.canUse(e, x.model) {
+			continue
+		}
+		if e.byGFLOPS {
+			t += x.milli * c.fp16[x.model] / model.MilliCard
+		} else {
+			t += x.milli
+		}
+	}
+	return t
+}
+
 // checkOrder checks that the kept order, merged, is every placed job once,
 // sorted as plan releases them.
 func checkOrder(t *testing.T, c *Core, at int) {
@@ -103,7 +120,8 @@ func checkOrder(t *testing.T, c *Core, at int) {
 // Plans made from the kept release order are the plans made by sorting
 // every placed job again (planSlow), for every waiting gang after every
 // event of random streams with node losses, declared and undeclared
-// runtimes, jobs of one model and of any.
+// runtimes, jobs of one model and of any; and amountOf, which remembers
+// models' numbers, is amountOfSlow for each gang and placed job.
 func TestPlanOrderMatchesSorting(t *testing.T) {
 	plans := 0
 	for seed := uint64(1); seed <= 12; seed++ {
@@ -133,6 +151,13 @@ func TestPlanOrderMatchesSorting(t *testing.T) {
 				for _, x := range c.resv {
 					if x.job != e && ahead(x.job, e) {
 						ahead_ = append(ahead_, x)
+					}
+				}
+				for _, set := range c.placed {
+					for _, r := range set {
+						if got, want := c.amountOf(e, &r.use), amountOfSlow(c, e, &r.use); got != want {
+							t.Fatalf("seed %d event %d: %s's amount of %s's usage is %d, by model name %d", seed, i, id, r.job.ID, got, want)
+						}
 					}
 				}
 				p, start := c.plan(e, ahead_)
