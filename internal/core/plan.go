@@ -21,7 +21,9 @@ import (
 // The jobs are released on the core's own cluster and applied again
 // before returning: no copy of the cluster is made. The scheduler is asked
 // once enough capacity is released, then after every doubling of what is
-// released: O(log n) decisions for n running jobs.
+// released: O(log n) decisions for n running jobs. What is released
+// between two tries, and what is applied again at the end, goes as one
+// batch (sched.Cluster.ChangeAll): a node is re-indexed once a batch.
 func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 	c.plans++
 	c.order.merge()
@@ -47,52 +49,70 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 			p = sched.Placement(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
 			return p != nil
 		}
+		take := func() bool { // the next job, counted; false after the last
+			r := next()
+			if r == nil {
+				return false
+			}
+			have += c.amountOf(e, &r.use)
+			rel = append(rel, r)
+			return true
+		}
 		batch := 1 // jobs to release before the next try, once have ≥ need
 		for {
 			if have >= need && try() {
 				break
 			}
-			r := next()
-			if r == nil {
-				break
-			}
-			n := 1
+			from := len(rel)
 			if have >= need {
-				n, batch = batch, batch*2
-			}
-			for ; r != nil; r = next() {
-				_ = c.cluster.ReleaseAt(r.st.Placement, r.use.nodes) // the core applied it
-				have += c.amountOf(e, &r.use)
-				rel = append(rel, r)
-				if n--; n == 0 {
-					break
+				for n := batch; n > 0 && take(); n-- {
+				}
+				batch *= 2
+			} else {
+				for have < need && take() {
 				}
 			}
-		}
-		for j := len(rel) - 1; j >= 0; j-- {
-			_ = c.cluster.ApplyAt(rel[j].st.Placement, rel[j].use.nodes) // it was there a moment ago
-		}
-	})
-	start := c.now
-	if p != nil {
-		on := map[model.NodeID]bool{}
-		for _, a := range p.Assignments {
-			on[a.Node] = true
-		}
-		for _, r := range rel {
-			if !slices.ContainsFunc(r.st.Placement.Assignments, func(a model.Assignment) bool { return on[a.Node] }) {
-				continue
-			}
-			if end(r) == math.MaxInt64 {
-				start = -1
+			if len(rel) == from {
 				break
 			}
-			start = max(start, end(r))
+			c.cluster.ChangeAll(-1, len(rel)-from, func(i int) (*model.Placement, []int32) {
+				r := rel[from+i]
+				return r.st.Placement, r.use.nodes // the core applied it
+			})
 		}
-	}
+		c.cluster.ChangeAll(+1, len(rel), func(i int) (*model.Placement, []int32) {
+			r := rel[len(rel)-1-i]
+			return r.st.Placement, r.use.nodes // it was there a moment ago
+		})
+	})
+	start := c.planStart(p, rel)
 	clear(rel)
 	c.order.rel = rel[:0]
 	return p, start
+}
+
+// planStart is when a planned placement p can start: when the last of the
+// released jobs holding a card of its nodes is expected to end (-1 when
+// one of them declared no runtime; now when none holds one).
+func (c *Core) planStart(p *model.Placement, rel []*entry) int64 {
+	start := c.now
+	if p == nil {
+		return start
+	}
+	on := map[model.NodeID]bool{}
+	for _, a := range p.Assignments {
+		on[a.Node] = true
+	}
+	for _, r := range rel {
+		if !slices.ContainsFunc(r.st.Placement.Assignments, func(a model.Assignment) bool { return on[a.Node] }) {
+			continue
+		}
+		if end(r) == math.MaxInt64 {
+			return -1
+		}
+		start = max(start, end(r))
+	}
+	return start
 }
 
 // end is when a placed job is expected to end (math.MaxInt64: it declared

@@ -15,6 +15,10 @@ func sameState(a, b *Cluster) bool {
 	x, y := *a, *b
 	x.scratch, x.frag, x.lookups, x.cpuNorm = nil, nil, nil, 0
 	y.scratch, y.frag, y.lookups, y.cpuNorm = nil, nil, nil, 0
+	if len(x.dirty) > 0 || len(y.dirty) > 0 || slices.Contains(x.dirtyMark, true) || slices.Contains(y.dirtyMark, true) {
+		return false // ChangeAll left nodes to index
+	}
+	x.dirty, x.dirtyMark, y.dirty, y.dirtyMark = nil, nil, nil, nil
 	return reflect.DeepEqual(x, y)
 }
 
@@ -83,5 +87,65 @@ func TestApplyAtMatchesApply(t *testing.T) {
 	}
 	if rejected < 100 {
 		t.Fatalf("only %d placements applied twice were rejected", rejected)
+	}
+}
+
+// ChangeAll changes a cluster as ApplyAt and ReleaseAt one by one do, and
+// rejects the same number, on random batches of placed jobs (some named
+// twice, so that the second is rejected), released and applied again.
+func TestChangeAllMatchesOneByOne(t *testing.T) {
+	rejected := 0
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 17))
+		net := randomNet(t, rng, 6, 8)
+		c, d := NewCluster(net), NewCluster(net)
+		var live []model.Placement
+		for i := range 120 {
+			j := randomJob(rng, i, net)
+			if p := Schedule(c, &j, Input{}, Config{}).Placement; p != nil && c.Apply(*p) == nil {
+				if err := d.Apply(*p); err != nil {
+					t.Fatal(err)
+				}
+				live = append(live, *p)
+			}
+			if len(live) == 0 || rng.IntN(4) != 0 {
+				continue
+			}
+			var batch []*model.Placement
+			for range 1 + rng.IntN(len(live)) {
+				batch = append(batch, &live[rng.IntN(len(live))])
+			}
+			for _, sign := range []int{-1, +1} {
+				want := 0
+				for k := range batch {
+					p := batch[k]
+					if sign > 0 {
+						p = batch[len(batch)-1-k]
+					}
+					var err error
+					if sign < 0 {
+						err = c.ReleaseAt(p, nil)
+					} else {
+						err = c.ApplyAt(p, nil)
+					}
+					if err != nil {
+						want++
+					}
+				}
+				got := d.ChangeAll(sign, len(batch), func(k int) (*model.Placement, []int32) {
+					if sign > 0 {
+						k = len(batch) - 1 - k
+					}
+					return batch[k], nil
+				})
+				if got != want || !sameState(c, d) {
+					t.Fatalf("seed %d job %d sign %d: ChangeAll rejected %d, one by one %d; or the clusters differ", seed, i, sign, got, want)
+				}
+				rejected += got
+			}
+		}
+	}
+	if rejected == 0 {
+		t.Fatal("no placement rejected in any batch")
 	}
 }

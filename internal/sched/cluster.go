@@ -56,6 +56,12 @@ type Cluster struct {
 	frag    *fragMeasure
 	cpuNorm int64             // maxKnownCPU, 0 until computed
 	lookups map[string]string // model names in jobs → catalog ids (modelID)
+	// During ChangeAll, the nodes whose indexes wait for its end (dirty,
+	// each once: dirtyMark), their free counts and partly used cards
+	// still those indexed.
+	deferIdx  bool
+	dirty     []int32
+	dirtyMark []bool
 }
 
 // NewCluster builds an empty allocation state (every card free, every node
@@ -304,6 +310,34 @@ func (c *Cluster) changeAt(p *model.Placement, nodes []int32, sign int) error {
 	return nil
 }
 
+// ChangeAll applies (sign +1) or releases (sign -1) placements in turn,
+// each as ApplyAt or ReleaseAt would (at(i) gives placement i and its
+// nodes' indexes), but re-indexes each node they touch once, at the end:
+// nodes shared by several placements are indexed once. It returns how
+// many it rejected; a rejected placement changes nothing.
+func (c *Cluster) ChangeAll(sign, n int, at func(i int) (*model.Placement, []int32)) int {
+	if len(c.dirtyMark) != len(c.st.nodes) {
+		c.dirtyMark = make([]bool, len(c.st.nodes))
+	}
+	c.deferIdx = true
+	rejected := 0
+	for i := range n {
+		p, nodes := at(i)
+		if c.changeAt(p, nodes, sign) != nil {
+			rejected++
+		}
+	}
+	c.deferIdx = false
+	for _, d := range c.dirty {
+		c.dirtyMark[d] = false
+		c.index(d, -1) // as indexed: the counts are the old ones
+		c.recount(d)
+		c.index(d, +1)
+	}
+	c.dirty = c.dirty[:0]
+	return rejected
+}
+
 // indexOf is the cluster index of assignment i's node: nodes[i] when it
 // names that node, else the look-up's (-1: unknown).
 func (c *Cluster) indexOf(a *model.Assignment, nodes []int32, i int) int32 {
@@ -357,7 +391,14 @@ func (c *Cluster) assignAt(a *model.Assignment, n int32, sign int) error {
 	if err := c.checkCards(ni, mi, a, sign); err != nil {
 		return err
 	}
-	c.index(n, -1)
+	if c.deferIdx {
+		if !c.dirtyMark[n] {
+			c.dirtyMark[n] = true
+			c.dirty = append(c.dirty, n)
+		}
+	} else {
+		c.index(n, -1)
+	}
 	for _, k := range a.Cards {
 		g := ni.cardOff + int32(k)
 		share, mem := model.MilliCard, mi.memMiB
@@ -370,8 +411,10 @@ func (c *Cluster) assignAt(a *model.Assignment, n int32, sign int) error {
 	}
 	c.cpuFree[n] -= int64(sign) * a.CPUMilli
 	c.memFree[n] -= int64(sign) * a.HostMemMiB
-	c.recount(n)
-	c.index(n, +1)
+	if !c.deferIdx {
+		c.recount(n)
+		c.index(n, +1)
+	}
 	return nil
 }
 
