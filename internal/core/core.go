@@ -159,8 +159,7 @@ type Core struct {
 	scratchAmt   map[*entry]int64
 	scratchFree  map[string]int64
 	scratchHold  []*reservation // holders
-	scratchPlan  []*entry       // plan
-	scratchKeys  []planKey      // releasable
+	order        planOrder      // the placed jobs in plan's release order (order.go)
 }
 
 // entry is the core's state for one job.
@@ -169,6 +168,7 @@ type entry struct {
 	st       JobStatus
 	placedAt int64
 	placedIx int      // 1 + its index in Core.placed[priority]; 0 when not there
+	ordSlot  int32    // 1 + its slot in Core.order while placed; 0: none
 	classes  []string // model classes the job can use ("model:*" for any)
 	anyModel bool     // classes is "model:*"
 	models   []uint64 // the models of classes, as a set of modelIdx numbers

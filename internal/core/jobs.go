@@ -158,6 +158,10 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 		u = c.usageOf(e, p)
 	}
 	e.use = u
+	e.use.nodes = make([]int32, len(p.Assignments))
+	for i, a := range p.Assignments {
+		e.use.nodes[i], _ = c.cluster.NodeIndex(a.Node) // applied: it exists
+	}
 	c.changedOn(p, endOf(e, c.now))
 	if e.placedIx == 0 {
 		c.placed[e.job.Priority] = append(c.placed[e.job.Priority], e)
@@ -188,6 +192,7 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 	e.st.State, e.st.Reason, e.st.Since = model.Placed, "", c.now
 	e.st.Placement, e.st.Waits, e.st.ReservedFrom, e.reservedFrom = p, nil, 0, 0
 	e.placedAt = c.now
+	c.order.add(e)
 	if e.firstPlaced == 0 {
 		e.firstPlaced = c.now
 	}
@@ -204,7 +209,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		return
 	}
 	c.accrue(e)
-	_ = c.cluster.Release(*p) // the core applied it: it matches
+	_ = c.cluster.ReleaseAt(p, e.use.nodes) // the core applied it: it matches
 	c.progressed(p)
 	if reason != "" && reason != StopPreempted && p == e.committed {
 		c.holdStopped(e.job.ID, p) // its workers run until their agents stop them
@@ -371,6 +376,7 @@ func (c *Core) unlistPlaced(e *entry) {
 	set[i].placedIx = i + 1
 	set[last] = nil
 	e.placedIx = 0
+	c.order.remove(e)
 	if last == 0 {
 		delete(c.placed, e.job.Priority)
 	} else {

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"cmp"
 	"math"
 	"slices"
 
@@ -22,92 +21,98 @@ import (
 // The jobs are released on the core's own cluster and applied again
 // before returning: no copy of the cluster is made. The scheduler is asked
 // once enough capacity is released, then after every doubling of what is
-// released: O(log n) decisions for n running jobs.
+// released: O(log n) decisions for n running jobs. What is released
+// between two tries, and what is applied again at the end, goes as one
+// batch (sched.Cluster.ChangeAll): a node is re-indexed once a batch.
 func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 	c.plans++
-	rel := c.releasable(e)
+	c.order.merge()
+	keys, i := c.order.sorted, 0
+	anyDown := len(c.down) > 0
+	// next is the next job that could free capacity for e (it can use a
+	// model in common, on healthy nodes), nil after the last.
+	next := func() *entry {
+		for i < len(keys) {
+			k := &keys[i]
+			i++
+			if k.e != e && overlapsKey(k, e) && (!anyDown || c.healthy(k.e.st.Placement)) {
+				return k.e
+			}
+		}
+		return nil
+	}
+	rel := c.order.rel[:0]
 	have, need := c.amount(e, c.freeByModel()), e.demand()
 	var p *model.Placement
-	k := 0
 	c.masked(ahead, func() {
 		try := func() bool {
-			d := sched.Schedule(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
-			p = d.Placement
+			p = sched.Placement(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
 			return p != nil
 		}
-		next := 1 // jobs to release before the next try, once have ≥ need
+		take := func() bool { // the next job, counted; false after the last
+			r := next()
+			if r == nil {
+				return false
+			}
+			have += c.amountOf(e, &r.use)
+			rel = append(rel, r)
+			return true
+		}
+		batch := 1 // jobs to release before the next try, once have ≥ need
 		for {
 			if have >= need && try() {
 				break
 			}
-			if k == len(rel) {
-				break
-			}
-			n := 1
+			from := len(rel)
 			if have >= need {
-				n, next = next, next*2
+				for n := batch; n > 0 && take(); n-- {
+				}
+				batch *= 2
+			} else {
+				for have < need && take() {
+				}
 			}
-			for ; n > 0 && k < len(rel); n-- {
-				_ = c.cluster.Release(*rel[k].st.Placement) // the core applied it
-				have += c.amountOf(e, &rel[k].use)
-				k++
-			}
-		}
-		for i := k - 1; i >= 0; i-- {
-			_ = c.cluster.Apply(*rel[i].st.Placement) // it was there a moment ago
-		}
-	})
-	start := c.now
-	if p != nil {
-		on := map[model.NodeID]bool{}
-		for _, a := range p.Assignments {
-			on[a.Node] = true
-		}
-		for _, r := range rel[:k] {
-			if !slices.ContainsFunc(r.st.Placement.Assignments, func(a model.Assignment) bool { return on[a.Node] }) {
-				continue
-			}
-			if end(r) == math.MaxInt64 {
-				start = -1
+			if len(rel) == from {
 				break
 			}
-			start = max(start, end(r))
+			c.cluster.ChangeAll(-1, len(rel)-from, func(i int) (*model.Placement, []int32) {
+				r := rel[from+i]
+				return r.st.Placement, r.use.nodes // the core applied it
+			})
 		}
-	}
+		c.cluster.ChangeAll(+1, len(rel), func(i int) (*model.Placement, []int32) {
+			r := rel[len(rel)-1-i]
+			return r.st.Placement, r.use.nodes // it was there a moment ago
+		})
+	})
+	start := c.planStart(p, rel)
 	clear(rel)
-	c.scratchPlan = rel[:0]
+	c.order.rel = rel[:0]
 	return p, start
 }
 
-// planKey is a placed job with its expected end, for sorting.
-type planKey struct {
-	end int64
-	pos uint64
-	e   *entry
-}
-
-// releasable lists the placed jobs that could free capacity for e (they
-// can use a model in common, on healthy nodes) in the order they are
-// expected to end: declared runtimes first, by their end, then the others
-// in queue order. The slice is scratch, valid until the next call.
-func (c *Core) releasable(e *entry) []*entry {
-	keys := c.scratchKeys[:0]
-	anyDown := len(c.down) > 0
-	for _, set := range c.placed { // any order: sorted below
-		for _, r := range set {
-			if r != e && overlaps(r, e) && (!anyDown || c.healthy(r.st.Placement)) {
-				keys = append(keys, planKey{end: end(r), pos: r.st.Position, e: r})
-			}
+// planStart is when a planned placement p can start: when the last of the
+// released jobs holding a card of its nodes is expected to end (-1 when
+// one of them declared no runtime; now when none holds one).
+func (c *Core) planStart(p *model.Placement, rel []*entry) int64 {
+	start := c.now
+	if p == nil {
+		return start
+	}
+	on := map[model.NodeID]bool{}
+	for _, a := range p.Assignments {
+		on[a.Node] = true
+	}
+	for _, r := range rel {
+		if !slices.ContainsFunc(r.st.Placement.Assignments, func(a model.Assignment) bool { return on[a.Node] }) {
+			continue
 		}
+		if end(r) == math.MaxInt64 {
+			return -1
+		}
+		start = max(start, end(r))
 	}
-	slices.SortFunc(keys, func(a, b planKey) int { return cmp.Or(cmp.Compare(a.end, b.end), cmpUint(a.pos, b.pos)) })
-	rel := c.scratchPlan[:0]
-	for i := range keys {
-		rel = append(rel, keys[i].e)
-		keys[i].e = nil
-	}
-	c.scratchKeys = keys[:0]
-	return rel
+	return start
 }
 
 // end is when a placed job is expected to end (math.MaxInt64: it declared

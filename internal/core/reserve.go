@@ -72,6 +72,23 @@ func (c *Core) canUse(e *entry, modelID string) bool {
 	return ok && int(i/64) < len(e.models) && e.models[i/64]&(1<<(i%64)) != 0
 }
 
+// canUseAmount is canUse for a usage's model, whose modelIdx number it
+// remembers once the model has one.
+func (c *Core) canUseAmount(e *entry, x *modelAmount) bool {
+	if e.anyModel {
+		return true
+	}
+	if x.ix == 0 {
+		i, ok := c.modelIdx[x.model]
+		if !ok {
+			return false
+		}
+		x.ix = uint32(i) + 1
+	}
+	i := uint(x.ix - 1)
+	return int(i/64) < len(e.models) && e.models[i/64]&(1<<(i%64)) != 0
+}
+
 // resvOf returns the job's reservation, nil when it holds none.
 func (c *Core) resvOf(e *entry) *reservation {
 	for _, r := range c.resv {
@@ -331,8 +348,9 @@ func (c *Core) amount(e *entry, modelMilli map[string]int64) int64 {
 // amountOf is amount for a placed job's usage.
 func (c *Core) amountOf(e *entry, u *usage) int64 {
 	var t int64
-	for _, x := range u.models {
-		if !c.canUse(e, x.model) {
+	for i := range u.models {
+		x := &u.models[i]
+		if !c.canUseAmount(e, x) {
 			continue
 		}
 		if e.byGFLOPS {

@@ -29,11 +29,15 @@ type usage struct {
 	// models lists modelMilli's entries, for scans over many placed jobs
 	// (Core.amountOf), in no particular order.
 	models []modelAmount
+	// nodes are the cluster indexes of the placement's assignments' nodes,
+	// for releasing and applying it again without looking them up (plan).
+	nodes []int32
 }
 
 type modelAmount struct {
 	model string
 	milli int64
+	ix    uint32 // 1 + the model's Core.modelIdx number, once known (it never changes)
 }
 
 // usage is usageOf with the core's remembered catalog look-ups.
@@ -57,7 +61,7 @@ func usageBy(p *model.Placement, lookup func(id string) *catalog.Model) usage {
 	}
 	u.models = make([]modelAmount, 0, len(u.modelMilli))
 	for m, milli := range u.modelMilli {
-		u.models = append(u.models, modelAmount{m, milli})
+		u.models = append(u.models, modelAmount{model: m, milli: milli})
 	}
 	return u
 }

@@ -56,6 +56,12 @@ type Cluster struct {
 	frag    *fragMeasure
 	cpuNorm int64             // maxKnownCPU, 0 until computed
 	lookups map[string]string // model names in jobs → catalog ids (modelID)
+	// During ChangeAll, the nodes whose indexes wait for its end (dirty,
+	// each once: dirtyMark), their free counts and partly used cards
+	// still those indexed.
+	deferIdx  bool
+	dirty     []int32
+	dirtyMark []bool
 }
 
 // NewCluster builds an empty allocation state (every card free, every node
@@ -273,6 +279,79 @@ func (c *Cluster) Release(p model.Placement) error {
 	return nil
 }
 
+// ApplyAt is Apply given the cluster indexes of the placement's
+// assignments' nodes (NodeIndex), in order: it saves their look-ups. An
+// index that does not name its assignment's node is looked up as Apply
+// does.
+func (c *Cluster) ApplyAt(p *model.Placement, nodes []int32) error {
+	return c.changeAt(p, nodes, +1)
+}
+
+// ReleaseAt is Release given the nodes' cluster indexes, as ApplyAt.
+func (c *Cluster) ReleaseAt(p *model.Placement, nodes []int32) error {
+	return c.changeAt(p, nodes, -1)
+}
+
+func (c *Cluster) changeAt(p *model.Placement, nodes []int32, sign int) error {
+	as := p.Assignments
+	for i := range as {
+		if err := c.assignAt(&as[i], c.indexOf(&as[i], nodes, i), sign); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				_ = c.assignAt(&as[j], c.indexOf(&as[j], nodes, j), -sign)
+			}
+			verb := "apply"
+			if sign < 0 {
+				verb = "release"
+			}
+			return fmt.Errorf("%s placement of job %s: assignment %d: %w", verb, p.Job, i, err)
+		}
+	}
+	c.version++
+	return nil
+}
+
+// ChangeAll applies (sign +1) or releases (sign -1) placements in turn,
+// each as ApplyAt or ReleaseAt would (at(i) gives placement i and its
+// nodes' indexes), but re-indexes each node they touch once, at the end:
+// nodes shared by several placements are indexed once. It returns how
+// many it rejected; a rejected placement changes nothing.
+func (c *Cluster) ChangeAll(sign, n int, at func(i int) (*model.Placement, []int32)) int {
+	if len(c.dirtyMark) != len(c.st.nodes) {
+		c.dirtyMark = make([]bool, len(c.st.nodes))
+	}
+	c.deferIdx = true
+	rejected := 0
+	for i := range n {
+		p, nodes := at(i)
+		if c.changeAt(p, nodes, sign) != nil {
+			rejected++
+		}
+	}
+	c.deferIdx = false
+	for _, d := range c.dirty {
+		c.dirtyMark[d] = false
+		c.index(d, -1) // as indexed: the counts are the old ones
+		c.recount(d)
+		c.index(d, +1)
+	}
+	c.dirty = c.dirty[:0]
+	return rejected
+}
+
+// indexOf is the cluster index of assignment i's node: nodes[i] when it
+// names that node, else the look-up's (-1: unknown).
+func (c *Cluster) indexOf(a *model.Assignment, nodes []int32, i int) int32 {
+	if i < len(nodes) {
+		if n := nodes[i]; n >= 0 && int(n) < len(c.st.nodes) && c.st.nodes[n].id == a.Node {
+			return n
+		}
+	}
+	if n, ok := c.st.nodeIdx[a.Node]; ok {
+		return n
+	}
+	return -1
+}
+
 // ErrOvercommit is returned when a placement asks for more than a card has.
 var ErrOvercommit = errors.New("card over-committed")
 
@@ -281,6 +360,14 @@ var ErrOvercommit = errors.New("card over-committed")
 func (c *Cluster) assign(a *model.Assignment, sign int) error {
 	n, ok := c.st.nodeIdx[a.Node]
 	if !ok {
+		n = -1
+	}
+	return c.assignAt(a, n, sign)
+}
+
+// assignAt is assign given the node's index (-1: unknown).
+func (c *Cluster) assignAt(a *model.Assignment, n int32, sign int) error {
+	if n < 0 {
 		return fmt.Errorf("unknown node %q", a.Node)
 	}
 	ni := &c.st.nodes[n]
@@ -304,7 +391,14 @@ func (c *Cluster) assign(a *model.Assignment, sign int) error {
 	if err := c.checkCards(ni, mi, a, sign); err != nil {
 		return err
 	}
-	c.index(n, -1)
+	if c.deferIdx {
+		if !c.dirtyMark[n] {
+			c.dirtyMark[n] = true
+			c.dirty = append(c.dirty, n)
+		}
+	} else {
+		c.index(n, -1)
+	}
 	for _, k := range a.Cards {
 		g := ni.cardOff + int32(k)
 		share, mem := model.MilliCard, mi.memMiB
@@ -317,8 +411,10 @@ func (c *Cluster) assign(a *model.Assignment, sign int) error {
 	}
 	c.cpuFree[n] -= int64(sign) * a.CPUMilli
 	c.memFree[n] -= int64(sign) * a.HostMemMiB
-	c.recount(n)
-	c.index(n, +1)
+	if !c.deferIdx {
+		c.recount(n)
+		c.index(n, +1)
+	}
 	return nil
 }
 

@@ -64,6 +64,29 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 	return d
 }
 
+// Placement is Schedule's placement alone (nil when Schedule places
+// nothing), without the explanation, score and alternatives Schedule
+// words around it: for callers that only ask where a job would go, such
+// as the core's reservation plans, whose tries mostly fail.
+func Placement(c *Cluster, job *model.Job, in Input, cfg Config) *model.Placement {
+	if job.Validate() != nil {
+		return nil
+	}
+	cfg = cfg.withDefaults()
+	s := c.newSearch(job, &in, cfg)
+	s.filterModels()
+	as, mixed := s.place()
+	if as == nil || !s.hostHolds(as) {
+		return nil
+	}
+	p := &model.Placement{Job: job.ID, Assignments: as}
+	p.GFLOPS = c.PlacementGFLOPS(p)
+	if mixed {
+		p.GFLOPS = p.GFLOPS * int64(cfg.MixedEfficiencyMilli) / 1000
+	}
+	return p
+}
+
 // place routes the job to the placement path of its shape and returns the
 // assignments (nil when unplaceable) and whether they span models.
 func (s *search) place() ([]model.Assignment, bool) {

@@ -25,6 +25,7 @@ type fragMeasure struct {
 	// whole holds per node the fragmentation component of taking k whole
 	// cards with a host request, valid while ok (nodeCounts clears it).
 	whole []wholeScores
+	drops map[int64]float64 // fillDrop's
 }
 
 // wholeScores caches wholeFragScore on one node: per count k of cards
@@ -57,7 +58,7 @@ func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
 		host = host || ft.CPUMilli > 0 || ft.MemMiB > 0 || ft.Models != 0
 		list = append(list, frag.TypicalTask{Task: ft, Weight: float64(p) / float64(total), Count: int(p)})
 	}
-	m := frag.NewMeasure(frag.NewDistributionOf(list, true), ours)
+	m := frag.NewMeasureDropOnDemand(frag.NewDistributionOf(list, true), ours)
 	n := len(c.st.nodes)
 	fm := &fragMeasure{tasks: cloneShapes(tasks), ours: ours, m: m, host: host || m.StrandRho > 0}
 	if old := c.frag; old != nil && len(old.ok) == n {
@@ -217,8 +218,24 @@ func (s *search) fragBound(taken, cpu int64) int64 {
 	if rho := s.meas.m.StrandRho; rho > 0 {
 		drop += max(0, float64(taken)-float64(cpu)/rho)
 	}
-	drop += s.meas.m.FillDrop(taken)
+	drop += s.meas.fillDrop(taken)
 	return fragScore(drop+1, 0)
+}
+
+// fillDrop is the measure's FillDrop, remembered per amount taken (the
+// measure works each out on demand).
+func (fm *fragMeasure) fillDrop(taken int64) float64 {
+	if v, ok := fm.drops[taken]; ok {
+		return v
+	}
+	v := fm.m.FillDrop(taken)
+	if fm.drops == nil {
+		fm.drops = map[int64]float64{}
+	}
+	if len(fm.drops) < 1024 { // amounts come from jobs: bound what is kept
+		fm.drops[taken] = v
+	}
+	return v
 }
 
 // bigNodeFrag is FGD's measure (cards only: no host, no stranding) for

@@ -77,6 +77,7 @@ type domainInfo struct {
 
 type nodeInfo struct {
 	n       *model.Node
+	id      model.NodeID // n.ID, here to be compared without reading n
 	site    int32
 	domain  int32
 	model   int32
@@ -317,7 +318,7 @@ func (st *static) addNode(n *model.Node, site, mod, d, c int32) {
 	idx := int32(len(st.nodes))
 	st.nodeIdx[n.ID] = idx
 	cpu, mem := hostCapacity(n)
-	st.nodes = append(st.nodes, nodeInfo{n: n, site: site, domain: d, model: mod, class: c, cards: int32(cards), cardOff: int32(st.cards), cpuMilli: cpu, memMiB: mem})
+	st.nodes = append(st.nodes, nodeInfo{n: n, id: n.ID, site: site, domain: d, model: mod, class: c, cards: int32(cards), cardOff: int32(st.cards), cpuMilli: cpu, memMiB: mem})
 	st.domains[d].hi = idx + 1
 	st.domains[d].cards += cards
 	sm := st.domains[d].sm

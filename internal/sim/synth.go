@@ -292,17 +292,21 @@ func logNormalGB(rng *rand.Rand, median, sigma float64, capGB int64) int64 {
 // byArrival orders jobs by arrival, keeping the generated order among
 // equal arrivals (what a stable sort gives), by sorting their indices
 // rather than moving the large job records about.
+// The arrivals sort beside their indices, so that comparing two reads no
+// job record.
 func byArrival(jobs []trace.Job) []trace.Job {
-	idx := make([]int32, len(jobs))
-	for i := range idx {
-		idx[i] = int32(i)
+	type key struct {
+		at int64
+		i  int32
 	}
-	slices.SortFunc(idx, func(a, b int32) int {
-		return cmp.Or(cmp.Compare(jobs[a].ArrivalS, jobs[b].ArrivalS), cmp.Compare(a, b))
-	})
+	keys := make([]key, len(jobs))
+	for i := range keys {
+		keys[i] = key{jobs[i].ArrivalS, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.i, b.i)) })
 	out := make([]trace.Job, len(jobs))
-	for i, k := range idx {
-		out[i] = jobs[k]
+	for i, k := range keys {
+		out[i] = jobs[k.i]
 	}
 	return out
 }

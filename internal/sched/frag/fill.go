@@ -59,16 +59,20 @@ func compete(share []int32, weight []float64) {
 // on 530-milli holes (leaving 210), and 230s for each other.
 type FillTable struct {
 	left [MilliPerGPU + 1]int64
-	// drop[s] is the most left can fall when s milli are taken from one GPU.
-	drop [MilliPerGPU + 1]int64
+	// drop[s] is the most left can fall when s milli are taken from one
+	// GPU; with onDemand it is not tabled, and Drop works out the entries
+	// it reads.
+	drop     [MilliPerGPU + 1]int64
+	onDemand bool
 }
 
 // NewFillTable computes the look-ahead for a distribution. It is
 // deterministic (same distribution, same table, to the last bit).
-func NewFillTable(d *Distribution) *FillTable { return newFillTable(d, FillHorizon, FillWeight) }
+func NewFillTable(d *Distribution) *FillTable { return newFillTable(d, FillHorizon, FillWeight, false) }
 
-// newFillTable is the look-ahead over horizon arrivals, its values scaled.
-func newFillTable(d *Distribution, horizon int, scale float64) *FillTable {
+// newFillTable is the look-ahead over horizon arrivals, its values scaled;
+// with onDemand, without the drop table (Drop computes its entries).
+func newFillTable(d *Distribution, horizon int, scale float64, onDemand bool) *FillTable {
 	var share []int32 // distinct per-GPU shares of the GPU tasks, in task order
 	var weight []float64
 	for _, t := range d.Tasks {
@@ -90,12 +94,33 @@ func newFillTable(d *Distribution, horizon int, scale float64) *FillTable {
 	for f := range cur {
 		ft.left[f] = int64(scale*cur[f] + 0.5)
 	}
-	for s := 1; s <= MilliPerGPU; s++ {
-		for f := s; f <= MilliPerGPU; f++ {
-			ft.drop[s] = max(ft.drop[s], ft.left[f]-ft.left[f-s])
+	ft.onDemand = onDemand
+	if !onDemand {
+		for s := 1; s <= MilliPerGPU; s++ {
+			ft.drop[s] = maxDrop(&ft.left, s)
 		}
 	}
 	return ft
+}
+
+// maxDrop is drop[s]: max(0, max over f ≥ s of left[f] − left[f−s]), over
+// the two windows (no bounds checks, no store per step).
+func maxDrop(left *[MilliPerGPU + 1]int64, s int) int64 {
+	var d int64
+	hi, lo := left[s:], left[:len(left)-s]
+	lo = lo[:len(hi)]
+	for f, x := range hi {
+		d = max(d, x-lo[f])
+	}
+	return d
+}
+
+// dropAt is drop[s], tabled or worked out (onDemand).
+func (ft *FillTable) dropAt(s int64) int64 {
+	if !ft.onDemand || s == 0 {
+		return ft.drop[s]
+	}
+	return maxDrop(&ft.left, int(s))
 }
 
 // fillArrivals is, for each free capacity f of one GPU, the milli expected
@@ -151,5 +176,5 @@ func (ft *FillTable) Drop(taken int64) int64 {
 	if taken <= 0 {
 		return 0
 	}
-	return taken/MilliPerGPU*ft.drop[MilliPerGPU] + ft.drop[taken%MilliPerGPU]
+	return taken/MilliPerGPU*ft.dropAt(MilliPerGPU) + ft.dropAt(taken%MilliPerGPU)
 }

@@ -50,6 +50,21 @@ func TestFillTable(t *testing.T) {
 		if *ft != *NewFillTable(NewDistributionOf(list, false)) {
 			t.Fatalf("trial %d: two tables of one mix differ", trial)
 		}
+		lazy := newFillTable(NewDistributionOf(list, false), FillHorizon, FillWeight, true)
+		for taken := int64(0); taken <= 3*MilliPerGPU; taken += 1 + int64(rng.IntN(7)) {
+			if lazy.Drop(taken) != ft.Drop(taken) || lazy.Left(int32(taken)) != ft.Left(int32(taken)) {
+				t.Fatalf("trial %d: on demand, Drop(%d) = %d, tabled %d", trial, taken, lazy.Drop(taken), ft.Drop(taken))
+			}
+		}
+		for s := 1; s <= MilliPerGPU; s++ { // drop as first written: every (s, f) pair in turn
+			var want int64
+			for f := s; f <= MilliPerGPU; f++ {
+				want = max(want, ft.left[f]-ft.left[f-s])
+			}
+			if ft.drop[s] != want {
+				t.Fatalf("trial %d: drop[%d] = %d, want %d", trial, s, ft.drop[s], want)
+			}
+		}
 		for f := int32(0); f <= MilliPerGPU; f++ {
 			if l := ft.Left(f); l < 0 || l > int64(f)*FillWeight {
 				t.Fatalf("trial %d: Left(%d) = %d, outside 0..%d", trial, f, l, int64(f)*FillWeight)

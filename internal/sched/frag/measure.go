@@ -23,11 +23,20 @@ type Measure struct {
 // NewMeasure is the policy's measure for a distribution: FGD's alone, or
 // with ours set, Suanli's: stranding at the distribution's own CPU-per-GPU
 // rate and the look-ahead over the distribution.
-func NewMeasure(d *Distribution, ours bool) Measure {
+func NewMeasure(d *Distribution, ours bool) Measure { return newMeasure(d, ours, false) }
+
+// NewMeasureDropOnDemand is NewMeasure whose look-ahead works out each
+// FillDrop when asked instead of tabling every one (a thousand windows
+// of a thousand steps) up front: for a caller that asks for few drops
+// and remembers them, such as the scheduler, whose measure changes with
+// the learned mix. Every figure is NewMeasure's.
+func NewMeasureDropOnDemand(d *Distribution, ours bool) Measure { return newMeasure(d, ours, true) }
+
+func newMeasure(d *Distribution, ours, onDemand bool) Measure {
 	m := Measure{Dist: d}
 	if ours {
 		m.StrandRho = d.CPUPerGPUMilli()
-		m.Fill = NewFillTable(d)
+		m.Fill = newFillTable(d, FillHorizon, FillWeight, onDemand)
 	}
 	return m
 }
