@@ -136,7 +136,7 @@ go build -o "$SUANLI_BIN" ./cmd/suanli
 norace_tests=(
   "./internal/sched/frag TestBaselinesNearPaper TestSuanliBelowFGDOnEveryList TestSuanliBeatsFGDOnDefault TestFragOfCountsMatchesNodeFrag"
   "./internal/sched TestPropertiesRandomClusters TestFitsEmptyMatchesSchedule TestFragCountsMatchNodeFrag TestOracleGangPacking TestTallyByRunsMatchesByDomain TestPlacedSummaryMatchesFmt"
-  "./internal/core TestKeptPlansFollowNodeContents TestPropertiesRandomStreams TestPropertiesWithHoldsAndDisconnects"
+  "./internal/core TestKeptPlansFollowNodeContents TestPropertiesRandomStreams TestPropertiesWithHoldsAndDisconnects TestPlanOrderMatchesSorting"
   "./internal/sim TestProtocolAMatchesServerScheduler TestSchedulerProtocolAOracle TestPlaceCostLowersEnergyCost TestTimedRealDefault TestGavelOtherSeeds TestGavelLAS TestGavelSeed0 TestSynthesizeProperties"
   "./cmd/suanli TestPlanCommand"
 )

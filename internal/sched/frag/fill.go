@@ -66,10 +66,6 @@ type FillTable struct {
 	onDemand bool
 }
 
-// NewFillTable computes the look-ahead for a distribution. It is
-// deterministic (same distribution, same table, to the last bit).
-func NewFillTable(d *Distribution) *FillTable { return newFillTable(d, FillHorizon, FillWeight, false) }
-
 // newFillTable is the look-ahead over horizon arrivals, its values scaled;
 // with onDemand, without the drop table (Drop computes its entries).
 func newFillTable(d *Distribution, horizon int, scale float64, onDemand bool) *FillTable {

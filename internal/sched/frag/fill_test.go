@@ -9,6 +9,11 @@ import (
 // TestFillTable checks the look-ahead on mixes whose answer is known: what
 // no task fits stays unused (weighted), capacity the only share fills
 // exactly is not, and Drop bounds every fall of the table.
+// NewFillTable computes the look-ahead for a distribution with its whole
+// drop table (the scheduler's works out the drops it asks for). It is
+// deterministic (same distribution, same table, to the last bit).
+func NewFillTable(d *Distribution) *FillTable { return newFillTable(d, FillHorizon, FillWeight, false) }
+
 func TestFillTable(t *testing.T) {
 	halves := NewDistributionOf([]TypicalTask{{Task: Task{NumGPU: 1, GPUMilli: 500}, Weight: 1}}, false)
 	ft := NewFillTable(halves)
