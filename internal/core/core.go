@@ -85,8 +85,11 @@ const (
 type Core struct {
 	cfg Config
 	mix *sched.Mix // nil unless Config.Mix
-	// mixVersion counts the changes of the learned mix (closed batches).
+	// mixVersion counts the changes of the learned mix (closed batches),
+	// what the store keeps; tasksGen the changes of its typical tasks,
+	// which plans are measured against (most batches leave them).
 	mixVersion uint64
+	tasksGen   uint64
 	net        *network.Network
 	cluster    *sched.Cluster
 	policy     sched.Policy
@@ -594,7 +597,10 @@ func (c *Core) Workload() (st sched.MixState, version uint64, ok bool) {
 // observe teaches the learned task mix a job's arrival.
 func (c *Core) observe(j *model.Job) {
 	if c.mix != nil && c.mix.Observe(j) {
-		c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
 		c.mixVersion++
+		if g := c.mix.TasksGen(); g != c.tasksGen {
+			c.tasksGen = g
+			c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
+		}
 	}
 }

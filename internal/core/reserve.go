@@ -416,7 +416,7 @@ func (c *Core) freed(models map[string]int64) {
 // one plan would make for a reason other than its nodes (changedOn) and
 // the reservations ahead (aheadStamp): capacity was freed early on a model
 // the gang can use (on any model, for a gang of any model), the gang's
-// tenant changed (tenantStamp), or the policy or the task mix did. It
+// tenant changed (tenantStamp), or the policy or the typical tasks did. It
 // hashes counts that only grow.
 func (c *Core) resvStamp(e *entry, nodes map[model.NodeID]bool) uint64 {
 	if c.stampOf != nil {
@@ -449,7 +449,7 @@ func (c *Core) aheadStamp(e *entry) uint64 {
 
 // gangStamp is the part of resvStamp that is not the nodes'.
 func (c *Core) gangStamp(e *entry) uint64 {
-	h := mix(mix(14695981039346656037, c.policyGen), c.mixVersion)
+	h := mix(mix(14695981039346656037, c.policyGen), c.tasksGen)
 	h = mix(h, c.tenantStamp(e))
 	if e.anyModel {
 		return mix(h, c.freedGen)

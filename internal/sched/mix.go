@@ -24,6 +24,7 @@ type Mix struct {
 	state MixState
 	batch map[mixKey]float64
 	cur   []TaskShape
+	gen   uint64 // replacements of cur
 }
 
 // MixConfig tunes a Mix. The zero value means the defaults.
@@ -166,25 +167,27 @@ func (m *Mix) Observe(j *model.Job) bool {
 	m.fold()
 	if next := m.typical(); drift(m.cur, next) >= m.cfg.DriftMilli {
 		m.cur = next
+		m.gen++
 	}
 	return true
 }
 
 // drift is how far apart two lists of typical tasks are, in thousandths:
-// the popularity that moved (half the L1 distance), 1000 when the shapes
-// differ.
+// the popularity that moved, half the L1 distance over the union of their
+// shapes (a shape in one list only counts its whole popularity). A light
+// shape entering or leaving the tail moves little; a new heavy one moves
+// much.
 func drift(a, b []TaskShape) int {
-	if len(a) != len(b) {
-		return 1000
+	pop := make(map[mixKey]int, len(a)+len(b))
+	for _, t := range a {
+		pop[keyOf(t)] += t.PopularityMilli
+	}
+	for _, t := range b {
+		pop[keyOf(t)] -= t.PopularityMilli
 	}
 	d := 0
-	for i := range a {
-		x, y := a[i], b[i]
-		x.PopularityMilli, y.PopularityMilli = 0, 0
-		if !x.equal(y) {
-			return 1000
-		}
-		d += abs(a[i].PopularityMilli - b[i].PopularityMilli)
+	for _, p := range pop {
+		d += abs(p)
 	}
 	return d / 2
 }
@@ -281,6 +284,10 @@ func (m *Mix) typical() []TaskShape {
 // TypicalTasks is the mix the scheduler measures against now (it changes
 // only when a batch closes).
 func (m *Mix) TypicalTasks() []TaskShape { return cloneShapes(m.cur) }
+
+// TasksGen counts the replacements of the typical tasks: while it stays,
+// TypicalTasks does too, and so does every plan measured against them.
+func (m *Mix) TasksGen() uint64 { return m.gen }
 
 // State is what the mix has learned, for the store and the API.
 func (m *Mix) State() MixState {

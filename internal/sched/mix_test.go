@@ -125,6 +125,50 @@ func TestMixDrift(t *testing.T) {
 	}
 }
 
+// TestDriftCountsMovedPopularity: a light shape entering or leaving the
+// tail moves only its own popularity, not the whole mix; a new heavy shape
+// moves much.
+func TestDriftCountsMovedPopularity(t *testing.T) {
+	a := []TaskShape{{ShareMilli: 500, PopularityMilli: 600}, {Cards: 1, PopularityMilli: 395}, {Cards: 2, PopularityMilli: 5}}
+	b := []TaskShape{{ShareMilli: 500, PopularityMilli: 603}, {Cards: 1, PopularityMilli: 397}}
+	if d := drift(a, b); d != 5 {
+		t.Fatalf("a 5‰ tail shape left (and 5‰ spread over the rest): drift %d‰, want 5", d)
+	}
+	c := []TaskShape{{ShareMilli: 250, PopularityMilli: 600}, {Cards: 1, PopularityMilli: 400}}
+	if d := drift(b, c); d != 603 {
+		t.Fatalf("the heaviest shape replaced: drift %d‰, want 603", d)
+	}
+	if d := drift(a, a); d != 0 {
+		t.Fatalf("drift of a mix from itself %d‰", d)
+	}
+}
+
+// TestTasksGenCountsReplacements: TasksGen moves exactly when the typical
+// tasks are replaced, not on every closed batch.
+func TestTasksGenCountsReplacements(t *testing.T) {
+	m := NewMix(MixConfig{Every: 10, PriorWeight: 10_000}, nil)
+	one := model.Job{Kind: model.Batch, Workers: 1, CardsPerWorker: 1, CPUMilli: 8000}
+	prev, gen, batches, changes := m.TypicalTasks(), m.TasksGen(), 0, 0
+	for range 5000 {
+		if !m.Observe(&one) {
+			continue
+		}
+		batches++
+		got := m.TypicalTasks()
+		changed := !slices.EqualFunc(got, prev, TaskShape.equal)
+		if changed != (m.TasksGen() != gen) {
+			t.Fatalf("batch %d: tasks changed %v but TasksGen %d → %d", batches, changed, gen, m.TasksGen())
+		}
+		if changed {
+			changes++
+		}
+		prev, gen = got, m.TasksGen()
+	}
+	if changes == 0 || changes*2 > batches {
+		t.Fatalf("%d replacements in %d batches: want some, and far fewer than the batches", changes, batches)
+	}
+}
+
 // TestMixMaxShares: the typical tasks have at most MaxShares distinct
 // per-card shares, the heaviest kept.
 func TestMixMaxShares(t *testing.T) {
