@@ -62,6 +62,7 @@ type Cluster struct {
 	deferIdx  bool
 	dirty     []int32
 	dirtyMark []bool
+	jnl       journal // Mark, Restore
 }
 
 // NewCluster builds an empty allocation state (every card free, every node
@@ -390,6 +391,9 @@ func (c *Cluster) assignAt(a *model.Assignment, n int32, sign int) error {
 	}
 	if err := c.checkCards(ni, mi, a, sign); err != nil {
 		return err
+	}
+	if c.jnl.on {
+		c.save(n)
 	}
 	if c.deferIdx {
 		if !c.dirtyMark[n] {
