@@ -84,13 +84,13 @@ func (c *Cluster) Restore() {
 	for i := range j.nodes {
 		sn := &j.nodes[i]
 		n, ni := sn.n, &c.st.nodes[sn.n]
-		c.index(n, -1)
+		f0, p0 := c.counts(n)
 		copy(c.usedMilli[ni.cardOff:ni.cardOff+ni.cards], j.used[off:off+ni.cards])
 		copy(c.usedMiB[ni.cardOff:ni.cardOff+ni.cards], j.usedMiB[off:off+ni.cards])
 		off += ni.cards
 		c.free[n], c.cpuFree[n], c.memFree[n] = sn.free, sn.cpu, sn.mem
 		copy(c.partial[int(n)*shareBuckets:int(n+1)*shareBuckets], sn.partial[:])
-		c.index(n, +1)
+		c.reindex(n, f0, &p0)
 		if fm == nil {
 			continue
 		}

@@ -70,7 +70,9 @@ func TestRestoreUndoesChanges(t *testing.T) {
 				Schedule(c, &j, Input{}, other)
 				post = other
 			}
+			checkIndexes(t, c)
 			c.Restore()
+			checkIndexes(t, c)
 			if !sameState(c, before) {
 				t.Fatalf("trial %d round %d: the restored cluster differs from the marked one", trial, round)
 			}
