@@ -158,7 +158,7 @@ type Core struct {
 	work      Work
 
 	// Scratch reused between decisions (preemption).
-	scratchCands []*entry
+	scratchCands []victimKey
 	scratchAmt   map[*entry]int64
 	scratchFree  map[string]int64
 	scratchHold  []*reservation // holders

@@ -37,7 +37,7 @@ func (c *Core) preempt(e *entry) bool {
 			}
 			if a := c.amountOf(e, &v.use); a > 0 {
 				amt[v] = a
-				cands = append(cands, v)
+				cands = append(cands, victimKey{v: v, amt: a, lost: c.lostWork(v)})
 			}
 		}
 	}
@@ -48,11 +48,11 @@ func (c *Core) preempt(e *entry) bool {
 	if len(cands) == 0 {
 		return false
 	}
-	slices.SortFunc(cands, func(a, b *entry) int {
+	slices.SortFunc(cands, func(a, b victimKey) int {
 		return cmp.Or(
-			cmp.Compare(amt[b], amt[a]),
-			cmp.Compare(c.lostWork(a), c.lostWork(b)),
-			cmpUint(b.st.Position, a.st.Position),
+			cmp.Compare(b.amt, a.amt),
+			cmp.Compare(a.lost, b.lost),
+			cmpUint(b.v.st.Position, a.v.st.Position),
 		)
 	})
 	var prios []int
@@ -65,8 +65,8 @@ func (c *Core) preempt(e *entry) bool {
 	pool := make([]*entry, 0, min(len(cands), c.cfg.PreemptCandidates))
 	for _, p := range prios {
 		pool = pool[:0]
-		for _, v := range cands {
-			if v.job.Priority <= p {
+		for _, k := range cands {
+			if v := k.v; v.job.Priority <= p {
 				pool = append(pool, v)
 				if len(pool) == c.cfg.PreemptCandidates {
 					break
@@ -90,6 +90,13 @@ func (c *Core) preempt(e *entry) bool {
 		}
 	}
 	return false
+}
+
+// victimKey is a preemption candidate with what it is sorted by: the
+// capacity it would free for the job, the work it would lose.
+type victimKey struct {
+	v         *entry
+	amt, lost int64
 }
 
 // lowerCanCover reports whether the capacity held by priorities below e's
