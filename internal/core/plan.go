@@ -99,18 +99,32 @@ func (c *Core) planStart(p *model.Placement, rel []*entry) int64 {
 	if p == nil {
 		return start
 	}
-	on := map[model.NodeID]bool{}
+	// The plan's nodes, marked by cluster index: a released job's
+	// use.nodes are its assignments' nodes' indexes.
+	on := c.order.on
 	for _, a := range p.Assignments {
-		on[a.Node] = true
+		if n, ok := c.cluster.NodeIndex(a.Node); ok { // the scheduler's: it exists
+			if int(n) >= len(on) {
+				on = append(on, make([]bool, int(n)+1-len(on))...)
+			}
+			on[n] = true
+		}
 	}
+	c.order.on = on
 	for _, r := range rel {
-		if !slices.ContainsFunc(r.st.Placement.Assignments, func(a model.Assignment) bool { return on[a.Node] }) {
+		if !slices.ContainsFunc(r.use.nodes, func(n int32) bool { return int(n) < len(on) && on[n] }) {
 			continue
 		}
 		if end(r) == math.MaxInt64 {
-			return -1
+			start = -1
+			break
 		}
 		start = max(start, end(r))
+	}
+	for _, a := range p.Assignments {
+		if n, ok := c.cluster.NodeIndex(a.Node); ok {
+			on[n] = false
+		}
 	}
 	return start
 }
