@@ -128,8 +128,9 @@ func (c *Core) freeByModel() map[string]int64 {
 // then drops every victim the placement does not need. have is what is free
 // of e's models, need what e needs, in e's unit (amount, demand).
 //
-// The trial releases victims on the core's own cluster and applies them
-// again before returning: no copy of the cluster is made. Placing is
+// The trial releases victims on the core's own cluster and restores it
+// before returning (sched.Cluster.Mark, Restore): no copy of the cluster
+// is made. Placing is
 // monotone in what is released (more free capacity, less held against the
 // tenant's quota), so the shortest prefix is found by bisection, and a
 // prefix or a trimmed set whose capacity falls short of need is not tried.
@@ -146,7 +147,8 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64, have, need
 		return nil, nil // not enough even with every candidate stopped
 	}
 	t := trial{c: c, pool: pool}
-	defer t.restore()
+	c.cluster.Mark()
+	defer c.cluster.Restore() // every candidate still released back where it was
 	try := func(k int) *sched.Decision {
 		t.to(k)
 		chosen := t.chosen()
@@ -204,7 +206,7 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64, have, need
 }
 
 // trial releases a prefix of the candidates on the core's cluster, in
-// place, and applies them all again on restore.
+// place; victims restores the cluster when done.
 type trial struct {
 	c        *Core
 	pool     []*entry
@@ -248,9 +250,6 @@ func (t *trial) kept(v *entry) {
 		t.released[i] = nil
 	}
 }
-
-// restore applies every candidate still released.
-func (t *trial) restore() { t.to(0) }
 
 // tenantFits checks a placement against e's tenant's quota and caps with
 // the victims' holdings given back.
