@@ -24,6 +24,7 @@ type planOrder struct {
 	gens   []uint64  // per slot: the live key's generation (0: free)
 	free   []int32   // free slots
 	rel    []*entry  // plan's scratch: the jobs it released
+	on     []bool    // planStart's scratch: per cluster node, in the plan
 }
 
 // planKey is a placed job with its expected end, for sorting, and the

@@ -18,12 +18,14 @@ import (
 // runtime; now when none holds one). It returns a nil placement when the
 // gang would not fit even then.
 //
-// The jobs are released on the core's own cluster and applied again
-// before returning: no copy of the cluster is made. The scheduler is asked
+// The jobs are released on the core's own cluster, marked before
+// (sched.Cluster.Mark), and its nodes restored before returning (Restore):
+// no copy of the cluster is made, and the nodes released from are put back
+// each in one copy, with their fragmentation caches. The scheduler is asked
 // once enough capacity is released, then after every doubling of what is
 // released: O(log n) decisions for n running jobs. What is released
-// between two tries, and what is applied again at the end, goes as one
-// batch (sched.Cluster.ChangeAll): a node is re-indexed once a batch.
+// between two tries goes as one batch (sched.Cluster.ChangeAll): a node is
+// re-indexed once a batch.
 func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 	c.plans++
 	c.order.merge()
@@ -45,6 +47,7 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 	have, need := c.amount(e, c.freeByModel()), e.demand()
 	var p *model.Placement
 	c.masked(ahead, func() {
+		c.cluster.Mark()
 		try := func() bool {
 			p = sched.Placement(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched)
 			return p != nil
@@ -80,10 +83,7 @@ func (c *Core) plan(e *entry, ahead []*reservation) (*model.Placement, int64) {
 				return r.st.Placement, r.use.nodes // the core applied it
 			})
 		}
-		c.cluster.ChangeAll(+1, len(rel), func(i int) (*model.Placement, []int32) {
-			r := rel[len(rel)-1-i]
-			return r.st.Placement, r.use.nodes // it was there a moment ago
-		})
+		c.cluster.Restore() // every released job back where it was
 	})
 	start := c.planStart(p, rel)
 	clear(rel)
@@ -99,18 +99,32 @@ func (c *Core) planStart(p *model.Placement, rel []*entry) int64 {
 	if p == nil {
 		return start
 	}
-	on := map[model.NodeID]bool{}
+	// The plan's nodes, marked by cluster index: a released job's
+	// use.nodes are its assignments' nodes' indexes.
+	on := c.order.on
 	for _, a := range p.Assignments {
-		on[a.Node] = true
+		if n, ok := c.cluster.NodeIndex(a.Node); ok { // the scheduler's: it exists
+			if int(n) >= len(on) {
+				on = append(on, make([]bool, int(n)+1-len(on))...)
+			}
+			on[n] = true
+		}
 	}
+	c.order.on = on
 	for _, r := range rel {
-		if !slices.ContainsFunc(r.st.Placement.Assignments, func(a model.Assignment) bool { return on[a.Node] }) {
+		if !slices.ContainsFunc(r.use.nodes, func(n int32) bool { return int(n) < len(on) && on[n] }) {
 			continue
 		}
 		if end(r) == math.MaxInt64 {
-			return -1
+			start = -1
+			break
 		}
 		start = max(start, end(r))
+	}
+	for _, a := range p.Assignments {
+		if n, ok := c.cluster.NodeIndex(a.Node); ok {
+			on[n] = false
+		}
 	}
 	return start
 }

@@ -37,7 +37,7 @@ func (c *Core) preempt(e *entry) bool {
 			}
 			if a := c.amountOf(e, &v.use); a > 0 {
 				amt[v] = a
-				cands = append(cands, v)
+				cands = append(cands, victimKey{v: v, amt: a, lost: c.lostWork(v)})
 			}
 		}
 	}
@@ -48,11 +48,11 @@ func (c *Core) preempt(e *entry) bool {
 	if len(cands) == 0 {
 		return false
 	}
-	slices.SortFunc(cands, func(a, b *entry) int {
+	slices.SortFunc(cands, func(a, b victimKey) int {
 		return cmp.Or(
-			cmp.Compare(amt[b], amt[a]),
-			cmp.Compare(c.lostWork(a), c.lostWork(b)),
-			cmpUint(b.st.Position, a.st.Position),
+			cmp.Compare(b.amt, a.amt),
+			cmp.Compare(a.lost, b.lost),
+			cmpUint(b.v.st.Position, a.v.st.Position),
 		)
 	})
 	var prios []int
@@ -65,8 +65,8 @@ func (c *Core) preempt(e *entry) bool {
 	pool := make([]*entry, 0, min(len(cands), c.cfg.PreemptCandidates))
 	for _, p := range prios {
 		pool = pool[:0]
-		for _, v := range cands {
-			if v.job.Priority <= p {
+		for _, k := range cands {
+			if v := k.v; v.job.Priority <= p {
 				pool = append(pool, v)
 				if len(pool) == c.cfg.PreemptCandidates {
 					break
@@ -90,6 +90,13 @@ func (c *Core) preempt(e *entry) bool {
 		}
 	}
 	return false
+}
+
+// victimKey is a preemption candidate with what it is sorted by: the
+// capacity it would free for the job, the work it would lose.
+type victimKey struct {
+	v         *entry
+	amt, lost int64
 }
 
 // lowerCanCover reports whether the capacity held by priorities below e's
@@ -121,8 +128,9 @@ func (c *Core) freeByModel() map[string]int64 {
 // then drops every victim the placement does not need. have is what is free
 // of e's models, need what e needs, in e's unit (amount, demand).
 //
-// The trial releases victims on the core's own cluster and applies them
-// again before returning: no copy of the cluster is made. Placing is
+// The trial releases victims on the core's own cluster and restores it
+// before returning (sched.Cluster.Mark, Restore): no copy of the cluster
+// is made. Placing is
 // monotone in what is released (more free capacity, less held against the
 // tenant's quota), so the shortest prefix is found by bisection, and a
 // prefix or a trimmed set whose capacity falls short of need is not tried.
@@ -139,7 +147,8 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64, have, need
 		return nil, nil // not enough even with every candidate stopped
 	}
 	t := trial{c: c, pool: pool}
-	defer t.restore()
+	c.cluster.Mark()
+	defer c.cluster.Restore() // every candidate still released back where it was
 	try := func(k int) *sched.Decision {
 		t.to(k)
 		chosen := t.chosen()
@@ -197,7 +206,7 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64, have, need
 }
 
 // trial releases a prefix of the candidates on the core's cluster, in
-// place, and applies them all again on restore.
+// place; victims restores the cluster when done.
 type trial struct {
 	c        *Core
 	pool     []*entry
@@ -241,9 +250,6 @@ func (t *trial) kept(v *entry) {
 		t.released[i] = nil
 	}
 }
-
-// restore applies every candidate still released.
-func (t *trial) restore() { t.to(0) }
 
 // tenantFits checks a placement against e's tenant's quota and caps with
 // the victims' holdings given back.

@@ -10,36 +10,100 @@ import (
 // its site's grid factor and power price (end zero: still held).
 func PlacementIntervals(n *network.Network, tenant model.TenantID, p *model.Placement, start, end int64) []Interval {
 	out := make([]Interval, 0, len(p.Assignments))
-	for _, a := range p.Assignments {
-		iv := Interval{Tenant: tenant, Job: p.Job, Model: a.Model, Start: start, End: end}
-		var site *model.Site
-		if node, ok := n.Node(a.Node); ok {
-			iv.Site = node.Site
-			if s, ok := n.Site(node.Site); ok {
-				site = s
-				iv.Ownership = s.Ownership
-				iv.PowerFenPerKWh = s.PowerFenPerKWh
-			}
-		}
-		en, _ := n.SiteEnergy(iv.Site)
-		if en != nil {
-			iv.GCO2PerKWh = en.GCO2PerKWh
-		}
-		iv.MilliCards = int64(len(a.Cards)) * model.MilliCard
-		if a.ShareMilli > 0 {
-			iv.MilliCards = int64(a.ShareMilli)
-		}
-		if m := n.Model(a.Model); m != nil {
-			g, _, _ := m.FP16GFLOPS()
-			iv.GFLOPS = g * iv.MilliCards / model.MilliCard
-			if site != nil {
-				iv.FacilityW, _, _ = CardFacilityW(m, site, en)
-			}
-		}
-		out = append(out, iv)
+	for i := range p.Assignments {
+		a := &p.Assignments[i]
+		b := cardOn(n, a.Node, a.Model)
+		out = append(out, b.interval(tenant, p.Job, a, start, end))
 	}
 	return out
 }
+
+// card is what one card of a model on a node brings to an interval: the
+// node's site, its ownership, price and grid carbon, and the model's FP16
+// throughput and facility power per card.
+type card struct {
+	site      model.SiteID
+	ownership model.Ownership
+	fen, gco2 int64
+	gflops    int64 // per whole card; known says whether the model is
+	known     bool
+	facilityW int64
+}
+
+// cardOn looks up a card of the named model on the node.
+func cardOn(n *network.Network, nodeID model.NodeID, modelName string) card {
+	var b card
+	var site *model.Site
+	if node, ok := n.Node(nodeID); ok {
+		b.site = node.Site
+		if s, ok := n.Site(node.Site); ok {
+			site = s
+			b.ownership = s.Ownership
+			b.fen = s.PowerFenPerKWh
+		}
+	}
+	en, _ := n.SiteEnergy(b.site)
+	if en != nil {
+		b.gco2 = en.GCO2PerKWh
+	}
+	if m := n.Model(modelName); m != nil {
+		b.gflops, _, _ = m.FP16GFLOPS()
+		b.known = true
+		if site != nil {
+			b.facilityW, _, _ = CardFacilityW(m, site, en)
+		}
+	}
+	return b
+}
+
+// interval is the assignment's interval on this card.
+func (b *card) interval(tenant model.TenantID, job model.JobID, a *model.Assignment, start, end int64) Interval {
+	iv := Interval{Tenant: tenant, Job: job, Model: a.Model, Start: start, End: end, Site: b.site,
+		Ownership: b.ownership, PowerFenPerKWh: b.fen, GCO2PerKWh: b.gco2, FacilityW: b.facilityW}
+	iv.MilliCards = int64(len(a.Cards)) * model.MilliCard
+	if a.ShareMilli > 0 {
+		iv.MilliCards = int64(a.ShareMilli)
+	}
+	if b.known {
+		iv.GFLOPS = b.gflops * iv.MilliCards / model.MilliCard
+	}
+	return iv
+}
+
+// Cards is PlacementIntervals for callers that meter many placements on
+// one network: what each (node, model) brings to an interval is looked up
+// once (the network does not change).
+type Cards struct {
+	net *network.Network
+	by  map[cardKey]card
+}
+
+type cardKey struct {
+	node  model.NodeID
+	model string
+}
+
+// NewCards returns an empty cache of the network's cards.
+func NewCards(n *network.Network) *Cards { return &Cards{net: n, by: map[cardKey]card{}} }
+
+// Intervals appends to out what PlacementIntervals returns.
+func (cs *Cards) Intervals(out []Interval, tenant model.TenantID, p *model.Placement, start, end int64) []Interval {
+	for i := range p.Assignments {
+		a := &p.Assignments[i]
+		k := cardKey{a.Node, a.Model}
+		b, ok := cs.by[k]
+		if !ok {
+			b = cardOn(cs.net, a.Node, a.Model)
+			if len(cs.by) < maxCards { // names come from placements: bound what is kept
+				cs.by[k] = b
+			}
+		}
+		out = append(out, b.interval(tenant, p.Job, a, start, end))
+	}
+	return out
+}
+
+const maxCards = 1 << 20
 
 // EnergySummary is the energy, carbon and cost of a body of work, and each
 // per FP16 PFLOP-hour delivered.

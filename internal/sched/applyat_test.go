@@ -19,6 +19,7 @@ func sameState(a, b *Cluster) bool {
 		return false // ChangeAll left nodes to index
 	}
 	x.dirty, x.dirtyMark, y.dirty, y.dirtyMark = nil, nil, nil, nil
+	x.jnl, y.jnl = journal{}, journal{}
 	return reflect.DeepEqual(x, y)
 }
 

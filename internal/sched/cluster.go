@@ -62,6 +62,7 @@ type Cluster struct {
 	deferIdx  bool
 	dirty     []int32
 	dirtyMark []bool
+	jnl       journal // Mark, Restore
 }
 
 // NewCluster builds an empty allocation state (every card free, every node
@@ -193,6 +194,47 @@ func (c *Cluster) index(n int32, sign int32) {
 	c.domFree[d] += sign * f
 	c.smFree[sm] += sign * f
 	c.modFree[ni.model] += sign * f
+}
+
+// counts are node n's free whole cards and partly used cards per share
+// bucket, as recount leaves them and index reads them.
+func (c *Cluster) counts(n int32) (int32, [shareBuckets]uint8) {
+	var p [shareBuckets]uint8
+	copy(p[:], c.partial[int(n)*shareBuckets:int(n+1)*shareBuckets])
+	return int32(c.free[n]), p
+}
+
+// reindex moves node n in the indexes from the counts it is indexed with,
+// f0 and p0, to its current ones: what index(n, -1) before its counts
+// changed and index(n, +1) after do, touching only what changed.
+func (c *Cluster) reindex(n, f0 int32, p0 *[shareBuckets]uint8) {
+	if !c.healthy[n] {
+		return
+	}
+	ni := &c.st.nodes[n]
+	if f := int32(c.free[n]); f != f0 {
+		if f0 > 0 {
+			c.byFree[ni.model][f0].set(n, false)
+		}
+		if f > 0 {
+			c.byFree[ni.model][f].set(n, true)
+		}
+		stride, d := int32(c.st.maxCards+1), ni.domain
+		sm := c.st.domains[d].sm
+		c.domHist[d*stride+f0]--
+		c.domHist[d*stride+f]++
+		c.smHist[sm*stride+f0]--
+		c.smHist[sm*stride+f]++
+		c.domFree[d] += f - f0
+		c.smFree[sm] += f - f0
+		c.modFree[ni.model] += f - f0
+	}
+	p := c.partial[int(n)*shareBuckets : int(n+1)*shareBuckets]
+	for b := range shareBuckets {
+		if (p0[b] > 0) != (p[b] > 0) {
+			c.shareSet[ni.model][b].set(n, p[b] > 0)
+		}
+	}
 }
 
 // recount recomputes a node's free whole cards and partly used cards from
@@ -330,9 +372,9 @@ func (c *Cluster) ChangeAll(sign, n int, at func(i int) (*model.Placement, []int
 	c.deferIdx = false
 	for _, d := range c.dirty {
 		c.dirtyMark[d] = false
-		c.index(d, -1) // as indexed: the counts are the old ones
+		f0, p0 := c.counts(d) // as indexed: the counts are the old ones
 		c.recount(d)
-		c.index(d, +1)
+		c.reindex(d, f0, &p0)
 	}
 	c.dirty = c.dirty[:0]
 	return rejected
@@ -391,13 +433,16 @@ func (c *Cluster) assignAt(a *model.Assignment, n int32, sign int) error {
 	if err := c.checkCards(ni, mi, a, sign); err != nil {
 		return err
 	}
-	if c.deferIdx {
-		if !c.dirtyMark[n] {
-			c.dirtyMark[n] = true
-			c.dirty = append(c.dirty, n)
-		}
-	} else {
-		c.index(n, -1)
+	if c.jnl.on {
+		c.save(n)
+	}
+	var f0 int32
+	var p0 [shareBuckets]uint8
+	if !c.deferIdx {
+		f0, p0 = c.counts(n)
+	} else if !c.dirtyMark[n] {
+		c.dirtyMark[n] = true
+		c.dirty = append(c.dirty, n)
 	}
 	for _, k := range a.Cards {
 		g := ni.cardOff + int32(k)
@@ -413,7 +458,7 @@ func (c *Cluster) assignAt(a *model.Assignment, n int32, sign int) error {
 	c.memFree[n] -= int64(sign) * a.HostMemMiB
 	if !c.deferIdx {
 		c.recount(n)
-		c.index(n, +1)
+		c.reindex(n, f0, &p0)
 	}
 	return nil
 }

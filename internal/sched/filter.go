@@ -55,6 +55,8 @@ type search struct {
 	mixedByRate bool
 	// needsMixed: only a mixed-model gang would fit.
 	needsMixed bool
+	// pens is initPlace's cache, kept with the search on the cluster.
+	pens penCache
 	// hostShort holds the nodes passed over for want of host CPU (1) or
 	// memory (2); nil until one is.
 	hostShort map[int32]uint8
@@ -109,6 +111,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		capCount:     s.capCount,
 		capSorted:    s.capSorted,
 		mixedPer:     s.mixedPer,
+		pens:         s.pens,
 	}
 	if s.fragGen == nil {
 		s.fragGen = make([]uint32, fragKeys)

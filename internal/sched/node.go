@@ -292,11 +292,7 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	if !s.cfg.FragPolicy.measured() {
 		sc.Frag = s.altFragScore(n, int64(share), cpu, k)
 	} else if fc, before, ok := s.nodeCounts(n); ok {
-		after := *fc
-		free := s.cardFree(ni.cardOff + k)
-		after.add(s, free, -1)
-		after.add(s, free-int32(share), +1)
-		sc.Frag = fragScore(before, s.fragOf(n, &after, cpu, mem))
+		sc.Frag = s.shareFragScore(n, fc, before, s.cardFree(ni.cardOff+k), share, cpu, mem)
 	} else {
 		sc.Frag = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, 0, k, share, cpu, mem))
 	}

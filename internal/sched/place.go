@@ -142,13 +142,100 @@ func (s *search) initPlace(prev placeJob) {
 	s.pl.ordered = true
 	ns := len(s.st.sites)
 	s.pl.jobPen = resize(s.pl.jobPen, ns)
+	var lat []int64
+	if interactive {
+		lat = s.pens.latency(s.st, job.Users)
+	}
+	var routes []siteRoute
+	if job.Data != nil {
+		routes = s.pens.routes(s.st, job.Data.Site)
+	}
 	for si := range ns {
-		t := s.jobTerms(int32(si))
-		s.pl.jobPen[si] = t.TransferPenalty + t.LatencyPenalty
+		var p int64 // jobTerms' transfer and latency penalties
+		if d := job.Data; d != nil && d.Site != s.st.sites[si].s.ID {
+			p = routes[si].penalty(d.SizeGB, job.RuntimeSec)
+		}
+		if lat != nil {
+			p += lat[si]
+		}
+		s.pl.jobPen[si] = p
 	}
 	nm := len(s.st.models)
 	s.pl.have = resize(s.pl.have, nm)
 	s.pl.order, s.pl.pos, s.pl.costMax = grow(s.pl.order, nm*ns), grow(s.pl.pos, nm*ns), grow(s.pl.costMax, nm*ns)
+}
+
+// penCache keeps what initPlace sums per site for a job with users or
+// data, looked up once (the network does not change): per place of users
+// the latency penalty at each site (nil: UsersAt knows no such place), per
+// data site the route to each site. The places come from jobs: each map
+// keeps at most maxPenCache.
+type penCache struct {
+	lat   map[string][]int64
+	route map[model.SiteID][]siteRoute
+}
+
+const maxPenCache = 1024
+
+type siteRoute struct {
+	rtt, gbps float64
+	ok        bool
+}
+
+// latency returns the latency penalty of users at each site, as jobTerms
+// computes it; nil when the place is unknown (no penalty).
+func (pc *penCache) latency(st *static, users string) []int64 {
+	if v, ok := pc.lat[users]; ok {
+		return v
+	}
+	var out []int64
+	if lat, lon, ok := st.net.UsersAt(users); ok {
+		out = make([]int64, len(st.sites))
+		for si := range out {
+			rtt := network.DistanceRTTms(lat, lon, st.place.lat[si], st.place.lon[si])
+			out[si] = min(placeComponents, int64(math.Round(placeComponents*rtt/latencyFullMs)))
+		}
+	}
+	if pc.lat == nil {
+		pc.lat = map[string][]int64{}
+	}
+	if len(pc.lat) < maxPenCache {
+		pc.lat[users] = out
+	}
+	return out
+}
+
+// routes returns the backbone route from a data site to each site.
+func (pc *penCache) routes(st *static, from model.SiteID) []siteRoute {
+	if v, ok := pc.route[from]; ok {
+		return v
+	}
+	out := make([]siteRoute, len(st.sites))
+	for si := range out {
+		r := &out[si]
+		r.rtt, r.gbps, r.ok = st.place.paths.Route(from, st.sites[si].s.ID)
+	}
+	if pc.route == nil {
+		pc.route = map[model.SiteID][]siteRoute{}
+	}
+	if len(pc.route) < maxPenCache {
+		pc.route[from] = out
+	}
+	return out
+}
+
+// penalty is the transfer penalty of moving sizeGB over the route, as
+// jobTerms computes it.
+func (r siteRoute) penalty(sizeGB, runtimeSec int64) int64 {
+	if !r.ok {
+		return placeComponents
+	}
+	sec := float64(sizeGB)*8/r.gbps + r.rtt/1000
+	ref := transferRefSec
+	if runtimeSec > 0 {
+		ref = float64(runtimeSec)
+	}
+	return min(placeComponents, int64(math.Round(placeComponents*sec/ref)))
 }
 
 // grow returns s with length n, reusing its array when large enough (the

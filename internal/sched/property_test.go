@@ -160,7 +160,8 @@ func checkIndexes(t *testing.T, c *Cluster) {
 		}
 	}
 	if !slices.Equal(fresh.free, c.free) || !slices.Equal(fresh.partial, c.partial) || !slices.Equal(fresh.domHist, c.domHist) ||
-		!slices.Equal(fresh.smHist, c.smHist) || !slices.Equal(fresh.domFree, c.domFree) || !slices.Equal(fresh.modFree, c.modFree) {
+		!slices.Equal(fresh.smHist, c.smHist) || !slices.Equal(fresh.domFree, c.domFree) || !slices.Equal(fresh.modFree, c.modFree) ||
+		!slices.Equal(fresh.smFree, c.smFree) {
 		t.Fatal("indexes drifted from the cards")
 	}
 	for m := range c.byFree {

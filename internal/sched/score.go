@@ -25,6 +25,9 @@ type fragMeasure struct {
 	// whole holds per node the fragmentation component of taking k whole
 	// cards with a host request, valid while ok (nodeCounts clears it).
 	whole []wholeScores
+	// share holds per node the fragmentation component of recent share
+	// offers, valid while ok (nodeCounts clears it).
+	share []shareScores
 	drops map[int64]float64 // fillDrop's
 }
 
@@ -36,6 +39,25 @@ type wholeScores struct {
 	cpu   [frag.MaxGPUs + 1]int64
 	mem   [frag.MaxGPUs + 1]int64
 }
+
+// shareScores caches shareFragScore on one node: the last few (card free,
+// share, host request) asked and their scores, replaced round robin.
+type shareScores struct {
+	n, next uint8
+	e       [shareSlots]shareScore
+}
+
+const shareSlots = 4
+
+type shareScore struct {
+	free, share int32
+	score       int64
+	cpu, mem    int64
+}
+
+// noShareCache turns the share cache off, for the test that compares
+// decisions with and without it.
+var noShareCache bool
 
 // measure returns the fragmentation measure for the config's task mix,
 // Suanli's (ours) or FGD's alone.
@@ -66,9 +88,10 @@ func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
 		// them all, and their arrays serve the new mix (the old measure
 		// is no longer used).
 		clear(old.ok)
-		fm.ok, fm.fc, fm.cur, fm.whole = old.ok, old.fc, old.cur, old.whole
+		fm.ok, fm.fc, fm.cur, fm.whole, fm.share = old.ok, old.fc, old.cur, old.whole, old.share
 	} else {
 		fm.ok, fm.fc, fm.cur, fm.whole = make([]bool, n), make([]fragCounts, n), make([]float64, n), make([]wholeScores, n)
+		fm.share = make([]shareScores, n)
 	}
 	c.frag = fm
 	return fm
@@ -186,6 +209,7 @@ func (s *search) nodeCounts(n int32) (fc *fragCounts, cur float64, ok bool) {
 		}
 		fm.cur[n], fm.ok[n] = s.fragOf(n, fc, 0, 0), true
 		fm.whole[n].mask = 0
+		fm.share[n].n, fm.share[n].next = 0, 0
 	}
 	return &fm.fc[n], fm.cur[n], true
 }
@@ -196,6 +220,33 @@ func (s *search) fragOf(n int32, fc *fragCounts, cpu, mem int64) float64 {
 	k := len(s.shares)
 	h := s.host(n, cpu, mem)
 	return s.meas.m.FragOfCounts(&h, fc.idle, fc.fit[:k], fc.below[:k], fc.left)
+}
+
+// shareFragScore is the fragmentation component of taking share from a
+// card of node n with free thousandths free, with a host request; fc and
+// before are the node's counts and fragmentation (nodeCounts). Kept on the
+// cluster while the node is unchanged: the nodes a bucket scan visits
+// first are offered to every fractional decision.
+func (s *search) shareFragScore(n int32, fc *fragCounts, before float64, free int32, share int, cpu, mem int64) int64 {
+	sh := &s.meas.share[n]
+	if noShareCache {
+		sh.n = 0
+	}
+	for i := range sh.n {
+		if x := &sh.e[i]; x.free == free && x.share == int32(share) && x.cpu == cpu && x.mem == mem {
+			return x.score
+		}
+	}
+	after := *fc
+	after.add(s, free, -1)
+	after.add(s, free-int32(share), +1)
+	d := fragScore(before, s.fragOf(n, &after, cpu, mem))
+	sh.e[sh.next] = shareScore{free: free, share: int32(share), score: d, cpu: cpu, mem: mem}
+	sh.next = (sh.next + 1) % shareSlots
+	if sh.n < shareSlots {
+		sh.n++
+	}
+	return d
 }
 
 // fragScore is the fragmentation component, 0..1000: the policy's score

@@ -33,6 +33,10 @@ type replayer struct {
 	byID map[model.JobID]*run // jobs submitted and not yet finished
 	fq   finishQueue
 	kwh  *ledger.EnergyMeter // the energy of the work, metered as placements end
+	// cards and ivs serve meter: the network's cards looked up once, and
+	// a buffer for a placement's intervals.
+	cards *ledger.Cards
+	ivs   []ledger.Interval
 
 	running, queued int
 	// capWaiting counts the jobs waiting for capacity (capacityWait).
@@ -80,7 +84,7 @@ func newReplayer(net *network.Network, jobs source, cfg ReplayConfig) (*replayer
 			return nil, err
 		}
 	}
-	rp.kwh = ledger.NewEnergyMeter(prices)
+	rp.kwh, rp.cards = ledger.NewEnergyMeter(prices), ledger.NewCards(net)
 	rp.c = core.New(net, cfg.Core)
 	for _, t := range cfg.Tenants {
 		if err := rp.c.Step(core.TenantUpserted{At: 0, Tenant: t}); err != nil {
@@ -118,8 +122,9 @@ func (rp *replayer) setWaiting(r *run, waiting bool) {
 
 func (rp *replayer) meter(p *model.Placement, i int, from, to int64) {
 	if to > from {
-		for _, iv := range ledger.PlacementIntervals(rp.net, model.TenantID(rp.jobs.tenant(i)), p, from, to) {
-			rp.kwh.Add(&iv)
+		rp.ivs = rp.cards.Intervals(rp.ivs[:0], model.TenantID(rp.jobs.tenant(i)), p, from, to)
+		for k := range rp.ivs {
+			rp.kwh.Add(&rp.ivs[k])
 		}
 	}
 }
