@@ -47,3 +47,16 @@ func TestCardsMatchPlacementIntervals(t *testing.T) {
 		}
 	}
 }
+
+// PlacementIntervals is the uncached reference for Cards.Intervals: it
+// splits a placement held over [start, end) into metering intervals, one per assignment, with each card's facility power,
+// its site's grid factor and power price (end zero: still held).
+func PlacementIntervals(n *network.Network, tenant model.TenantID, p *model.Placement, start, end int64) []Interval {
+	out := make([]Interval, 0, len(p.Assignments))
+	for i := range p.Assignments {
+		a := &p.Assignments[i]
+		b := cardOn(n, a.Node, a.Model)
+		out = append(out, b.interval(tenant, p.Job, a, start, end))
+	}
+	return out
+}

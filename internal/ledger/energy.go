@@ -5,19 +5,6 @@ import (
 	"github.com/suanli/suanli/internal/network"
 )
 
-// PlacementIntervals splits a placement held over [start, end) into
-// metering intervals, one per assignment, with each card's facility power,
-// its site's grid factor and power price (end zero: still held).
-func PlacementIntervals(n *network.Network, tenant model.TenantID, p *model.Placement, start, end int64) []Interval {
-	out := make([]Interval, 0, len(p.Assignments))
-	for i := range p.Assignments {
-		a := &p.Assignments[i]
-		b := cardOn(n, a.Node, a.Model)
-		out = append(out, b.interval(tenant, p.Job, a, start, end))
-	}
-	return out
-}
-
 // card is what one card of a model on a node brings to an interval: the
 // node's site, its ownership, price and grid carbon, and the model's FP16
 // throughput and facility power per card.
@@ -70,8 +57,10 @@ func (b *card) interval(tenant model.TenantID, job model.JobID, a *model.Assignm
 	return iv
 }
 
-// Cards is PlacementIntervals for callers that meter many placements on
-// one network: what each (node, model) brings to an interval is looked up
+// Cards meters placements on one network: it splits a placement held
+// over [start, end) into metering intervals, one per assignment, with each
+// card's facility power, its site's grid factor and power price (end zero:
+// still held). What each (node, model) brings to an interval is looked up
 // once (the network does not change).
 type Cards struct {
 	net *network.Network
@@ -86,7 +75,7 @@ type cardKey struct {
 // NewCards returns an empty cache of the network's cards.
 func NewCards(n *network.Network) *Cards { return &Cards{net: n, by: map[cardKey]card{}} }
 
-// Intervals appends to out what PlacementIntervals returns.
+// Intervals appends the placement's intervals to out.
 func (cs *Cards) Intervals(out []Interval, tenant model.TenantID, p *model.Placement, start, end int64) []Interval {
 	for i := range p.Assignments {
 		a := &p.Assignments[i]
