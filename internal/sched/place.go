@@ -182,8 +182,8 @@ type siteRoute struct {
 	ok        bool
 }
 
-// latency returns the latency penalty of users at each site, as jobTerms
-// computes it; nil when the place is unknown (no penalty).
+// latency returns the latency penalty of users at each site; nil when the
+// place is unknown (no penalty).
 func (pc *penCache) latency(st *static, users string) []int64 {
 	if v, ok := pc.lat[users]; ok {
 		return v
@@ -192,8 +192,7 @@ func (pc *penCache) latency(st *static, users string) []int64 {
 	if lat, lon, ok := st.net.UsersAt(users); ok {
 		out = make([]int64, len(st.sites))
 		for si := range out {
-			rtt := network.DistanceRTTms(lat, lon, st.place.lat[si], st.place.lon[si])
-			out[si] = min(placeComponents, int64(math.Round(placeComponents*rtt/latencyFullMs)))
+			out[si] = latencyPenalty(network.DistanceRTTms(lat, lon, st.place.lat[si], st.place.lon[si]))
 		}
 	}
 	if pc.lat == nil {
@@ -212,8 +211,7 @@ func (pc *penCache) routes(st *static, from model.SiteID) []siteRoute {
 	}
 	out := make([]siteRoute, len(st.sites))
 	for si := range out {
-		r := &out[si]
-		r.rtt, r.gbps, r.ok = st.place.paths.Route(from, st.sites[si].s.ID)
+		out[si] = routeTo(st.place, from, st.sites[si].s.ID)
 	}
 	if pc.route == nil {
 		pc.route = map[model.SiteID][]siteRoute{}
@@ -224,18 +222,33 @@ func (pc *penCache) routes(st *static, from model.SiteID) []siteRoute {
 	return out
 }
 
-// penalty is the transfer penalty of moving sizeGB over the route, as
-// jobTerms computes it.
+// routeTo is the backbone route between two sites.
+func routeTo(ps *placeStatic, from, to model.SiteID) siteRoute {
+	var r siteRoute
+	r.rtt, r.gbps, r.ok = ps.paths.Route(from, to)
+	return r
+}
+
+// sec is the time to move sizeGB over the route, in seconds.
+func (r siteRoute) sec(sizeGB int64) float64 { return float64(sizeGB)*8/r.gbps + r.rtt/1000 }
+
+// penalty is the transfer penalty of moving sizeGB over the route (which
+// must exist unless the penalty is the whole component), against the
+// job's runtime or transferRefSec.
 func (r siteRoute) penalty(sizeGB, runtimeSec int64) int64 {
 	if !r.ok {
 		return placeComponents
 	}
-	sec := float64(sizeGB)*8/r.gbps + r.rtt/1000
 	ref := transferRefSec
 	if runtimeSec > 0 {
 		ref = float64(runtimeSec)
 	}
-	return min(placeComponents, int64(math.Round(placeComponents*sec/ref)))
+	return min(placeComponents, int64(math.Round(placeComponents*r.sec(sizeGB)/ref)))
+}
+
+// latencyPenalty is the latency penalty of users rttMs away.
+func latencyPenalty(rttMs float64) int64 {
+	return min(placeComponents, int64(math.Round(placeComponents*rttMs/latencyFullMs)))
 }
 
 // grow returns s with length n, reusing its array when large enough (the
@@ -285,24 +298,19 @@ func (s *search) jobTerms(si int32) PlaceTerms {
 	ps, job := s.st.place, s.job
 	site := s.st.sites[si].s
 	if d := job.Data; d != nil && d.Site != site.ID {
-		rtt, gbps, ok := ps.paths.Route(d.Site, site.ID)
-		if !ok {
+		r := routeTo(ps, d.Site, site.ID)
+		if !r.ok {
 			t.TransferPenalty, t.NoRoute = placeComponents, true
 		} else {
-			sec := float64(d.SizeGB)*8/gbps + rtt/1000
-			t.TransferMs = int64(math.Round(sec * 1000))
-			ref := transferRefSec
-			if job.RuntimeSec > 0 {
-				ref = float64(job.RuntimeSec)
-			}
-			t.TransferPenalty = min(placeComponents, int64(math.Round(placeComponents*sec/ref)))
+			t.TransferMs = int64(math.Round(r.sec(d.SizeGB) * 1000))
+			t.TransferPenalty = r.penalty(d.SizeGB, job.RuntimeSec)
 		}
 	}
 	if job.Users != "" && job.EffectiveLatency() == model.LatencyInteractive {
 		if lat, lon, ok := s.st.net.UsersAt(job.Users); ok {
 			rtt := network.DistanceRTTms(lat, lon, ps.lat[si], ps.lon[si])
 			t.UsersRTTMicros = int64(math.Round(rtt * 1000))
-			t.LatencyPenalty = min(placeComponents, int64(math.Round(placeComponents*rtt/latencyFullMs)))
+			t.LatencyPenalty = latencyPenalty(rtt)
 		}
 	}
 	return t
