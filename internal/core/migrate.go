@@ -233,7 +233,7 @@ func (c *Core) probe(m *move) bool {
 	e := m.e
 	job := e.job
 	job.Models = []string{m.to}
-	m.d = sched.Schedule(c.cluster, &job, c.input(e, nil), c.cfg.Sched)
+	m.d = sched.Brief(c.cluster, &job, c.input(e, nil), c.cfg.Sched)
 	p := m.d.Placement
 	return p != nil && c.tenant(e.job.Tenant).fitsAfter(e.use, c.usageOf(e, p)) && c.allowed(e, p)
 }

@@ -152,7 +152,7 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64, have, need
 	try := func(k int) *sched.Decision {
 		t.to(k)
 		chosen := t.chosen()
-		d := sched.Schedule(c.cluster, &e.job, c.input(e, chosen), c.cfg.Sched)
+		d := sched.Brief(c.cluster, &e.job, c.input(e, chosen), c.cfg.Sched)
 		if d.Placement != nil && c.tenantFits(e, chosen, d.Placement) {
 			return &d
 		}
@@ -193,7 +193,7 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64, have, need
 			continue
 		}
 		rest := slices.Delete(slices.Clone(chosen), i, i+1)
-		d := sched.Schedule(c.cluster, &e.job, c.input(e, rest), c.cfg.Sched)
+		d := sched.Brief(c.cluster, &e.job, c.input(e, rest), c.cfg.Sched)
 		if d.Placement != nil && c.tenantFits(e, rest, d.Placement) {
 			chosen, pl = rest, &d
 			have -= amt[v]

@@ -245,7 +245,7 @@ func (c *Core) swapUp(w *entry, lv map[*entry]int) bool {
 		_ = c.cluster.Release(*v.st.Placement)
 		job := w.job
 		job.Models = []string{k.to}
-		d := sched.Schedule(c.cluster, &job, c.input(w, []*entry{v}), c.cfg.Sched)
+		d := sched.Brief(c.cluster, &job, c.input(w, []*entry{v}), c.cfg.Sched)
 		_ = c.cluster.Apply(*v.st.Placement)
 		if d.Placement == nil || !c.tenantFits(w, []*entry{v}, d.Placement) {
 			continue

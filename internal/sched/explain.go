@@ -31,7 +31,59 @@ func newTally(models int) *tally {
 	return &tally{counts: make([]Rejection, len(reasonOrder)), details: make([][]string, len(reasonOrder)), byModel: make([]int, models)}
 }
 
-func (t *tally) idx(r Reason) int { return slices.Index(reasonOrder, r) }
+// tally is the search's tally, emptied: one a search, reused across
+// searches (what explain keeps of it is copied out).
+func (s *search) tally() *tally {
+	t := s.tallyBuf
+	if t == nil || len(t.byModel) != len(s.st.models) {
+		t = newTally(len(s.st.models))
+		s.tallyBuf = t
+		return t
+	}
+	clear(t.counts)
+	for i := range t.details {
+		t.details[i] = t.details[i][:0]
+	}
+	clear(t.byModel)
+	t.usableNodes, t.usableWorkers, t.usableCards = 0, 0, 0
+	return t
+}
+
+func (t *tally) idx(r Reason) int { return reasonIndex(r) }
+
+// reasonIndex is r's place in reasonOrder (-1: not a node's reason), as
+// slices.Index gives it, without comparing r with every reason before it.
+func reasonIndex(r Reason) int {
+	switch r {
+	case ModelExcluded:
+		return 0
+	case UnknownThroughput:
+		return 1
+	case StackIncompatible:
+		return 2
+	case PyTorchIncompatible:
+		return 3
+	case MemoryTooSmall:
+		return 4
+	case CardsTooFew:
+		return 5
+	case QuotaExceeded:
+		return 6
+	case VendorCapExceeded:
+		return 7
+	case Residency:
+		return 8
+	case PolicyDenied:
+		return 9
+	case NodeUnhealthy:
+		return 10
+	case InsufficientCards:
+		return 11
+	case TopologyUnsatisfiable:
+		return 12
+	}
+	return -1
+}
 
 func (t *tally) addDetail(i int, d string) {
 	if d != "" && len(t.details[i]) < 3 && !slices.Contains(t.details[i], d) {
@@ -84,9 +136,12 @@ func (s *search) node(t *tally, n int32) {
 	}
 }
 
-// modDetails is the detail of each model's reason.
+// modDetails is the detail of each model's reason (none in brief).
 func (s *search) modDetails() []string {
 	d := make([]string, len(s.st.models))
+	if s.brief {
+		return d
+	}
 	for m := range s.st.models {
 		d[m] = s.detail(int32(m))
 	}
@@ -98,9 +153,10 @@ func (s *search) modDetails() []string {
 // attributed at once, and a (site, model) group whose histogram covers
 // every node at once; only the nodes of other usable domains are looked at
 // one by one, and only when the domain's histogram does not suffice. It
-// gives what attributing domain by domain (explain_test.go) gives.
+// gives what attributing domain by domain (explain_test.go) gives; in
+// brief, without the details.
 func (s *search) tallyNodes() *tally {
-	t := newTally(len(s.st.models))
+	t := s.tally()
 	modDetail := s.modDetails()
 	stride := s.st.maxCards + 1
 	fromHist := !s.job.Fractional()
@@ -112,8 +168,12 @@ func (s *search) tallyNodes() *tally {
 			continue
 		}
 		if !s.siteOK(run.site) {
-			site := s.st.sites[run.site].s
-			t.add(Residency, run.nodes, run.cards, fmt.Sprintf("%s (%s)", site.ID, site.Region))
+			detail := ""
+			if !s.brief {
+				site := s.st.sites[run.site].s
+				detail = fmt.Sprintf("%s (%s)", site.ID, site.Region)
+			}
+			t.add(Residency, run.nodes, run.cards, detail)
 			continue
 		}
 		if run.class >= 0 && !s.classOK(run.class) {
@@ -147,7 +207,8 @@ func (s *search) tallyNodes() *tally {
 }
 
 // explain builds the explanation of an unplaced job: every node is
-// attributed to the first reason that removes it.
+// attributed to the first reason that removes it. In brief it counts them
+// only: no details, best partial candidate, unblock hints or summary.
 func (s *search) explain() Explanation {
 	t := s.tallyNodes()
 	counts, details, byModel := t.counts, t.details, t.byModel
@@ -157,17 +218,25 @@ func (s *search) explain() Explanation {
 	if usableNodes > 0 {
 		if usableWorkers < need {
 			// Together the usable nodes are too few: they count as short too.
-			add(InsufficientCards, usableNodes, usableCards,
-				fmt.Sprintf("%d usable nodes hold %d of the %d workers", usableNodes, usableWorkers, need))
+			detail := ""
+			if !s.brief {
+				detail = fmt.Sprintf("%d usable nodes hold %d of the %d workers", usableNodes, usableWorkers, need)
+			}
+			add(InsufficientCards, usableNodes, usableCards, detail)
 		} else if s.job.Kind == model.Gang && !s.job.Mixed && !s.scopeBelowSite() && slices.Max(byModel) < need {
-			add(InsufficientCards, usableNodes, usableCards,
-				fmt.Sprintf("no single model holds all %d workers (at most %d); allow mixed models", need, slices.Max(byModel)))
+			detail := ""
+			if !s.brief {
+				detail = fmt.Sprintf("no single model holds all %d workers (at most %d); allow mixed models", need, slices.Max(byModel))
+			}
+			add(InsufficientCards, usableNodes, usableCards, detail)
 			s.needsMixed = true
 		} else {
 			i := idx(TopologyUnsatisfiable)
 			counts[i].Count = usableNodes
 			counts[i].Cards = usableCards
-			addDetail(i, s.topologyDetail(usableNodes, usableWorkers))
+			if !s.brief {
+				addDetail(i, s.topologyDetail(usableNodes, usableWorkers))
+			}
 		}
 	}
 	e := Explanation{}
@@ -177,17 +246,23 @@ func (s *search) explain() Explanation {
 		}
 		counts[i].Reason = r
 		counts[i].Unit = UnitNodes
-		counts[i].Detail = strings.Join(details[i], "; ")
-		if r == TopologyUnsatisfiable {
+		switch {
+		case s.brief:
+		case r == TopologyUnsatisfiable:
 			counts[i].Detail = details[i][0]
+		default:
+			counts[i].Detail = strings.Join(details[i], "; ")
 		}
 		e.Rejections = append(e.Rejections, counts[i])
 	}
-	if b := s.best; b.ok {
-		e.Best = &Partial{Scope: b.scope, Where: s.whereName(b.scope, b.where, b.model), Model: s.st.models[b.model].id, FreeCards: b.have, NeedCards: b.need}
-	}
 	for _, m := range s.eligible {
 		e.Waits = append(e.Waits, s.st.models[m].id)
+	}
+	if s.brief {
+		return e
+	}
+	if b := s.best; b.ok {
+		e.Best = &Partial{Scope: b.scope, Where: s.whereName(b.scope, b.where, b.model), Model: s.st.models[b.model].id, FreeCards: b.have, NeedCards: b.need}
 	}
 	e.Unblock = s.unblock(&e)
 	e.Summary = s.summary(&e)

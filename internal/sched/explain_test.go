@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/suanli/suanli/internal/catalog"
@@ -98,6 +99,11 @@ func TestTallyByRunsMatchesByDomain(t *testing.T) {
 			s := c.newSearch(&j, &in, Config{}.withDefaults())
 			s.filterModels()
 			got, want := s.tallyNodes(), s.tallyByDomain()
+			for k := range got.details { // a reused tally keeps empty slices
+				if len(got.details[k]) == 0 {
+					got.details[k] = nil
+				}
+			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("trial %d job %+v:\nby runs   %+v\nby domain %+v", trial, j, got, want)
 			}
@@ -161,5 +167,85 @@ func TestPlacedSummaryMatchesFmt(t *testing.T) {
 	}
 	if checked < 500 {
 		t.Fatalf("only %d placements checked", checked)
+	}
+}
+
+// Brief gives the placements, reason counts and models to wait for that
+// Schedule gives, on random networks with policies, unhealthy nodes and
+// jobs that fit and do not; only the words differ.
+func TestBriefCountsAsSchedule(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 8))
+	failed, placed, invalid := 0, 0, 0
+	for trial := range 120 {
+		net := randomNet(t, rng, 6, 8)
+		if trial%2 == 0 {
+			for i := range net.Nodes {
+				if rng.IntN(4) == 0 {
+					net.Nodes[i].Labels = map[string]string{"tier": "restricted"}
+				}
+			}
+		}
+		c := NewCluster(net)
+		for i := range 5 + rng.IntN(30) {
+			j := randomJob(rng, i, net)
+			if d := Schedule(c, &j, Input{}, Config{}); d.Placed() {
+				if err := c.Apply(*d.Placement); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rng.IntN(5) == 0 {
+				c.SetNodeHealthy(net.Nodes[rng.IntN(len(net.Nodes))].ID, false)
+			}
+		}
+		for i := range 20 {
+			j := randomJob(rng, 1000+i, net)
+			in := Input{}
+			switch rng.IntN(3) {
+			case 0:
+				in.Policy = denyLabel{}
+			case 1:
+				in.Policy = denyVendor("Huawei")
+			}
+			full, brief := Schedule(c, &j, in, Config{}), Brief(c, &j, in, Config{})
+			if full.Placed() || j.Validate() != nil { // an invalid job is told why in full
+				if j.Validate() != nil {
+					invalid++
+				}
+				placed++
+				if !reflect.DeepEqual(full, brief) {
+					t.Fatalf("trial %d job %+v placed or invalid:\nSchedule %+v\nBrief    %+v", trial, j, full, brief)
+				}
+				continue
+			}
+			failed++
+			if brief.Placement != nil || brief.Explanation.Summary != "" || brief.Explanation.Best != nil || brief.Explanation.Unblock != nil {
+				t.Fatalf("trial %d: a brief failure carries words: %+v", trial, brief.Explanation)
+			}
+			if !slices.Equal(full.Explanation.Waits, brief.Explanation.Waits) {
+				t.Fatalf("trial %d job %+v: waits %v, brief %v", trial, j, full.Explanation.Waits, brief.Explanation.Waits)
+			}
+			counted := func(rs []Rejection) []Rejection {
+				out := make([]Rejection, len(rs))
+				for k, r := range rs {
+					out[k] = Rejection{Reason: r.Reason, Count: r.Count, Cards: r.Cards, Unit: r.Unit}
+				}
+				return out
+			}
+			if got, want := counted(brief.Explanation.Rejections), counted(full.Explanation.Rejections); !slices.Equal(got, want) {
+				t.Fatalf("trial %d job %+v:\nbrief    %+v\nSchedule %+v", trial, j, got, want)
+			}
+		}
+	}
+	if failed < 300 || placed-invalid < 300 || invalid == 0 {
+		t.Fatalf("only %d failures, %d placements and %d invalid jobs compared", failed, placed-invalid, invalid)
+	}
+}
+
+// reasonIndex is slices.Index over reasonOrder.
+func TestReasonIndex(t *testing.T) {
+	for _, r := range append(slices.Clone(reasonOrder), CPUExhausted, InvalidJob, "") {
+		if got, want := reasonIndex(r), slices.Index(reasonOrder, r); got != want {
+			t.Errorf("reasonIndex(%q) = %d, want %d", r, got, want)
+		}
 	}
 }

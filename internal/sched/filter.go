@@ -55,6 +55,13 @@ type search struct {
 	mixedByRate bool
 	// needsMixed: only a mixed-model gang would fit.
 	needsMixed bool
+	// brief: a failure's explanation only counts (Brief).
+	brief bool
+	// named and modRate: filterModels' per-model scratch.
+	named   []bool
+	modRate []float64
+	// tallyBuf is explain's tally, kept across searches.
+	tallyBuf *tally
 	// pens is initPlace's cache, kept with the search on the cluster.
 	pens penCache
 	// hostShort holds the nodes passed over for want of host CPU (1) or
@@ -112,6 +119,9 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		capSorted:    s.capSorted,
 		mixedPer:     s.mixedPer,
 		pens:         s.pens,
+		tallyBuf:     s.tallyBuf,
+		named:        s.named,
+		modRate:      s.modRate,
 	}
 	if s.fragGen == nil {
 		s.fragGen = make([]uint32, fragKeys)
@@ -143,19 +153,16 @@ func resize[T any](s []T, n int) []T {
 // how many whole cards one worker takes on it.
 func (s *search) filterModels() {
 	job := s.job
-	var named map[string]bool
-	if len(job.Models) > 0 {
-		named = make(map[string]bool, len(job.Models))
-		for _, name := range job.Models {
-			named[s.c.modelID(name)] = true
-		}
-	}
-	var rates map[string]float64
+	named := s.namedModels(s.c.modelID)
+	var rates []float64 // per model: the job's rate there (0: none given)
 	var maxRate float64
 	if len(job.Rates) > 0 {
-		rates = make(map[string]float64, len(job.Rates))
+		rates = resize(s.modRate, len(s.st.models))
+		s.modRate = rates
 		for name, r := range job.Rates {
-			rates[s.c.modelID(name)] = r
+			if m, ok := s.st.modelIdx[s.c.modelID(name)]; ok {
+				rates[m] = r
+			}
 			maxRate = max(maxRate, r)
 		}
 	}
@@ -165,7 +172,7 @@ func (s *search) filterModels() {
 	}
 	for m := range s.st.models {
 		mi := &s.st.models[m]
-		reason := s.modelReason(mi, named)
+		reason := s.modelReason(m, named)
 		if reason == "" {
 			switch {
 			case job.Fractional():
@@ -185,7 +192,7 @@ func (s *search) filterModels() {
 			case rates != nil:
 				// Measured throughput: the model where the job runs
 				// fastest ranks first, whatever else is free.
-				s.modValue[m] = int64(rates[mi.id] / maxRate * rateScale)
+				s.modValue[m] = int64(rates[m] / maxRate * rateScale)
 			case mi.cards > 0:
 				s.modValue[m] = mi.gflops * int64(s.c.modFree[m]) / int64(mi.cards)
 			}
@@ -194,11 +201,27 @@ func (s *search) filterModels() {
 	}
 }
 
-// modelReason is why the job cannot use a model at all ("" when it can);
+// namedModels marks, per model, whether the job names it (its names
+// resolved to catalog ids by id); nil when it names none (any model).
+func (s *search) namedModels(id func(name string) string) []bool {
+	if len(s.job.Models) == 0 {
+		return nil
+	}
+	named := resize(s.named, len(s.st.models))
+	s.named = named
+	for _, name := range s.job.Models {
+		if m, ok := s.st.modelIdx[id(name)]; ok {
+			named[m] = true
+		}
+	}
+	return named
+}
+
+// modelReason is why the job cannot use model m at all ("" when it can);
 // modelDetail says more for the explanation.
-func (s *search) modelReason(mi *modelInfo, named map[string]bool) Reason {
-	job := s.job
-	if named != nil && !named[mi.id] {
+func (s *search) modelReason(m int, named []bool) Reason {
+	job, mi := s.job, &s.st.models[m]
+	if named != nil && !named[m] {
 		return ModelExcluded
 	}
 	if job.ComputeGFLOPS > 0 && (!mi.known || mi.gflops <= 0) {

@@ -107,13 +107,7 @@ type fitter struct {
 // model is left.
 func (f *fitter) models() *Unfit {
 	s, job := f.s, f.s.job
-	var named map[string]bool
-	if len(job.Models) > 0 {
-		named = make(map[string]bool, len(job.Models))
-		for _, name := range job.Models {
-			named[lookupModel(s.st, name)] = true
-		}
-	}
+	named := s.namedModels(func(name string) string { return lookupModel(s.st, name) })
 	eff := int64(job.EfficiencyMilli)
 	if eff == 0 {
 		eff = int64(s.cfg.DefaultEfficiencyMilli)
@@ -122,7 +116,7 @@ func (f *fitter) models() *Unfit {
 	first := Reason("")
 	for m := range s.st.models {
 		mi := &s.st.models[m]
-		reason := s.modelReason(mi, named)
+		reason := s.modelReason(m, named)
 		if reason == "" {
 			switch {
 			case job.Fractional():

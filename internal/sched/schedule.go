@@ -19,6 +19,21 @@ import (
 // counts the rejections per reason, names the best partial candidate and
 // says what would unblock it.
 func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
+	return schedule(c, job, in, cfg, false)
+}
+
+// Brief is Schedule for callers that route on a failure rather than show
+// it, such as the core's tries around reservations, which only learn from
+// it what the job waits for: an unplaced job's explanation counts the
+// rejections per reason and names the models it could wait for (the
+// counts and Waits Schedule gives), without details, summary, best
+// partial candidate or unblock hints. A placed job's decision is
+// Schedule's.
+func Brief(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
+	return schedule(c, job, in, cfg, true)
+}
+
+func schedule(c *Cluster, job *model.Job, in Input, cfg Config, brief bool) Decision {
 	d := Decision{Job: job.ID}
 	if err := job.Validate(); err != nil {
 		d.Explanation = Explanation{
@@ -30,6 +45,7 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 	}
 	cfg = cfg.withDefaults()
 	s := c.newSearch(job, &in, cfg)
+	s.brief = brief
 	s.filterModels()
 	as, mixed := s.place()
 	if as != nil && !s.hostHolds(as) {
@@ -255,10 +271,12 @@ func (s *search) explainHost(e *Explanation) {
 			continue
 		}
 		rej[i].Reason, rej[i].Unit = r, UnitNodes
-		if r == CPUExhausted {
+		switch {
+		case s.brief:
+		case r == CPUExhausted:
 			rej[i].Detail = fmt.Sprintf("free host CPU below %d milli-cores per worker", s.job.CPUMilli)
 			e.Unblock = append(e.Unblock, Unblock{Reason: r, Text: fmt.Sprintf("ask for less host CPU than %d milli-cores per worker, or wait for jobs on those nodes to end", s.job.CPUMilli)})
-		} else {
+		default:
 			rej[i].Detail = fmt.Sprintf("free host memory below %d MiB per worker", s.job.HostMemMiB)
 			e.Unblock = append(e.Unblock, Unblock{Reason: r, Text: fmt.Sprintf("ask for less host memory than %d MiB per worker, or wait for jobs on those nodes to end", s.job.HostMemMiB)})
 		}
