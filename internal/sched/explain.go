@@ -150,11 +150,11 @@ func (s *search) modDetails() []string {
 
 // tallyNodes attributes every node to the first reason that removes it.
 // Runs of domains share a model, a site and a class, so most are
-// attributed at once, and a (site, model) group whose histogram covers
-// every node at once; only the nodes of other usable domains are looked at
-// one by one, and only when the domain's histogram does not suffice. It
-// gives what attributing domain by domain (explain_test.go) gives; in
-// brief, without the details.
+// attributed at once, and a (site, model) group of alike nodes by its
+// histogram of healthy nodes (the others are unhealthy) at once; only the
+// nodes of other usable domains are looked at one by one, and only when
+// the domain's histogram does not suffice. It gives what attributing
+// domain by domain (explain_test.go) gives; in brief, without the details.
 func (s *search) tallyNodes() *tally {
 	t := s.tally()
 	modDetail := s.modDetails()
@@ -182,14 +182,17 @@ func (s *search) tallyNodes() *tally {
 		}
 		C := s.workerCards(run.model)
 		if smi := &s.st.sm[run.sm]; fromHist && C > 0 && smi.perNode > 0 {
-			h := s.c.smHist[int(run.sm)*stride : int(run.sm+1)*stride]
-			if sum(h) == smi.nodes { // every node of the group is healthy
-				if !smDone[run.sm] {
-					smDone[run.sm] = true
-					s.hist(t, h, run.model, C, smi.perNode)
+			// Its nodes are alike and of one class: the histogram of
+			// its healthy nodes explains them, the rest are unhealthy.
+			if !smDone[run.sm] {
+				smDone[run.sm] = true
+				h := s.c.smHist[int(run.sm)*stride : int(run.sm+1)*stride]
+				if down := smi.nodes - sum(h); down > 0 {
+					t.add(NodeUnhealthy, down, down*smi.perNode, "")
 				}
-				continue
+				s.hist(t, h, run.model, C, smi.perNode)
 			}
+			continue
 		}
 		for d := run.lo; d < run.hi; d++ {
 			dom := &s.st.domains[d]
