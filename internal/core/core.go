@@ -162,6 +162,7 @@ type Core struct {
 	scratchAmt   map[*entry]int64
 	scratchFree  map[string]int64
 	scratchHold  []*reservation // holders
+	scratchOff   []int32        // maskWith's nodes taken out
 	order        planOrder      // the placed jobs in plan's release order (order.go)
 }
 

@@ -81,7 +81,7 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 			// The placement takes nodes reserved for gangs ahead: look
 			// for one elsewhere.
 			var md sched.Decision
-			c.masked(hold, func() { md = sched.Brief(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched) })
+			c.maskedFree(hold, func() { md = sched.Brief(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched) })
 			if md.Placement == nil {
 				f := &failure{reason: ReasonReserved, d: reservedDecision(e, by[0])}
 				// It waits on every reservation it was scheduled around:

@@ -132,9 +132,27 @@ func touches(p *model.Placement, hold []*reservation) []*reservation {
 // core's cluster (marked unhealthy), and puts back those it took out (not
 // the ones already out: down, or in two plans).
 func (c *Core) masked(rs []*reservation, f func()) {
-	var off []int32
+	c.maskWith(rs, false, f)
+}
+
+// maskedFree is masked for an f that only asks where a job would go now,
+// changing nothing: the reserved nodes with nothing free (most: a gang
+// reserves the nodes it waits for) are left in, since no job can be
+// placed on them anyway and only the health of the nodes it can take
+// matters to a placement. (A plan, which releases running jobs inside f,
+// must mask them all.)
+func (c *Core) maskedFree(rs []*reservation, f func()) {
+	c.maskWith(rs, true, f)
+}
+
+func (c *Core) maskWith(rs []*reservation, skipFull bool, f func()) {
+	off := c.scratchOff[:0]
+	c.scratchOff = nil // taken while f runs
 	for _, r := range rs {
 		for _, n := range r.idx {
+			if skipFull && c.cluster.FullAt(n) {
+				continue
+			}
 			if c.cluster.SetHealthyAt(n, false) {
 				off = append(off, n)
 			}
@@ -144,6 +162,7 @@ func (c *Core) masked(rs []*reservation, f func()) {
 	for _, n := range off {
 		c.cluster.SetHealthyAt(n, true)
 	}
+	c.scratchOff = off[:0]
 }
 
 // reserve gives a blocked gang a reservation, or refreshes it: its plan is

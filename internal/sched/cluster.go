@@ -278,6 +278,20 @@ func (c *Cluster) SetHealthyAt(n int32, healthy bool) bool {
 	return true
 }
 
+// FullAt reports whether node n has nothing free to place on: no whole
+// card free and no card partly used (every card's shares taken).
+func (c *Cluster) FullAt(n int32) bool {
+	if c.free[n] != 0 {
+		return false
+	}
+	for _, p := range c.partial[int(n)*shareBuckets : int(n+1)*shareBuckets] {
+		if p != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // SetNodeHealthy marks a node healthy or not; an unhealthy node keeps its
 // allocations but receives no new ones. It reports whether the node exists.
 func (c *Cluster) SetNodeHealthy(id model.NodeID, healthy bool) bool {

@@ -106,3 +106,39 @@ func TestHostApplyRejectsOvercommit(t *testing.T) {
 		t.Fatal("a negative CPU request was accepted")
 	}
 }
+
+// FullAt: a node is full only when no job could be placed on it, not
+// even a share of a card.
+func TestFullAt(t *testing.T) {
+	net := hostNet(t)
+	c := NewCluster(net)
+	id := net.Nodes[2].ID // the rich node: host room for everything
+	n, _ := c.NodeIndex(id)
+	if c.FullAt(n) {
+		t.Fatal("an empty node is full")
+	}
+	whole := model.Placement{Job: "w", Assignments: []model.Assignment{{Node: id, Cards: []int{0, 1, 2, 3, 4, 5, 6}}}}
+	if err := c.Apply(whole); err != nil {
+		t.Fatal(err)
+	}
+	if c.FullAt(n) {
+		t.Fatal("a node with one free card is full")
+	}
+	share := model.Placement{Job: "s", Assignments: []model.Assignment{{Node: id, Cards: []int{7}, ShareMilli: 600}}}
+	if err := c.Apply(share); err != nil {
+		t.Fatal(err)
+	}
+	if c.FullAt(n) {
+		t.Fatal("a node with 400‰ of a card left is full")
+	}
+	rest := model.Placement{Job: "r", Assignments: []model.Assignment{{Node: id, Cards: []int{7}, ShareMilli: 400}}}
+	if err := c.Apply(rest); err != nil {
+		t.Fatal(err)
+	}
+	if !c.FullAt(n) {
+		t.Fatal("a node with every card taken is not full")
+	}
+	if err := c.Release(share); err != nil || c.FullAt(n) {
+		t.Fatalf("a share given back: %v, full %v", err, c.FullAt(n))
+	}
+}
