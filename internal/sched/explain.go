@@ -513,14 +513,25 @@ func (s *search) rateNote(p *model.Placement) string {
 	if from == "" {
 		from = "the job's own rates"
 	}
-	note := fmt.Sprintf("; heterogeneity term by throughput (%s): %s at %.4g/s per card", from, chosen, rate)
+	// What these fmt.Sprintf give (rateNoteByFmt), appended directly:
+	// "; heterogeneity term by throughput (%s): %s at %.4g/s per card",
+	// ", %.0f%% of its best (%s at %.4g/s)" or ", its fastest model", and
+	// "; charged %d‰ of peak GFLOPS toward fair share and quota
+	// (effective throughput)".
+	b := make([]byte, 0, 160)
+	b = append(append(b, "; heterogeneity term by throughput ("...), from...)
+	b = append(append(append(b, "): "...), chosen...), " at "...)
+	b = append(strconv.AppendFloat(b, rate, 'g', 4, 64), "/s per card"...)
 	if best != chosen && bestRate > 0 {
-		note += fmt.Sprintf(", %.0f%% of its best (%s at %.4g/s)", 100*rate/bestRate, best, bestRate)
+		b = strconv.AppendFloat(append(b, ", "...), 100*rate/bestRate, 'f', 0, 64)
+		b = append(append(append(b, "% of its best ("...), best...), " at "...)
+		b = append(strconv.AppendFloat(b, bestRate, 'g', 4, 64), "/s)"...)
 	} else {
-		note += ", its fastest model"
+		b = append(b, ", its fastest model"...)
 	}
 	if f, ok := s.in.EffectiveMilli[chosen]; ok {
-		note += fmt.Sprintf("; charged %d‰ of peak GFLOPS toward fair share and quota (effective throughput)", f)
+		b = strconv.AppendInt(append(b, "; charged "...), f, 10)
+		b = append(b, "‰ of peak GFLOPS toward fair share and quota (effective throughput)"...)
 	}
-	return note
+	return string(b)
 }

@@ -249,3 +249,66 @@ func TestReasonIndex(t *testing.T) {
 		}
 	}
 }
+
+// rateNoteByFmt is the plain statement of rateNote's wording.
+func (s *search) rateNoteByFmt(p *model.Placement) string {
+	chosen := p.Assignments[0].Model
+	var best string
+	var bestRate, rate float64
+	for name, r := range s.job.Rates {
+		id := s.c.modelID(name)
+		if r > bestRate || r == bestRate && id < best {
+			best, bestRate = id, r
+		}
+		if id == chosen {
+			rate = r
+		}
+	}
+	from := s.in.RatesFrom
+	if from == "" {
+		from = "the job's own rates"
+	}
+	note := fmt.Sprintf("; heterogeneity term by throughput (%s): %s at %.4g/s per card", from, chosen, rate)
+	if best != chosen && bestRate > 0 {
+		note += fmt.Sprintf(", %.0f%% of its best (%s at %.4g/s)", 100*rate/bestRate, best, bestRate)
+	} else {
+		note += ", its fastest model"
+	}
+	if f, ok := s.in.EffectiveMilli[chosen]; ok {
+		note += fmt.Sprintf("; charged %d‰ of peak GFLOPS toward fair share and quota (effective throughput)", f)
+	}
+	return note
+}
+
+func TestRateNoteMatchesFmt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 14))
+	net := randomNet(t, rng, 6, 8)
+	c := NewCluster(net)
+	models := []string{}
+	for _, n := range net.Nodes {
+		if !slices.Contains(models, n.Model) {
+			models = append(models, n.Model)
+		}
+	}
+	models = append(models, "not-in-the-network")
+	rates := []float64{0.001, 0.5, 1, 3.14159, 12.5, 99.99, 1234.5678, 1e6, 2.5e-7}
+	for i := range 2000 {
+		j := model.Job{ID: model.JobID(fmt.Sprintf("r%d", i)), Tenant: "t", Kind: model.Inference, Workers: 1, CardsPerWorker: 1, Rates: map[string]float64{}}
+		for range 1 + rng.IntN(len(models)) {
+			j.Rates[models[rng.IntN(len(models))]] = rates[rng.IntN(len(rates))] * float64(1+rng.IntN(3))
+		}
+		in := Input{}
+		if rng.IntN(2) == 0 {
+			in.RatesFrom = "class vision-train, learned"
+		}
+		chosen := models[rng.IntN(len(models)-1)]
+		if rng.IntN(3) == 0 {
+			in.EffectiveMilli = map[string]int64{chosen: int64(rng.IntN(3000))}
+		}
+		s := c.newSearch(&j, &in, Config{}.withDefaults())
+		p := &model.Placement{Job: j.ID, Assignments: []model.Assignment{{Node: net.Nodes[0].ID, Model: chosen, Cards: []int{0}}}}
+		if got, want := s.rateNote(p), s.rateNoteByFmt(p); got != want {
+			t.Fatalf("rates %v on %s:\n got %q\nwant %q", j.Rates, chosen, got, want)
+		}
+	}
+}
