@@ -28,7 +28,7 @@ func (s *search) searchNodes(workers int) {
 				// No later node of the bucket costs less (nodes come
 				// cheapest site first): once the best score this one could
 				// reach is outranked, so is every later one's.
-				if s.laterOutranked(s.laterBound(Score{Topology: 1000, Heterogeneity: het}, m, n), fragMax) {
+				if s.laterOutranked(1000, het, m, n, fragMax) {
 					return false
 				}
 				s.offerNode(n, m, k, f, workers, fragMax)
@@ -85,14 +85,14 @@ func (s *search) offerNode(n, m int32, k, f, workers int, fragMax int64) {
 	sc.Place = s.placeScore(ni.site, m)
 	// Taking k whole cards lowers the fragmentation by at most their
 	// capacity, and the stranded capacity by less (fragBound).
-	if s.outranked(sc, fragMax) {
+	if s.outranked(&sc, fragMax) {
 		return
 	}
 	if !s.hostFits(n, workers) {
 		return
 	}
 	sc.Frag = s.wholeFragScore(n, k, f, workers)
-	s.offer(cand{scope: ScopeNode, where: n, model: m, card: -1, cards: k, workers: workers, score: sc})
+	s.offer(&cand{scope: ScopeNode, where: n, model: m, card: -1, cards: k, workers: workers, score: sc})
 }
 
 // hostFits reports whether node n has the host CPU and memory for
@@ -226,7 +226,7 @@ func (s *search) searchShares() {
 		for b := share / 100; b < shareBuckets; b++ {
 			s.scanBucket(s.c.shareSet[m][b], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
-				if s.laterOutranked(s.laterBound(Score{Topology: 1000, Heterogeneity: s.hetScore(m)}, m, n), fragMax) {
+				if s.laterOutranked(1000, s.hetScore(m), m, n, fragMax) {
 					return false // so is every later node's (searchNodes)
 				}
 				for k := int32(0); k < ni.cards; k++ {
@@ -246,7 +246,7 @@ func (s *search) searchShares() {
 		for f := 1; f <= mi.maxCards; f++ {
 			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
-				if s.laterOutranked(s.laterBound(Score{Topology: 500, Heterogeneity: s.hetScore(m)}, m, n), fragMax) {
+				if s.laterOutranked(500, s.hetScore(m), m, n, fragMax) {
 					return false // a free card scores at most 500 for topology (offerShare)
 				}
 				for k := int32(0); k < ni.cards; k++ {
@@ -282,7 +282,7 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	// The share lowers the fragmentation by at most itself, and the
 	// stranded capacity by less (fragBound).
 	share := s.job.ShareMilli
-	if s.outranked(sc, fragMax) {
+	if s.outranked(&sc, fragMax) {
 		return
 	}
 	if !s.hostFits(n, 1) {
@@ -296,7 +296,7 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	} else {
 		sc.Frag = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, 0, k, share, cpu, mem))
 	}
-	s.offer(cand{scope: ScopeCard, where: n, model: m, card: k, workers: 1, score: sc})
+	s.offer(&cand{scope: ScopeCard, where: n, model: m, card: k, workers: 1, score: sc})
 }
 
 // placeReplicas places the job's workers one at a time, each on the best
