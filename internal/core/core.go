@@ -214,6 +214,7 @@ func New(net *network.Network, cfg Config) *Core {
 		c.mix = sched.NewMix(*cfg.Mix, cfg.MixState)
 		c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
 	}
+	c.cfg.Sched.TasksGen = c.tasksGen + 1 // the core alone changes the tasks, with tasksGen
 	for i := range net.Nodes {
 		n := &net.Nodes[i]
 		m := net.Model(n.Model)
@@ -535,6 +536,7 @@ func (c *Core) observe(j *model.Job) {
 		if g := c.mix.TasksGen(); g != c.tasksGen {
 			c.tasksGen = g
 			c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
+			c.cfg.Sched.TasksGen = g + 1
 		}
 	}
 }

@@ -118,7 +118,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		s.fragVal = make([]int64, fragKeys)
 	}
 	s.initPlace(prev)
-	s.meas = c.measure(cfg.TypicalTasks, cfg.FragPolicy != FragFGD)
+	s.meas = c.measure(cfg.TypicalTasks, cfg.TasksGen, cfg.FragPolicy != FragFGD)
 	s.shares = s.meas.m.Dist.Shares()
 	if cfg.FragPolicy == FragRandom {
 		s.jobHash = jobKey(job.ID)

@@ -12,7 +12,8 @@ import (
 // the cluster.
 type fragMeasure struct {
 	tasks []TaskShape
-	ours  bool // Suanli's measure (stranding, look-ahead), else FGD's alone
+	gen   uint64 // the Config.TasksGen that names tasks (0: none)
+	ours  bool   // Suanli's measure (stranding, look-ahead), else FGD's alone
 	m     frag.Measure
 	// host is true when the measure reads a node's free CPU, memory or
 	// model, not only its cards.
@@ -60,10 +61,16 @@ type shareScore struct {
 var noShareCache bool
 
 // measure returns the fragmentation measure for the config's task mix,
-// Suanli's (ours) or FGD's alone.
-func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
-	if c.frag != nil && c.frag.ours == ours && slices.EqualFunc(c.frag.tasks, tasks, TaskShape.equal) {
-		return c.frag
+// Suanli's (ours) or FGD's alone; gen is the config's TasksGen.
+func (c *Cluster) measure(tasks []TaskShape, gen uint64, ours bool) *fragMeasure {
+	if fm := c.frag; fm != nil && fm.ours == ours {
+		if gen != 0 && gen == fm.gen {
+			return fm
+		}
+		if slices.EqualFunc(fm.tasks, tasks, TaskShape.equal) {
+			fm.gen = gen
+			return fm
+		}
 	}
 	var list []frag.TypicalTask
 	var total int64
@@ -82,7 +89,7 @@ func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
 	}
 	m := frag.NewMeasureDropOnDemand(frag.NewDistributionOf(list, true), ours)
 	n := len(c.st.nodes)
-	fm := &fragMeasure{tasks: cloneShapes(tasks), ours: ours, m: m, host: host || m.StrandRho > 0}
+	fm := &fragMeasure{tasks: cloneShapes(tasks), gen: gen, ours: ours, m: m, host: host || m.StrandRho > 0}
 	if old := c.frag; old != nil && len(old.ok) == n {
 		// The per-node caches are read only where ok: clearing ok drops
 		// them all, and their arrays serve the new mix (the old measure
