@@ -36,8 +36,10 @@ type search struct {
 	// jobHash is the job's id hashed, for FragRandom.
 	jobHash uint64
 
-	top  []cand // best candidates, best first
-	best partial
+	top []cand // best candidates, best first
+	// first is placeReplicas' scratch: the first replica's candidates.
+	first []cand
+	best  partial
 	// cache of fragmentation changes on nodes without partly used cards,
 	// keyed by (cards, free, taken); valid when gen matches.
 	fragGen  []uint32
@@ -102,6 +104,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		classRule:    resize(s.classRule, nc),
 		siteVerdict:  resize(s.siteVerdict, len(c.st.sites)),
 		top:          s.top[:0],
+		first:        s.first[:0],
 		fragGen:      s.fragGen,
 		fragVal:      s.fragVal,
 		gen:          s.gen + 1,

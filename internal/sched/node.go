@@ -198,17 +198,20 @@ func (s *search) buildNode(cd *cand, firstWorker int, out []model.Assignment) []
 	ni := &s.st.nodes[cd.where]
 	per := cd.cards / cd.workers
 	w := 0
-	var cur []int
+	// The workers' cards, allocated together; each worker's from start.
+	cards := make([]int, 0, cd.cards)
+	start := 0
 	for k := int32(0); k < ni.cards && w < cd.workers; k++ {
 		g := ni.cardOff + k
 		if s.c.usedMilli[g] != 0 || s.c.usedMiB[g] != 0 {
 			continue
 		}
-		cur = append(cur, int(k))
-		if len(cur) == per {
-			out = append(out, model.Assignment{Worker: firstWorker + w, Node: ni.n.ID, Model: s.st.models[cd.model].id, Cards: cur,
+		cards = append(cards, int(k))
+		if len(cards)-start == per {
+			end := len(cards)
+			out = append(out, model.Assignment{Worker: firstWorker + w, Node: ni.n.ID, Model: s.st.models[cd.model].id, Cards: cards[start:end:end],
 				CPUMilli: s.job.CPUMilli, HostMemMiB: s.job.HostMemMiB})
-			cur = nil
+			start = end
 			w++
 		}
 	}
@@ -304,7 +307,7 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 // Cards are taken from the cluster while deciding and given back before
 // returning.
 func (s *search) placeReplicas(fractional bool) ([]model.Assignment, bool) {
-	var first []cand
+	first := s.first[:0]
 	ok := true
 	for w := 0; w < s.job.Workers; w++ {
 		s.top = s.top[:0]
@@ -345,6 +348,7 @@ func (s *search) placeReplicas(fractional bool) ([]model.Assignment, bool) {
 	}
 	s.tempUsed = s.tempUsed[:0]
 	s.top = append(s.top[:0], first...)
+	s.first = first
 	if !ok {
 		return nil, false
 	}

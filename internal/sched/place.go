@@ -431,8 +431,9 @@ type PlaceTerms struct {
 	LatencyPenalty int64 `json:"latency_penalty,omitempty"`
 }
 
-// terms explains a candidate's place component (nil when off).
-func (s *search) terms(cd *cand) *PlaceTerms {
+// terms explains a candidate's place component in t and returns t (nil
+// when off).
+func (s *search) terms(cd *cand, t *PlaceTerms) *PlaceTerms {
 	if !s.pl.on {
 		return nil
 	}
@@ -449,9 +450,9 @@ func (s *search) terms(cd *cand) *PlaceTerms {
 			si = s.st.sm[cd.where].site
 		}
 	}
-	t := PlaceTerms{EnergyMilliFen: -1}
+	*t = PlaceTerms{EnergyMilliFen: -1}
 	if s.pl.ordered {
-		t = s.jobTerms(si)
+		*t = s.jobTerms(si)
 		t.EnergyMilliFen = -1
 	}
 	t.Site = string(s.st.sites[si].s.ID)
@@ -460,5 +461,5 @@ func (s *search) terms(cd *cand) *PlaceTerms {
 		t.EnergyMilliFen = s.st.place.milliFen[int(si)*s.st.place.nm+int(cd.model)]
 		t.EnergyEstimated = s.st.place.estimated[cd.model]
 	}
-	return &t
+	return t
 }

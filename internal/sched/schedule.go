@@ -46,8 +46,20 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 		p.GFLOPS = p.GFLOPS * int64(cfg.MixedEfficiencyMilli) / 1000
 	}
 	d.Placement = p
+	// The place terms of the placement and its alternatives, allocated
+	// together.
+	var terms []PlaceTerms
+	if s.pl.on {
+		terms = make([]PlaceTerms, len(s.top))
+	}
+	termsAt := func(i int) *PlaceTerms {
+		if terms == nil {
+			return nil
+		}
+		return s.terms(&s.top[i], &terms[i])
+	}
 	best := s.top[0].score
-	best.Terms = s.terms(&s.top[0])
+	best.Terms = termsAt(0)
 	d.Score = &best
 	d.Explanation = Explanation{Placed: true, Summary: s.placedSummary(p, mixed)}
 	if len(job.Rates) > 0 {
@@ -56,9 +68,12 @@ func Schedule(c *Cluster, job *model.Job, in Input, cfg Config) Decision {
 	if mixed {
 		d.Explanation.Summary += s.shareNote(p)
 	}
-	for _, alt := range s.top[1:] {
-		a := s.alternative(&alt)
-		a.Score.Terms = s.terms(&alt)
+	if len(s.top) > 1 {
+		d.Alternatives = make([]Alternative, 0, len(s.top)-1)
+	}
+	for i := 1; i < len(s.top); i++ {
+		a := s.alternative(&s.top[i])
+		a.Score.Terms = termsAt(i)
 		d.Alternatives = append(d.Alternatives, a)
 	}
 	return d
