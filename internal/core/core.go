@@ -470,6 +470,9 @@ func (c *Core) HasReady() bool { return len(c.dirty) > 0 }
 func (c *Core) Ready() Ready {
 	var rd Ready
 	rd.versions = make([]uint64, 0, len(c.dirty))
+	if len(c.dirty) > 0 {
+		rd.Jobs = make([]JobStatus, 0, len(c.dirty)) // a record per job
+	}
 	for _, e := range c.dirty {
 		cur := e.st.Placement
 		if e.committed != nil && e.committed != cur {
