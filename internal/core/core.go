@@ -102,9 +102,9 @@ type Core struct {
 	pending []*entry                     // in no order; entry.pendingAt is the index
 	waiters map[string]map[string]*group // class → group key → group
 	groups  map[string]*group
-	woken   []*entry                  // group members woken mid-pass, for the picker
-	picker  *picker                   // reused by every round of every pass (newPicker)
-	onNode  map[model.NodeID][]*entry // placed jobs with a worker on the node, each once
+	woken   []*entry   // group members woken mid-pass, for the picker
+	picker  *picker    // reused by every round of every pass (newPicker)
+	onNode  [][]*entry // per cluster node index: placed jobs with a worker there, each once
 	// rates is the per-class throughput table (ThroughputRates); class
 	// jobs without rates of their own are ranked by its row.
 	rates       map[string]map[string]float64
@@ -206,7 +206,7 @@ func New(net *network.Network, cfg Config) *Core {
 		cfg: cfg, net: net, cluster: sched.NewCluster(net),
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
 		waiters: map[string]map[string]*group{}, groups: map[string]*group{},
-		onNode: map[model.NodeID][]*entry{}, down: map[model.NodeID]bool{}, resvOn: map[model.NodeID][]*reservation{},
+		onNode: make([][]*entry, len(net.Nodes)), down: map[model.NodeID]bool{}, resvOn: map[model.NodeID][]*reservation{},
 		placed: map[int][]*entry{}, prioMilli: map[int]map[string]int64{},
 		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, modelIdx: map[string]uint{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
