@@ -178,9 +178,9 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 		held = map[string]int64{}
 		c.prioMilli[e.job.Priority] = held
 	}
-	for m, milli := range u.modelMilli {
-		c.usedMilli[m] += milli
-		held[m] += milli
+	for _, x := range u.models {
+		c.usedMilli[x.model] += x.milli
+		held[x.model] += x.milli
 	}
 	for _, n := range nodes {
 		// A node holds few jobs: a slice, searched, is cheaper than a map.
@@ -220,7 +220,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		c.holdStopped(e.job.ID, p) // its workers run until their agents stop them
 	}
 	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec > c.now {
-		c.freed(e.use.modelMilli) // released before reservations expected it
+		c.freed(e.use.models) // released before reservations expected it
 		c.changedOn(p, math.MaxInt64)
 	} else {
 		// At or after its declared end: every plan counted it free by
@@ -231,11 +231,12 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	e.use = usage{}
 	c.unlistPlaced(e)
 	c.tenant(e.job.Tenant).add(u, -1)
-	models := make([]string, 0, len(u.modelMilli))
+	models := make([]string, 0, len(u.models))
 	held := c.prioMilli[e.job.Priority]
-	for m, milli := range u.modelMilli {
-		c.usedMilli[m] -= milli
-		if held[m] -= milli; held[m] == 0 {
+	for _, x := range u.models {
+		m := x.model
+		c.usedMilli[m] -= x.milli
+		if held[m] -= x.milli; held[m] == 0 {
 			delete(held, m)
 		}
 		models = append(models, m)
@@ -326,7 +327,7 @@ func (c *Core) nodeUp(id model.NodeID) {
 	n, _ := c.net.Node(id)
 	c.cluster.SetNodeHealthy(id, true)
 	c.replanOn(id)
-	c.freed(map[string]int64{n.Model: 0})
+	c.freed([]modelAmount{{model: n.Model}})
 	c.capMilli[n.Model] += int64(n.Cards) * model.MilliCard
 	c.wake(modelClass(n.Model))
 	c.wake(classAny)

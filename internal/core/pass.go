@@ -187,8 +187,8 @@ func (c *Core) tenantInput(ts *tenantState, victims []*entry) sched.Input {
 		if v.job.Tenant == ts.t.ID {
 			u := v.use
 			held -= u.gflops
-			for k, m := range u.vendorMilli {
-				vendor[k] -= m
+			for _, x := range u.vendors {
+				vendor[x.vendor] -= x.milli
 			}
 		}
 	}
