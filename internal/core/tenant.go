@@ -91,6 +91,20 @@ type tenantState struct {
 	in         *sched.Input
 	// setVer counts the tenant's upserts.
 	setVer uint64
+	// tview is the copy of t the scheduler reads (view), made when
+	// tviewAt was setVer + 1.
+	tview   *model.Tenant
+	tviewAt uint64
+}
+
+// view is a copy of the tenant's definition for the scheduler's input,
+// made once per upsert.
+func (ts *tenantState) view() *model.Tenant {
+	if ts.tviewAt != ts.setVer+1 {
+		t := ts.t
+		ts.tview, ts.tviewAt = &t, ts.setVer+1
+	}
+	return ts.tview
 }
 
 func newTenantState(id model.TenantID) *tenantState {
