@@ -16,7 +16,10 @@ type search struct {
 	st  *static
 	job *model.Job
 	in  *Input
-	cfg Config
+	// input is newSearch's copy of the caller's input, which in points
+	// to: the caller's stays off the heap.
+	input Input
+	cfg   Config
 
 	// Per model: the reason it is out (empty when eligible), a detail, and
 	// the whole cards per worker it would take.
@@ -95,7 +98,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 	nm, nc := len(c.st.models), len(c.st.classes)
 	prev := s.pl
 	*s = search{
-		c: c, st: c.st, job: job, in: in, cfg: cfg,
+		c: c, st: c.st, job: job, input: *in, cfg: cfg,
 		modReason:    resize(s.modReason, nm),
 		perWorker:    resize(s.perWorker, nm),
 		modValue:     resize(s.modValue, nm),
@@ -116,6 +119,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		mixedPer:     s.mixedPer,
 		pens:         s.pens,
 	}
+	s.in = &s.input
 	if s.fragGen == nil {
 		s.fragGen = make([]uint32, fragKeys)
 		s.fragVal = make([]int64, fragKeys)
