@@ -49,7 +49,7 @@ type search struct {
 	fragVal  []int64
 	gen      uint32
 	tempUsed []model.Assignment // assignments applied during the decision
-	reps     []model.Assignment // placed replicas
+	reps     []model.Assignment // placed replicas; a gang being built
 	caps     []domCapacity
 	// scratch of sortCaps
 	capCount  []int

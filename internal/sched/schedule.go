@@ -2,6 +2,7 @@ package sched
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/suanli/suanli/internal/model"
 )
@@ -158,7 +159,7 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 	// the host CPU and memory for every worker holds the gang.
 	for i := range s.top {
 		cd := s.top[i]
-		if as := s.buildDomain(cd.where, cd.cards/cd.workers, cd.workers, 0, nil); len(as) == job.Workers {
+		if as := s.whole(s.buildDomain(cd.where, cd.cards/cd.workers, cd.workers, 0, s.reps[:0])); as != nil {
 			s.top = s.top[i:] // the unbuildable ones are no alternatives
 			return as, false
 		}
@@ -172,7 +173,7 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 	s.searchSites()
 	for i := range s.top {
 		cd := s.top[i]
-		if as := s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, nil); len(as) == job.Workers {
+		if as := s.whole(s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, s.reps[:0])); as != nil {
 			s.top = s.top[i:] // the unbuildable ones are no alternatives
 			return as, false
 		}
@@ -182,7 +183,7 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 		s.searchCrossSite()
 		if len(s.top) > 0 {
 			cd := &s.top[0]
-			if as := s.buildCrossSite(cd.model, cd.cards/cd.workers, nil); len(as) == job.Workers {
+			if as := s.whole(s.buildCrossSite(cd.model, cd.cards/cd.workers, s.reps[:0])); as != nil {
 				return as, false
 			}
 			s.top = s.top[:0]
@@ -194,6 +195,16 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 		}
 	}
 	return nil, false
+}
+
+// whole returns a gang built in the scratch s.reps (which keeps its
+// array) as a list of its own when it holds every worker, else nil.
+func (s *search) whole(as []model.Assignment) []model.Assignment {
+	s.reps = as[:0]
+	if len(as) != s.job.Workers {
+		return nil
+	}
+	return slices.Clone(as)
 }
 
 // alternative describes a runner-up.
