@@ -49,6 +49,7 @@ type search struct {
 	fragVal  []int64
 	gen      uint32
 	tempUsed []model.Assignment // assignments applied during the decision
+	tempAt   []int32            // their nodes' indexes
 	reps     []model.Assignment // placed replicas; a gang being built
 	caps     []domCapacity
 	// scratch of sortCaps
@@ -112,6 +113,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		fragVal:      s.fragVal,
 		gen:          s.gen + 1,
 		tempUsed:     s.tempUsed[:0],
+		tempAt:       s.tempAt[:0],
 		reps:         s.reps[:0],
 		caps:         s.caps[:0],
 		capCount:     s.capCount,

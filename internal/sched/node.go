@@ -335,18 +335,19 @@ func (s *search) placeReplicas(fractional bool) ([]model.Assignment, bool) {
 			s.reps = s.buildNode(cd, w, s.reps)
 		}
 		if w+1 < s.job.Workers {
-			if err := s.c.assign(&s.reps[start], +1); err != nil {
+			if err := s.c.assignAt(&s.reps[start], cd.where, +1); err != nil {
 				ok = false // cannot happen: the search checked the card
 				s.reps = s.reps[:start]
 				break
 			}
 			s.tempUsed = append(s.tempUsed, s.reps[start])
+			s.tempAt = append(s.tempAt, cd.where)
 		}
 	}
 	for i := len(s.tempUsed) - 1; i >= 0; i-- {
-		_ = s.c.assign(&s.tempUsed[i], -1)
+		_ = s.c.assignAt(&s.tempUsed[i], s.tempAt[i], -1)
 	}
-	s.tempUsed = s.tempUsed[:0]
+	s.tempUsed, s.tempAt = s.tempUsed[:0], s.tempAt[:0]
 	s.top = append(s.top[:0], first...)
 	s.first = first
 	if !ok {
