@@ -25,8 +25,8 @@ func (rd *Ready) Empty() bool {
 // milli is the thousandths of a card the usage holds, over all models.
 func (u usage) milli() int64 {
 	var t int64
-	for _, m := range u.modelMilli {
-		t += m
+	for _, x := range u.models {
+		t += x.milli
 	}
 	return t
 }

@@ -102,9 +102,9 @@ type Core struct {
 	pending []*entry                     // in no order; entry.pendingAt is the index
 	waiters map[string]map[string]*group // class → group key → group
 	groups  map[string]*group
-	woken   []*entry                  // group members woken mid-pass, for the picker
-	picker  *picker                   // reused by every round of every pass (newPicker)
-	onNode  map[model.NodeID][]*entry // placed jobs with a worker on the node, each once
+	woken   []*entry   // group members woken mid-pass, for the picker
+	picker  *picker    // reused by every round of every pass (newPicker)
+	onNode  [][]*entry // per cluster node index: placed jobs with a worker there, each once
 	// rates is the per-class throughput table (ThroughputRates); class
 	// jobs without rates of their own are ranked by its row.
 	rates       map[string]map[string]float64
@@ -207,7 +207,7 @@ func New(net *network.Network, cfg Config) *Core {
 		cfg: cfg, net: net, cluster: sched.NewCluster(net),
 		jobs: map[model.JobID]*entry{}, tenants: map[model.TenantID]*tenantState{},
 		waiters: map[string]map[string]*group{}, groups: map[string]*group{},
-		onNode: map[model.NodeID][]*entry{}, down: map[model.NodeID]bool{}, resvOn: map[model.NodeID][]*reservation{},
+		onNode: make([][]*entry, len(net.Nodes)), down: map[model.NodeID]bool{}, resvOn: map[model.NodeID][]*reservation{},
 		placed: map[int][]*entry{}, prioMilli: map[int]map[string]int64{},
 		scratchAmt: map[*entry]int64{}, scratchFree: map[string]int64{}, modelIdx: map[string]uint{}, capMilli: map[string]int64{}, usedMilli: map[string]int64{}, fp16: map[string]int64{},
 	}
@@ -215,6 +215,7 @@ func New(net *network.Network, cfg Config) *Core {
 		c.mix = sched.NewMix(*cfg.Mix, cfg.MixState)
 		c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
 	}
+	c.cfg.Sched.TasksGen = c.tasksGen + 1 // the core alone changes the tasks, with tasksGen
 	for i := range net.Nodes {
 		n := &net.Nodes[i]
 		m := net.Model(n.Model)
@@ -470,6 +471,9 @@ func (c *Core) HasReady() bool { return len(c.dirty) > 0 }
 func (c *Core) Ready() Ready {
 	var rd Ready
 	rd.versions = make([]uint64, 0, len(c.dirty))
+	if len(c.dirty) > 0 {
+		rd.Jobs = make([]JobStatus, 0, len(c.dirty)) // a record per job
+	}
 	for _, e := range c.dirty {
 		cur := e.st.Placement
 		if e.committed != nil && e.committed != cur {
@@ -536,6 +540,7 @@ func (c *Core) observe(j *model.Job) {
 		if g := c.mix.TasksGen(); g != c.tasksGen {
 			c.tasksGen = g
 			c.cfg.Sched.TypicalTasks = c.mix.TypicalTasks()
+			c.cfg.Sched.TasksGen = g + 1
 		}
 	}
 }

@@ -44,23 +44,23 @@ func TestTenantFits(t *testing.T) {
 	ts := newTenantState("t")
 	ts.t.QuotaGFLOPS = 1000
 	ts.t.VendorCaps = map[string]int{"Huawei": 2}
-	ts.add(usage{gflops: 600, vendorMilli: map[string]int64{"Huawei": 1500}}, 1)
+	ts.add(usage{gflops: 600, vendors: []vendorAmount{{"Huawei", 1500}}}, 1)
 	tests := []struct {
 		name string
 		u    usage
 		want bool
 	}{
-		{"within", usage{gflops: 400, vendorMilli: map[string]int64{"Huawei": 500}}, true},
+		{"within", usage{gflops: 400, vendors: []vendorAmount{{"Huawei", 500}}}, true},
 		{"over quota", usage{gflops: 401}, false},
-		{"over the cap by a share", usage{gflops: 1, vendorMilli: map[string]int64{"Huawei": 501}}, false},
-		{"other vendor uncapped", usage{gflops: 1, vendorMilli: map[string]int64{"Cambricon": 8000}}, true},
+		{"over the cap by a share", usage{gflops: 1, vendors: []vendorAmount{{"Huawei", 501}}}, false},
+		{"other vendor uncapped", usage{gflops: 1, vendors: []vendorAmount{{"Cambricon", 8000}}}, true},
 	}
 	for _, tt := range tests {
 		if got := ts.fits(tt.u); got != tt.want {
 			t.Errorf("%s: fits = %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	ts.add(usage{gflops: 600, vendorMilli: map[string]int64{"Huawei": 1500}}, -1)
+	ts.add(usage{gflops: 600, vendors: []vendorAmount{{"Huawei", 1500}}}, -1)
 	if ts.gflops != 0 || len(ts.vendorMilli) != 0 {
 		t.Errorf("release left %d GFLOPS, %v", ts.gflops, ts.vendorMilli)
 	}

@@ -28,7 +28,7 @@ import (
 // hold is the part of a stopped placement on one node.
 type hold struct {
 	p     model.Placement // the node's assignments
-	use   map[string]int64
+	use   []modelAmount   // usage.models
 	since int64
 }
 
@@ -119,14 +119,14 @@ func (c *Core) holdStopped(job model.JobID, p *model.Placement) {
 			continue // cannot happen: the placement was released just now
 		}
 		u := c.usage(&hp)
-		for m, milli := range u.modelMilli {
-			c.usedMilli[m] += milli
+		for _, x := range u.models {
+			c.usedMilli[x.model] += x.milli
 		}
 		c.changedOn(&hp, math.MaxInt64)
 		if c.holds == nil {
 			c.holds = map[holdKey]*hold{}
 		}
-		c.holds[k] = &hold{p: hp, use: u.modelMilli, since: c.now}
+		c.holds[k] = &hold{p: hp, use: u.models, since: c.now}
 	}
 }
 
@@ -139,9 +139,9 @@ func (c *Core) release(k holdKey) {
 	delete(c.holds, k)
 	_ = c.cluster.Release(h.p)
 	models := make([]string, 0, len(h.use))
-	for m, milli := range h.use {
-		c.usedMilli[m] -= milli
-		models = append(models, m)
+	for _, x := range h.use {
+		c.usedMilli[x.model] -= x.milli
+		models = append(models, x.model)
 	}
 	c.changedOn(&h.p, math.MaxInt64)
 	c.freed(h.use)

@@ -148,7 +148,15 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 		e.stops = slices.DeleteFunc(e.stops, func(s stopRec) bool { return s.p == p })
 		pu = nil // measured on the other placement
 	}
-	if err := c.cluster.Apply(*p); err != nil {
+	nodes := make([]int32, len(p.Assignments))
+	for i, a := range p.Assignments {
+		if n, ok := c.cluster.NodeIndex(a.Node); ok {
+			nodes[i] = n
+		} else {
+			nodes[i] = -1 // ApplyAt rejects it
+		}
+	}
+	if err := c.cluster.ApplyAt(p, nodes); err != nil {
 		return false
 	}
 	var u usage
@@ -158,10 +166,7 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 		u = c.usageOf(e, p)
 	}
 	e.use = u
-	e.use.nodes = make([]int32, len(p.Assignments))
-	for i, a := range p.Assignments {
-		e.use.nodes[i], _ = c.cluster.NodeIndex(a.Node) // applied: it exists
-	}
+	e.use.nodes = nodes
 	c.changedOn(p, endOf(e, c.now))
 	if e.placedIx == 0 {
 		c.placed[e.job.Priority] = append(c.placed[e.job.Priority], e)
@@ -173,14 +178,14 @@ func (c *Core) placeUsing(e *entry, p *model.Placement, pu *usage) bool {
 		held = map[string]int64{}
 		c.prioMilli[e.job.Priority] = held
 	}
-	for m, milli := range u.modelMilli {
-		c.usedMilli[m] += milli
-		held[m] += milli
+	for _, x := range u.models {
+		c.usedMilli[x.model] += x.milli
+		held[x.model] += x.milli
 	}
-	for _, a := range p.Assignments {
+	for _, n := range nodes {
 		// A node holds few jobs: a slice, searched, is cheaper than a map.
-		if jobs := c.onNode[a.Node]; !slices.Contains(jobs, e) {
-			c.onNode[a.Node] = append(jobs, e)
+		if jobs := c.onNode[n]; !slices.Contains(jobs, e) {
+			c.onNode[n] = append(jobs, e)
 		}
 	}
 	c.unqueue(e)
@@ -215,7 +220,7 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 		c.holdStopped(e.job.ID, p) // its workers run until their agents stop them
 	}
 	if e.job.RuntimeSec <= 0 || e.placedAt+e.job.RuntimeSec > c.now {
-		c.freed(e.use.modelMilli) // released before reservations expected it
+		c.freed(e.use.models) // released before reservations expected it
 		c.changedOn(p, math.MaxInt64)
 	} else {
 		// At or after its declared end: every plan counted it free by
@@ -226,11 +231,12 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	e.use = usage{}
 	c.unlistPlaced(e)
 	c.tenant(e.job.Tenant).add(u, -1)
-	models := make([]string, 0, len(u.modelMilli))
+	models := make([]string, 0, len(u.models))
 	held := c.prioMilli[e.job.Priority]
-	for m, milli := range u.modelMilli {
-		c.usedMilli[m] -= milli
-		if held[m] -= milli; held[m] == 0 {
+	for _, x := range u.models {
+		m := x.model
+		c.usedMilli[m] -= x.milli
+		if held[m] -= x.milli; held[m] == 0 {
 			delete(held, m)
 		}
 		models = append(models, m)
@@ -238,16 +244,12 @@ func (c *Core) unplace(e *entry, reason string, by model.JobID) {
 	if len(held) == 0 {
 		delete(c.prioMilli, e.job.Priority)
 	}
-	for _, a := range p.Assignments {
-		jobs := c.onNode[a.Node]
+	for _, n := range u.nodes {
+		jobs := c.onNode[n]
 		if i := slices.Index(jobs, e); i >= 0 {
 			last := len(jobs) - 1
 			jobs[i], jobs[last] = jobs[last], nil
-			if last == 0 {
-				delete(c.onNode, a.Node)
-			} else {
-				c.onNode[a.Node] = jobs[:last]
-			}
+			c.onNode[n] = jobs[:last]
 		}
 	}
 	if reason != "" {
@@ -325,7 +327,7 @@ func (c *Core) nodeUp(id model.NodeID) {
 	n, _ := c.net.Node(id)
 	c.cluster.SetNodeHealthy(id, true)
 	c.replanOn(id)
-	c.freed(map[string]int64{n.Model: 0})
+	c.freed([]modelAmount{{model: n.Model}})
 	c.capMilli[n.Model] += int64(n.Cards) * model.MilliCard
 	c.wake(modelClass(n.Model))
 	c.wake(classAny)
@@ -360,7 +362,11 @@ func (c *Core) nodeDown(id model.NodeID) {
 
 // sortedOn lists the jobs with a worker on a node, in queue order.
 func (c *Core) sortedOn(id model.NodeID) []*entry {
-	out := slices.Clone(c.onNode[id])
+	n, ok := c.cluster.NodeIndex(id)
+	if !ok {
+		return nil
+	}
+	out := slices.Clone(c.onNode[n])
 	slices.SortFunc(out, func(a, b *entry) int { return cmpUint(a.st.Position, b.st.Position) })
 	return out
 }

@@ -164,8 +164,10 @@ func (c *Core) input(e *entry, victims []*entry) sched.Input {
 		// The same view until the tenant changes; the scheduler only
 		// reads it.
 		if ts.in == nil || ts.inVer != ts.ver {
-			in := c.tenantInput(ts, nil)
-			ts.in, ts.inVer = &in, ts.ver
+			if ts.in == nil {
+				ts.in = new(sched.Input)
+			}
+			*ts.in, ts.inVer = c.tenantInput(ts, nil), ts.ver // callers copy it
 		}
 		in := *ts.in
 		in.Policy, in.Seed = c.policy, c.cfg.Seed
@@ -177,28 +179,36 @@ func (c *Core) input(e *entry, victims []*entry) sched.Input {
 	return in
 }
 
+// tenantInput is the scheduler's view of a tenant, without victims'
+// holdings. The cards held per vendor are counted for a tenant with
+// vendor caps only: the scheduler reads them against its caps.
 func (c *Core) tenantInput(ts *tenantState, victims []*entry) sched.Input {
-	t := ts.t
+	capped := len(ts.t.VendorCaps) > 0
 	held, vendor := ts.gflops, ts.vendorMilli
-	if len(victims) > 0 {
+	if len(victims) > 0 && capped {
 		vendor = maps0(vendor) // not the tenant's own
 	}
 	for _, v := range victims {
-		if v.job.Tenant == ts.t.ID {
-			u := v.use
-			held -= u.gflops
-			for k, m := range u.vendorMilli {
-				vendor[k] -= m
+		if v.job.Tenant != ts.t.ID {
+			continue
+		}
+		held -= v.use.gflops
+		if capped {
+			for _, x := range v.use.vendors {
+				vendor[x.vendor] -= x.milli
 			}
 		}
 	}
-	cards := make(map[string]int, len(vendor))
-	for k, m := range vendor {
-		if m > 0 {
-			cards[k] = int((m + model.MilliCard - 1) / model.MilliCard)
+	var cards map[string]int
+	if capped {
+		cards = make(map[string]int, len(vendor))
+		for k, m := range vendor {
+			if m > 0 {
+				cards[k] = int((m + model.MilliCard - 1) / model.MilliCard)
+			}
 		}
 	}
-	return sched.Input{Tenant: &t, HeldGFLOPS: held, HeldCards: cards, Policy: c.policy, Seed: c.cfg.Seed}
+	return sched.Input{Tenant: ts.view(), HeldGFLOPS: held, HeldCards: cards, Policy: c.policy, Seed: c.cfg.Seed}
 }
 
 func maps0(m map[string]int64) map[string]int64 {

@@ -189,7 +189,7 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64, have, need
 		if have-amt[v] < need {
 			continue // e cannot fit without it
 		}
-		if err := c.cluster.Apply(*v.st.Placement); err != nil {
+		if err := c.cluster.ApplyAt(v.st.Placement, v.use.nodes); err != nil {
 			continue
 		}
 		rest := slices.Delete(slices.Clone(chosen), i, i+1)
@@ -200,7 +200,7 @@ func (c *Core) victims(e *entry, pool []*entry, amt map[*entry]int64, have, need
 			t.kept(v)
 			continue
 		}
-		_ = c.cluster.Release(*v.st.Placement)
+		_ = c.cluster.ReleaseAt(v.st.Placement, v.use.nodes)
 	}
 	return chosen, pl
 }
@@ -218,7 +218,7 @@ type trial struct {
 func (t *trial) to(k int) {
 	for t.n < k {
 		v := t.pool[t.n]
-		if err := t.c.cluster.Release(*v.st.Placement); err != nil {
+		if err := t.c.cluster.ReleaseAt(v.st.Placement, v.use.nodes); err != nil {
 			v = nil
 		}
 		t.released = append(t.released, v)
@@ -227,7 +227,7 @@ func (t *trial) to(k int) {
 	for t.n > k {
 		t.n--
 		if v := t.released[t.n]; v != nil {
-			_ = t.c.cluster.Apply(*v.st.Placement)
+			_ = t.c.cluster.ApplyAt(v.st.Placement, v.use.nodes)
 		}
 		t.released = t.released[:t.n]
 	}

@@ -181,8 +181,8 @@ func checkInvariants(c *Core, s *store, jobs map[model.JobID]model.Job) error {
 		if vendor[j.Tenant] == nil {
 			vendor[j.Tenant] = map[string]int64{}
 		}
-		for v, m := range u.vendorMilli {
-			vendor[j.Tenant][v] += m
+		for _, x := range u.vendors {
+			vendor[j.Tenant][x.vendor] += x.milli
 		}
 		if st := s.status[id]; st.State != model.Placed && st.State != model.Running {
 			return fmt.Errorf("job %s is %s but placed", id, st.State)

@@ -417,10 +417,10 @@ func endOf(e *entry, now int64) int64 {
 // freed records capacity freed on these models earlier than reservations
 // expected (or a node back): a gang that can use them may start sooner on
 // other nodes than it planned, so its reservation re-plans.
-func (c *Core) freed(models map[string]int64) {
+func (c *Core) freed(models []modelAmount) {
 	c.freedGen++
-	for m := range models {
-		i, ok := c.modelIdx[m]
+	for _, x := range models {
+		i, ok := c.modelIdx[x.model]
 		if !ok {
 			continue // no job names it: only jobs of any model count it (freedGen)
 		}

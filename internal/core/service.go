@@ -242,11 +242,11 @@ func (c *Core) swapUp(w *entry, lv map[*entry]int) bool {
 	})
 	for _, k := range cands {
 		v := k.v
-		_ = c.cluster.Release(*v.st.Placement)
+		_ = c.cluster.ReleaseAt(v.st.Placement, v.use.nodes)
 		job := w.job
 		job.Models = []string{k.to}
 		d := sched.Brief(c.cluster, &job, c.input(w, []*entry{v}), c.cfg.Sched)
-		_ = c.cluster.Apply(*v.st.Placement)
+		_ = c.cluster.ApplyAt(v.st.Placement, v.use.nodes)
 		if d.Placement == nil || !c.tenantFits(w, []*entry{v}, d.Placement) {
 			continue
 		}

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"slices"
+
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/model"
 	"github.com/suanli/suanli/internal/sched"
@@ -22,13 +24,14 @@ const (
 // count: FP16 GFLOPS (normalised across vendors), card memory in MiB and
 // thousandths of a card per vendor and per model.
 type usage struct {
-	gflops      int64
-	memMiB      int64
-	vendorMilli map[string]int64
-	modelMilli  map[string]int64
-	// models lists modelMilli's entries, for scans over many placed jobs
-	// (Core.amountOf), in no particular order.
-	models []modelAmount
+	gflops int64
+	memMiB int64
+	// vendors and models hold the thousandths of a card per vendor and
+	// per model (catalog id), each named once, in the order the
+	// placement's assignments first name them: a placement names few, and
+	// scans over many placed jobs (Core.amountOf) read them in a row.
+	vendors []vendorAmount
+	models  []modelAmount
 	// nodes are the cluster indexes of the placement's assignments' nodes,
 	// for releasing and applying it again without looking them up (plan).
 	nodes []int32
@@ -40,11 +43,16 @@ type modelAmount struct {
 	ix    uint32 // 1 + the model's Core.modelIdx number, once known (it never changes)
 }
 
+type vendorAmount struct {
+	vendor string
+	milli  int64
+}
+
 // usage is usageOf with the core's remembered catalog look-ups.
 func (c *Core) usage(p *model.Placement) usage { return usageBy(p, c.model) }
 
 func usageBy(p *model.Placement, lookup func(id string) *catalog.Model) usage {
-	u := usage{gflops: p.GFLOPS, vendorMilli: map[string]int64{}, modelMilli: map[string]int64{}}
+	u := usage{gflops: p.GFLOPS}
 	for _, a := range p.Assignments {
 		m := lookup(a.Model)
 		milli, mem := int64(len(a.Cards))*model.MilliCard, int64(0)
@@ -54,14 +62,19 @@ func usageBy(p *model.Placement, lookup func(id string) *catalog.Model) usage {
 			mem = int64(len(a.Cards)) * m.MemMiB()
 		}
 		u.memMiB += mem
-		u.modelMilli[a.Model] += milli
-		if m != nil {
-			u.vendorMilli[m.Vendor] += milli
+		if i := slices.IndexFunc(u.models, func(x modelAmount) bool { return x.model == a.Model }); i >= 0 {
+			u.models[i].milli += milli
+		} else {
+			u.models = append(u.models, modelAmount{model: a.Model, milli: milli})
 		}
-	}
-	u.models = make([]modelAmount, 0, len(u.modelMilli))
-	for m, milli := range u.modelMilli {
-		u.models = append(u.models, modelAmount{model: m, milli: milli})
+		if m == nil {
+			continue
+		}
+		if i := slices.IndexFunc(u.vendors, func(x vendorAmount) bool { return x.vendor == m.Vendor }); i >= 0 {
+			u.vendors[i].milli += milli
+		} else {
+			u.vendors = append(u.vendors, vendorAmount{vendor: m.Vendor, milli: milli})
+		}
 	}
 	return u
 }
@@ -78,6 +91,20 @@ type tenantState struct {
 	in         *sched.Input
 	// setVer counts the tenant's upserts.
 	setVer uint64
+	// tview is the copy of t the scheduler reads (view), made when
+	// tviewAt was setVer + 1.
+	tview   *model.Tenant
+	tviewAt uint64
+}
+
+// view is a copy of the tenant's definition for the scheduler's input,
+// made once per upsert.
+func (ts *tenantState) view() *model.Tenant {
+	if ts.tviewAt != ts.setVer+1 {
+		t := ts.t
+		ts.tview, ts.tviewAt = &t, ts.setVer+1
+	}
+	return ts.tview
 }
 
 func newTenantState(id model.TenantID) *tenantState {
@@ -88,8 +115,9 @@ func (ts *tenantState) add(u usage, sign int64) {
 	ts.ver++
 	ts.gflops += sign * u.gflops
 	ts.memMiB += sign * u.memMiB
-	for v, m := range u.vendorMilli {
-		ts.vendorMilli[v] += sign * m
+	for _, x := range u.vendors {
+		v := x.vendor
+		ts.vendorMilli[v] += sign * x.milli
 		if ts.vendorMilli[v] == 0 {
 			delete(ts.vendorMilli, v)
 		}
@@ -102,8 +130,8 @@ func (ts *tenantState) fits(u usage) bool {
 	if q := ts.t.QuotaGFLOPS; q > 0 && ts.gflops+u.gflops > q {
 		return false
 	}
-	for v, milli := range u.vendorMilli {
-		if limit, ok := ts.t.VendorCaps[v]; ok && ts.vendorMilli[v]+milli > int64(limit)*model.MilliCard {
+	for _, x := range u.vendors {
+		if limit, ok := ts.t.VendorCaps[x.vendor]; ok && ts.vendorMilli[x.vendor]+x.milli > int64(limit)*model.MilliCard {
 			return false
 		}
 	}

@@ -115,6 +115,11 @@ type Config struct {
 	// FragPolicy scores the fragmentation component (default FragSuanli;
 	// the others are baselines for replays).
 	FragPolicy FragPolicy `json:"frag_policy,omitempty"`
+	// TasksGen, when not zero, names TypicalTasks: a caller that owns the
+	// cluster and changes TasksGen whenever it changes the tasks (the
+	// core) spares each decision comparing them with those the cluster's
+	// fragmentation measure was built for. Zero: they are compared.
+	TasksGen uint64 `json:"-"`
 }
 
 // TaskShape is one typical task for the fragmentation measure: Cards whole

@@ -590,9 +590,10 @@ func (b bitset) next(i, hi int32) int32 {
 	if word := data[w] &^ (1<<(uint(i)&63) - 1); word != 0 {
 		return below(int32(w<<6+bits.TrailingZeros64(word)), hi)
 	}
-	// The next non-empty data word, through the summary.
+	// The next non-empty data word, through the summary, up to the one
+	// holding hi (a summary word covers 64 data words, 4096 members).
 	w++
-	for sw := w >> 6; sw < len(sum); sw++ {
+	for sw := w >> 6; sw < len(sum) && int32(sw)<<12 < hi; sw++ {
 		word := sum[sw]
 		if sw == w>>6 {
 			word &^= 1<<(uint(w)&63) - 1

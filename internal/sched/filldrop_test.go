@@ -30,7 +30,7 @@ func TestFillDropRemembered(t *testing.T) {
 		mixes = append(mixes, tasks)
 	}
 	for i, tasks := range mixes {
-		fm := c.measure(tasks, true)
+		fm := c.measure(tasks, 0, true)
 		var list []frag.TypicalTask
 		var total int64
 		for _, ts := range tasks {

@@ -16,7 +16,10 @@ type search struct {
 	st  *static
 	job *model.Job
 	in  *Input
-	cfg Config
+	// input is newSearch's copy of the caller's input, which in points
+	// to: the caller's stays off the heap.
+	input Input
+	cfg   Config
 
 	// Per model: the reason it is out (empty when eligible), a detail, and
 	// the whole cards per worker it would take.
@@ -36,15 +39,18 @@ type search struct {
 	// jobHash is the job's id hashed, for FragRandom.
 	jobHash uint64
 
-	top  []cand // best candidates, best first
-	best partial
+	top []cand // best candidates, best first
+	// first is placeReplicas' scratch: the first replica's candidates.
+	first []cand
+	best  partial
 	// cache of fragmentation changes on nodes without partly used cards,
 	// keyed by (cards, free, taken); valid when gen matches.
 	fragGen  []uint32
 	fragVal  []int64
 	gen      uint32
 	tempUsed []model.Assignment // assignments applied during the decision
-	reps     []model.Assignment // placed replicas
+	tempAt   []int32            // their nodes' indexes
+	reps     []model.Assignment // placed replicas; a gang being built
 	caps     []domCapacity
 	// scratch of sortCaps
 	capCount  []int
@@ -100,7 +106,7 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 	nm, nc := len(c.st.models), len(c.st.classes)
 	prev := s.pl
 	*s = search{
-		c: c, st: c.st, job: job, in: in, cfg: cfg,
+		c: c, st: c.st, job: job, input: *in, cfg: cfg,
 		modReason:    resize(s.modReason, nm),
 		perWorker:    resize(s.perWorker, nm),
 		modValue:     resize(s.modValue, nm),
@@ -109,10 +115,12 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		classRule:    resize(s.classRule, nc),
 		siteVerdict:  resize(s.siteVerdict, len(c.st.sites)),
 		top:          s.top[:0],
+		first:        s.first[:0],
 		fragGen:      s.fragGen,
 		fragVal:      s.fragVal,
 		gen:          s.gen + 1,
 		tempUsed:     s.tempUsed[:0],
+		tempAt:       s.tempAt[:0],
 		reps:         s.reps[:0],
 		caps:         s.caps[:0],
 		capCount:     s.capCount,
@@ -123,12 +131,13 @@ func (c *Cluster) newSearch(job *model.Job, in *Input, cfg Config) *search {
 		named:        s.named,
 		modRate:      s.modRate,
 	}
+	s.in = &s.input
 	if s.fragGen == nil {
 		s.fragGen = make([]uint32, fragKeys)
 		s.fragVal = make([]int64, fragKeys)
 	}
 	s.initPlace(prev)
-	s.meas = c.measure(cfg.TypicalTasks, cfg.FragPolicy != FragFGD)
+	s.meas = c.measure(cfg.TypicalTasks, cfg.TasksGen, cfg.FragPolicy != FragFGD)
 	s.shares = s.meas.m.Dist.Shares()
 	if cfg.FragPolicy == FragRandom {
 		s.jobHash = jobKey(job.ID)

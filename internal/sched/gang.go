@@ -102,7 +102,7 @@ func (s *search) offerDomain(d, m int32, C, capW int) {
 	sc.Heterogeneity = s.hetScore(m)
 	sc.Cost = s.costScore(dom.site)
 	sc.Place = s.placeScore(dom.site, m)
-	s.offer(cand{scope: ScopeDomain, where: d, model: m, cards: need, workers: W, score: sc})
+	s.offer(&cand{scope: ScopeDomain, where: d, model: m, cards: need, workers: W, score: sc})
 }
 
 // buildDomain assigns `workers` workers of C cards to the domain's nodes,
@@ -239,7 +239,7 @@ func (s *search) searchSites() {
 			sc.Heterogeneity = s.hetScore(m)
 			sc.Cost = s.costScore(smi.site)
 			sc.Place = s.placeScore(smi.site, m)
-			s.offer(cand{scope: ScopeSite, where: sm, model: m, cards: need, workers: W, score: sc})
+			s.offer(&cand{scope: ScopeSite, where: sm, model: m, cards: need, workers: W, score: sc})
 		}
 	}
 }
@@ -288,7 +288,7 @@ func (s *search) searchCrossSite() {
 		sc.Heterogeneity = s.hetScore(m)
 		sc.Cost = s.costScore(s.st.sm[groups[0].d].site)
 		sc.Place = s.placeScore(s.st.sm[groups[0].d].site, m)
-		s.offer(cand{scope: ScopeSites, where: groups[0].d, model: m, cards: W * C, workers: W, score: sc})
+		s.offer(&cand{scope: ScopeSites, where: groups[0].d, model: m, cards: W * C, workers: W, score: sc})
 	}
 }
 

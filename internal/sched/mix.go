@@ -20,11 +20,12 @@ import (
 // change only then, and only when they have drifted by DriftMilli, so
 // that the scheduler's cached measure stays valid between changes.
 type Mix struct {
-	cfg   MixConfig
-	state MixState
-	batch map[mixKey]float64
-	cur   []TaskShape
-	gen   uint64 // replacements of cur
+	cfg     MixConfig
+	state   MixState
+	batch   map[mixKey]float64
+	inBatch int // the batch's worker arrivals (the sum of its weights)
+	cur     []TaskShape
+	gen     uint64 // replacements of cur
 }
 
 // MixConfig tunes a Mix. The zero value means the defaults.
@@ -160,8 +161,9 @@ func (m *Mix) Observe(j *model.Job) bool {
 	}
 	w := min(max(j.Workers, 1), 64)
 	m.batch[keyOf(t)] += float64(w)
+	m.inBatch += w
 	m.state.Observed += int64(w)
-	if m.pending() < m.cfg.Every {
+	if m.inBatch < m.cfg.Every {
 		return false
 	}
 	m.fold()
@@ -194,17 +196,9 @@ func drift(a, b []TaskShape) int {
 
 func abs(x int) int { return max(x, -x) }
 
-func (m *Mix) pending() int {
-	var n float64
-	for _, w := range m.batch {
-		n += w
-	}
-	return int(n)
-}
-
 // fold decays the weights by the batch's arrivals and adds the batch.
 func (m *Mix) fold() {
-	decay := math.Exp2(-float64(m.pending()) / float64(m.cfg.HalfLife))
+	decay := math.Exp2(-float64(m.inBatch) / float64(m.cfg.HalfLife))
 	idx := map[mixKey]int{}
 	for i := range m.state.Shapes {
 		m.state.Shapes[i].Weight *= decay
@@ -223,6 +217,7 @@ func (m *Mix) fold() {
 		}
 	}
 	clear(m.batch)
+	m.inBatch = 0
 	m.normalize()
 }
 

@@ -79,7 +79,7 @@ func TestMixStateRoundTrip(t *testing.T) {
 	for i := range 95 { // 95 jobs: the last batch folded
 		a.Observe(&jobs[i%3])
 	}
-	for range 10 - a.pending() { // close the open batch
+	for range 10 - a.inBatch { // close the open batch
 		a.Observe(&jobs[0])
 	}
 	b, err := json.Marshal(a.State())

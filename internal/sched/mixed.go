@@ -67,7 +67,7 @@ func (s *search) placeMixed() []model.Assignment {
 			sc.Topology, sc.Frag, sc.Heterogeneity = 300, 500, 500
 			sc.Cost = s.costScore(int32(site))
 			sc.Place = s.placeScore(int32(site), -1)
-			s.offer(cand{scope: ScopeSite, where: int32(site), model: -1, cards: cardsOf(groups, W), workers: W, score: sc})
+			s.offer(&cand{scope: ScopeSite, where: int32(site), model: -1, cards: cardsOf(groups, W), workers: W, score: sc})
 		}
 		if len(s.top) > 0 {
 			return s.buildMixed(s.mixedGroups(s.top[0].where))
@@ -85,7 +85,7 @@ func (s *search) placeMixed() []model.Assignment {
 	first := s.st.sm[groups[0].sm].site
 	sc.Cost = s.costScore(first)
 	sc.Place = s.placeScore(first, -1)
-	s.offer(cand{scope: ScopeSites, where: first, model: -1, cards: cardsOf(groups, W), workers: W, score: sc})
+	s.offer(&cand{scope: ScopeSites, where: first, model: -1, cards: cardsOf(groups, W), workers: W, score: sc})
 	return s.buildMixed(groups)
 }
 

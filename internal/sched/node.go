@@ -28,7 +28,7 @@ func (s *search) searchNodes(workers int) {
 				// No later node of the bucket costs less (nodes come
 				// cheapest site first): once the best score this one could
 				// reach is outranked, so is every later one's.
-				if s.laterOutranked(s.laterBound(Score{Topology: 1000, Heterogeneity: het}, m, n), fragMax) {
+				if s.laterOutranked(1000, het, m, n, fragMax) {
 					return false
 				}
 				s.offerNode(n, m, k, f, workers, fragMax)
@@ -85,14 +85,14 @@ func (s *search) offerNode(n, m int32, k, f, workers int, fragMax int64) {
 	sc.Place = s.placeScore(ni.site, m)
 	// Taking k whole cards lowers the fragmentation by at most their
 	// capacity, and the stranded capacity by less (fragBound).
-	if s.outranked(sc, fragMax) {
+	if s.outranked(&sc, fragMax) {
 		return
 	}
 	if !s.hostFits(n, workers) {
 		return
 	}
 	sc.Frag = s.wholeFragScore(n, k, f, workers)
-	s.offer(cand{scope: ScopeNode, where: n, model: m, card: -1, cards: k, workers: workers, score: sc})
+	s.offer(&cand{scope: ScopeNode, where: n, model: m, card: -1, cards: k, workers: workers, score: sc})
 }
 
 // hostFits reports whether node n has the host CPU and memory for
@@ -198,17 +198,20 @@ func (s *search) buildNode(cd *cand, firstWorker int, out []model.Assignment) []
 	ni := &s.st.nodes[cd.where]
 	per := cd.cards / cd.workers
 	w := 0
-	var cur []int
+	// The workers' cards, allocated together; each worker's from start.
+	cards := make([]int, 0, cd.cards)
+	start := 0
 	for k := int32(0); k < ni.cards && w < cd.workers; k++ {
 		g := ni.cardOff + k
 		if s.c.usedMilli[g] != 0 || s.c.usedMiB[g] != 0 {
 			continue
 		}
-		cur = append(cur, int(k))
-		if len(cur) == per {
-			out = append(out, model.Assignment{Worker: firstWorker + w, Node: ni.n.ID, Model: s.st.models[cd.model].id, Cards: cur,
+		cards = append(cards, int(k))
+		if len(cards)-start == per {
+			end := len(cards)
+			out = append(out, model.Assignment{Worker: firstWorker + w, Node: ni.n.ID, Model: s.st.models[cd.model].id, Cards: cards[start:end:end],
 				CPUMilli: s.job.CPUMilli, HostMemMiB: s.job.HostMemMiB})
-			cur = nil
+			start = end
 			w++
 		}
 	}
@@ -226,7 +229,7 @@ func (s *search) searchShares() {
 		for b := share / 100; b < shareBuckets; b++ {
 			s.scanBucket(s.c.shareSet[m][b], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
-				if s.laterOutranked(s.laterBound(Score{Topology: 1000, Heterogeneity: s.hetScore(m)}, m, n), fragMax) {
+				if s.laterOutranked(1000, s.hetScore(m), m, n, fragMax) {
 					return false // so is every later node's (searchNodes)
 				}
 				for k := int32(0); k < ni.cards; k++ {
@@ -246,7 +249,7 @@ func (s *search) searchShares() {
 		for f := 1; f <= mi.maxCards; f++ {
 			s.scanBucket(s.c.byFree[m][f], m, func(n int32) bool {
 				ni := &s.st.nodes[n]
-				if s.laterOutranked(s.laterBound(Score{Topology: 500, Heterogeneity: s.hetScore(m)}, m, n), fragMax) {
+				if s.laterOutranked(500, s.hetScore(m), m, n, fragMax) {
 					return false // a free card scores at most 500 for topology (offerShare)
 				}
 				for k := int32(0); k < ni.cards; k++ {
@@ -282,7 +285,7 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	// The share lowers the fragmentation by at most itself, and the
 	// stranded capacity by less (fragBound).
 	share := s.job.ShareMilli
-	if s.outranked(sc, fragMax) {
+	if s.outranked(&sc, fragMax) {
 		return
 	}
 	if !s.hostFits(n, 1) {
@@ -296,7 +299,7 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 	} else {
 		sc.Frag = fragScore(s.nodeFrag(n, 0, -1, 0, 0, 0), s.nodeFrag(n, 0, k, share, cpu, mem))
 	}
-	s.offer(cand{scope: ScopeCard, where: n, model: m, card: k, workers: 1, score: sc})
+	s.offer(&cand{scope: ScopeCard, where: n, model: m, card: k, workers: 1, score: sc})
 }
 
 // placeReplicas places the job's workers one at a time, each on the best
@@ -304,7 +307,7 @@ func (s *search) offerShare(n, m, k int32, shared bool, fragMax int64) {
 // Cards are taken from the cluster while deciding and given back before
 // returning.
 func (s *search) placeReplicas(fractional bool) ([]model.Assignment, bool) {
-	var first []cand
+	first := s.first[:0]
 	ok := true
 	for w := 0; w < s.job.Workers; w++ {
 		s.top = s.top[:0]
@@ -332,19 +335,21 @@ func (s *search) placeReplicas(fractional bool) ([]model.Assignment, bool) {
 			s.reps = s.buildNode(cd, w, s.reps)
 		}
 		if w+1 < s.job.Workers {
-			if err := s.c.assign(&s.reps[start], +1); err != nil {
+			if err := s.c.assignAt(&s.reps[start], cd.where, +1); err != nil {
 				ok = false // cannot happen: the search checked the card
 				s.reps = s.reps[:start]
 				break
 			}
 			s.tempUsed = append(s.tempUsed, s.reps[start])
+			s.tempAt = append(s.tempAt, cd.where)
 		}
 	}
 	for i := len(s.tempUsed) - 1; i >= 0; i-- {
-		_ = s.c.assign(&s.tempUsed[i], -1)
+		_ = s.c.assignAt(&s.tempUsed[i], s.tempAt[i], -1)
 	}
-	s.tempUsed = s.tempUsed[:0]
+	s.tempUsed, s.tempAt = s.tempUsed[:0], s.tempAt[:0]
 	s.top = append(s.top[:0], first...)
+	s.first = first
 	if !ok {
 		return nil, false
 	}

@@ -367,23 +367,19 @@ func (s *search) siteOrder(m int32) []int32 {
 	return order
 }
 
-// laterBound fills sc's cost and place components with the most node n,
-// or any node a bucket scan of model m visits after it, can score.
-func (s *search) laterBound(sc Score, m, n int32) Score {
+// laterBound is the most node n, or any node a bucket scan of model m
+// visits after it, can score for cost and place.
+func (s *search) laterBound(m, n int32) (cost, place int64) {
 	site := s.st.nodes[n].site
 	switch {
 	case s.pl.ordered:
 		s.siteOrder(m)
 		off := int(m) * len(s.st.sites)
-		sc.Cost = s.pl.costMax[off+int(s.pl.pos[off+int(site)])]
-		sc.Place = s.placeScore(site, m) // sites come best place first
+		return s.pl.costMax[off+int(s.pl.pos[off+int(site)])], s.placeScore(site, m) // sites come best place first
 	case s.pl.on:
-		sc.Cost = s.costScore(site)
-		sc.Place = s.st.place.laterMax[int(site)*s.st.place.nm+int(m)]
-	default:
-		sc.Cost = s.costScore(site)
+		return s.costScore(site), s.st.place.laterMax[int(site)*s.st.place.nm+int(m)]
 	}
-	return sc
+	return s.costScore(site), 0
 }
 
 // scanOrdered is scanBucket for a job with users or data: the sites in
@@ -435,8 +431,9 @@ type PlaceTerms struct {
 	LatencyPenalty int64 `json:"latency_penalty,omitempty"`
 }
 
-// terms explains a candidate's place component (nil when off).
-func (s *search) terms(cd *cand) *PlaceTerms {
+// terms explains a candidate's place component in t and returns t (nil
+// when off).
+func (s *search) terms(cd *cand, t *PlaceTerms) *PlaceTerms {
 	if !s.pl.on {
 		return nil
 	}
@@ -453,9 +450,9 @@ func (s *search) terms(cd *cand) *PlaceTerms {
 			si = s.st.sm[cd.where].site
 		}
 	}
-	t := PlaceTerms{EnergyMilliFen: -1}
+	*t = PlaceTerms{EnergyMilliFen: -1}
 	if s.pl.ordered {
-		t = s.jobTerms(si)
+		*t = s.jobTerms(si)
 		t.EnergyMilliFen = -1
 	}
 	t.Site = string(s.st.sites[si].s.ID)
@@ -464,5 +461,5 @@ func (s *search) terms(cd *cand) *PlaceTerms {
 		t.EnergyMilliFen = s.st.place.milliFen[int(si)*s.st.place.nm+int(cd.model)]
 		t.EnergyEstimated = s.st.place.estimated[cd.model]
 	}
-	return &t
+	return t
 }

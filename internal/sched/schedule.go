@@ -2,6 +2,7 @@ package sched
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/suanli/suanli/internal/model"
 )
@@ -62,8 +63,20 @@ func schedule(c *Cluster, job *model.Job, in Input, cfg Config, brief bool) Deci
 		p.GFLOPS = p.GFLOPS * int64(cfg.MixedEfficiencyMilli) / 1000
 	}
 	d.Placement = p
+	// The place terms of the placement and its alternatives, allocated
+	// together.
+	var terms []PlaceTerms
+	if s.pl.on {
+		terms = make([]PlaceTerms, len(s.top))
+	}
+	termsAt := func(i int) *PlaceTerms {
+		if terms == nil {
+			return nil
+		}
+		return s.terms(&s.top[i], &terms[i])
+	}
 	best := s.top[0].score
-	best.Terms = s.terms(&s.top[0])
+	best.Terms = termsAt(0)
 	d.Score = &best
 	d.Explanation = Explanation{Placed: true, Summary: s.placedSummary(p, mixed)}
 	if len(job.Rates) > 0 {
@@ -72,9 +85,12 @@ func schedule(c *Cluster, job *model.Job, in Input, cfg Config, brief bool) Deci
 	if mixed {
 		d.Explanation.Summary += s.shareNote(p)
 	}
-	for _, alt := range s.top[1:] {
-		a := s.alternative(&alt)
-		a.Score.Terms = s.terms(&alt)
+	if len(s.top) > 1 {
+		d.Alternatives = make([]Alternative, 0, len(s.top)-1)
+	}
+	for i := 1; i < len(s.top); i++ {
+		a := s.alternative(&s.top[i])
+		a.Score.Terms = termsAt(i)
 		d.Alternatives = append(d.Alternatives, a)
 	}
 	return d
@@ -159,7 +175,7 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 	// the host CPU and memory for every worker holds the gang.
 	for i := range s.top {
 		cd := s.top[i]
-		if as := s.buildDomain(cd.where, cd.cards/cd.workers, cd.workers, 0, nil); len(as) == job.Workers {
+		if as := s.whole(s.buildDomain(cd.where, cd.cards/cd.workers, cd.workers, 0, s.reps[:0])); as != nil {
 			s.top = s.top[i:] // the unbuildable ones are no alternatives
 			return as, false
 		}
@@ -173,7 +189,7 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 	s.searchSites()
 	for i := range s.top {
 		cd := s.top[i]
-		if as := s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, nil); len(as) == job.Workers {
+		if as := s.whole(s.buildSite(cd.where, cd.cards/cd.workers, cd.workers, 0, s.reps[:0])); as != nil {
 			s.top = s.top[i:] // the unbuildable ones are no alternatives
 			return as, false
 		}
@@ -183,7 +199,7 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 		s.searchCrossSite()
 		if len(s.top) > 0 {
 			cd := &s.top[0]
-			if as := s.buildCrossSite(cd.model, cd.cards/cd.workers, nil); len(as) == job.Workers {
+			if as := s.whole(s.buildCrossSite(cd.model, cd.cards/cd.workers, s.reps[:0])); as != nil {
 				return as, false
 			}
 			s.top = s.top[:0]
@@ -195,6 +211,16 @@ func (s *search) placeGang() ([]model.Assignment, bool) {
 		}
 	}
 	return nil, false
+}
+
+// whole returns a gang built in the scratch s.reps (which keeps its
+// array) as a list of its own when it holds every worker, else nil.
+func (s *search) whole(as []model.Assignment) []model.Assignment {
+	s.reps = as[:0]
+	if len(as) != s.job.Workers {
+		return nil
+	}
+	return slices.Clone(as)
 }
 
 // alternative describes a runner-up.

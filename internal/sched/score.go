@@ -12,7 +12,8 @@ import (
 // the cluster.
 type fragMeasure struct {
 	tasks []TaskShape
-	ours  bool // Suanli's measure (stranding, look-ahead), else FGD's alone
+	gen   uint64 // the Config.TasksGen that names tasks (0: none)
+	ours  bool   // Suanli's measure (stranding, look-ahead), else FGD's alone
 	m     frag.Measure
 	// host is true when the measure reads a node's free CPU, memory or
 	// model, not only its cards.
@@ -60,10 +61,16 @@ type shareScore struct {
 var noShareCache bool
 
 // measure returns the fragmentation measure for the config's task mix,
-// Suanli's (ours) or FGD's alone.
-func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
-	if c.frag != nil && c.frag.ours == ours && slices.EqualFunc(c.frag.tasks, tasks, TaskShape.equal) {
-		return c.frag
+// Suanli's (ours) or FGD's alone; gen is the config's TasksGen.
+func (c *Cluster) measure(tasks []TaskShape, gen uint64, ours bool) *fragMeasure {
+	if fm := c.frag; fm != nil && fm.ours == ours {
+		if gen != 0 && gen == fm.gen {
+			return fm
+		}
+		if slices.EqualFunc(fm.tasks, tasks, TaskShape.equal) {
+			fm.gen = gen
+			return fm
+		}
 	}
 	var list []frag.TypicalTask
 	var total int64
@@ -82,7 +89,7 @@ func (c *Cluster) measure(tasks []TaskShape, ours bool) *fragMeasure {
 	}
 	m := frag.NewMeasureDropOnDemand(frag.NewDistributionOf(list, true), ours)
 	n := len(c.st.nodes)
-	fm := &fragMeasure{tasks: cloneShapes(tasks), ours: ours, m: m, host: host || m.StrandRho > 0}
+	fm := &fragMeasure{tasks: cloneShapes(tasks), gen: gen, ours: ours, m: m, host: host || m.StrandRho > 0}
 	if old := c.frag; old != nil && len(old.ok) == n {
 		// The per-node caches are read only where ok: clearing ok drops
 		// them all, and their arrays serve the new mix (the old measure
@@ -372,12 +379,18 @@ func (s *search) hetScore(m int32) int64 {
 
 // total weighs the components.
 func (s *search) total(sc *Score) {
-	w := s.cfg.Weights
-	sc.Total = w.Frag*sc.Frag + w.Topology*sc.Topology + w.Heterogeneity*sc.Heterogeneity + w.Cost*sc.Cost + w.Place*sc.Place
+	sc.Total = s.weigh(sc.Frag, sc.Topology, sc.Heterogeneity, sc.Cost, sc.Place)
 }
 
-// offer keeps a candidate if it is among the best 1+Alternatives.
-func (s *search) offer(cd cand) {
+// weigh is the weighted total of components given one by one.
+func (s *search) weigh(fragm, topo, het, cost, place int64) int64 {
+	w := &s.cfg.Weights
+	return w.Frag*fragm + w.Topology*topo + w.Heterogeneity*het + w.Cost*cost + w.Place*place
+}
+
+// offer keeps a candidate if it is among the best 1+Alternatives; it
+// sets the candidate's total and tie-break.
+func (s *search) offer(cd *cand) {
 	s.total(&cd.score)
 	cd.tie = uint64(cd.where)
 	if s.in.Seed != 0 {
@@ -385,7 +398,7 @@ func (s *search) offer(cd cand) {
 	}
 	keep := 1 + s.cfg.Alternatives
 	i := len(s.top)
-	for i > 0 && better(&cd, &s.top[i-1]) {
+	for i > 0 && better(cd, &s.top[i-1]) {
 		i--
 	}
 	if i >= keep {
@@ -395,7 +408,7 @@ func (s *search) offer(cd cand) {
 		s.top = append(s.top, cand{})
 	}
 	copy(s.top[i+1:], s.top[i:len(s.top)-1])
-	s.top[i] = cd
+	s.top[i] = *cd
 }
 
 // noPruning turns outranked off, for tests that compare decisions with
@@ -406,23 +419,30 @@ var noPruning bool
 // component can be at most fragMax, cannot be among the candidates offer
 // keeps, whatever its fragmentation: then that need not be measured. The
 // candidates it skips are exactly some of those offer would drop.
-func (s *search) outranked(sc Score, fragMax int64) bool {
-	if len(s.top) < 1+s.cfg.Alternatives || s.cfg.Weights.Frag < 0 || noPruning {
-		return false
-	}
-	sc.Frag = fragMax
-	s.total(&sc)
-	return sc.Total < s.top[len(s.top)-1].score.Total
+func (s *search) outranked(sc *Score, fragMax int64) bool {
+	return s.pruning() && s.weigh(fragMax, sc.Topology, sc.Heterogeneity, sc.Cost, sc.Place) < s.top[len(s.top)-1].score.Total
 }
 
-// laterOutranked reports whether no candidate on this node or any later
-// node of a bucket can be kept: sc holds the most the node's candidates
-// can score for topology, the model's heterogeneity and the node's cost,
-// fragMax the most for fragmentation. Later nodes lie in sites that cost
-// no less, so with no negative weight their bound is no higher.
-func (s *search) laterOutranked(sc Score, fragMax int64) bool {
-	w := s.cfg.Weights
-	return w.Topology >= 0 && w.Cost >= 0 && w.Place >= 0 && s.outranked(sc, fragMax)
+// pruning reports whether outranked may skip candidates: offer keeps as
+// many as it can and the fragmentation weight is not negative.
+func (s *search) pruning() bool {
+	return len(s.top) >= 1+s.cfg.Alternatives && s.cfg.Weights.Frag >= 0 && !noPruning
+}
+
+// laterOutranked reports whether no candidate on node n or any later node
+// of a bucket scan of model m can be kept: topo and het are the most the
+// node's candidates can score for topology and heterogeneity, laterBound
+// the most for cost and place, fragMax the most for fragmentation. Later
+// nodes lie in sites that cost no less, so with no negative weight their
+// bound is no higher. The components are summed as they are, without a
+// Score: every node a scan visits asks.
+func (s *search) laterOutranked(topo, het int64, m, n int32, fragMax int64) bool {
+	w := &s.cfg.Weights
+	if w.Topology < 0 || w.Cost < 0 || w.Place < 0 || !s.pruning() {
+		return false
+	}
+	cost, place := s.laterBound(m, n)
+	return s.weigh(fragMax, topo, het, cost, place) < s.top[len(s.top)-1].score.Total
 }
 
 func better(a, b *cand) bool {
