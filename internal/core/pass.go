@@ -83,21 +83,7 @@ func (c *Core) try(e *entry, memo map[string]*failure) bool {
 			var md sched.Decision
 			c.maskedFree(hold, func() { md = sched.Brief(c.cluster, &e.job, c.input(e, nil), c.cfg.Sched) })
 			if md.Placement == nil {
-				f := &failure{reason: ReasonReserved, d: reservedDecision(e, by[0])}
-				// It waits on every reservation it was scheduled around:
-				// any of them moving may let it fit.
-				// So does every model it can use: it fits the cluster,
-				// only not off the reserved nodes.
-				f.waits = append(c.waitsFor(e, &md.Explanation), e.classes...)
-				if e.anyModel {
-					f.waits = slices.DeleteFunc(f.waits, func(w string) bool { return strings.HasPrefix(w, "model:") && w != classAny })
-					f.waits = append(f.waits, classAny)
-				}
-				for _, r := range hold {
-					f.waits = append(f.waits, r.job.reservedClass())
-				}
-				slices.Sort(f.waits)
-				f.waits = slices.Compact(f.waits)
+				f := &failure{reason: ReasonReserved, d: reservedDecision(e, by[0]), waits: c.heldWaits(e, &md.Explanation, hold)}
 				memo[heldKey] = f
 				c.blockReserved(e, f)
 				return false
@@ -280,6 +266,24 @@ func mainReason(x *sched.Explanation) string {
 		return "unschedulable"
 	}
 	return string(best.Reason)
+}
+
+// heldWaits is what a job that fits the cluster but not off the nodes of
+// the reservations hold waits for, x explaining the try around them: every
+// reservation it was scheduled around (any of them moving may let it fit)
+// and every model it can use (it fits the cluster, only not off the
+// reserved nodes), besides what x names.
+func (c *Core) heldWaits(e *entry, x *sched.Explanation, hold []*reservation) []string {
+	w := append(c.waitsFor(e, x), e.classes...)
+	if e.anyModel {
+		w = slices.DeleteFunc(w, func(s string) bool { return strings.HasPrefix(s, "model:") && s != classAny })
+		w = append(w, classAny)
+	}
+	for _, r := range hold {
+		w = append(w, r.job.reservedClass())
+	}
+	slices.Sort(w)
+	return slices.Compact(w)
 }
 
 // waitsFor lists the classes whose freeing could unblock the job: the

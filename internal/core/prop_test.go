@@ -299,8 +299,8 @@ func checkInvariants(c *Core, s *store, jobs map[model.JobID]model.Job) error {
 		if where(all.Placement) != where(free.Placement) {
 			return fmt.Errorf("job %s: all reserved nodes out: %s; only those with room out: %s", e.job.ID, where(all.Placement), where(free.Placement))
 		}
-		if all.Placement == nil && !slices.Equal(failWaits(c, e, &all.Explanation), failWaits(c, e, &free.Explanation)) {
-			return fmt.Errorf("job %s: all reserved nodes out, it waits for %v; only those with room out, %v", e.job.ID, failWaits(c, e, &all.Explanation), failWaits(c, e, &free.Explanation))
+		if wa, wf := c.heldWaits(e, &all.Explanation, hold), c.heldWaits(e, &free.Explanation, hold); all.Placement == nil && !slices.Equal(wa, wf) {
+			return fmt.Errorf("job %s: all reserved nodes out, it waits for %v; only those with room out, %v", e.job.ID, wa, wf)
 		}
 		maskedSeen++
 	}
@@ -415,18 +415,6 @@ func restart(t testing.TB, old *Core, s *store, jobs map[model.JobID]model.Job, 
 // property test knows it covered some; maskedSeen the waiting jobs it
 // scheduled around reservations both ways.
 var resvSeen, maskedSeen int
-
-// failWaits is what a try that failed around reservations makes a job
-// wait for, from the explanation (as try words it, reservations aside).
-func failWaits(c *Core, e *entry, x *sched.Explanation) []string {
-	w := append(c.waitsFor(e, x), e.classes...)
-	if e.anyModel {
-		w = slices.DeleteFunc(w, func(s string) bool { return strings.HasPrefix(s, "model:") && s != classAny })
-		w = append(w, classAny)
-	}
-	slices.Sort(w)
-	return slices.Compact(w)
-}
 
 func TestPropertiesRandomStreams(t *testing.T) {
 	seeds, n := 16, 300

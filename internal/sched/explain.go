@@ -498,17 +498,7 @@ func sum(h []int32) int {
 // come from and, when its quota counts effective throughput, the factor.
 func (s *search) rateNote(p *model.Placement) string {
 	chosen := p.Assignments[0].Model
-	var best string
-	var bestRate, rate float64
-	for name, r := range s.job.Rates {
-		id := s.c.modelID(name)
-		if r > bestRate || r == bestRate && id < best {
-			best, bestRate = id, r
-		}
-		if id == chosen {
-			rate = r
-		}
-	}
+	rate, best, bestRate := s.rateTerms(chosen)
 	from := s.in.RatesFrom
 	if from == "" {
 		from = "the job's own rates"
@@ -534,4 +524,19 @@ func (s *search) rateNote(p *model.Placement) string {
 		b = append(b, "‰ of peak GFLOPS toward fair share and quota (effective throughput)"...)
 	}
 	return string(b)
+}
+
+// rateTerms are the job's rate on model chosen, and its best model and
+// rate there (ties to the first id).
+func (s *search) rateTerms(chosen string) (rate float64, best string, bestRate float64) {
+	for name, r := range s.job.Rates {
+		id := s.c.modelID(name)
+		if r > bestRate || r == bestRate && id < best {
+			best, bestRate = id, r
+		}
+		if id == chosen {
+			rate = r
+		}
+	}
+	return rate, best, bestRate
 }

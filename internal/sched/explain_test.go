@@ -9,6 +9,7 @@ import (
 
 	"github.com/suanli/suanli/internal/catalog"
 	"github.com/suanli/suanli/internal/model"
+	"github.com/suanli/suanli/internal/network"
 )
 
 // tallyByDomain is the plain statement of tallyNodes: domain by domain,
@@ -56,6 +57,53 @@ func (denyLabel) Allow(_ *model.Job, _ *model.Site, n *model.Node, _ *catalog.Mo
 	return true, ""
 }
 
+// explainState is a random network, its nodes labelled on even trials
+// (so some domains mix classes), with random jobs placed and nodes going
+// down between them.
+func explainState(t *testing.T, rng *rand.Rand, trial int) (*network.Network, *Cluster) {
+	net := randomNet(t, rng, 6, 8)
+	if trial%2 == 0 {
+		for i := range net.Nodes {
+			if rng.IntN(4) == 0 {
+				net.Nodes[i].Labels = map[string]string{"tier": "restricted"}
+			}
+		}
+	}
+	c := NewCluster(net)
+	placeRandom(t, rng, c, net, true)
+	return net, c
+}
+
+// placeRandom places 5 to 34 random jobs, those that fit; with down, a
+// random node goes down after each with odds 1 in 5.
+func placeRandom(t *testing.T, rng *rand.Rand, c *Cluster, net *network.Network, down bool) {
+	t.Helper()
+	for i := range 5 + rng.IntN(30) {
+		j := randomJob(rng, i, net)
+		if d := Schedule(c, &j, Input{}, Config{}); d.Placed() {
+			if err := c.Apply(*d.Placement); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if down && rng.IntN(5) == 0 {
+			c.SetNodeHealthy(net.Nodes[rng.IntN(len(net.Nodes))].ID, false)
+		}
+	}
+}
+
+// randomPolicy is no policy, one denying labelled nodes or one denying a
+// vendor, a third of the time each.
+func randomPolicy(rng *rand.Rand) Input {
+	in := Input{}
+	switch rng.IntN(3) {
+	case 0:
+		in.Policy = denyLabel{}
+	case 1:
+		in.Policy = denyVendor("Huawei")
+	}
+	return in
+}
+
 // TestTallyByRunsMatchesByDomain checks the explanation's attribution by
 // runs of domains and by (site, model) histograms against the plain
 // domain-by-domain attribution, on random networks with labelled nodes (so
@@ -64,35 +112,10 @@ func TestTallyByRunsMatchesByDomain(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 4))
 	checked := 0
 	for trial := range 150 {
-		net := randomNet(t, rng, 6, 8)
-		if trial%2 == 0 {
-			for i := range net.Nodes {
-				if rng.IntN(4) == 0 {
-					net.Nodes[i].Labels = map[string]string{"tier": "restricted"}
-				}
-			}
-		}
-		c := NewCluster(net)
-		for i := range 5 + rng.IntN(30) {
-			j := randomJob(rng, i, net)
-			if d := Schedule(c, &j, Input{}, Config{}); d.Placed() {
-				if err := c.Apply(*d.Placement); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if rng.IntN(5) == 0 {
-				c.SetNodeHealthy(net.Nodes[rng.IntN(len(net.Nodes))].ID, false)
-			}
-		}
+		net, c := explainState(t, rng, trial)
 		for i := range 20 {
 			j := randomJob(rng, 1000+i, net)
-			in := Input{}
-			switch rng.IntN(3) {
-			case 0:
-				in.Policy = denyLabel{}
-			case 1:
-				in.Policy = denyVendor("Huawei")
-			}
+			in := randomPolicy(rng)
 			if j.Validate() != nil {
 				continue
 			}
@@ -177,35 +200,10 @@ func TestBriefCountsAsSchedule(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 8))
 	failed, placed, invalid := 0, 0, 0
 	for trial := range 120 {
-		net := randomNet(t, rng, 6, 8)
-		if trial%2 == 0 {
-			for i := range net.Nodes {
-				if rng.IntN(4) == 0 {
-					net.Nodes[i].Labels = map[string]string{"tier": "restricted"}
-				}
-			}
-		}
-		c := NewCluster(net)
-		for i := range 5 + rng.IntN(30) {
-			j := randomJob(rng, i, net)
-			if d := Schedule(c, &j, Input{}, Config{}); d.Placed() {
-				if err := c.Apply(*d.Placement); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if rng.IntN(5) == 0 {
-				c.SetNodeHealthy(net.Nodes[rng.IntN(len(net.Nodes))].ID, false)
-			}
-		}
+		net, c := explainState(t, rng, trial)
 		for i := range 20 {
 			j := randomJob(rng, 1000+i, net)
-			in := Input{}
-			switch rng.IntN(3) {
-			case 0:
-				in.Policy = denyLabel{}
-			case 1:
-				in.Policy = denyVendor("Huawei")
-			}
+			in := randomPolicy(rng)
 			full, brief := Schedule(c, &j, in, Config{}), Brief(c, &j, in, Config{})
 			if full.Placed() || j.Validate() != nil { // an invalid job is told why in full
 				if j.Validate() != nil {
@@ -253,17 +251,7 @@ func TestReasonIndex(t *testing.T) {
 // rateNoteByFmt is the plain statement of rateNote's wording.
 func (s *search) rateNoteByFmt(p *model.Placement) string {
 	chosen := p.Assignments[0].Model
-	var best string
-	var bestRate, rate float64
-	for name, r := range s.job.Rates {
-		id := s.c.modelID(name)
-		if r > bestRate || r == bestRate && id < best {
-			best, bestRate = id, r
-		}
-		if id == chosen {
-			rate = r
-		}
-	}
+	rate, best, bestRate := s.rateTerms(chosen)
 	from := s.in.RatesFrom
 	if from == "" {
 		from = "the job's own rates"

@@ -23,14 +23,7 @@ func TestFragCountsMatchNodeFrag(t *testing.T) {
 		}
 		net := randomNet(t, rng, 6, maxCards)
 		c := NewCluster(net)
-		for i := range 5 + rng.IntN(30) {
-			j := randomJob(rng, i, net)
-			if d := Schedule(c, &j, Input{}, Config{}); d.Placed() {
-				if err := c.Apply(*d.Placement); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		placeRandom(t, rng, c, net, false)
 		job := &model.Job{ID: "probe", Kind: model.Inference, Workers: 1, ShareMilli: 100 * (1 + rng.IntN(9)), CPUMilli: int64(rng.IntN(3)) * 8000}
 		cfg := Config{}.withDefaults()
 		if trial%2 == 1 { // a mix with host needs and models: the measure reads the host
